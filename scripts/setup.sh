@@ -1,0 +1,46 @@
+#!/bin/sh
+# Makes a fresh clone runnable: Debian's ffmpeg and redis-server, the npm dependencies,
+# and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
+# Where it cannot install (not root without sudo, not Debian/Ubuntu), it says exactly
+# what to install and stops.
+set -eu
+cd "$(dirname "$0")/.."
+
+missing=""
+command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
+command -v ffprobe >/dev/null 2>&1 || case "$missing" in *ffmpeg*) ;; *) missing="$missing ffmpeg" ;; esac
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
+  dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"
+done
+
+if [ -n "$missing" ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "onair setup: this system has no apt-get. Install these yourself and run again:$missing" >&2
+    exit 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root="sudo"
+  else
+    echo "onair setup: missing Debian packages:$missing" >&2
+    echo "Install them with: sudo apt-get install -y$missing   (then run this command again)" >&2
+    exit 1
+  fi
+  echo "onair setup: installing Debian packages:$missing"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if ! ffmpeg -hide_banner -protocols 2>/dev/null | grep -qw srt; then
+  echo "onair setup: this ffmpeg was built without SRT support; install Debian's ffmpeg package" >&2
+  exit 1
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "onair setup: installing npm dependencies"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+npx tsc -p tsconfig.build.json

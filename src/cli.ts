@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * onair command line: `start`, `ingest`, `origin`, `check`, `demo`.
+ * Config errors exit with status 2 and one message naming the key path;
+ * SIGINT/SIGTERM stop everything cleanly, FFmpeg children included.
+ */
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { stringify } from 'yaml';
+import { formatBitrate } from './config/units.js';
+import { loadConfigFile } from './config/load-config.js';
+import type { OnairConfig } from './config/config-schema.js';
+import { startDemo } from './demo.js';
+import { demoConfig } from './demo.js';
+import { isOnairError } from './errors.js';
+import { startOnair } from './onair.js';
+
+const USAGE = `Usage: onair <command> [--config channels.yaml]
+
+Commands:
+  start    ingest and origin in one process
+  ingest   packager only: reads the inputs, writes segments and playlists to the store
+  origin   HTTP origin only: serves what the store holds (several may share one Redis)
+  check    validate the config and print it resolved (exit 2 on error)
+  demo     the whole pipeline on the embedded store with a built-in test signal
+
+Environment: ONAIR_STORE, ONAIR_ORIGIN_HOST, ONAIR_ORIGIN_PORT, ONAIR_LOG_LEVEL override the file.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 1;
+  }
+  if (command === 'demo') return runDemo();
+  if (!['start', 'ingest', 'origin', 'check'].includes(command)) {
+    process.stderr.write(`onair: unknown command "${command}"\n\n${USAGE}`);
+    return 1;
+  }
+  if (!values.config) {
+    process.stderr.write(`onair ${command}: --config <file> is required\n`);
+    return 1;
+  }
+  const config = await loadConfigFile(values.config);
+  if (command === 'check') {
+    process.stdout.write(describeConfig(config));
+    return 0;
+  }
+  const logger = createLogger(config);
+  const running = await startOnair({ config, role: command as 'start' | 'ingest' | 'origin', logger });
+  await untilSignal(logger, () => running.close());
+  return 0;
+}
+
+async function runDemo(): Promise<number> {
+  const config = demoConfig(process.env);
+  const logger = createLogger(config);
+  const demo = await startDemo(config, logger);
+  const base = demo.onair.originUrl!.replace('127.0.0.1', 'localhost');
+  process.stdout.write(
+    `\nonair demo is running: a test tone goes over SRT into the packager.\n` +
+      `Open ${base}/fip/fip.m3u8 in a player (VLC, ffplay, Safari, hls.js); the first segments appear after ~${config.hls.segmentSeconds * 2} s.\n` +
+      `Press Ctrl+C to stop.\n\n`,
+  );
+  await untilSignal(logger, () => demo.close());
+  return 0;
+}
+
+function createLogger(config: OnairConfig): Logger {
+  return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
+}
+
+function describeConfig(config: OnairConfig): string {
+  const printable = {
+    ...config,
+    channels: config.channels.map((channel) => ({
+      ...channel,
+      renditions: channel.renditions.map((rendition) => ({ ...rendition, bitrate: formatBitrate(rendition.bitrate) })),
+    })),
+  };
+  const notes = config.store === 'memory' ? '# store: memory is embedded in one process: no shared state, no hot standby\n' : '';
+  return `# onair: config is valid\n${notes}${stringify(printable)}`;
+}
+
+/** Resolves after the first SIGINT/SIGTERM once `stop` has finished; a second signal exits at once. */
+function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      stop().then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (isOnairError(error)) {
+      process.stderr.write(`onair: ${error.message}\n`);
+      process.exit(error.code === 'ONAIR_CONFIG_INVALID' || error.code === 'ONAIR_CONFIG_UNREADABLE' ? 2 : 1);
+    }
+    process.stderr.write(`onair: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,167 @@
+/**
+ * The one config schema: defaults, units, and no unknown keys. Everything that reads a
+ * config reads the frozen `OnairConfig` this produces; see load-config.ts for the
+ * defaults → file → environment → validate → freeze pipeline.
+ */
+import { z } from 'zod';
+import { parseBitrate, parseDurationSeconds } from './units.js';
+
+/** Channel, rendition and input ids end up in URLs and Redis keys: keep them plain. */
+const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+const idSchema = z
+  .string({ error: 'expected an id (lowercase letters, digits and dashes)' })
+  .regex(ID_PATTERN, { error: 'expected an id of 1–32 lowercase letters, digits and dashes (no underscores)' });
+
+const bitrateSchema = z
+  .union([z.string(), z.number()], { error: 'expected a bitrate like 96k' })
+  .transform((value, context) => {
+    const bits = parseBitrate(value);
+    if (bits === undefined || bits < 8000 || bits > 512000) {
+      context.addIssue({ code: 'custom', message: 'expected a bitrate like 96k, between 8k and 512k' });
+      return z.NEVER;
+    }
+    return bits;
+  });
+
+function secondsSchema(min: number, max: number, example: string) {
+  return z
+    .union([z.string(), z.number()], { error: `expected a duration like ${example}` })
+    .transform((value, context) => {
+      const seconds = parseDurationSeconds(value);
+      if (seconds === undefined || seconds < min || seconds > max) {
+        context.addIssue({ code: 'custom', message: `expected a duration like ${example}, between ${min}s and ${max}s` });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+}
+
+const SAMPLE_RATES = [44100, 48000] as const;
+
+const srtOptionsSchema = z
+  .object({
+    /** SRT latency in milliseconds (FFmpeg takes microseconds; the ingest converts). */
+    latency: z.number().int().min(0).max(60000).optional(),
+    passphrase: z.string().min(10).max(79).optional(),
+    streamid: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+const inputSchema = z
+  .object({
+    id: idSchema,
+    url: z
+      .string({ error: 'expected a URL FFmpeg can read, e.g. srt://0.0.0.0:9000?mode=listener' })
+      .min(1)
+      .refine((url) => /^(srt|udp|rtp|rtmp|http|https|file):/.test(url) || url.startsWith('/'), {
+        error: 'expected an srt://, udp://, rtmp://, http(s):// or file URL, or an absolute path',
+      }),
+    srt: srtOptionsSchema.optional(),
+  })
+  .strict();
+
+const renditionSchema = z
+  .object({
+    id: idSchema,
+    bitrate: bitrateSchema,
+    audioChannels: z.union([z.literal(1), z.literal(2)]).optional(),
+  })
+  .strict();
+
+const channelSchema = z
+  .object({
+    id: idSchema,
+    sampleRate: z.union(SAMPLE_RATES.map((rate) => z.literal(rate))).default(48000),
+    audioChannels: z.union([z.literal(1), z.literal(2)]).default(2),
+    renditions: z.array(renditionSchema).min(1, { error: 'expected at least one rendition' }).max(8),
+    inputs: z.array(inputSchema).min(1, { error: 'expected at least one input' }).max(8),
+  })
+  .strict()
+  .superRefine((channel, context) => {
+    reportDuplicates(channel.renditions, ['renditions'], context);
+    reportDuplicates(channel.inputs, ['inputs'], context);
+  });
+
+const storeSchema = z
+  .string({ error: 'expected "memory" or a redis:// URL' })
+  .refine((value) => value === 'memory' || /^rediss?:\/\/[^\s]+$/.test(value), {
+    error: 'expected "memory" or a redis:// URL like redis://127.0.0.1:6379/0',
+  });
+
+export const configSchema = z
+  .object({
+    store: storeSchema.default('memory'),
+    origin: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .prefault({}),
+    hls: z
+      .object({
+        segmentSeconds: secondsSchema(0.5, 12, '4s').default(4),
+        windowSegments: z.number({ error: 'expected a number of segments' }).int().min(1).max(1000).default(6),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+    channels: z.array(channelSchema).min(1, { error: 'expected at least one channel' }),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    reportDuplicates(config.channels, ['channels'], context);
+    reportDuplicateListeners(config, context);
+  });
+
+export type OnairConfig = z.output<typeof configSchema>;
+export type ChannelConfig = OnairConfig['channels'][number];
+export type RenditionConfig = ChannelConfig['renditions'][number];
+export type InputConfig = ChannelConfig['inputs'][number];
+
+function reportDuplicates(items: { id: string }[], path: (string | number)[], context: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  items.forEach((item, index) => {
+    if (seen.has(item.id)) {
+      context.addIssue({ code: 'custom', path: [...path, index, 'id'], message: `duplicate id "${item.id}"` });
+    }
+    seen.add(item.id);
+  });
+}
+
+/** Two SRT listeners on the same port would fight over it: catch that before anything starts. */
+function reportDuplicateListeners(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  config.channels.forEach((channel, channelIndex) => {
+    channel.inputs.forEach((input, inputIndex) => {
+      const listener = srtListenerAddress(input.url);
+      if (!listener) return;
+      const key = `${listener.port}`;
+      const previous = seen.get(key);
+      if (previous) {
+        context.addIssue({
+          code: 'custom',
+          path: ['channels', channelIndex, 'inputs', inputIndex, 'url'],
+          message: `SRT listener port ${listener.port} is already used by ${previous}`,
+        });
+      }
+      seen.set(key, `channels[${channelIndex}].inputs[${inputIndex}]`);
+    });
+  });
+}
+
+/** The local address an SRT listener input binds, or undefined for callers and non-SRT inputs. */
+export function srtListenerAddress(url: string): { host: string; port: number } | undefined {
+  if (!url.startsWith('srt://')) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.searchParams.get('mode') !== 'listener') return undefined;
+  return { host: parsed.hostname || '0.0.0.0', port: Number(parsed.port) };
+}

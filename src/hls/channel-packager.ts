@@ -1,0 +1,321 @@
+/**
+ * One channel's packager: takes aligned AAC frame groups (one frame per rendition,
+ * same audio), cuts them into segments on the sample-count timeline, muxes MPEG-TS,
+ * keeps the sliding window and publishes to the store in the required order:
+ * segment bytes, then the playlists and state in one atomic step, then the notification.
+ *
+ * Timeline (DESIGN.md): PTS of frame n = start + n·1024·90000/sampleRate, wrapped at
+ * 2^33; the wall clock only stamps EXT-X-PROGRAM-DATE-TIME.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ChannelConfig } from '../config/config-schema.js';
+import type { AacFrame } from '../media/adts.js';
+import { ptsAdd, samplesToTicks } from '../media/pts.js';
+import { TsSegmentMuxer } from '../media/ts-muxer.js';
+import type { Store } from '../store/store.js';
+import { AAC_LC_CODECS, renderMasterPlaylist, renderMediaPlaylist, type MasterVariant } from './playlist-writer.js';
+import { SAMPLES_PER_FRAME, SegmentSchedule } from './segment-schedule.js';
+import {
+  emptyChannelState,
+  parseChannelState,
+  segmentName,
+  segmentUri,
+  type ChannelState,
+  type WindowSegment,
+} from './sequence-state.js';
+
+export interface PackagerOptions {
+  channel: ChannelConfig;
+  segmentSeconds: number;
+  windowSegments: number;
+  store: Store;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** A segment cut and muxed, waiting for its bytes to reach the store. */
+interface PendingSegment {
+  /** The MSN is given when the segment is stored: dropped segments must leave no gap. */
+  entry: Omit<WindowSegment, 'msn'>;
+  /** PTS right after this segment, persisted so a restart continues the timeline. */
+  endPts: number;
+  payloads: Map<string, Uint8Array>;
+}
+
+export interface PackagerStats {
+  segmentsProduced: number;
+  segmentsPublished: number;
+  segmentsDropped: number;
+  framesReceived: number;
+  framesRejected: number;
+  storeErrors: number;
+}
+
+/** Minimum live window (Apple HLS authoring spec; DESIGN.md): 6 segments and 3 × TD. */
+export const MIN_WINDOW_SEGMENTS = 6;
+/** First PTS of a brand-new channel: 10 s, clear of zero for players that dislike it. */
+const INITIAL_PTS = 900_000;
+const RETRY_DELAY_MS = 500;
+
+export class ChannelPackager extends EventEmitter {
+  readonly channelId: string;
+  readonly schedule: SegmentSchedule;
+  readonly windowSize: number;
+  readonly stats: PackagerStats = {
+    segmentsProduced: 0,
+    segmentsPublished: 0,
+    segmentsDropped: 0,
+    framesReceived: 0,
+    framesRejected: 0,
+    storeErrors: 0,
+  };
+
+  private readonly options: PackagerOptions;
+  private readonly renditionIds: string[];
+  private readonly muxers: TsSegmentMuxer[];
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  /** The state as last published to the store (the production side runs ahead of it). */
+  private state!: ChannelState;
+  private run = 0;
+  /** Frames of the segment being filled, per rendition index. */
+  private current: AacFrame[][] = [];
+  /** Frames since this run's timeline start, and segments cut in this run. */
+  private runFrames = 0;
+  private runSegments = 0;
+  private runStartPts = 0;
+  private wallClockAnchor: number | undefined;
+  private nextIsDiscontinuity = false;
+  private readonly pending: PendingSegment[] = [];
+  private flushing: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private closed = false;
+
+  constructor(options: PackagerOptions) {
+    super();
+    this.options = options;
+    this.channelId = options.channel.id;
+    this.renditionIds = options.channel.renditions.map((rendition) => rendition.id);
+    this.muxers = this.renditionIds.map(() => new TsSegmentMuxer());
+    this.schedule = new SegmentSchedule(options.segmentSeconds, options.channel.sampleRate);
+    const targetDuration = this.schedule.targetDuration();
+    this.windowSize = Math.max(
+      options.windowSegments,
+      MIN_WINDOW_SEGMENTS,
+      Math.ceil((3 * targetDuration) / options.segmentSeconds),
+    );
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger.child({ channel: this.channelId });
+    this.current = this.renditionIds.map(() => []);
+  }
+
+  /** Loads the stored sequence state (continuing after a restart) and reserves a run number. */
+  async start(): Promise<void> {
+    const stored = parseChannelState(await this.options.store.getState(this.channelId));
+    const targetDuration = this.schedule.targetDuration();
+    if (stored) {
+      if (stored.targetDuration !== targetDuration) {
+        this.logger.warn(
+          { storedTargetDuration: stored.targetDuration, targetDuration },
+          'segment duration changed since the last run; players will see a new target duration',
+        );
+      }
+      this.state = { ...stored, targetDuration };
+      // Whatever this run produces is a new timeline for the player (RFC 8216 §4.3.2.3).
+      this.nextIsDiscontinuity = stored.nextMsn > 0;
+      this.logger.info({ nextMsn: stored.nextMsn, discontinuitySequence: stored.discontinuitySequence }, 'continuing stored sequence');
+    } else {
+      this.state = emptyChannelState(targetDuration, INITIAL_PTS);
+    }
+    this.run = await this.options.store.nextRun(this.channelId);
+    this.runStartPts = this.state.nextPts;
+    this.started = true;
+  }
+
+  /** Feeds one frame group: `frames[i]` is the same 1024 samples encoded for rendition i. */
+  pushFrameGroup(frames: readonly AacFrame[]): void {
+    if (!this.started || this.closed) return;
+    this.stats.framesReceived += 1;
+    if (frames.length !== this.renditionIds.length || frames.some((frame) => frame.sampleRate !== this.options.channel.sampleRate)) {
+      this.stats.framesRejected += 1;
+      return;
+    }
+    this.wallClockAnchor ??= this.now();
+    frames.forEach((frame, index) => this.current[index]!.push(frame));
+    this.runFrames += 1;
+    if (this.runFrames === this.schedule.endFrame(this.runSegments)) this.cutSegment();
+  }
+
+  /** Marks the next segment as the start of a new timeline (input switch without continuity, gap). */
+  markDiscontinuity(): void {
+    this.nextIsDiscontinuity = true;
+  }
+
+  /** Stops taking frames and waits (bounded) until the segments already cut are stored. */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const drained = this.flush();
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+  }
+
+  /** The current state (a copy), for status reporting and tests. */
+  snapshot(): ChannelState {
+    return structuredClone(this.state);
+  }
+
+  private cutSegment(): void {
+    const frameCount = this.current[0]!.length;
+    const startFrame = this.runFrames - frameCount;
+    const startPts = ptsAdd(this.runStartPts, samplesToTicks(startFrame * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
+    const payloads = new Map<string, Uint8Array>();
+    const bytes: Record<string, number> = {};
+    this.current.forEach((frames, index) => {
+      const muxer = this.muxers[index]!;
+      const timed = frames.map((frame, frameIndex) => ({
+        data: frame.data,
+        pts: ptsAdd(startPts, samplesToTicks(frameIndex * SAMPLES_PER_FRAME, this.options.channel.sampleRate)),
+      }));
+      const segment = muxer.muxSegment(timed);
+      payloads.set(this.renditionIds[index]!, segment);
+      bytes[this.renditionIds[index]!] = segment.byteLength;
+    });
+    const entry = {
+      run: this.run,
+      durationSeconds: this.schedule.frameSeconds(frameCount),
+      programDateTime: this.programDateTime(startFrame),
+      discontinuity: this.nextIsDiscontinuity,
+      bytes,
+    };
+    this.nextIsDiscontinuity = false;
+    const endPts = ptsAdd(startPts, samplesToTicks(frameCount * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
+    this.current = this.renditionIds.map(() => []);
+    this.runSegments += 1;
+    this.stats.segmentsProduced += 1;
+    this.pending.push({ entry, endPts, payloads });
+    this.dropOverflowingPending();
+    void this.flush();
+  }
+
+  private programDateTime(startFrame: number): number {
+    const stamp = this.wallClockAnchor! + (this.schedule.frameSeconds(startFrame) * 1000);
+    // PDT must not go back across a restart, even if the wall clock did.
+    const last = this.state.window[this.state.window.length - 1];
+    if (last && stamp <= last.programDateTime) return last.programDateTime + last.durationSeconds * 1000;
+    return stamp;
+  }
+
+  /**
+   * While the store is unreachable, segments queue here. Beyond a window's worth, the
+   * oldest are dropped: they could never be listed anyway. The next stored segment then
+   * carries a discontinuity, since its predecessor in the playlist is not its predecessor in time.
+   */
+  private dropOverflowingPending(): void {
+    while (this.pending.length > this.windowSize) {
+      this.pending.shift();
+      this.pending[0]!.entry.discontinuity = true;
+      this.stats.segmentsDropped += 1;
+    }
+  }
+
+  private flush(): Promise<void> {
+    this.flushing ??= this.flushPending().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushPending(): Promise<void> {
+    const store = this.options.store;
+    while (this.pending.length > 0) {
+      const next = this.pending[0]!;
+      const entry: WindowSegment = { ...next.entry, msn: this.state.nextMsn };
+      try {
+        const ttl = this.segmentTtlSeconds();
+        // 1. segment bytes, every rendition, before any playlist lists them
+        await Promise.all(
+          [...next.payloads].map(([rendition, bytes]) =>
+            store.putSegment(this.channelId, rendition, segmentName(entry.msn, entry.run), bytes, ttl),
+          ),
+        );
+        // 2. the playlists and the state, atomically (3. the store notifies)
+        const state = this.stateWith(entry, next.endPts);
+        await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state) });
+        this.state = state;
+        this.pending.shift();
+        this.stats.segmentsPublished += 1;
+        this.logger.debug({ msn: entry.msn }, 'segment published');
+        this.emit('segment', entry);
+      } catch (error) {
+        this.stats.storeErrors += 1;
+        this.logger.warn({ err: error, msn: entry.msn }, 'store write failed; will retry');
+        if (this.closed) return;
+        await new Promise<void>((resolve) => {
+          this.retryTimer = setTimeout(resolve, RETRY_DELAY_MS);
+        });
+      }
+    }
+  }
+
+  /** The state after `entry` joins the window (the oldest segments slide out). */
+  private stateWith(entry: WindowSegment, endPts: number): ChannelState {
+    const window = [...this.state.window, entry];
+    let discontinuitySequence = this.state.discontinuitySequence;
+    while (window.length > this.windowSize) {
+      const leaving = window.shift()!;
+      // RFC 8216 §6.2.2: removing a segment with a discontinuity tag increments the sequence.
+      if (leaving.discontinuity) discontinuitySequence += 1;
+    }
+    const bandwidth = { ...this.state.bandwidth };
+    for (const [rendition, size] of Object.entries(entry.bytes)) {
+      const bits = size * 8;
+      const previous = bandwidth[rendition] ?? { peak: 0, bits: 0, seconds: 0 };
+      bandwidth[rendition] = {
+        peak: Math.max(previous.peak, bits / entry.durationSeconds),
+        bits: previous.bits + bits,
+        seconds: previous.seconds + entry.durationSeconds,
+      };
+    }
+    return { ...this.state, nextMsn: entry.msn + 1, nextPts: endPts, window, discontinuitySequence, bandwidth };
+  }
+
+  private renderPlaylists(state: ChannelState): Record<string, string> {
+    const channel = this.options.channel;
+    const playlists: Record<string, string> = {};
+    const variants: MasterVariant[] = [];
+    for (const rendition of channel.renditions) {
+      const segments = state.window
+        .filter((segment) => segment.bytes[rendition.id] !== undefined)
+        .map((segment) => ({ ...segment, uri: segmentUri(rendition.id, segment.msn, segment.run) }));
+      playlists[`${channel.id}_${rendition.id}.m3u8`] = renderMediaPlaylist({
+        targetDuration: state.targetDuration,
+        mediaSequence: segments[0]?.msn ?? state.nextMsn,
+        discontinuitySequence: state.discontinuitySequence,
+        segments,
+      });
+      const measured = state.bandwidth[rendition.id];
+      // Before the first measurement: the nominal bit rate plus the TS container's share.
+      const estimate = rendition.bitrate * 1.05;
+      variants.push({
+        uri: `${channel.id}_${rendition.id}.m3u8`,
+        bandwidth: measured ? Math.max(measured.peak, 1) : estimate,
+        averageBandwidth: measured && measured.seconds > 0 ? measured.bits / measured.seconds : estimate,
+        codecs: AAC_LC_CODECS,
+      });
+    }
+    playlists[`${channel.id}.m3u8`] = renderMasterPlaylist(variants);
+    return playlists;
+  }
+
+  /**
+   * RFC 8216 §6.2.2: a segment stays available for its duration plus the longest
+   * playlist's duration after it leaves the playlist. It is in the playlist for a window,
+   * so the TTL covers two windows plus two target durations, and a margin for slow clients.
+   */
+  segmentTtlSeconds(): number {
+    const windowSeconds = this.windowSize * this.state.targetDuration;
+    return Math.ceil(2 * windowSeconds + 2 * this.state.targetDuration + 30);
+  }
+}

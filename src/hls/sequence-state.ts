@@ -1,0 +1,74 @@
+/**
+ * The per-channel sequence state kept in the store next to the playlists
+ * (DESIGN.md, Sequence): the live window, the next media sequence number, the
+ * discontinuity sequence and where the PTS timeline goes on. A restarted packager
+ * reads it back and continues: MSN never moves back, no URI is reused.
+ */
+import type { PlaylistSegment } from './playlist-writer.js';
+
+export interface WindowSegment extends Omit<PlaylistSegment, 'uri'> {
+  msn: number;
+  /** Packager run that wrote it: part of the URI so a URI is never reused. */
+  run: number;
+  /** Bytes of this segment per rendition id (for BANDWIDTH measurement). */
+  bytes: Record<string, number>;
+}
+
+export interface RenditionBandwidth {
+  /** Highest segment bit rate seen, bits per second. */
+  peak: number;
+  /** Sum of bits and seconds of all segments seen, for AVERAGE-BANDWIDTH. */
+  bits: number;
+  seconds: number;
+}
+
+export interface ChannelState {
+  version: 1;
+  targetDuration: number;
+  nextMsn: number;
+  discontinuitySequence: number;
+  /** PTS (90 kHz, wrapped) the next segment starts at. */
+  nextPts: number;
+  window: WindowSegment[];
+  bandwidth: Record<string, RenditionBandwidth>;
+}
+
+export function emptyChannelState(targetDuration: number, firstPts: number): ChannelState {
+  return { version: 1, targetDuration, nextMsn: 0, discontinuitySequence: 0, nextPts: firstPts, window: [], bandwidth: {} };
+}
+
+/** Parses stored state; returns undefined when it is missing or not ours (the caller logs it). */
+export function parseChannelState(text: string | null): ChannelState | undefined {
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isChannelState(value)) return undefined;
+  return value;
+}
+
+function isChannelState(value: unknown): value is ChannelState {
+  if (typeof value !== 'object' || value === null) return false;
+  const state = value as Partial<ChannelState>;
+  return (
+    state.version === 1 &&
+    Number.isSafeInteger(state.nextMsn) &&
+    Number.isSafeInteger(state.discontinuitySequence) &&
+    Number.isSafeInteger(state.targetDuration) &&
+    Number.isSafeInteger(state.nextPts) &&
+    Array.isArray(state.window) &&
+    typeof state.bandwidth === 'object' &&
+    state.bandwidth !== null
+  );
+}
+
+export function segmentUri(rendition: string, msn: number, run: number): string {
+  return `${rendition}/${segmentName(msn, run)}`;
+}
+
+export function segmentName(msn: number, run: number): string {
+  return `${msn}-${run}.ts`;
+}

@@ -1,0 +1,174 @@
+/**
+ * The origin's hot cache (DESIGN.md, Origin: "steady state serves from memory").
+ *
+ * - PlaylistCache: one entry per (channel, playlist name) holding the body, the store's ETag and
+ *   the gzip variant, computed once per playlist version. Entries are dropped when the store
+ *   reports a publish for the channel, and expire after a short max age in case a
+ *   notification is lost.
+ * - SegmentCache: segments are immutable, so they stay until evicted by a byte-bounded LRU.
+ *   A miss (null) is never cached: the segment may appear a moment later.
+ *
+ * Both share one store read between concurrent requests for the same uncached item.
+ */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { StoredPlaylist } from '../store/store.js';
+
+const gzipAsync = promisify(gzip);
+
+export interface CachedPlaylist {
+  body: Buffer;
+  /** The store's strong ETag for the identity body. */
+  etag: string;
+  /** gzip-coded body, or null when gzip would not make it smaller. */
+  gzip: Buffer | null;
+}
+
+interface PlaylistEntry extends CachedPlaylist {
+  loadedAt: number;
+}
+
+interface PendingPlaylist {
+  generation: number;
+  promise: Promise<CachedPlaylist | null>;
+}
+
+export type PlaylistLoader = (channel: string, name: string) => Promise<StoredPlaylist | null>;
+
+export class PlaylistCache {
+  private readonly entries = new Map<string, PlaylistEntry>();
+  private readonly pending = new Map<string, PendingPlaylist>();
+  /** Bumped per channel on every invalidation, so a read that started before it is not kept. */
+  private readonly generations = new Map<string, number>();
+
+  constructor(
+    private readonly load: PlaylistLoader,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(channel: string, name: string): Promise<CachedPlaylist | null> {
+    const key = entryKey(channel, name);
+    const entry = this.entries.get(key);
+    if (entry && this.now() - entry.loadedAt < this.maxAgeMs) return Promise.resolve(entry);
+
+    const generation = this.generations.get(channel) ?? 0;
+    const inFlight = this.pending.get(key);
+    if (inFlight && inFlight.generation === generation) return inFlight.promise;
+
+    const promise = this.fetch(key, channel, name, generation, entry);
+    this.pending.set(key, { generation, promise });
+    const forget = (): void => {
+      if (this.pending.get(key)?.promise === promise) this.pending.delete(key);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  /** A publish happened for `channel`: its next requests read the store again. */
+  invalidate(channel: string): void {
+    this.generations.set(channel, (this.generations.get(channel) ?? 0) + 1);
+    const prefix = entryKey(channel, '');
+    for (const key of this.entries.keys()) {
+      if (key.startsWith(prefix)) this.entries.delete(key);
+    }
+  }
+
+  invalidateAll(): void {
+    const channels = new Set([...this.generations.keys(), ...[...this.entries.keys()].map(channelOf)]);
+    for (const channel of channels) this.invalidate(channel);
+  }
+
+  private async fetch(
+    key: string,
+    channel: string,
+    name: string,
+    generation: number,
+    expired: PlaylistEntry | undefined,
+  ): Promise<CachedPlaylist | null> {
+    const loadedAt = this.now();
+    const stored = await this.load(channel, name);
+    if (!stored) return null;
+    // Same version as the expired entry: keep its buffers, gzip runs once per version.
+    const entry: PlaylistEntry =
+      expired && expired.etag === stored.etag
+        ? { ...expired, loadedAt }
+        : { ...(await encodePlaylist(stored)), loadedAt };
+    if ((this.generations.get(channel) ?? 0) === generation) this.entries.set(key, entry);
+    return entry;
+  }
+}
+
+async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
+  const body = Buffer.from(stored.body, 'utf8');
+  const gzipped = await gzipAsync(body);
+  return { body, etag: stored.etag, gzip: gzipped.length < body.length ? gzipped : null };
+}
+
+export type SegmentLoader = () => Promise<Uint8Array | null>;
+
+export class SegmentCache {
+  /** Map iteration order is insertion order: the first key is the least recently used. */
+  private readonly entries = new Map<string, Buffer>();
+  private readonly pending = new Map<string, Promise<Buffer | null>>();
+  private totalBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(key: string, load: SegmentLoader): Promise<Buffer | null> {
+    const cached = this.entries.get(key);
+    if (cached) {
+      this.entries.delete(key);
+      this.entries.set(key, cached);
+      return Promise.resolve(cached);
+    }
+    const inFlight = this.pending.get(key);
+    if (inFlight) return inFlight;
+
+    const promise = load().then((bytes) => {
+      if (!bytes) return null;
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.remember(key, buffer);
+      return buffer;
+    });
+    this.pending.set(key, promise);
+    const forget = (): void => {
+      this.pending.delete(key);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  /** Drops the segments whose key starts with `prefix` (a channel that left the configuration). */
+  dropPrefix(prefix: string): void {
+    for (const [key, buffer] of this.entries) {
+      if (!key.startsWith(prefix)) continue;
+      this.entries.delete(key);
+      this.totalBytes -= buffer.byteLength;
+    }
+  }
+
+  get sizeBytes(): number {
+    return this.totalBytes;
+  }
+
+  private remember(key: string, buffer: Buffer): void {
+    if (buffer.byteLength > this.maxBytes || this.entries.has(key)) return;
+    this.entries.set(key, buffer);
+    this.totalBytes += buffer.byteLength;
+    for (const [oldestKey, oldest] of this.entries) {
+      if (this.totalBytes <= this.maxBytes) break;
+      this.entries.delete(oldestKey);
+      this.totalBytes -= oldest.byteLength;
+    }
+  }
+}
+
+// Channel ids never contain a slash, so `channel/` is an unambiguous prefix.
+function entryKey(channel: string, name: string): string {
+  return `${channel}/${name}`;
+}
+
+function channelOf(key: string): string {
+  return key.slice(0, key.indexOf('/'));
+}

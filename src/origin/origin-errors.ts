@@ -1,0 +1,68 @@
+/**
+ * Maps failures to HTTP for the origin (DESIGN.md, Origin): a bad request gets a 4xx with a
+ * short JSON body `{"error":"not_found","message":"..."}`; a miss is cacheable for one second
+ * at most (never pin a miss in a CDN); 5xx only for a real fault, and 503 + Retry-After while
+ * the store is unreachable.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isOnairError } from '../errors.js';
+
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+/** Seconds a client or CDN should wait before asking again after a 503. */
+export const RETRY_AFTER_SECONDS = 1;
+
+// Headers that describe a successful representation and must not leak onto an error.
+const REPRESENTATION_HEADERS = ['etag', 'content-encoding', 'content-range', 'accept-ranges', 'vary'];
+
+export interface ErrorDetails {
+  /** Overrides the code derived from the status, e.g. `store_unavailable`. */
+  error?: string;
+  headers?: Record<string, string>;
+}
+
+export function sendError(reply: FastifyReply, statusCode: number, message: string, details: ErrorDetails = {}): FastifyReply {
+  for (const header of REPRESENTATION_HEADERS) reply.removeHeader(header);
+  reply
+    .code(statusCode)
+    .header('content-type', JSON_CONTENT_TYPE)
+    .header('cache-control', statusCode >= 500 ? 'no-store' : 'public, max-age=1');
+  if (statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  if (details.headers) reply.headers(details.headers);
+  return reply.send(JSON.stringify({ error: details.error ?? errorName(statusCode), message }));
+}
+
+/** `404` → `not_found`, `416` → `range_not_satisfiable`: stable codes clients can branch on. */
+function errorName(statusCode: number): string {
+  const reason = STATUS_CODES[statusCode] ?? 'error';
+  return reason.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+}
+
+export function originErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (isOnairError(error, 'ONAIR_STORE_UNAVAILABLE')) {
+    request.log.warn({ err: error, url: request.url }, 'store unavailable');
+    return sendError(reply, 503, 'the store is unavailable, retry shortly', { error: 'store_unavailable' });
+  }
+  if (error.validation) return sendError(reply, 400, error.message);
+  const statusCode = error.statusCode;
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return sendError(reply, statusCode, error.message);
+  }
+  request.log.error({ err: error, url: request.url }, 'origin request failed');
+  return sendError(reply, 500, 'internal error');
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: errors raised before routing (bad percent-encoding,
+ * a parameter longer than maxParamLength). They skip hooks, so CORS is added here.
+ */
+export function originFrameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('access-control-allow-origin', '*');
+  const statusCode = error.statusCode;
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    sendError(reply, statusCode, error.message);
+    return;
+  }
+  request.log.error({ err: error, url: request.url }, 'origin routing failed');
+  sendError(reply, 500, 'internal error');
+}

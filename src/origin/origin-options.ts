@@ -1,0 +1,104 @@
+/**
+ * Options of the origin plugin, checked once at registration. A bad option throws
+ * OnairError ONAIR_CONFIG_INVALID naming the key path, e.g. `channels[1].renditions[0]`.
+ */
+import { OnairError } from '../errors.js';
+import type { Store } from '../store/store.js';
+
+export interface OriginChannel {
+  /** Lowercase `[a-z0-9-]`, 1–32 characters: the first path segment of every URL. */
+  id: string;
+  renditions: string[];
+}
+
+export interface OriginOptions {
+  store: Store;
+  channels: OriginChannel[];
+  /** EXT-X-TARGETDURATION of every channel, in whole seconds; drives Cache-Control. */
+  targetDurationSeconds: number;
+  /** Bound of the in-memory segment LRU; default 64 MiB, 0 disables it. */
+  segmentCacheBytes?: number;
+  /** Safety-net max age of a cached playlist if a store notification is lost; default 250 ms. */
+  playlistCacheMaxAgeMs?: number;
+  /** A store read slower than this answers 503; default 2000 ms. */
+  storeTimeoutMs?: number;
+}
+
+export interface ResolvedOriginOptions {
+  store: Store;
+  channels: OriginChannel[];
+  targetDurationSeconds: number;
+  segmentCacheBytes: number;
+  playlistCacheMaxAgeMs: number;
+  storeTimeoutMs: number;
+}
+
+export const ID_PATTERN_SOURCE = '[a-z0-9-]{1,32}';
+const ID_PATTERN = new RegExp(`^${ID_PATTERN_SOURCE}$`);
+const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as const;
+
+export const DEFAULT_SEGMENT_CACHE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS = 250;
+export const DEFAULT_STORE_TIMEOUT_MS = 2000;
+
+export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
+  if (!isRecord(options)) throw invalid('', 'expected an options object');
+  const { store } = options;
+  if (!isRecord(store) || STORE_METHODS.some((method) => typeof store[method] !== 'function')) {
+    throw invalid('store', `expected a Store with ${STORE_METHODS.join(', ')}`);
+  }
+  return {
+    store: store as unknown as Store,
+    channels: validateChannels(options.channels),
+    targetDurationSeconds: integerOption(options, 'targetDurationSeconds', undefined, 1),
+    segmentCacheBytes: integerOption(options, 'segmentCacheBytes', DEFAULT_SEGMENT_CACHE_BYTES, 0),
+    playlistCacheMaxAgeMs: integerOption(options, 'playlistCacheMaxAgeMs', DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS, 0),
+    storeTimeoutMs: integerOption(options, 'storeTimeoutMs', DEFAULT_STORE_TIMEOUT_MS, 1),
+  };
+}
+
+/** Validates a channel list (also used when the list changes at run time); returns a copy. */
+export function validateChannels(channels: unknown): OriginChannel[] {
+  if (!Array.isArray(channels)) throw invalid('channels', 'expected an array of { id, renditions }');
+  const seen = new Set<string>();
+  return channels.map((channel: unknown, index) => {
+    const where = `channels[${index}]`;
+    if (!isRecord(channel)) throw invalid(where, 'expected { id, renditions }');
+    const id = validateId(channel.id, `${where}.id`);
+    if (seen.has(id)) throw invalid(`${where}.id`, `duplicate channel id "${id}"`);
+    seen.add(id);
+    const { renditions } = channel;
+    if (!Array.isArray(renditions) || renditions.length === 0) {
+      throw invalid(`${where}.renditions`, 'expected a non-empty array of rendition ids');
+    }
+    const renditionIds = renditions.map((rendition: unknown, r) => validateId(rendition, `${where}.renditions[${r}]`));
+    if (new Set(renditionIds).size !== renditionIds.length) {
+      throw invalid(`${where}.renditions`, 'rendition ids must be unique');
+    }
+    return { id, renditions: renditionIds };
+  });
+}
+
+function validateId(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw invalid(where, 'expected 1–32 characters of a-z, 0-9 and -');
+  }
+  return value;
+}
+
+function integerOption(options: Record<string, unknown>, key: string, fallback: number | undefined, minimum: number): number {
+  const value = options[key];
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
+    throw invalid(key, `expected an integer ≥ ${minimum}`);
+  }
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function invalid(where: string, message: string): OnairError {
+  return new OnairError('ONAIR_CONFIG_INVALID', `origin options: ${message}`, where ? { where } : {});
+}

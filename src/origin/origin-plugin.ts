@@ -1,0 +1,268 @@
+/**
+ * The HLS origin as a Fastify plugin (DESIGN.md, Origin). Routes:
+ *   GET/HEAD /{ch}/{ch}.m3u8               master playlist
+ *   GET/HEAD /{ch}/{ch}_{rendition}.m3u8   media playlist
+ *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
+ *   GET/HEAD /healthz                      200 while the store answers, else 503
+ * Cache-Control follows the table in DESIGN.md; ETag/If-None-Match (RFC 9110 §13), Range
+ * (RFC 9110 §14), gzip with Vary for playlists, CORS for web players. Playlists and segments
+ * are served from memory (origin-cache.ts); the store is read on a miss only.
+ *
+ * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
+ * meant for an instance of its own (see origin-server.ts).
+ */
+import cors from '@fastify/cors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
+import type { RangeDecision } from './http-conditions.js';
+import { PlaylistCache, SegmentCache } from './origin-cache.js';
+import { originErrorHandler, sendError } from './origin-errors.js';
+import { ID_PATTERN_SOURCE, resolveOriginOptions, validateChannels } from './origin-options.js';
+import type { OriginChannel, OriginOptions } from './origin-options.js';
+import { readFromStore } from './store-read.js';
+import { StoreUpdates } from './store-updates.js';
+
+export type { OriginChannel, OriginOptions } from './origin-options.js';
+
+export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
+export const SEGMENT_CONTENT_TYPE = 'video/mp2t';
+const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
+const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
+
+/** Longest path parameter a valid URL has: `{32}_{32}.m3u8` is 70 characters. */
+export const MAX_PARAM_LENGTH = 80;
+// MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53.
+const DECIMAL = '(0|[1-9][0-9]{0,14})';
+const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE})?\\.m3u8$`;
+const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}\\.ts$`;
+
+/** Decorated on the instance as `onairOrigin`. */
+export interface OriginControl {
+  /** Replaces the served channels; throws ONAIR_CONFIG_INVALID for a bad list. */
+  setChannels(channels: OriginChannel[]): void;
+  channels(): OriginChannel[];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    onairOrigin: OriginControl;
+  }
+}
+
+interface PlaylistParams {
+  channel: string;
+  playlist: string;
+}
+
+interface SegmentParams {
+  channel: string;
+  rendition: string;
+  segment: string;
+}
+
+const NO_RANGE: RangeDecision = { kind: 'full' };
+
+async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOptions): Promise<void> {
+  const options = resolveOriginOptions(rawOptions);
+  const { store, storeTimeoutMs } = options;
+  const targetDuration = options.targetDurationSeconds;
+  const masterCacheControl = `public, max-age=${3 * targetDuration}`;
+  const mediaCacheControl = `public, max-age=${Math.max(1, Math.floor(targetDuration / 2))}`;
+
+  let channels = indexChannels(options.channels);
+  const playlists = new PlaylistCache(
+    (channel, name) =>
+      readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs),
+    options.playlistCacheMaxAgeMs,
+  );
+  const segments = new SegmentCache(options.segmentCacheBytes);
+
+  const updates = new StoreUpdates(
+    store,
+    (channel) => playlists.invalidate(channel),
+    () => playlists.invalidateAll(),
+    fastify.log,
+  );
+  // Wait for the first subscription attempt, but not longer than a store read may take:
+  // a store that is down must not keep the origin from starting (it answers 503 meanwhile).
+  await firstOf(updates.start(), storeTimeoutMs);
+  fastify.addHook('onClose', async () => {
+    await updates.close();
+  });
+
+  fastify.decorate('onairOrigin', {
+    setChannels(next: OriginChannel[]): void {
+      const validated = validateChannels(next);
+      const previous = channels;
+      channels = indexChannels(validated);
+      for (const id of previous.keys()) {
+        if (channels.has(id)) continue;
+        playlists.invalidate(id);
+        segments.dropPrefix(`${id}/`);
+      }
+    },
+    channels(): OriginChannel[] {
+      return [...channels].map(([id, renditions]) => ({ id, renditions: [...renditions] }));
+    },
+  } satisfies OriginControl);
+
+  await fastify.register(cors, {
+    origin: '*',
+    methods: ['GET', 'HEAD', 'OPTIONS'],
+    exposedHeaders: ['Content-Length', 'Content-Range', 'ETag', 'Age'],
+    maxAge: 86400,
+    // A bare OPTIONS (no Origin) gets 204 too, rather than a text/plain 400.
+    strictPreflight: false,
+  });
+
+  fastify.setErrorHandler(originErrorHandler);
+  fastify.setNotFoundHandler((request, reply) => sendError(reply, 404, 'no such resource'));
+
+  fastify.route({
+    method: ['GET', 'HEAD'],
+    url: '/healthz',
+    handler: async (request, reply) => {
+      const [probeChannel] = channels.keys();
+      await readFromStore('health probe', () => store.getState(probeChannel ?? 'healthz'), storeTimeoutMs);
+      return reply.header('cache-control', 'no-store').send({ status: 'ok' });
+    },
+  });
+
+  fastify.route<{ Params: PlaylistParams }>({
+    method: ['GET', 'HEAD'],
+    url: '/:channel/:playlist',
+    schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_PATTERN }) },
+    handler: async (request, reply) => {
+      const { channel, playlist } = request.params;
+      const kind = playlistKind(channels, channel, playlist);
+      if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
+      const cached = await playlists.get(channel, playlist);
+      if (!cached) return sendError(reply, 404, 'playlist not available yet');
+
+      const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
+      const gzipEtag = gzipVariantEtag(cached.etag);
+      reply
+        .header('cache-control', kind === 'master' ? masterCacheControl : mediaCacheControl)
+        .header('vary', 'Accept-Encoding')
+        .header('etag', gzipped ? gzipEtag : cached.etag);
+      // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
+      if (ifNoneMatchMatches(request.headers['if-none-match'], [cached.etag, gzipEtag])) {
+        return reply.code(304).send();
+      }
+      const body = gzipped ?? cached.body;
+      reply.header('content-type', PLAYLIST_CONTENT_TYPE);
+      if (gzipped) reply.header('content-encoding', 'gzip');
+      return sendBody(request, reply, body);
+    },
+  });
+
+  fastify.route<{ Params: SegmentParams }>({
+    method: ['GET', 'HEAD'],
+    url: '/:channel/:rendition/:segment',
+    schema: {
+      params: paramsSchema({
+        channel: `^${ID_PATTERN_SOURCE}$`,
+        rendition: `^${ID_PATTERN_SOURCE}$`,
+        segment: SEGMENT_PATTERN,
+      }),
+    },
+    handler: async (request, reply) => {
+      const { channel, rendition, segment } = request.params;
+      if (!channels.get(channel)?.has(rendition)) return sendError(reply, 404, 'unknown channel or rendition');
+      const bytes = await segments.get(`${channel}/${rendition}/${segment}`, () =>
+        readFromStore(
+          `segment ${channel}/${rendition}/${segment}`,
+          () => store.getSegment(channel, rendition, segment),
+          storeTimeoutMs,
+        ),
+      );
+      if (!bytes) return sendError(reply, 404, 'segment not available');
+
+      // A segment URI is never reused (DESIGN.md, Sequence), so the URI itself is a strong validator.
+      const etag = `"${channel}/${rendition}/${segment.slice(0, -'.ts'.length)}"`;
+      reply.header('cache-control', SEGMENT_CACHE_CONTROL).header('etag', etag).header('accept-ranges', 'bytes');
+      if (ifNoneMatchMatches(request.headers['if-none-match'], [etag])) return reply.code(304).send();
+
+      // Range is defined for GET only (RFC 9110 §14.2); HEAD describes the full segment.
+      const range =
+        request.method === 'GET' && ifRangeAllowsPartial(headerText(request.headers['if-range']), etag)
+          ? decideRange(request.headers.range, bytes.byteLength)
+          : NO_RANGE;
+      if (range.kind === 'unsatisfiable') {
+        return sendError(reply, 416, 'range not satisfiable', {
+          headers: { 'content-range': `bytes */${bytes.byteLength}` },
+        });
+      }
+      reply.header('content-type', SEGMENT_CONTENT_TYPE);
+      if (range.kind === 'full') return sendBody(request, reply, bytes);
+      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${bytes.byteLength}`);
+      return sendBody(request, reply, bytes.subarray(range.start, range.end + 1));
+    },
+  });
+
+  // Writes are not part of the origin: 405 before any body is read.
+  const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
+    sendError(reply, 405, `${request.method} is not allowed`, { headers: { allow: ALLOWED_METHODS } });
+  for (const url of ['/healthz', '/:channel/:playlist', '/:channel/:rendition/:segment']) {
+    fastify.route({ method: WRITE_METHODS, url, onRequest: methodNotAllowed, handler: methodNotAllowed });
+  }
+}
+
+/** Repeated header lines read as one comma-separated value (RFC 9110 §5.3). */
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** HEAD gets the same headers as GET, Content-Length included, and no body. */
+function sendBody(request: FastifyRequest, reply: FastifyReply, body: Buffer): FastifyReply {
+  if (request.method === 'HEAD') return reply.header('content-length', body.byteLength).send();
+  return reply.send(body);
+}
+
+function playlistKind(channels: ChannelIndex, channel: string, playlist: string): 'master' | 'media' | null {
+  const renditions = channels.get(channel);
+  if (!renditions) return null;
+  if (playlist === `${channel}.m3u8`) return 'master';
+  const prefix = `${channel}_`;
+  const suffix = '.m3u8';
+  if (!playlist.startsWith(prefix) || !playlist.endsWith(suffix)) return null;
+  return renditions.has(playlist.slice(prefix.length, -suffix.length)) ? 'media' : null;
+}
+
+/**
+ * The gzip coding of a playlist is another representation, so it gets its own strong ETag
+ * (RFC 9110 §8.8.3): the store's tag with `-gz` appended inside the quotes.
+ */
+function gzipVariantEtag(etag: string): string {
+  return etag.endsWith('"') ? `${etag.slice(0, -1)}-gz"` : `"${etag}-gz"`;
+}
+
+type ChannelIndex = Map<string, Set<string>>;
+
+function indexChannels(channels: OriginChannel[]): ChannelIndex {
+  return new Map(channels.map((channel) => [channel.id, new Set(channel.renditions)]));
+}
+
+function paramsSchema(patterns: Record<string, string>): object {
+  const properties = Object.fromEntries(
+    Object.entries(patterns).map(([name, pattern]) => [name, { type: 'string', pattern }]),
+  );
+  return { type: 'object', required: Object.keys(patterns), properties };
+}
+
+async function firstOf(promise: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const originPlugin = fp(registerOrigin, { name: 'onair-origin', fastify: '5.x' });
+export default originPlugin;

@@ -1,0 +1,36 @@
+/**
+ * Builds the Fastify instance of `onair origin`: the origin plugin on an instance of its own,
+ * behind a load balancer or Varnish (trustProxy), answering 503 while it closes.
+ */
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { originFrameworkErrorHandler } from './origin-errors.js';
+import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
+import type { OriginOptions } from './origin-plugin.js';
+
+export interface BuildOriginOptions extends OriginOptions {
+  /** A pino logger; without one the instance logs nothing. */
+  logger?: FastifyBaseLogger;
+}
+
+/** The origin reads and never accepts a body; anything larger is refused with 413. */
+const BODY_LIMIT_BYTES = 1024;
+
+export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
+  const { logger, ...originOptions } = options;
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    trustProxy: true,
+    return503OnClosing: true,
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: originFrameworkErrorHandler,
+  }) as unknown as FastifyInstance;
+  try {
+    await app.register(originPlugin, originOptions);
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+  return app;
+}

@@ -1,0 +1,36 @@
+/**
+ * Every origin read from the store goes through `readFromStore`: any rejection, and a read that
+ * takes longer than the timeout, becomes OnairError ONAIR_STORE_UNAVAILABLE, which the origin
+ * answers with 503 + Retry-After (DESIGN.md, Failure model: "store down").
+ */
+import { isOnairError, OnairError } from '../errors.js';
+
+export function readFromStore<T>(what: string, read: () => Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new OnairError('ONAIR_STORE_UNAVAILABLE', `no answer within ${timeoutMs} ms`, { where: what }));
+    }, timeoutMs);
+    let pending: Promise<T>;
+    try {
+      pending = read();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(asStoreUnavailable(what, error));
+      },
+    );
+  });
+}
+
+function asStoreUnavailable(what: string, error: unknown): OnairError {
+  if (isOnairError(error, 'ONAIR_STORE_UNAVAILABLE')) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new OnairError('ONAIR_STORE_UNAVAILABLE', reason, { where: what, cause: error });
+}

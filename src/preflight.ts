@@ -1,0 +1,50 @@
+/**
+ * Checks, before anything starts, that the ports a role will bind are free, so a
+ * taken port is one clear error naming the key and nothing half-starts.
+ */
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import { srtListenerAddress, type OnairConfig } from './config/config-schema.js';
+import { OnairError } from './errors.js';
+
+export type Role = 'start' | 'ingest' | 'origin';
+
+export async function checkPortsFree(config: OnairConfig, role: Role): Promise<void> {
+  if (role !== 'ingest') {
+    const { host, port } = config.origin;
+    if (port !== 0 && !(await tcpPortFree(host, port))) {
+      throw new OnairError('ONAIR_PORT_IN_USE', `${host}:${port} is already in use (or cannot be bound)`, { where: 'origin.port' });
+    }
+  }
+  if (role === 'origin') return;
+  for (const [channelIndex, channel] of config.channels.entries()) {
+    for (const [inputIndex, input] of channel.inputs.entries()) {
+      const listener = srtListenerAddress(input.url);
+      if (!listener) continue;
+      if (!(await udpPortFree(listener.host, listener.port))) {
+        throw new OnairError('ONAIR_PORT_IN_USE', `UDP ${listener.host}:${listener.port} is already in use (SRT listener)`, {
+          where: `channels[${channelIndex}].inputs[${inputIndex}].url`,
+        });
+      }
+    }
+  }
+}
+
+function tcpPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+function udpPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind({ address: host, port, exclusive: true }, () => socket.close(() => resolve(true)));
+  });
+}

@@ -1,0 +1,10 @@
+/** Builds the store a config names: `memory` (embedded) or a redis:// URL. */
+import type { Logger } from 'pino';
+import { MemoryStore } from './memory-store.js';
+import { RedisStore } from './redis-store.js';
+import type { Store } from './store.js';
+
+export function createStore(url: string, logger: Logger): Store {
+  if (url === 'memory') return new MemoryStore();
+  return new RedisStore({ url, logger: logger.child({ component: 'store' }) });
+}

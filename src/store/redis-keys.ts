@@ -1,0 +1,80 @@
+/**
+ * The one place that names Redis keys and the pub/sub channel (DESIGN.md, Store).
+ *
+ * Every key carries the channel id as a Cluster hash tag (`{fip}`), so all keys of a
+ * channel hash to one slot and one MULTI or Lua call can update them together:
+ *
+ *   <prefix>:{<channel>}:seg:<rendition>:<segment name>   string, segment bytes, PX TTL
+ *   <prefix>:{<channel>}:playlists                        hash, see below
+ *   <prefix>:{<channel>}:state                            string, sequence state JSON
+ *   <prefix>:{<channel>}:run                              integer, packager run counter
+ *   <prefix>:updates                                      pub/sub channel, message = channel id
+ *
+ * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
+ * `<name>#etag` → strong ETag. One hash per channel lets `publish` replace the whole set
+ * with DEL + HSET in one transaction (no stale playlist can survive a publish), and lets
+ * a reader fetch a body with its ETag in one HMGET. The ETag is computed once by the
+ * writer, so every origin reading the store serves the same validator.
+ */
+
+export const DEFAULT_KEY_PREFIX = 'onair';
+
+const ETAG_FIELD_SUFFIX = '#etag';
+
+export class RedisKeys {
+  readonly prefix: string;
+
+  constructor(prefix: string = DEFAULT_KEY_PREFIX) {
+    // A brace in the prefix would become the hash tag and put every channel on one slot.
+    if (prefix === '' || /[{}\s]/.test(prefix)) {
+      throw new RangeError(`Redis key prefix must be non-empty, without braces or spaces: ${JSON.stringify(prefix)}`);
+    }
+    this.prefix = prefix;
+  }
+
+  segment(channel: string, rendition: string, name: string): string {
+    // A colon in the rendition would make `a:b` + `c` collide with `a` + `b:c`.
+    requirePart('rendition', rendition, /[:\s]/);
+    requirePart('segment name', name, /\s/);
+    return `${this.channelPrefix(channel)}:seg:${rendition}:${name}`;
+  }
+
+  playlists(channel: string): string {
+    return `${this.channelPrefix(channel)}:playlists`;
+  }
+
+  state(channel: string): string {
+    return `${this.channelPrefix(channel)}:state`;
+  }
+
+  run(channel: string): string {
+    return `${this.channelPrefix(channel)}:run`;
+  }
+
+  /** Pub/sub channel on which each publish announces the channel id it updated. */
+  updates(): string {
+    return `${this.prefix}:updates`;
+  }
+
+  private channelPrefix(channel: string): string {
+    requirePart('channel', channel, /[{}:\s]/);
+    return `${this.prefix}:{${channel}}`;
+  }
+}
+
+/** Hash field of the playlists hash holding the body of playlist `name`. */
+export function playlistBodyField(name: string): string {
+  requirePart('playlist name', name, /#|\s/);
+  return name;
+}
+
+/** Hash field of the playlists hash holding the ETag of playlist `name`. */
+export function playlistEtagField(name: string): string {
+  return `${playlistBodyField(name)}${ETAG_FIELD_SUFFIX}`;
+}
+
+function requirePart(what: string, value: string, forbidden: RegExp): void {
+  if (value === '' || forbidden.test(value)) {
+    throw new RangeError(`invalid ${what} for a Redis key: ${JSON.stringify(value)}`);
+  }
+}

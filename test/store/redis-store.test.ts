@@ -1,0 +1,212 @@
+/**
+ * What only the Redis store has to get right: the key layout on a real server, outages
+ * (fail fast, then heal on the same instance), and clients it does not own.
+ * The behaviour it shares with the memory store is in store-contract.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { isOnairError } from '../../src/errors.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+
+const uniquePrefix = (): string => `test-${randomUUID().slice(0, 8)}`;
+
+/** Retries `attempt` until it resolves, for at most `timeoutMs`; returns how long it took. */
+async function eventually<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<{ value: T; elapsedMs: number }> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return { value: await attempt(), elapsedMs: Date.now() - started };
+    } catch (error) {
+      if (Date.now() - started > timeoutMs) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/** Awaits `promise`, expecting a rejection; returns the error and how long the rejection took. */
+async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
+  const started = Date.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, elapsedMs: Date.now() - started };
+  }
+  throw new Error('expected a rejection');
+}
+
+t.test('every key the store writes carries the channel as a hash tag', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const keyPrefix = uniquePrefix();
+  const store = new RedisStore({ url: server.url, keyPrefix });
+  t.teardown(() => store.close());
+  await store.start();
+  await store.putSegment('fip', 'hifi', '1234-3.ts', Uint8Array.from([1]), 30);
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master', 'fip_hifi.m3u8': 'hifi' }, state: '{}' });
+  await store.nextRun('fip');
+  await store.nextRun('fip-jazz');
+
+  const inspector = new Redis(server.url);
+  t.teardown(() => inspector.quit());
+  const keys = (await inspector.keys('*')).sort();
+  t.same(keys, [
+    `${keyPrefix}:{fip-jazz}:run`,
+    `${keyPrefix}:{fip}:playlists`,
+    `${keyPrefix}:{fip}:run`,
+    `${keyPrefix}:{fip}:seg:hifi:1234-3.ts`,
+    `${keyPrefix}:{fip}:state`,
+  ]);
+  for (const key of keys) t.match(key, /\{[a-z0-9-]+\}/, `${key} has a hash tag`);
+  t.same(await inspector.hgetall(`${keyPrefix}:{fip}:playlists`), {
+    'fip.m3u8': 'master',
+    'fip.m3u8#etag': (await store.getPlaylist('fip', 'fip.m3u8'))?.etag,
+    'fip_hifi.m3u8': 'hifi',
+    'fip_hifi.m3u8#etag': (await store.getPlaylist('fip', 'fip_hifi.m3u8'))?.etag,
+  });
+  const ttlMs = await inspector.pttl(`${keyPrefix}:{fip}:seg:hifi:1234-3.ts`);
+  t.ok(ttlMs > 25_000 && ttlMs <= 30_000, `the segment key expires with the TTL given (${ttlMs} ms left)`);
+});
+
+t.test('a publish is one MULTI that also announces the channel on the updates channel', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const keyPrefix = uniquePrefix();
+  const store = new RedisStore({ url: server.url, keyPrefix });
+  t.teardown(() => store.close());
+  await store.start();
+
+  const inspector = new Redis(server.url);
+  t.teardown(() => inspector.quit());
+  const monitor = await inspector.monitor();
+  t.teardown(() => monitor.disconnect());
+  const commands: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => commands.push(args[0].toLowerCase()));
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master' }, state: '{}' });
+  await eventually(2000, async () => {
+    if (!commands.includes('exec')) throw new Error('EXEC not seen yet');
+  });
+  t.same(commands, ['multi', 'del', 'hset', 'set', 'publish', 'exec']);
+});
+
+t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and heals when Redis is back', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const keyPrefix = uniquePrefix();
+  const store = new RedisStore({ url: server.url, keyPrefix });
+  t.teardown(() => store.close());
+  const reader = new RedisStore({ url: server.url, keyPrefix });
+  t.teardown(() => reader.close());
+  await store.start();
+  await reader.start();
+  const heard: string[] = [];
+  await reader.subscribe((channel) => heard.push(channel));
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'before' }, state: '{}' });
+
+  await server.stop({ signal: 'SIGKILL' });
+  const failure = await rejection(store.getPlaylist('fip', 'fip.m3u8'));
+  t.ok(isOnairError(failure.error, 'ONAIR_STORE_UNAVAILABLE'), 'a read fails with ONAIR_STORE_UNAVAILABLE');
+  t.ok(failure.elapsedMs < 3000, `the read fails within 3 s, not hangs (${failure.elapsedMs} ms)`);
+  const writeFailure = await rejection(store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([1]), 30));
+  t.ok(isOnairError(writeFailure.error, 'ONAIR_STORE_UNAVAILABLE'), 'a write fails with ONAIR_STORE_UNAVAILABLE');
+
+  await server.start();
+  const healed = await eventually(5000, () =>
+    store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'after' }, state: '{}' }),
+  );
+  t.ok(healed.elapsedMs < 5000, `the same store instance writes again (${healed.elapsedMs} ms after restart)`);
+  t.equal((await reader.getPlaylist('fip', 'fip.m3u8'))?.body, 'after', 'the reader reads again');
+  // The subscriber connection re-subscribed by itself: the next publish reaches it.
+  await eventually(5000, async () => {
+    await store.publish({ channel: 'fipjazz', playlists: { 'fipjazz.m3u8': 'after' }, state: '{}' });
+    if (!heard.includes('fipjazz')) throw new Error('no update heard yet');
+  });
+  t.ok(heard.includes('fipjazz'), 'the reader hears publishes again after the restart');
+});
+
+t.test('start() rejects with ONAIR_STORE_UNAVAILABLE when Redis cannot be reached in time', async (t) => {
+  const server = await startRedisServer();
+  await server.stop();
+  const store = new RedisStore({ url: server.url, readyTimeoutMs: 500 });
+  t.teardown(() => store.close());
+  const failure = await rejection(store.start());
+  t.ok(isOnairError(failure.error, 'ONAIR_STORE_UNAVAILABLE'));
+  t.ok(failure.elapsedMs < 2000, `within the ready timeout (${failure.elapsedMs} ms)`);
+});
+
+t.test('start() succeeds when Redis comes up within the ready timeout', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  await server.stop();
+  const store = new RedisStore({ url: server.url, keyPrefix: uniquePrefix(), readyTimeoutMs: 5000 });
+  t.teardown(() => store.close());
+  const starting = store.start();
+  await sleep(300);
+  await server.start();
+  await starting;
+  t.equal(await store.nextRun('fip'), 1);
+});
+
+t.test('a store given a client uses it and leaves it open on close()', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const client = new Redis(server.url);
+  t.teardown(() => client.quit());
+  const keyPrefix = uniquePrefix();
+  const store = new RedisStore({ client, keyPrefix });
+  await store.start();
+  const heard: string[] = [];
+  await store.subscribe((channel) => heard.push(channel));
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master' }, state: '{}' });
+  await eventually(2000, async () => {
+    if (heard.length === 0) throw new Error('no update heard yet');
+  });
+  await store.close();
+  await store.close();
+  t.equal(client.status, 'ready', 'the client is still connected');
+  t.equal(await client.get(`${keyPrefix}:{fip}:state`), '{}', 'and still answers');
+  const connections = await eventually(2000, async () => {
+    const count = String(await client.client('LIST')).trim().split('\n').length;
+    if (count !== 1) throw new Error(`${count} connections`);
+    return count;
+  });
+  t.equal(connections.value, 1, "the store's own subscriber connection is closed");
+});
+
+t.test('a store built from a bare client does not own it either', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const client = new Redis(server.url);
+  t.teardown(() => client.quit());
+  const store = new RedisStore(client);
+  await store.start();
+  await store.close();
+  t.equal(await client.ping(), 'PONG');
+});
+
+t.test('close() is idempotent and later calls fail with ONAIR_STORE_UNAVAILABLE', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const store = new RedisStore({ url: server.url, keyPrefix: uniquePrefix() });
+  await store.start();
+  await store.subscribe(() => {});
+  await Promise.all([store.close(), store.close()]);
+  await store.close();
+  const failure = await rejection(store.getState('fip'));
+  t.ok(isOnairError(failure.error, 'ONAIR_STORE_UNAVAILABLE'));
+  t.ok(isOnairError((await rejection(store.subscribe(() => {}))).error, 'ONAIR_STORE_UNAVAILABLE'));
+});
+
+t.test('an invalid store URL is rejected with ONAIR_STORE_URL_INVALID before connecting', async (t) => {
+  for (const url of ['not a url', 'http://127.0.0.1:6379', 'redis://', 'redis://127.0.0.1:6379/zero', 'redis://h?db=1']) {
+    let error: unknown;
+    try {
+      new RedisStore({ url });
+    } catch (caught) {
+      error = caught;
+    }
+    t.ok(isOnairError(error, 'ONAIR_STORE_URL_INVALID'), `${url} is rejected`);
+  }
+});
