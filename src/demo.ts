@@ -6,8 +6,7 @@
 import type { Logger } from 'pino';
 import { resolveConfig } from './config/load-config.js';
 import type { OnairConfig } from './config/config-schema.js';
-import { startTestSignal, type FfmpegProcess } from './ingest/ffmpeg-adapter.js';
-import { backoffDelay } from './ingest/input-worker.js';
+import { TestSignalSender } from './ingest/test-signal-sender.js';
 import { startOnair, type RunningOnair } from './onair.js';
 
 export function demoConfig(environment: NodeJS.ProcessEnv): OnairConfig {
@@ -40,35 +39,17 @@ export interface RunningDemo {
 
 export async function startDemo(config: OnairConfig, logger: Logger): Promise<RunningDemo> {
   const onair = await startOnair({ config, role: 'start', logger });
-  const target = config.channels[0]!.inputs[0]!.url.replace('mode=listener', 'mode=caller');
-  const senderLogger = logger.child({ component: 'demo-sender' });
-  let sender: FfmpegProcess | undefined;
-  let stopped = false;
-  let failures = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const launch = (): void => {
-    sender = startTestSignal(
-      { outputUrl: target },
-      {
-        onStderrLine: (line) => senderLogger.debug({ ffmpeg: line }),
-        onExit: (exit) => {
-          if (stopped) return;
-          failures += 1;
-          const delay = backoffDelay(failures);
-          senderLogger.info({ reason: exit.reason, retryInMs: delay }, 'test signal sender stopped; retrying');
-          timer = setTimeout(launch, delay);
-        },
-      },
-    );
-  };
-  // The SRT listener is FFmpeg's: give it a moment to bind before calling it.
-  timer = setTimeout(launch, 1000);
+  const sender = new TestSignalSender({
+    outputUrl: config.channels[0]!.inputs[0]!.url.replace('mode=listener', 'mode=caller'),
+    logger: logger.child({ component: 'demo-sender' }),
+    // The SRT listener is FFmpeg's: give it a moment to bind before calling it.
+    initialDelayMs: 1000,
+  });
+  sender.start();
   return {
     onair,
     close: async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      sender?.kill('SIGTERM');
+      await sender.close();
       await onair.close();
     },
   };

@@ -105,6 +105,7 @@ export class InputWorker {
 
     const encoder = (this.options.startEncoder ?? startFfmpegEncoder)(spec, {
       onStderrLine: (line) => {
+        if (line.trim() === '' || this.stopping) return;
         this.stats.ffmpegWarnings += 1;
         this.logger.warn({ ffmpeg: line }, 'ffmpeg reported a problem with the feed');
       },

@@ -120,6 +120,24 @@ export function buildAdtsHeader(options: {
   return header;
 }
 
+/**
+ * Whether a candidate frame is confirmed: it ends exactly where the buffered bytes end, or
+ * the next frame starts right after it with the same stream format.
+ */
+function confirms(data: Uint8Array, position: number, header: AdtsHeader): boolean | 'unknown' {
+  const end = position + header.frameLength;
+  if (end === data.length) return true;
+  if (end + FIXED_HEADER_BYTES > data.length) return 'unknown';
+  const following = parseAdtsHeader(data, end);
+  return following !== null && sameStreamFormat(following, header);
+}
+
+/** The next byte that could start a syncword, or the end of the buffer. */
+function nextSyncCandidate(data: Uint8Array, from: number): number {
+  const next = data.indexOf(0xff, from);
+  return next < 0 ? data.length : next;
+}
+
 function sameStreamFormat(a: AdtsHeader, b: AdtsHeader): boolean {
   return a.mpegVersion === b.mpegVersion && a.objectType === b.objectType
     && a.samplingIndex === b.samplingIndex && a.channelConfiguration === b.channelConfiguration;
@@ -153,10 +171,10 @@ export class AdtsReader {
       const header = parseAdtsHeader(data, position);
       const verdict = header ? this.judge(data, position, header) : 'reject';
       if (verdict === 'wait') break;
-      if (verdict === 'reject' || !header) {
-        const next = data.indexOf(0xff, position + 1);
-        this.skip((next < 0 ? data.length : next) - position);
-        position = next < 0 ? data.length : next;
+      if (verdict !== 'accept' || !header) {
+        const resumeAt = typeof verdict === 'number' ? verdict : nextSyncCandidate(data, position + 1);
+        this.skip(resumeAt - position);
+        position = resumeAt;
         continue;
       }
       if (ptsToApply !== undefined && position >= chunkStart) {
@@ -179,13 +197,19 @@ export class AdtsReader {
     this.samplesSinceAnchor = 0;
   }
 
-  private judge(data: Uint8Array, position: number, header: AdtsHeader): 'accept' | 'reject' | 'wait' {
-    const end = position + header.frameLength;
+  /** 'accept', 'wait' for more bytes, 'reject', or the position of a better, confirmed candidate. */
+  private judge(data: Uint8Array, position: number, header: AdtsHeader): 'accept' | 'reject' | 'wait' | number {
     const trusted = !this.skipping && this.previous !== undefined && sameStreamFormat(this.previous, header);
-    if (trusted || end === data.length) return end <= data.length ? 'accept' : 'wait';
-    if (end + FIXED_HEADER_BYTES > data.length) return 'wait';
-    const following = parseAdtsHeader(data, end);
-    return following && sameStreamFormat(following, header) ? 'accept' : 'reject';
+    if (trusted) return position + header.frameLength <= data.length ? 'accept' : 'wait';
+    const confirmation = confirms(data, position, header);
+    if (confirmation !== 'unknown') return confirmation ? 'accept' : 'reject';
+    // Not decidable yet. If a confirmed frame starts further on, this candidate was a false
+    // sync (a real frame does not hide a confirmed pair of headers); otherwise wait.
+    for (let next = nextSyncCandidate(data, position + 1); next < data.length; next = nextSyncCandidate(data, next + 1)) {
+      const later = parseAdtsHeader(data, next);
+      if (later && confirms(data, next, later) === true) return next;
+    }
+    return 'wait';
   }
 
   private skip(byteCount: number): void {

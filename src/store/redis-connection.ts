@@ -147,16 +147,20 @@ export async function waitUntilReady(client: Redis, timeoutMs: number, where: st
  */
 export function logConnectionEvents(client: Redis, logger: StoreLogger, context: { role: string; url: string }): void {
   let down = false;
-  let wasReady = false;
+  let lastError: Error | undefined;
   client.on('error', (error: Error) => {
+    lastError = error;
+  });
+  // 'reconnecting' fires when a retry is scheduled, never after a deliberate quit().
+  client.on('reconnecting', () => {
     if (down) return;
     down = true;
-    logger.warn({ ...context, err: error }, 'redis connection lost; retrying');
+    logger.warn({ ...context, err: lastError }, 'redis unreachable; retrying');
   });
   client.on('ready', () => {
-    if (down && wasReady) logger.info(context, 'redis connection restored');
+    if (down) logger.info(context, 'redis connection restored');
     down = false;
-    wasReady = true;
+    lastError = undefined;
   });
 }
 

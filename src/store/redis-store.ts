@@ -159,6 +159,7 @@ export class RedisStore implements Store {
 
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     await this.connectSubscriber();
+    if (this.closing) throw new OnairError('ONAIR_STORE_UNAVAILABLE', 'the store is closed', { where: this.where });
     // An entry per call, so the same function subscribed twice is called twice, like EventEmitter.
     const entry: ListenerEntry = { listener };
     this.listeners.add(entry);

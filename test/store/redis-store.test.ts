@@ -95,7 +95,13 @@ t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and 
   const server = await startRedisServer();
   t.teardown(() => server.stop());
   const keyPrefix = uniquePrefix();
-  const store = new RedisStore({ url: server.url, keyPrefix });
+  const logged: string[] = [];
+  const logger = {
+    info: (_: object, message?: string) => logged.push(`info: ${message}`),
+    warn: (_: object, message?: string) => logged.push(`warn: ${message}`),
+    error: (_: object, message?: string) => logged.push(`error: ${message}`),
+  };
+  const store = new RedisStore({ url: server.url, keyPrefix, logger });
   t.teardown(() => store.close());
   const reader = new RedisStore({ url: server.url, keyPrefix });
   t.teardown(() => reader.close());
@@ -111,6 +117,11 @@ t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and 
   t.ok(failure.elapsedMs < 3000, `the read fails within 3 s, not hangs (${failure.elapsedMs} ms)`);
   const writeFailure = await rejection(store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([1]), 30));
   t.ok(isOnairError(writeFailure.error, 'ONAIR_STORE_UNAVAILABLE'), 'a write fails with ONAIR_STORE_UNAVAILABLE');
+  // Deep into an outage the reconnect backoff is at its cap; requests must still fail fast.
+  await sleep(3000);
+  const lateFailure = await rejection(store.getPlaylist('fip', 'fip.m3u8'));
+  t.ok(isOnairError(lateFailure.error, 'ONAIR_STORE_UNAVAILABLE'), 'a read later in the outage fails the same way');
+  t.ok(lateFailure.elapsedMs < 3000, `also within 3 s (${lateFailure.elapsedMs} ms)`);
 
   await server.start();
   const healed = await eventually(5000, () =>
@@ -124,6 +135,7 @@ t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and 
     if (!heard.includes('fipjazz')) throw new Error('no update heard yet');
   });
   t.ok(heard.includes('fipjazz'), 'the reader hears publishes again after the restart');
+  t.same(logged, ['warn: redis unreachable; retrying', 'info: redis connection restored'], 'one line per outage, not one per retry');
 });
 
 t.test('start() rejects with ONAIR_STORE_UNAVAILABLE when Redis cannot be reached in time', async (t) => {

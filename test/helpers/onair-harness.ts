@@ -1,0 +1,79 @@
+/**
+ * Runs the real pipeline for a test: a config on free loopback ports, onair in this
+ * process (ingest + origin, or the roles separately), and a real FFmpeg test-tone sender
+ * calling the channel's SRT listener. Everything is stopped in teardown, even on failure.
+ */
+import { pino } from 'pino';
+import type { Test } from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import type { OnairConfig } from '../../src/config/config-schema.js';
+import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import { startOnair, type RunningOnair } from '../../src/onair.js';
+import type { Role } from '../../src/preflight.js';
+import type { Store } from '../../src/store/store.js';
+import { freeTcpPort, freeUdpPort } from './ports.js';
+
+export const RENDITIONS = ['lofi', 'midfi', 'hifi'];
+
+export async function testConfig(options: { store: string; segmentSeconds?: number }): Promise<OnairConfig> {
+  const srtPort = await freeUdpPort();
+  return resolveConfig({
+    store: options.store,
+    origin: { host: '127.0.0.1', port: await freeTcpPort() },
+    hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
+    log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
+    channels: [
+      {
+        id: 'fip',
+        renditions: [
+          { id: 'lofi', bitrate: '32k' },
+          { id: 'midfi', bitrate: '96k' },
+          { id: 'hifi', bitrate: '192k' },
+        ],
+        inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener`, srt: { latency: 120 } }],
+      },
+    ],
+  });
+}
+
+export function testLogger(config: OnairConfig) {
+  return pino({ level: config.log.level }, pino.destination(2));
+}
+
+export async function startRole(t: Test, config: OnairConfig, role: Role, store?: Store): Promise<RunningOnair> {
+  const running = await startOnair({ config, role, logger: testLogger(config), store });
+  t.teardown(() => running.close());
+  return running;
+}
+
+export function startSender(t: Test, config: OnairConfig, frequency = 440): TestSignalSender {
+  const sender = new TestSignalSender({
+    outputUrl: config.channels[0]!.inputs[0]!.url.replace('mode=listener', 'mode=caller'),
+    frequency,
+    initialDelayMs: 500,
+  });
+  sender.start();
+  t.teardown(() => sender.close('SIGKILL'));
+  return sender;
+}
+
+export function originUrl(config: OnairConfig): string {
+  return `http://${config.origin.host}:${config.origin.port}`;
+}
+
+/** Polls until `check` returns a value (bounded), e.g. until a playlist lists enough segments. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export async function playlistSegmentCount(url: string): Promise<number> {
+  const response = await fetch(url);
+  if (response.status !== 200) return 0;
+  return (await response.text()).split('\n').filter((line) => line.startsWith('#EXTINF')).length;
+}

@@ -1,0 +1,176 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { AdtsReader, type AacFrame, buildAdtsHeader } from '../../src/media/adts.js';
+import { PTS_WRAP, ptsAdd, samplesToTicks } from '../../src/media/pts.js';
+import { type DemuxEvent, TsDemuxer, scanTsPackets } from '../../src/media/ts-demuxer.js';
+import { MAX_PES_PAYLOAD_BYTES, type TimedAacFrame, TsSegmentMuxer } from '../../src/media/ts-muxer.js';
+
+const AUDIO_PID = 0x100;
+
+/** `count` 48 kHz stereo AAC-LC frames of `frameBytes` bytes each, PTS from `firstPts`. */
+function frames(count: number, frameBytes: number, firstPts: number): TimedAacFrame[] {
+  return Array.from({ length: count }, (_, index) => {
+    const header = buildAdtsHeader({ sampleRate: 48000, channelCount: 2, objectType: 2, payloadLength: frameBytes - 7 });
+    const data = new Uint8Array(frameBytes);
+    data.set(header);
+    for (let at = 7; at < frameBytes; at++) data[at] = (index + at) % 251;
+    return { data, pts: ptsAdd(firstPts, samplesToTicks(index * 1024, 48000)) };
+  });
+}
+
+function demux(...segments: Uint8Array[]): { events: DemuxEvent[]; demuxer: TsDemuxer } {
+  const demuxer = new TsDemuxer();
+  const events = segments.flatMap((segment) => demuxer.push(segment));
+  events.push(...demuxer.flush());
+  return { events, demuxer };
+}
+
+function readFrames(events: DemuxEvent[]): AacFrame[] {
+  const reader = new AdtsReader();
+  return events.flatMap((event) => (event.kind === 'pes' ? reader.push(event.payload, event.pts) : []));
+}
+
+function aacBytes(timed: TimedAacFrame[]): number {
+  return timed.reduce((sum, frame) => sum + frame.data.length, 0);
+}
+
+t.test('muxed frames come back identical, with their PTS, through the demuxer and ADTS reader', async (t) => {
+  const input = frames(188, 250, 900000);
+  const segment = new TsSegmentMuxer().muxSegment(input);
+  t.equal(segment.length % 188, 0);
+  const { events, demuxer } = demux(segment);
+  const output = readFrames(events);
+  t.equal(output.length, input.length);
+  t.same(output.map((frame) => frame.pts), input.map((frame) => frame.pts));
+  t.ok(output.every((frame, index) => Buffer.from(frame.data).equals(input[index].data)));
+  t.match(demuxer.stats, { continuityErrors: 0, droppedPes: 0, resyncs: 0, psiErrors: 0 });
+});
+
+t.test('PAT and PMT are the first two packets of every segment, byte-identical to FFmpeg’s', async (t) => {
+  const muxer = new TsSegmentMuxer();
+  // Sections FFmpeg 5.1 writes for one ADTS AAC stream on PID 0x100 with PMT PID 0x1000.
+  const pat = '00b00d0001c100000001f0002ab104b2';
+  const pmt = '02b0120001c10000e100f0000fe100f000b69bc0d9';
+  for (const segment of [muxer.muxSegment(frames(10, 300, 0)), muxer.muxSegment(frames(10, 300, 19200))]) {
+    const packets = scanTsPackets(segment);
+    t.match(packets.slice(0, 2), [{ pid: 0, pusi: true }, { pid: 0x1000, pusi: true }]);
+    t.equal(Buffer.from(segment.subarray(5, 5 + pat.length / 2)).toString('hex'), pat);
+    t.equal(Buffer.from(segment.subarray(188 + 5, 188 + 5 + pmt.length / 2)).toString('hex'), pmt);
+    t.ok(packets.slice(2).every((packet) => packet.pid === AUDIO_PID));
+    t.equal(demux(segment).events[0].kind, 'pmt');
+  }
+});
+
+t.test('continuity counters run on from one segment to the next, until resetContinuity', async (t) => {
+  const muxer = new TsSegmentMuxer();
+  const first = muxer.muxSegment(frames(188, 250, 0));
+  const second = muxer.muxSegment(frames(188, 250, 360960));
+  const packets = scanTsPackets(Uint8Array.from(Buffer.concat([first, second])));
+  const last = new Map<number, number>();
+  let breaks = 0;
+  for (const packet of packets) {
+    const previous = last.get(packet.pid);
+    if (previous !== undefined && packet.cc !== ((previous + 1) & 0xf)) breaks += 1;
+    last.set(packet.pid, packet.cc);
+  }
+  t.equal(breaks, 0);
+  t.same(scanTsPackets(second).slice(0, 2).map((packet) => packet.cc), [1, 1]);
+  t.equal(demux(first, second).demuxer.stats.continuityErrors, 0);
+  muxer.resetContinuity();
+  t.same(scanTsPackets(muxer.muxSegment(frames(5, 250, 0))).slice(0, 3).map((packet) => packet.cc), [0, 0, 0]);
+});
+
+t.test('PTS is wrapped at 2^33 for frames that cross the wrap', async (t) => {
+  const input = frames(8, 250, PTS_WRAP - 3 * 1920);
+  const muxer = new TsSegmentMuxer({ maxPesPayloadBytes: 500 }); // two frames per PES
+  const { events } = demux(muxer.muxSegment(input));
+  const pes = events.filter((event) => event.kind === 'pes');
+  t.same(pes.map((event) => event.pts), [PTS_WRAP - 5760, PTS_WRAP - 1920, 1920, 5760]);
+  t.same(readFrames(events).map((frame) => frame.pts), [PTS_WRAP - 5760, PTS_WRAP - 3840, PTS_WRAP - 1920, 0, 1920, 3840, 5760, 7680]);
+  // Unwrapped PTS is accepted too.
+  const unwrapped = frames(2, 250, PTS_WRAP + 100).map((frame) => ({ ...frame, pts: frame.pts + PTS_WRAP }));
+  t.same(demux(new TsSegmentMuxer().muxSegment(unwrapped)).events.filter((event) => event.kind === 'pes').map((event) => event.pts), [100]);
+});
+
+t.test('each PES holds as many whole frames as fit, and a PTS gap starts a new PES', async (t) => {
+  const big = demux(new TsSegmentMuxer().muxSegment(frames(188, 500, 0))).events.filter((event) => event.kind === 'pes');
+  t.same(big.map((event) => event.payload.length), [131 * 500, 57 * 500]);
+  t.ok(big.every((event) => event.payload.length <= MAX_PES_PAYLOAD_BYTES));
+  const gap = [...frames(4, 250, 0), ...frames(4, 250, 90000)];
+  const pes = demux(new TsSegmentMuxer().muxSegment(gap)).events.filter((event) => event.kind === 'pes');
+  t.same(pes.map((event) => event.pts), [0, 90000]);
+});
+
+t.test('each PES starts with a PCR no later than its PTS and ends with adaptation stuffing, not payload padding', async (t) => {
+  const segment = new TsSegmentMuxer({ pcrLeadTicks: 100 }).muxSegment(frames(188, 333, 50));
+  const packets = scanTsPackets(segment);
+  let payloadBytes = 0;
+  let declared = 0;
+  packets.forEach((packet, index) => {
+    if (packet.pid !== AUDIO_PID) return;
+    const offset = index * 188;
+    const adaptation = segment[offset + 3] & 0x20 ? 1 + segment[offset + 4] : 0;
+    if (packet.pusi) {
+      t.equal(payloadBytes, declared, 'previous PES is exactly its declared length');
+      t.ok(packet.pcr !== undefined, 'PCR on the first packet of the PES');
+      const pes = offset + 4 + adaptation;
+      declared = 6 + ((segment[pes + 4] << 8) | segment[pes + 5]);
+      payloadBytes = 0;
+    } else {
+      t.equal(packet.pcr, undefined);
+    }
+    payloadBytes += 184 - adaptation;
+  });
+  t.equal(payloadBytes, declared, 'last PES is exactly its declared length');
+  t.equal(packets[2].pcr, PTS_WRAP - 50, 'PCR = PTS − lead, wrapped');
+});
+
+t.test('container overhead stays near the 188/184 floor at 96 and 192 kb/s', async (t) => {
+  // 4 s at 48 kHz = 187.5 frames; 96 kb/s ≈ 250 bytes per frame, 192 kb/s ≈ 500. The floor is
+  // 188/184 (TS headers, +2.17 %) plus PAT and PMT (376 bytes per segment): 1.0298 at 96 kb/s.
+  const muxer = new TsSegmentMuxer();
+  const ratios: Record<string, number> = {};
+  for (const [label, frameBytes] of [['96k', 250], ['128k', 333], ['192k', 500]] as const) {
+    const input = frames(188, frameBytes, 0);
+    ratios[label] = muxer.muxSegment(input).length / aacBytes(input);
+  }
+  t.comment(`segment bytes / AAC bytes: ${JSON.stringify(ratios)}`);
+  t.ok(ratios['96k'] <= 1.033, `96k ratio ${ratios['96k']}`);
+  t.ok(ratios['128k'] <= 1.031, `128k ratio ${ratios['128k']}`);
+  t.ok(ratios['192k'] <= 1.031, `192k ratio ${ratios['192k']}`);
+});
+
+t.test('FFmpeg reads a muxed segment of real AAC that crosses the PTS wrap', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-ts-muxer-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const aacPath = join(directory, 'sine.aac');
+  const segmentPath = join(directory, 'segment.ts');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=4', '-ac', '2', '-ar', '48000',
+    '-c:a', 'aac', '-b:a', '96k', '-f', 'adts', aacPath]);
+  const reader = new AdtsReader();
+  const aac = reader.push(new Uint8Array(readFileSync(aacPath)), PTS_WRAP - 90000);
+  t.equal(reader.stats.skippedBytes, 0);
+  t.ok(aac.length > 180);
+  const segment = new TsSegmentMuxer().muxSegment(aac.map((frame) => ({ data: frame.data, pts: frame.pts ?? 0 })));
+  writeFileSync(segmentPath, segment);
+  const aacTotal = aac.reduce((sum, frame) => sum + frame.data.length, 0);
+  t.comment(`real 96k AAC: ${aac.length} frames, ${aacTotal} bytes → ${segment.length} bytes (${segment.length / aacTotal})`);
+
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=pts', '-show_streams', '-of', 'json', segmentPath]).toString()) as {
+    streams: { codec_name: string; sample_rate: string; channels: number }[];
+    packets: { pts: number }[];
+  };
+  t.equal(probe.streams.length, 1);
+  t.match(probe.streams[0], { codec_name: 'aac', sample_rate: '48000', channels: 2 });
+  t.equal(probe.packets.length, aac.length);
+  const steps = probe.packets.slice(1).map((packet, index) => (((packet.pts - probe.packets[index].pts) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP);
+  t.ok(steps.every((step) => step === 1920), 'packet PTS steps by 1920 across the wrap');
+  t.equal(((probe.packets[0].pts % PTS_WRAP) + PTS_WRAP) % PTS_WRAP, PTS_WRAP - 90000);
+
+  const decode = spawnSync('ffmpeg', ['-v', 'error', '-i', segmentPath, '-f', 'null', '-'], { encoding: 'utf8' });
+  t.equal(decode.status, 0);
+  t.equal(decode.stderr, '', 'FFmpeg decodes the segment without a single error');
+});

@@ -1,0 +1,32 @@
+/** The part of m3u8-parser's (untyped) API the tests use. */
+declare module 'm3u8-parser' {
+  export interface ParsedSegment {
+    uri: string;
+    duration: number;
+    discontinuity?: boolean;
+    timeline: number;
+    dateTimeString?: string;
+    programDateTime?: number;
+  }
+  export interface ParsedVariant {
+    uri: string;
+    attributes: Record<string, unknown> & { BANDWIDTH?: number; 'AVERAGE-BANDWIDTH'?: string | number; CODECS?: string };
+  }
+  export interface ParsedManifest {
+    version?: number;
+    targetDuration?: number;
+    mediaSequence?: number;
+    discontinuitySequence?: number;
+    playlistType?: string;
+    endList?: boolean;
+    segments: ParsedSegment[];
+    playlists?: ParsedVariant[];
+    independentSegments?: boolean;
+  }
+  export class Parser {
+    manifest: ParsedManifest;
+    push(chunk: string): void;
+    end(): void;
+    on(event: 'warn' | 'info', listener: (event: { message: string }) => void): void;
+  }
+}
