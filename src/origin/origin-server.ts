@@ -22,6 +22,9 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     trustProxy: true,
     return503OnClosing: true,
+    // Players poll every few seconds: a log line per request would drown the useful ones.
+    // Errors are still logged by the error handler; request counts belong in metrics.
+    disableRequestLogging: true,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,

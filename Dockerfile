@@ -1,0 +1,27 @@
+# onair: ingest + origin in one container (`onair start`).
+# Build: docker build -t onair .    Run: docker run -p 8080:8080 -p 9000:9000/udp -v $PWD/channels.yaml:/etc/onair/channels.yaml onair
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json* ./
+RUN npm install --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+# Debian's ffmpeg: decodes the feeds (SRT included) and encodes the AAC renditions.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production \
+    ONAIR_ORIGIN_HOST=0.0.0.0
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+USER node
+EXPOSE 8080 9000/udp
+# tini forwards SIGTERM and reaps children, so FFmpeg encoders stop with the container.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli.js"]
+CMD ["start", "--config", "/etc/onair/channels.yaml"]

@@ -1,0 +1,136 @@
+/**
+ * The `onair` command as a broadcaster runs it (the built dist/src/cli.js, which
+ * `npm test` builds first): check prints the resolved config or one error naming the
+ * key path; start refuses a taken port before starting anything; SIGTERM stops the
+ * process and its FFmpeg children.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function configFile(t: Test, text: string): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), 'onair-cli-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const path = join(directory, 'channels.yaml');
+  await writeFile(path, text);
+  return path;
+}
+
+function channelsYaml(options: { port: number; srtPort: number; bitrate?: string; store?: string }): string {
+  return `store: ${options.store ?? 'memory'}
+origin:
+  host: 127.0.0.1
+  port: ${options.port}
+hls:
+  segmentSeconds: 1
+  windowSegments: 6
+channels:
+  - id: fip
+    renditions:
+      - { id: lofi,  bitrate: ${options.bitrate ?? '32k'} }
+      - { id: hifi,  bitrate: 192k }
+    inputs:
+      - { id: main, url: "srt://127.0.0.1:${options.srtPort}?mode=listener" }
+`;
+}
+
+function childPids(pid: number): Promise<number[]> {
+  return new Promise((resolve) => {
+    const ps = spawn('ps', ['-o', 'pid=', '--ppid', String(pid)]);
+    let out = '';
+    ps.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    ps.on('exit', () => resolve(out.split('\n').map((line) => Number(line.trim())).filter((value) => value > 0)));
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+t.test('check prints the resolved config of the issue file', async (t) => {
+  const path = await configFile(t, channelsYaml({ port: 8080, srtPort: 9000, store: 'redis://127.0.0.1:6379/0' }));
+  const result = await runCli(['check', '--config', path]);
+  t.equal(result.code, 0, 'exits 0');
+  t.match(result.stdout, /config is valid/);
+  t.match(result.stdout, /bitrate: 32k/, 'bitrates are printed in the unit they were written in');
+  t.match(result.stdout, /segmentSeconds: 1/);
+});
+
+t.test('check with a bad bitrate exits non-zero naming the key path', async (t) => {
+  const path = await configFile(t, channelsYaml({ port: 8080, srtPort: 9000, bitrate: 'loud' }));
+  const result = await runCli(['check', '--config', path]);
+  t.equal(result.code, 2, 'exits 2');
+  t.match(result.stderr, /^onair: channels\[0\]\.renditions\[0\]\.bitrate: /, 'the message starts with the key path');
+  t.equal(result.stderr.trim().split('\n').length, 1, 'one line: one clear error');
+});
+
+t.test('start refuses a taken origin port before starting anything', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const port = (blocker.address() as { port: number }).port;
+  const path = await configFile(t, channelsYaml({ port, srtPort: await freeUdpPort() }));
+  const result = await runCli(['start', '--config', path]);
+  t.equal(result.code, 1, 'exits non-zero');
+  t.match(result.stderr, /origin\.port: 127\.0\.0\.1:\d+ is already in use/, 'names the key and the resource');
+  t.notMatch(result.stderr, /ingest started/, 'nothing half-started');
+});
+
+t.test('start serves the channel and SIGTERM stops it with its FFmpeg children', async (t) => {
+  const port = await freeTcpPort();
+  const path = await configFile(t, channelsYaml({ port, srtPort: await freeUdpPort() }));
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'start', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  let encoders: number[] = [];
+  for (let attempt = 0; attempt < 60 && encoders.length === 0; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    encoders = await childPids(child.pid!);
+  }
+  t.equal(encoders.length, 1, 'one FFmpeg encoder runs for the one input');
+  const master = await fetch(`http://127.0.0.1:${port}/fip/fip.m3u8`);
+  t.equal(master.status, 404, 'the origin answers (no audio yet, so no playlist: 404)');
+  t.equal(master.headers.get('cache-control'), 'public, max-age=1', 'a miss is cacheable for a second at most');
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exits 0 after SIGTERM');
+  t.notOk(encoders.some(isAlive), 'the FFmpeg child is gone');
+  t.match(stderr, /"msg":"stopping"/);
+});
