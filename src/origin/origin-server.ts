@@ -2,7 +2,7 @@
  * Builds the Fastify instance of `onair origin`: the origin plugin on an instance of its own,
  * behind a load balancer or Varnish (trustProxy), answering 503 while it closes.
  */
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { originFrameworkErrorHandler } from './origin-errors.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
@@ -24,7 +24,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     return503OnClosing: true,
     // Players poll every few seconds: a log line per request would drown the useful ones.
     // Errors are still logged by the error handler; request counts belong in metrics.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,

@@ -1,0 +1,343 @@
+/**
+ * Config loading (src/config/load-config.ts): defaults → file → environment → validate →
+ * freeze. A mistake is an OnairError ONAIR_CONFIG_INVALID whose `where` names the key path
+ * and whose message starts with it, so a user can find the line to fix.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { loadConfigFile, parseConfigText, resolveConfig } from '../../src/config/load-config.js';
+import { isOnairError, type OnairError, type OnairErrorCode } from '../../src/errors.js';
+
+const ISSUE_YAML = `store: redis://127.0.0.1:6379/0   # or "memory" (the default): embedded, one process
+origin:
+  host: 127.0.0.1
+  port: 8080
+hls:
+  segmentSeconds: 4
+  windowSegments: 6
+channels:
+  - id: fip
+    renditions:
+      - { id: lofi,  bitrate: 32k }
+      - { id: midfi, bitrate: 96k }
+      - { id: hifi,  bitrate: 192k }
+    inputs:
+      - { id: main, url: "srt://127.0.0.1:9000?mode=listener" }
+`;
+
+const ISSUE_CONFIG = {
+  store: 'redis://127.0.0.1:6379/0',
+  origin: { host: '127.0.0.1', port: 8080 },
+  hls: { segmentSeconds: 4, windowSegments: 6 },
+  log: { level: 'info' },
+  channels: [
+    {
+      id: 'fip',
+      sampleRate: 48000,
+      audioChannels: 2,
+      renditions: [
+        { id: 'lofi', bitrate: 32000 },
+        { id: 'midfi', bitrate: 96000 },
+        { id: 'hifi', bitrate: 192000 },
+      ],
+      inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener' }],
+    },
+  ],
+};
+
+/**
+ * A valid raw config (as a file would give it) that each malformed case changes in one
+ * place. Typed `any` on purpose: each case breaks a different key.
+ */
+function validRaw(): Record<string, any> {
+  return {
+    store: 'memory',
+    channels: [
+      {
+        id: 'fip',
+        renditions: [
+          { id: 'lofi', bitrate: '32k' },
+          { id: 'hifi', bitrate: '192k' },
+        ],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+      },
+    ],
+  };
+}
+
+function caught(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+async function caughtAsync(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/** Asserts an OnairError with `code`, `where` as given, and a message that starts with `where`. */
+function assertConfigError(t: Test, error: unknown, code: OnairErrorCode, where: string | RegExp): void {
+  t.ok(isOnairError(error, code), `is an OnairError ${code} (got ${String(error)})`);
+  const onairError = error as OnairError;
+  if (typeof where === 'string') t.equal(onairError.where, where, `reported at ${where}`);
+  else t.match(onairError.where, where, `reported at ${where}`);
+  t.ok(onairError.message.startsWith(`${onairError.where}: `), `message starts with the key path: ${onairError.message}`);
+}
+
+t.test('the YAML from the README resolves to bitrates in bits per second with the defaults filled in', async (t) => {
+  const config = parseConfigText(ISSUE_YAML);
+  t.strictSame(config, ISSUE_CONFIG);
+  t.same(
+    config.channels[0]!.renditions.map((rendition) => rendition.bitrate),
+    [32000, 96000, 192000],
+  );
+});
+
+t.test('the resolved config is frozen all the way down', async (t) => {
+  const config = parseConfigText(ISSUE_YAML);
+  t.ok(Object.isFrozen(config));
+  t.ok(Object.isFrozen(config.origin));
+  t.ok(Object.isFrozen(config.channels));
+  t.ok(Object.isFrozen(config.channels[0]));
+  t.ok(Object.isFrozen(config.channels[0]!.renditions[1]));
+  t.ok(Object.isFrozen(config.channels[0]!.inputs[0]));
+  // ES modules run in strict mode: writing a frozen property throws.
+  t.throws(() => {
+    (config.origin as { port: number }).port = 9999;
+  }, TypeError);
+  t.throws(() => {
+    (config.channels as unknown[]).push({});
+  }, TypeError);
+  t.equal(config.origin.port, 8080);
+});
+
+t.test('a config with only channels gets every default', async (t) => {
+  const config = resolveConfig({
+    channels: [{ id: 'fip', renditions: [{ id: 'hifi', bitrate: 192000 }], inputs: [{ id: 'main', url: '/srv/loop.mp3' }] }],
+  });
+  t.equal(config.store, 'memory');
+  t.strictSame(config.origin, { host: '127.0.0.1', port: 8080 });
+  t.strictSame(config.hls, { segmentSeconds: 4, windowSegments: 6 });
+  t.strictSame(config.log, { level: 'info' });
+  t.equal(config.channels[0]!.sampleRate, 48000);
+  t.equal(config.channels[0]!.audioChannels, 2);
+});
+
+t.test('durations and bitrates accept their units', async (t) => {
+  const raw = validRaw();
+  raw.hls = { segmentSeconds: '2000ms' };
+  raw.channels[0].renditions[0].bitrate = '64 kbps';
+  const config = resolveConfig(raw);
+  t.equal(config.hls.segmentSeconds, 2);
+  t.equal(config.channels[0]!.renditions[0]!.bitrate, 64000);
+});
+
+t.test('the source of the config is not modified by resolving it', async (t) => {
+  const raw = validRaw();
+  const before = structuredClone(raw);
+  resolveConfig(raw, { ONAIR_ORIGIN_PORT: '9090' });
+  t.strictSame(raw, before);
+});
+
+t.test('each malformed config is reported at the key path of its mistake', async (t) => {
+  const cases: { name: string; change: (raw: Record<string, any>) => void; where: string }[] = [
+    { name: 'unknown key at the root', change: (raw) => (raw.stores = 'memory'), where: 'stores' },
+    { name: 'unknown key in a channel', change: (raw) => (raw.channels[0].bitrate = '96k'), where: 'channels[0].bitrate' },
+    {
+      name: 'unknown key in a rendition',
+      change: (raw) => (raw.channels[0].renditions[1].codec = 'aac'),
+      where: 'channels[0].renditions[1].codec',
+    },
+    { name: 'unknown key in origin', change: (raw) => (raw.origin = { hots: 'x' }), where: 'origin.hots' },
+    {
+      name: 'a bitrate that is not one',
+      change: (raw) => (raw.channels[0].renditions[1].bitrate = '96q'),
+      where: 'channels[0].renditions[1].bitrate',
+    },
+    {
+      name: 'a bitrate out of range',
+      change: (raw) => (raw.channels[0].renditions[1].bitrate = '2M'),
+      where: 'channels[0].renditions[1].bitrate',
+    },
+    {
+      name: 'a missing bitrate',
+      change: (raw) => delete raw.channels[0].renditions[1].bitrate,
+      where: 'channels[0].renditions[1].bitrate',
+    },
+    {
+      name: 'a duplicate rendition id',
+      change: (raw) => (raw.channels[0].renditions[1].id = 'lofi'),
+      where: 'channels[0].renditions[1].id',
+    },
+    {
+      name: 'a duplicate channel id',
+      change: (raw) => raw.channels.push({ ...structuredClone(raw.channels[0]), inputs: [{ id: 'main', url: '/srv/loop.mp3' }] }),
+      where: 'channels[1].id',
+    },
+    {
+      name: 'a duplicate input id',
+      change: (raw) => raw.channels[0].inputs.push({ id: 'main', url: 'srt://0.0.0.0:9001?mode=listener' }),
+      where: 'channels[0].inputs[1].id',
+    },
+    { name: 'an id with an underscore', change: (raw) => (raw.channels[0].id = 'fip_rock'), where: 'channels[0].id' },
+    {
+      name: 'an id with uppercase letters',
+      change: (raw) => (raw.channels[0].renditions[0].id = 'LoFi'),
+      where: 'channels[0].renditions[0].id',
+    },
+    { name: 'an input id that is not a string', change: (raw) => (raw.channels[0].inputs[0].id = 7), where: 'channels[0].inputs[0].id' },
+    { name: 'a port out of range', change: (raw) => (raw.origin = { port: 65536 }), where: 'origin.port' },
+    { name: 'a negative port', change: (raw) => (raw.origin = { port: -1 }), where: 'origin.port' },
+    { name: 'a port given as text', change: (raw) => (raw.origin = { port: 'http' }), where: 'origin.port' },
+    { name: 'a segment duration that is not one', change: (raw) => (raw.hls = { segmentSeconds: 'abc' }), where: 'hls.segmentSeconds' },
+    { name: 'a segment duration too short', change: (raw) => (raw.hls = { segmentSeconds: 0.1 }), where: 'hls.segmentSeconds' },
+    { name: 'a segment duration too long', change: (raw) => (raw.hls = { segmentSeconds: '13s' }), where: 'hls.segmentSeconds' },
+    { name: 'a fractional window', change: (raw) => (raw.hls = { windowSegments: 6.5 }), where: 'hls.windowSegments' },
+    { name: 'no channels', change: (raw) => (raw.channels = []), where: 'channels' },
+    { name: 'channels missing', change: (raw) => delete raw.channels, where: 'channels' },
+    { name: 'a channel without inputs', change: (raw) => delete raw.channels[0].inputs, where: 'channels[0].inputs' },
+    { name: 'a channel with no renditions', change: (raw) => (raw.channels[0].renditions = []), where: 'channels[0].renditions' },
+    { name: 'a store URL that is not redis', change: (raw) => (raw.store = 'mysql://127.0.0.1/onair'), where: 'store' },
+    { name: 'a store URL with a space', change: (raw) => (raw.store = 'redis://127.0.0.1 :6379'), where: 'store' },
+    {
+      name: 'an input URL FFmpeg cannot read',
+      change: (raw) => (raw.channels[0].inputs[0].url = 'ftp://example.com/feed'),
+      where: 'channels[0].inputs[0].url',
+    },
+    {
+      name: 'two SRT listeners on the same port in one channel',
+      change: (raw) => raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9000?mode=listener' }),
+      where: 'channels[0].inputs[1].url',
+    },
+    {
+      name: 'two SRT listeners on the same port in two channels',
+      change: (raw) =>
+        raw.channels.push({ id: 'jazz', renditions: [{ id: 'hifi', bitrate: '192k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }] }),
+      where: 'channels[1].inputs[0].url',
+    },
+    { name: 'an SRT latency in the wrong unit', change: (raw) => (raw.channels[0].inputs[0].srt = { latency: '120ms' }), where: 'channels[0].inputs[0].srt.latency' },
+    { name: 'an unsupported sample rate', change: (raw) => (raw.channels[0].sampleRate = 32000), where: 'channels[0].sampleRate' },
+    { name: 'an unknown log level', change: (raw) => (raw.log = { level: 'loud' }), where: 'log.level' },
+  ];
+  t.ok(cases.length >= 12);
+  for (const { name, change, where } of cases) {
+    t.test(name, async (t) => {
+      const raw = validRaw();
+      change(raw);
+      assertConfigError(t, caught(() => resolveConfig(raw)), 'ONAIR_CONFIG_INVALID', where);
+    });
+  }
+});
+
+t.test('SRT callers and listeners on different ports do not conflict', async (t) => {
+  const raw = validRaw();
+  raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9001?mode=listener' });
+  raw.channels[0].inputs.push({ id: 'remote', url: 'srt://203.0.113.7:9000?mode=caller' });
+  t.equal(resolveConfig(raw).channels[0]!.inputs.length, 3);
+});
+
+t.test('text that is not valid YAML is reported with its line and column', async (t) => {
+  const text = 'store: memory\nchannels:\n  - id: fip\n    renditions: [ { id: lofi, bitrate: 32k }\n';
+  assertConfigError(t, caught(() => parseConfigText(text, {}, 'onair.yaml')), 'ONAIR_CONFIG_INVALID', /^onair\.yaml:\d+:\d+$/);
+});
+
+t.test('a key given twice in YAML is reported at its line', async (t) => {
+  const text = 'store: memory\norigin:\n  port: 8080\n  port: 8081\n';
+  const error = caught(() => parseConfigText(text, {}, 'onair.yaml'));
+  assertConfigError(t, error, 'ONAIR_CONFIG_INVALID', /^onair\.yaml:4:\d+$/);
+});
+
+t.test('a YAML document that is not a mapping is reported at the root', async (t) => {
+  for (const text of ['- store: memory\n', 'just text\n', '42\n']) {
+    assertConfigError(t, caught(() => parseConfigText(text)), 'ONAIR_CONFIG_INVALID', '(root)');
+  }
+  assertConfigError(t, caught(() => resolveConfig(null)), 'ONAIR_CONFIG_INVALID', '(root)');
+});
+
+t.test('an empty file asks for channels', async (t) => {
+  assertConfigError(t, caught(() => parseConfigText('')), 'ONAIR_CONFIG_INVALID', 'channels');
+});
+
+t.test('environment variables override the file', async (t) => {
+  const config = parseConfigText(ISSUE_YAML, {
+    ONAIR_STORE: 'memory',
+    ONAIR_ORIGIN_PORT: '9090',
+    ONAIR_ORIGIN_HOST: '0.0.0.0',
+    ONAIR_LOG_LEVEL: 'warn',
+  });
+  t.equal(config.store, 'memory');
+  t.equal(config.origin.port, 9090);
+  t.equal(config.origin.host, '0.0.0.0');
+  t.equal(config.log.level, 'warn');
+  t.strictSame(config.channels, ISSUE_CONFIG.channels);
+});
+
+t.test('environment variables fill keys the file leaves out', async (t) => {
+  const config = resolveConfig(validRaw(), { ONAIR_ORIGIN_PORT: '9090', ONAIR_STORE: 'redis://redis:6379/1' });
+  t.strictSame(config.origin, { host: '127.0.0.1', port: 9090 });
+  t.equal(config.store, 'redis://redis:6379/1');
+});
+
+t.test('empty environment variables are ignored', async (t) => {
+  const config = parseConfigText(ISSUE_YAML, { ONAIR_STORE: '', ONAIR_ORIGIN_PORT: '' });
+  t.equal(config.store, 'redis://127.0.0.1:6379/0');
+  t.equal(config.origin.port, 8080);
+});
+
+t.test('a bad environment value is reported at the key path it overrides', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ ONAIR_ORIGIN_PORT: 'http' }, 'origin.port'],
+    [{ ONAIR_ORIGIN_PORT: '70000' }, 'origin.port'],
+    [{ ONAIR_ORIGIN_PORT: '8080.5' }, 'origin.port'],
+    [{ ONAIR_STORE: 'postgres://db/onair' }, 'store'],
+    [{ ONAIR_LOG_LEVEL: 'verbose' }, 'log.level'],
+  ];
+  for (const [environment, where] of cases) {
+    assertConfigError(t, caught(() => parseConfigText(ISSUE_YAML, environment)), 'ONAIR_CONFIG_INVALID', where);
+  }
+});
+
+t.test('loadConfigFile reads a YAML file and applies the environment it is given', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-config-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const path = join(directory, 'onair.yaml');
+  writeFileSync(path, ISSUE_YAML);
+  const config = await loadConfigFile(path, { ONAIR_ORIGIN_PORT: '9090' });
+  t.equal(config.origin.port, 9090);
+  t.equal(config.store, 'redis://127.0.0.1:6379/0');
+  t.ok(Object.isFrozen(config));
+});
+
+t.test('loadConfigFile reads JSON too', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-config-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const path = join(directory, 'onair.json');
+  writeFileSync(path, JSON.stringify(ISSUE_CONFIG));
+  t.strictSame(await loadConfigFile(path, {}), ISSUE_CONFIG);
+});
+
+t.test('loadConfigFile names the file in errors about its content', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-config-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const path = join(directory, 'broken.yaml');
+  writeFileSync(path, 'channels: [\n');
+  const error = await caughtAsync(() => loadConfigFile(path, {}));
+  t.ok(isOnairError(error, 'ONAIR_CONFIG_INVALID'));
+  t.ok((error as OnairError).where?.startsWith(`${path}:`), 'where starts with the file path');
+});
+
+t.test('a missing config file is ONAIR_CONFIG_UNREADABLE, naming the file', async (t) => {
+  const path = join(tmpdir(), `onair-missing-${process.pid}-${Date.now()}.yaml`);
+  const error = await caughtAsync(() => loadConfigFile(path, {}));
+  assertConfigError(t, error, 'ONAIR_CONFIG_UNREADABLE', path);
+});
