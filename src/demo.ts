@@ -9,6 +9,13 @@ import type { OnairConfig } from './config/config-schema.js';
 import { TestSignalSender } from './ingest/test-signal-sender.js';
 import { startOnair, type RunningOnair } from './onair.js';
 
+/** The demo channel's renditions: a low, a mid and a high bit rate, as radios publish them. */
+export const DEMO_RENDITIONS = [
+  { id: 'lofi', bitrate: '32k' },
+  { id: 'midfi', bitrate: '96k' },
+  { id: 'hifi', bitrate: '192k' },
+] as const;
+
 export function demoConfig(environment: NodeJS.ProcessEnv): OnairConfig {
   const srtPort = Number(environment.ONAIR_DEMO_SRT_PORT ?? 9000);
   return resolveConfig(
@@ -19,11 +26,7 @@ export function demoConfig(environment: NodeJS.ProcessEnv): OnairConfig {
       channels: [
         {
           id: 'fip',
-          renditions: [
-            { id: 'lofi', bitrate: '32k' },
-            { id: 'midfi', bitrate: '96k' },
-            { id: 'hifi', bitrate: '192k' },
-          ],
+          renditions: DEMO_RENDITIONS,
           inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener` }],
         },
       ],

@@ -38,12 +38,24 @@ function secondsSchema(min: number, max: number, example: string) {
 
 const SAMPLE_RATES = [44100, 48000] as const;
 
+/**
+ * FFmpeg's SRT protocol reads its options from the URL query without URL-decoding them,
+ * so these values go in verbatim and may only use characters that need no escaping.
+ */
+const SRT_VALUE = /^[A-Za-z0-9._~:,/@!*+-]+$/;
+const SRT_VALUE_HINT = 'letters, digits and . _ ~ : , / @ ! * + - (no spaces, &, =, # or %)';
+
 const srtOptionsSchema = z
   .object({
     /** SRT latency in milliseconds (FFmpeg takes microseconds; the ingest converts). */
     latency: z.number().int().min(0).max(60000).optional(),
-    passphrase: z.string().min(10).max(79).optional(),
-    streamid: z.string().min(1).max(512).optional(),
+    passphrase: z
+      .string()
+      .min(10, { error: 'expected 10–79 characters (SRT rule)' })
+      .max(79, { error: 'expected 10–79 characters (SRT rule)' })
+      .regex(SRT_VALUE, { error: `expected ${SRT_VALUE_HINT}` })
+      .optional(),
+    streamid: z.string().min(1).max(512).regex(SRT_VALUE, { error: `expected ${SRT_VALUE_HINT}` }).optional(),
   })
   .strict();
 

@@ -47,7 +47,9 @@ export interface EncoderHandlers {
 }
 
 export function ffmpegInputOptions(spec: EncoderSpec): string[] {
-  const options = ['-nostdin', '-hide_banner', '-loglevel', 'warning'];
+  // A second of probing is plenty for an audio feed and keeps start and failover quick
+  // (FFmpeg's default spends ~5 s on a live MPEG-TS before the first frame).
+  const options = ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-analyzeduration', '1000000', '-probesize', '65536'];
   if (spec.realtime) options.push('-re');
   if (spec.loop) options.push('-stream_loop', '-1');
   return options;

@@ -199,10 +199,13 @@ export function encoderSpecFor(channel: ChannelConfig, input: InputConfig): Enco
 
 export function inputUrlWithOptions(input: InputConfig): string {
   if (!input.url.startsWith('srt://') || !input.srt) return input.url;
-  const url = new URL(input.url);
+  // FFmpeg reads SRT options from the query verbatim (no URL-decoding), so they are appended
+  // as they are; the config schema only lets through values that need no escaping.
+  const options: string[] = [];
   // FFmpeg's srt latency is in microseconds; the config speaks milliseconds.
-  if (input.srt.latency !== undefined) url.searchParams.set('latency', String(input.srt.latency * 1000));
-  if (input.srt.passphrase !== undefined) url.searchParams.set('passphrase', input.srt.passphrase);
-  if (input.srt.streamid !== undefined) url.searchParams.set('streamid', input.srt.streamid);
-  return url.toString();
+  if (input.srt.latency !== undefined) options.push(`latency=${input.srt.latency * 1000}`);
+  if (input.srt.passphrase !== undefined) options.push(`passphrase=${input.srt.passphrase}`);
+  if (input.srt.streamid !== undefined) options.push(`streamid=${input.srt.streamid}`);
+  if (options.length === 0) return input.url;
+  return `${input.url}${input.url.includes('?') ? '&' : '?'}${options.join('&')}`;
 }

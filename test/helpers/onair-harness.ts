@@ -7,13 +7,14 @@ import { pino } from 'pino';
 import type { Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
+import { DEMO_RENDITIONS } from '../../src/demo.js';
 import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
 import { startOnair, type RunningOnair } from '../../src/onair.js';
 import type { Role } from '../../src/preflight.js';
 import type { Store } from '../../src/store/store.js';
 import { freeTcpPort, freeUdpPort } from './ports.js';
 
-export const RENDITIONS = ['lofi', 'midfi', 'hifi'];
+export const RENDITIONS = DEMO_RENDITIONS.map((rendition) => rendition.id);
 
 export async function testConfig(options: { store: string; segmentSeconds?: number }): Promise<OnairConfig> {
   const srtPort = await freeUdpPort();
@@ -25,11 +26,7 @@ export async function testConfig(options: { store: string; segmentSeconds?: numb
     channels: [
       {
         id: 'fip',
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'midfi', bitrate: '96k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
+        renditions: DEMO_RENDITIONS,
         inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener`, srt: { latency: 120 } }],
       },
     ],
