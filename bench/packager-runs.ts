@@ -16,6 +16,8 @@ import type { WorkerResult } from './packager-worker.js';
 
 export interface SideRun {
   cpuSeconds: number;
+  /** CPU spent before reading the input (only measured for onair; FFmpeg's is a few ms). */
+  startupCpuSeconds?: number;
   wallSeconds: number;
   segments: number;
   /** Sum of the .ts segments' sizes. */
@@ -75,6 +77,7 @@ export async function runOnairWorker(input: { path: string; bitrate: string; sam
   }
   return {
     cpuSeconds: (result.cpuUserMicros + result.cpuSystemMicros) / 1e6,
+    startupCpuSeconds: result.startupCpuMicros / 1e6,
     wallSeconds: result.wallSeconds,
     segments: result.segmentsPublished,
     wireBytes: result.wireBytes,
@@ -83,10 +86,11 @@ export async function runOnairWorker(input: { path: string; bitrate: string; sam
   };
 }
 
-/** The first line of `<command> -version`. */
-export async function commandVersion(command: string): Promise<string> {
-  const { stdout } = await runProcess(command, ['-version']);
-  return stdout.split('\n')[0]?.trim() ?? 'unknown';
+/** `ffmpeg 5.1.9-0+deb12u1`, from the first line of `ffmpeg -version`. */
+export async function ffmpegVersion(): Promise<string> {
+  const { stdout } = await runProcess('ffmpeg', ['-version']);
+  const match = /^ffmpeg version (\S+)/.exec(stdout);
+  return `ffmpeg ${match?.[1] ?? 'unknown'}`;
 }
 
 function runProcess(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {

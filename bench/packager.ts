@@ -11,7 +11,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureFixtures, FIXTURE_SAMPLE_RATE, type AacFixture } from './aac-fixture.js';
-import { commandVersion, runFfmpegHls, runOnairWorker, scratchRoot, type SideRun } from './packager-runs.js';
+import { ffmpegVersion, runFfmpegHls, runOnairWorker, scratchRoot, type SideRun } from './packager-runs.js';
 
 const DEFAULT_BITRATES = ['32k', '96k', '128k', '192k'];
 const HOUR_SECONDS = 3600;
@@ -85,9 +85,8 @@ async function main(): Promise<void> {
     results.push(result);
   }
 
-  const [nodeVersion, ffmpegVersion] = [process.version, await commandVersion('ffmpeg')];
   printReport(options, results, {
-    versions: `node ${nodeVersion}; ${ffmpegVersion}; ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+    versions: `node ${process.version}; ${await ffmpegVersion()}; ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
     elapsedSeconds: (performance.now() - started) / 1000,
   });
 }
@@ -100,28 +99,35 @@ function printReport(options: BenchOptions, results: BitrateResult[], context: {
     'onair CPU s/h audio',
     'ffmpeg CPU s/h audio',
     'ratio onair/ffmpeg',
+    'ratio w/o Node start-up',
     'onair wire kb/s',
     'onair overhead %',
     'ffmpeg wire kb/s',
     'ffmpeg overhead %',
   ];
   const rows: string[][] = [];
-  const verdicts = { fast: 0, lean: 0 };
+  const speed: Verdict[] = [];
+  const steadySpeed: Verdict[] = [];
+  const overhead: Verdict[] = [];
+  const startupSeconds = median(results.flatMap((result) => result.onair.map((run) => run.startupCpuSeconds ?? 0)));
   for (const { fixture, onair, ffmpeg } of results) {
     const perHour = (runs: SideRun[]): number => (median(runs.map((run) => run.cpuSeconds)) * HOUR_SECONDS) / fixture.audioSeconds;
     const onairPerHour = perHour(onair);
     const ffmpegPerHour = perHour(ffmpeg);
     const ratio = onairPerHour / ffmpegPerHour;
+    const steadyRatio = perHour(onair.map((run) => ({ ...run, cpuSeconds: run.cpuSeconds - (run.startupCpuSeconds ?? 0) }))) / ffmpegPerHour;
     // Byte counts do not vary between runs; the first run stands for all.
     const onairOverhead = overheadPercent(onair[0]!);
-    if (ratio <= SPEED_TARGET_RATIO) verdicts.fast += 1;
-    if (onairOverhead <= OVERHEAD_TARGET_PERCENT) verdicts.lean += 1;
+    speed.push({ bitrate: fixture.bitrate, met: ratio <= SPEED_TARGET_RATIO, value: ratio.toFixed(2) });
+    steadySpeed.push({ bitrate: fixture.bitrate, met: steadyRatio <= SPEED_TARGET_RATIO, value: steadyRatio.toFixed(2) });
+    overhead.push({ bitrate: fixture.bitrate, met: onairOverhead <= OVERHEAD_TARGET_PERCENT, value: `${onairOverhead.toFixed(2)} %` });
     rows.push([
       fixture.bitrate,
       ((fixture.bytes * 8) / fixture.audioSeconds / 1000).toFixed(1),
       onairPerHour.toFixed(2),
       ffmpegPerHour.toFixed(2),
       ratio.toFixed(2),
+      steadyRatio.toFixed(2),
       wireKilobits(onair[0]!).toFixed(1),
       onairOverhead.toFixed(2),
       wireKilobits(ffmpeg[0]!).toFixed(1),
@@ -139,14 +145,30 @@ function printReport(options: BenchOptions, results: BitrateResult[], context: {
     'wire = sum of .ts segment bytes per second of audio they carry; overhead % = wire bytes / ADTS bytes of the same frames − 1',
     '  (ADTS headers count as payload: with stream type 0x0F they travel inside the PES).',
     `onair keeps segments in its in-memory store (as \`onair start\` does); FFmpeg writes files to ${scratchRoot()}.`,
-    'onair: AdtsReader → ChannelPackager (4 s segments, window 6) → MemoryStore, fed from a 64 KiB file stream; not measured here:',
-    '  the TS demuxer and rendition aligner that sit in front of it in a live ingest.',
-    `verdict: ratio ≤ ${SPEED_TARGET_RATIO.toFixed(1)} at ${verdicts.fast}/${results.length} bit rates; `
-      + `onair overhead ≤ ${OVERHEAD_TARGET_PERCENT} % at ${verdicts.lean}/${results.length} bit rates `
-      + `(${verdicts.fast === results.length && verdicts.lean === results.length ? 'both targets met' : 'target missed'}).`,
+    'onair: AdtsReader → ChannelPackager (4 s segments, window 6) → MemoryStore, fed 64 KiB read(2) chunks; not measured here:',
+    '  the TS demuxer and rendition aligner in front of it in a live ingest.',
+    `onair start-up (Node, imports, config) is included in its CPU: median ${startupSeconds.toFixed(2)} s per process, paid once per process`,
+    '  (FFmpeg\'s is about 1 ms); "ratio w/o Node start-up" subtracts it, as an hours-long live process would see it.',
+    `verdict, speed (ratio ≤ ${SPEED_TARGET_RATIO.toFixed(1)}): ${describeVerdicts(speed)}; without Node start-up: ${describeVerdicts(steadySpeed)}.`,
+    `verdict, overhead (onair ≤ ${OVERHEAD_TARGET_PERCENT} %): ${describeVerdicts(overhead)}.`,
     `(${context.elapsedSeconds.toFixed(0)} s in total)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+interface Verdict {
+  bitrate: string;
+  met: boolean;
+  value: string;
+}
+
+/** `met at 192k; missed at 32k (4.86 %), 96k (3.13 %)`. */
+function describeVerdicts(verdicts: Verdict[]): string {
+  const met = verdicts.filter((verdict) => verdict.met);
+  const missed = verdicts.filter((verdict) => !verdict.met);
+  if (missed.length === 0) return `met at every bit rate (${verdicts.map((verdict) => `${verdict.bitrate} ${verdict.value}`).join(', ')})`;
+  const missedText = `missed at ${missed.map((verdict) => `${verdict.bitrate} (${verdict.value})`).join(', ')}`;
+  return met.length === 0 ? missedText : `met at ${met.map((verdict) => `${verdict.bitrate} (${verdict.value})`).join(', ')}; ${missedText}`;
 }
 
 function overheadPercent(run: SideRun): number {

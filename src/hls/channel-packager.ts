@@ -90,6 +90,12 @@ export class ChannelPackager extends EventEmitter {
   private readonly pending: PendingSegment[] = [];
   private flushing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Ends the current retry wait early (close() wants a last attempt now). */
+  private wakeRetry: (() => void) | undefined;
+  /** The segment whose store writes are under way: never dropped from under them. */
+  private inFlight: PendingSegment | undefined;
+  /** Set when close() has given up waiting: the flush loop stops. */
+  private abandoned = false;
   private started = false;
   private closed = false;
 
@@ -156,9 +162,12 @@ export class ChannelPackager extends EventEmitter {
   /** Stops taking frames and waits (bounded) until the segments already cut are stored. */
   async close(timeoutMs = 5000): Promise<void> {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const drained = this.flush();
-    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    this.wakeRetry?.();
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise((resolve) => (deadline = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(deadline);
+    this.abandoned = true;
+    this.wakeRetry?.();
   }
 
   /** The current state (a copy), for status reporting and tests. */
@@ -170,13 +179,16 @@ export class ChannelPackager extends EventEmitter {
     const frameCount = this.current[0]!.length;
     const startFrame = this.runFrames - frameCount;
     const startPts = ptsAdd(this.runStartPts, samplesToTicks(startFrame * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
+    const sampleRate = this.options.channel.sampleRate;
+    const frameTicks = (SAMPLES_PER_FRAME * 90_000) / sampleRate;
     const payloads = new Map<string, Uint8Array>();
     const bytes: Record<string, number> = {};
     this.current.forEach((frames, index) => {
       const muxer = this.muxers[index]!;
       const timed = frames.map((frame, frameIndex) => ({
         data: frame.data,
-        pts: ptsAdd(startPts, samplesToTicks(frameIndex * SAMPLES_PER_FRAME, this.options.channel.sampleRate)),
+        pts: ptsAdd(startPts, samplesToTicks(frameIndex * SAMPLES_PER_FRAME, sampleRate)),
+        durationTicks: frameTicks,
       }));
       const segment = muxer.muxSegment(timed);
       payloads.set(this.renditionIds[index]!, segment);
@@ -214,8 +226,10 @@ export class ChannelPackager extends EventEmitter {
    */
   private dropOverflowingPending(): void {
     while (this.pending.length > this.windowSize) {
-      this.pending.shift();
-      this.pending[0]!.entry.discontinuity = true;
+      // The oldest segment not being written right now goes; its successor starts a new timeline.
+      const index = this.pending[0] === this.inFlight ? 1 : 0;
+      this.pending.splice(index, 1);
+      this.pending[index]!.entry.discontinuity = true;
       this.stats.segmentsDropped += 1;
     }
   }
@@ -229,9 +243,10 @@ export class ChannelPackager extends EventEmitter {
 
   private async flushPending(): Promise<void> {
     const store = this.options.store;
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 && !this.abandoned) {
       const next = this.pending[0]!;
       const entry: WindowSegment = { ...next.entry, msn: this.state.nextMsn };
+      this.inFlight = next;
       try {
         const ttl = this.segmentTtlSeconds();
         // 1. segment bytes, every rendition, before any playlist lists them
@@ -240,21 +255,28 @@ export class ChannelPackager extends EventEmitter {
             store.putSegment(this.channelId, rendition, segmentName(entry.msn, entry.run), bytes, ttl),
           ),
         );
-        // 2. the playlists and the state, atomically (3. the store notifies)
-        const state = this.stateWith(entry, next.endPts);
+        // 2. the playlists and the state, atomically (3. the store notifies). The entry is
+        // re-read: an overflow may have flagged it as a discontinuity meanwhile.
+        const published: WindowSegment = { ...next.entry, msn: entry.msn };
+        const state = this.stateWith(published, next.endPts);
         await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state) });
         this.state = state;
-        this.pending.shift();
+        this.pending.splice(this.pending.indexOf(next), 1);
         this.stats.segmentsPublished += 1;
         this.logger.debug({ msn: entry.msn }, 'segment published');
-        this.emit('segment', entry);
+        this.emit('segment', published);
       } catch (error) {
         this.stats.storeErrors += 1;
         this.logger.warn({ err: error, msn: entry.msn }, 'store write failed; will retry');
-        if (this.closed) return;
+        if (this.abandoned) return;
         await new Promise<void>((resolve) => {
+          this.wakeRetry = resolve;
           this.retryTimer = setTimeout(resolve, RETRY_DELAY_MS);
         });
+        clearTimeout(this.retryTimer);
+        this.wakeRetry = undefined;
+      } finally {
+        this.inFlight = undefined;
       }
     }
   }

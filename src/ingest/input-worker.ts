@@ -173,7 +173,7 @@ export class InputWorker {
 /** Exponential backoff with ±25 % jitter, capped at 10 s. */
 export function backoffDelay(failures: number, random: () => number = Math.random): number {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, failures - 1));
-  return Math.round(base * (0.75 + random() * 0.5));
+  return Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + random() * 0.5)));
 }
 
 function countGarbage(demuxer: TsDemuxer, readers: Map<number, { reader: AdtsReader }>, aligner: RenditionAligner): number {

@@ -15,6 +15,8 @@ export interface TimedAacFrame {
   data: Uint8Array;
   /** 90 kHz; wrapped mod 2^33 when written. */
   pts: number;
+  /** The frame's duration in 90 kHz ticks, if the caller knows it (saves re-reading the ADTS header). */
+  durationTicks?: number;
 }
 
 export interface TsSegmentMuxerOptions {
@@ -168,9 +170,12 @@ function packetsForPes(pesBytes: number): number {
 }
 
 function followsOn(previous: TimedAacFrame, next: TimedAacFrame): boolean {
-  const header = parseAdtsHeader(previous.data, 0);
-  if (header === null) return true;
-  const nominal = (header.samples * 90_000) / header.sampleRate;
+  let nominal = previous.durationTicks;
+  if (nominal === undefined) {
+    const header = parseAdtsHeader(previous.data, 0);
+    if (header === null) return true;
+    nominal = (header.samples * 90_000) / header.sampleRate;
+  }
   return Math.abs(ptsDelta(previous.pts, next.pts) - nominal) <= 1;
 }
 

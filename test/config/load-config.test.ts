@@ -226,6 +226,21 @@ t.test('each malformed config is reported at the key path of its mistake', async
       where: 'channels[1].inputs[0].url',
     },
     { name: 'an SRT latency in the wrong unit', change: (raw) => (raw.channels[0].inputs[0].srt = { latency: '120ms' }), where: 'channels[0].inputs[0].srt.latency' },
+    {
+      name: 'an SRT passphrase FFmpeg would misread (a space)',
+      change: (raw) => (raw.channels[0].inputs[0].srt = { passphrase: 'correct horse battery' }),
+      where: 'channels[0].inputs[0].srt.passphrase',
+    },
+    {
+      name: 'an SRT passphrase shorter than SRT allows',
+      change: (raw) => (raw.channels[0].inputs[0].srt = { passphrase: 'short' }),
+      where: 'channels[0].inputs[0].srt.passphrase',
+    },
+    {
+      name: 'an SRT stream id that would smuggle in another option',
+      change: (raw) => (raw.channels[0].inputs[0].srt = { streamid: 'fip&latency=1' }),
+      where: 'channels[0].inputs[0].srt.streamid',
+    },
     { name: 'an unsupported sample rate', change: (raw) => (raw.channels[0].sampleRate = 32000), where: 'channels[0].sampleRate' },
     { name: 'an unknown log level', change: (raw) => (raw.log = { level: 'loud' }), where: 'log.level' },
   ];
@@ -237,6 +252,12 @@ t.test('each malformed config is reported at the key path of its mistake', async
       assertConfigError(t, caught(() => resolveConfig(raw)), 'ONAIR_CONFIG_INVALID', where);
     });
   }
+});
+
+t.test('SRT options within the rules are kept as given', async (t) => {
+  const raw = validRaw();
+  raw.channels[0].inputs[0].srt = { latency: 120, passphrase: 'correct-horse-battery', streamid: 'fip/main' };
+  t.strictSame(resolveConfig(raw).channels[0]!.inputs[0]!.srt, { latency: 120, passphrase: 'correct-horse-battery', streamid: 'fip/main' });
 });
 
 t.test('SRT callers and listeners on different ports do not conflict', async (t) => {

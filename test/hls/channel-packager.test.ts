@@ -1,0 +1,667 @@
+/**
+ * One channel's packager (src/hls/channel-packager.ts) on a real MemoryStore, fed synthetic
+ * AAC frame groups at 48 kHz: the live window, the write order (segment, then playlist),
+ * exact EXTINF, continuous PTS shared by every rendition, discontinuity sequence rules
+ * (RFC 8216 §6.2.2), restarts, BANDWIDTH, segment TTLs and store outages.
+ */
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import type { ChannelConfig } from '../../src/config/config-schema.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { OnairError } from '../../src/errors.js';
+import { ChannelPackager } from '../../src/hls/channel-packager.js';
+import type { WindowSegment } from '../../src/hls/sequence-state.js';
+import { AdtsReader, buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
+import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
+import { TsDemuxer } from '../../src/media/ts-demuxer.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+import { parsePlaylist } from '../helpers/m3u8.js';
+
+const SAMPLE_RATE = 48000;
+const FRAME_TICKS = samplesToTicks(1024, SAMPLE_RATE); // 1920
+const FIRST_PTS = 900_000;
+const RENDITIONS = ['lofi', 'hifi'];
+const logger = pino({ level: 'silent' });
+
+function channelConfig(): ChannelConfig {
+  return resolveConfig({
+    channels: [
+      {
+        id: 'fip',
+        sampleRate: SAMPLE_RATE,
+        renditions: [
+          { id: 'lofi', bitrate: '32k' },
+          { id: 'hifi', bitrate: '192k' },
+        ],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+      },
+    ],
+  }).channels[0]!;
+}
+
+/** One ADTS AAC-LC frame (48 kHz stereo) of `frameBytes` bytes, header included. */
+function aacFrame(frameBytes: number, seed: number): AacFrame {
+  const data = new Uint8Array(frameBytes);
+  data.set(buildAdtsHeader({ sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, payloadLength: frameBytes - 7 }));
+  for (let at = 7; at < frameBytes; at++) data[at] = (seed + at) % 251;
+  return { data, sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, samples: 1024 };
+}
+
+/**
+ * An endless source of frame groups, like an encoder making each rendition from the same
+ * input: frame sizes follow the bit rate and swell every few seconds so segments differ.
+ */
+class FrameSource {
+  private frameIndex = 0;
+
+  constructor(private readonly baseBytes: number[] = [40, 200]) {}
+
+  next(): AacFrame[] {
+    const swell = Math.floor(this.frameIndex / 150) % 5;
+    const group = this.baseBytes.map((base, rendition) => aacFrame(base + swell * (rendition + 1) * 8 + (this.frameIndex % 3), this.frameIndex));
+    this.frameIndex += 1;
+    return group;
+  }
+}
+
+/** Pushes frame groups until the packager cuts a segment (it does so synchronously). */
+function pushUntilCut(packager: ChannelPackager, source: FrameSource): void {
+  const produced = packager.stats.segmentsProduced;
+  while (packager.stats.segmentsProduced === produced) packager.pushFrameGroup(source.next());
+}
+
+/** Cuts `count` segments, waiting for each to be published, as a live feed would pace them. */
+async function produce(packager: ChannelPackager, source: FrameSource, count: number, afterEach?: (entry: WindowSegment) => void | Promise<void>): Promise<void> {
+  for (let index = 0; index < count; index++) {
+    const published = once(packager, 'segment') as Promise<[WindowSegment]>;
+    pushUntilCut(packager, source);
+    const [entry] = await published;
+    await afterEach?.(entry);
+  }
+}
+
+async function waitUntil(t: Test, what: string, predicate: () => boolean, timeoutMs = 4000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) {
+      t.fail(`timed out waiting until ${what}`);
+      return;
+    }
+    await sleep(5);
+  }
+}
+
+type StoreCall = { kind: 'put'; rendition: string; name: string } | { kind: 'publish'; playlists: Record<string, string> };
+
+/**
+ * The MemoryStore behind a thin wrapper that records calls in the order they take effect,
+ * checks that every published playlist lists only readable segments, and can simulate an
+ * outage (calls reject) or a stall (calls hang, then succeed).
+ */
+class TestStore implements Store {
+  readonly kind = 'memory' as const;
+  readonly calls: StoreCall[] = [];
+  /** Segment URIs a playlist listed while they were not readable. */
+  readonly listedMissing: string[] = [];
+  failing = false;
+  private stall: Promise<void> | undefined;
+  private releaseStall: (() => void) | undefined;
+
+  constructor(readonly inner: MemoryStore) {}
+
+  startStall(): void {
+    this.stall = new Promise((resolve) => (this.releaseStall = resolve));
+  }
+
+  endStall(): void {
+    this.releaseStall?.();
+    this.stall = undefined;
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
+    await this.interfere();
+    await this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
+    this.calls.push({ kind: 'put', rendition, name });
+  }
+
+  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
+    return this.inner.getSegment(channel, rendition, name);
+  }
+
+  async publish(request: PublishRequest): Promise<void> {
+    await this.interfere();
+    for (const [file, body] of Object.entries(request.playlists)) {
+      if (file === `${request.channel}.m3u8`) continue;
+      for (const uri of segmentUris(body)) {
+        const [rendition, name] = uri.split('/') as [string, string];
+        if ((await this.inner.getSegment(request.channel, rendition, name)) === null) this.listedMissing.push(uri);
+      }
+    }
+    this.calls.push({ kind: 'publish', playlists: request.playlists });
+    await this.inner.publish(request);
+  }
+
+  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
+    return this.inner.getPlaylist(channel, name);
+  }
+
+  getState(channel: string): Promise<string | null> {
+    return this.inner.getState(channel);
+  }
+
+  nextRun(channel: string): Promise<number> {
+    return this.inner.nextRun(channel);
+  }
+
+  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    return this.inner.subscribe(listener);
+  }
+
+  private async interfere(): Promise<void> {
+    if (this.stall) await this.stall;
+    if (this.failing) throw new OnairError('ONAIR_STORE_UNAVAILABLE', 'simulated outage');
+  }
+}
+
+function segmentUris(playlist: string): string[] {
+  return playlist.split('\n').filter((line) => line.endsWith('.ts'));
+}
+
+interface Harness {
+  store: TestStore;
+  memory: MemoryStore;
+  packager(options?: { windowSegments?: number; segmentSeconds?: number; now?: () => number }): Promise<ChannelPackager>;
+}
+
+function harness(t: Test, options: { now?: () => number } = {}): Harness {
+  const memory = new MemoryStore({ now: options.now });
+  const store = new TestStore(memory);
+  t.teardown(() => store.close());
+  return {
+    store,
+    memory,
+    async packager(packagerOptions = {}) {
+      const packager = new ChannelPackager({
+        channel: channelConfig(),
+        segmentSeconds: packagerOptions.segmentSeconds ?? 4,
+        windowSegments: packagerOptions.windowSegments ?? 6,
+        store,
+        logger,
+        now: packagerOptions.now ?? options.now,
+      });
+      await packager.start();
+      t.teardown(() => packager.close(100));
+      return packager;
+    },
+  };
+}
+
+async function mediaPlaylist(store: Store, rendition: string) {
+  const stored = await store.getPlaylist('fip', `fip_${rendition}.m3u8`);
+  if (!stored) throw new Error(`no playlist for ${rendition}`);
+  return { text: stored.body, ...parsePlaylist(stored.body) };
+}
+
+/** MSN of a segment URI like `hifi/12-3.ts`, and the packager run that wrote it. */
+function parseUri(uri: string): { rendition: string; msn: number; run: number } {
+  const match = /^([a-z0-9-]+)\/(\d+)-(\d+)\.ts$/.exec(uri);
+  if (!match) throw new Error(`unexpected segment URI ${uri}`);
+  return { rendition: match[1]!, msn: Number(match[2]), run: Number(match[3]) };
+}
+
+/** Every AAC frame of a stored segment with its PTS, through the real demuxer and ADTS reader. */
+async function segmentFrames(store: Store, uri: string): Promise<AacFrame[]> {
+  const [rendition, name] = uri.split('/') as [string, string];
+  const bytes = await store.getSegment('fip', rendition, name);
+  if (!bytes) throw new Error(`segment ${uri} is not readable`);
+  const demuxer = new TsDemuxer();
+  const reader = new AdtsReader();
+  const events = [...demuxer.push(bytes), ...demuxer.flush()];
+  return events.flatMap((event) => (event.kind === 'pes' ? reader.push(event.payload, event.pts) : []));
+}
+
+/**
+ * What a player checks across reloads (hls.js): the media sequence never goes back, an MSN
+ * always maps to the same URI and the same discontinuity count (timeline).
+ */
+class ReloadChecker {
+  readonly problems: string[] = [];
+  private lastMediaSequence = -1;
+  private readonly uris = new Map<number, string>();
+  private readonly timelines = new Map<number, number>();
+
+  observe(text: string): void {
+    const { manifest } = parsePlaylist(text);
+    const mediaSequence = manifest.mediaSequence ?? 0;
+    if (mediaSequence < this.lastMediaSequence) this.problems.push(`media sequence went back to ${mediaSequence}`);
+    this.lastMediaSequence = mediaSequence;
+    manifest.segments.forEach((segment, index) => {
+      const msn = mediaSequence + index;
+      const uri = this.uris.get(msn) ?? segment.uri;
+      const timeline = this.timelines.get(msn) ?? segment.timeline;
+      if (uri !== segment.uri) this.problems.push(`MSN ${msn} was ${uri}, now ${segment.uri}`);
+      if (timeline !== segment.timeline) this.problems.push(`MSN ${msn} was on timeline ${timeline}, now ${segment.timeline}`);
+      this.uris.set(msn, segment.uri);
+      this.timelines.set(msn, segment.timeline);
+    });
+  }
+}
+
+t.test('the media playlists list exactly the live window, with consecutive media sequence numbers', async (t) => {
+  for (const [windowSegments, listed] of [
+    [6, 6],
+    [8, 8],
+    [3, 6], // never below 6 segments (Apple HLS authoring spec)
+  ]) {
+    const { store, packager: makePackager } = harness(t);
+    const packager = await makePackager({ windowSegments });
+    t.equal(packager.windowSize, listed);
+    await produce(packager, new FrameSource(), 12, async (entry) => {
+      for (const rendition of RENDITIONS) {
+        const { manifest } = await mediaPlaylist(store, rendition);
+        if (manifest.segments.length !== Math.min(entry.msn + 1, listed)) t.fail(`after MSN ${entry.msn}, ${manifest.segments.length} segments listed`);
+      }
+    });
+    for (const rendition of RENDITIONS) {
+      const { manifest, warnings } = await mediaPlaylist(store, rendition);
+      t.strictSame(warnings, []);
+      t.equal(manifest.mediaSequence, 12 - listed, `window ${windowSegments}: ${rendition} starts at MSN ${12 - listed}`);
+      t.same(
+        manifest.segments.map((segment) => parseUri(segment.uri).msn),
+        Array.from({ length: listed }, (_, index) => 12 - listed + index),
+      );
+      t.ok(manifest.segments.every((segment) => parseUri(segment.uri).rendition === rendition));
+    }
+  }
+});
+
+t.test('every listed segment is stored before the playlist that first lists it is published', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  await produce(packager, new FrameSource(), 10);
+  t.strictSame(store.listedMissing, [], 'no playlist ever listed a segment that could not be read');
+  const stored = new Set<string>();
+  const listed = new Set<string>();
+  const problems: string[] = [];
+  for (const call of store.calls) {
+    if (call.kind === 'put') {
+      stored.add(`${call.rendition}/${call.name}`);
+      continue;
+    }
+    for (const [file, body] of Object.entries(call.playlists)) {
+      if (file === 'fip.m3u8') continue;
+      for (const uri of segmentUris(body)) {
+        if (!listed.has(uri) && !stored.has(uri)) problems.push(`${uri} listed before it was stored`);
+        listed.add(uri);
+      }
+    }
+  }
+  t.strictSame(problems, []);
+  t.equal(listed.size, 10 * RENDITIONS.length);
+  for (const uri of listed) t.ok(await store.getSegment('fip', ...(uri.split('/') as [string, string])), `${uri} is readable`);
+});
+
+t.test('EXTINF is the exact duration of the frames in the segment', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const durations: number[] = [];
+  await produce(packager, new FrameSource(), 6, (entry) => {
+    durations.push(entry.durationSeconds);
+  });
+  for (const rendition of RENDITIONS) {
+    const { manifest } = await mediaPlaylist(store, rendition);
+    for (const [index, segment] of manifest.segments.entries()) {
+      const frames = await segmentFrames(store, segment.uri);
+      t.ok([187, 188].includes(frames.length), `${segment.uri} holds ${frames.length} frames`);
+      t.equal(frames.length, packager.schedule.frameCount(index), `${segment.uri} follows the segment schedule`);
+      t.ok(Math.abs(segment.duration - (frames.length * 1024) / SAMPLE_RATE) < 5e-6, `${segment.uri} EXTINF ${segment.duration} matches its frames`);
+      t.ok(Math.round(segment.duration) <= manifest.targetDuration!, 'EXTINF rounded is within the target duration');
+    }
+  }
+  t.equal(durations.length, 6);
+  t.ok(durations.every((duration, index) => duration === (packager.schedule.frameCount(index) * 1024) / SAMPLE_RATE));
+});
+
+t.test('PTS runs on from segment to segment, and every rendition shares MSN, PTS, EXTINF and program date time', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  await produce(packager, new FrameSource(), 6);
+  const playlists = await Promise.all(RENDITIONS.map((rendition) => mediaPlaylist(store, rendition)));
+  const [lofi, hifi] = playlists as [Awaited<ReturnType<typeof mediaPlaylist>>, Awaited<ReturnType<typeof mediaPlaylist>>];
+  t.equal(lofi.manifest.mediaSequence, hifi.manifest.mediaSequence);
+  t.equal(lofi.manifest.discontinuitySequence, hifi.manifest.discontinuitySequence);
+  t.equal(lofi.manifest.targetDuration, hifi.manifest.targetDuration);
+  const strip = (manifest: typeof lofi.manifest) =>
+    manifest.segments.map((segment) => ({ msn: parseUri(segment.uri).msn, duration: segment.duration, pdt: segment.dateTimeString }));
+  t.same(strip(lofi.manifest), strip(hifi.manifest));
+
+  const ptsByRendition: number[][] = [];
+  for (const { manifest } of playlists) {
+    const demuxer = new TsDemuxer();
+    const pts: number[] = [];
+    for (const segment of manifest.segments) {
+      const frames = await segmentFrames(store, segment.uri);
+      pts.push(...frames.map((frame) => frame.pts!));
+      // One demuxer across segments: TS continuity counters run on too.
+      const [rendition, name] = segment.uri.split('/') as [string, string];
+      demuxer.push((await store.getSegment('fip', rendition, name))!);
+    }
+    demuxer.flush();
+    t.equal(demuxer.stats.continuityErrors, 0, 'continuity counters run on across segments');
+    ptsByRendition.push(pts);
+  }
+  const [lofiPts, hifiPts] = ptsByRendition as [number[], number[]];
+  t.equal(lofiPts[0], FIRST_PTS, 'a new channel starts at PTS 900000 (10 s)');
+  t.ok(lofiPts.every((pts, index) => index === 0 || ptsDelta(lofiPts[index - 1]!, pts) === FRAME_TICKS), 'every frame is 1920 ticks after the one before');
+  t.same(hifiPts, lofiPts, 'renditions carry identical PTS');
+});
+
+t.test('the discontinuity sequence increments exactly when a discontinuity leaves the window', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  const checker = new ReloadChecker();
+  const history: { newest: number; mediaSequence: number; dsn: number; taggedMsns: number[] }[] = [];
+  const observe = async (entry: WindowSegment) => {
+    const { text, manifest } = await mediaPlaylist(store, 'hifi');
+    checker.observe(text);
+    const taggedMsns = manifest.segments.filter((segment) => segment.discontinuity).map((segment) => parseUri(segment.uri).msn);
+    history.push({ newest: entry.msn, mediaSequence: manifest.mediaSequence!, dsn: manifest.discontinuitySequence!, taggedMsns });
+  };
+  await produce(packager, source, 3, observe);
+  packager.markDiscontinuity();
+  await produce(packager, source, 9, observe);
+
+  for (const { newest, mediaSequence, dsn, taggedMsns } of history) {
+    const listsTagged = mediaSequence <= 3 && newest >= 3;
+    t.equal(dsn, mediaSequence > 3 ? 1 : 0, `after MSN ${newest} (window from ${mediaSequence}): DSN ${dsn}`);
+    t.same(taggedMsns, listsTagged ? [3] : [], `after MSN ${newest}: the tag stays on MSN 3 while it is listed, first or not`);
+  }
+  t.ok(history.some((entry) => entry.mediaSequence === 3), 'MSN 3 was once the first segment of the window');
+  t.strictSame(checker.problems, [], 'each MSN keeps its URI and timeline across reloads');
+});
+
+t.test('a restarted packager continues after the last MSN with one discontinuity and a new run in its URIs', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const { store, packager: makePackager } = harness(t);
+  const checker = new ReloadChecker();
+  const observe = async () => checker.observe((await mediaPlaylist(store, 'hifi')).text);
+
+  const first = await makePackager({ now: () => clock });
+  await produce(first, new FrameSource(), 8, observe);
+  await first.close();
+  const before = await mediaPlaylist(store, 'hifi');
+
+  // The second run's wall clock is an hour behind: program date time must not go back anyway.
+  clock -= 3_600_000;
+  const second = await makePackager({ now: () => clock });
+  await produce(second, new FrameSource(), 3, observe);
+  const after = await mediaPlaylist(store, 'hifi');
+
+  t.strictSame(after.warnings, []);
+  t.same(
+    after.manifest.segments.map((segment) => parseUri(segment.uri)),
+    [5, 6, 7, 8, 9, 10].map((msn) => ({ rendition: 'hifi', msn, run: msn < 8 ? 1 : 2 })),
+    'MSNs go on from 8, and the new run number is in the new URIs',
+  );
+  t.same(
+    after.manifest.segments.map((segment) => segment.discontinuity === true),
+    [false, false, false, true, false, false],
+    'exactly one EXT-X-DISCONTINUITY, before the first segment of the new run',
+  );
+  t.equal(after.manifest.discontinuitySequence, before.manifest.discontinuitySequence);
+  t.strictSame(checker.problems, [], 'MSN never went back and no URI changed meaning');
+
+  const lastOld = await segmentFrames(store, 'hifi/7-1.ts');
+  const firstNew = await segmentFrames(store, 'hifi/8-2.ts');
+  t.equal(firstNew[0]!.pts, ptsAdd(lastOld.at(-1)!.pts!, FRAME_TICKS), 'the PTS timeline continues where the last run stopped');
+
+  const pdts = after.manifest.segments.map((segment) => segment.programDateTime!);
+  t.ok(pdts.every((pdt, index) => index === 0 || pdt > pdts[index - 1]!), 'program date time never goes back');
+
+  // Once the tagged segment leaves the window the discontinuity sequence counts it.
+  await produce(second, new FrameSource(), 4, observe);
+  const later = await mediaPlaylist(store, 'hifi');
+  t.equal(later.manifest.mediaSequence, 9);
+  t.equal(later.manifest.discontinuitySequence, before.manifest.discontinuitySequence! + 1);
+  t.strictSame(checker.problems, []);
+});
+
+t.test('the master playlist BANDWIDTH covers every segment’s bit rate and AVERAGE-BANDWIDTH is the mean', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const uris: string[] = [];
+  await produce(packager, new FrameSource([60, 300]), 12, (entry) => {
+    for (const rendition of RENDITIONS) uris.push(`${rendition}/${entry.msn}-${entry.run}.ts`);
+  });
+  const master = await store.getPlaylist('fip', 'fip.m3u8');
+  const { manifest, warnings } = parsePlaylist(master!.body);
+  t.strictSame(warnings, []);
+  const variants = manifest.playlists ?? [];
+  t.same(
+    variants.map((variant) => variant.uri),
+    ['fip_lofi.m3u8', 'fip_hifi.m3u8'],
+  );
+  for (const [index, rendition] of RENDITIONS.entries()) {
+    let peak = 0;
+    let bits = 0;
+    let seconds = 0;
+    for (const uri of uris.filter((candidate) => candidate.startsWith(`${rendition}/`))) {
+      const [, name] = uri.split('/') as [string, string];
+      const bytes = (await store.getSegment('fip', rendition, name))!;
+      const duration = ((await segmentFrames(store, uri)).length * 1024) / SAMPLE_RATE;
+      peak = Math.max(peak, (bytes.byteLength * 8) / duration);
+      bits += bytes.byteLength * 8;
+      seconds += duration;
+    }
+    const attributes = variants[index]!.attributes;
+    const bandwidth = attributes.BANDWIDTH!;
+    const average = Number(attributes['AVERAGE-BANDWIDTH']);
+    t.equal(attributes.CODECS, 'mp4a.40.2');
+    t.ok(bandwidth >= peak, `${rendition}: BANDWIDTH ${bandwidth} ≥ every segment's ${Math.round(peak)} bit/s`);
+    t.ok(bandwidth <= Math.ceil(peak) + 1, `${rendition}: BANDWIDTH is the measured peak, not inflated`);
+    t.ok(Math.abs(average - bits / seconds) / (bits / seconds) < 0.01, `${rendition}: AVERAGE-BANDWIDTH ${average} ≈ ${Math.round(bits / seconds)}`);
+    t.ok(average < bandwidth, `${rendition}: average below peak`);
+  }
+});
+
+t.test('a segment stays readable for its duration plus the playlist duration after it leaves the playlist', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const { store, memory, packager: makePackager } = harness(t, { now: () => clock });
+  const packager = await makePackager();
+  /** URI → the time until which it must stay readable (RFC 8216 §6.2.2). */
+  const deadlines = new Map<string, number>();
+  /** URI → EXTINF, for every segment a playlist has listed. */
+  const listedBefore = new Map<string, number>();
+  const problems: string[] = [];
+  const step = async (entry: WindowSegment) => {
+    for (const rendition of RENDITIONS) {
+      const { manifest } = await mediaPlaylist(store, rendition);
+      const listed = new Set(manifest.segments.map((segment) => segment.uri));
+      const playlistSeconds = manifest.segments.reduce((sum, segment) => sum + segment.duration, 0);
+      for (const [uri, duration] of listedBefore) {
+        if (uri.startsWith(`${rendition}/`) && !listed.has(uri) && !deadlines.has(uri)) {
+          deadlines.set(uri, clock + (duration + playlistSeconds) * 1000);
+        }
+      }
+      for (const segment of manifest.segments) listedBefore.set(segment.uri, segment.duration);
+    }
+    for (const [uri, deadline] of deadlines) {
+      if (deadline < clock) continue;
+      const [rendition, name] = uri.split('/') as [string, string];
+      if (!(await store.getSegment('fip', rendition, name))) problems.push(`${uri} gone at ${clock}, needed until ${deadline}`);
+    }
+    // Real time passes: the next segment is ready one segment duration later.
+    clock += entry.durationSeconds * 1000;
+  };
+  await produce(packager, new FrameSource(), 30, step);
+  t.ok(deadlines.size >= 20 * RENDITIONS.length, `${deadlines.size} segments left the playlist`);
+  // Go to each remaining deadline in turn: the segment must still be there.
+  for (const [uri, deadline] of [...deadlines].sort((a, b) => a[1] - b[1])) {
+    if (deadline < clock) continue;
+    clock = deadline;
+    memory.sweepExpired();
+    const [rendition, name] = uri.split('/') as [string, string];
+    if (!(await store.getSegment('fip', rendition, name))) problems.push(`${uri} gone at its deadline ${deadline}`);
+  }
+  t.strictSame(problems, []);
+});
+
+t.test('the store holds a bounded number of segments after 500 segments (memory stays flat)', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const { store, memory, packager: makePackager } = harness(t, { now: () => clock });
+  const packager = await makePackager();
+  let most = 0;
+  await produce(packager, new FrameSource([12, 20]), 500, (entry) => {
+    clock += entry.durationSeconds * 1000;
+    memory.sweepExpired();
+    most = Math.max(most, memory.segmentCount());
+  });
+  const perRendition = Math.ceil(packager.segmentTtlSeconds() / packager.schedule.frameSeconds(187)) + 1;
+  t.ok(most <= RENDITIONS.length * perRendition, `at most ${most} segments held (bound ${RENDITIONS.length * perRendition})`);
+  t.ok(memory.segmentCount() < 100, `${memory.segmentCount()} segments held after 500 were made`);
+  const { manifest } = await mediaPlaylist(store, 'hifi');
+  t.equal(manifest.mediaSequence, 494);
+});
+
+t.test('segments cut during a short store outage are published later, in order, without MSN gaps', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  const published: WindowSegment[] = [];
+  packager.on('segment', (entry: WindowSegment) => published.push(entry));
+  await produce(packager, source, 3);
+  store.failing = true;
+  for (let index = 0; index < 3; index++) pushUntilCut(packager, source);
+  await waitUntil(t, 'the packager has met the outage', () => packager.stats.storeErrors > 0);
+  t.equal(packager.stats.segmentsPublished, 3, 'nothing is published while the store is down');
+  store.failing = false;
+  await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished === 6);
+
+  t.same(
+    published.map((entry) => entry.msn),
+    [0, 1, 2, 3, 4, 5],
+  );
+  t.equal(packager.stats.segmentsDropped, 0);
+  const { manifest } = await mediaPlaylist(store, 'hifi');
+  t.same(
+    manifest.segments.map((segment) => parseUri(segment.uri).msn),
+    [0, 1, 2, 3, 4, 5],
+  );
+  t.ok(manifest.segments.every((segment) => !segment.discontinuity), 'no discontinuity: nothing was lost');
+  const pts = (await Promise.all(manifest.segments.map((segment) => segmentFrames(store, segment.uri)))).flat().map((frame) => frame.pts!);
+  t.ok(pts.every((value, index) => index === 0 || ptsDelta(pts[index - 1]!, value) === FRAME_TICKS), 'PTS continuous through the outage');
+});
+
+t.test('an outage longer than the window drops the oldest segments and leaves a discontinuity, not an MSN gap', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  await produce(packager, source, 2);
+  store.failing = true;
+  for (let index = 0; index < 10; index++) pushUntilCut(packager, source);
+  store.failing = false;
+  await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished === 8);
+  await sleep(20);
+
+  t.equal(packager.stats.segmentsProduced, 12);
+  t.equal(packager.stats.segmentsPublished, 8);
+  t.equal(packager.stats.segmentsDropped, 4);
+  const { manifest } = await mediaPlaylist(store, 'hifi');
+  t.same(
+    manifest.segments.map((segment) => parseUri(segment.uri).msn),
+    [2, 3, 4, 5, 6, 7],
+    'no MSN gap',
+  );
+  const flags = manifest.segments.map((segment) => segment.discontinuity === true);
+  t.equal(flags.filter(Boolean).length, 1, 'exactly one discontinuity is listed');
+  const resumedAt = flags.indexOf(true);
+  // The segment whose write was under way when the queue overflowed may be kept; either way
+  // the first segment after the lost ones carries the discontinuity.
+  const beforeUri = resumedAt === 0 ? 'hifi/1-1.ts' : manifest.segments[resumedAt - 1]!.uri;
+  const before = parseUri(beforeUri).msn;
+  const lastBefore = await segmentFrames(store, beforeUri);
+  const firstAfter = await segmentFrames(store, manifest.segments[resumedAt]!.uri);
+  const lostFrames = ptsDelta(ptsAdd(lastBefore.at(-1)!.pts!, FRAME_TICKS), firstAfter[0]!.pts!) / FRAME_TICKS;
+  const dropped = [1, 2, 3, 4].map((offset) => packager.schedule.frameCount(before + offset));
+  t.equal(lostFrames, dropped.reduce((sum, frames) => sum + frames, 0), 'the lost audio is exactly the dropped segments');
+});
+
+// Regression: an overflow while a store write was in flight once dropped the segment being
+// written, and the write's success then removed the next one, leaving an unsignalled PTS jump.
+t.test('a store that stalls longer than a window and then succeeds never leaves an unsignalled PTS jump', async (t) => {
+  // Like Redis holding commands in its offline queue, then running them all.
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  await produce(packager, source, 2);
+  store.startStall();
+  for (let index = 0; index < 10; index++) pushUntilCut(packager, source);
+  store.endStall();
+  await waitUntil(t, 'the packager is idle', () => packager.stats.segmentsPublished + packager.stats.segmentsDropped >= 12, 3000);
+  await sleep(20);
+
+  const { manifest } = await mediaPlaylist(store, 'hifi');
+  const msns = manifest.segments.map((segment) => parseUri(segment.uri).msn);
+  t.same(msns, msns.map((_, index) => msns[0]! + index), 'no MSN gap');
+  const unsignalledJumps: string[] = [];
+  let previousEnd: number | undefined;
+  for (const segment of manifest.segments) {
+    const frames = await segmentFrames(store, segment.uri);
+    if (previousEnd !== undefined && !segment.discontinuity && frames[0]!.pts !== previousEnd) {
+      unsignalledJumps.push(`${segment.uri} starts ${ptsDelta(previousEnd, frames[0]!.pts!)} ticks away from its predecessor`);
+    }
+    previousEnd = ptsAdd(frames.at(-1)!.pts!, FRAME_TICKS);
+  }
+  t.strictSame(unsignalledJumps, []);
+  t.equal(
+    packager.stats.segmentsPublished + packager.stats.segmentsDropped,
+    packager.stats.segmentsProduced,
+    'every segment cut is either published or counted as dropped',
+  );
+});
+
+// Regression: close() once stranded the flush loop's retry wait, so segments cut before
+// close() were never stored even when the store came back in time.
+t.test('close() during a store outage still stores the cut segments if the store comes back in time', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  await produce(packager, source, 2);
+  store.failing = true;
+  pushUntilCut(packager, source);
+  await waitUntil(t, 'the packager has met the outage', () => packager.stats.storeErrors > 0);
+  setTimeout(() => (store.failing = false), 100);
+  // close()'s own timeout timer is unref'd: keep the process alive as a real server would.
+  const keepAlive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(keepAlive));
+  const started = Date.now();
+  await packager.close(1500);
+  const took = Date.now() - started;
+  t.equal(packager.stats.segmentsPublished, 3, 'the segment cut before close() was published');
+  t.ok(took < 1000, `close() returned ${took} ms after it was called, once the backlog was stored`);
+});
+
+t.test('frame groups that do not match the channel are counted and skipped without touching the timeline', async (t) => {
+  const { store, packager: makePackager } = harness(t);
+  const packager = await makePackager();
+  const source = new FrameSource();
+  packager.pushFrameGroup([aacFrame(40, 1)]);
+  packager.pushFrameGroup([{ ...aacFrame(40, 1), sampleRate: 44100 }, aacFrame(200, 1)]);
+  t.equal(packager.stats.framesRejected, 2);
+  await produce(packager, source, 1);
+  const frames = await segmentFrames(store, 'hifi/0-1.ts');
+  t.equal(frames.length, packager.schedule.frameCount(0));
+  t.equal(frames[0]!.pts, FIRST_PTS);
+});

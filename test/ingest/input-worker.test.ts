@@ -1,0 +1,396 @@
+/**
+ * One contribution input (src/ingest/input-worker.ts) with a fake encoder injected through
+ * `startEncoder`: its stdout carries REAL MPEG-TS that FFmpeg made with the very options the
+ * adapter builds (src/ingest/ffmpeg-adapter.ts), one AAC stream per rendition. Frame groups
+ * come out, garbage is counted and skipped, a dead encoder is restarted with backoff, and
+ * close() stops it.
+ */
+import { execFileSync } from 'node:child_process';
+import { PassThrough, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import {
+  ffmpegInputOptions,
+  ffmpegOutputOptions,
+  type EncoderExit,
+  type EncoderHandlers,
+  type EncoderProcess,
+  type EncoderSpec,
+} from '../../src/ingest/ffmpeg-adapter.js';
+import { backoffDelay, encoderSpecFor, InputWorker, inputUrlWithOptions } from '../../src/ingest/input-worker.js';
+import { buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
+import { ptsDelta, samplesToTicks } from '../../src/media/pts.js';
+import { TsSegmentMuxer } from '../../src/media/ts-muxer.js';
+
+const FRAME_TICKS = samplesToTicks(1024, 48000);
+const silent = pino({ level: 'silent' });
+
+function channelWith(inputs: unknown[], renditions: unknown[] = [
+  { id: 'lofi', bitrate: '32k' },
+  { id: 'hifi', bitrate: '96k' },
+]): ChannelConfig {
+  return resolveConfig({ channels: [{ id: 'fip', renditions, inputs }] }).channels[0]!;
+}
+
+const CHANNEL = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { latency: 120 } }]);
+const INPUT = CHANNEL.inputs[0]!;
+
+/** Two seconds of tone, encoded by real FFmpeg with the options the adapter gives it for CHANNEL. */
+function encodeWithFfmpeg(spec: EncoderSpec, seconds = 2): Buffer {
+  return execFileSync(
+    'ffmpeg',
+    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}:sample_rate=48000`, ...ffmpegOutputOptions(spec), '-f', 'mpegts', 'pipe:1'],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+}
+
+/** Audio packets (AAC frames) per stream, as FFmpeg's own demuxer counts them. */
+function ffprobeFramesPerStream(ts: Buffer): number[] {
+  const csv = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=stream_index', '-of', 'csv=p=0', '-i', 'pipe:0'], { input: ts }).toString();
+  const counts: number[] = [];
+  for (const line of csv.split('\n')) {
+    const index = Number.parseInt(line, 10);
+    if (Number.isInteger(index)) counts[index] = (counts[index] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const TS = encodeWithFfmpeg(encoderSpecFor(CHANNEL, INPUT));
+const FFPROBE_FRAMES = ffprobeFramesPerStream(TS);
+
+interface FakeEncoder {
+  spec: EncoderSpec;
+  stdout: PassThrough;
+  signals: string[];
+  /** Makes the encoder exit (as FFmpeg would on a lost feed or a crash). */
+  exit(result?: EncoderExit): void;
+  warn(line: string): void;
+}
+
+/** An encoder factory for `startEncoder` that hands out fakes and keeps them for the test. */
+function fakeEncoders(options: { ignoresSigterm?: boolean } = {}) {
+  const started: FakeEncoder[] = [];
+  function startEncoder(spec: EncoderSpec, handlers: EncoderHandlers): EncoderProcess {
+    const stdout = new PassThrough();
+    let exited = false;
+    const fake: FakeEncoder = {
+      spec,
+      stdout,
+      signals: [],
+      exit(result = { code: 1, signal: null, reason: 'Connection lost' }) {
+        if (exited) return;
+        exited = true;
+        stdout.end();
+        handlers.onExit(result);
+      },
+      warn(line) {
+        handlers.onStderrLine(line);
+      },
+    };
+    started.push(fake);
+    return {
+      stdout,
+      pid: () => 40_000 + started.indexOf(fake),
+      kill(signal = 'SIGTERM') {
+        fake.signals.push(signal);
+        if (signal === 'SIGKILL' || !options.ignoresSigterm) setImmediate(() => fake.exit({ code: null, signal }));
+      },
+    };
+  }
+  return { started, startEncoder };
+}
+
+function startWorker(t: Test, options: { ignoresSigterm?: boolean; channel?: ChannelConfig; logger?: pino.Logger } = {}) {
+  const encoders = fakeEncoders(options);
+  const groups: AacFrame[][] = [];
+  const channel = options.channel ?? CHANNEL;
+  const worker = new InputWorker({
+    channel,
+    input: channel.inputs[0]!,
+    logger: options.logger ?? silent,
+    onFrameGroups: (batch) => groups.push(...batch),
+    startEncoder: encoders.startEncoder,
+  });
+  worker.start();
+  t.teardown(() => worker.close(50));
+  return { worker, groups, started: encoders.started };
+}
+
+async function waitUntil(t: Test, what: string, predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) {
+      t.fail(`timed out waiting until ${what}`);
+      return;
+    }
+    await sleep(5);
+  }
+}
+
+/** Writes `chunks` into the fake encoder's stdout and waits until the worker has read them all. */
+async function feed(t: Test, worker: InputWorker, encoder: FakeEncoder, chunks: Uint8Array[]): Promise<void> {
+  const target = worker.stats.bytesReceived + chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  for (const chunk of chunks) encoder.stdout.write(chunk);
+  await waitUntil(t, 'the worker has read every byte', () => worker.stats.bytesReceived === target);
+}
+
+function split(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+  return chunks;
+}
+
+/** One frame per rendition, same PTS, and one frame duration after the group before. */
+function wellFormed(groups: AacFrame[][], renditionCount: number): boolean {
+  return groups.every(
+    (group, index) =>
+      group.length === renditionCount &&
+      group.every((frame) => frame.pts === group[0]!.pts && frame.sampleRate === 48000 && frame.objectType === 2) &&
+      (index === 0 || ptsDelta(groups[index - 1]![0]!.pts!, group[0]!.pts!) === FRAME_TICKS),
+  );
+}
+
+function meanFrameBytes(groups: AacFrame[][], rendition: number): number {
+  return groups.reduce((sum, group) => sum + group[rendition]!.data.length, 0) / groups.length;
+}
+
+t.test('FFmpeg output becomes frame groups with one frame per rendition', async (t) => {
+  const { worker, groups, started } = startWorker(t);
+  t.equal(started.length, 1);
+  t.strictSame(started[0]!.spec, encoderSpecFor(CHANNEL, INPUT), 'the encoder is asked for what the config says');
+  // Chunk sizes unrelated to the 188-byte packets, as a pipe delivers them.
+  await feed(t, worker, started[0]!, split(TS, 1000));
+  t.same(FFPROBE_FRAMES, [95, 95], 'FFmpeg made 95 frames per stream');
+  t.ok(groups.length >= FFPROBE_FRAMES[0]! - 1, `${groups.length} groups out of ${FFPROBE_FRAMES[0]} frames (the last PES may wait for more bytes)`);
+  t.ok(wellFormed(groups, 2), 'every group pairs equal-PTS frames of both renditions, in sequence');
+  t.ok(meanFrameBytes(groups, 0) < meanFrameBytes(groups, 1) / 2, 'stream i is rendition i: 32k frames before 96k frames');
+  t.equal(worker.stats.frameGroups, groups.length);
+  t.equal(worker.stats.bytesReceived, TS.length);
+  t.equal(worker.stats.garbageEvents, 0);
+  t.ok(worker.stats.lastFrameAt);
+});
+
+t.test('garbage between chunks is counted and skipped, and never throws', async (t) => {
+  const reference = startWorker(t);
+  await feed(t, reference.worker, reference.started[0]!, [TS]);
+  const referencePts = reference.groups.map((group) => group[0]!.pts!);
+
+  const { worker, groups, started } = startWorker(t);
+  const packets = split(TS, 188 * 20);
+  const garbled = packets.slice(0, Math.floor(packets.length * 0.6));
+  const clean = packets.slice(garbled.length);
+  const chunks: Uint8Array[] = [];
+  for (const [index, chunk] of garbled.entries()) {
+    chunks.push(chunk);
+    if (index % 3 === 1) chunks.push(Buffer.from('this is not a transport stream, just noise on the line\n'));
+  }
+  // And random bytes in the middle of it.
+  let seed = 7;
+  const noise = Uint8Array.from({ length: 4000 }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) & 0xff);
+  chunks.splice(chunks.length >> 1, 0, noise);
+  await feed(t, worker, started[0]!, chunks);
+  const garbageEvents = worker.stats.garbageEvents;
+  t.ok(garbageEvents > 0, `${garbageEvents} garbage events counted`);
+
+  await feed(t, worker, started[0]!, clean);
+  t.ok(worker.stats.garbageEvents - garbageEvents <= 2, 'clean bytes after the garbage add next to no garbage events');
+  t.ok(groups.length >= referencePts.length * 0.8, `${groups.length} of ${referencePts.length} groups still came out`);
+  t.ok(
+    groups.every((group) => group.length === 2 && group[0]!.pts === group[1]!.pts),
+    'every group that comes out still pairs equal-PTS frames',
+  );
+  const seen = new Set(groups.map((group) => group[0]!.pts));
+  const tail = referencePts.slice(-Math.floor(referencePts.length * 0.3));
+  t.ok(tail.every((pts) => seen.has(pts)), 'once the garbage stops, every frame group is read again');
+});
+
+t.test('an encoder that exits is restarted with backoff, and the new one is read from scratch', async (t) => {
+  const { worker, groups, started } = startWorker(t);
+  await feed(t, worker, started[0]!, split(TS.subarray(0, 188 * 100), 500));
+  const exitedAt = Date.now();
+  started[0]!.exit();
+  await waitUntil(t, 'a second encoder is started', () => started.length === 2, 2000);
+  const delay = Date.now() - exitedAt;
+  t.ok(delay >= 370, `restarted after ${delay} ms, not at once (first backoff is 500 ms ± 25 %)`);
+  t.equal(worker.stats.encoderStarts, 2);
+  t.equal(worker.stats.encoderRestarts, 1);
+  t.strictSame(started[1]!.spec, started[0]!.spec);
+  const before = groups.length;
+  await feed(t, worker, started[1]!, split(TS, 1000));
+  t.ok(groups.length - before >= FFPROBE_FRAMES[0]! - 1, 'the new encoder’s output is paired from its own start');
+  t.ok(wellFormed(groups.slice(before), 2));
+});
+
+t.test('close() stops the encoder with SIGTERM and does not restart it', async (t) => {
+  const { worker, started } = startWorker(t);
+  await worker.close();
+  t.same(started[0]!.signals, ['SIGTERM']);
+  await sleep(700); // longer than the first backoff could be
+  t.equal(started.length, 1);
+  t.equal(worker.stats.encoderStarts, 1);
+});
+
+t.test('close() kills an encoder that ignores SIGTERM after the grace period', async (t) => {
+  const { worker, started } = startWorker(t, { ignoresSigterm: true });
+  const begun = Date.now();
+  await worker.close(100);
+  t.same(started[0]!.signals, ['SIGTERM', 'SIGKILL']);
+  t.ok(Date.now() - begun >= 95, 'SIGKILL only after the grace period');
+});
+
+t.test('close() while waiting to restart cancels the restart', async (t) => {
+  const { worker, started } = startWorker(t);
+  started[0]!.exit();
+  await worker.close();
+  await sleep(700);
+  t.equal(started.length, 1);
+  t.equal(worker.stats.encoderRestarts, 0);
+});
+
+t.test('FFmpeg warnings are counted, blank lines are not', async (t) => {
+  const { worker, started } = startWorker(t);
+  started[0]!.warn('[srt @ 0x1] Connection to srt://0.0.0.0:9000 failed: Input/output error');
+  started[0]!.warn('   ');
+  t.equal(worker.stats.ffmpegWarnings, 1);
+});
+
+t.test('a feed with the wrong number of AAC streams is logged with its channel and input', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  const { worker, groups, started } = startWorker(t, { logger: pino({ level: 'warn' }, sink) });
+  // One audio stream where the channel has two renditions.
+  const single = new TsSegmentMuxer().muxSegment(
+    Array.from({ length: 10 }, (_, index) => {
+      const data = new Uint8Array(100);
+      data.set(buildAdtsHeader({ sampleRate: 48000, channelCount: 2, objectType: 2, payloadLength: 93 }));
+      return { data, pts: 90000 + index * FRAME_TICKS };
+    }),
+  );
+  await feed(t, worker, started[0]!, [single, single.subarray(0, 188)]);
+  t.equal(groups.length, 0, 'no groups: the second rendition never arrives');
+  await waitUntil(t, 'the problem is logged', () => lines.some((line) => line.streams === 1));
+  t.match(lines.find((line) => line.streams === 1), { level: 50, channel: 'fip', input: 'main' });
+});
+
+t.test('backoff doubles from 500 ms, is capped at 10 s, and jitters by ±25 %', async (t) => {
+  const middle = () => 0.5;
+  t.same(
+    [1, 2, 3, 4, 5, 6, 7, 20].map((failures) => backoffDelay(failures, middle)),
+    [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000],
+  );
+  t.equal(backoffDelay(0, middle), 500, 'no failure yet counts as the first');
+  t.equal(backoffDelay(1, () => 0), 375, '-25 %');
+  t.equal(backoffDelay(1, () => 0.999999), 625, '+25 %');
+  t.equal(backoffDelay(4, () => 0), 3000);
+  t.equal(backoffDelay(4, () => 0.999999), 5000);
+  for (let failures = 1; failures < 30; failures++) {
+    const low = backoffDelay(failures, () => 0);
+    const high = backoffDelay(failures, () => 0.999999);
+    const nominal = backoffDelay(failures, middle);
+    if (low !== Math.round(nominal * 0.75) || high !== Math.min(10_000, Math.round(nominal * 1.25))) {
+      t.fail(`jitter at ${failures} failures: ${low}–${high} around ${nominal}`);
+    }
+  }
+  const samples = Array.from({ length: 200 }, () => backoffDelay(3));
+  t.ok(samples.every((delay) => delay >= 1500 && delay <= 2500), 'Math.random jitter stays within ±25 %');
+  t.ok(new Set(samples).size > 10, 'and does vary');
+  t.equal(backoffDelay(10, () => 0.999999), 10_000, 'the cap holds after the jitter too');
+});
+
+t.test('SRT options become URL parameters, verbatim, with the latency in microseconds', async (t) => {
+  t.equal(inputUrlWithOptions(INPUT), 'srt://0.0.0.0:9000?mode=listener&latency=120000');
+  const [caller, bare] = channelWith([
+    { id: 'main', url: 'srt://203.0.113.7:9000?mode=caller', srt: { latency: 2000, passphrase: 'correct-horse-battery', streamid: 'fip/main' } },
+    { id: 'backup', url: 'srt://203.0.113.8:9000', srt: { latency: 0 } },
+  ]).inputs;
+  const url = inputUrlWithOptions(caller!);
+  t.equal(url, 'srt://203.0.113.7:9000?mode=caller&latency=2000000&passphrase=correct-horse-battery&streamid=fip/main');
+  const parsed = new URL(url);
+  t.equal(parsed.searchParams.get('mode'), 'caller', 'the URL’s own parameters are kept');
+  t.equal(parsed.searchParams.get('latency'), '2000000');
+  t.equal(inputUrlWithOptions(bare!), 'srt://203.0.113.8:9000?latency=0', 'a URL without a query gets one');
+});
+
+t.test('non-SRT URLs and SRT URLs without options are passed through unchanged', async (t) => {
+  const inputs: InputConfig[] = [
+    { id: 'a', url: 'srt://0.0.0.0:9000?mode=listener' },
+    { id: 'b', url: 'udp://239.0.0.1:5000' },
+    { id: 'c', url: 'https://icecast.example/fip.aac' },
+    { id: 'd', url: '/srv/audio/loop.mp3' },
+  ];
+  for (const input of inputs) t.equal(inputUrlWithOptions(input), input.url);
+});
+
+t.test('file inputs are read in real time and looped; live inputs are not', async (t) => {
+  const channel = channelWith([
+    { id: 'path', url: '/srv/audio/loop.mp3' },
+    { id: 'file', url: 'file:/srv/audio/loop.wav' },
+    { id: 'http', url: 'http://icecast.example/fip.aac' },
+    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener' },
+  ]);
+  const [path, file, http, srt] = channel.inputs.map((input) => encoderSpecFor(channel, input));
+  for (const spec of [path!, file!]) {
+    t.match(spec, { realtime: true, loop: true });
+    t.same(ffmpegInputOptions(spec).slice(-3), ['-re', '-stream_loop', '-1']);
+  }
+  for (const spec of [http!, srt!]) {
+    t.match(spec, { realtime: false, loop: false });
+    t.notOk(ffmpegInputOptions(spec).includes('-re'));
+    t.notOk(ffmpegInputOptions(spec).includes('-stream_loop'));
+  }
+});
+
+t.test('the encoder spec has one rendition per configured rendition, with its bit rate and channel count', async (t) => {
+  const channel = channelWith(
+    [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+    [
+      { id: 'mono', bitrate: '24k', audioChannels: 1 },
+      { id: 'midfi', bitrate: '96k' },
+      { id: 'hifi', bitrate: '192k' },
+    ],
+  );
+  const spec = encoderSpecFor(channel, channel.inputs[0]!);
+  t.equal(spec.sampleRate, 48000);
+  t.same(spec.renditions, [
+    { bitrate: 24000, audioChannels: 1 },
+    { bitrate: 96000, audioChannels: 2 },
+    { bitrate: 192000, audioChannels: 2 },
+  ]);
+  const options = ffmpegOutputOptions(spec);
+  const pairs = options.map((option, index) => `${option} ${options[index + 1]}`);
+  t.equal(pairs.filter((pair) => pair === '-map 0:a:0').length, 3, 'one output audio stream per rendition, all from the first input audio');
+  t.ok(pairs.includes('-c:a aac'));
+  t.ok(pairs.includes('-profile:a aac_low'));
+  t.ok(pairs.includes('-ar 48000'));
+  for (const [index, rendition] of spec.renditions.entries()) {
+    t.ok(pairs.includes(`-b:a:${index} ${rendition.bitrate}`), `stream ${index} at ${rendition.bitrate} bit/s`);
+    t.ok(pairs.includes(`-ac:a:${index} ${rendition.audioChannels}`), `stream ${index} with ${rendition.audioChannels} channels`);
+  }
+});
+
+t.test('FFmpeg accepts the output options and makes one AAC stream per rendition at its bit rate', async (t) => {
+  const channel = channelWith(
+    [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+    [
+      { id: 'mono', bitrate: '24k', audioChannels: 1 },
+      { id: 'hifi', bitrate: '192k' },
+    ],
+  );
+  const ts = encodeWithFfmpeg(encoderSpecFor(channel, channel.inputs[0]!), 1);
+  const probe = JSON.parse(
+    execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,sample_rate,channels', '-of', 'json', '-i', 'pipe:0'], { input: ts }).toString(),
+  ) as { streams: { codec_name: string; profile: string; sample_rate: string; channels: number }[] };
+  t.match(probe.streams, [
+    { codec_name: 'aac', profile: 'LC', sample_rate: '48000', channels: 1 },
+    { codec_name: 'aac', profile: 'LC', sample_rate: '48000', channels: 2 },
+  ]);
+  t.equal(probe.streams.length, 2);
+});
