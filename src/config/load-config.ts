@@ -4,7 +4,7 @@
  * e.g. `channels[0].renditions[1].bitrate: expected a bitrate like 96k`.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { OnairError } from '../errors.js';
 import { configSchema, type OnairConfig } from './config-schema.js';
@@ -30,8 +30,11 @@ export async function loadConfigFile(path: string, environment: NodeJS.ProcessEn
   return parseConfigText(text, environment, path);
 }
 
+/** The YAML parser is loaded on first use: processes that only resolve objects never pay for it. */
+const requireYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 export function parseConfigText(text: string, environment: NodeJS.ProcessEnv = {}, source = 'config'): OnairConfig {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const document = requireYaml().parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     const first = document.errors[0]!;
     const line = first.linePos?.[0];
