@@ -80,7 +80,7 @@ export class ChannelIngest {
 export class IngestService {
   readonly channels = new Map<string, ChannelIngest>();
 
-  constructor(private readonly options: IngestServiceOptions) {
+  constructor(options: IngestServiceOptions) {
     for (const channel of options.config.channels) this.channels.set(channel.id, new ChannelIngest(channel, options));
   }
 

@@ -7,6 +7,8 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { DelegatingStore } from '../helpers/delegating-store.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
@@ -17,7 +19,7 @@ import { AdtsReader, buildAdtsHeader, type AacFrame } from '../../src/media/adts
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+import type { PublishRequest, Store } from '../../src/store/store.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 
 const SAMPLE_RATE = 48000;
@@ -83,16 +85,6 @@ async function produce(packager: ChannelPackager, source: FrameSource, count: nu
   }
 }
 
-async function waitUntil(t: Test, what: string, predicate: () => boolean, timeoutMs = 4000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) {
-      t.fail(`timed out waiting until ${what}`);
-      return;
-    }
-    await sleep(5);
-  }
-}
 
 type StoreCall = { kind: 'put'; rendition: string; name: string } | { kind: 'publish'; playlists: Record<string, string> };
 
@@ -101,8 +93,7 @@ type StoreCall = { kind: 'put'; rendition: string; name: string } | { kind: 'pub
  * checks that every published playlist lists only readable segments, and can simulate an
  * outage (calls reject) or a stall (calls hang, then succeed).
  */
-class TestStore implements Store {
-  readonly kind = 'memory' as const;
+class TestStore extends DelegatingStore {
   readonly calls: StoreCall[] = [];
   /** Segment URIs a playlist listed while they were not readable. */
   readonly listedMissing: string[] = [];
@@ -110,7 +101,9 @@ class TestStore implements Store {
   private stall: Promise<void> | undefined;
   private releaseStall: (() => void) | undefined;
 
-  constructor(readonly inner: MemoryStore) {}
+  constructor(readonly memory: MemoryStore) {
+    super(memory);
+  }
 
   startStall(): void {
     this.stall = new Promise((resolve) => (this.releaseStall = resolve));
@@ -121,22 +114,10 @@ class TestStore implements Store {
     this.stall = undefined;
   }
 
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
   async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
     await this.interfere();
     await this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
     this.calls.push({ kind: 'put', rendition, name });
-  }
-
-  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
-    return this.inner.getSegment(channel, rendition, name);
   }
 
   async publish(request: PublishRequest): Promise<void> {
@@ -152,21 +133,6 @@ class TestStore implements Store {
     await this.inner.publish(request);
   }
 
-  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
-    return this.inner.getPlaylist(channel, name);
-  }
-
-  getState(channel: string): Promise<string | null> {
-    return this.inner.getState(channel);
-  }
-
-  nextRun(channel: string): Promise<number> {
-    return this.inner.nextRun(channel);
-  }
-
-  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
-    return this.inner.subscribe(listener);
-  }
 
   private async interfere(): Promise<void> {
     if (this.stall) await this.stall;

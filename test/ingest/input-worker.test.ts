@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
@@ -119,16 +120,6 @@ function startWorker(t: Test, options: { ignoresSigterm?: boolean; channel?: Cha
   return { worker, groups, started: encoders.started };
 }
 
-async function waitUntil(t: Test, what: string, predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) {
-      t.fail(`timed out waiting until ${what}`);
-      return;
-    }
-    await sleep(5);
-  }
-}
 
 /** Writes `chunks` into the fake encoder's stdout and waits until the worker has read them all. */
 async function feed(t: Test, worker: InputWorker, encoder: FakeEncoder, chunks: Uint8Array[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import Fastify from 'fastify';
+import { DelegatingStore } from '../helpers/delegating-store.js';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import t from 'tap';
@@ -10,7 +11,7 @@ import { originPlugin } from '../../src/origin/origin-plugin.js';
 import { buildOrigin } from '../../src/origin/origin-server.js';
 import type { BuildOriginOptions } from '../../src/origin/origin-server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+import type { Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
 
 const TARGET_DURATION = 4;
 const CHANNELS = [
@@ -76,38 +77,6 @@ async function storedEtag(store: Store, channel: string, name: string): Promise<
   return playlist.etag;
 }
 
-/** Passes every call to a MemoryStore; tests override the parts they need to observe or break. */
-class DelegatingStore implements Store {
-  readonly kind = 'memory' as const;
-  constructor(protected readonly inner: Store) {}
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
-    return this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
-  }
-  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
-    return this.inner.getSegment(channel, rendition, name);
-  }
-  publish(request: PublishRequest): Promise<void> {
-    return this.inner.publish(request);
-  }
-  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
-    return this.inner.getPlaylist(channel, name);
-  }
-  getState(channel: string): Promise<string | null> {
-    return this.inner.getState(channel);
-  }
-  nextRun(channel: string): Promise<number> {
-    return this.inner.nextRun(channel);
-  }
-  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
-    return this.inner.subscribe(listener);
-  }
-}
 
 class CountingStore extends DelegatingStore {
   reads = 0;

@@ -1,0 +1,34 @@
+/** Passes every call to an inner store; tests extend it to observe or break the parts they need. */
+import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+
+export class DelegatingStore implements Store {
+  readonly kind = 'memory' as const;
+  constructor(readonly inner: Store) {}
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
+    return this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
+  }
+  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
+    return this.inner.getSegment(channel, rendition, name);
+  }
+  publish(request: PublishRequest): Promise<void> {
+    return this.inner.publish(request);
+  }
+  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
+    return this.inner.getPlaylist(channel, name);
+  }
+  getState(channel: string): Promise<string | null> {
+    return this.inner.getState(channel);
+  }
+  nextRun(channel: string): Promise<number> {
+    return this.inner.nextRun(channel);
+  }
+  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    return this.inner.subscribe(listener);
+  }
+}
