@@ -170,11 +170,6 @@ export class ChannelPackager extends EventEmitter {
     this.wakeRetry?.();
   }
 
-  /** The current state (a copy), for status reporting and tests. */
-  snapshot(): ChannelState {
-    return structuredClone(this.state);
-  }
-
   private cutSegment(): void {
     const frameCount = this.current[0]!.length;
     const startFrame = this.runFrames - frameCount;

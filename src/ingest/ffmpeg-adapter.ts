@@ -70,39 +70,47 @@ export function ffmpegOutputOptions(spec: EncoderSpec): string[] {
 }
 
 export function startEncoder(spec: EncoderSpec, handlers: EncoderHandlers): EncoderProcess {
-  const recentErrors: string[] = [];
+  const command = ffmpeg(spec.inputUrl)
+    .inputOptions(ffmpegInputOptions(spec))
+    .outputOptions(ffmpegOutputOptions(spec))
+    .format('mpegts');
+  const handle = supervise(command, handlers);
+  const stdout = command.pipe() as Readable;
+  // fluent-ffmpeg reports the outcome through 'error'/'end'; the stream errors are the same event.
+  stdout.on('error', () => undefined);
+  return { ...handle, stdout };
+}
+
+/**
+ * Wires a command's events to the handlers: every stderr line, and exactly one exit report
+ * (fluent-ffmpeg may emit both 'error' and a stream error), with FFmpeg's last lines as the reason.
+ */
+function supervise(command: ffmpeg.FfmpegCommand, handlers: EncoderHandlers): FfmpegProcess {
+  const recentLines: string[] = [];
   let exited = false;
   const exit = (result: EncoderExit): void => {
     if (exited) return;
     exited = true;
     handlers.onExit(result);
   };
-  const command = ffmpeg(spec.inputUrl)
-    .inputOptions(ffmpegInputOptions(spec))
-    .outputOptions(ffmpegOutputOptions(spec))
-    .format('mpegts');
   command.on('stderr', (line: string) => {
-    recentErrors.push(line);
-    if (recentErrors.length > 5) recentErrors.shift();
+    recentLines.push(line);
+    if (recentLines.length > 5) recentLines.shift();
     handlers.onStderrLine(line);
   });
   command.on('error', (error: Error) => {
-    const process = processOf(command);
+    const child = processOf(command);
     exit({
-      code: process?.exitCode ?? null,
-      signal: process?.signalCode ?? null,
-      reason: recentErrors.length > 0 ? recentErrors.join(' | ') : error.message,
+      code: child?.exitCode ?? null,
+      signal: child?.signalCode ?? null,
+      reason: recentLines.length > 0 ? recentLines.join(' | ') : error.message,
     });
   });
   command.on('end', () => {
-    const process = processOf(command);
-    exit({ code: process?.exitCode ?? 0, signal: process?.signalCode ?? null });
+    const child = processOf(command);
+    exit({ code: child?.exitCode ?? 0, signal: child?.signalCode ?? null });
   });
-  const stdout = command.pipe() as Readable;
-  // fluent-ffmpeg reports the outcome through 'error'/'end'; the stream errors are the same event.
-  stdout.on('error', () => undefined);
   return {
-    stdout,
     pid: () => processOf(command)?.pid,
     kill: (signal = 'SIGTERM') => {
       if (!exited) command.kill(signal);
@@ -136,24 +144,11 @@ export interface TestSignalSpec {
 export function startTestSignal(spec: TestSignalSpec, handlers: EncoderHandlers): FfmpegProcess {
   const frequency = spec.frequency ?? 440;
   const duration = spec.durationSeconds !== undefined ? `:duration=${spec.durationSeconds}` : '';
-  let exited = false;
-  const exit = (result: EncoderExit): void => {
-    if (exited) return;
-    exited = true;
-    handlers.onExit(result);
-  };
   const command = ffmpeg(`sine=frequency=${frequency}:beep_factor=4:sample_rate=48000${duration}`)
     .inputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'])
     .outputOptions(['-ac', '2', '-c:a', 'aac', '-b:a', '256k', '-f', 'mpegts'])
     .output(spec.outputUrl);
-  command.on('stderr', (line: string) => handlers.onStderrLine(line));
-  command.on('error', (error: Error) => exit({ code: processOf(command)?.exitCode ?? null, signal: null, reason: error.message }));
-  command.on('end', () => exit({ code: 0, signal: null }));
+  const handle = supervise(command, handlers);
   command.run();
-  return {
-    pid: () => processOf(command)?.pid,
-    kill: (signal = 'SIGTERM') => {
-      if (!exited) command.kill(signal);
-    },
-  };
+  return handle;
 }

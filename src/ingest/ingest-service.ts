@@ -58,10 +58,6 @@ export class ChannelIngest {
     await this.packager.close();
   }
 
-  activeInputId(): string | undefined {
-    return this.activeInput;
-  }
-
   private onFrameGroups(priority: number, groups: AacFrame[][]): void {
     const now = Date.now();
     const preferred = this.inputs.findIndex(

@@ -87,11 +87,6 @@ export class InputWorker {
     clearTimeout(killTimer);
   }
 
-  /** PID of the running FFmpeg, for supervision and tests. */
-  encoderPid(): number | undefined {
-    return this.encoder?.pid();
-  }
-
   private launch(): void {
     const spec = encoderSpecFor(this.options.channel, this.options.input);
     const demuxer = new TsDemuxer();

@@ -60,19 +60,19 @@ export function sampleRateIndex(sampleRate: number): number {
 /** Parses the header at `offset`, or returns null if the bytes there cannot be an ADTS header. */
 export function parseAdtsHeader(bytes: Uint8Array, offset: number): AdtsHeader | null {
   if (offset < 0 || bytes.length - offset < FIXED_HEADER_BYTES) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FIXED_HEADER_BYTES);
-  const first = view.getUint16(0);
+  // Read bytes directly: this runs for every frame, and a DataView per call is garbage.
+  const first = (bytes[offset]! << 8) | bytes[offset + 1]!;
   // syncword (12 bits) = 0xFFF, then ID (1), layer (2) which must be 00, protection_absent (1).
   if ((first & 0xfff6) !== 0xfff0) return null;
   const protectionAbsent = (first & 0x1) === 1;
-  const second = view.getUint8(2);
+  const second = bytes[offset + 2]!;
   const objectType = (second >> 6) + 1; // profile_ObjectType (2)
   const samplingIndex = (second >> 2) & 0xf; // sampling_frequency_index (4), then private_bit (1)
   if (samplingIndex >= SAMPLE_RATES.length) return null;
   // channel_configuration (3) straddles bytes 2 and 3; then original/copy, home,
   // copyright_identification_bit/start (1 each), frame_length (13), buffer fullness (11),
   // number_of_raw_data_blocks_in_frame (2): a 32-bit big-endian word from byte 3.
-  const rest = view.getUint32(3);
+  const rest = ((bytes[offset + 3]! << 24) | (bytes[offset + 4]! << 16) | (bytes[offset + 5]! << 8) | bytes[offset + 6]!) >>> 0;
   const channelConfiguration = ((second & 0x1) << 2) | (rest >>> 30);
   const frameLength = (rest >>> 13) & MAX_FRAME_LENGTH;
   const bufferFullness = (rest >>> 2) & 0x7ff;

@@ -22,6 +22,8 @@ export interface CachedPlaylist {
   etag: string;
   /** gzip-coded body, or null when gzip would not make it smaller. */
   gzip: Buffer | null;
+  /** The strong ETag of the gzip coding (another representation, RFC 9110 §8.8.3). */
+  gzipEtag: string;
 }
 
 interface PlaylistEntry extends CachedPlaylist {
@@ -102,7 +104,12 @@ export class PlaylistCache {
 async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
   const body = Buffer.from(stored.body, 'utf8');
   const gzipped = await gzipAsync(body);
-  return { body, etag: stored.etag, gzip: gzipped.length < body.length ? gzipped : null };
+  return { body, etag: stored.etag, gzip: gzipped.length < body.length ? gzipped : null, gzipEtag: gzipVariantEtag(stored.etag) };
+}
+
+/** The store's tag with `-gz` appended inside the quotes. */
+function gzipVariantEtag(etag: string): string {
+  return etag.endsWith('"') ? `${etag.slice(0, -1)}-gz"` : `"${etag}-gz"`;
 }
 
 export type SegmentLoader = () => Promise<Uint8Array | null>;

@@ -142,7 +142,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       if (!cached) return sendError(reply, 404, 'playlist not available yet');
 
       const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
-      const gzipEtag = gzipVariantEtag(cached.etag);
+      const gzipEtag = cached.gzipEtag;
       reply
         .header('cache-control', kind === 'master' ? masterCacheControl : mediaCacheControl)
         .header('vary', 'Accept-Encoding')
@@ -229,14 +229,6 @@ function playlistKind(channels: ChannelIndex, channel: string, playlist: string)
   const suffix = '.m3u8';
   if (!playlist.startsWith(prefix) || !playlist.endsWith(suffix)) return null;
   return renditions.has(playlist.slice(prefix.length, -suffix.length)) ? 'media' : null;
-}
-
-/**
- * The gzip coding of a playlist is another representation, so it gets its own strong ETag
- * (RFC 9110 §8.8.3): the store's tag with `-gz` appended inside the quotes.
- */
-function gzipVariantEtag(etag: string): string {
-  return etag.endsWith('"') ? `${etag.slice(0, -1)}-gz"` : `"${etag}-gz"`;
 }
 
 type ChannelIndex = Map<string, Set<string>>;

@@ -10,25 +10,16 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
-import { originUrl, playlistSegmentCount, startRole, waitFor } from '../helpers/onair-harness.js';
-import { freeTcpPort, freeUdpPort } from '../helpers/ports.js';
+import { originUrl, playlistSegmentCount, RENDITIONS, startRole, testConfig, waitFor } from '../helpers/onair-harness.js';
+import { freeUdpPort } from '../helpers/ports.js';
 
-async function configWithInput(input: Record<string, unknown>) {
-  return resolveConfig({
-    origin: { host: '127.0.0.1', port: await freeTcpPort() },
-    hls: { segmentSeconds: 1, windowSegments: 6 },
-    log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
-    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '48k' }, { id: 'hifi', bitrate: '128k' }], inputs: [input] }],
-  });
-}
 
 /** Waits for three segments, then checks a few seconds of the stream with the verifying listener. */
 async function assertLiveAndValid(t: Test, base: string): Promise<void> {
   await waitFor('three segments', async () => ((await playlistSegmentCount(`${base}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined));
-  const verifier = new HlsVerifier({ baseUrl: base, channel: 'fip', renditions: ['lofi', 'hifi'], pollIntervalMs: 300 });
+  const verifier = new HlsVerifier({ baseUrl: base, channel: 'fip', renditions: RENDITIONS, pollIntervalMs: 300 });
   verifier.start();
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const report = await verifier.stop();
@@ -49,10 +40,12 @@ async function makeAacFile(t: Test, seconds: number): Promise<string> {
 
 t.test('an SRT caller input pulls from a remote listener, with SRT options passed through', async (t) => {
   const srtPort = await freeUdpPort();
-  const config = await configWithInput({
-    id: 'studio',
-    url: `srt://127.0.0.1:${srtPort}?mode=caller`,
-    srt: { latency: 200, passphrase: 'correct-horse-battery', streamid: 'fip-main' },
+  const config = await testConfig({
+    input: {
+      id: 'studio',
+      url: `srt://127.0.0.1:${srtPort}?mode=caller`,
+      srt: { latency: 200, passphrase: 'correct-horse-battery', streamid: 'fip-main' },
+    },
   });
   // The studio side listens, with the same passphrase: without it the handshake fails.
   const studio = new TestSignalSender({
@@ -73,14 +66,14 @@ t.test('an HTTP stream input (an Icecast-style mount) is read like any other fee
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.address() as { port: number }).port;
-  const config = await configWithInput({ id: 'icecast', url: `http://127.0.0.1:${port}/fip.aac` });
+  const config = await testConfig({ input: { id: 'icecast', url: `http://127.0.0.1:${port}/fip.aac` } });
   await startRole(t, config, 'start');
   await assertLiveAndValid(t, originUrl(config));
 });
 
 t.test('a file input is played in real time as a live feed', async (t) => {
   const aac = await makeAacFile(t, 4);
-  const config = await configWithInput({ id: 'file', url: aac });
+  const config = await testConfig({ input: { id: 'file', url: aac } });
   await startRole(t, config, 'start');
   await assertLiveAndValid(t, originUrl(config));
 });

@@ -16,10 +16,11 @@ import { freeTcpPort, freeUdpPort } from './ports.js';
 
 export const RENDITIONS = DEMO_RENDITIONS.map((rendition) => rendition.id);
 
-export async function testConfig(options: { store: string; segmentSeconds?: number }): Promise<OnairConfig> {
-  const srtPort = await freeUdpPort();
+/** One channel `fip` with the demo renditions; the input defaults to an SRT listener on a free port. */
+export async function testConfig(options: { store?: string; segmentSeconds?: number; input?: Record<string, unknown> }): Promise<OnairConfig> {
+  const input = options.input ?? { id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120 } };
   return resolveConfig({
-    store: options.store,
+    store: options.store ?? 'memory',
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
     hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
     log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
@@ -27,7 +28,7 @@ export async function testConfig(options: { store: string; segmentSeconds?: numb
       {
         id: 'fip',
         renditions: DEMO_RENDITIONS,
-        inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener`, srt: { latency: 120 } }],
+        inputs: [input],
       },
     ],
   });

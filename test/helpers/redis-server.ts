@@ -8,8 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freeTcpPort } from './ports.js';
 
 export const REDIS_SERVER_PATH = process.env.ONAIR_REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -33,7 +34,7 @@ export interface RedisServerHandle {
 export async function startRedisServer(): Promise<RedisServerHandle> {
   // Another process may take the free port before redis-server binds it: try a few ports.
   for (let attempt = 1; ; attempt++) {
-    const handle = createHandle(await freePort());
+    const handle = createHandle(await freeTcpPort());
     try {
       await handle.start();
       return handle;
@@ -138,13 +139,3 @@ function ping(port: number): Promise<boolean> {
 }
 
 /** A port the OS considers free right now: bind port 0 on loopback, read it, close. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('could not read a free port');
-  return address.port;
-}
