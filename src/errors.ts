@@ -9,7 +9,9 @@ export type OnairErrorCode =
   | 'ONAIR_STORE_UNAVAILABLE'
   | 'ONAIR_STORE_URL_INVALID'
   | 'ONAIR_FFMPEG_MISSING'
-  | 'ONAIR_INPUT_FAILED';
+  | 'ONAIR_INPUT_FAILED'
+  /** A write carried a lease token that is no longer the channel's current lease: another packager leads. */
+  | 'ONAIR_FENCED';
 
 export class OnairError extends Error {
   readonly code: OnairErrorCode;

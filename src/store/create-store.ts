@@ -1,4 +1,7 @@
-/** Builds the store a config names: `memory` (embedded) or a redis:// URL. */
+/**
+ * Builds the store a config names: `memory` (embedded) or a Redis URL: redis://, rediss://,
+ * redis-sentinel:// or redis-cluster:// (see redis-url.ts).
+ */
 import type { Logger } from 'pino';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';

@@ -1,14 +1,23 @@
 /**
  * Embedded in-process store: the default for one-process setups and the demo.
  * Same contract as the Redis store (see store.ts), including segment TTLs, which a
- * sweep timer enforces so memory stays flat over hours.
+ * sweep timer enforces so memory stays flat over hours, and leases, which expire by the
+ * same `now()` clock. Every method checks the fence and writes in one synchronous step,
+ * so no other call can come in between (the in-process counterpart of a Lua script).
  */
 import { EventEmitter } from 'node:events';
+import { OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
-import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from './store.js';
+import { leaseTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
 
 interface ExpiringSegment {
   bytes: Uint8Array;
+  expiresAt: number;
+}
+
+interface HeldLease {
+  token: string;
+  owner: string;
   expiresAt: number;
 }
 
@@ -17,6 +26,10 @@ interface MemoryChannel {
   state: string | null;
   run: number;
   segments: Map<string, ExpiringSegment>;
+  lease: HeldLease | null;
+  /** Lease acquisitions so far: the first part of every token, as in the Redis store. */
+  leaseCount: number;
+  status: string | null;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -45,7 +58,15 @@ export class MemoryStore implements Store {
     this.updates.removeAllListeners();
   }
 
-  async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
+  async putSegment(
+    channel: string,
+    rendition: string,
+    name: string,
+    bytes: Uint8Array,
+    ttlSeconds: number,
+    fence?: string,
+  ): Promise<void> {
+    this.checkFence(channel, fence);
     this.channel(channel).segments.set(segmentKey(rendition, name), {
       bytes,
       expiresAt: this.now() + ttlSeconds * 1000,
@@ -59,6 +80,7 @@ export class MemoryStore implements Store {
   }
 
   async publish(request: PublishRequest): Promise<void> {
+    this.checkFence(request.channel, request.fence);
     const channel = this.channel(request.channel);
     // Build the new map first and swap it in: readers see all old or all new playlists.
     const playlists = new Map<string, StoredPlaylist>();
@@ -84,6 +106,42 @@ export class MemoryStore implements Store {
     return entry.run;
   }
 
+  async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
+    if (owner === '') throw new RangeError('a lease owner must be non-empty');
+    const expiresAt = this.now() + leaseTtlMs(ttlMs);
+    const entry = this.channel(channel);
+    const current = this.currentLease(channel);
+    if (current) {
+      if (current.owner !== owner) return null;
+      current.expiresAt = expiresAt;
+      return { channel, token: current.token };
+    }
+    entry.leaseCount += 1;
+    entry.lease = { token: `${entry.leaseCount}:${owner}`, owner, expiresAt };
+    return { channel, token: entry.lease.token };
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
+    const expiresAt = this.now() + leaseTtlMs(ttlMs);
+    const current = this.currentLease(lease.channel);
+    if (current?.token !== lease.token) return false;
+    current.expiresAt = expiresAt;
+    return true;
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    if (this.currentLease(lease.channel)?.token === lease.token) this.channel(lease.channel).lease = null;
+  }
+
+  async putStatus(channel: string, status: string, fence?: string): Promise<void> {
+    this.checkFence(channel, fence);
+    this.channel(channel).status = status;
+  }
+
+  async getStatus(channel: string): Promise<string | null> {
+    return this.channels.get(channel)?.status ?? null;
+  }
+
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     this.updates.on('update', listener);
     return async () => {
@@ -107,10 +165,22 @@ export class MemoryStore implements Store {
     }
   }
 
+  /** The channel's lease unless it has expired by `now()`. */
+  private currentLease(channel: string): HeldLease | null {
+    const lease = this.channels.get(channel)?.lease ?? null;
+    return lease && lease.expiresAt > this.now() ? lease : null;
+  }
+
+  /** Throws ONAIR_FENCED for a fenced write whose token is not the channel's current lease. */
+  private checkFence(channel: string, fence: string | undefined): void {
+    if (fence === undefined || this.currentLease(channel)?.token === fence) return;
+    throw new OnairError('ONAIR_FENCED', 'the lease token is not current: another packager leads', { where: channel });
+  }
+
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map() };
+      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), lease: null, leaseCount: 0, status: null };
       this.channels.set(id, channel);
     }
     return channel;

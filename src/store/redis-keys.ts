@@ -8,6 +8,9 @@
  *   <prefix>:{<channel>}:playlists                        hash, see below
  *   <prefix>:{<channel>}:state                            string, sequence state JSON
  *   <prefix>:{<channel>}:run                              integer, packager run counter
+ *   <prefix>:{<channel>}:lease                            string, current lease token, PX TTL
+ *   <prefix>:{<channel>}:fence                            integer, lease counter (first part of tokens)
+ *   <prefix>:{<channel>}:status                           string, live status JSON
  *   <prefix>:updates                                      pub/sub channel, message = channel id
  *
  * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
@@ -51,7 +54,24 @@ export class RedisKeys {
     return `${this.channelPrefix(channel)}:run`;
   }
 
-  /** Pub/sub channel on which each publish announces the channel id it updated. */
+  /** The current lease token of the channel (`<counter>:<owner>`), expiring with the lease. */
+  lease(channel: string): string {
+    return `${this.channelPrefix(channel)}:lease`;
+  }
+
+  /** Counts lease acquisitions, so every token differs from the ones before it. */
+  fence(channel: string): string {
+    return `${this.channelPrefix(channel)}:fence`;
+  }
+
+  status(channel: string): string {
+    return `${this.channelPrefix(channel)}:status`;
+  }
+
+  /**
+   * Pub/sub channel on which each publish announces the channel id it updated. Not a key:
+   * no hash tag needed (a Cluster forwards PUBLISH to every node).
+   */
   updates(): string {
     return `${this.prefix}:updates`;
   }

@@ -1,33 +1,47 @@
 /**
- * Redis store (ioredis): shared by the packager and any number of origins. Same contract
- * as the memory store (see store.ts); key layout in redis-keys.ts; connection handling
- * (retries, ready wait, error mapping) in redis-connection.ts.
+ * Redis store (ioredis): shared by the packagers and any number of origins, on a single
+ * server, behind Sentinel or on a Cluster. Same contract as the memory store (see
+ * store.ts); key layout in redis-keys.ts; Lua scripts in redis-scripts.ts; connection
+ * handling (clients, retries, ready wait, error mapping) in redis-connection.ts.
  *
  * - `putSegment`: SET with a PX TTL, binary-safe; resolves once the bytes are readable.
- * - `publish`: one MULTI/EXEC that replaces the channel's whole playlist hash (DEL + HSET),
- *   writes the sequence state and PUBLISHes the channel id, so the notification is sent
- *   only if, and right after, the new playlists are committed (DESIGN.md, Store: write order).
- * - `subscribe`: a second connection (pub/sub needs its own), created on first use; ioredis
- *   subscribes it again after a reconnect. Notifications published while it was
- *   disconnected are lost, as with any Redis pub/sub.
+ *   Fenced: one script that checks the lease token, then SETs.
+ * - `publish`: one script that (when fenced) checks the lease token, replaces the
+ *   channel's whole playlist hash (DEL + HSET), writes the sequence state and PUBLISHes
+ *   the channel id, so the notification is sent only if, and right after, the new
+ *   playlists are committed (DESIGN.md, Store: write order).
+ * - Leases: `<counter>:<owner>` tokens with a PX TTL (see redis-scripts.ts). A token is
+ *   compared whole, so a counter reset by lost data cannot revive an old token of
+ *   another owner.
+ * - `subscribe`: a second connection (pub/sub needs its own; on a Cluster, to any one
+ *   node, since PUBLISH reaches them all), created on first use; ioredis subscribes it
+ *   again after a reconnect.
+ *   Notifications published while it was disconnected are lost, as with any Redis pub/sub.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
 import {
+  commandDeadlineMs,
+  createClusterSubscriber,
   createRedisClient,
+  isCluster,
   logConnectionEvents,
-  parseRedisUrl,
+  quitClient,
   silentLogger,
   toStoreError,
   waitUntilReady,
+  withDeadline,
+  type RedisClient,
   type RedisConnectionLimits,
   type StoreLogger,
 } from './redis-connection.js';
 import { playlistBodyField, playlistEtagField, RedisKeys } from './redis-keys.js';
-import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from './store.js';
+import { ACQUIRE_LEASE, FENCED_SET, PUBLISH, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
+import { parseRedisUrl } from './redis-url.js';
+import { leaseTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
 
-interface CommonOptions {
+interface CommonOptions extends RedisConnectionLimits {
   /** First part of every key and of the updates channel (default `onair`). */
   keyPrefix?: string;
   logger?: StoreLogger;
@@ -35,14 +49,14 @@ interface CommonOptions {
   readyTimeoutMs?: number;
 }
 
-export interface RedisStoreUrlOptions extends CommonOptions, RedisConnectionLimits {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://…`. */
+export interface RedisStoreUrlOptions extends CommonOptions {
+  /** `redis://…`, `rediss://…`, `redis-sentinel://…` or `redis-cluster://…` (see redis-url.ts). */
   url: string;
 }
 
 export interface RedisStoreClientOptions extends CommonOptions {
   /** A client owned by the caller: the store uses it but never quits it. */
-  client: Redis;
+  client: RedisClient;
 }
 
 export type RedisStoreOptions = RedisStoreUrlOptions | RedisStoreClientOptions;
@@ -55,11 +69,14 @@ interface ListenerEntry {
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly keys: RedisKeys;
   private readonly logger: StoreLogger;
   private readonly readyTimeoutMs: number;
+  private readonly limits: RedisConnectionLimits;
+  /** Set for a Cluster client, whose offline queue has no timeout of its own. */
+  private readonly deadlineMs: number | undefined;
   /** Where errors point to: the URL without credentials. */
   private readonly where: string;
   private readonly listeners = new Set<ListenerEntry>();
@@ -67,11 +84,12 @@ export class RedisStore implements Store {
   private closing: Promise<void> | undefined;
 
   /** Throws ONAIR_STORE_URL_INVALID for a malformed URL; does not connect before `start()`. */
-  constructor(options: RedisStoreOptions | Redis) {
-    const normalized: RedisStoreOptions = options instanceof Redis ? { client: options } : options;
+  constructor(options: RedisStoreOptions | RedisClient) {
+    const normalized: RedisStoreOptions = options instanceof Redis || options instanceof Cluster ? { client: options } : options;
     this.keys = new RedisKeys(normalized.keyPrefix);
     this.logger = normalized.logger ?? silentLogger;
     this.readyTimeoutMs = normalized.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    this.limits = { commandTimeoutMs: normalized.commandTimeoutMs, maxRetryDelayMs: normalized.maxRetryDelayMs };
     if ('client' in normalized) {
       this.client = normalized.client;
       this.ownsClient = false;
@@ -83,6 +101,7 @@ export class RedisStore implements Store {
       this.where = target.safeUrl;
       logConnectionEvents(this.client, this.logger, { role: 'commands', url: target.safeUrl });
     }
+    this.deadlineMs = isCluster(this.client) ? commandDeadlineMs(normalized) : undefined;
   }
 
   async start(): Promise<void> {
@@ -103,14 +122,25 @@ export class RedisStore implements Store {
     return this.closing;
   }
 
-  async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
+  async putSegment(
+    channel: string,
+    rendition: string,
+    name: string,
+    bytes: Uint8Array,
+    ttlSeconds: number,
+    fence?: string,
+  ): Promise<void> {
     if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) {
       throw new RangeError(`segment TTL must be a positive number of seconds, got ${ttlSeconds}`);
     }
     const key = this.keys.segment(channel, rendition, name);
     const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const ttlMs = Math.ceil(ttlSeconds * 1000);
-    await this.run('SET segment', () => this.client.set(key, value, 'PX', ttlMs));
+    if (fence === undefined) {
+      await this.run('SET segment', () => this.client.set(key, value, 'PX', ttlMs));
+    } else {
+      await this.script('SET segment', FENCED_SET, [this.keys.lease(channel), key], [fence, value, ttlMs]);
+    }
   }
 
   async getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
@@ -119,23 +149,14 @@ export class RedisStore implements Store {
   }
 
   async publish(request: PublishRequest): Promise<void> {
-    const playlistsKey = this.keys.playlists(request.channel);
-    const stateKey = this.keys.state(request.channel);
-    const fields: Record<string, string> = {};
+    const { channel, fence } = request;
+    const fields: string[] = [];
     for (const [name, body] of Object.entries(request.playlists)) {
-      fields[playlistBodyField(name)] = body;
-      fields[playlistEtagField(name)] = playlistEtag(body);
+      fields.push(playlistBodyField(name), body, playlistEtagField(name), playlistEtag(body));
     }
-    const transaction = this.client.multi().del(playlistsKey);
-    if (Object.keys(fields).length > 0) transaction.hset(playlistsKey, fields);
-    transaction.set(stateKey, request.state).publish(this.keys.updates(), request.channel);
-    const results = await this.run('MULTI publish', () => transaction.exec());
-    if (results === null) {
-      throw new OnairError('ONAIR_STORE_UNAVAILABLE', 'Redis publish transaction was aborted', { where: this.where });
-    }
-    for (const [error] of results) {
-      if (error) throw toStoreError(error, 'MULTI publish', this.where);
-    }
+    const keys = [this.keys.lease(channel), this.keys.playlists(channel), this.keys.state(channel)];
+    const args = [fence === undefined ? '0' : '1', fence ?? '', request.state, this.keys.updates(), channel, ...fields];
+    await this.script('publish', PUBLISH, keys, args);
   }
 
   async getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
@@ -155,6 +176,36 @@ export class RedisStore implements Store {
   async nextRun(channel: string): Promise<number> {
     const key = this.keys.run(channel);
     return this.run('INCR run', () => this.client.incr(key));
+  }
+
+  async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
+    if (owner === '') throw new RangeError('a lease owner must be non-empty');
+    const keys = [this.keys.lease(channel), this.keys.fence(channel)];
+    const token = await this.script('acquire lease', ACQUIRE_LEASE, keys, [owner, leaseTtlMs(ttlMs)]);
+    return typeof token === 'string' ? { channel, token } : null;
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
+    const keys = [this.keys.lease(lease.channel)];
+    return (await this.script('renew lease', RENEW_LEASE, keys, [lease.token, leaseTtlMs(ttlMs)])) === 1;
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.script('release lease', RELEASE_LEASE, [this.keys.lease(lease.channel)], [lease.token]);
+  }
+
+  async putStatus(channel: string, status: string, fence?: string): Promise<void> {
+    const key = this.keys.status(channel);
+    if (fence === undefined) {
+      await this.run('SET status', () => this.client.set(key, status));
+    } else {
+      await this.script('SET status', FENCED_SET, [this.keys.lease(channel), key], [fence, status, 0]);
+    }
+  }
+
+  async getStatus(channel: string): Promise<string | null> {
+    const key = this.keys.status(channel);
+    return this.run('GET status', () => this.client.get(key));
   }
 
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
@@ -181,7 +232,9 @@ export class RedisStore implements Store {
 
   /** The subscriber stays subscribed until close(); listeners come and go locally. */
   private async openSubscriber(): Promise<Redis> {
-    const subscriber = this.client.duplicate();
+    // duplicate() copies the options: lazyConnect, retries, Sentinel. A Cluster gets a plain
+    // connection to one of its nodes (see createClusterSubscriber).
+    const subscriber = isCluster(this.client) ? createClusterSubscriber(this.client, this.limits, this.where) : this.client.duplicate();
     logConnectionEvents(subscriber, this.logger, { role: 'subscriber', url: this.where });
     const updates = this.keys.updates();
     subscriber.on('message', (redisChannel: string, channel: string) => {
@@ -189,7 +242,7 @@ export class RedisStore implements Store {
     });
     try {
       await waitUntilReady(subscriber, this.readyTimeoutMs, this.where);
-      await subscriber.subscribe(updates);
+      await this.bounded('SUBSCRIBE', subscriber.subscribe(updates));
     } catch (error) {
       subscriber.disconnect();
       throw toStoreError(error, 'SUBSCRIBE', this.where);
@@ -215,29 +268,19 @@ export class RedisStore implements Store {
     if (this.ownsClient) await quitClient(this.client);
   }
 
+  private script(operation: string, lua: LuaScript, keys: string[], args: (string | Buffer | number)[]): Promise<unknown> {
+    return this.run(operation, () => runScript(this.client, lua, keys, args));
+  }
+
   private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
     try {
-      return await command();
+      return await this.bounded(operation, command());
     } catch (error) {
       throw toStoreError(error, operation, this.where);
     }
   }
-}
 
-/** QUIT when connected (lets pending replies arrive), otherwise drop the socket and retries. */
-async function quitClient(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status === 'ready') {
-    try {
-      await client.quit();
-    } catch {
-      // The connection went away meanwhile; disconnect() below finishes the job.
-    }
+  private bounded<T>(operation: string, command: Promise<T>): Promise<T> {
+    return this.deadlineMs === undefined ? command : withDeadline(command, this.deadlineMs, operation, this.where);
   }
-  // Read the status afresh: quit() may or may not have ended the connection yet.
-  if (!hasEnded(client)) client.disconnect();
-}
-
-function hasEnded(client: Redis): boolean {
-  return client.status === 'end';
 }

@@ -18,10 +18,22 @@ export interface StoredPlaylist {
 
 export interface PublishRequest {
   channel: string;
+  /** Lease token of the writer (see `acquireLease`); the write is refused with ONAIR_FENCED unless it is current. */
+  fence?: string;
   /** Playlist file name → text, e.g. `fip.m3u8`, `fip_hifi.m3u8`. Replaces all of them at once. */
   playlists: Record<string, string>;
   /** Serialized sequence state of the channel (opaque JSON for the store). */
   state: string;
+}
+
+/**
+ * A packager's lease on a channel (hot standby, DESIGN.md Store): exactly one writer per
+ * channel. `token` is opaque, unique per acquisition (a counter and the owner), and is
+ * checked by every fenced write in the same atomic step as the write itself.
+ */
+export interface Lease {
+  channel: string;
+  token: string;
 }
 
 export type StoreUpdateListener = (channel: string) => void;
@@ -33,7 +45,8 @@ export interface Store {
   /** Releases connections and timers; never closes a client it does not own. */
   close(): Promise<void>;
 
-  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void>;
+  /** With `fence`, refused with ONAIR_FENCED (and nothing written) unless that lease token is current. */
+  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number, fence?: string): Promise<void>;
   getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null>;
 
   publish(request: PublishRequest): Promise<void>;
@@ -43,6 +56,29 @@ export interface Store {
   /** Increments and returns the channel's packager run counter (1 on first use). */
   nextRun(channel: string): Promise<number>;
 
+  /**
+   * Takes the channel's lease for `owner` for `ttlMs` when nobody holds it (or `owner`
+   * already does: then it is extended and the same token returned). Returns null when
+   * another owner holds it.
+   */
+  acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null>;
+  /** Extends the lease if it is still current; false when it was lost (expired, taken over). */
+  renewLease(lease: Lease, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up if it is still current (a clean shutdown hands over at once). */
+  releaseLease(lease: Lease): Promise<void>;
+
+  /** The channel's live status (JSON: active input, leader…), for the API and metrics; fenced like publish. */
+  putStatus(channel: string, status: string, fence?: string): Promise<void>;
+  getStatus(channel: string): Promise<string | null>;
+
   /** Calls `listener(channel)` after each publish, from any writer sharing this store. */
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>>;
+}
+
+/** Validates a lease TTL for `acquireLease`/`renewLease`: whole milliseconds, at least 1. */
+export function leaseTtlMs(ttlMs: number): number {
+  if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) {
+    throw new RangeError(`lease TTL must be a positive number of milliseconds, got ${ttlMs}`);
+  }
+  return Math.ceil(ttlMs);
 }

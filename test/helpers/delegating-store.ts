@@ -1,5 +1,5 @@
 /** Passes every call to an inner store; tests extend it to observe or break the parts they need. */
-import type { PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+import type { Lease, PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
 
 export class DelegatingStore implements Store {
   readonly kind = 'memory' as const;
@@ -10,8 +10,8 @@ export class DelegatingStore implements Store {
   close(): Promise<void> {
     return this.inner.close();
   }
-  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
-    return this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
+  putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number, fence?: string): Promise<void> {
+    return this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds, fence);
   }
   getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
     return this.inner.getSegment(channel, rendition, name);
@@ -27,6 +27,21 @@ export class DelegatingStore implements Store {
   }
   nextRun(channel: string): Promise<number> {
     return this.inner.nextRun(channel);
+  }
+  acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
+    return this.inner.acquireLease(channel, owner, ttlMs);
+  }
+  renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
+    return this.inner.renewLease(lease, ttlMs);
+  }
+  releaseLease(lease: Lease): Promise<void> {
+    return this.inner.releaseLease(lease);
+  }
+  putStatus(channel: string, status: string, fence?: string): Promise<void> {
+    return this.inner.putStatus(channel, status, fence);
+  }
+  getStatus(channel: string): Promise<string | null> {
+    return this.inner.getStatus(channel);
   }
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     return this.inner.subscribe(listener);

@@ -5,17 +5,34 @@
  *
  *   const redis = await startRedisServer();
  *   t.teardown(() => redis.stop());
+ *
+ * With `{ persist: true }` the server writes an append-only file (fsync on every write)
+ * to a private temp dir, so `restart()` (or `stop()` then `start()`, even after SIGKILL)
+ * comes back with the dataset. The dir is removed when the test process exits.
+ *
+ * The process helpers (`spawnRedisProcess`, `killAndWait`, `redisCli`) are shared with
+ * redis-cluster.ts and redis-sentinel.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeTcpPort } from './ports.js';
 
 export const REDIS_SERVER_PATH = process.env.ONAIR_REDIS_SERVER ?? '/usr/bin/redis-server';
+export const REDIS_CLI_PATH = process.env.ONAIR_REDIS_CLI ?? '/usr/bin/redis-cli';
 
 const READY_TIMEOUT_MS = 5000;
 const STOP_GRACE_MS = 2000;
+const CLI_TIMEOUT_MS = 20_000;
+
+export interface RedisServerOptions {
+  /** Keep the dataset across stop/start: AOF with fsync always, in a temp dir (default false). */
+  persist?: boolean;
+}
 
 export interface RedisServerHandle {
   /** `redis://127.0.0.1:<port>` */
@@ -25,16 +42,19 @@ export interface RedisServerHandle {
   readonly running: boolean;
   /** Stops the server and waits for its exit; SIGKILL simulates a crash. Idempotent. */
   stop(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
-  /** Starts it again on the same port (empty dataset) and waits until it answers PING. */
+  /**
+   * Starts it again on the same port and waits until it answers PING: with an empty
+   * dataset, or with the persisted one when started with `persist`.
+   */
   start(): Promise<void>;
   /** stop() then start(). */
-  restart(): Promise<void>;
+  restart(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
 }
 
-export async function startRedisServer(): Promise<RedisServerHandle> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   // Another process may take the free port before redis-server binds it: try a few ports.
   for (let attempt = 1; ; attempt++) {
-    const handle = createHandle(await freeTcpPort());
+    const handle = createHandle(await freeTcpPort(), options);
     try {
       await handle.start();
       return handle;
@@ -44,12 +64,19 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
   }
 }
 
-function createHandle(port: number): RedisServerHandle {
+function createHandle(port: number, options: RedisServerOptions): RedisServerHandle {
   let child: ChildProcess | undefined;
   // Never leave a redis-server behind, even if the test process dies without teardown.
   const killOnExit = (): void => {
     child?.kill('SIGKILL');
   };
+  let storageArgs = ['--save', '', '--appendonly', 'no'];
+  if (options.persist) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'onair-redis-'));
+    storageArgs = ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir];
+    // The dataset must outlive stop() for start() to bring it back; it goes with the test process.
+    process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+  }
 
   const handle: RedisServerHandle = {
     url: `redis://127.0.0.1:${port}`,
@@ -59,30 +86,30 @@ function createHandle(port: number): RedisServerHandle {
     },
     async start() {
       if (child) return;
-      child = await spawnRedisServer(port);
+      child = await spawnRedisProcess(port, ['--port', String(port), '--bind', '127.0.0.1', ...storageArgs]);
       process.once('exit', killOnExit);
     },
-    async stop(options = {}) {
+    async stop(stopOptions = {}) {
       const running = child;
       if (!running) return;
       child = undefined;
       process.off('exit', killOnExit);
-      await killAndWait(running, options.signal ?? 'SIGTERM');
+      await killAndWait(running, stopOptions.signal ?? 'SIGTERM');
     },
-    async restart() {
-      await handle.stop();
+    async restart(restartOptions = {}) {
+      await handle.stop(restartOptions);
       await handle.start();
     },
   };
   return handle;
 }
 
-async function spawnRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    REDIS_SERVER_PATH,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/**
+ * Spawns redis-server with `args` (a leading config file path is fine) and resolves once
+ * it answers PING on `port`; rejects (and kills it) when it exits or stays silent.
+ */
+export async function spawnRedisProcess(port: number, args: string[]): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER_PATH, [...args, '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-4000);
@@ -107,7 +134,7 @@ async function spawnRedisServer(port: number): Promise<ChildProcess> {
   throw new Error(`redis-server did not answer PING on port ${port} within ${READY_TIMEOUT_MS} ms:\n${output}`);
 }
 
-async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill(signal);
@@ -117,6 +144,16 @@ async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs redis-cli with `args` (bounded); resolves with its standard output. */
+export function redisCli(args: string[], timeoutMs = CLI_TIMEOUT_MS): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(REDIS_CLI_PATH, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`redis-cli ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`));
+      else resolve(stdout);
+    });
+  });
 }
 
 /** True when a PING on the port gets +PONG (raw RESP, no client library involved). */
@@ -137,5 +174,3 @@ function ping(port: number): Promise<boolean> {
     });
   });
 }
-
-/** A port the OS considers free right now: bind port 0 on loopback, read it, close. */

@@ -1,34 +1,34 @@
+import { Cluster, Redis, ReplyError } from 'ioredis';
 import t from 'tap';
 import { isOnairError, OnairError } from '../../src/errors.js';
-import { parseRedisUrl, toStoreError } from '../../src/store/redis-connection.js';
-
-t.test('a redis URL gives host, port and database, with defaults', async (t) => {
-  t.match(parseRedisUrl('redis://127.0.0.1:6380/2'), { host: '127.0.0.1', port: 6380, db: 2, tls: false });
-  t.match(parseRedisUrl('redis://redis'), { host: 'redis', port: 6379, db: 0, tls: false });
-  t.match(parseRedisUrl('redis://[::1]:7000/'), { host: '::1', port: 7000, db: 0 });
-});
-
-t.test('a rediss URL turns TLS on', async (t) => {
-  t.match(parseRedisUrl('rediss://cache.example.net:6380/1'), { host: 'cache.example.net', port: 6380, db: 1, tls: true });
-});
-
-t.test('credentials are decoded and kept out of the URL used in messages', async (t) => {
-  const target = parseRedisUrl('redis://onair:p%40ss@redis:6379/3');
-  t.equal(target.username, 'onair');
-  t.equal(target.password, 'p@ss');
-  t.equal(target.safeUrl, 'redis://redis:6379/3');
-  t.equal(parseRedisUrl('redis://:secret@redis').password, 'secret');
-  t.equal(parseRedisUrl('redis://:secret@redis').username, undefined);
-});
-
-t.test('a malformed URL fails with ONAIR_STORE_URL_INVALID', async (t) => {
-  for (const url of ['', 'redis', 'http://redis:6379', 'redis://', 'redis://redis:6379/db1', 'redis://redis/1?x=1', 'redis://redis:0']) {
-    t.throws(() => parseRedisUrl(url), { code: 'ONAIR_STORE_URL_INVALID' }, JSON.stringify(url));
-  }
-});
+import { createRedisClient, toStoreError } from '../../src/store/redis-connection.js';
+import { parseRedisUrl } from '../../src/store/redis-url.js';
 
 t.test('connection failures become ONAIR_STORE_UNAVAILABLE and domain errors pass through', async (t) => {
   t.ok(isOnairError(toStoreError(new Error('Connection is closed.'), 'GET', 'here'), 'ONAIR_STORE_UNAVAILABLE'));
   const domain = new OnairError('ONAIR_STORE_URL_INVALID', 'bad');
   t.equal(toStoreError(domain, 'GET', 'here'), domain);
+});
+
+t.test('a FENCED reply from a script becomes ONAIR_FENCED, other reply errors stay as they are', async (t) => {
+  const fenced = toStoreError(new ReplyError('FENCED the lease token is not current'), 'publish', 'here');
+  t.ok(isOnairError(fenced, 'ONAIR_FENCED'));
+  const transient = toStoreError(new ReplyError('CLUSTERDOWN The cluster is down'), 'publish', 'here');
+  t.ok(isOnairError(transient, 'ONAIR_STORE_UNAVAILABLE'));
+  const bug = new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
+  t.equal(toStoreError(bug, 'GET', 'here'), bug);
+  const lookalike = new ReplyError('FENCEDX not ours');
+  t.equal(toStoreError(lookalike, 'GET', 'here'), lookalike);
+});
+
+t.test('each URL kind gets its kind of client, not connected before it is asked to', async (t) => {
+  const single = createRedisClient(parseRedisUrl('redis://127.0.0.1:1/0'));
+  const sentinel = createRedisClient(parseRedisUrl('redis-sentinel://127.0.0.1:1/mymaster'));
+  const cluster = createRedisClient(parseRedisUrl('redis-cluster://127.0.0.1:1,127.0.0.1:2'));
+  t.teardown(() => [single, sentinel, cluster].forEach((client) => client.disconnect()));
+  t.ok(single instanceof Redis && !(single instanceof Cluster));
+  t.ok(sentinel instanceof Redis);
+  t.equal((sentinel as Redis).options.name, 'mymaster');
+  t.ok(cluster instanceof Cluster);
+  for (const client of [single, sentinel, cluster]) t.equal(client.status, 'wait');
 });

@@ -7,6 +7,9 @@ t.test('keys put the channel in a hash tag after the prefix', async (t) => {
   t.equal(keys.playlists('fip'), 'onair:{fip}:playlists');
   t.equal(keys.state('fip'), 'onair:{fip}:state');
   t.equal(keys.run('fip'), 'onair:{fip}:run');
+  t.equal(keys.lease('fip'), 'onair:{fip}:lease');
+  t.equal(keys.fence('fip'), 'onair:{fip}:fence');
+  t.equal(keys.status('fip'), 'onair:{fip}:status');
   t.equal(keys.updates(), 'onair:updates');
 });
 

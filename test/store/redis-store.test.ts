@@ -48,16 +48,21 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master', 'fip_hifi.m3u8': 'hifi' }, state: '{}' });
   await store.nextRun('fip');
   await store.nextRun('fip-jazz');
+  const lease = await store.acquireLease('fip', 'packager-a', 30_000);
+  await store.putStatus('fip', '{}', lease!.token);
 
   const inspector = new Redis(server.url);
   t.teardown(() => inspector.quit());
   const keys = (await inspector.keys('*')).sort();
   t.same(keys, [
     `${keyPrefix}:{fip-jazz}:run`,
+    `${keyPrefix}:{fip}:fence`,
+    `${keyPrefix}:{fip}:lease`,
     `${keyPrefix}:{fip}:playlists`,
     `${keyPrefix}:{fip}:run`,
     `${keyPrefix}:{fip}:seg:hifi:1234-3.ts`,
     `${keyPrefix}:{fip}:state`,
+    `${keyPrefix}:{fip}:status`,
   ]);
   for (const key of keys) t.match(key, /\{[a-z0-9-]+\}/, `${key} has a hash tag`);
   t.same(await inspector.hgetall(`${keyPrefix}:{fip}:playlists`), {
@@ -68,9 +73,13 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   });
   const ttlMs = await inspector.pttl(`${keyPrefix}:{fip}:seg:hifi:1234-3.ts`);
   t.ok(ttlMs > 25_000 && ttlMs <= 30_000, `the segment key expires with the TTL given (${ttlMs} ms left)`);
+  const leaseTtlMs = await inspector.pttl(`${keyPrefix}:{fip}:lease`);
+  t.ok(leaseTtlMs > 25_000 && leaseTtlMs <= 30_000, `the lease key expires with the lease (${leaseTtlMs} ms left)`);
+  t.equal(await inspector.get(`${keyPrefix}:{fip}:lease`), lease!.token);
+  t.equal(await inspector.pttl(`${keyPrefix}:{fip}:status`), -1, 'the status does not expire');
 });
 
-t.test('a publish is one MULTI that also announces the channel on the updates channel', async (t) => {
+t.test('a publish is one script that checks the fence, replaces the playlists and then announces the channel', async (t) => {
   const server = await startRedisServer();
   t.teardown(() => server.stop());
   const keyPrefix = uniquePrefix();
@@ -80,15 +89,34 @@ t.test('a publish is one MULTI that also announces the channel on the updates ch
 
   const inspector = new Redis(server.url);
   t.teardown(() => inspector.quit());
+  const lease = await store.acquireLease('fip', 'packager-a', 30_000);
+  // The first call loads the script (EVALSHA, NOSCRIPT, EVAL); the next ones run it by its SHA1.
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master 1' }, state: '{}', fence: lease!.token });
   const monitor = await inspector.monitor();
   t.teardown(() => monitor.disconnect());
   const commands: string[] = [];
   monitor.on('monitor', (_time: string, args: string[]) => commands.push(args[0].toLowerCase()));
-  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master' }, state: '{}' });
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master 2' }, state: '{}', fence: lease!.token });
   await eventually(2000, async () => {
-    if (!commands.includes('exec')) throw new Error('EXEC not seen yet');
+    if (!commands.includes('publish')) throw new Error('PUBLISH not seen yet');
   });
-  t.same(commands, ['multi', 'del', 'hset', 'set', 'publish', 'exec']);
+  t.same(commands, ['evalsha', 'get', 'del', 'hset', 'set', 'publish']);
+});
+
+t.test('a script that Redis forgot (SCRIPT FLUSH) is loaded again and the write goes through', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const keyPrefix = uniquePrefix();
+  const store = new RedisStore({ url: server.url, keyPrefix });
+  t.teardown(() => store.close());
+  await store.start();
+  const lease = await store.acquireLease('fip', 'packager-a', 30_000);
+  await store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([1]), 30, lease!.token);
+  const inspector = new Redis(server.url);
+  t.teardown(() => inspector.quit());
+  await inspector.script('FLUSH');
+  await store.putSegment('fip', 'hifi', '2.ts', Uint8Array.from([2]), 30, lease!.token);
+  t.same(Buffer.from((await store.getSegment('fip', 'hifi', '2.ts'))!), Buffer.from([2]));
 });
 
 t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and heals when Redis is back', async (t) => {
@@ -136,6 +164,36 @@ t.test('a store whose Redis is down fails fast with ONAIR_STORE_UNAVAILABLE and 
   });
   t.ok(heard.includes('fipjazz'), 'the reader hears publishes again after the restart');
   t.same(logged, ['warn: redis unreachable; retrying', 'info: redis connection restored'], 'one line per outage, not one per retry');
+});
+
+t.test('on a persistent Redis, a crash and restart keep the lease, the playlists and the segments', async (t) => {
+  const server = await startRedisServer({ persist: true });
+  t.teardown(() => server.stop());
+  const store = new RedisStore({ url: server.url, keyPrefix: uniquePrefix() });
+  t.teardown(() => store.close());
+  await store.start();
+  const lease = await store.acquireLease('fip', 'packager-a', 30_000);
+  await store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([0, 255]), 30, lease!.token);
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master' }, state: '{"msn":1}', fence: lease!.token });
+
+  await server.restart({ signal: 'SIGKILL' });
+  const renewed = await eventually(5000, () => store.renewLease(lease!, 30_000));
+  t.equal(renewed.value, true, 'the lease is still held by the same token');
+  t.equal((await store.getPlaylist('fip', 'fip.m3u8'))?.body, 'master');
+  t.same(Buffer.from((await store.getSegment('fip', 'hifi', '1.ts'))!), Buffer.from([0, 255]));
+  t.equal(await store.acquireLease('fip', 'packager-b', 30_000), null, 'nobody else can take it');
+});
+
+t.test('without persistence, a restarted Redis comes back empty', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const store = new RedisStore({ url: server.url, keyPrefix: uniquePrefix() });
+  t.teardown(() => store.close());
+  await store.start();
+  const lease = await store.acquireLease('fip', 'packager-a', 30_000);
+  await server.restart();
+  const renewed = await eventually(5000, () => store.renewLease(lease!, 30_000));
+  t.equal(renewed.value, false, 'the lease is gone with the data');
 });
 
 t.test('start() rejects with ONAIR_STORE_UNAVAILABLE when Redis cannot be reached in time', async (t) => {

@@ -1,70 +1,17 @@
 /**
  * The Store contract (src/store/store.ts), run against every implementation: the embedded
- * MemoryStore and the RedisStore on a private redis-server. A behaviour difference between
- * the two is a bug in one of them.
+ * MemoryStore, and the RedisStore on a private redis-server, a three-node Redis Cluster and
+ * a Sentinel-managed master (see test/helpers/store-backends.ts). A behaviour difference between them
+ * is a bug in one of them.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import t, { type Test } from 'tap';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import { RedisStore } from '../../src/store/redis-store.js';
+import t from 'tap';
+import { isOnairError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
-import { startRedisServer } from '../helpers/redis-server.js';
+import { startBackends } from '../helpers/store-backends.js';
 
-/** Stores opened by one harness see the same data, like origins sharing one store. */
-interface StoreHarness {
-  /** A started store, closed at the end of the test. */
-  open(): Promise<Store>;
-  /** Another store instance over the same data (another origin), or `store` itself when embedded. */
-  openPeer(store: Store): Promise<Store>;
-  /** Lets `ms` pass for segment TTLs. */
-  elapse(ms: number): Promise<void>;
-}
-
-interface Backend {
-  name: string;
-  harness(t: Test): StoreHarness;
-}
-
-const redisServer = await startRedisServer();
-t.teardown(() => redisServer.stop());
-
-const memoryBackend: Backend = {
-  name: 'memory',
-  harness(t) {
-    // A fake clock: TTLs expire without waiting, deterministically.
-    let clock = Date.now();
-    return {
-      async open() {
-        const store = new MemoryStore({ now: () => clock });
-        await store.start();
-        t.teardown(() => store.close());
-        return store;
-      },
-      async openPeer(store) {
-        return store;
-      },
-      async elapse(ms) {
-        clock += ms;
-      },
-    };
-  },
-};
-
-const redisBackend: Backend = {
-  name: 'redis',
-  harness(t) {
-    // A unique prefix per test: tests never see each other's keys.
-    const keyPrefix = `test-${randomUUID().slice(0, 8)}`;
-    const open = async (): Promise<Store> => {
-      const store = new RedisStore({ url: redisServer.url, keyPrefix });
-      t.teardown(() => store.close());
-      await store.start();
-      return store;
-    };
-    return { open, openPeer: open, elapse: (ms) => sleep(ms) };
-  },
-};
+const backends = await startBackends(t);
 
 /** Resolves with the channel ids a listener heard, once `count` arrived (or rejects after `timeoutMs`). */
 async function listen(store: Store, count: number, timeoutMs = 2000) {
@@ -88,11 +35,25 @@ async function listen(store: Store, count: number, timeoutMs = 2000) {
   };
 }
 
-function publishRequest(channel: string, playlists: Record<string, string>, state = '{"msn":0}') {
-  return { channel, playlists, state };
+function publishRequest(channel: string, playlists: Record<string, string>, state = '{"msn":0}', fence?: string) {
+  return { channel, playlists, state, fence };
 }
 
-for (const backend of [memoryBackend, redisBackend]) {
+/** Awaits `promise`, expecting it to reject with `code`; returns whether it did. */
+async function refusedWith(promise: Promise<unknown>, code: 'ONAIR_FENCED'): Promise<boolean> {
+  try {
+    await promise;
+    return false;
+  } catch (error) {
+    return isOnairError(error, code);
+  }
+}
+
+/** Lease TTLs short enough to wait out on a real server, long enough not to expire mid-test. */
+const SHORT_LEASE_MS = 300;
+const LONG_LEASE_MS = 30_000;
+
+for (const backend of backends) {
   t.test(`the ${backend.name} store`, async (t) => {
     t.test('a segment reads back byte for byte, including 0x00 and 0xFF', async (t) => {
       const store = await backend.harness(t).open();
@@ -211,6 +172,140 @@ for (const backend of [memoryBackend, redisBackend]) {
       await store.publish(publishRequest('fip', { 'fip.m3u8': 'master' }));
       t.same(await staying.done(), ['fip']);
       t.same(gone.heard, []);
+    });
+  
+    t.test('a free lease is taken, renewed and released, and then free for another owner', async (t) => {
+      const store = await backend.harness(t).open();
+      const lease = await store.acquireLease('fip', 'packager-a', LONG_LEASE_MS);
+      t.equal(lease?.channel, 'fip');
+      t.type(lease?.token, 'string');
+      t.equal(await store.renewLease(lease!, LONG_LEASE_MS), true, 'the holder renews it');
+      await store.releaseLease(lease!);
+      const next = await store.acquireLease('fip', 'packager-b', LONG_LEASE_MS);
+      t.not(next, null, 'released: another owner takes it at once');
+      t.not(next?.token, lease?.token, 'with a token of its own');
+      t.equal(await store.renewLease(lease!, LONG_LEASE_MS), false, 'the released lease cannot be renewed');
+    });
+
+    t.test('a held lease is refused to a second owner and extended for its holder', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const peer = await harness.openPeer(store);
+      const lease = await store.acquireLease('fip', 'packager-a', LONG_LEASE_MS);
+      t.equal(await peer.acquireLease('fip', 'packager-b', LONG_LEASE_MS), null, 'another owner gets null');
+      t.same(await peer.acquireLease('fip', 'packager-a', LONG_LEASE_MS), lease, 'the holder gets the same token back');
+      t.not(await peer.acquireLease('fipjazz', 'packager-b', LONG_LEASE_MS), null, 'another channel has its own lease');
+      await peer.releaseLease({ channel: 'fip', token: 'not-the-token' });
+      t.equal(await store.renewLease(lease!, LONG_LEASE_MS), true, 'a release with another token leaves the lease alone');
+    });
+
+    t.test('an expired lease goes to another owner with a different token, and the old one stays lost', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const old = await store.acquireLease('fip', 'packager-a', SHORT_LEASE_MS);
+      await harness.elapse(SHORT_LEASE_MS * 2);
+      const taken = await store.acquireLease('fip', 'packager-b', LONG_LEASE_MS);
+      t.not(taken, null, 'the other owner takes over');
+      t.not(taken?.token, old?.token);
+      t.equal(await store.renewLease(old!, LONG_LEASE_MS), false, 'the old holder learns it lost the lease');
+      await store.releaseLease(old!);
+      t.equal(await store.renewLease(taken!, LONG_LEASE_MS), true, "the old holder's release leaves the new lease alone");
+      t.equal(await store.acquireLease('fip', 'packager-a', LONG_LEASE_MS), null, 'nor can the old holder take it back');
+    });
+
+    t.test('a renewed lease outlives its first TTL', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const lease = await store.acquireLease('fip', 'packager-a', SHORT_LEASE_MS);
+      t.equal(await store.renewLease(lease!, LONG_LEASE_MS), true);
+      await harness.elapse(SHORT_LEASE_MS * 2);
+      t.equal(await store.acquireLease('fip', 'packager-b', LONG_LEASE_MS), null, 'still held');
+    });
+
+    t.test('writes fenced with a stale token are refused with ONAIR_FENCED and change nothing', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const old = await store.acquireLease('fip', 'packager-a', SHORT_LEASE_MS);
+      await store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([1]), 30, old!.token);
+      await store.publish(publishRequest('fip', { 'fip.m3u8': 'master 1', 'fip_hifi.m3u8': 'hifi 1' }, '{"msn":1}', old!.token));
+      await store.putStatus('fip', '{"leader":"a"}', old!.token);
+      await harness.elapse(SHORT_LEASE_MS * 2);
+      const current = await store.acquireLease('fip', 'packager-b', LONG_LEASE_MS);
+      t.not(current, null);
+      const updates = await listen(store, 1);
+
+      const segment = store.putSegment('fip', 'hifi', '2.ts', Uint8Array.from([2]), 30, old!.token);
+      t.ok(await refusedWith(segment, 'ONAIR_FENCED'), 'a segment write is refused');
+      const overwrite = store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([9]), 30, old!.token);
+      t.ok(await refusedWith(overwrite, 'ONAIR_FENCED'), 'a segment overwrite is refused');
+      const publish = store.publish(publishRequest('fip', { 'fip.m3u8': 'master 2' }, '{"msn":2}', old!.token));
+      t.ok(await refusedWith(publish, 'ONAIR_FENCED'), 'a publish is refused');
+      t.ok(await refusedWith(store.putStatus('fip', '{"leader":"a2"}', old!.token), 'ONAIR_FENCED'), 'a status write is refused');
+      const forged = store.publish(publishRequest('fip', { 'fip.m3u8': 'forged' }, '{}', 'forged-token'));
+      t.ok(await refusedWith(forged, 'ONAIR_FENCED'), 'a token that never was is refused too');
+
+      t.equal(await store.getSegment('fip', 'hifi', '2.ts'), null, 'no new segment');
+      t.same(Buffer.from((await store.getSegment('fip', 'hifi', '1.ts'))!), Buffer.from([1]), 'the old segment is intact');
+      t.equal((await store.getPlaylist('fip', 'fip.m3u8'))?.body, 'master 1', 'the playlists are intact');
+      t.equal((await store.getPlaylist('fip', 'fip_hifi.m3u8'))?.body, 'hifi 1');
+      t.equal(await store.getState('fip'), '{"msn":1}', 'the state is intact');
+      t.equal(await store.getStatus('fip'), '{"leader":"a"}', 'the status is intact');
+      // A later publish proves the refused ones would have been heard first, had they gone out.
+      await store.publish(publishRequest('fipjazz', { 'fipjazz.m3u8': 'jazz' }));
+      t.same(await updates.done(), ['fipjazz'], 'no notification for the refused publishes');
+    });
+
+    t.test("the current holder's fenced writes go through and read back", async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const reader = await harness.openPeer(store);
+      const lease = await store.acquireLease('fip', 'packager-a', LONG_LEASE_MS);
+      const updates = await listen(reader, 1);
+      const bytes = Uint8Array.from([0x00, 0xff, 0x47, 0x00, 0x0d, 0x0a]);
+      await store.putSegment('fip', 'hifi', '1.ts', bytes, 30, lease!.token);
+      await store.publish(publishRequest('fip', { 'fip_hifi.m3u8': 'hifi 1' }, '{"msn":1}', lease!.token));
+      await store.putStatus('fip', '{"leader":"a"}', lease!.token);
+      t.same(await updates.done(), ['fip']);
+      t.same(Buffer.from((await reader.getSegment('fip', 'hifi', '1.ts'))!), Buffer.from(bytes), 'bytes intact');
+      t.equal((await reader.getPlaylist('fip', 'fip_hifi.m3u8'))?.body, 'hifi 1');
+      t.equal(await reader.getState('fip'), '{"msn":1}');
+      t.equal(await reader.getStatus('fip'), '{"leader":"a"}');
+    });
+
+    t.test('unfenced writes go through whether or not a lease is held', async (t) => {
+      const store = await backend.harness(t).open();
+      await store.acquireLease('fip', 'packager-a', LONG_LEASE_MS);
+      await store.putSegment('fip', 'hifi', '1.ts', Uint8Array.from([1]), 30);
+      await store.publish(publishRequest('fip', { 'fip.m3u8': 'master' }));
+      await store.putStatus('fip', '{}');
+      t.not(await store.getSegment('fip', 'hifi', '1.ts'), null);
+      t.equal((await store.getPlaylist('fip', 'fip.m3u8'))?.body, 'master');
+      t.equal(await store.getStatus('fip'), '{}');
+    });
+
+    t.test('a token from before the store lost its data never becomes valid again', async (t) => {
+      const harness = backend.harness(t);
+      const before = await harness.open();
+      const old = await before.acquireLease('fip', 'packager-a', LONG_LEASE_MS);
+      const store = await harness.loseData(before);
+      const current = await store.acquireLease('fip', 'packager-b', LONG_LEASE_MS);
+      t.not(current, null, 'the empty store gives the lease to the next owner');
+      t.not(current?.token, old?.token, 'with another token, although the counter started over');
+      const stale = store.publish(publishRequest('fip', { 'fip.m3u8': 'stale' }, '{}', old!.token));
+      t.ok(await refusedWith(stale, 'ONAIR_FENCED'), "the old holder's write is refused");
+      t.equal(await store.renewLease(old!, LONG_LEASE_MS), false, 'and its renewal fails');
+      await store.publish(publishRequest('fip', { 'fip.m3u8': 'current' }, '{}', current!.token));
+      t.equal((await store.getPlaylist('fip', 'fip.m3u8'))?.body, 'current');
+    });
+
+    t.test('the status reads back as last written, per channel', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      t.equal(await store.getStatus('fip'), null, 'no status before the first write');
+      await store.putStatus('fip', '{"activeInput":"main"}');
+      await store.putStatus('fip', '{"activeInput":"backup"}');
+      t.equal(await (await harness.openPeer(store)).getStatus('fip'), '{"activeInput":"backup"}');
+      t.equal(await store.getStatus('fipjazz'), null, 'per channel');
     });
   });
 }
