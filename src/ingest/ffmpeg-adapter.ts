@@ -5,9 +5,19 @@
  * One FFmpeg per input decodes the feed once and encodes every rendition as AAC-LC;
  * all renditions leave as audio streams of ONE MPEG-TS on stdout (stream i = rendition i),
  * which the input worker demuxes in Node. FFmpeg never segments and never writes playlists.
+ * The same encoder options turn a clip (a jingle) into renditions once, for the safety
+ * source. Every FFmpeg runs under a parent-death signal (`ffmpegLaunchPath`), so
+ * none outlives a crashed onair.
  */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, lstatSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
+import type { Logger } from 'pino';
+import { OnairError } from '../errors.js';
 
 export interface EncoderRendition {
   bitrate: number;
@@ -23,12 +33,14 @@ export interface EncoderSpec {
   realtime?: boolean;
   /** Loop a file input forever. */
   loop?: boolean;
+  /** Report digital silence (below -60 dBFS) that lasts this long, through `onSilence`. */
+  silenceSeconds?: number;
 }
 
 export interface EncoderExit {
   code: number | null;
   signal: string | null;
-  /** FFmpeg's last error lines, or why it could not start. */
+  /** FFmpeg's last warning/error lines, or why it could not start. */
   reason?: string;
 }
 
@@ -42,14 +54,30 @@ export interface EncoderProcess extends FfmpegProcess {
 }
 
 export interface EncoderHandlers {
+  /** A line FFmpeg logged at warning level or above: a problem with the feed or the encoder. */
   onStderrLine(line: string): void;
   onExit(exit: EncoderExit): void;
+  /** silencedetect (`EncoderSpec.silenceSeconds`): silence has lasted that long (true), or ended (false). */
+  onSilence?(silent: boolean): void;
+  /** Where the adapter reports a problem of its own set-up (once per process), e.g. no setpriv. */
+  logger?: Logger;
 }
 
+/** silencedetect's threshold: AAC decoded from digital silence stays far below it, a quiet programme above. */
+const SILENCE_NOISE_DB = -60;
+/**
+ * `encodeClip` gives up on FFmpeg after this long. AAC encoding runs at roughly 15–50× real
+ * time per stream, so 10 minutes of a 192k rendition take up to ~45 s on a busy machine.
+ */
+const CLIP_TIMEOUT_MS = 300_000;
+const CLIP_NICENESS = 10;
+
 export function ffmpegInputOptions(spec: EncoderSpec): string[] {
+  // Silence detection reports at info level; the level tag tells those lines from problems.
+  const logging = spec.silenceSeconds !== undefined ? ['-loglevel', 'level+info', '-nostats'] : ['-loglevel', 'warning'];
   // A second of probing is plenty for an audio feed and keeps start and failover quick
   // (FFmpeg's default spends ~5 s on a live MPEG-TS before the first frame).
-  const options = ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-analyzeduration', '1000000', '-probesize', '65536'];
+  const options = ['-nostdin', '-hide_banner', ...logging, '-analyzeduration', '1000000', '-probesize', '65536'];
   if (spec.realtime) options.push('-re');
   if (spec.loop) options.push('-stream_loop', '-1');
   return options;
@@ -63,14 +91,22 @@ export function ffmpegOutputOptions(spec: EncoderSpec): string[] {
     options.push(`-b:a:${index}`, String(rendition.bitrate), `-ac:a:${index}`, String(rendition.audioChannels));
   });
   // Fill timestamp gaps of a lossy feed with silence so the sample count stays honest.
-  options.push('-af', 'aresample=async=1');
+  const resample = 'aresample=async=1';
+  if (spec.silenceSeconds === undefined) {
+    options.push('-af', resample);
+  } else {
+    // A filter chain runs per output stream: detect on the first one only, so every silence
+    // is reported once. It sees the decoded input (the -ac downmix is appended after it).
+    const detect = `silencedetect=noise=${SILENCE_NOISE_DB}dB:duration=${spec.silenceSeconds}`;
+    spec.renditions.forEach((_, index) => options.push(`-filter:a:${index}`, index === 0 ? `${resample},${detect}` : resample));
+  }
   // Hand packets over as they are made: latency matters more than write sizes here.
   options.push('-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0');
   return options;
 }
 
 export function startEncoder(spec: EncoderSpec, handlers: EncoderHandlers): EncoderProcess {
-  const command = ffmpeg(spec.inputUrl)
+  const command = newCommand(spec.inputUrl, handlers.logger)
     .inputOptions(ffmpegInputOptions(spec))
     .outputOptions(ffmpegOutputOptions(spec))
     .format('mpegts');
@@ -81,19 +117,93 @@ export function startEncoder(spec: EncoderSpec, handlers: EncoderHandlers): Enco
   return { ...handle, stdout };
 }
 
+export interface ClipSpec {
+  /** An audio file (or anything else FFmpeg reads). */
+  path: string;
+  /** Read at most this much of it. */
+  maxSeconds: number;
+  sampleRate: number;
+  renditions: readonly EncoderRendition[];
+}
+
 /**
- * Wires a command's events to the handlers: every stderr line, and exactly one exit report
- * (fluent-ffmpeg may emit both 'error' and a stream error), with FFmpeg's last lines as the reason.
+ * Encodes a clip as fast as FFmpeg can, with the live encoder's output options: MPEG-TS
+ * with one AAC stream per rendition, returned whole. FFmpeg runs at a lower priority (nice
+ * 10) so live encoders keep up meanwhile. Rejects (ONAIR_INPUT_FAILED) when FFmpeg cannot
+ * read or encode the file, or takes longer than `timeoutMs`.
+ */
+export function encodeClip(spec: ClipSpec, options: { logger?: Logger; timeoutMs?: number } = {}): Promise<Uint8Array> {
+  const command = newCommand(spec.path, options.logger)
+    .renice(CLIP_NICENESS)
+    .inputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', '-t', String(spec.maxSeconds)])
+    .outputOptions(ffmpegOutputOptions({ inputUrl: spec.path, sampleRate: spec.sampleRate, renditions: spec.renditions }))
+    .format('mpegts');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let exit: EncoderExit | undefined;
+    let outputEnded = false;
+    // fluent-ffmpeg reports the exit without waiting for stdout to be drained: wait for both.
+    const settle = (): void => {
+      if (!exit || (exit.code === 0 && !outputEnded)) return;
+      clearTimeout(timer);
+      if (exit.code === 0) resolve(Buffer.concat(chunks));
+      else reject(new OnairError('ONAIR_INPUT_FAILED', `FFmpeg could not encode ${spec.path}: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
+    };
+    const handle = supervise(command, {
+      onStderrLine: () => undefined,
+      onExit: (result) => {
+        exit = result;
+        settle();
+      },
+    });
+    const timer = setTimeout(() => handle.kill('SIGKILL'), options.timeoutMs ?? CLIP_TIMEOUT_MS);
+    const stdout = command.pipe() as Readable;
+    stdout.on('error', () => undefined);
+    stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stdout.on('end', () => {
+      outputEnded = true;
+      settle();
+    });
+  });
+}
+
+export type FfmpegLogLine = { kind: 'problem' } | { kind: 'silence'; silent: boolean } | { kind: 'info' };
+
+/**
+ * What a stderr line means. With `-loglevel level+…` FFmpeg tags each line with its level
+ * (`[srt @ 0x…] [warning] …`); only warning and worse are problems. An untagged line comes
+ * from `-loglevel warning`, which prints nothing below warning.
+ */
+export function readFfmpegLogLine(line: string): FfmpegLogLine {
+  const silence = /^\[silencedetect @ [^\]]*\] (?:\[info\] )?silence_(start|end):/.exec(line);
+  if (silence) return { kind: 'silence', silent: silence[1] === 'start' };
+  const level = /^(?:\[[^\]]*\] )?\[(panic|fatal|error|warning|info|verbose|debug|trace)\] /.exec(line)?.[1];
+  return level === undefined || ['panic', 'fatal', 'error', 'warning'].includes(level) ? { kind: 'problem' } : { kind: 'info' };
+}
+
+/**
+ * Wires a command's events to the handlers: problem lines and silence events from stderr,
+ * and exactly one exit report (fluent-ffmpeg may emit both 'error' and a stream error), with
+ * FFmpeg's last problem lines as the reason. A kill before FFmpeg has spawned is delivered
+ * as soon as it has.
  */
 function supervise(command: ffmpeg.FfmpegCommand, handlers: EncoderHandlers): FfmpegProcess {
   const recentLines: string[] = [];
   let exited = false;
+  let pendingSignal: NodeJS.Signals | undefined;
   const exit = (result: EncoderExit): void => {
     if (exited) return;
     exited = true;
     handlers.onExit(result);
   };
+  command.on('start', () => {
+    if (pendingSignal) command.kill(pendingSignal);
+  });
   command.on('stderr', (line: string) => {
+    if (line.trim() === '') return;
+    const meaning = readFfmpegLogLine(line);
+    if (meaning.kind === 'silence') handlers.onSilence?.(meaning.silent);
+    if (meaning.kind !== 'problem') return;
     recentLines.push(line);
     if (recentLines.length > 5) recentLines.shift();
     handlers.onStderrLine(line);
@@ -113,7 +223,9 @@ function supervise(command: ffmpeg.FfmpegCommand, handlers: EncoderHandlers): Ff
   return {
     pid: () => processOf(command)?.pid,
     kill: (signal = 'SIGTERM') => {
-      if (!exited) command.kill(signal);
+      if (exited) return;
+      if (processOf(command)) command.kill(signal);
+      else pendingSignal = signal;
     },
   };
 }
@@ -144,11 +256,97 @@ export interface TestSignalSpec {
 export function startTestSignal(spec: TestSignalSpec, handlers: EncoderHandlers): FfmpegProcess {
   const frequency = spec.frequency ?? 440;
   const duration = spec.durationSeconds !== undefined ? `:duration=${spec.durationSeconds}` : '';
-  const command = ffmpeg(`sine=frequency=${frequency}:beep_factor=4:sample_rate=48000${duration}`)
+  const command = newCommand(`sine=frequency=${frequency}:beep_factor=4:sample_rate=48000${duration}`, handlers.logger)
     .inputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'])
     .outputOptions(['-ac', '2', '-c:a', 'aac', '-b:a', '256k', '-f', 'mpegts'])
     .output(spec.outputUrl);
   const handle = supervise(command, handlers);
   command.run();
   return handle;
+}
+
+function newCommand(input: string, logger: Logger | undefined): ffmpeg.FfmpegCommand {
+  return ffmpeg(input).setFfmpegPath(ffmpegLaunchPath(logger));
+}
+
+// ---------------------------------------------------------------------------------------
+// No orphans: FFmpeg dies with onair. An SRT listener waiting for its caller never writes,
+// so a dead parent's closed pipe (SIGPIPE) would not end it; the kernel's parent-death
+// signal (prctl PR_SET_PDEATHSIG, set by util-linux setpriv, kept across exec) does, even
+// when onair is SIGKILLed. fluent-ffmpeg spawns one path, so that path is a tiny wrapper.
+
+let launcher: { path: string; problem?: string } | undefined;
+let launcherProblemLogged = false;
+
+/** What fluent-ffmpeg spawns: the setpriv wrapper around FFmpeg, or FFmpeg itself if that cannot be had. */
+export function ffmpegLaunchPath(logger?: Logger): string {
+  launcher ??= resolveLauncher();
+  if (launcher.problem && logger && !launcherProblemLogged) {
+    launcherProblemLogged = true;
+    logger.warn({ ffmpeg: launcher.path }, `${launcher.problem}; FFmpeg runs directly and may outlive a crashed onair`);
+  }
+  return launcher.path;
+}
+
+/** The real binary is `FFMPEG_PATH` if set (as fluent-ffmpeg itself reads it), else `ffmpeg` on the PATH. */
+function resolveLauncher(): { path: string; problem?: string } {
+  const fromEnv = process.env.FFMPEG_PATH;
+  const binary = (fromEnv && isExecutable(fromEnv) ? fromEnv : findOnPath('ffmpeg')) ?? 'ffmpeg';
+  if (binary === 'ffmpeg') return { path: binary }; // not installed: let the spawn error say so
+  const setpriv = findOnPath('setpriv');
+  if (!setpriv) return { path: binary, problem: 'setpriv (util-linux) not found' };
+  if (spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', 'true'], { timeout: 5000 }).status !== 0) {
+    return { path: binary, problem: `${setpriv} cannot set a parent-death signal` };
+  }
+  const script = `#!/bin/sh\n# onair: FFmpeg gets SIGKILL when its parent dies.\nexec ${shellQuote(setpriv)} --pdeathsig KILL -- ${shellQuote(binary)} "$@"\n`;
+  try {
+    const path = writeWrapper(script);
+    return isExecutable(path) ? { path } : { path: binary, problem: `${path} cannot be executed (noexec ${tmpdir()}?)` };
+  } catch (error) {
+    return { path: binary, problem: `cannot write the FFmpeg wrapper in ${tmpdir()} (${(error as Error).message})` };
+  }
+}
+
+/** Writes the script under a name made from its content; an existing copy is reused only if it is ours and intact. */
+function writeWrapper(script: string): string {
+  const hash = createHash('sha256').update(script).digest('hex').slice(0, 16);
+  const path = join(tmpdir(), `onair-ffmpeg-${hash}.sh`);
+  try {
+    const stat = lstatSync(path);
+    const ours = stat.isFile() && stat.uid === process.getuid?.() && (stat.mode & 0o022) === 0;
+    if (ours && readFileSync(path, 'utf8') === script) return path;
+  } catch {
+    // not there yet
+  }
+  const temporary = `${path}.${process.pid}.${Date.now()}`;
+  writeFileSync(temporary, script, { mode: 0o755, flag: 'wx' });
+  try {
+    renameSync(temporary, path); // atomic: a concurrent onair never runs a half-written script
+    return path;
+  } catch {
+    return temporary; // someone else's file holds the name (shared /tmp): use our own copy
+  }
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const directory of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
+    if (directory === '') continue;
+    const candidate = join(directory, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** access(X_OK) also fails on a noexec mount (Linux). */
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

@@ -2,13 +2,17 @@
  * One contribution input of a channel: runs its FFmpeg encoder (through the adapter),
  * demuxes the MPEG-TS it writes, parses ADTS per rendition, aligns the renditions into
  * frame groups and hands them on. A feed that sends garbage or stops is logged with
- * channel and input id and counted; FFmpeg is restarted with capped, jittered backoff.
+ * channel and input id and counted. FFmpeg is supervised: one that exits is restarted with
+ * capped, jittered backoff; one that hangs (no output for `stallTimeoutMs` once it has
+ * produced some, or none within `startTimeoutMs` of its start unless it is an SRT listener
+ * waiting for its caller) is killed and restarted the same way. With `silenceSeconds`,
+ * FFmpeg's silencedetect tells when the feed is digital silence (`silent`).
  * Nothing a feed sends can throw out of here.
  */
 import type { Logger } from 'pino';
-import type { ChannelConfig, InputConfig } from '../config/config-schema.js';
+import { srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
 import { AdtsReader, type AacFrame } from '../media/adts.js';
-import { TsDemuxer } from '../media/ts-demuxer.js';
+import { TsDemuxer, type DemuxEvent } from '../media/ts-demuxer.js';
 import { startEncoder as startFfmpegEncoder, type EncoderExit, type EncoderProcess, type EncoderSpec } from './ffmpeg-adapter.js';
 import { RenditionAligner } from './rendition-aligner.js';
 
@@ -19,10 +23,14 @@ const BACKOFF_MAX_MS = 10_000;
 /** A run that lasted this long was healthy: the next failure starts the backoff again. */
 const HEALTHY_RUN_MS = 30_000;
 const GARBAGE_LOG_INTERVAL_MS = 5_000;
+const STALL_TIMEOUT_MS = 5_000;
+const START_TIMEOUT_MS = 15_000;
 
 export interface InputStats {
   encoderStarts: number;
   encoderRestarts: number;
+  /** Encoders killed by the watchdog: no output within the start or stall timeout. */
+  hangKills: number;
   bytesReceived: number;
   frameGroups: number;
   /** Bad bytes seen: TS resyncs, continuity errors, ADTS resyncs, unmatched frames. */
@@ -36,6 +44,12 @@ export interface InputWorkerOptions {
   input: InputConfig;
   logger: Logger;
   onFrameGroups: (groups: AacFrame[][]) => void;
+  /** Called when the encoder starts or exits, and when `silent` changes. */
+  onStateChange?: () => void;
+  /** Once a run has produced output, this long without a byte means FFmpeg hangs (default 5000 ms). */
+  stallTimeoutMs?: number;
+  /** A run (other than an SRT listener's) that produces nothing for this long hangs too (default 15000 ms). */
+  startTimeoutMs?: number;
   startEncoder?: typeof startFfmpegEncoder;
   now?: () => number;
 }
@@ -44,6 +58,7 @@ export class InputWorker {
   readonly stats: InputStats = {
     encoderStarts: 0,
     encoderRestarts: 0,
+    hangKills: 0,
     bytesReceived: 0,
     frameGroups: 0,
     garbageEvents: 0,
@@ -57,16 +72,33 @@ export class InputWorker {
   private encoder: EncoderProcess | undefined;
   private encoderExited: Promise<void> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private failures = 0;
   private runStartedAt = 0;
   private lastGarbageLog = 0;
   private stopping = false;
+  private feedSilent = false;
 
   constructor(options: InputWorkerOptions) {
     this.options = options;
     this.inputId = options.input.id;
     this.now = options.now ?? Date.now;
     this.logger = options.logger.child({ channel: options.channel.id, input: options.input.id });
+  }
+
+  /** An encoder process is alive (started and not yet exited). */
+  get running(): boolean {
+    return this.encoder !== undefined;
+  }
+
+  /** FFmpeg reports the feed as digital silence for `silenceSeconds` (false when detection is off or after a restart). */
+  get silent(): boolean {
+    return this.feedSilent;
+  }
+
+  /** The running encoder's process id (for diagnostics and tests). */
+  get encoderPid(): number | undefined {
+    return this.encoder?.pid();
   }
 
   start(): void {
@@ -77,7 +109,8 @@ export class InputWorker {
   /** Stops FFmpeg (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
   async close(graceMs = 2000): Promise<void> {
     this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    clearTimeout(this.restartTimer);
+    this.disarmWatchdog();
     const encoder = this.encoder;
     const exited = this.encoderExited;
     if (!encoder || !exited) return;
@@ -89,9 +122,9 @@ export class InputWorker {
 
   private launch(): void {
     const spec = encoderSpecFor(this.options.channel, this.options.input);
-    const demuxer = new TsDemuxer();
-    const aligner = new RenditionAligner(this.options.channel.renditions.length);
-    const readers = new Map<number, { index: number; reader: AdtsReader }>();
+    const output = new EncoderOutputReader(this.options.channel.renditions.length, (streams) => {
+      this.logger.error({ streams }, 'encoder output has an unexpected number of AAC streams');
+    });
     let resolveExit!: () => void;
     this.encoderExited = new Promise((resolve) => (resolveExit = resolve));
     this.stats.encoderStarts += 1;
@@ -99,10 +132,14 @@ export class InputWorker {
     let garbageSeen = 0;
 
     const encoder = (this.options.startEncoder ?? startFfmpegEncoder)(spec, {
+      logger: this.logger,
       onStderrLine: (line) => {
         if (line.trim() === '' || this.stopping) return;
         this.stats.ffmpegWarnings += 1;
         this.logger.warn({ ffmpeg: line }, 'ffmpeg reported a problem with the feed');
+      },
+      onSilence: (silent) => {
+        if (this.encoder === encoder) this.setSilent(silent);
       },
       onExit: (exit) => {
         resolveExit();
@@ -110,37 +147,73 @@ export class InputWorker {
       },
     });
     this.encoder = encoder;
+    this.armWatchdog(encoder, false);
+    this.notifyStateChange();
 
+    let producedOutput = false;
     encoder.stdout.on('data', (chunk: Buffer) => {
-      this.stats.bytesReceived += chunk.byteLength;
-      const groups: AacFrame[][] = [];
-      for (const event of demuxer.push(chunk)) {
-        if (event.kind === 'pmt') {
-          readers.clear();
-          const audio = event.streams.filter((stream) => stream.streamType === STREAM_TYPE_ADTS_AAC);
-          audio.forEach((stream, index) => readers.set(stream.pid, { index, reader: new AdtsReader() }));
-          if (audio.length !== this.options.channel.renditions.length) {
-            this.logger.error({ streams: audio.length }, 'encoder output has an unexpected number of AAC streams');
-          }
-          continue;
-        }
-        const target = readers.get(event.pid);
-        if (!target) continue;
-        const frames = target.reader.push(event.payload, event.pts);
-        groups.push(...aligner.push(target.index, frames));
+      if (this.encoder === encoder && !this.stopping) {
+        // The first bytes switch from the start timeout to the stall timeout; later ones push it back.
+        if (producedOutput) this.watchdog?.refresh();
+        else this.armWatchdog(encoder, true);
+        producedOutput = true;
       }
+      this.stats.bytesReceived += chunk.byteLength;
+      const groups = output.push(chunk);
       if (groups.length > 0) {
         this.stats.frameGroups += groups.length;
         this.stats.lastFrameAt = this.now();
         this.options.onFrameGroups(groups);
       }
-      const garbage = countGarbage(demuxer, readers, aligner);
-      if (garbage > garbageSeen) {
-        this.stats.garbageEvents += garbage - garbageSeen;
-        garbageSeen = garbage;
+      if (output.garbage > garbageSeen) {
+        this.stats.garbageEvents += output.garbage - garbageSeen;
+        garbageSeen = output.garbage;
         this.logGarbage();
       }
     });
+  }
+
+  /**
+   * Kills a hung encoder: once it has produced output, after `stallTimeoutMs` without a byte;
+   * before that, after `startTimeoutMs`, except for inputs that wait passively for a sender
+   * (an SRT listener, udp://, rtp://).
+   */
+  private armWatchdog(encoder: EncoderProcess, producedOutput: boolean): void {
+    this.disarmWatchdog();
+    if (!producedOutput && waitsForSender(this.options.input.url)) return;
+    const timeoutMs = producedOutput
+      ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS)
+      : (this.options.startTimeoutMs ?? START_TIMEOUT_MS);
+    this.watchdog = setTimeout(() => {
+      if (this.encoder !== encoder || this.stopping) return;
+      this.stats.hangKills += 1;
+      this.logger.error(
+        { pid: encoder.pid(), timeoutMs, producedOutput },
+        producedOutput ? 'encoder stopped producing output; killing it' : 'encoder produced no output after its start; killing it',
+      );
+      encoder.kill('SIGKILL');
+    }, timeoutMs);
+  }
+
+  private disarmWatchdog(): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  private setSilent(silent: boolean): void {
+    if (this.feedSilent === silent) return; // the same edge again (e.g. a line repeated): nothing changed
+    this.feedSilent = silent;
+    if (silent) this.logger.warn({ silenceSeconds: this.options.channel.silenceSeconds }, 'feed is digital silence');
+    else this.logger.info('feed is audible again');
+    this.notifyStateChange();
+  }
+
+  private notifyStateChange(): void {
+    try {
+      this.options.onStateChange?.();
+    } catch (error) {
+      this.logger.error({ err: error }, 'input state listener failed');
+    }
   }
 
   private logGarbage(): void {
@@ -151,7 +224,10 @@ export class InputWorker {
   }
 
   private onEncoderExit(exit: EncoderExit): void {
+    this.disarmWatchdog();
     this.encoder = undefined;
+    this.feedSilent = false; // nothing is known of the next run's audio yet
+    this.notifyStateChange();
     if (this.stopping) return;
     const ranFor = this.now() - this.runStartedAt;
     this.failures = ranFor >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
@@ -165,16 +241,65 @@ export class InputWorker {
   }
 }
 
+/**
+ * Turns the MPEG-TS an encoder writes (stream i = rendition i) into frame groups: TS demux,
+ * ADTS per AAC stream, renditions aligned by PTS. One per encoder run; pure, no I/O.
+ */
+export class EncoderOutputReader {
+  private readonly demuxer = new TsDemuxer();
+  private readonly aligner: RenditionAligner;
+  private readonly readers = new Map<number, { index: number; reader: AdtsReader }>();
+
+  constructor(
+    private readonly renditionCount: number,
+    private readonly onUnexpectedStreams: (streams: number) => void = () => undefined,
+  ) {
+    this.aligner = new RenditionAligner(renditionCount);
+  }
+
+  /** Bad bytes so far: TS resyncs and continuity errors, ADTS resyncs, frames without a partner. */
+  get garbage(): number {
+    let total = this.demuxer.stats.resyncs + this.demuxer.stats.continuityErrors + this.aligner.stats.droppedFrames;
+    for (const { reader } of this.readers.values()) total += reader.stats.resyncs;
+    return total;
+  }
+
+  push(chunk: Uint8Array): AacFrame[][] {
+    return this.groupsOf(this.demuxer.push(chunk));
+  }
+
+  /** The end of the stream: the groups still held by the last packets. */
+  flush(): AacFrame[][] {
+    return this.groupsOf(this.demuxer.flush());
+  }
+
+  private groupsOf(events: DemuxEvent[]): AacFrame[][] {
+    const groups: AacFrame[][] = [];
+    for (const event of events) {
+      if (event.kind === 'pmt') {
+        this.readers.clear();
+        const audio = event.streams.filter((stream) => stream.streamType === STREAM_TYPE_ADTS_AAC);
+        audio.forEach((stream, index) => this.readers.set(stream.pid, { index, reader: new AdtsReader() }));
+        if (audio.length !== this.renditionCount) this.onUnexpectedStreams(audio.length);
+        continue;
+      }
+      const target = this.readers.get(event.pid);
+      if (!target) continue;
+      groups.push(...this.aligner.push(target.index, target.reader.push(event.payload, event.pts)));
+    }
+    return groups;
+  }
+}
+
+/** An input FFmpeg receives rather than fetches: silence before the first packet is normal. */
+function waitsForSender(url: string): boolean {
+  return srtListenerAddress(url) !== undefined || url.startsWith('udp:') || url.startsWith('rtp:');
+}
+
 /** Exponential backoff with ±25 % jitter, capped at 10 s. */
 export function backoffDelay(failures: number, random: () => number = Math.random): number {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, failures - 1));
   return Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + random() * 0.5)));
-}
-
-function countGarbage(demuxer: TsDemuxer, readers: Map<number, { reader: AdtsReader }>, aligner: RenditionAligner): number {
-  let total = demuxer.stats.resyncs + demuxer.stats.continuityErrors + aligner.stats.droppedFrames;
-  for (const { reader } of readers.values()) total += reader.stats.resyncs;
-  return total;
 }
 
 /** What FFmpeg is asked to do for this input. SRT options become URL options (FFmpeg's srt protocol). */
@@ -189,6 +314,7 @@ export function encoderSpecFor(channel: ChannelConfig, input: InputConfig): Enco
     })),
     realtime: isFile,
     loop: isFile,
+    ...(channel.silenceSeconds !== undefined ? { silenceSeconds: channel.silenceSeconds } : {}),
   };
 }
 

@@ -2,8 +2,9 @@
  * One contribution input (src/ingest/input-worker.ts) with a fake encoder injected through
  * `startEncoder`: its stdout carries REAL MPEG-TS that FFmpeg made with the very options the
  * adapter builds (src/ingest/ffmpeg-adapter.ts), one AAC stream per rendition. Frame groups
- * come out, garbage is counted and skipped, a dead encoder is restarted with backoff, and
- * close() stops it.
+ * come out, garbage is counted and skipped, a dead encoder is restarted with backoff, a mute
+ * one is killed by the watchdog, `running`/`silent` follow the encoder and close() stops it.
+ * test/ingest/ffmpeg-supervision.test.ts does the same supervision with real FFmpeg.
  */
 import { execFileSync } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
@@ -14,7 +15,6 @@ import t, { type Test } from 'tap';
 import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import {
-  ffmpegInputOptions,
   ffmpegOutputOptions,
   type EncoderExit,
   type EncoderHandlers,
@@ -69,6 +69,8 @@ interface FakeEncoder {
   /** Makes the encoder exit (as FFmpeg would on a lost feed or a crash). */
   exit(result?: EncoderExit): void;
   warn(line: string): void;
+  /** What FFmpeg's silencedetect would report. */
+  silence(silent: boolean): void;
 }
 
 /** An encoder factory for `startEncoder` that hands out fakes and keeps them for the test. */
@@ -90,6 +92,9 @@ function fakeEncoders(options: { ignoresSigterm?: boolean } = {}) {
       warn(line) {
         handlers.onStderrLine(line);
       },
+      silence(silent) {
+        handlers.onSilence?.(silent);
+      },
     };
     started.push(fake);
     return {
@@ -104,20 +109,33 @@ function fakeEncoders(options: { ignoresSigterm?: boolean } = {}) {
   return { started, startEncoder };
 }
 
-function startWorker(t: Test, options: { ignoresSigterm?: boolean; channel?: ChannelConfig; logger?: pino.Logger } = {}) {
+interface WorkerOptions {
+  ignoresSigterm?: boolean;
+  channel?: ChannelConfig;
+  logger?: pino.Logger;
+  stallTimeoutMs?: number;
+  startTimeoutMs?: number;
+}
+
+function startWorker(t: Test, options: WorkerOptions = {}) {
   const encoders = fakeEncoders(options);
   const groups: AacFrame[][] = [];
   const channel = options.channel ?? CHANNEL;
-  const worker = new InputWorker({
+  /** The worker's state each time it announced a change. */
+  const changes: { running: boolean; silent: boolean }[] = [];
+  const worker: InputWorker = new InputWorker({
     channel,
     input: channel.inputs[0]!,
     logger: options.logger ?? silent,
     onFrameGroups: (batch) => groups.push(...batch),
+    onStateChange: () => changes.push({ running: worker.running, silent: worker.silent }),
     startEncoder: encoders.startEncoder,
+    stallTimeoutMs: options.stallTimeoutMs,
+    startTimeoutMs: options.startTimeoutMs,
   });
   worker.start();
   t.teardown(() => worker.close(50));
-  return { worker, groups, started: encoders.started };
+  return { worker, groups, changes, started: encoders.started };
 }
 
 
@@ -271,6 +289,74 @@ t.test('a feed with the wrong number of AAC streams is logged with its channel a
   t.match(lines.find((line) => line.streams === 1), { level: 50, channel: 'fip', input: 'main' });
 });
 
+t.test('an encoder that stops writing is killed by the watchdog and restarted with backoff', async (t) => {
+  const { worker, groups, started } = startWorker(t, { stallTimeoutMs: 200 });
+  const packets = split(TS, 188 * 10);
+  // Output every 50 ms keeps the watchdog quiet, well past its 200 ms.
+  for (const chunk of packets.slice(0, 12)) {
+    await sleep(50);
+    await feed(t, worker, started[0]!, [chunk]);
+  }
+  const stalledAt = Date.now();
+  t.equal(worker.stats.hangKills, 0, 'a writing encoder is left alone');
+  t.same(started[0]!.signals, []);
+  await waitUntil(t, 'the silent encoder is killed', () => started[0]!.signals.length > 0, 2000);
+  const waited = Date.now() - stalledAt;
+  t.ok(waited >= 180 && waited < 1000, `killed ${waited} ms after its last output (stall timeout 200 ms)`);
+  t.same(started[0]!.signals, ['SIGKILL'], 'with SIGKILL: a hung FFmpeg may not answer SIGTERM');
+  t.equal(worker.stats.hangKills, 1);
+  await waitUntil(t, 'a new encoder is started', () => started.length === 2, 2000);
+  t.equal(worker.stats.encoderRestarts, 1);
+  const before = groups.length;
+  await feed(t, worker, started[1]!, split(TS, 1000));
+  t.ok(groups.length - before >= FFPROBE_FRAMES[0]! - 1, 'and its frames flow');
+});
+
+t.test('an SRT listener waiting for its caller is never killed before its first output', async (t) => {
+  const { worker, started } = startWorker(t, { startTimeoutMs: 100, stallTimeoutMs: 100 });
+  await sleep(500);
+  t.equal(worker.stats.hangKills, 0);
+  t.same(started[0]!.signals, []);
+  t.ok(worker.running);
+  await feed(t, worker, started[0]!, [TS.subarray(0, 188 * 20)]);
+  await waitUntil(t, 'once it has written and stopped, the stall watchdog applies', () => worker.stats.hangKills === 1, 2000);
+});
+
+t.test('any other input that writes nothing within the start timeout is killed and restarted', async (t) => {
+  const channel = channelWith([{ id: 'icecast', url: 'http://127.0.0.1:1/fip.aac' }]);
+  const { worker, started } = startWorker(t, { channel, startTimeoutMs: 200 });
+  await waitUntil(t, 'the mute encoder is killed', () => worker.stats.hangKills === 1, 2000);
+  t.same(started[0]!.signals, ['SIGKILL']);
+  await waitUntil(t, 'and restarted', () => started.length === 2, 2000);
+});
+
+t.test('running, silent and onStateChange follow the encoder and its silence reports', async (t) => {
+  const channel = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }]);
+  const { worker, changes, started } = startWorker(t, { channel });
+  t.same(changes, [{ running: true, silent: false }], 'the start is announced');
+  t.ok(worker.running);
+  t.equal(worker.encoderPid, 40_000);
+  started[0]!.silence(true);
+  started[0]!.silence(true); // a repeated report changes nothing
+  t.ok(worker.silent);
+  started[0]!.silence(false);
+  t.notOk(worker.silent);
+  started[0]!.silence(true);
+  started[0]!.exit();
+  t.notOk(worker.running);
+  t.notOk(worker.silent, 'a dead encoder’s silence is forgotten');
+  t.equal(worker.encoderPid, undefined);
+  await waitUntil(t, 'the restart', () => started.length === 2, 2000);
+  t.same(changes, [
+    { running: true, silent: false },
+    { running: true, silent: true },
+    { running: true, silent: false },
+    { running: true, silent: true },
+    { running: false, silent: false },
+    { running: true, silent: false },
+  ]);
+});
+
 t.test('backoff doubles from 500 ms, is capped at 10 s, and jitters by ±25 %', async (t) => {
   const middle = () => 0.5;
   t.same(
@@ -318,70 +404,4 @@ t.test('non-SRT URLs and SRT URLs without options are passed through unchanged',
     { id: 'd', url: '/srv/audio/loop.mp3' },
   ];
   for (const input of inputs) t.equal(inputUrlWithOptions(input), input.url);
-});
-
-t.test('file inputs are read in real time and looped; live inputs are not', async (t) => {
-  const channel = channelWith([
-    { id: 'path', url: '/srv/audio/loop.mp3' },
-    { id: 'file', url: 'file:/srv/audio/loop.wav' },
-    { id: 'http', url: 'http://icecast.example/fip.aac' },
-    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener' },
-  ]);
-  const [path, file, http, srt] = channel.inputs.map((input) => encoderSpecFor(channel, input));
-  for (const spec of [path!, file!]) {
-    t.match(spec, { realtime: true, loop: true });
-    t.same(ffmpegInputOptions(spec).slice(-3), ['-re', '-stream_loop', '-1']);
-  }
-  for (const spec of [http!, srt!]) {
-    t.match(spec, { realtime: false, loop: false });
-    t.notOk(ffmpegInputOptions(spec).includes('-re'));
-    t.notOk(ffmpegInputOptions(spec).includes('-stream_loop'));
-  }
-});
-
-t.test('the encoder spec has one rendition per configured rendition, with its bit rate and channel count', async (t) => {
-  const channel = channelWith(
-    [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-    [
-      { id: 'mono', bitrate: '24k', audioChannels: 1 },
-      { id: 'midfi', bitrate: '96k' },
-      { id: 'hifi', bitrate: '192k' },
-    ],
-  );
-  const spec = encoderSpecFor(channel, channel.inputs[0]!);
-  t.equal(spec.sampleRate, 48000);
-  t.same(spec.renditions, [
-    { bitrate: 24000, audioChannels: 1 },
-    { bitrate: 96000, audioChannels: 2 },
-    { bitrate: 192000, audioChannels: 2 },
-  ]);
-  const options = ffmpegOutputOptions(spec);
-  const pairs = options.map((option, index) => `${option} ${options[index + 1]}`);
-  t.equal(pairs.filter((pair) => pair === '-map 0:a:0').length, 3, 'one output audio stream per rendition, all from the first input audio');
-  t.ok(pairs.includes('-c:a aac'));
-  t.ok(pairs.includes('-profile:a aac_low'));
-  t.ok(pairs.includes('-ar 48000'));
-  for (const [index, rendition] of spec.renditions.entries()) {
-    t.ok(pairs.includes(`-b:a:${index} ${rendition.bitrate}`), `stream ${index} at ${rendition.bitrate} bit/s`);
-    t.ok(pairs.includes(`-ac:a:${index} ${rendition.audioChannels}`), `stream ${index} with ${rendition.audioChannels} channels`);
-  }
-});
-
-t.test('FFmpeg accepts the output options and makes one AAC stream per rendition at its bit rate', async (t) => {
-  const channel = channelWith(
-    [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-    [
-      { id: 'mono', bitrate: '24k', audioChannels: 1 },
-      { id: 'hifi', bitrate: '192k' },
-    ],
-  );
-  const ts = encodeWithFfmpeg(encoderSpecFor(channel, channel.inputs[0]!), 1);
-  const probe = JSON.parse(
-    execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,sample_rate,channels', '-of', 'json', '-i', 'pipe:0'], { input: ts }).toString(),
-  ) as { streams: { codec_name: string; profile: string; sample_rate: string; channels: number }[] };
-  t.match(probe.streams, [
-    { codec_name: 'aac', profile: 'LC', sample_rate: '48000', channels: 1 },
-    { codec_name: 'aac', profile: 'LC', sample_rate: '48000', channels: 2 },
-  ]);
-  t.equal(probe.streams.length, 2);
 });
