@@ -53,14 +53,18 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger(config);
+  // Listen for signals before starting, so a stop during start-up still closes cleanly.
+  const stopRequested = firstSignal(logger);
   const running = await startOnair({ config, role: command as 'start' | 'ingest' | 'origin', logger });
-  await untilSignal(logger, () => running.close());
+  await stopRequested;
+  await stopLogged(logger, () => running.close());
   return 0;
 }
 
 async function runDemo(): Promise<number> {
   const config = demoConfig(process.env);
   const logger = createLogger(config);
+  const stopRequested = firstSignal(logger);
   const demo = await startDemo(config, logger);
   const base = demo.onair.originUrl!.replace('127.0.0.1', 'localhost');
   process.stdout.write(
@@ -68,7 +72,8 @@ async function runDemo(): Promise<number> {
       `Open ${base}/fip/fip.m3u8 in a player (VLC, ffplay, Safari, hls.js); the first segments appear after ~${config.hls.segmentSeconds * 2} s.\n` +
       `Press Ctrl+C to stop.\n\n`,
   );
-  await untilSignal(logger, () => demo.close());
+  await stopRequested;
+  await stopLogged(logger, () => demo.close());
   return 0;
 }
 
@@ -84,12 +89,15 @@ function describeConfig(config: OnairConfig): string {
       renditions: channel.renditions.map((rendition) => ({ ...rendition, bitrate: formatBitrate(rendition.bitrate) })),
     })),
   };
-  const notes = config.store === 'memory' ? '# store: memory is embedded in one process: no shared state, no hot standby\n' : '';
+  const notes =
+    config.store === 'memory'
+      ? '# store: memory is embedded in one process: no shared state, no hot standby (a standby packager needs a shared Redis store)\n'
+      : '# hot standby: run a second `onair ingest` with this config and store; one leads each channel through a lease in the store\n';
   return `# onair: config is valid\n${notes}${stringify(printable)}`;
 }
 
-/** Resolves after the first SIGINT/SIGTERM once `stop` has finished; a second signal exits at once. */
-function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
+/** Resolves on the first SIGINT/SIGTERM; a second signal exits at once. */
+function firstSignal(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -99,14 +107,19 @@ function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
       }
       stopping = true;
       logger.info({ signal }, 'stopping');
-      stop().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        resolve();
-      });
+      resolve();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+async function stopLogged(logger: Logger, stop: () => Promise<void>): Promise<void> {
+  try {
+    await stop();
+  } catch (error) {
+    logger.error({ err: error }, 'error while stopping');
+  }
 }
 
 main(process.argv.slice(2)).then(

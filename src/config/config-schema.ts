@@ -61,7 +61,8 @@ const srtOptionsSchema = z
 
 const inputSchema = z
   .object({
-    id: idSchema,
+    // `fallback` names the safety source in logs, the store and metrics.
+    id: idSchema.refine((id) => id !== 'fallback', { error: '"fallback" is reserved for the safety source' }),
     url: z
       .string({ error: 'expected a URL FFmpeg can read, e.g. srt://0.0.0.0:9000?mode=listener' })
       .min(1)
@@ -80,6 +81,23 @@ const renditionSchema = z
   })
   .strict();
 
+/**
+ * The safety source behind every real input: `silence` (default) or an audio file,
+ * encoded once at start-up into every rendition and held in memory, so it cannot fail.
+ */
+const fallbackSchema = z.union(
+  [
+    z.literal('silence'),
+    z
+      .object({
+        file: z.string().min(1, { error: 'expected the path of an audio file FFmpeg can read' }),
+        loop: z.boolean().default(true),
+      })
+      .strict(),
+  ],
+  { error: 'expected "silence" or { file: jingle.aac, loop: true }' },
+);
+
 const channelSchema = z
   .object({
     id: idSchema,
@@ -87,6 +105,13 @@ const channelSchema = z
     audioChannels: z.union([z.literal(1), z.literal(2)]).default(2),
     renditions: z.array(renditionSchema).min(1, { error: 'expected at least one rendition' }).max(8),
     inputs: z.array(inputSchema).min(1, { error: 'expected at least one input' }).max(8),
+    fallback: fallbackSchema.default('silence'),
+    /** An input that delivers no audio for this long is unhealthy and the next one takes over. */
+    inputTimeoutMs: z.number({ error: 'expected milliseconds' }).int().min(100).max(60000).default(2000),
+    /** A higher-priority input must stay healthy this long before audio goes back to it. */
+    recoverSeconds: secondsSchema(0, 600, '5s').default(5),
+    /** When set, an input that delivers only digital silence for this long is unhealthy. */
+    silenceSeconds: secondsSchema(1, 3600, '10s').optional(),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -96,8 +121,9 @@ const channelSchema = z
 
 const storeSchema = z
   .string({ error: 'expected "memory" or a redis:// URL' })
-  .refine((value) => value === 'memory' || /^rediss?:\/\/[^\s]+$/.test(value), {
-    error: 'expected "memory" or a redis:// URL like redis://127.0.0.1:6379/0',
+  .refine((value) => value === 'memory' || /^(rediss?|redis-sentinel|redis-cluster):\/\/[^\s]+$/.test(value), {
+    error:
+      'expected "memory", redis://host:6379/0, redis-sentinel://host:26379,host:26380/mymaster or redis-cluster://host:7000,host:7001',
   });
 
 export const configSchema = z
@@ -117,6 +143,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    ingest: z
+      .object({
+        /**
+         * Lease of a channel's leading packager (hot standby); renewed every third of it.
+         * Default: ¾ of the target duration, between 0.75 s and 3 s, so a standby takes
+         * over within one target duration.
+         */
+        leaseMs: z.number({ error: 'expected milliseconds' }).int().min(300).max(30000).optional(),
+        /** Audio held per input to ride out network jitter; adds to latency. */
+        bufferMs: z.number({ error: 'expected milliseconds' }).int().min(0).max(5000).default(200),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -133,6 +172,7 @@ export type OnairConfig = z.output<typeof configSchema>;
 export type ChannelConfig = OnairConfig['channels'][number];
 export type RenditionConfig = ChannelConfig['renditions'][number];
 export type InputConfig = ChannelConfig['inputs'][number];
+export type FallbackConfig = ChannelConfig['fallback'];
 
 function reportDuplicates(items: { id: string }[], path: (string | number)[], context: z.RefinementCtx): void {
   const seen = new Set<string>();

@@ -13,6 +13,7 @@ import type { ChannelConfig } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 import { ptsAdd, samplesToTicks } from '../media/pts.js';
 import { TsSegmentMuxer } from '../media/ts-muxer.js';
+import { isOnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { AAC_LC_CODECS, renderMasterPlaylist, renderMediaPlaylist, type MasterVariant } from './playlist-writer.js';
 import { SAMPLES_PER_FRAME, SegmentSchedule } from './segment-schedule.js';
@@ -31,6 +32,11 @@ export interface PackagerOptions {
   windowSegments: number;
   store: Store;
   logger: Logger;
+  /**
+   * Start as a hot standby: cut segments but publish nothing until `promote()` (hot-standby
+   * packagers, where a lease decides who writes). Default: lead at once, unfenced.
+   */
+  standby?: boolean;
   now?: () => number;
 }
 
@@ -50,6 +56,10 @@ export interface PackagerStats {
   framesReceived: number;
   framesRejected: number;
   storeErrors: number;
+  /** Times this packager took the channel over (promote()). */
+  promotions: number;
+  /** Writes the store refused because another packager holds the lease. */
+  fencedWrites: number;
 }
 
 /** Minimum live window (Apple HLS authoring spec; DESIGN.md): 6 segments and 3 × TD. */
@@ -69,6 +79,8 @@ export class ChannelPackager extends EventEmitter {
     framesReceived: 0,
     framesRejected: 0,
     storeErrors: 0,
+    promotions: 0,
+    fencedWrites: 0,
   };
 
   private readonly options: PackagerOptions;
@@ -98,6 +110,12 @@ export class ChannelPackager extends EventEmitter {
   private abandoned = false;
   private started = false;
   private closed = false;
+  /** Publishing (leader) or only cutting (standby); see promote()/demote(). */
+  private leading: boolean;
+  /** Lease token every write carries while leading under a lease. */
+  private fence: string | undefined;
+  /** Whether this run has published anything (its own state may be the stored one). */
+  private publishedInRun = false;
 
   constructor(options: PackagerOptions) {
     super();
@@ -115,6 +133,11 @@ export class ChannelPackager extends EventEmitter {
     this.now = options.now ?? Date.now;
     this.logger = options.logger.child({ channel: this.channelId });
     this.current = this.renditionIds.map(() => []);
+    this.leading = !options.standby;
+  }
+
+  get isLeading(): boolean {
+    return this.leading;
   }
 
   /** Loads the stored sequence state (continuing after a restart) and reserves a run number. */
@@ -157,6 +180,66 @@ export class ChannelPackager extends EventEmitter {
   /** Marks the next segment as the start of a new timeline (input switch without continuity, gap). */
   markDiscontinuity(): void {
     this.nextIsDiscontinuity = true;
+  }
+
+  /**
+   * Takes the channel over with lease `fence` (hot standby). The stored state decides
+   * how: if it is still this run's own last publish (a lease lapsed, nobody else wrote),
+   * publishing just goes on. Otherwise the predecessor's window, MSN, discontinuity
+   * sequence and bandwidth are adopted; segments cut here that cover audio the
+   * predecessor already published are dropped, and the first one published carries the
+   * one EXT-X-DISCONTINUITY of the takeover. If the store lost the state (a Redis
+   * without persistence restarted), the MSN goes on from what this packager knew.
+   * Throws when the store cannot be read; the caller retries.
+   */
+  async promote(fence: string): Promise<void> {
+    const stored = parseChannelState(await this.options.store.getState(this.channelId));
+    const own = this.publishedInRun && stored !== undefined && stored.nextMsn === this.state.nextMsn && stored.window.at(-1)?.run === this.run;
+    if (!own) {
+      const targetDuration = this.schedule.targetDuration();
+      if (stored) {
+        this.state = { ...stored, targetDuration };
+      } else if (this.publishedInRun) {
+        // The store forgot everything: the segments we listed are gone with it.
+        this.state = { ...this.state, window: [] };
+      }
+      this.dropAlreadyAired();
+      if (this.state.nextMsn > 0) this.flagNextDiscontinuity();
+    }
+    this.fence = fence;
+    this.leading = true;
+    this.stats.promotions += 1;
+    this.logger.info({ nextMsn: this.state.nextMsn, continuing: own, queued: this.pending.length }, 'packager leads');
+    void this.flush();
+  }
+
+  /** Stops publishing (the lease is gone); segments keep being cut for a later takeover. */
+  demote(): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.fence = undefined;
+    this.wakeRetry?.();
+  }
+
+  /** Drops queued segments whose audio mostly precedes the end of the stored window. */
+  private dropAlreadyAired(): void {
+    const last = this.state.window.at(-1);
+    if (!last) return;
+    const airedUntil = last.programDateTime + last.durationSeconds * 1000;
+    while (this.pending.length > 0 && this.pending[0] !== this.inFlight) {
+      const { programDateTime, durationSeconds } = this.pending[0]!.entry;
+      const end = programDateTime + durationSeconds * 1000;
+      if (end - airedUntil > (durationSeconds * 1000) / 2) break;
+      this.pending.shift();
+      this.stats.segmentsDropped += 1;
+    }
+  }
+
+  /** The next segment published starts a new timeline for the player. */
+  private flagNextDiscontinuity(): void {
+    const next = this.pending.find((segment) => segment !== this.inFlight);
+    if (next) next.entry.discontinuity = true;
+    else this.nextIsDiscontinuity = true;
   }
 
   /** Stops taking frames and waits (bounded) until the segments already cut are stored. */
@@ -207,11 +290,7 @@ export class ChannelPackager extends EventEmitter {
   }
 
   private programDateTime(startFrame: number): number {
-    const stamp = this.wallClockAnchor! + (this.schedule.frameSeconds(startFrame) * 1000);
-    // PDT must not go back across a restart, even if the wall clock did.
-    const last = this.state.window[this.state.window.length - 1];
-    if (last && stamp <= last.programDateTime) return last.programDateTime + last.durationSeconds * 1000;
-    return stamp;
+    return this.wallClockAnchor! + this.schedule.frameSeconds(startFrame) * 1000;
   }
 
   /**
@@ -238,29 +317,39 @@ export class ChannelPackager extends EventEmitter {
 
   private async flushPending(): Promise<void> {
     const store = this.options.store;
-    while (this.pending.length > 0 && !this.abandoned) {
+    while (this.pending.length > 0 && !this.abandoned && this.leading) {
       const next = this.pending[0]!;
       const entry: WindowSegment = { ...next.entry, msn: this.state.nextMsn };
+      const fence = this.fence;
       this.inFlight = next;
       try {
         const ttl = this.segmentTtlSeconds();
         // 1. segment bytes, every rendition, before any playlist lists them
         await Promise.all(
           [...next.payloads].map(([rendition, bytes]) =>
-            store.putSegment(this.channelId, rendition, segmentName(entry.msn, entry.run), bytes, ttl),
+            store.putSegment(this.channelId, rendition, segmentName(entry.msn, entry.run), bytes, ttl, fence),
           ),
         );
         // 2. the playlists and the state, atomically (3. the store notifies). The entry is
         // re-read: an overflow may have flagged it as a discontinuity meanwhile.
-        const published: WindowSegment = { ...next.entry, msn: entry.msn };
+        const published: WindowSegment = { ...next.entry, msn: entry.msn, programDateTime: this.monotonicPdt(next.entry.programDateTime) };
         const state = this.stateWith(published, next.endPts);
-        await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state) });
+        await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
         this.state = state;
+        this.publishedInRun = true;
         this.pending.splice(this.pending.indexOf(next), 1);
         this.stats.segmentsPublished += 1;
         this.logger.debug({ msn: entry.msn }, 'segment published');
         this.emit('segment', published);
       } catch (error) {
+        if (isOnairError(error, 'ONAIR_FENCED')) {
+          // Another packager leads: stop writing at once and keep the queue for a later takeover.
+          this.stats.fencedWrites += 1;
+          this.logger.warn({ msn: entry.msn }, 'write refused: another packager holds the lease');
+          this.demote();
+          this.emit('fenced');
+          return;
+        }
         this.stats.storeErrors += 1;
         this.logger.warn({ err: error, msn: entry.msn }, 'store write failed; will retry');
         if (this.abandoned) return;
@@ -274,6 +363,13 @@ export class ChannelPackager extends EventEmitter {
         this.inFlight = undefined;
       }
     }
+  }
+
+  /** PDT never goes back, across restarts and takeovers, even if a wall clock did. */
+  private monotonicPdt(stamp: number): number {
+    const last = this.state.window.at(-1);
+    if (last && stamp <= last.programDateTime) return last.programDateTime + last.durationSeconds * 1000;
+    return stamp;
   }
 
   /** The state after `entry` joins the window (the oldest segments slide out). */

@@ -1,18 +1,22 @@
 /**
- * The ingest role: for every channel, a packager fed by that channel's inputs. All
- * inputs run hot; frames come from the highest-priority input that has delivered audio
- * within `INPUT_TIMEOUT_MS`, so a stopped main feed hands over to the next one on a
- * frame edge of the packager's own timeline.
+ * The ingest role: for every channel, its inputs (each with its own FFmpeg, all hot),
+ * the input selector with the channel's safety source behind them, the packager, and
+ * the leadership loop that decides whether this process writes the channel or stands by
+ * (hot standby, DESIGN.md Failure model). A standby runs everything but the writes, so
+ * a takeover publishes at once.
  */
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
-import type { AacFrame } from '../media/adts.js';
 import type { Store } from '../store/store.js';
+import { ChannelLeadership, defaultLeaseMs } from './channel-leadership.js';
 import type { startEncoder } from './ffmpeg-adapter.js';
+import { InputSelector, type InputSwitch } from './input-selector.js';
 import { InputWorker } from './input-worker.js';
+import { loadSafetySource } from './safety-source.js';
 
-const INPUT_TIMEOUT_MS = 2000;
+/** How often the selector re-evaluates health and fills gaps. */
+const SELECTOR_TICK_MS = 20;
 
 export interface IngestServiceOptions {
   config: OnairConfig;
@@ -21,20 +25,39 @@ export interface IngestServiceOptions {
   startEncoder?: typeof startEncoder;
 }
 
+/** What the store keeps per channel for the API and metrics (`Store.putStatus`). */
+export interface ChannelStatus {
+  activeInput: string | undefined;
+  since: number;
+  reason: string;
+  inputs: { id: string; healthy: boolean }[];
+  /** The leading packager, `host:pid:random`. */
+  leader: string;
+}
+
 export class ChannelIngest {
   readonly packager: ChannelPackager;
   readonly inputs: InputWorker[];
-  private activeInput: string | undefined;
+  readonly leadership: ChannelLeadership;
+  selector: InputSelector | undefined;
+  private readonly channel: ChannelConfig;
+  private readonly options: IngestServiceOptions;
   private readonly logger: Logger;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private lastSwitch: InputSwitch | undefined;
 
   constructor(channel: ChannelConfig, options: IngestServiceOptions) {
+    this.channel = channel;
+    this.options = options;
     this.logger = options.logger.child({ channel: channel.id });
+    const { hls, ingest } = options.config;
     this.packager = new ChannelPackager({
       channel,
-      segmentSeconds: options.config.hls.segmentSeconds,
-      windowSegments: options.config.hls.windowSegments,
+      segmentSeconds: hls.segmentSeconds,
+      windowSegments: hls.windowSegments,
       store: options.store,
       logger: options.logger,
+      standby: true,
     });
     this.inputs = channel.inputs.map(
       (input, priority) =>
@@ -43,33 +66,76 @@ export class ChannelIngest {
           input,
           logger: options.logger,
           startEncoder: options.startEncoder,
-          onFrameGroups: (groups) => this.onFrameGroups(priority, groups),
+          onFrameGroups: (groups) => this.selector?.push(priority, groups, Date.now()),
+          onStateChange: () => this.selector?.tick(Date.now()),
         }),
     );
+    this.leadership = new ChannelLeadership({
+      store: options.store,
+      channel: channel.id,
+      leaseMs: ingest.leaseMs ?? defaultLeaseMs(this.packager.schedule.targetDuration()),
+      logger: options.logger,
+      onLead: async (lease) => {
+        await this.packager.promote(lease.token);
+        this.writeStatus();
+      },
+      onFollow: () => this.packager.demote(),
+    });
+    this.packager.on('fenced', () => this.leadership.fenced());
   }
 
   async start(): Promise<void> {
+    // Silence is ready at once; a fallback file is encoded in the background (it can take
+    // a while) and replaces it when ready, so the inputs never wait for it.
+    let safety = await loadSafetySource({ ...this.channel, fallback: 'silence' }, { logger: this.options.logger });
+    if (this.channel.fallback !== 'silence') {
+      void loadSafetySource(this.channel, { logger: this.options.logger }).then((loaded) => (safety = loaded));
+    }
+    this.selector = new InputSelector({
+      inputs: this.inputs,
+      safety: { nextGroup: () => safety.nextGroup() },
+      sampleRate: this.channel.sampleRate,
+      inputTimeoutMs: this.channel.inputTimeoutMs,
+      recoverMs: this.channel.recoverSeconds * 1000,
+      bufferMs: this.options.config.ingest.bufferMs,
+      emit: (group) => this.packager.pushFrameGroup(group),
+      onSwitch: (change) => this.onSwitch(change),
+    });
     await this.packager.start();
     for (const input of this.inputs) input.start();
+    this.tickTimer = setInterval(() => this.selector!.tick(Date.now()), SELECTOR_TICK_MS);
+    this.leadership.start();
   }
 
+  /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
   async close(): Promise<void> {
+    clearInterval(this.tickTimer);
     await Promise.all(this.inputs.map((input) => input.close()));
     await this.packager.close();
+    await this.leadership.close();
   }
 
-  private onFrameGroups(priority: number, groups: AacFrame[][]): void {
-    const now = Date.now();
-    const preferred = this.inputs.findIndex(
-      (input) => input.stats.lastFrameAt !== undefined && now - input.stats.lastFrameAt < INPUT_TIMEOUT_MS,
-    );
-    if (preferred !== priority) return;
-    const inputId = this.inputs[priority]!.inputId;
-    if (this.activeInput !== inputId) {
-      this.logger.info({ from: this.activeInput ?? null, to: inputId, reason: 'priority' }, 'input switch');
-      this.activeInput = inputId;
-    }
-    for (const group of groups) this.packager.pushFrameGroup(group);
+  private onSwitch(change: InputSwitch): void {
+    this.lastSwitch = change;
+    const log = change.to === 'fallback' || change.reason !== 'available' ? 'warn' : 'info';
+    this.logger[log]({ from: change.from ?? null, to: change.to, reason: change.reason }, 'input switch');
+    this.writeStatus();
+  }
+
+  /** The leader keeps the active input in the store (fenced, so a standby never overwrites it). */
+  private writeStatus(): void {
+    const token = this.leadership.token;
+    if (!token || !this.selector || !this.lastSwitch) return;
+    const status: ChannelStatus = {
+      activeInput: this.selector.activeSource,
+      since: this.lastSwitch.at,
+      reason: this.lastSwitch.reason,
+      inputs: this.selector.inputHealth(Date.now()),
+      leader: this.leadership.owner,
+    };
+    this.options.store.putStatus(this.channel.id, JSON.stringify(status), token).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not store the channel status');
+    });
   }
 }
 

@@ -21,6 +21,11 @@ export interface VerifierOptions {
   renditions: string[];
   sampleRate?: number;
   pollIntervalMs?: number;
+  /**
+   * Count playlist answers of 503 (store unreachable: the origin's honest answer) in
+   * `unavailable` instead of reporting them as errors. Default false.
+   */
+  allowUnavailable?: boolean;
 }
 
 export interface SegmentFacts {
@@ -35,6 +40,8 @@ export interface SegmentFacts {
   lastCc: Map<number, number>;
   firstCc: Map<number, number>;
   seenAt: number;
+  /** EXT-X-PROGRAM-DATE-TIME, ms since the epoch. */
+  programDateTime: number | undefined;
   /** ADTS frames, concatenated: the audio itself (for decoding checks). */
   audio: Uint8Array;
 }
@@ -47,6 +54,17 @@ export interface VerifierReport {
   maxNewSegmentGapMs: number;
   targetDuration: number | undefined;
   discontinuities: number;
+  /** Playlist polls answered 503 (only with allowUnavailable), and when the last one was. */
+  unavailable: { count: number; lastAt: number | undefined; firstOkAfterAt: number | undefined };
+}
+
+interface ListedSegment {
+  msn: number;
+  uri: string;
+  extinf: number;
+  discontinuity: boolean;
+  timeline: number;
+  programDateTime: number | undefined;
 }
 
 interface RenditionTrack {
@@ -69,9 +87,10 @@ export class HlsVerifier {
   private lastNewMsnAt: number | undefined;
   private lastNewMsn = -1;
   private maxGap = 0;
+  private readonly unavailable: VerifierReport['unavailable'] = { count: 0, lastAt: undefined, firstOkAfterAt: undefined };
 
   constructor(options: VerifierOptions) {
-    this.options = { sampleRate: 48000, pollIntervalMs: 500, ...options };
+    this.options = { sampleRate: 48000, pollIntervalMs: 500, allowUnavailable: false, ...options };
     for (const rendition of options.renditions) {
       this.tracks.set(rendition, {
         mediaSequence: -1,
@@ -105,6 +124,7 @@ export class HlsVerifier {
       maxNewSegmentGapMs: this.maxGap,
       targetDuration: this.targetDuration,
       discontinuities: first.filter((segment) => segment.discontinuity).length,
+      unavailable: { ...this.unavailable },
     };
   }
 
@@ -131,10 +151,18 @@ export class HlsVerifier {
     const response = await fetch(playlistUrl);
     this.polls += 1;
     if (response.status === 404 && this.tracks.get(rendition)!.mediaSequence < 0) return; // not started yet
+    if (response.status === 503 && this.options.allowUnavailable) {
+      this.unavailable.count += 1;
+      this.unavailable.lastAt = Date.now();
+      this.unavailable.firstOkAfterAt = undefined;
+      if (!response.headers.get('retry-after')) this.error(`${rendition}: 503 without Retry-After`);
+      return;
+    }
     if (response.status !== 200) {
       this.error(`${rendition}: playlist answered ${response.status}`);
       return;
     }
+    if (this.unavailable.lastAt !== undefined) this.unavailable.firstOkAfterAt ??= Date.now();
     const { manifest, warnings } = parsePlaylist(await response.text());
     for (const warning of warnings) this.error(`${rendition}: m3u8-parser: ${warning}`);
     const track = this.tracks.get(rendition)!;
@@ -145,7 +173,7 @@ export class HlsVerifier {
     if (mediaSequence < track.mediaSequence) this.error(`${rendition}: MEDIA-SEQUENCE went back ${track.mediaSequence} → ${mediaSequence}`);
     track.mediaSequence = Math.max(track.mediaSequence, mediaSequence);
 
-    const listed: { msn: number; uri: string; extinf: number; discontinuity: boolean; timeline: number }[] = [];
+    const listed: ListedSegment[] = [];
     manifest.segments.forEach((segment, index) => {
       const msn = mediaSequence + index;
       if (segment.dateTimeString === undefined) this.error(`${rendition}: MSN ${msn} has no PROGRAM-DATE-TIME`);
@@ -161,7 +189,14 @@ export class HlsVerifier {
       track.msnToUri.set(msn, segment.uri);
       track.uriToMsn.set(segment.uri, msn);
       track.msnToTimeline.set(msn, segment.timeline);
-      listed.push({ msn, uri: segment.uri, extinf: segment.duration, discontinuity: segment.discontinuity === true, timeline: segment.timeline });
+      listed.push({
+        msn,
+        uri: segment.uri,
+        extinf: segment.duration,
+        discontinuity: segment.discontinuity === true,
+        timeline: segment.timeline,
+        programDateTime: segment.dateTimeString === undefined ? undefined : Date.parse(segment.dateTimeString),
+      });
     });
 
     for (const segment of listed) {
@@ -185,7 +220,7 @@ export class HlsVerifier {
   private async fetchSegment(
     rendition: string,
     track: RenditionTrack,
-    segment: { msn: number; uri: string; extinf: number; discontinuity: boolean; timeline: number },
+    segment: ListedSegment,
   ): Promise<void> {
     const { baseUrl, channel, sampleRate } = this.options;
     const response = await fetch(`${baseUrl}/${channel}/${segment.uri}`);

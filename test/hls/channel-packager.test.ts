@@ -114,9 +114,9 @@ class TestStore extends DelegatingStore {
     this.stall = undefined;
   }
 
-  async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number): Promise<void> {
+  async putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number, fence?: string): Promise<void> {
     await this.interfere();
-    await this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds);
+    await this.inner.putSegment(channel, rendition, name, bytes, ttlSeconds, fence);
     this.calls.push({ kind: 'put', rendition, name });
   }
 
@@ -630,4 +630,98 @@ t.test('frame groups that do not match the channel are counted and skipped witho
   const frames = await segmentFrames(store, 'hifi/0-1.ts');
   t.equal(frames.length, packager.schedule.frameCount(0));
   t.equal(frames[0]!.pts, FIRST_PTS);
+});
+
+t.test('a standby that takes over goes on with the MSN and one discontinuity, skips audio already aired, and fences the old leader', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const memory = new MemoryStore({ now: () => clock });
+  const store = new TestStore(memory);
+  t.teardown(() => store.close());
+  const makePackager = async (): Promise<ChannelPackager> => {
+    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
+    await packager.start();
+    t.teardown(() => packager.close(100));
+    return packager;
+  };
+  const leader = await makePackager();
+  const standby = await makePackager();
+  const checker = new ReloadChecker();
+  // The lease outlives the 8 s the leader runs, then lapses while it is frozen.
+  const leaderLease = await store.acquireLease('fip', 'leader', 9000);
+  t.ok(leaderLease);
+  await leader.promote(leaderLease!.token);
+  t.equal(await store.acquireLease('fip', 'standby', 1000), null, 'the standby cannot take a held lease');
+
+  // Both hear the same feed in real time; only the leader writes.
+  const source = new FrameSource();
+  const feed = async (packagers: ChannelPackager[], seconds: number): Promise<void> => {
+    for (let frame = 0; frame < Math.round((seconds * SAMPLE_RATE) / 1024); frame++) {
+      const group = source.next();
+      clock += (1024 * 1000) / SAMPLE_RATE;
+      for (const packager of packagers) packager.pushFrameGroup(group);
+      if (frame % 10 === 0) {
+        await sleep(0);
+        const playlist = await store.getPlaylist('fip', 'fip_hifi.m3u8');
+        if (playlist) checker.observe(playlist.body);
+      }
+    }
+    await sleep(10);
+  };
+  await feed([leader, standby], 8);
+  t.equal(standby.stats.segmentsPublished, 0, 'the standby publishes nothing');
+  const beforeTakeover = await mediaPlaylist(store, 'hifi');
+  const lastLeaderMsn = beforeTakeover.manifest.mediaSequence! + beforeTakeover.manifest.segments.length - 1;
+
+  // The leader freezes; its lease runs out while the standby keeps cutting.
+  await feed([standby], 1.5);
+  t.equal(await store.acquireLease('fip', 'standby', 1000) === null, false, 'the lease expired: the standby takes it');
+  const standbyLease = await store.acquireLease('fip', 'standby', 1000);
+  await standby.promote(standbyLease!.token);
+  await feed([standby], 2);
+
+  const after = await mediaPlaylist(store, 'hifi');
+  const segments = after.manifest.segments.map((segment) => ({ ...parseUri(segment.uri), discontinuity: segment.discontinuity === true, pdt: segment.programDateTime! }));
+  const firstNew = segments.findIndex((segment) => segment.msn > lastLeaderMsn);
+  t.ok(firstNew > 0, 'the predecessor’s segments stay listed');
+  t.same(segments.map((segment) => segment.msn), segments.map((_, index) => after.manifest.mediaSequence! + index), 'MSNs are consecutive');
+  t.same(segments.filter((segment) => segment.discontinuity).map((segment) => segment.msn), [lastLeaderMsn + 1], 'one discontinuity, at the takeover');
+  t.not(segments[firstNew]!.run, segments[firstNew - 1]!.run, 'the successor writes URIs of its own run');
+  const leaderEnd = beforeTakeover.manifest.segments.at(-1)!;
+  const airedUntil = leaderEnd.programDateTime! + leaderEnd.duration * 1000;
+  t.ok(segments[firstNew]!.pdt >= airedUntil - 500, 'the first new segment does not replay audio the leader aired');
+  t.ok(segments[firstNew]!.pdt <= airedUntil + 1000, 'and leaves no more than a segment out');
+  t.ok(segments.every((segment, index) => index === 0 || segment.pdt > segments[index - 1]!.pdt), 'program date time goes on');
+
+  // The old leader wakes up and writes with its old token: refused, nothing changes.
+  const published = await store.getPlaylist('fip', 'fip_hifi.m3u8');
+  const fenced = once(leader, 'fenced');
+  await feed([leader], 1.2);
+  await fenced;
+  t.equal(leader.stats.fencedWrites, 1);
+  t.notOk(leader.isLeading, 'the old leader stands by');
+  t.equal((await store.getPlaylist('fip', 'fip_hifi.m3u8'))!.etag, published!.etag, 'the successor’s playlist is untouched');
+  t.strictSame(checker.problems, [], 'MSN never went back and no URI changed meaning');
+  t.strictSame(store.listedMissing, []);
+});
+
+t.test('a leader whose lease lapsed without a successor goes on without a discontinuity', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const memory = new MemoryStore({ now: () => clock });
+  const store = new TestStore(memory);
+  t.teardown(() => store.close());
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  await packager.promote((await store.acquireLease('fip', 'a', 1000))!.token);
+  const source = new FrameSource();
+  await produce(packager, source, 3);
+  packager.demote();
+  pushUntilCut(packager, source);
+  clock += 5000;
+  await packager.promote((await store.acquireLease('fip', 'a', 1000))!.token);
+  await sleep(20);
+  await produce(packager, source, 2);
+  const playlist = await mediaPlaylist(store, 'hifi');
+  t.same(playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn), [0, 1, 2, 3, 4, 5]);
+  t.same(playlist.manifest.segments.map((segment) => segment.discontinuity === true), [false, false, false, false, false, false]);
 });

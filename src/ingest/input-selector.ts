@@ -1,0 +1,278 @@
+/**
+ * Chooses, frame by frame, where a channel's audio comes from: the highest-priority
+ * healthy input, else the safety source (DESIGN.md, Failure model). Every input runs hot
+ * (its FFmpeg encodes all the time), so a switch is just a different frame group going
+ * into the packager on a frame edge of the packager's own sample-count timeline: no PTS
+ * jump, no MSN gap.
+ *
+ * Health. An input is healthy while its encoder runs, it has delivered audio within
+ * `inputTimeoutMs` and it is not reported silent (`silenceSeconds`). Failing over to a
+ * lower-priority input is immediate; going back up waits until the higher-priority
+ * input has been healthy for `recoverMs`, so a flapping link does not make flapping
+ * audio. From the safety source, any healthy input is taken at once.
+ *
+ * Clock. The active input drives the packager as its frames arrive. A guard ticks
+ * against the wall clock: when the packager falls more than `bufferMs` behind real time
+ * (the active input stopped delivering, before `inputTimeoutMs` declares it dead), the
+ * gap up to real time is filled from the next input that has audio buffered, else from
+ * the safety source, so playlists keep advancing on time. An input coming back must
+ * deliver steadily for half a second before it is taken. Frames that would put the output more
+ * than `bufferMs` ahead of real time (an FFmpeg start-up burst, a feed resuming after a
+ * fill) are dropped. Non-active inputs keep only their latest `bufferMs` of audio.
+ *
+ * No timers or I/O here: `tick(now)` is called by the owner; tests drive it with a fake clock.
+ */
+import type { AacFrame } from '../media/adts.js';
+
+/** What the selector needs to know of an input worker. */
+export interface SelectableInput {
+  readonly inputId: string;
+  /** An encoder process is alive. */
+  readonly running: boolean;
+  /** The feed is digital silence (only when silence detection is configured). */
+  readonly silent: boolean;
+}
+
+export interface SafetyFrames {
+  nextGroup(): AacFrame[];
+}
+
+/** Why the active source changed. */
+export type SwitchReason =
+  | 'available' // the first audio, or audio again after the safety source
+  | 'no-audio' // the active input delivered nothing for inputTimeoutMs
+  | 'encoder-failed' // its FFmpeg exited
+  | 'silence' // it delivered only digital silence for silenceSeconds
+  | 'recovered'; // a higher-priority input has been healthy for recoverSeconds
+
+export interface InputSwitch {
+  from: string | undefined;
+  to: string;
+  reason: SwitchReason;
+  at: number;
+}
+
+export interface InputSelectorStats {
+  switches: number;
+  /** Frame groups taken from the active input. */
+  activeFrames: number;
+  /** Frame groups that filled a gap from another input or the safety source. */
+  filledFrames: number;
+  /** Frame groups of the safety source. */
+  safetyFrames: number;
+  /** Frames dropped because they would have put the output too far ahead of real time. */
+  droppedAheadFrames: number;
+}
+
+export interface InputSelectorOptions {
+  inputs: readonly SelectableInput[];
+  safety: SafetyFrames;
+  sampleRate: number;
+  inputTimeoutMs: number;
+  recoverMs: number;
+  bufferMs: number;
+  /** Where the chosen frame groups go (the packager). */
+  emit: (group: AacFrame[]) => void;
+  onSwitch?: (change: InputSwitch) => void;
+}
+
+/** The id under which the safety source appears in logs, the store and metrics. */
+export const FALLBACK_SOURCE_ID = 'fallback';
+/**
+ * An input coming back must deliver over this span before it is taken: an FFmpeg
+ * flushing its last frames as it exits is a burst, not a feed that is back.
+ */
+const ONSET_MS = 500;
+/** Longest gap the guard fills in one tick; beyond it the clock starts afresh (the process was frozen). */
+const MAX_FILL_MS = 10_000;
+const SAMPLES_PER_FRAME = 1024;
+
+interface InputTrack {
+  input: SelectableInput;
+  queue: AacFrame[][];
+  lastFrameAt: number | undefined;
+  healthySince: number | undefined;
+}
+
+export class InputSelector {
+  readonly stats: InputSelectorStats = { switches: 0, activeFrames: 0, filledFrames: 0, safetyFrames: 0, droppedAheadFrames: 0 };
+  private readonly options: InputSelectorOptions;
+  private readonly tracks: InputTrack[];
+  private readonly frameMs: number;
+  private readonly bufferFrames: number;
+  /** Index of the active input, or -1 for the safety source, undefined before any audio. */
+  private active: number | undefined;
+  /** Wall-clock time of frame 0 of the output, and frames emitted since. */
+  private anchor: number | undefined;
+  private emitted = 0;
+
+  constructor(options: InputSelectorOptions) {
+    this.options = options;
+    this.tracks = options.inputs.map((input) => ({ input, queue: [], lastFrameAt: undefined, healthySince: undefined }));
+    this.frameMs = (SAMPLES_PER_FRAME * 1000) / options.sampleRate;
+    this.bufferFrames = Math.max(1, Math.round(options.bufferMs / this.frameMs));
+  }
+
+  /** The id of the source now on air, or undefined before the first frame. */
+  get activeSource(): string | undefined {
+    if (this.active === undefined) return undefined;
+    return this.active === -1 ? FALLBACK_SOURCE_ID : this.tracks[this.active]!.input.inputId;
+  }
+
+  /** Health of every input as the selector sees it, in priority order. */
+  inputHealth(now: number): { id: string; healthy: boolean }[] {
+    return this.tracks.map((track, index) => ({ id: track.input.inputId, healthy: this.isHealthy(index, now) }));
+  }
+
+  /** Frame groups from input `index` (priority order), as its worker delivers them. */
+  push(index: number, groups: readonly AacFrame[][], now: number): void {
+    const track = this.tracks[index];
+    if (!track || groups.length === 0) return;
+    track.lastFrameAt = now;
+    if (index === this.active) {
+      for (const group of groups) this.emitAhead(group, now);
+      return;
+    }
+    track.queue.push(...groups);
+    if (track.queue.length > this.bufferFrames) track.queue.splice(0, track.queue.length - this.bufferFrames);
+    // Nothing or the safety source on air: audio needn't wait for the next tick.
+    if (this.active === undefined || this.active === -1) this.tick(now);
+  }
+
+  /** Re-evaluates health and the active source, then fills any gap behind real time. */
+  tick(now: number): void {
+    this.updateHealth(now);
+    this.select(now);
+    this.fill(now);
+  }
+
+  /** Healthy, and delivering steadily for at least ONSET_MS: fit to go on air. */
+  private isEstablished(index: number, now: number): boolean {
+    const track = this.tracks[index]!;
+    return this.isHealthy(index, now) && track.healthySince !== undefined && track.lastFrameAt! - track.healthySince >= ONSET_MS;
+  }
+
+  /** Frames arrived within the last half buffer: the feed is flowing right now. */
+  private isDelivering(track: InputTrack, now: number): boolean {
+    const index = this.tracks.indexOf(track);
+    return this.isHealthy(index, now) && now - track.lastFrameAt! <= Math.max(this.options.bufferMs / 2, 60);
+  }
+
+  private isHealthy(index: number, now: number): boolean {
+    const track = this.tracks[index]!;
+    return (
+      track.input.running &&
+      !track.input.silent &&
+      track.lastFrameAt !== undefined &&
+      now - track.lastFrameAt < this.options.inputTimeoutMs
+    );
+  }
+
+  private updateHealth(now: number): void {
+    this.tracks.forEach((track, index) => {
+      if (!this.isHealthy(index, now)) {
+        track.healthySince = undefined;
+        // A dead input's buffered audio is stale by the time it could be used.
+        if (!track.input.running) track.queue.length = 0;
+      } else {
+        track.healthySince ??= track.lastFrameAt;
+      }
+    });
+  }
+
+  private select(now: number): void {
+    const current = this.active;
+    const currentHealthy = current !== undefined && current >= 0 && this.isHealthy(current, now);
+    let next: number;
+    let reason: SwitchReason;
+    if (currentHealthy) {
+      // Stay, unless a higher-priority input has proved itself for recoverMs.
+      const better = this.tracks.findIndex(
+        (track, index) => index < current && this.isEstablished(index, now) && now - track.healthySince! >= this.options.recoverMs,
+      );
+      if (better === -1) return;
+      next = better;
+      reason = 'recovered';
+    } else {
+      // Any audio beats silence: the first healthy input, proved or not.
+      next = this.tracks.findIndex((_, index) => this.isEstablished(index, now));
+      if (next === -1) {
+        // Before the first audio there is nothing to keep alive yet.
+        if (current === undefined || current === -1) return;
+        next = -1;
+      }
+      if (next === current) return;
+      reason = current === undefined || current === -1 ? 'available' : this.whyUnhealthy(current);
+    }
+    this.switchTo(next, reason, now);
+  }
+
+  private whyUnhealthy(index: number): SwitchReason {
+    const input = this.tracks[index]!.input;
+    if (!input.running) return 'encoder-failed';
+    if (input.silent) return 'silence';
+    return 'no-audio';
+  }
+
+  private switchTo(next: number, reason: SwitchReason, now: number): void {
+    const from = this.activeSource;
+    this.active = next;
+    this.stats.switches += 1;
+    this.options.onSwitch?.({ from, to: this.activeSource!, reason, at: now });
+    if (next === -1) return;
+    // The new input's buffered audio covers the time the output is behind, if any.
+    const queue = this.tracks[next]!.queue.splice(0);
+    // The very first audio: its buffered frames belong to the recent past, not to the future.
+    this.anchor ??= now - queue.length * this.frameMs;
+    for (const group of queue) this.emitAhead(group, now);
+  }
+
+  /** Emits a group unless it would put the output more than bufferMs ahead of real time. */
+  private emitAhead(group: AacFrame[], now: number): void {
+    if (this.anchor !== undefined && this.framesBehind(now) < -this.bufferFrames) {
+      this.stats.droppedAheadFrames += 1;
+      return;
+    }
+    this.stats.activeFrames += 1;
+    this.emit(group, now);
+  }
+
+  private emit(group: AacFrame[], now: number): void {
+    this.anchor ??= now;
+    this.emitted += 1;
+    this.options.emit(group);
+  }
+
+  /** Frames the output is behind real time (negative: ahead). */
+  private framesBehind(now: number): number {
+    return (now - this.anchor!) / this.frameMs - this.emitted;
+  }
+
+  private fill(now: number): void {
+    if (this.anchor === undefined || this.active === undefined) return;
+    const behind = Math.floor(this.framesBehind(now));
+    // The active input gets bufferMs of slack; past that, the gap is filled up to real time.
+    if (behind <= 0 || (this.active !== -1 && behind <= this.bufferFrames)) return;
+    let missing = behind;
+    if (missing * this.frameMs > MAX_FILL_MS) {
+      // The process was frozen (or the clock jumped): restart the clock rather than burst.
+      this.anchor = now - this.emitted * this.frameMs;
+      return;
+    }
+    // Another live input covers the gap as far as its buffer goes (the rest waits for the
+    // next tick); only with none live does the safety source play.
+    const donor = this.active === -1 ? undefined : this.tracks.find((track, index) => index !== this.active && this.isDelivering(track, now));
+    if (donor) {
+      for (const group of donor.queue.splice(0, missing)) {
+        this.stats.filledFrames += 1;
+        this.emit(group, now);
+      }
+      return;
+    }
+    for (; missing > 0; missing--) {
+      this.stats.safetyFrames += 1;
+      if (this.active !== -1) this.stats.filledFrames += 1;
+      this.emit(this.options.safety.nextGroup(), now);
+    }
+  }
+}

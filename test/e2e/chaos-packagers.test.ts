@@ -1,0 +1,110 @@
+/**
+ * Chaos on the packagers and on Redis, with the real system: `onair ingest` processes on
+ * a real redis-server, real FFmpeg senders with distinct tones, an origin, and the
+ * verifying listener (DESIGN.md, Failure model).
+ *
+ * Hot standby: two packagers share one config and one Redis. On one machine they cannot
+ * bind the same SRT ports, so each gets its own copy of the feed on its own port (as two
+ * packager hosts would) with its own tone: what the listener hears says who leads.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import type { OnairConfig } from '../../src/config/config-schema.js';
+import { airedTones, assertListenerRules, BACKUP_HZ, CHAOS_RENDITIONS, chaosConfig, describeRuns, MAIN_HZ, startToneSender, toneOrder, watchStatus } from '../helpers/chaos.js';
+import { HlsVerifier } from '../helpers/hls-verifier.js';
+import { originUrl, playlistSegmentCount, startRole, waitFor } from '../helpers/onair-harness.js';
+import { isAlive, startOnairProcess, type OnairProcess } from '../helpers/onair-process.js';
+import { freeUdpPort } from '../helpers/ports.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+
+/** The same channel config with its main input on another SRT port: the second packager host. */
+async function onAnotherHost(config: OnairConfig): Promise<OnairConfig> {
+  const [channel] = config.channels;
+  const port = await freeUdpPort();
+  return resolveConfig({
+    ...config,
+    channels: [{ ...channel!, renditions: channel!.renditions.map((r) => ({ ...r })), inputs: [{ ...channel!.inputs[0]!, url: `srt://127.0.0.1:${port}?mode=listener` }] }],
+  });
+}
+
+function leaderPid(leader: string | undefined): number | undefined {
+  const pid = leader?.split(':').at(-2);
+  return pid === undefined ? undefined : Number(pid);
+}
+
+t.test('the leading packager is SIGKILLed: the standby takes over within a target duration; the old one comes back as standby', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const configA = await chaosConfig({ store: redis.url, inputs: 1 });
+  const configB = await onAnotherHost(configA);
+  startToneSender(t, configA, 0, MAIN_HZ);
+  startToneSender(t, configB, 0, BACKUP_HZ);
+  const origin = await startRole(t, configA, 'origin');
+  const status = watchStatus(t, origin.store);
+  const ready = /"msg":"ingest started"/;
+
+  let first: OnairProcess = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: ready });
+  await waitFor('packager A leading', async () => (leaderPid(status.current()?.leader) === first.pid ? true : undefined), 20_000);
+  const second = await startOnairProcess(t, { role: 'ingest', config: configB, readyPattern: ready });
+  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(configA)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined));
+  await sleep(3000);
+  t.equal(leaderPid(status.current()?.leader), first.pid, 'the first packager still leads once the standby is up');
+
+  const verifier = new HlsVerifier({ baseUrl: originUrl(configA), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100 });
+  verifier.start();
+  await sleep(4000);
+  const encoders = first.children();
+  const killedAt = Date.now();
+  first.kill('SIGKILL');
+  await first.exited;
+  await waitFor('packager B leading', async () => (leaderPid(status.current()?.leader) === second.pid ? true : undefined), 10_000);
+  const takeoverMs = status.current()!.at - killedAt;
+  await sleep(1500);
+  t.same(encoders.filter(isAlive), [], 'the killed packager’s FFmpeg children died with it');
+
+  // The old packager comes back (same config): it must stand by.
+  first = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: ready });
+  await sleep(5000);
+  const report = await verifier.stop();
+
+  assertListenerRules(t, report, 'leader killed');
+  t.ok(takeoverMs <= 1000 + 250, `the standby led ${takeoverMs} ms after the leader died (TD 1 s; status polled every 100 ms)`);
+  t.ok(report.discontinuities <= 1, `${report.discontinuities} EXT-X-DISCONTINUITY seen across the takeover`);
+  const aired = await airedTones(report);
+  t.same(toneOrder(aired), [MAIN_HZ, BACKUP_HZ], `A’s feed, then B’s, and no switch back when A returned (${describeRuns(aired)})`);
+  t.equal(leaderPid(status.current()?.leader), second.pid, 'the restarted packager stands by');
+  t.match(first.output(), /standing by|"msg":"ingest started"/, 'the restarted packager runs');
+});
+
+t.test('Redis is restarted mid-stream: the packager buffers and catches up, the origin answers 503 meanwhile and recovers by itself', async (t) => {
+  const redis = await startRedisServer({ persist: true });
+  t.teardown(() => redis.stop());
+  const config = await chaosConfig({ store: redis.url, inputs: 1 });
+  startToneSender(t, config, 0, MAIN_HZ);
+  const onair = await startRole(t, config, 'start');
+  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(config)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), 30_000);
+  const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100, allowUnavailable: true });
+  verifier.start();
+  await sleep(4000);
+
+  await redis.stop({ signal: 'SIGKILL' });
+  await sleep(4000);
+  await redis.start();
+  const backAt = Date.now();
+  await sleep(8000);
+  const report = await verifier.stop();
+  const packager = onair.ingest!.channels.get('fip')!.packager;
+
+  t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous');
+  t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was down`);
+  const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
+  t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis came back`);
+  t.ok(packager.stats.storeErrors > 0, 'the packager saw the outage');
+  t.equal(packager.stats.segmentsDropped, 0, 'a 4 s outage is shorter than the window: nothing was dropped');
+  const aired = await airedTones(report);
+  const msns = aired.map((segment) => segment.msn);
+  t.same(msns, msns.map((_, index) => msns[0]! + index), 'every MSN was published, none skipped');
+  t.equal(report.discontinuities, 0, 'the packager kept the lead: no discontinuity');
+  t.same(toneOrder(aired), [MAIN_HZ], `the buffered audio is the feed, not silence (${describeRuns(aired)})`);
+});
