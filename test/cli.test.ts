@@ -86,6 +86,14 @@ t.test('check prints the resolved config of the issue file', async (t) => {
   t.match(result.stdout, /config is valid/);
   t.match(result.stdout, /bitrate: 32k/, 'bitrates are printed in the unit they were written in');
   t.match(result.stdout, /segmentSeconds: 1/);
+  t.match(result.stdout, /hot standby: run a second `onair ingest`/, 'a Redis store can have a standby packager');
+});
+
+t.test('check says that the memory store has no hot standby', async (t) => {
+  const path = await configFile(t, channelsYaml({ port: 8080, srtPort: 9000 }));
+  const result = await runCli(['check', '--config', path]);
+  t.equal(result.code, 0);
+  t.match(result.stdout, /store: memory .* no hot standby/);
 });
 
 t.test('check with a bad bitrate exits non-zero naming the key path', async (t) => {

@@ -31,12 +31,16 @@ const ISSUE_CONFIG = {
   store: 'redis://127.0.0.1:6379/0',
   origin: { host: '127.0.0.1', port: 8080 },
   hls: { segmentSeconds: 4, windowSegments: 6 },
+  ingest: { bufferMs: 200 },
   log: { level: 'info' },
   channels: [
     {
       id: 'fip',
       sampleRate: 48000,
       audioChannels: 2,
+      fallback: 'silence',
+      inputTimeoutMs: 2000,
+      recoverSeconds: 5,
       renditions: [
         { id: 'lofi', bitrate: 32000 },
         { id: 'midfi', bitrate: 96000 },
@@ -129,8 +133,32 @@ t.test('a config with only channels gets every default', async (t) => {
   t.strictSame(config.origin, { host: '127.0.0.1', port: 8080 });
   t.strictSame(config.hls, { segmentSeconds: 4, windowSegments: 6 });
   t.strictSame(config.log, { level: 'info' });
+  t.strictSame(config.ingest, { bufferMs: 200 }, 'the lease follows the target duration unless set');
   t.equal(config.channels[0]!.sampleRate, 48000);
   t.equal(config.channels[0]!.audioChannels, 2);
+  t.equal(config.channels[0]!.fallback, 'silence', 'silence is the safety source unless a file is given');
+  t.equal(config.channels[0]!.inputTimeoutMs, 2000);
+  t.equal(config.channels[0]!.recoverSeconds, 5);
+  t.equal(config.channels[0]!.silenceSeconds, undefined, 'silence detection is off unless asked for');
+});
+
+t.test('the failover keys take their units and a fallback file loops unless told otherwise', async (t) => {
+  const raw = validRaw();
+  Object.assign(raw.channels[0], { fallback: { file: '/srv/jingle.aac' }, inputTimeoutMs: 1500, recoverSeconds: '10s', silenceSeconds: '30s' });
+  raw.ingest = { leaseMs: 2000, bufferMs: 300 };
+  const config = resolveConfig(raw);
+  t.strictSame(config.channels[0]!.fallback, { file: '/srv/jingle.aac', loop: true });
+  t.equal(config.channels[0]!.recoverSeconds, 10);
+  t.equal(config.channels[0]!.silenceSeconds, 30);
+  t.strictSame(config.ingest, { leaseMs: 2000, bufferMs: 300 });
+});
+
+t.test('Sentinel and Cluster store URLs are accepted', async (t) => {
+  for (const store of ['redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster', 'redis-cluster://10.0.0.1:7000,10.0.0.2:7001']) {
+    const raw = validRaw();
+    raw.store = store;
+    t.equal(resolveConfig(raw).store, store);
+  }
 });
 
 t.test('durations and bitrates accept their units', async (t) => {
@@ -159,6 +187,16 @@ t.test('each malformed config is reported at the key path of its mistake', async
       where: 'channels[0].renditions[1].codec',
     },
     { name: 'unknown key in origin', change: (raw) => (raw.origin = { hots: 'x' }), where: 'origin.hots' },
+    { name: 'a fallback that is neither silence nor a file', change: (raw) => (raw.channels[0].fallback = 'jingle'), where: 'channels[0].fallback' },
+    { name: 'a fallback file without a path', change: (raw) => (raw.channels[0].fallback = { file: '' }), where: 'channels[0].fallback.file' },
+    { name: 'an unknown key in the fallback', change: (raw) => (raw.channels[0].fallback = { file: 'a.aac', repeat: true }), where: 'channels[0].fallback.repeat' },
+    { name: 'an input timeout too short', change: (raw) => (raw.channels[0].inputTimeoutMs = 10), where: 'channels[0].inputTimeoutMs' },
+    { name: 'a recovery time that is not a duration', change: (raw) => (raw.channels[0].recoverSeconds = 'soon'), where: 'channels[0].recoverSeconds' },
+    { name: 'a silence detection below a second', change: (raw) => (raw.channels[0].silenceSeconds = '200ms'), where: 'channels[0].silenceSeconds' },
+    { name: 'an input named like the safety source', change: (raw) => (raw.channels[0].inputs[0].id = 'fallback'), where: 'channels[0].inputs[0].id' },
+    { name: 'a lease too short to renew', change: (raw) => (raw.ingest = { leaseMs: 50 }), where: 'ingest.leaseMs' },
+    { name: 'an unknown key in ingest', change: (raw) => (raw.ingest = { lease: 1000 }), where: 'ingest.lease' },
+    { name: 'a store URL of another scheme', change: (raw) => (raw.store = 'memcached://127.0.0.1'), where: 'store' },
     {
       name: 'a bitrate that is not one',
       change: (raw) => (raw.channels[0].renditions[1].bitrate = '96q'),

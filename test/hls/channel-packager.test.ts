@@ -19,6 +19,8 @@ import { AdtsReader, buildAdtsHeader, type AacFrame } from '../../src/media/adts
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { redisCli, startRedisServer } from '../helpers/redis-server.js';
 import type { PublishRequest, Store } from '../../src/store/store.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 
@@ -724,4 +726,33 @@ t.test('a leader whose lease lapsed without a successor goes on without a discon
   const playlist = await mediaPlaylist(store, 'hifi');
   t.same(playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn), [0, 1, 2, 3, 4, 5]);
   t.same(playlist.manifest.segments.map((segment) => segment.discontinuity === true), [false, false, false, false, false, false]);
+});
+
+t.test('when Redis loses its data the leader is fenced, leads again and goes on with its MSN and a discontinuity', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const store = new RedisStore({ url: redis.url });
+  await store.start();
+  t.teardown(() => store.close());
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, standby: true });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  // What the leadership loop does: take the lease, and again whenever a write is fenced.
+  const lead = async (): Promise<void> => packager.promote((await store.acquireLease('fip', 'me', 60_000))!.token);
+  packager.on('fenced', () => void lead());
+  await lead();
+  const source = new FrameSource();
+  await produce(packager, source, 4);
+
+  await redisCli(['-p', String(redis.port), 'FLUSHALL']);
+  await produce(packager, source, 3);
+
+  t.equal(packager.stats.fencedWrites, 1, 'the first write after the loss was refused: the lease was gone');
+  const playlist = await mediaPlaylist(store, 'hifi');
+  t.same(playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn).slice(-3), [4, 5, 6], 'the MSN goes on from 4');
+  t.equal(playlist.manifest.segments[0]!.discontinuity, true, 'the new window starts with a discontinuity');
+  for (const segment of playlist.manifest.segments) {
+    const [rendition, name] = segment.uri.split('/') as [string, string];
+    t.ok(await store.getSegment('fip', rendition, name), `${segment.uri} is readable: the window lists only what the store holds`);
+  }
 });
