@@ -108,3 +108,35 @@ t.test('Redis is restarted mid-stream: the packager buffers and catches up, the 
   t.equal(report.discontinuities, 0, 'the packager kept the lead: no discontinuity');
   t.same(toneOrder(aired), [MAIN_HZ], `the buffered audio is the feed, not silence (${describeRuns(aired)})`);
 });
+
+t.test('Redis unreachable for longer than the window: the oldest queued segments are dropped with a discontinuity, never an MSN gap', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const config = await chaosConfig({ store: redis.url, inputs: 1 });
+  startToneSender(t, config, 0, MAIN_HZ);
+  const onair = await startRole(t, config, 'start');
+  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(config)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), 30_000);
+  const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 200, allowUnavailable: true });
+  verifier.start();
+  await sleep(3000);
+
+  // Frozen, Redis accepts connections and answers nothing: the worst kind of outage.
+  redis.freeze(true);
+  await sleep(12_000);
+  redis.freeze(false);
+  const backAt = Date.now();
+  await sleep(6000);
+  const report = await verifier.stop();
+  const packager = onair.ingest!.channels.get('fip')!.packager;
+
+  t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous except at the signalled discontinuity');
+  t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was frozen`);
+  const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
+  t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis thawed`);
+  t.ok(packager.stats.segmentsDropped > 0, `${packager.stats.segmentsDropped} segments that could never be listed were dropped`);
+  const msns = (report.segments.hifi ?? []).map((segment) => segment.msn);
+  t.same(msns, msns.map((_, index) => msns[0]! + index), 'no MSN gap');
+  t.equal(report.discontinuities, 1, 'one discontinuity where the dropped audio was');
+  const aired = await airedTones(report);
+  t.same(toneOrder(aired), [MAIN_HZ], `the audio is the feed throughout (${describeRuns(aired)})`);
+});

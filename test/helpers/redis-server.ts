@@ -49,6 +49,8 @@ export interface RedisServerHandle {
   start(): Promise<void>;
   /** stop() then start(). */
   restart(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, nothing answers. */
+  freeze(frozen: boolean): void;
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
@@ -94,11 +96,15 @@ function createHandle(port: number, options: RedisServerOptions): RedisServerHan
       if (!running) return;
       child = undefined;
       process.off('exit', killOnExit);
+      running.kill('SIGCONT'); // a frozen server cannot act on SIGTERM
       await killAndWait(running, stopOptions.signal ?? 'SIGTERM');
     },
     async restart(restartOptions = {}) {
       await handle.stop(restartOptions);
       await handle.start();
+    },
+    freeze(frozen) {
+      child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
     },
   };
   return handle;
