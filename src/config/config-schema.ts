@@ -147,8 +147,8 @@ export const configSchema = z
       .object({
         /**
          * Lease of a channel's leading packager (hot standby); renewed every third of it.
-         * Default: ¾ of the target duration, between 0.75 s and 3 s, so a standby takes
-         * over within one target duration.
+         * Default: 0.3 × the target duration, between 0.3 s and 3 s, so a standby takes
+         * over in under half a target duration (see channel-leadership.ts).
          */
         leaseMs: z.number({ error: 'expected milliseconds' }).int().min(300).max(30000).optional(),
         /** Audio held per input to ride out network jitter; adds to latency. */

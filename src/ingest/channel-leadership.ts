@@ -3,7 +3,7 @@
  * Each process runs this loop per channel. The leader holds the channel's lease in the
  * store and renews it every third of `leaseMs`; the others try to take it every quarter
  * of `leaseMs`, so a dead leader's lease runs out and a standby leads within
- * `leaseMs` plus one attempt. Every write of the leader carries the lease token and the
+ * `leaseMs` plus one attempt (1.2 s + 0.3 s with 4 s segments; renewals every 0.4 s). Every write of the leader carries the lease token and the
  * store checks it in the same atomic step (fencing): a paused or cut-off old leader can
  * never overwrite its successor, whatever its clock says.
  *
@@ -38,9 +38,14 @@ export function leaseOwner(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 }
 
-/** Lease length for a target duration: ¾ of it, between 0.75 s and 3 s (takeover within one TD). */
+/**
+ * Lease length for a target duration: 0.3 × TD, between 0.3 s and 3 s. The leader may die
+ * just before publishing, a whole TD after its last segment; the standby then needs the
+ * lease plus a quarter of it to take over, and players must see the next segment within
+ * 1.5 × TD (DESIGN.md), so takeover has to fit in what is left: under half a TD.
+ */
 export function defaultLeaseMs(targetDurationSeconds: number): number {
-  return Math.min(3000, Math.max(750, Math.round(targetDurationSeconds * 750)));
+  return Math.min(3000, Math.max(300, Math.round(targetDurationSeconds * 300)));
 }
 
 export class ChannelLeadership {

@@ -18,8 +18,8 @@ export const MAIN_HZ = 500;
 export const BACKUP_HZ = 800;
 export const CHAOS_RENDITIONS = ['lofi', 'hifi'];
 
-/** Two renditions (the machine has 2 cores), 1 s segments, a 3 s recovery hold-off. */
-export async function chaosConfig(options: { store: string; inputs?: number; recoverSeconds?: number }): Promise<OnairConfig> {
+/** Two renditions (the machine has 2 cores), 1 s segments unless told, a 3 s recovery hold-off. */
+export async function chaosConfig(options: { store: string; inputs?: number; recoverSeconds?: number; segmentSeconds?: number }): Promise<OnairConfig> {
   const names = ['main', 'backup'];
   const inputs = [];
   for (let index = 0; index < (options.inputs ?? 2); index++) {
@@ -28,7 +28,7 @@ export async function chaosConfig(options: { store: string; inputs?: number; rec
   return resolveConfig({
     store: options.store,
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
-    hls: { segmentSeconds: 1, windowSegments: 6 },
+    hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
     log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
     channels: [
       {

@@ -51,11 +51,15 @@ function member(t: Test, store: DelegatingStore | MemoryStore): Member {
   return { leadership, events, ledAt };
 }
 
-t.test('the lease defaults to three quarters of the target duration, within 0.75–3 s', async (t) => {
-  t.equal(defaultLeaseMs(1), 750);
-  t.equal(defaultLeaseMs(2), 1500);
-  t.equal(defaultLeaseMs(4), 3000);
-  t.equal(defaultLeaseMs(10), 3000);
+t.test('the lease defaults to 0.3 × the target duration, within 0.3–3 s, so a takeover fits in half a TD', async (t) => {
+  t.equal(defaultLeaseMs(1), 300);
+  t.equal(defaultLeaseMs(2), 600);
+  t.equal(defaultLeaseMs(4), 1200);
+  t.equal(defaultLeaseMs(20), 3000);
+  for (const td of [1, 2, 4, 6, 10]) {
+    const lease = defaultLeaseMs(td);
+    t.ok(lease + lease / 4 < (td * 1000) / 2, `TD ${td}: lease ${lease} ms plus one attempt is under half a TD`);
+  }
 });
 
 t.test('exactly one of two packagers leads, and closing it hands over at once', async (t) => {
