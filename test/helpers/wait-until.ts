@@ -13,3 +13,27 @@ export async function waitUntil(t: Test, what: string, predicate: () => boolean,
     await sleep(5);
   }
 }
+
+/** Retries `attempt` until it resolves, for at most `timeoutMs`; returns its value and how long it took. */
+export async function eventually<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<{ value: T; elapsedMs: number }> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return { value: await attempt(), elapsedMs: Date.now() - started };
+    } catch (error) {
+      if (Date.now() - started > timeoutMs) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/** Awaits `promise`, expecting a rejection; returns the error and how long the rejection took. */
+export async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
+  const started = Date.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, elapsedMs: Date.now() - started };
+  }
+  throw new Error('expected a rejection');
+}

@@ -11,29 +11,11 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import { startRedisCluster } from '../helpers/redis-cluster.js';
 import { startRedisSentinel } from '../helpers/redis-sentinel.js';
 
+import { eventually, rejection } from '../helpers/wait-until.js';
+
 const uniquePrefix = (): string => `test-${randomUUID().slice(0, 8)}`;
 
-async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
-  const started = Date.now();
-  try {
-    await promise;
-  } catch (error) {
-    return { error, elapsedMs: Date.now() - started };
-  }
-  throw new Error('expected a rejection');
-}
 
-async function eventually<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() - started > timeoutMs) throw error;
-      await sleep(100);
-    }
-  }
-}
 
 /** One cluster for the Cluster tests: restarted by the first, stopped for good by the second. */
 const cluster = await startRedisCluster();

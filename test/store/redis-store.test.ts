@@ -11,31 +11,11 @@ import { isOnairError } from '../../src/errors.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
+import { eventually, rejection } from '../helpers/wait-until.js';
+
 const uniquePrefix = (): string => `test-${randomUUID().slice(0, 8)}`;
 
-/** Retries `attempt` until it resolves, for at most `timeoutMs`; returns how long it took. */
-async function eventually<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<{ value: T; elapsedMs: number }> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return { value: await attempt(), elapsedMs: Date.now() - started };
-    } catch (error) {
-      if (Date.now() - started > timeoutMs) throw error;
-      await sleep(100);
-    }
-  }
-}
 
-/** Awaits `promise`, expecting a rejection; returns the error and how long the rejection took. */
-async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
-  const started = Date.now();
-  try {
-    await promise;
-  } catch (error) {
-    return { error, elapsedMs: Date.now() - started };
-  }
-  throw new Error('expected a rejection');
-}
 
 t.test('every key the store writes carries the channel as a hash tag', async (t) => {
   const server = await startRedisServer();
