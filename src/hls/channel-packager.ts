@@ -193,15 +193,21 @@ export class ChannelPackager extends EventEmitter {
    * Throws when the store cannot be read; the caller retries.
    */
   async promote(fence: string): Promise<void> {
+    // A write of an earlier lease may still be under way: let it settle (fenced or not) first.
+    await this.settleFlush();
     const stored = parseChannelState(await this.options.store.getState(this.channelId));
     const own = this.publishedInRun && stored !== undefined && stored.nextMsn === this.state.nextMsn && stored.window.at(-1)?.run === this.run;
     if (!own) {
       const targetDuration = this.schedule.targetDuration();
-      if (stored) {
+      if (stored && stored.nextMsn >= this.state.nextMsn) {
         this.state = { ...stored, targetDuration };
-      } else if (this.publishedInRun) {
-        // The store forgot everything: the segments we listed are gone with it.
-        this.state = { ...this.state, window: [] };
+      } else if (this.state.nextMsn > 0) {
+        // The store lost its data (or went back: a failover that lost writes). The listed
+        // segments are gone, and a leader may have published MSNs this packager never saw:
+        // jump a window past the highest MSN seen, so none is ever given to another URI.
+        const nextMsn = this.state.nextMsn + this.windowSize;
+        this.logger.warn({ storedNextMsn: stored?.nextMsn ?? null, nextMsn }, 'the store lost its state; going on after the highest MSN seen');
+        this.state = { ...this.state, targetDuration, nextMsn, window: [] };
       }
       this.dropAlreadyAired();
       if (this.state.nextMsn > 0) this.flagNextDiscontinuity();
@@ -211,6 +217,28 @@ export class ChannelPackager extends EventEmitter {
     this.stats.promotions += 1;
     this.logger.info({ nextMsn: this.state.nextMsn, continuing: own, queued: this.pending.length }, 'packager leads');
     void this.flush();
+  }
+
+  /** Waits (bounded) until no store write is under way. */
+  private async settleFlush(timeoutMs = 3000): Promise<void> {
+    if (!this.flushing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flushing, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * While standing by, follow the stored state, so that a takeover after the store lost
+   * its data still continues from the highest MSN this packager has seen.
+   */
+  private followStoredState(): void {
+    this.options.store.getState(this.channelId).then(
+      (text) => {
+        const stored = parseChannelState(text);
+        if (!this.leading && stored && stored.nextMsn > this.state.nextMsn) this.state = { ...stored, targetDuration: this.schedule.targetDuration() };
+      },
+      () => undefined,
+    );
   }
 
   /** Stops publishing (the lease is gone); segments keep being cut for a later takeover. */
@@ -286,7 +314,8 @@ export class ChannelPackager extends EventEmitter {
     this.stats.segmentsProduced += 1;
     this.pending.push({ entry, endPts, payloads });
     this.dropOverflowingPending();
-    void this.flush();
+    if (this.leading) void this.flush();
+    else this.followStoredState();
   }
 
   private programDateTime(startFrame: number): number {
@@ -343,11 +372,14 @@ export class ChannelPackager extends EventEmitter {
         this.emit('segment', published);
       } catch (error) {
         if (isOnairError(error, 'ONAIR_FENCED')) {
-          // Another packager leads: stop writing at once and keep the queue for a later takeover.
+          // Another packager leads: stop writing at once and keep the queue for a later takeover
+          // (unless a newer lease of ours already replaced the one this write carried).
           this.stats.fencedWrites += 1;
           this.logger.warn({ msn: entry.msn }, 'write refused: another packager holds the lease');
-          this.demote();
-          this.emit('fenced');
+          if (fence === this.fence) {
+            this.demote();
+            this.emit('fenced');
+          }
           return;
         }
         this.stats.storeErrors += 1;
@@ -365,11 +397,13 @@ export class ChannelPackager extends EventEmitter {
     }
   }
 
-  /** PDT never goes back, across restarts and takeovers, even if a wall clock did. */
+  /** PDT never goes back nor overlaps the previous segment, across restarts and takeovers, even if a wall clock did. */
   private monotonicPdt(stamp: number): number {
     const last = this.state.window.at(-1);
-    if (last && stamp <= last.programDateTime) return last.programDateTime + last.durationSeconds * 1000;
-    return stamp;
+    if (!last) return stamp;
+    const lastEnd = last.programDateTime + last.durationSeconds * 1000;
+    // Within a millisecond is the same instant (float sums of frame durations).
+    return stamp < lastEnd - 1 ? lastEnd : stamp;
   }
 
   /** The state after `entry` joins the window (the oldest segments slide out). */

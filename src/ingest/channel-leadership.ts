@@ -113,15 +113,20 @@ export class ChannelLeadership {
     const sentAt = this.now();
     try {
       if (this.lease) {
-        if (await store.renewLease(this.lease, leaseMs)) {
+        if (await this.bounded(store.renewLease(this.lease, leaseMs))) {
           this.validUntil = sentAt + leaseMs;
         } else {
           this.lose('lease lost: it expired or was taken over');
         }
         return;
       }
-      const lease = await store.acquireLease(channel, this.owner, leaseMs);
-      if (!lease || !this.running) return;
+      const lease = await this.bounded(store.acquireLease(channel, this.owner, leaseMs));
+      if (lease && !this.running) {
+        // Closed meanwhile: hand it back rather than make a standby wait it out.
+        await store.releaseLease(lease).catch(() => undefined);
+        return;
+      }
+      if (!lease) return;
       this.lease = lease;
       this.validUntil = sentAt + leaseMs;
       this.stats.acquisitions += 1;
@@ -142,6 +147,19 @@ export class ChannelLeadership {
         this.logger.debug({ err: error }, 'lease request failed; retrying');
       }
     }
+  }
+
+  /**
+   * A lease call that takes longer than half the lease counts as failed: waiting for the
+   * store's own command timeout (seconds) would keep a cut-off leader believing it leads.
+   */
+  private bounded<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('lease call timed out')), this.options.leaseMs / 2);
+    });
+    call.catch(() => undefined);
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
   }
 
   private lose(reason: string): void {

@@ -5,6 +5,7 @@
  * (hot standby, DESIGN.md Failure model). A standby runs everything but the writes, so
  * a takeover publishes at once.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
@@ -17,6 +18,8 @@ import { loadSafetySource } from './safety-source.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
 const SELECTOR_TICK_MS = 20;
+/** The selector's clock: monotonic, never stepped by NTP. */
+const monotonicNow = (): number => performance.now();
 
 export interface IngestServiceOptions {
   config: OnairConfig;
@@ -44,7 +47,9 @@ export class ChannelIngest {
   private readonly options: IngestServiceOptions;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | undefined;
-  private lastSwitch: InputSwitch | undefined;
+  private lastSwitch: { change: InputSwitch; wallClock: number } | undefined;
+  /** Set by close(): encoders exiting now are a stop, not a failure to switch away from. */
+  private closing = false;
 
   constructor(channel: ChannelConfig, options: IngestServiceOptions) {
     this.channel = channel;
@@ -66,8 +71,10 @@ export class ChannelIngest {
           input,
           logger: options.logger,
           startEncoder: options.startEncoder,
-          onFrameGroups: (groups) => this.selector?.push(priority, groups, Date.now()),
-          onStateChange: () => this.selector?.tick(Date.now()),
+          onFrameGroups: (groups) => this.selector?.push(priority, groups, monotonicNow()),
+          onStateChange: () => {
+            if (!this.closing) this.selector?.tick(monotonicNow());
+          },
         }),
     );
     this.leadership = new ChannelLeadership({
@@ -103,12 +110,13 @@ export class ChannelIngest {
     });
     await this.packager.start();
     for (const input of this.inputs) input.start();
-    this.tickTimer = setInterval(() => this.selector!.tick(Date.now()), SELECTOR_TICK_MS);
+    this.tickTimer = setInterval(() => this.selector!.tick(monotonicNow()), SELECTOR_TICK_MS);
     this.leadership.start();
   }
 
   /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.tickTimer);
     await Promise.all(this.inputs.map((input) => input.close()));
     await this.packager.close();
@@ -116,7 +124,7 @@ export class ChannelIngest {
   }
 
   private onSwitch(change: InputSwitch): void {
-    this.lastSwitch = change;
+    this.lastSwitch = { change, wallClock: Date.now() };
     const log = change.to === 'fallback' || change.reason !== 'available' ? 'warn' : 'info';
     this.logger[log]({ from: change.from ?? null, to: change.to, reason: change.reason }, 'input switch');
     this.writeStatus();
@@ -128,9 +136,9 @@ export class ChannelIngest {
     if (!token || !this.selector || !this.lastSwitch) return;
     const status: ChannelStatus = {
       activeInput: this.selector.activeSource,
-      since: this.lastSwitch.at,
-      reason: this.lastSwitch.reason,
-      inputs: this.selector.inputHealth(Date.now()),
+      since: this.lastSwitch.wallClock,
+      reason: this.lastSwitch.change.reason,
+      inputs: this.selector.inputHealth(monotonicNow()),
       leader: this.leadership.owner,
     };
     this.options.store.putStatus(this.channel.id, JSON.stringify(status), token).catch((error: unknown) => {

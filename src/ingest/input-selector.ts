@@ -20,7 +20,10 @@
  * than `bufferMs` ahead of real time (an FFmpeg start-up burst, a feed resuming after a
  * fill) are dropped. Non-active inputs keep only their latest `bufferMs` of audio.
  *
- * No timers or I/O here: `tick(now)` is called by the owner; tests drive it with a fake clock.
+ * No timers or I/O here: `tick(now)` is called by the owner with a monotonic clock (a wall
+ * clock stepped by NTP would drop or burst audio); tests drive it with a fake clock. After
+ * the process was frozen, the gap is filled up to real time at once: the packager's
+ * program date time stays true and its queue bound drops what can no longer be listed.
  */
 import type { AacFrame } from '../media/adts.js';
 
@@ -83,8 +86,6 @@ export const FALLBACK_SOURCE_ID = 'fallback';
  * flushing its last frames as it exits is a burst, not a feed that is back.
  */
 const ONSET_MS = 500;
-/** Longest gap the guard fills in one tick; beyond it the clock starts afresh (the process was frozen). */
-const MAX_FILL_MS = 10_000;
 const SAMPLES_PER_FRAME = 1024;
 
 interface InputTrack {
@@ -220,11 +221,13 @@ export class InputSelector {
     this.stats.switches += 1;
     this.options.onSwitch?.({ from, to: this.activeSource!, reason, at: now });
     if (next === -1) return;
-    // The new input's buffered audio covers the time the output is behind, if any.
     const queue = this.tracks[next]!.queue.splice(0);
     // The very first audio: its buffered frames belong to the recent past, not to the future.
     this.anchor ??= now - queue.length * this.frameMs;
-    for (const group of queue) this.emitAhead(group, now);
+    // The newest of the new input's buffered audio covers the time the output is behind, if
+    // any; older frames would replay what the listener has just heard from the last source.
+    const behind = Math.max(0, Math.floor(this.framesBehind(now)));
+    for (const group of queue.slice(queue.length - Math.min(behind, queue.length))) this.emitAhead(group, now);
   }
 
   /** Emits a group unless it would put the output more than bufferMs ahead of real time. */
@@ -254,11 +257,6 @@ export class InputSelector {
     // The active input gets bufferMs of slack; past that, the gap is filled up to real time.
     if (behind <= 0 || (this.active !== -1 && behind <= this.bufferFrames)) return;
     let missing = behind;
-    if (missing * this.frameMs > MAX_FILL_MS) {
-      // The process was frozen (or the clock jumped): restart the clock rather than burst.
-      this.anchor = now - this.emitted * this.frameMs;
-      return;
-    }
     // Another live input covers the gap as far as its buffer goes (the rest waits for the
     // next tick); only with none live does the safety source play.
     const donor = this.active === -1 ? undefined : this.tracks.find((track, index) => index !== this.active && this.isDelivering(track, now));

@@ -728,7 +728,7 @@ t.test('a leader whose lease lapsed without a successor goes on without a discon
   t.same(playlist.manifest.segments.map((segment) => segment.discontinuity === true), [false, false, false, false, false, false]);
 });
 
-t.test('when Redis loses its data the leader is fenced, leads again and goes on with its MSN and a discontinuity', async (t) => {
+t.test('when Redis loses its data the leader is fenced, leads again and goes on a window past its MSN, with a discontinuity', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
   const store = new RedisStore({ url: redis.url });
@@ -749,10 +749,52 @@ t.test('when Redis loses its data the leader is fenced, leads again and goes on 
 
   t.equal(packager.stats.fencedWrites, 1, 'the first write after the loss was refused: the lease was gone');
   const playlist = await mediaPlaylist(store, 'hifi');
-  t.same(playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn).slice(-3), [4, 5, 6], 'the MSN goes on from 4');
+  t.same(
+    playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn).slice(-3),
+    [10, 11, 12],
+    'the MSN goes on a window (6) past 4: another leader may have used MSNs this one never saw',
+  );
   t.equal(playlist.manifest.segments[0]!.discontinuity, true, 'the new window starts with a discontinuity');
   for (const segment of playlist.manifest.segments) {
     const [rendition, name] = segment.uri.split('/') as [string, string];
     t.ok(await store.getSegment('fip', rendition, name), `${segment.uri} is readable: the window lists only what the store holds`);
   }
+});
+
+t.test('a takeover never moves the MSN back, even when the store went back (a failover that lost writes)', async (t) => {
+  let clock = Date.UTC(2024, 5, 1, 12);
+  const memory = new MemoryStore({ now: () => clock });
+  const store = new TestStore(memory);
+  t.teardown(() => store.close());
+  const make = async (): Promise<ChannelPackager> => {
+    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
+    await packager.start();
+    t.teardown(() => packager.close(100));
+    return packager;
+  };
+  const leader = await make();
+  const standby = await make();
+  await leader.promote((await store.acquireLease('fip', 'a', 60_000))!.token);
+  const source = new FrameSource();
+  // The standby cuts too, and follows the stored state while it stands by.
+  for (let index = 0; index < 8; index++) {
+    const published = once(leader, 'segment');
+    while (leader.stats.segmentsProduced === index) {
+      const group = source.next();
+      clock += (1024 * 1000) / SAMPLE_RATE;
+      leader.pushFrameGroup(group);
+      standby.pushFrameGroup(group);
+    }
+    await published;
+    await sleep(5);
+  }
+  // The store goes back to an older state (its last writes lost), and the lease with it.
+  await store.publish({ channel: 'fip', playlists: {}, state: JSON.stringify({ version: 1, targetDuration: 1, nextMsn: 2, discontinuitySequence: 0, nextPts: 900000, window: [], bandwidth: {} }) });
+  await store.releaseLease((await store.acquireLease('fip', 'a', 60_000))!);
+  await standby.promote((await store.acquireLease('fip', 'b', 60_000))!.token);
+  await sleep(20);
+  const playlist = await mediaPlaylist(store, 'hifi');
+  const msns = playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn);
+  t.ok(msns.length > 0 && msns[0]! >= 8, `the MSN goes on from 8, not back to 2 (${msns.join(', ')})`);
+  t.equal(playlist.manifest.segments[0]!.discontinuity, true);
 });

@@ -125,6 +125,9 @@ t.test('the main input regains the air only after it has been healthy for recove
   t.same([back.from, back.to, back.reason], ['backup', 'main', 'recovered']);
   t.ok(back.at - returnedAt >= 5000 && back.at - returnedAt <= 5100, `switched back ${back.at - returnedAt} ms after the main returned`);
   t.equal(aired.at(-1), 0);
+  const afterSwitch = aired.slice(aired.indexOf(0, Math.floor(framesFor(3000)) + 1));
+  t.notOk(afterSwitch.includes(1), 'once back on the main, no backup frame is interleaved');
+  t.ok(aired.length <= framesFor(15_000) + 1, `no buffered audio replayed at the switch: ${aired.length} frames in 15 s`);
 });
 
 t.test('a flapping main input never flaps the audio', async (t) => {
@@ -199,4 +202,15 @@ t.test('a burst of frames from a dead input (an FFmpeg flushing as it exits) doe
   inputs[0]!.delivering = true;
   run(1000);
   t.equal(selector.activeSource, 'main', 'a feed that delivers steadily is taken within a second');
+});
+
+t.test('after the process was frozen, the gap is filled up to real time at once, so the timeline stays true', async (t) => {
+  const { run, aired, selector, inputs, now } = rig({ inputs: 1 });
+  run(2000);
+  inputs[0]!.delivering = false;
+  // 15 s without a tick nor a frame: a SIGSTOPped or starved process.
+  const frozenFrom = aired.length;
+  selector.tick(now() + 15_000);
+  t.ok(aired.length - frozenFrom >= framesFor(15_000 - 300), `${aired.length - frozenFrom} frames filled after a 15 s freeze`);
+  t.ok(aired.length <= framesFor(17_000) + 1, 'and not more than real time');
 });
