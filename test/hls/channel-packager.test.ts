@@ -634,19 +634,24 @@ t.test('frame groups that do not match the channel are counted and skipped witho
   t.equal(frames[0]!.pts, FIRST_PTS);
 });
 
-t.test('a standby that takes over goes on with the MSN and one discontinuity, skips audio already aired, and fences the old leader', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
-  const memory = new MemoryStore({ now: () => clock });
-  const store = new TestStore(memory);
+/** Two packagers on one shared store and clock, both starting as hot standbys. */
+function standbyPair(t: Test) {
+  const state = { clock: Date.UTC(2024, 5, 1, 12) };
+  const store = new TestStore(new MemoryStore({ now: () => state.clock }));
   t.teardown(() => store.close());
-  const makePackager = async (): Promise<ChannelPackager> => {
-    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
+  const make = async (): Promise<ChannelPackager> => {
+    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => state.clock, standby: true });
     await packager.start();
     t.teardown(() => packager.close(100));
     return packager;
   };
-  const leader = await makePackager();
-  const standby = await makePackager();
+  return { state, store, make };
+}
+
+t.test('a standby that takes over goes on with the MSN and one discontinuity, skips audio already aired, and fences the old leader', async (t) => {
+  const { state, store, make } = standbyPair(t);
+  const leader = await make();
+  const standby = await make();
   const checker = new ReloadChecker();
   // The lease outlives the 8 s the leader runs, then lapses while it is frozen.
   const leaderLease = await store.acquireLease('fip', 'leader', 9000);
@@ -659,7 +664,7 @@ t.test('a standby that takes over goes on with the MSN and one discontinuity, sk
   const feed = async (packagers: ChannelPackager[], seconds: number): Promise<void> => {
     for (let frame = 0; frame < Math.round((seconds * SAMPLE_RATE) / 1024); frame++) {
       const group = source.next();
-      clock += (1024 * 1000) / SAMPLE_RATE;
+      state.clock += (1024 * 1000) / SAMPLE_RATE;
       for (const packager of packagers) packager.pushFrameGroup(group);
       if (frame % 10 === 0) {
         await sleep(0);
@@ -762,16 +767,7 @@ t.test('when Redis loses its data the leader is fenced, leads again and goes on 
 });
 
 t.test('a takeover never moves the MSN back, even when the store went back (a failover that lost writes)', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
-  const memory = new MemoryStore({ now: () => clock });
-  const store = new TestStore(memory);
-  t.teardown(() => store.close());
-  const make = async (): Promise<ChannelPackager> => {
-    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
-    await packager.start();
-    t.teardown(() => packager.close(100));
-    return packager;
-  };
+  const { state, store, make } = standbyPair(t);
   const leader = await make();
   const standby = await make();
   await leader.promote((await store.acquireLease('fip', 'a', 60_000))!.token);
@@ -781,7 +777,7 @@ t.test('a takeover never moves the MSN back, even when the store went back (a fa
     const published = once(leader, 'segment');
     while (leader.stats.segmentsProduced === index) {
       const group = source.next();
-      clock += (1024 * 1000) / SAMPLE_RATE;
+      state.clock += (1024 * 1000) / SAMPLE_RATE;
       leader.pushFrameGroup(group);
       standby.pushFrameGroup(group);
     }
