@@ -1,6 +1,6 @@
 #!/bin/sh
-# Makes a fresh clone runnable: Debian's ffmpeg and redis-server, the npm dependencies,
-# and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
+# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish with --test),
+# the npm dependencies, and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
 # Where it cannot install (not root without sudo, not Debian/Ubuntu), it says exactly
 # what to install and stops.
 set -eu
@@ -10,6 +10,10 @@ missing=""
 command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
 command -v ffprobe >/dev/null 2>&1 || case "$missing" in *ffmpeg*) ;; *) missing="$missing ffmpeg" ;; esac
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# `setup.sh --test`: what the test suite needs besides (Varnish for the cache-layer test).
+if [ "${1:-}" = "--test" ]; then
+  command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || missing="$missing varnish"
+fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"
 done

@@ -1,0 +1,84 @@
+# Varnish in front of onair origins (Varnish 6/7, VCL 4.1).
+#
+#  - Cache keys: path + query with the parameters sorted, so LL-HLS blocking reloads
+#    (?_HLS_msn=12&_HLS_part=3 and ?_HLS_part=3&_HLS_msn=12) share one object; cookies are
+#    never part of a key (onair sets none).
+#  - TTLs come from the origin's Cache-Control (playlists ~TD/2, master 3×TD, segments a
+#    year, immutable; misses and 404s 1 s). Varnish keeps `Age`, so downstream CDNs count
+#    the time already spent here.
+#  - Request coalescing: concurrent misses for one object wait for a single origin fetch
+#    (Varnish's waiting list); a 503 is never cached, so the waiting list is not stalled by it.
+#  - Grace: while the origin is healthy, at most 2 s of staleness (a playlist may be served
+#    while its refresh is fetched in the background); when the health probe says the origin
+#    is down, recent objects are served for up to a minute (segments for an hour) instead of
+#    errors.
+#  - Short negative caching: 404 for 1 s at most, 5xx not at all.
+#  - /metrics, /api and /admin are passed through, never cached.
+#
+# Point the backend at your origin (or a load balancer in front of several).
+vcl 4.1;
+
+import std;
+
+probe onair_health {
+    .url = "/healthz";
+    .interval = 1s;
+    .timeout = 500ms;
+    .window = 3;
+    .threshold = 2;
+}
+
+backend onair {
+    .host = "127.0.0.1";
+    .port = "8080";
+    .probe = onair_health;
+    .connect_timeout = 1s;
+    .first_byte_timeout = 15s;   # LL-HLS blocking reloads are held up to 3 × TD
+    .between_bytes_timeout = 5s;
+}
+
+sub vcl_recv {
+    if (req.url ~ "^/(metrics|api|admin)(/|\?|$)") {
+        return (pass);
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    unset req.http.Cookie;
+    set req.url = std.querysort(req.url);
+    if (std.healthy(req.backend_hint)) {
+        set req.grace = 2s;
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    if (beresp.status >= 500) {
+        # Never pin an origin error; let the next request try again.
+        set beresp.ttl = 0s;
+        set beresp.grace = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+    if (beresp.status == 404) {
+        if (beresp.ttl > 1s) {
+            set beresp.ttl = 1s;
+        }
+        set beresp.grace = 0s;
+        return (deliver);
+    }
+    if (bereq.url ~ "\.ts(\?|$)") {
+        set beresp.grace = 1h;
+    } else {
+        set beresp.grace = 60s;
+    }
+    return (deliver);
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+}

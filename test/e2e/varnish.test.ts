@@ -1,0 +1,117 @@
+/**
+ * The shipped Varnish config (deploy/varnish/default.vcl) on a real varnishd in front of a
+ * real onair (memory store, a tone over SRT, 1 s segments): what is cached and for how
+ * long, that a playlist update reaches clients within its max-age, that misses are not
+ * pinned, that origin load stays nearly flat as listeners grow, and that a dead origin's
+ * recent objects are still served (grace).
+ */
+import t from 'tap';
+import { originUrl, playlistSegmentCount, startRole, startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
+import { parsePlaylist } from '../helpers/m3u8.js';
+import { startVarnish } from '../helpers/varnish.js';
+import { sleep } from '../helpers/wait-until.js';
+
+const PLAYLIST = '/fip/fip_hifi.m3u8';
+
+async function lastSegment(base: string): Promise<{ msn: number; uri: string }> {
+  const { manifest } = parsePlaylist(await (await fetch(`${base}${PLAYLIST}`)).text());
+  const msn = (manifest.mediaSequence ?? 0) + manifest.segments.length - 1;
+  return { msn, uri: manifest.segments.at(-1)!.uri };
+}
+
+const config = await testConfig({ segmentSeconds: 1 });
+const onair = await startRole(t, config, 'start');
+startSender(t, config);
+const origin = originUrl(config);
+await waitFor('three segments', async () => ((await playlistSegmentCount(`${origin}${PLAYLIST}`)) >= 3 ? true : undefined));
+const varnish = await startVarnish(t, { backendPort: config.origin.port });
+
+t.test('segments are cached as immutable and playlists for their max-age, with Age kept', async (t) => {
+  const { uri } = await lastSegment(varnish.url);
+  const first = await fetch(`${varnish.url}/fip/${uri}`);
+  const second = await fetch(`${varnish.url}/fip/${uri}`);
+  t.equal(second.status, 200);
+  t.equal(second.headers.get('x-cache'), 'HIT', 'the second request for a segment is a hit');
+  t.match(second.headers.get('cache-control'), /immutable/, "the origin's Cache-Control goes through");
+  t.ok(second.headers.get('age') !== null, 'Age is kept for the CDN');
+  t.same(new Uint8Array(await second.arrayBuffer()), new Uint8Array(await first.arrayBuffer()));
+
+  const before = await lastSegment(varnish.url);
+  const cached = await fetch(`${varnish.url}${PLAYLIST}`);
+  t.equal(cached.headers.get('x-cache'), 'HIT', 'a playlist fetched again within its max-age is a hit');
+  // max-age is 1 s at TD 1 s, plus up to 2 s of grace while the origin is healthy: a new
+  // segment is listed by Varnish within a few seconds, never pinned.
+  const seen = await waitFor('a newer segment through Varnish', async () => {
+    const now = await lastSegment(varnish.url);
+    return now.msn > before.msn ? Date.now() : undefined;
+  }, 5000);
+  t.ok(seen, 'a playlist update reached clients through Varnish');
+});
+
+t.test('a 404 is not pinned: the next segment is served as soon as it exists', async (t) => {
+  const { msn, uri } = await lastSegment(origin);
+  const next = uri.replace(/^(\w+)\/\d+-/, `$1/${msn + 1}-`);
+  const miss = await fetch(`${varnish.url}/fip/${next}`);
+  t.equal(miss.status, 404, 'not there yet');
+  await waitFor('the next segment at the origin', async () => ((await fetch(`${origin}/fip/${next}`)).status === 200 ? true : undefined), 5000);
+  const listedAt = Date.now();
+  await waitFor('the next segment through Varnish', async () => ((await fetch(`${varnish.url}/fip/${next}`)).status === 200 ? true : undefined), 3000);
+  t.ok(Date.now() - listedAt <= 1500, `served through Varnish ${Date.now() - listedAt} ms after it existed (404s cached 1 s at most)`);
+});
+
+/** `listeners` players polling the playlist every second and fetching each new segment, for `seconds`. */
+async function listen(base: string, listeners: number, seconds: number): Promise<{ errors: number }> {
+  let errors = 0;
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: listeners }, async (_, index) => {
+      const fetched = new Set<string>();
+      await sleep((index * 997) % 1000); // players arrive spread over a second
+      while (Date.now() < deadline) {
+        try {
+          const playlist = await fetch(`${base}${PLAYLIST}`);
+          if (playlist.status !== 200) errors += 1;
+          const { manifest } = parsePlaylist(await playlist.text());
+          for (const segment of manifest.segments.slice(-2)) {
+            if (fetched.has(segment.uri)) continue;
+            fetched.add(segment.uri);
+            const response = await fetch(`${base}/fip/${segment.uri}`);
+            if (response.status !== 200) errors += 1;
+            await response.arrayBuffer();
+          }
+        } catch {
+          errors += 1;
+        }
+        await sleep(1000);
+      }
+    }),
+  );
+  return { errors };
+}
+
+t.test('origin requests stay nearly flat as listeners grow from 10 to 200', async (t) => {
+  const origin10 = await varnish.backendRequests();
+  const few = await listen(varnish.url, 10, 6);
+  const origin200 = await varnish.backendRequests();
+  const many = await listen(varnish.url, 200, 6);
+  const after = await varnish.backendRequests();
+  const forFew = origin200 - origin10;
+  const forMany = after - origin200;
+  t.equal(few.errors + many.errors, 0, 'no listener saw an error');
+  t.ok(forMany <= 2 * forFew + 5, `origin requests: ${forFew} for 10 listeners, ${forMany} for 200 (each over 6 s)`);
+});
+
+t.test('with the origin down, Varnish still serves recent segments and the last playlist (grace)', async (t) => {
+  const { uri } = await lastSegment(varnish.url);
+  await fetch(`${varnish.url}/fip/${uri}`);
+  const closing = Date.now();
+  await onair.close();
+  // Varnish holds keep-alive connections for a minute: the origin must not wait for them.
+  t.ok(Date.now() - closing < 5000, `onair stopped in ${Date.now() - closing} ms with Varnish connected`);
+  // The health probe needs a couple of failures to mark the origin sick.
+  await sleep(3500);
+  const segment = await fetch(`${varnish.url}/fip/${uri}`);
+  t.equal(segment.status, 200, 'a recent segment is still served');
+  const playlist = await fetch(`${varnish.url}${PLAYLIST}`);
+  t.equal(playlist.status, 200, 'the last playlist is served from grace instead of an error');
+});
