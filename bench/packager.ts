@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureFixtures, FIXTURE_SAMPLE_RATE, type AacFixture } from './aac-fixture.js';
 import { ffmpegVersion, runFfmpegHls, runOnairWorker, scratchRoot, type SideRun } from './packager-runs.js';
+import { formatTable, median } from './report.js';
 
 const DEFAULT_BITRATES = ['32k', '96k', '128k', '192k'];
 const HOUR_SECONDS = 3600;
@@ -179,18 +180,7 @@ function wireKilobits(run: SideRun): number {
   return (run.wireBytes * 8) / run.audioSeconds / 1000;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
-function formatTable(header: string[], rows: string[][]): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const format = (cells: string[]): string =>
-    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ');
-  return [format(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...rows.map(format)];
-}
 
 main().catch((error: unknown) => {
   process.stderr.write(`bench:packager: ${error instanceof Error ? error.message : String(error)}\n`);
