@@ -147,7 +147,7 @@ export const configSchema = z
       .object({
         /**
          * Lease of a channel's leading packager (hot standby); renewed every third of it.
-         * Default: 0.3 × the target duration, between 0.3 s and 3 s, so a standby takes
+         * Default: 0.2 × the target duration, between 0.3 s and 3 s, so a standby takes
          * over in under half a target duration (see channel-leadership.ts).
          */
         leaseMs: z.number({ error: 'expected milliseconds' }).int().min(300).max(30000).optional(),

@@ -3,7 +3,7 @@
  * Each process runs this loop per channel. The leader holds the channel's lease in the
  * store and renews it every third of `leaseMs`; the others try to take it every quarter
  * of `leaseMs`, so a dead leader's lease runs out and a standby leads within
- * `leaseMs` plus one attempt (1.2 s + 0.3 s with 4 s segments; renewals every 0.4 s). Every write of the leader carries the lease token and the
+ * `leaseMs` plus one attempt (0.8 s + 0.2 s with 4 s segments; renewals every 0.27 s). Every write of the leader carries the lease token and the
  * store checks it in the same atomic step (fencing): a paused or cut-off old leader can
  * never overwrite its successor, whatever its clock says.
  *
@@ -39,13 +39,13 @@ export function leaseOwner(): string {
 }
 
 /**
- * Lease length for a target duration: 0.3 × TD, between 0.3 s and 3 s. The leader may die
+ * Lease length for a target duration: 0.2 × TD, between 0.3 s and 3 s. The leader may die
  * just before publishing, a whole TD after its last segment; the standby then needs the
  * lease plus a quarter of it to take over, and players must see the next segment within
- * 1.5 × TD (DESIGN.md), so takeover has to fit in what is left: under half a TD.
+ * 1.5 × TD (DESIGN.md): takeover has to fit in half a TD, with room for a player's poll.
  */
 export function defaultLeaseMs(targetDurationSeconds: number): number {
-  return Math.min(3000, Math.max(300, Math.round(targetDurationSeconds * 300)));
+  return Math.min(3000, Math.max(300, Math.round(targetDurationSeconds * 200)));
 }
 
 export class ChannelLeadership {

@@ -51,10 +51,10 @@ function member(t: Test, store: DelegatingStore | MemoryStore): Member {
   return { leadership, events, ledAt };
 }
 
-t.test('the lease defaults to 0.3 × the target duration, within 0.3–3 s, so a takeover fits in half a TD', async (t) => {
+t.test('the lease defaults to 0.2 × the target duration, within 0.3–3 s, so a takeover fits in half a TD', async (t) => {
   t.equal(defaultLeaseMs(1), 300);
-  t.equal(defaultLeaseMs(2), 600);
-  t.equal(defaultLeaseMs(4), 1200);
+  t.equal(defaultLeaseMs(2), 400);
+  t.equal(defaultLeaseMs(4), 800);
   t.equal(defaultLeaseMs(20), 3000);
   for (const td of [1, 2, 4, 6, 10]) {
     const lease = defaultLeaseMs(td);
