@@ -154,9 +154,8 @@ export class InputSelector {
   }
 
   /** Frames arrived within the last half buffer: the feed is flowing right now. */
-  private isDelivering(track: InputTrack, now: number): boolean {
-    const index = this.tracks.indexOf(track);
-    return this.isHealthy(index, now) && now - track.lastFrameAt! <= Math.max(this.options.bufferMs / 2, 60);
+  private isDelivering(index: number, now: number): boolean {
+    return this.isHealthy(index, now) && now - this.tracks[index]!.lastFrameAt! <= Math.max(this.options.bufferMs / 2, 60);
   }
 
   private isHealthy(index: number, now: number): boolean {
@@ -259,7 +258,7 @@ export class InputSelector {
     let missing = behind;
     // Another live input covers the gap as far as its buffer goes (the rest waits for the
     // next tick); only with none live does the safety source play.
-    const donor = this.active === -1 ? undefined : this.tracks.find((track, index) => index !== this.active && this.isDelivering(track, now));
+    const donor = this.active === -1 ? undefined : this.tracks.find((_, index) => index !== this.active && this.isDelivering(index, now));
     if (donor) {
       for (const group of donor.queue.splice(0, missing)) {
         this.stats.filledFrames += 1;

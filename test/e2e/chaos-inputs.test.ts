@@ -27,7 +27,7 @@ import {
   type StatusChange,
 } from '../helpers/chaos.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
-import { originUrl, playlistSegmentCount, startRole, waitFor } from '../helpers/onair-harness.js';
+import { originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { sleep } from '../helpers/wait-until.js';
 
@@ -40,7 +40,7 @@ async function startChannel(t: Test): Promise<{ config: OnairConfig; onair: Runn
   const onair = await startRole(t, config, 'start');
   const status = watchStatus(t, onair.store);
   await waitFor('the main input on air', async () => (status.current()?.activeInput === 'main' ? true : undefined), 30_000);
-  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(config)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined));
+  await waitForThreeSegments(originUrl(config));
   return { config, onair, status, senders };
 }
 

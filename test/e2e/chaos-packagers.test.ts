@@ -13,7 +13,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { airedTones, assertListenerRules, BACKUP_HZ, CHAOS_RENDITIONS, chaosConfig, describeRuns, MAIN_HZ, startToneSender, toneOrder, watchStatus } from '../helpers/chaos.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
-import { originUrl, playlistSegmentCount, startRole, waitFor } from '../helpers/onair-harness.js';
+import { originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { isAlive, startOnairProcess, type OnairProcess } from '../helpers/onair-process.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { startRedisServer } from '../helpers/redis-server.js';
@@ -48,7 +48,7 @@ async function startPair(t: Test) {
   const first = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: READY });
   await waitFor('packager A leading', async () => (leaderPid(status.current()?.leader) === first.pid ? true : undefined), 20_000);
   const second = await startOnairProcess(t, { role: 'ingest', config: configB, readyPattern: READY });
-  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(configA)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined));
+  await waitForThreeSegments(originUrl(configA));
   await sleep(3000);
   t.equal(leaderPid(status.current()?.leader), first.pid, 'the first packager still leads once the standby is up');
   const verifier = new HlsVerifier({ baseUrl: originUrl(configA), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100 });
@@ -109,7 +109,7 @@ t.test('Redis is restarted mid-stream: the packager buffers and catches up, the 
   const config = await chaosConfig({ store: redis.url, inputs: 1 });
   startToneSender(t, config, 0, MAIN_HZ);
   const onair = await startRole(t, config, 'start');
-  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(config)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), 30_000);
+  await waitForThreeSegments(originUrl(config));
   const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100, allowUnavailable: true });
   verifier.start();
   await sleep(4000);
@@ -141,7 +141,7 @@ t.test('Redis unreachable for longer than the window: the oldest queued segments
   const config = await chaosConfig({ store: redis.url, inputs: 1 });
   startToneSender(t, config, 0, MAIN_HZ);
   const onair = await startRole(t, config, 'start');
-  await waitFor('three segments', async () => ((await playlistSegmentCount(`${originUrl(config)}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), 30_000);
+  await waitForThreeSegments(originUrl(config));
   const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 200, allowUnavailable: true });
   verifier.start();
   await sleep(3000);

@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
-import { originUrl, playlistSegmentCount, RENDITIONS, startRole, testConfig, waitFor } from '../helpers/onair-harness.js';
+import { originUrl, RENDITIONS, startRole, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 
 /** Waits for three segments, then checks a few seconds of the stream with the verifying listener. */
 async function assertLiveAndValid(t: Test, base: string): Promise<void> {
-  await waitFor('three segments', async () => ((await playlistSegmentCount(`${base}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined));
+  await waitForThreeSegments(base);
   const verifier = new HlsVerifier({ baseUrl: base, channel: 'fip', renditions: RENDITIONS, pollIntervalMs: 300 });
   verifier.start();
   await new Promise((resolve) => setTimeout(resolve, 3000));

@@ -6,7 +6,7 @@
  * recent objects are still served (grace).
  */
 import t from 'tap';
-import { originUrl, playlistSegmentCount, startRole, startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
+import { originUrl, startRole, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 import { startVarnish } from '../helpers/varnish.js';
 import { sleep } from '../helpers/wait-until.js';
@@ -23,7 +23,7 @@ const config = await testConfig({ segmentSeconds: 1 });
 const onair = await startRole(t, config, 'start');
 startSender(t, config);
 const origin = originUrl(config);
-await waitFor('three segments', async () => ((await playlistSegmentCount(`${origin}${PLAYLIST}`)) >= 3 ? true : undefined));
+await waitForThreeSegments(origin);
 const varnish = await startVarnish(t, { backendPort: config.origin.port });
 
 t.test('segments are cached as immutable and playlists for their max-age, with Age kept', async (t) => {

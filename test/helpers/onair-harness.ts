@@ -70,6 +70,11 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Waits (bounded) until the channel's hifi playlist at `base` lists three segments: the stream is live. */
+export async function waitForThreeSegments(base: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor('three segments', async () => ((await playlistSegmentCount(`${base}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), timeoutMs);
+}
+
 export async function playlistSegmentCount(url: string): Promise<number> {
   const response = await fetch(url);
   if (response.status !== 200) return 0;

@@ -8,13 +8,11 @@
  *   t.teardown(() => cluster.stop());
  *   new RedisStore({ url: cluster.url });   // redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAndWait, redisCli, spawnRedisProcess } from './redis-server.js';
+import { killAndWait, ScratchProcesses } from './child-processes.js';
+import { redisCli, spawnRedisProcess } from './redis-server.js';
 
 const NODE_COUNT = 3;
 /** Redis opens the cluster bus on the client port plus this. */
@@ -46,21 +44,9 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
 }
 
 async function tryStartCluster(): Promise<RedisClusterHandle> {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-redis-cluster-'));
-  const children: ChildProcess[] = [];
-  const killOnExit = (): void => {
-    for (const child of children) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', killOnExit);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.off('exit', killOnExit);
-    await Promise.all(children.map((child) => killAndWait(child, 'SIGTERM')));
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const scratch = new ScratchProcesses('onair-redis-cluster-');
+  const { children, dir } = scratch;
+  const stop = (): Promise<void> => scratch.stop();
 
   const spawnNodes = async (ports: number[]): Promise<void> => {
     for (const port of ports) {
@@ -85,7 +71,7 @@ async function tryStartCluster(): Promise<RedisClusterHandle> {
     await redisCli(['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
     await waitForClusterOk(ports);
     const restart = async (options: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number } = {}): Promise<void> => {
-      if (stopped) throw new Error('the cluster is stopped');
+      if (scratch.isStopped) throw new Error('the cluster is stopped');
       const running = children.splice(0);
       await Promise.all(running.map((child) => killAndWait(child, options.signal ?? 'SIGTERM')));
       await sleep(options.downMs ?? 0);

@@ -8,12 +8,12 @@
  *   new RedisStore({ url: sentinel.url });   // redis-sentinel://127.0.0.1:<sentinel port>/mymaster
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeTcpPort } from './ports.js';
-import { killAndWait, redisCli, spawnRedisProcess, startRedisServer, type RedisServerHandle } from './redis-server.js';
+import { ScratchProcesses } from './child-processes.js';
+import { redisCli, spawnRedisProcess, startRedisServer, type RedisServerHandle } from './redis-server.js';
 
 const MASTER_KNOWN_TIMEOUT_MS = 5000;
 
@@ -31,21 +31,12 @@ export interface RedisSentinelHandle {
 export async function startRedisSentinel(options: { masterName?: string } = {}): Promise<RedisSentinelHandle> {
   const masterName = options.masterName ?? 'mymaster';
   const master = await startRedisServer();
-  const dir = mkdtempSync(join(tmpdir(), 'onair-redis-sentinel-'));
+  const scratch = new ScratchProcesses('onair-redis-sentinel-');
+  const { dir } = scratch;
   let sentinel: ChildProcess | undefined;
-  const killOnExit = (): void => {
-    sentinel?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', killOnExit);
-  let stopped = false;
   const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.off('exit', killOnExit);
-    if (sentinel) await killAndWait(sentinel, 'SIGTERM');
+    await scratch.stop();
     await master.stop();
-    rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -61,6 +52,7 @@ export async function startRedisSentinel(options: { masterName?: string } = {}):
       );
       try {
         sentinel = await spawnRedisProcess(port, [configFile, '--sentinel']);
+        scratch.children.push(sentinel);
       } catch (error) {
         if (attempt >= 3) throw error;
       }

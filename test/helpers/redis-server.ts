@@ -10,17 +10,19 @@
  * to a private temp dir, so `restart()` (or `stop()` then `start()`, even after SIGKILL)
  * comes back with the dataset. The dir is removed when the test process exits.
  *
- * The process helpers (`spawnRedisProcess`, `killAndWait`, `redisCli`) are shared with
+ * The process helpers (`spawnRedisProcess`, `redisCli`) are shared with
  * redis-cluster.ts and redis-sentinel.ts.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { killAndWait } from './child-processes.js';
 import { freeTcpPort } from './ports.js';
+
+export { killAndWait };
 
 export const REDIS_SERVER_PATH = process.env.ONAIR_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const REDIS_CLI_PATH = process.env.ONAIR_REDIS_CLI ?? '/usr/bin/redis-cli';
@@ -140,17 +142,6 @@ export async function spawnRedisProcess(port: number, args: string[]): Promise<C
   throw new Error(`redis-server did not answer PING on port ${port} within ${READY_TIMEOUT_MS} ms:\n${output}`);
 }
 
-export async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Runs redis-cli with `args` (bounded); resolves with its standard output. */
 export function redisCli(args: string[], timeoutMs = CLI_TIMEOUT_MS): Promise<string> {

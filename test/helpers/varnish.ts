@@ -3,12 +3,11 @@
  * backend pointed at a test origin: free loopback port, its own working directory, no
  * jail, stopped (and its directory removed) in teardown, even if the test fails.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { ScratchProcesses } from './child-processes.js';
 import { freeTcpPort } from './ports.js';
 import { sleep } from './wait-until.js';
 
@@ -25,35 +24,25 @@ export interface VarnishHandle {
 }
 
 export async function startVarnish(t: Test, options: { backendPort: number }): Promise<VarnishHandle> {
-  const directory = await mkdtemp(join(tmpdir(), 'onair-varnish-'));
+  const scratch = new ScratchProcesses('onair-varnish-');
   const vcl = (await readFile(VCL_PATH, 'utf8')).replace(/\.port = "\d+";/, `.port = "${options.backendPort}";`);
-  const vclPath = join(directory, 'default.vcl');
+  const vclPath = join(scratch.dir, 'default.vcl');
   await writeFile(vclPath, vcl);
-  const workdir = join(directory, 'work');
+  const workdir = join(scratch.dir, 'work');
   const port = await freeTcpPort();
   const child = spawn(
     VARNISHD_PATH,
     ['-F', '-j', 'none', '-a', `127.0.0.1:${port}`, '-f', vclPath, '-n', workdir, '-s', 'malloc,64m', '-T', 'none'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  scratch.children.push(child);
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-8000);
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.off('exit', killOnExit);
-    await killAndWait(child);
-    await rm(directory, { recursive: true, force: true });
-  };
+  const stop = (): Promise<void> => scratch.stop();
   t.teardown(stop);
 
   const url = `http://127.0.0.1:${port}`;
@@ -87,16 +76,4 @@ function backendRequests(workdir: string): Promise<number> {
       resolve(Number(match[1]));
     });
   });
-}
-
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
 }
