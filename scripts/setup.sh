@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish with --test),
+# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish and chromium with --test),
 # the npm dependencies, and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
 # Where it cannot install (not root without sudo, not Debian/Ubuntu), it says exactly
 # what to install and stops.
@@ -10,9 +10,11 @@ missing=""
 command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
 command -v ffprobe >/dev/null 2>&1 || case "$missing" in *ffmpeg*) ;; *) missing="$missing ffmpeg" ;; esac
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
-# `setup.sh --test`: what the test suite needs besides (Varnish for the cache-layer test).
+# `setup.sh --test`: what the test suite needs besides (Varnish for the cache-layer test,
+# Chromium for the player test).
 if [ "${1:-}" = "--test" ]; then
   command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || missing="$missing varnish"
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"
