@@ -112,6 +112,10 @@ const channelSchema = z
     recoverSeconds: secondsSchema(0, 600, '5s').default(5),
     /** When set, an input that delivers only digital silence for this long is unhealthy. */
     silenceSeconds: secondsSchema(1, 3600, '10s').optional(),
+    /** Low-Latency HLS (rfc8216bis): partial segments, blocking reload, delta updates. */
+    lowLatency: z.boolean({ error: 'expected true or false' }).default(false),
+    /** Nominal partial segment duration; segments are split into round(segmentSeconds / partSeconds) parts. */
+    partSeconds: secondsSchema(0.2, 4, '1s').default(1),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -166,6 +170,7 @@ export const configSchema = z
   .superRefine((config, context) => {
     reportDuplicates(config.channels, ['channels'], context);
     reportDuplicateListeners(config, context);
+    reportPartsLongerThanSegments(config, context);
   });
 
 export type OnairConfig = z.output<typeof configSchema>;
@@ -181,6 +186,17 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
       context.addIssue({ code: 'custom', path: [...path, index, 'id'], message: `duplicate id "${item.id}"` });
     }
     seen.add(item.id);
+  });
+}
+
+function reportPartsLongerThanSegments(config: { hls: { segmentSeconds: number }; channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  config.channels.forEach((channel, channelIndex) => {
+    if (!channel.lowLatency || channel.partSeconds <= config.hls.segmentSeconds / 2) return;
+    context.addIssue({
+      code: 'custom',
+      path: ['channels', channelIndex, 'partSeconds'],
+      message: `expected at most half of hls.segmentSeconds (${config.hls.segmentSeconds / 2}s) so that a segment has several parts`,
+    });
   });
 }
 

@@ -15,13 +15,13 @@ import { ptsAdd, samplesToTicks } from '../media/pts.js';
 import { TsSegmentMuxer } from '../media/ts-muxer.js';
 import { isOnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { AAC_LC_CODECS, renderMasterPlaylist, renderMediaPlaylist, type MasterVariant } from './playlist-writer.js';
+import { renderChannelPlaylists, type LowLatencyTiming } from './channel-playlists.js';
 import { SAMPLES_PER_FRAME, SegmentSchedule } from './segment-schedule.js';
 import {
   emptyChannelState,
   parseChannelState,
+  partName,
   segmentName,
-  segmentUri,
   type ChannelState,
   type WindowSegment,
 } from './sequence-state.js';
@@ -47,6 +47,16 @@ interface PendingSegment {
   /** PTS right after this segment, persisted so a restart continues the timeline. */
   endPts: number;
   payloads: Map<string, Uint8Array>;
+  /** Its parts (Low-Latency HLS); the segment's bytes are theirs, end to end. */
+  parts: PendingPart[];
+}
+
+/** A part muxed for every rendition (Low-Latency HLS). */
+interface PendingPart {
+  durationSeconds: number;
+  payloads: Map<string, Uint8Array>;
+  /** The MSN its bytes were stored under, once they are: a takeover may renumber the segment. */
+  storedAs?: number;
 }
 
 export interface PackagerStats {
@@ -60,6 +70,8 @@ export interface PackagerStats {
   promotions: number;
   /** Writes the store refused because another packager holds the lease. */
   fencedWrites: number;
+  /** Parts published ahead of their segment (Low-Latency HLS). */
+  partsPublished: number;
 }
 
 /** Minimum live window (Apple HLS authoring spec; DESIGN.md): 6 segments and 3 × TD. */
@@ -81,6 +93,7 @@ export class ChannelPackager extends EventEmitter {
     storeErrors: 0,
     promotions: 0,
     fencedWrites: 0,
+    partsPublished: 0,
   };
 
   private readonly options: PackagerOptions;
@@ -93,6 +106,10 @@ export class ChannelPackager extends EventEmitter {
   private run = 0;
   /** Frames of the segment being filled, per rendition index. */
   private current: AacFrame[][] = [];
+  /** Low-Latency HLS: part layout, the current segment's part ends (frame offsets) and its parts cut so far. */
+  private readonly lowLatency: LowLatencyTiming | undefined;
+  private partEnds: number[] = [];
+  private parts: PendingPart[] = [];
   /** Frames since this run's timeline start, and segments cut in this run. */
   private runFrames = 0;
   private runSegments = 0;
@@ -134,6 +151,10 @@ export class ChannelPackager extends EventEmitter {
     this.logger = options.logger.child({ channel: this.channelId });
     this.current = this.renditionIds.map(() => []);
     this.leading = !options.standby;
+    if (options.channel.lowLatency) {
+      const partCount = this.schedule.partCount(options.channel.partSeconds);
+      this.lowLatency = { partCount, partTargetSeconds: this.schedule.partTargetSeconds(partCount) };
+    }
   }
 
   get isLeading(): boolean {
@@ -160,6 +181,7 @@ export class ChannelPackager extends EventEmitter {
     }
     this.run = await this.options.store.nextRun(this.channelId);
     this.runStartPts = this.state.nextPts;
+    this.startSegment();
     this.started = true;
   }
 
@@ -175,6 +197,7 @@ export class ChannelPackager extends EventEmitter {
     frames.forEach((frame, index) => this.current[index]!.push(frame));
     this.runFrames += 1;
     if (this.runFrames === this.schedule.endFrame(this.runSegments)) this.cutSegment();
+    else if (this.current[0]!.length === this.partEnds[this.parts.length]) this.cutPart();
   }
 
   /** Marks the next segment as the start of a new timeline (input switch without continuity, gap). */
@@ -207,7 +230,7 @@ export class ChannelPackager extends EventEmitter {
         // jump a window past the highest MSN seen, so none is ever given to another URI.
         const nextMsn = this.state.nextMsn + this.windowSize;
         this.logger.warn({ storedNextMsn: stored?.nextMsn ?? null, nextMsn }, 'the store lost its state; going on after the highest MSN seen');
-        this.state = { ...this.state, targetDuration, nextMsn, window: [] };
+        this.state = { ...this.state, targetDuration, nextMsn, window: [], open: undefined };
       }
       this.dropAlreadyAired();
       if (this.state.nextMsn > 0) this.flagNextDiscontinuity();
@@ -281,25 +304,55 @@ export class ChannelPackager extends EventEmitter {
     this.wakeRetry?.();
   }
 
-  private cutSegment(): void {
-    const frameCount = this.current[0]!.length;
-    const startFrame = this.runFrames - frameCount;
-    const startPts = ptsAdd(this.runStartPts, samplesToTicks(startFrame * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
+  /** Resets the per-segment state for the next segment on the schedule. */
+  private startSegment(): void {
+    this.current = this.renditionIds.map(() => []);
+    this.parts = [];
+    this.partEnds = this.lowLatency ? this.schedule.partEnds(this.runSegments, this.lowLatency.partCount) : [];
+  }
+
+  /** PTS of frame `frame` of the current segment. */
+  private framePts(frame: number): number {
+    const segmentStart = this.runFrames - this.current[0]!.length;
+    return ptsAdd(this.runStartPts, samplesToTicks((segmentStart + frame) * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
+  }
+
+  /** Muxes frames [from, to) of the current segment for every rendition. */
+  private muxCurrent(from: number, to: number): Map<string, Uint8Array> {
     const sampleRate = this.options.channel.sampleRate;
     const frameTicks = (SAMPLES_PER_FRAME * 90_000) / sampleRate;
+    const startPts = this.framePts(from);
     const payloads = new Map<string, Uint8Array>();
-    const bytes: Record<string, number> = {};
     this.current.forEach((frames, index) => {
-      const muxer = this.muxers[index]!;
-      const timed = frames.map((frame, frameIndex) => ({
+      const timed = frames.slice(from, to).map((frame, frameIndex) => ({
         data: frame.data,
         pts: ptsAdd(startPts, samplesToTicks(frameIndex * SAMPLES_PER_FRAME, sampleRate)),
         durationTicks: frameTicks,
       }));
-      const segment = muxer.muxSegment(timed);
-      payloads.set(this.renditionIds[index]!, segment);
-      bytes[this.renditionIds[index]!] = segment.byteLength;
+      payloads.set(this.renditionIds[index]!, this.muxers[index]!.muxSegment(timed));
     });
+    return payloads;
+  }
+
+  /** Low-Latency HLS: the frames since the last part become the next part, published at once when leading. */
+  private cutPart(): void {
+    const from = this.parts.length === 0 ? 0 : this.partEnds[this.parts.length - 1]!;
+    const to = this.current[0]!.length;
+    this.parts.push({ durationSeconds: this.schedule.frameSeconds(to - from), payloads: this.muxCurrent(from, to) });
+    if (this.leading) void this.flush();
+  }
+
+  private cutSegment(): void {
+    const frameCount = this.current[0]!.length;
+    const startFrame = this.runFrames - frameCount;
+    let payloads: Map<string, Uint8Array>;
+    if (this.lowLatency) {
+      this.cutPart();
+      payloads = new Map(this.renditionIds.map((id) => [id, Buffer.concat(this.parts.map((part) => part.payloads.get(id)!))]));
+    } else {
+      payloads = this.muxCurrent(0, frameCount);
+    }
+    const bytes = Object.fromEntries([...payloads].map(([id, segment]) => [id, segment.byteLength]));
     const entry = {
       run: this.run,
       durationSeconds: this.schedule.frameSeconds(frameCount),
@@ -308,11 +361,12 @@ export class ChannelPackager extends EventEmitter {
       bytes,
     };
     this.nextIsDiscontinuity = false;
-    const endPts = ptsAdd(startPts, samplesToTicks(frameCount * SAMPLES_PER_FRAME, this.options.channel.sampleRate));
-    this.current = this.renditionIds.map(() => []);
+    const endPts = this.framePts(frameCount);
+    const parts = this.parts;
     this.runSegments += 1;
+    this.startSegment();
     this.stats.segmentsProduced += 1;
-    this.pending.push({ entry, endPts, payloads });
+    this.pending.push({ entry, endPts, payloads, parts });
     this.dropOverflowingPending();
     if (this.leading) void this.flush();
     else this.followStoredState();
@@ -329,8 +383,10 @@ export class ChannelPackager extends EventEmitter {
    */
   private dropOverflowingPending(): void {
     while (this.pending.length > this.windowSize) {
-      // The oldest segment not being written right now goes; its successor starts a new timeline.
-      const index = this.pending[0] === this.inFlight ? 1 : 0;
+      // The oldest segment not being written right now, and whose parts players have not
+      // seen, goes; its successor starts a new timeline.
+      const first = this.pending[0]!;
+      const index = first === this.inFlight || first.parts.some((part) => part.storedAs !== undefined) ? 1 : 0;
       this.pending.splice(index, 1);
       this.pending[index]!.entry.discontinuity = true;
       this.stats.segmentsDropped += 1;
@@ -344,38 +400,28 @@ export class ChannelPackager extends EventEmitter {
     return this.flushing;
   }
 
+  /**
+   * Writes what is queued, oldest first, while leading: whole segments, then (Low-Latency
+   * HLS, nothing else queued) the parts of the segment being made, so the MSN they are
+   * published under is the one their segment gets.
+   */
   private async flushPending(): Promise<void> {
-    const store = this.options.store;
-    while (this.pending.length > 0 && !this.abandoned && this.leading) {
-      const next = this.pending[0]!;
-      const entry: WindowSegment = { ...next.entry, msn: this.state.nextMsn };
+    while (!this.abandoned && this.leading) {
+      const segment = this.pending[0];
+      const part = segment ? undefined : this.parts.find((candidate) => candidate.storedAs === undefined);
+      if (!segment && !part) return;
+      const msn = this.state.nextMsn;
       const fence = this.fence;
-      this.inFlight = next;
+      this.inFlight = segment;
       try {
-        const ttl = this.segmentTtlSeconds();
-        // 1. segment bytes, every rendition, before any playlist lists them
-        await Promise.all(
-          [...next.payloads].map(([rendition, bytes]) =>
-            store.putSegment(this.channelId, rendition, segmentName(entry.msn, entry.run), bytes, ttl, fence),
-          ),
-        );
-        // 2. the playlists and the state, atomically (3. the store notifies). The entry is
-        // re-read: an overflow may have flagged it as a discontinuity meanwhile.
-        const published: WindowSegment = { ...next.entry, msn: entry.msn, programDateTime: this.monotonicPdt(next.entry.programDateTime) };
-        const state = this.stateWith(published, next.endPts);
-        await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
-        this.state = state;
-        this.publishedInRun = true;
-        this.pending.splice(this.pending.indexOf(next), 1);
-        this.stats.segmentsPublished += 1;
-        this.logger.debug({ msn: entry.msn }, 'segment published');
-        this.emit('segment', published);
+        if (segment) await this.publishSegment(segment, fence);
+        else await this.publishPart(part!, fence);
       } catch (error) {
         if (isOnairError(error, 'ONAIR_FENCED')) {
           // Another packager leads: stop writing at once and keep the queue for a later takeover
           // (unless a newer lease of ours already replaced the one this write carried).
           this.stats.fencedWrites += 1;
-          this.logger.warn({ msn: entry.msn }, 'write refused: another packager holds the lease');
+          this.logger.warn({ msn }, 'write refused: another packager holds the lease');
           if (fence === this.fence) {
             this.demote();
             this.emit('fenced');
@@ -383,7 +429,7 @@ export class ChannelPackager extends EventEmitter {
           return;
         }
         this.stats.storeErrors += 1;
-        this.logger.warn({ err: error, msn: entry.msn }, 'store write failed; will retry');
+        this.logger.warn({ err: error, msn }, 'store write failed; will retry');
         if (this.abandoned) return;
         await new Promise<void>((resolve) => {
           this.wakeRetry = resolve;
@@ -395,6 +441,61 @@ export class ChannelPackager extends EventEmitter {
         this.inFlight = undefined;
       }
     }
+  }
+
+  private async publishSegment(next: PendingSegment, fence: string | undefined): Promise<void> {
+    const store = this.options.store;
+    const msn = this.state.nextMsn;
+    const ttl = this.segmentTtlSeconds();
+    // 1. segment bytes (and any part not stored yet), every rendition, before any playlist lists them
+    const writes = [...next.payloads].map(([rendition, bytes]) =>
+      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run), bytes, ttl, fence),
+    );
+    next.parts.forEach((part, index) => {
+      if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence));
+    });
+    await Promise.all(writes);
+    next.parts.forEach((part) => (part.storedAs = msn));
+    // 2. the playlists and the state, atomically (3. the store notifies). The entry is
+    // re-read: an overflow may have flagged it as a discontinuity meanwhile.
+    const published: WindowSegment = {
+      ...next.entry,
+      msn,
+      programDateTime: this.monotonicPdt(next.entry.programDateTime),
+      ...(this.lowLatency ? { parts: next.parts.map((part) => part.durationSeconds) } : {}),
+    };
+    const state = this.stateWith(published, next.endPts);
+    await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.publishedInRun = true;
+    this.pending.splice(this.pending.indexOf(next), 1);
+    this.stats.segmentsPublished += 1;
+    this.logger.debug({ msn }, 'segment published');
+    this.emit('segment', published);
+  }
+
+  /** Low-Latency HLS: stores a part of the segment being made and lists it (and the next hint). */
+  private async publishPart(part: PendingPart, fence: string | undefined): Promise<void> {
+    const msn = this.state.nextMsn;
+    const index = this.parts.indexOf(part);
+    const discontinuity = this.nextIsDiscontinuity;
+    await Promise.all(this.partWrites(part, msn, index, fence));
+    part.storedAs = msn;
+    // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
+    if (this.parts[index] !== part) return;
+    const open = { msn, run: this.run, discontinuity, parts: this.parts.slice(0, index + 1).map((cut) => cut.durationSeconds) };
+    const state: ChannelState = { ...this.state, open };
+    await this.options.store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.publishedInRun = true;
+    this.stats.partsPublished += 1;
+  }
+
+  private partWrites(part: PendingPart, msn: number, index: number, fence: string | undefined): Promise<void>[] {
+    const ttl = this.partTtlSeconds();
+    return [...part.payloads].map(([rendition, bytes]) =>
+      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index), bytes, ttl, fence),
+    );
   }
 
   /** PDT never goes back nor overlaps the previous segment, across restarts and takeovers, even if a wall clock did. */
@@ -425,35 +526,11 @@ export class ChannelPackager extends EventEmitter {
         seconds: previous.seconds + entry.durationSeconds,
       };
     }
-    return { ...this.state, nextMsn: entry.msn + 1, nextPts: endPts, window, discontinuitySequence, bandwidth };
+    return { ...this.state, nextMsn: entry.msn + 1, nextPts: endPts, window, discontinuitySequence, bandwidth, open: undefined };
   }
 
   private renderPlaylists(state: ChannelState): Record<string, string> {
-    const channel = this.options.channel;
-    const playlists: Record<string, string> = {};
-    const variants: MasterVariant[] = [];
-    for (const rendition of channel.renditions) {
-      const segments = state.window
-        .filter((segment) => segment.bytes[rendition.id] !== undefined)
-        .map((segment) => ({ ...segment, uri: segmentUri(rendition.id, segment.msn, segment.run) }));
-      playlists[`${channel.id}_${rendition.id}.m3u8`] = renderMediaPlaylist({
-        targetDuration: state.targetDuration,
-        mediaSequence: segments[0]?.msn ?? state.nextMsn,
-        discontinuitySequence: state.discontinuitySequence,
-        segments,
-      });
-      const measured = state.bandwidth[rendition.id];
-      // Before the first measurement: the nominal bit rate plus the TS container's share.
-      const estimate = rendition.bitrate * 1.05;
-      variants.push({
-        uri: `${channel.id}_${rendition.id}.m3u8`,
-        bandwidth: measured ? Math.max(measured.peak, 1) : estimate,
-        averageBandwidth: measured && measured.seconds > 0 ? measured.bits / measured.seconds : estimate,
-        codecs: AAC_LC_CODECS,
-      });
-    }
-    playlists[`${channel.id}.m3u8`] = renderMasterPlaylist(variants);
-    return playlists;
+    return renderChannelPlaylists(this.options.channel, state, { run: this.run, lowLatency: this.lowLatency });
   }
 
   /**
@@ -464,5 +541,11 @@ export class ChannelPackager extends EventEmitter {
   segmentTtlSeconds(): number {
     const windowSeconds = this.windowSize * this.state.targetDuration;
     return Math.ceil(2 * windowSeconds + 2 * this.state.targetDuration + 30);
+  }
+
+  /** Parts are listed for at most 3 target durations and a segment, then stay readable for a playlist's duration. */
+  partTtlSeconds(): number {
+    const windowSeconds = this.windowSize * this.state.targetDuration;
+    return Math.ceil(windowSeconds + 5 * this.state.targetDuration + 30);
   }
 }

@@ -39,6 +39,28 @@ export class SegmentSchedule {
     return Math.max(1, Math.round(longest));
   }
 
+  /**
+   * Low-Latency HLS parts: each segment is split into `partCount` parts of whole frames,
+   * as even as frame edges allow, so no part is shorter than 85 % of the longest
+   * (rfc8216bis §4.4.4.9). Returns the frame offsets within segment `index` at which
+   * its parts end; the last one is the segment's length.
+   */
+  partEnds(index: number, partCount: number): number[] {
+    const frames = this.frameCount(index);
+    const parts = Math.min(partCount, frames);
+    return Array.from({ length: parts }, (_, part) => Math.round(((part + 1) * frames) / parts));
+  }
+
+  /** How many parts a segment gets for a nominal part duration. */
+  partCount(partSeconds: number): number {
+    return Math.max(1, Math.round(this.segmentSeconds / partSeconds));
+  }
+
+  /** EXT-X-PART-INF PART-TARGET: the longest part this schedule makes, in seconds. */
+  partTargetSeconds(partCount: number): number {
+    return this.frameSeconds(Math.ceil(this.maxFrameCount() / partCount));
+  }
+
   frameSeconds(frames: number): number {
     return (frames * SAMPLES_PER_FRAME) / this.sampleRate;
   }

@@ -6,12 +6,23 @@
  */
 import type { PlaylistSegment } from './playlist-writer.js';
 
-export interface WindowSegment extends Omit<PlaylistSegment, 'uri'> {
+export interface WindowSegment extends Omit<PlaylistSegment, 'uri' | 'parts'> {
   msn: number;
   /** Packager run that wrote it: part of the URI so a URI is never reused. */
   run: number;
   /** Bytes of this segment per rendition id (for BANDWIDTH measurement). */
   bytes: Record<string, number>;
+  /** Durations of its parts in seconds (Low-Latency HLS channels only). */
+  parts?: number[];
+}
+
+/** The parts already published of the segment being made (Low-Latency HLS). */
+export interface OpenSegment {
+  msn: number;
+  run: number;
+  discontinuity: boolean;
+  /** Part durations in seconds, in order. */
+  parts: number[];
 }
 
 export interface RenditionBandwidth {
@@ -31,6 +42,8 @@ export interface ChannelState {
   nextPts: number;
   window: WindowSegment[];
   bandwidth: Record<string, RenditionBandwidth>;
+  /** Set between a part's publish and its segment's. */
+  open?: OpenSegment;
 }
 
 export function emptyChannelState(targetDuration: number, firstPts: number): ChannelState {
@@ -71,4 +84,9 @@ export function segmentUri(rendition: string, msn: number, run: number): string 
 
 export function segmentName(msn: number, run: number): string {
   return `${msn}-${run}.ts`;
+}
+
+/** Part `part` (0-based) of segment `msn`: `1234-3.2.ts`. */
+export function partName(msn: number, run: number, part: number): string {
+  return `${msn}-${run}.${part}.ts`;
 }

@@ -1,10 +1,11 @@
 /**
  * The origin's hot cache (DESIGN.md, Origin: "steady state serves from memory").
  *
- * - PlaylistCache: one entry per (channel, playlist name) holding the body, the store's ETag and
- *   the gzip variant, computed once per playlist version. Entries are dropped when the store
- *   reports a publish for the channel, and expire after a short max age in case a
- *   notification is lost.
+ * - PlaylistCache: one entry per (channel, playlist name) holding the body, the store's ETag,
+ *   the gzip variant and the low-latency live edge, computed once per playlist version. When
+ *   the store reports a publish for a channel, its cached playlists are read again at once,
+ *   so requests are answered from memory. Entries also expire after a max age: short until
+ *   the origin is subscribed to notifications, a safety net against a lost one after.
  * - SegmentCache: segments are immutable, so they stay until evicted by a byte-bounded LRU.
  *   A miss (null) is never cached: the segment may appear a moment later.
  *
@@ -13,6 +14,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { StoredPlaylist } from '../store/store.js';
+import { readPlaylistPosition, type PlaylistPosition } from './playlist-position.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -24,6 +26,8 @@ export interface CachedPlaylist {
   gzip: Buffer | null;
   /** The strong ETag of the gzip coding (another representation, RFC 9110 §8.8.3). */
   gzipEtag: string;
+  /** Low-Latency HLS media playlists only: the live edge. */
+  position: PlaylistPosition | undefined;
 }
 
 interface PlaylistEntry extends CachedPlaylist {
@@ -43,11 +47,26 @@ export class PlaylistCache {
   /** Bumped per channel on every invalidation, so a read that started before it is not kept. */
   private readonly generations = new Map<string, number>();
 
+  private maxAgeMs: number;
+
+  /**
+   * `maxAgeMs` applies until `subscribed()` is called, `subscribedMaxAgeMs` after: with
+   * notifications, an entry only expires in case one was lost.
+   */
   constructor(
     private readonly load: PlaylistLoader,
-    private readonly maxAgeMs: number,
+    unsubscribedMaxAgeMs: number,
+    private readonly subscribedMaxAgeMs: number = unsubscribedMaxAgeMs,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.maxAgeMs = unsubscribedMaxAgeMs;
+  }
+
+  /** Notifications flow from now on: every cached playlist is read again once (some may have been missed). */
+  subscribed(): void {
+    this.maxAgeMs = this.subscribedMaxAgeMs;
+    this.invalidateAll();
+  }
 
   get(channel: string, name: string): Promise<CachedPlaylist | null> {
     const key = entryKey(channel, name);
@@ -67,18 +86,34 @@ export class PlaylistCache {
     return promise;
   }
 
-  /** A publish happened for `channel`: its next requests read the store again. */
-  invalidate(channel: string): void {
+  /**
+   * A publish happened for `channel`: the playlists cached for it are read again now, so
+   * that requests keep being answered from memory. Returns once they are (never rejects).
+   */
+  async invalidate(channel: string): Promise<void> {
+    this.generations.set(channel, (this.generations.get(channel) ?? 0) + 1);
+    const prefix = entryKey(channel, '');
+    const names: string[] = [];
+    for (const key of this.entries.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      this.entries.delete(key);
+      names.push(key.slice(prefix.length));
+    }
+    await Promise.all(names.map((name) => this.get(channel, name).catch(() => null)));
+  }
+
+  invalidateAll(): void {
+    const channels = new Set([...this.generations.keys(), ...[...this.entries.keys()].map(channelOf)]);
+    for (const channel of channels) void this.invalidate(channel);
+  }
+
+  /** Drops a channel's entries without reading them again (it left the configuration). */
+  forget(channel: string): void {
     this.generations.set(channel, (this.generations.get(channel) ?? 0) + 1);
     const prefix = entryKey(channel, '');
     for (const key of this.entries.keys()) {
       if (key.startsWith(prefix)) this.entries.delete(key);
     }
-  }
-
-  invalidateAll(): void {
-    const channels = new Set([...this.generations.keys(), ...[...this.entries.keys()].map(channelOf)]);
-    for (const channel of channels) this.invalidate(channel);
   }
 
   private async fetch(
@@ -104,7 +139,13 @@ export class PlaylistCache {
 async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
   const body = Buffer.from(stored.body, 'utf8');
   const gzipped = await gzipAsync(body);
-  return { body, etag: stored.etag, gzip: gzipped.length < body.length ? gzipped : null, gzipEtag: gzipVariantEtag(stored.etag) };
+  return {
+    body,
+    etag: stored.etag,
+    gzip: gzipped.length < body.length ? gzipped : null,
+    gzipEtag: gzipVariantEtag(stored.etag),
+    position: readPlaylistPosition(stored.body),
+  };
 }
 
 /** The store's tag with `-gz` appended inside the quotes. */

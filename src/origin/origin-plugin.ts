@@ -1,12 +1,14 @@
 /**
  * The HLS origin as a Fastify plugin (DESIGN.md, Origin). Routes:
  *   GET/HEAD /{ch}/{ch}.m3u8               master playlist
- *   GET/HEAD /{ch}/{ch}_{rendition}.m3u8   media playlist
+ *   GET/HEAD /{ch}/{ch}_{rendition}.m3u8   media playlist (LL-HLS: `_HLS_msn`, `_HLS_part`, `_HLS_skip`)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
+ *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.{part}.ts  LL-HLS part (held while it is the preload hint)
  *   GET/HEAD /healthz                      200 while the store answers, else 503
  * Cache-Control follows the table in DESIGN.md; ETag/If-None-Match (RFC 9110 §13), Range
  * (RFC 9110 §14), gzip with Vary for playlists, CORS for web players. Playlists and segments
- * are served from memory (origin-cache.ts); the store is read on a miss only.
+ * are served from memory (origin-cache.ts); the store is read on a miss only. Low-Latency
+ * requests wait for the store's publish notifications (blocking-reload.ts).
  *
  * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
  * meant for an instance of its own (see origin-server.ts).
@@ -14,12 +16,15 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { deltaPlaylistName, mediaPlaylistName } from '../hls/channel-playlists.js';
+import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
-import { PlaylistCache, SegmentCache } from './origin-cache.js';
+import { PlaylistCache, SegmentCache, type CachedPlaylist } from './origin-cache.js';
 import { originErrorHandler, sendError } from './origin-errors.js';
 import { ID_PATTERN_SOURCE, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
+import { lists, tooFarAhead } from './playlist-position.js';
 import { readFromStore } from './store-read.js';
 import { StoreUpdates } from './store-updates.js';
 
@@ -36,7 +41,11 @@ export const MAX_PARAM_LENGTH = 80;
 // MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53.
 const DECIMAL = '(0|[1-9][0-9]{0,14})';
 const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE})?\\.m3u8$`;
-const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}\\.ts$`;
+const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.(0|[1-9][0-9]{0,3}))?\\.ts$`;
+/** A held request re-reads the playlist at least this often, in case a notification was lost. */
+const RECHECK_MS = 500;
+/** Held longer than this many target durations, a request gets 503 (rfc8216bis §6.2.5.2). */
+const HOLD_TARGET_DURATIONS = 3;
 
 /** Decorated on the instance as `onairOrigin`. */
 export interface OriginControl {
@@ -70,19 +79,27 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   const targetDuration = options.targetDurationSeconds;
   const masterCacheControl = `public, max-age=${3 * targetDuration}`;
   const mediaCacheControl = `public, max-age=${Math.max(1, Math.floor(targetDuration / 2))}`;
+  // A blocking reload's answer lists at least what its query asked for, whenever it is
+  // served: a cache may keep it until no player asks for that part any more.
+  const blockingCacheControl = `public, max-age=${6 * targetDuration}`;
 
   let channels = indexChannels(options.channels);
   const playlists = new PlaylistCache(
     (channel, name) =>
       readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs),
     options.playlistCacheMaxAgeMs,
+    Math.max(options.playlistCacheMaxAgeMs, 500 * targetDuration),
   );
   const segments = new SegmentCache(options.segmentCacheBytes);
+  const waiters = new UpdateWaiters();
 
   const updates = new StoreUpdates(
     store,
-    (channel) => playlists.invalidate(channel),
-    () => playlists.invalidateAll(),
+    (channel) => void playlists.invalidate(channel).then(() => waiters.wake(channel)),
+    () => {
+      playlists.subscribed();
+      waiters.wakeAll();
+    },
     fastify.log,
   );
   // Wait for the first subscription attempt, but not longer than a store read may take:
@@ -99,7 +116,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       channels = indexChannels(validated);
       for (const id of previous.keys()) {
         if (channels.has(id)) continue;
-        playlists.invalidate(id);
+        playlists.forget(id);
         segments.dropPrefix(`${id}/`);
       }
     },
@@ -138,13 +155,30 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       const { channel, playlist } = request.params;
       const kind = playlistKind(channels, channel, playlist);
       if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
-      const cached = await playlists.get(channel, playlist);
+      let cached = await playlists.get(channel, playlist);
       if (!cached) return sendError(reply, 404, 'playlist not available yet');
+      let cacheControl = kind === 'master' ? masterCacheControl : mediaCacheControl;
+
+      // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
+      if (cached.position) {
+        const read = readDirectives(request.query as Record<string, unknown>);
+        if (!read.ok) return sendError(reply, 400, read.message);
+        const { msn, part, skip } = read.directives;
+        if (msn !== undefined) {
+          if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
+          const held = await holdUntilListed(channel, playlist, cached, msn, part);
+          if (held === 'gone') return sendError(reply, 404, 'playlist not available');
+          if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
+          cached = held;
+          cacheControl = blockingCacheControl;
+        }
+        if (skip) cached = (await playlists.get(channel, deltaPlaylistName(playlist))) ?? cached;
+      }
 
       const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
       const gzipEtag = cached.gzipEtag;
       reply
-        .header('cache-control', kind === 'master' ? masterCacheControl : mediaCacheControl)
+        .header('cache-control', cacheControl)
         .header('vary', 'Accept-Encoding')
         .header('etag', gzipped ? gzipEtag : cached.etag);
       // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
@@ -171,13 +205,20 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     handler: async (request, reply) => {
       const { channel, rendition, segment } = request.params;
       if (!channels.get(channel)?.has(rendition)) return sendError(reply, 404, 'unknown channel or rendition');
-      const bytes = await segments.get(`${channel}/${rendition}/${segment}`, () =>
-        readFromStore(
-          `segment ${channel}/${rendition}/${segment}`,
-          () => store.getSegment(channel, rendition, segment),
-          storeTimeoutMs,
-        ),
-      );
+      const load = (): Promise<Buffer | null> =>
+        segments.get(`${channel}/${rendition}/${segment}`, () =>
+          readFromStore(
+            `segment ${channel}/${rendition}/${segment}`,
+            () => store.getSegment(channel, rendition, segment),
+            storeTimeoutMs,
+          ),
+        );
+      let bytes = await load();
+      if (!bytes) {
+        const held = await holdUntilPublished(channel, rendition, segment);
+        if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
+        if (held === 'listed') bytes = await load();
+      }
       if (!bytes) return sendError(reply, 404, 'segment not available');
 
       // A segment URI is never reused (DESIGN.md, Sequence), so the URI itself is a strong validator.
@@ -201,6 +242,53 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       return sendBody(request, reply, bytes.subarray(range.start, range.end + 1));
     },
   });
+
+  /**
+   * Holds a blocking playlist reload until the playlist lists segment `msn` (or its part
+   * `part`), for at most 3 target durations.
+   */
+  async function holdUntilListed(
+    channel: string,
+    name: string,
+    current: CachedPlaylist,
+    msn: number,
+    part: number | undefined,
+  ): Promise<CachedPlaylist | 'timeout' | 'gone'> {
+    let cached = current;
+    const deadline = Date.now() + HOLD_TARGET_DURATIONS * current.position!.targetDurationSeconds * 1000;
+    while (!lists(cached.position!, msn, part)) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return 'timeout';
+      await waiters.next(channel, Math.min(remaining, RECHECK_MS));
+      const next = await playlists.get(channel, name);
+      if (!next?.position) return 'gone';
+      cached = next;
+    }
+    return cached;
+  }
+
+  /**
+   * A segment or part that is not stored yet: if it is the one the playlist's preload hint
+   * names (or one just after it, same packager run), hold the request until the playlist
+   * lists it (rfc8216bis §6.2.6: a hinted resource blocks until ready, never 404s).
+   * `listed` means: read the store again; `absent` means: it will not come.
+   */
+  async function holdUntilPublished(channel: string, rendition: string, segment: string): Promise<'listed' | 'absent' | 'timeout'> {
+    const [msn, run, part] = segment.slice(0, -'.ts'.length).split(/[-.]/).map(Number) as [number, number, number | undefined];
+    const name = mediaPlaylistName(channel, rendition);
+    let position = (await playlists.get(channel, name))?.position;
+    if (!position?.hint || position.hint.run !== run || tooFarAhead(position, msn, part)) return 'absent';
+    const deadline = Date.now() + HOLD_TARGET_DURATIONS * position.targetDurationSeconds * 1000;
+    while (!lists(position, msn, part)) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return 'timeout';
+      await waiters.next(channel, Math.min(remaining, RECHECK_MS));
+      position = (await playlists.get(channel, name))?.position;
+      // Another run leads now (a takeover): this one's hinted parts will never be published.
+      if (!position?.hint || position.hint.run !== run) return 'absent';
+    }
+    return 'listed';
+  }
 
   // Writes are not part of the origin: 405 before any body is read.
   const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>

@@ -41,6 +41,8 @@ const ISSUE_CONFIG = {
       fallback: 'silence',
       inputTimeoutMs: 2000,
       recoverSeconds: 5,
+      lowLatency: false,
+      partSeconds: 1,
       renditions: [
         { id: 'lofi', bitrate: 32000 },
         { id: 'midfi', bitrate: 96000 },
@@ -194,6 +196,16 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'a recovery time that is not a duration', change: (raw) => (raw.channels[0].recoverSeconds = 'soon'), where: 'channels[0].recoverSeconds' },
     { name: 'a silence detection below a second', change: (raw) => (raw.channels[0].silenceSeconds = '200ms'), where: 'channels[0].silenceSeconds' },
     { name: 'an input named like the safety source', change: (raw) => (raw.channels[0].inputs[0].id = 'fallback'), where: 'channels[0].inputs[0].id' },
+    { name: 'a part duration that is not a duration', change: (raw) => (raw.channels[0].partSeconds = 'short'), where: 'channels[0].partSeconds' },
+    {
+      name: 'parts as long as the segments',
+      change: (raw) => {
+        raw.hls = { segmentSeconds: 2 };
+        Object.assign(raw.channels[0], { lowLatency: true, partSeconds: 2 });
+      },
+      where: 'channels[0].partSeconds',
+    },
+    { name: 'low latency that is not a boolean', change: (raw) => (raw.channels[0].lowLatency = 'yes'), where: 'channels[0].lowLatency' },
     { name: 'a lease too short to renew', change: (raw) => (raw.ingest = { leaseMs: 50 }), where: 'ingest.leaseMs' },
     { name: 'an unknown key in ingest', change: (raw) => (raw.ingest = { lease: 1000 }), where: 'ingest.lease' },
     { name: 'a store URL of another scheme', change: (raw) => (raw.store = 'memcached://127.0.0.1'), where: 'store' },

@@ -15,7 +15,8 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { OnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import type { WindowSegment } from '../../src/hls/sequence-state.js';
-import { AdtsReader, buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
+import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
+import { aacFrame, FrameSource, pushUntilCut, SAMPLE_RATE } from '../helpers/aac-frames.js';
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -24,7 +25,6 @@ import { redisCli, startRedisServer } from '../helpers/redis-server.js';
 import type { PublishRequest, Store } from '../../src/store/store.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 
-const SAMPLE_RATE = 48000;
 const FRAME_TICKS = samplesToTicks(1024, SAMPLE_RATE); // 1920
 const FIRST_PTS = 900_000;
 const RENDITIONS = ['lofi', 'hifi'];
@@ -44,37 +44,6 @@ function channelConfig(): ChannelConfig {
       },
     ],
   }).channels[0]!;
-}
-
-/** One ADTS AAC-LC frame (48 kHz stereo) of `frameBytes` bytes, header included. */
-function aacFrame(frameBytes: number, seed: number): AacFrame {
-  const data = new Uint8Array(frameBytes);
-  data.set(buildAdtsHeader({ sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, payloadLength: frameBytes - 7 }));
-  for (let at = 7; at < frameBytes; at++) data[at] = (seed + at) % 251;
-  return { data, sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, samples: 1024 };
-}
-
-/**
- * An endless source of frame groups, like an encoder making each rendition from the same
- * input: frame sizes follow the bit rate and swell every few seconds so segments differ.
- */
-class FrameSource {
-  private frameIndex = 0;
-
-  constructor(private readonly baseBytes: number[] = [40, 200]) {}
-
-  next(): AacFrame[] {
-    const swell = Math.floor(this.frameIndex / 150) % 5;
-    const group = this.baseBytes.map((base, rendition) => aacFrame(base + swell * (rendition + 1) * 8 + (this.frameIndex % 3), this.frameIndex));
-    this.frameIndex += 1;
-    return group;
-  }
-}
-
-/** Pushes frame groups until the packager cuts a segment (it does so synchronously). */
-function pushUntilCut(packager: ChannelPackager, source: FrameSource): void {
-  const produced = packager.stats.segmentsProduced;
-  while (packager.stats.segmentsProduced === produced) packager.pushFrameGroup(source.next());
 }
 
 /** Cuts `count` segments, waiting for each to be published, as a live feed would pace them. */

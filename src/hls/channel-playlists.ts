@@ -1,0 +1,144 @@
+/**
+ * Every playlist of a channel, rendered from its sequence state in one go (published
+ * together, atomically): the master playlist, one media playlist per rendition and, for
+ * Low-Latency HLS channels, each media playlist's delta update (`_HLS_skip=YES`).
+ */
+import type { ChannelConfig } from '../config/config-schema.js';
+import {
+  AAC_LC_CODECS,
+  HOLD_BACK_TARGET_DURATIONS,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+  skippableSegments,
+  type LowLatencyPlaylist,
+  type MasterVariant,
+  type PlaylistSegment,
+} from './playlist-writer.js';
+import { partName, segmentUri, type ChannelState } from './sequence-state.js';
+
+export interface LowLatencyTiming {
+  /** Parts per segment. */
+  partCount: number;
+  /** The longest part, in seconds (EXT-X-PART-INF PART-TARGET). */
+  partTargetSeconds: number;
+}
+
+export interface RenderContext {
+  /** The writer's run: names the next part in the preload hint. */
+  run: number;
+  lowLatency: LowLatencyTiming | undefined;
+}
+
+export function mediaPlaylistName(channel: string, rendition: string): string {
+  return `${channel}_${rendition}.m3u8`;
+}
+
+/**
+ * The store name of a media playlist's delta update. The `.delta` suffix cannot match a
+ * public playlist URL (ids have no dots), so it is reached through `?_HLS_skip=YES` only.
+ */
+export function deltaPlaylistName(mediaName: string): string {
+  return `${mediaName.slice(0, -'.m3u8'.length)}.delta.m3u8`;
+}
+
+export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelState, context: RenderContext): Record<string, string> {
+  const playlists: Record<string, string> = {};
+  const variants: MasterVariant[] = [];
+  for (const rendition of channel.renditions) {
+    const name = mediaPlaylistName(channel.id, rendition.id);
+    const { mediaSequence, segments } = renditionSegments(state, rendition.id, context.lowLatency !== undefined);
+    const base = { targetDuration: state.targetDuration, mediaSequence, discontinuitySequence: state.discontinuitySequence, segments };
+    if (context.lowLatency) {
+      const lowLatency = lowLatencyPart(channel, state, rendition.id, context.run, context.lowLatency);
+      playlists[name] = renderMediaPlaylist({ ...base, lowLatency });
+      const openSeconds = lowLatency.openParts.reduce((sum, part) => sum + part.durationSeconds, 0);
+      const skippedSegments = skippableSegments(segments, state.targetDuration, openSeconds);
+      playlists[deltaPlaylistName(name)] = renderMediaPlaylist({ ...base, lowLatency: { ...lowLatency, skippedSegments } });
+    } else {
+      playlists[name] = renderMediaPlaylist(base);
+    }
+    const measured = state.bandwidth[rendition.id];
+    // Before the first measurement: the nominal bit rate plus the TS container's share.
+    const estimate = rendition.bitrate * 1.05;
+    variants.push({
+      uri: name,
+      bandwidth: measured ? Math.max(measured.peak, 1) : estimate,
+      averageBandwidth: measured && measured.seconds > 0 ? measured.bits / measured.seconds : estimate,
+      codecs: AAC_LC_CODECS,
+    });
+  }
+  playlists[`${channel.id}.m3u8`] = renderMasterPlaylist(variants);
+  return playlists;
+}
+
+/**
+ * The window's segments with their URIs and, for Low-Latency HLS, the parts of those
+ * that end within HOLD_BACK_TARGET_DURATIONS of the live edge (rfc8216bis §6.2.2: older
+ * parts are removed).
+ */
+function renditionSegments(
+  state: ChannelState,
+  rendition: string,
+  lowLatency: boolean,
+): { mediaSequence: number; segments: PlaylistSegment[] } {
+  const listed = state.window.filter((segment) => segment.bytes[rendition] !== undefined);
+  const openSeconds = (state.open?.parts ?? []).reduce((sum, duration) => sum + duration, 0);
+  let fromEnd = openSeconds;
+  const withParts = new Set<number>();
+  for (let index = listed.length - 1; index >= 0 && lowLatency; index--) {
+    if (fromEnd > HOLD_BACK_TARGET_DURATIONS * state.targetDuration) break;
+    withParts.add(index);
+    fromEnd += listed[index]!.durationSeconds;
+  }
+  const segments = listed.map((segment, index) => {
+    const entry: PlaylistSegment = {
+      uri: segmentUri(rendition, segment.msn, segment.run),
+      durationSeconds: segment.durationSeconds,
+      programDateTime: segment.programDateTime,
+      discontinuity: segment.discontinuity,
+    };
+    if (withParts.has(index) && segment.parts) {
+      entry.parts = segment.parts.map((durationSeconds, part) => ({
+        uri: `${rendition}/${partName(segment.msn, segment.run, part)}`,
+        durationSeconds,
+      }));
+    }
+    return entry;
+  });
+  return { mediaSequence: listed[0]?.msn ?? state.nextMsn, segments };
+}
+
+function lowLatencyPart(
+  channel: ChannelConfig,
+  state: ChannelState,
+  rendition: string,
+  run: number,
+  timing: LowLatencyTiming,
+): LowLatencyPlaylist {
+  const open = state.open;
+  const openParts = (open?.parts ?? []).map((durationSeconds, part) => ({
+    uri: `${rendition}/${partName(open!.msn, open!.run, part)}`,
+    durationSeconds,
+  }));
+  const preloadHintUri = open
+    ? `${rendition}/${partName(open.msn, open.run, open.parts.length)}`
+    : `${rendition}/${partName(state.nextMsn, run, 0)}`;
+  // Every rendition is published in the same step: the others' last part is this one's.
+  const last = state.window.at(-1);
+  const lastPart =
+    open && open.parts.length > 0
+      ? { msn: open.msn, part: open.parts.length - 1 }
+      : last && { msn: last.msn, part: (last.parts?.length ?? 1) - 1 };
+  const renditionReports = lastPart
+    ? channel.renditions
+        .filter((other) => other.id !== rendition)
+        .map((other) => ({ uri: mediaPlaylistName(channel.id, other.id), lastMsn: lastPart.msn, lastPart: lastPart.part }))
+    : [];
+  return {
+    partTargetSeconds: timing.partTargetSeconds,
+    openParts,
+    openDiscontinuity: open?.discontinuity ?? false,
+    preloadHintUri,
+    renditionReports,
+  };
+}
