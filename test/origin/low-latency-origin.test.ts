@@ -1,0 +1,224 @@
+/**
+ * Low-Latency HLS at the origin (draft-pantos-hls-rfc8216bis §6.2.5–6.2.6): blocking
+ * playlist reloads held until the part is published (woken by the store's notification),
+ * 400 past the spec's limits, 503 when held past 3 target durations, the preload-hinted
+ * part held rather than 404, delta updates, and a playlist without parts ignoring the
+ * directives. A real packager on a MemoryStore publishes the parts the test feeds it.
+ */
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { ChannelPackager } from '../../src/hls/channel-packager.js';
+import { buildOrigin } from '../../src/origin/origin-server.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { StoredPlaylist } from '../../src/store/store.js';
+import { FrameSource } from '../helpers/aac-frames.js';
+import { DelegatingStore } from '../helpers/delegating-store.js';
+
+/** 1 s segments in four 0.25 s parts: TD 1, so a request is held 3 s at most. */
+const SEGMENT_SECONDS = 1;
+
+class CountingStore extends DelegatingStore {
+  playlistReads = 0;
+
+  override async getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
+    this.playlistReads += 1;
+    return this.inner.getPlaylist(channel, name);
+  }
+}
+
+async function startLowLatency(t: Test, lowLatency = true) {
+  const channel = resolveConfig({
+    hls: { segmentSeconds: SEGMENT_SECONDS },
+    channels: [
+      {
+        id: 'fip',
+        lowLatency,
+        partSeconds: 0.25,
+        renditions: [
+          { id: 'lofi', bitrate: '32k' },
+          { id: 'hifi', bitrate: '192k' },
+        ],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+      },
+    ],
+  }).channels[0]!;
+  const memory = new MemoryStore();
+  await memory.start();
+  const store = new CountingStore(memory);
+  const packager = new ChannelPackager({ channel, segmentSeconds: SEGMENT_SECONDS, windowSegments: 12, store, logger: pino({ level: 'silent' }) });
+  await packager.start();
+  const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }], targetDurationSeconds: 1 });
+  await app.ready();
+  t.teardown(async () => {
+    await app.close();
+    await packager.close();
+    await memory.close();
+  });
+  const source = new FrameSource();
+  /** Feeds frames until `count` more parts (or segments, without low latency) are published. */
+  const publish = async (count = 1): Promise<void> => {
+    const published = (): number => packager.stats.partsPublished + packager.stats.segmentsPublished;
+    const target = published() + count;
+    for (let frame = 0; frame < 5000 && published() < target; frame++) {
+      packager.pushFrameGroup(source.next());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { app, store, packager, publish };
+}
+
+function get(app: FastifyInstance, url: string): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'GET', url });
+}
+
+/** The part the preload hint names: `{ msn, run, part }`. */
+function hintOf(body: string): { msn: number; run: number; part: number; uri: string } {
+  const match = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\w+\/(\d+)-(\d+)\.(\d+)\.ts)"/.exec(body);
+  if (!match) throw new Error(`no preload hint in:\n${body}`);
+  return { uri: match[1]!, msn: Number(match[2]), run: Number(match[3]), part: Number(match[4]) };
+}
+
+/** Settles within `ms`? Returns the response, or 'pending'. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([promise, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
+}
+
+t.test('a blocking reload is held until its part is published, then answered at once', async (t) => {
+  const { app, publish } = await startLowLatency(t);
+  await publish(10);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const held = get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`);
+  t.equal(await within(held, 150), 'pending', 'held while the part does not exist');
+  await publish(1);
+  const response = await within(held, 1000);
+  if (response === 'pending') return t.fail('not answered after the part was published');
+  t.equal(response.statusCode, 200);
+  t.match(response.body, `#EXT-X-PART:DURATION=`);
+  t.match(response.body, `URI="${hint.uri}"`, 'lists the part it waited for');
+  t.equal(response.headers['cache-control'], 'public, max-age=6', 'cacheable: it always lists at least that part');
+  t.equal(response.headers['content-type'], 'application/vnd.apple.mpegurl');
+});
+
+t.test('_HLS_msn alone waits for the whole segment; a part already listed is answered at once', async (t) => {
+  const { app, publish } = await startLowLatency(t);
+  await publish(6);
+  const body = (await get(app, '/fip/fip_lofi.m3u8')).body;
+  const hint = hintOf(body);
+  const listed = await within(get(app, `/fip/fip_lofi.m3u8?_HLS_msn=${hint.msn - 1}`), 200);
+  t.equal(listed !== 'pending' && listed.statusCode, 200, 'a segment already listed: no wait');
+  const held = get(app, `/fip/fip_lofi.m3u8?_HLS_msn=${hint.msn}`);
+  // The hinted part is not the last of the segment: one part published is not enough.
+  if (hint.part < 2) {
+    await publish(1);
+    t.equal(await within(held, 100), 'pending', 'one more part does not complete the segment');
+  }
+  await publish(4);
+  const response = await within(held, 1000);
+  t.equal(response !== 'pending' && response.statusCode, 200);
+  if (response !== 'pending') t.match(response.body, `lofi/${hint.msn}-${hint.run}.ts`, 'lists the complete segment');
+});
+
+t.test('directives past the limits or malformed are 400 with a JSON body, briefly cacheable', async (t) => {
+  const { app, publish } = await startLowLatency(t);
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const lastMsn = hint.msn - 1; // the hinted part belongs to the segment after the last complete one
+  const bad = [
+    `_HLS_part=1`,
+    `_HLS_msn=${lastMsn + 3}`,
+    `_HLS_msn=${hint.msn}&_HLS_part=${hint.part + 20}`,
+    `_HLS_msn=-1`,
+    `_HLS_msn=abc`,
+    `_HLS_msn=1e3`,
+    `_HLS_msn=99999999999999999999`,
+    `_HLS_msn=1&_HLS_msn=2`,
+    `_HLS_msn=${hint.msn}&_HLS_part=x`,
+    `_HLS_skip=maybe`,
+  ];
+  for (const query of bad) {
+    const response = await within(get(app, `/fip/fip_hifi.m3u8?${query}`), 500);
+    if (response === 'pending') {
+      t.fail(`${query} was held instead of refused`);
+      continue;
+    }
+    t.equal(response.statusCode, 400, query);
+    t.equal(response.headers['cache-control'], 'public, max-age=1', query);
+    t.equal(response.json().error, 'bad_request', query);
+  }
+  const twoAhead = await within(get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${lastMsn + 2}`), 200);
+  t.equal(twoAhead, 'pending', 'two segments ahead is still a valid wait');
+});
+
+t.test('a request held past 3 target durations gets 503 with Retry-After', async (t) => {
+  const { app, publish } = await startLowLatency(t);
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const started = Date.now();
+  const response = await get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`);
+  const heldMs = Date.now() - started;
+  t.equal(response.statusCode, 503);
+  t.equal(response.headers['retry-after'], '1');
+  t.equal(response.headers['cache-control'], 'no-store');
+  t.ok(heldMs >= 2900 && heldMs < 4000, `held ${heldMs} ms: 3 target durations`);
+});
+
+t.test('the preload-hinted part is held until published, never 404; unannounced parts are 404', async (t) => {
+  const { app, store, publish } = await startLowLatency(t);
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const held = get(app, `/fip/${hint.uri}`);
+  t.equal(await within(held, 150), 'pending', 'held, not 404');
+  await publish(1);
+  const response = await within(held, 1000);
+  if (response === 'pending') return t.fail('the hinted part was not served once published');
+  t.equal(response.statusCode, 200);
+  t.equal(response.headers['content-type'], 'video/mp2t');
+  const [, name] = hint.uri.split('/');
+  t.same(response.rawPayload, Buffer.from((await store.getSegment('fip', 'hifi', name!))!), 'the stored part');
+
+  const next = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  for (const uri of [`hifi/${next.msn + 5}-${next.run}.0.ts`, `hifi/${next.msn}-${next.run + 1}.${next.part}.ts`, `hifi/${next.msn - 1}-${next.run}.9.ts`]) {
+    const missing = await within(get(app, `/fip/${uri}`), 300);
+    t.equal(missing !== 'pending' && missing.statusCode, 404, `${uri}: not announced, 404 at once`);
+  }
+});
+
+t.test('many held requests for one part share the store reads', async (t) => {
+  const { app, store, publish } = await startLowLatency(t);
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`;
+  const held = Array.from({ length: 200 }, () => get(app, url));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const readsBefore = store.playlistReads;
+  await publish(1);
+  const responses = await Promise.all(held);
+  t.ok(responses.every((response) => response.statusCode === 200), '200 for every held request');
+  const reads = store.playlistReads - readsBefore;
+  t.ok(reads <= 10, `${reads} playlist reads for 200 held requests (one per cached playlist per publish)`);
+});
+
+t.test('_HLS_skip=YES answers the delta update', async (t) => {
+  const { app, publish } = await startLowLatency(t);
+  await publish(4 * 10);
+  const full = (await get(app, '/fip/fip_lofi.m3u8')).body;
+  const delta = await get(app, '/fip/fip_lofi.m3u8?_HLS_skip=YES');
+  t.equal(delta.statusCode, 200);
+  t.match(delta.body, /#EXT-X-SKIP:SKIPPED-SEGMENTS=[1-9]\d*\n/);
+  t.notMatch(full, '#EXT-X-SKIP');
+  t.ok(delta.body.length < full.length, `delta ${delta.body.length} bytes < full ${full.length}`);
+  t.equal(delta.headers['cache-control'], 'public, max-age=1');
+  const v2 = await get(app, '/fip/fip_lofi.m3u8?_HLS_skip=v2');
+  t.equal(v2.body, delta.body, 'v2 is the same without date ranges');
+});
+
+t.test('a playlist without parts ignores the directives', async (t) => {
+  const { app, publish } = await startLowLatency(t, false);
+  await publish(2);
+  for (const query of ['_HLS_msn=999999', '_HLS_part=3', '_HLS_skip=maybe']) {
+    const response = await within(get(app, `/fip/fip_hifi.m3u8?${query}`), 300);
+    t.equal(response !== 'pending' && response.statusCode, 200, query);
+  }
+});
