@@ -116,6 +116,8 @@ const channelSchema = z
     lowLatency: z.boolean({ error: 'expected true or false' }).default(false),
     /** Nominal partial segment duration; segments are split into round(segmentSeconds / partSeconds) parts. */
     partSeconds: secondsSchema(0.2, 4, '1s').default(1),
+    /** `signed`: playlists and segments need a token signed with `signing.key` (see origin/signed-urls.ts). */
+    access: z.enum(['public', 'signed'], { error: 'expected "public" or "signed"' }).default('public'),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -160,6 +162,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    signing: z
+      .object({
+        /** HMAC-SHA256 key of signed channels' tokens; also ONAIR_SIGNING_KEY. */
+        key: z.string().min(32, { error: 'expected a secret of at least 32 characters' }).optional(),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -171,6 +180,7 @@ export const configSchema = z
     reportDuplicates(config.channels, ['channels'], context);
     reportDuplicateListeners(config, context);
     reportPartsLongerThanSegments(config, context);
+    reportSignedChannelsWithoutKey(config, context);
   });
 
 export type OnairConfig = z.output<typeof configSchema>;
@@ -196,6 +206,18 @@ function reportPartsLongerThanSegments(config: { hls: { segmentSeconds: number }
       code: 'custom',
       path: ['channels', channelIndex, 'partSeconds'],
       message: `expected at most half of hls.segmentSeconds (${config.hls.segmentSeconds / 2}s) so that a segment has several parts`,
+    });
+  });
+}
+
+function reportSignedChannelsWithoutKey(config: { signing: { key?: string }; channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  if (config.signing.key !== undefined) return;
+  config.channels.forEach((channel, channelIndex) => {
+    if (channel.access !== 'signed') return;
+    context.addIssue({
+      code: 'custom',
+      path: ['channels', channelIndex, 'access'],
+      message: 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)',
     });
   });
 }

@@ -15,6 +15,7 @@ export const ENVIRONMENT_OVERRIDES = {
   ONAIR_ORIGIN_HOST: 'origin.host',
   ONAIR_ORIGIN_PORT: 'origin.port',
   ONAIR_LOG_LEVEL: 'log.level',
+  ONAIR_SIGNING_KEY: 'signing.key',
 } as const;
 
 export async function loadConfigFile(path: string, environment: NodeJS.ProcessEnv = process.env): Promise<OnairConfig> {
@@ -39,9 +40,18 @@ export function parseConfigText(text: string, environment: NodeJS.ProcessEnv = {
     const first = document.errors[0]!;
     const line = first.linePos?.[0];
     const where = line ? `${source}:${line.line}:${line.col}` : source;
-    throw new OnairError('ONAIR_CONFIG_INVALID', `not valid YAML: ${first.message.split('\n')[0]}`, { where });
+    // The first line of a pretty error ends with its position, which `where` already gives.
+    const reason = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new OnairError('ONAIR_CONFIG_INVALID', `not valid YAML: ${reason}`, { where });
   }
-  const raw: unknown = document.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = document.toJS() ?? {};
+  } catch (error) {
+    // Aliases are resolved here, not while parsing: an alias to an undefined anchor, or an
+    // alias bomb (more than 100 expansions), throws a ReferenceError.
+    throw new OnairError('ONAIR_CONFIG_INVALID', `not valid YAML: ${(error as Error).message}`, { where: source, cause: error });
+  }
   return resolveConfig(raw, environment);
 }
 
@@ -50,7 +60,9 @@ export function resolveConfig(raw: unknown, environment: NodeJS.ProcessEnv = {})
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a mapping with store, origin, hls and channels', { where: '(root)' });
   }
   const withEnvironment = applyEnvironment(structuredClone(raw) as Record<string, unknown>, environment);
-  const result = configSchema.safeParse(withEnvironment);
+  // reportInput: an issue then carries the value it is about, so a missing key and a value
+  // of the wrong type can be told apart (describeIssue).
+  const result = configSchema.safeParse(withEnvironment, { reportInput: true });
   if (!result.success) throw configError(result.error);
   return deepFreeze(result.data);
 }
@@ -73,7 +85,8 @@ function applyEnvironment(config: Record<string, unknown>, environment: NodeJS.P
 }
 
 function configError(error: z.ZodError): OnairError {
-  const lines = error.issues.map(describeIssue);
+  // One mistake can fail two checks with the same message (e.g. an integer that is also too big).
+  const lines = [...new Set(error.issues.map(describeIssue))];
   const [first, ...rest] = lines;
   const more = rest.length > 0 ? `\n${rest.map((line) => `  also ${line}`).join('\n')}` : '';
   const firstIssue = error.issues[0]!;
@@ -84,8 +97,22 @@ function configError(error: z.ZodError): OnairError {
 function describeIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path, issue);
   if (issue.code === 'unrecognized_keys') return `${where}: unknown key`;
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}: required`;
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return `${where}: required`;
+    // A YAML value can look right and still be text (`port: "8080"`): say what was found.
+    if (!/\breceived\b/.test(issue.message)) return `${where}: ${issue.message} (got ${describeValue(issue.input)})`;
+  }
   return `${where}: ${issue.message}`;
+}
+
+/** `"8080"` → `the text "8080"`, `6.5` → `6.5`, `[…]` → `a list`: short, for error messages. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `the text ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (value instanceof Uint8Array) return 'binary data';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
 }
 
 /** `['channels', 0, 'renditions', 1, 'bitrate']` → `channels[0].renditions[1].bitrate`. */

@@ -32,6 +32,7 @@ const ISSUE_CONFIG = {
   origin: { host: '127.0.0.1', port: 8080 },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
+  signing: {},
   log: { level: 'info' },
   channels: [
     {
@@ -43,6 +44,7 @@ const ISSUE_CONFIG = {
       recoverSeconds: 5,
       lowLatency: false,
       partSeconds: 1,
+      access: 'public',
       renditions: [
         { id: 'lofi', bitrate: 32000 },
         { id: 'midfi', bitrate: 96000 },
@@ -205,6 +207,8 @@ t.test('each malformed config is reported at the key path of its mistake', async
       },
       where: 'channels[0].partSeconds',
     },
+    { name: 'a signed channel without a signing key', change: (raw) => (raw.channels[0].access = 'signed'), where: 'channels[0].access' },
+    { name: 'a signing key too short to be a secret', change: (raw) => (raw.signing = { key: 'short' }), where: 'signing.key' },
     { name: 'low latency that is not a boolean', change: (raw) => (raw.channels[0].lowLatency = 'yes'), where: 'channels[0].lowLatency' },
     { name: 'a lease too short to renew', change: (raw) => (raw.ingest = { leaseMs: 50 }), where: 'ingest.leaseMs' },
     { name: 'an unknown key in ingest', change: (raw) => (raw.ingest = { lease: 1000 }), where: 'ingest.lease' },
