@@ -1,12 +1,14 @@
 /**
  * Builds the Fastify instance of `onair origin`: the origin plugin on an instance of its own,
- * behind a load balancer or Varnish (trustProxy), answering 503 while it closes.
+ * then the web player page (player-plugin.ts), behind a load balancer or Varnish (trustProxy),
+ * answering 503 while it closes.
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { originFrameworkErrorHandler } from './origin-errors.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import type { OriginOptions } from './origin-plugin.js';
+import { playerPlugin } from './player-plugin.js';
 
 export interface BuildOriginOptions extends OriginOptions {
   /** A pino logger; without one the instance logs nothing. */
@@ -35,6 +37,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   }) as unknown as FastifyInstance;
   try {
     await app.register(originPlugin, originOptions);
+    await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;

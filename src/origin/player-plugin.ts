@@ -1,0 +1,136 @@
+/**
+ * The web player of the origin, as a Fastify plugin registered after the origin plugin:
+ *   GET/HEAD /                    the player page (src/origin/player/index.html)
+ *   GET/HEAD /_player/*           its script and style sheet (src/origin/player/)
+ *   GET/HEAD /_player/hls/*       hls.js's light build, from the installed npm package
+ *   GET/HEAD /channels.json       the channels, their renditions and whether each is live
+ * `_player` is not a valid channel id, so these paths never shadow a channel's playlists.
+ * Nothing is loaded from another site. Errors (404, 503 while the store is down) are the
+ * origin's JSON answers, from the handlers the origin plugin installs.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { parseChannelState } from '../hls/sequence-state.js';
+import type { Store } from '../store/store.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from './origin-options.js';
+import type { OriginChannel } from './origin-options.js';
+import { readFromStore } from './store-read.js';
+
+export interface PlayerOptions {
+  store: Store;
+  /** A store read slower than this answers 503; default 2000 ms, as for the origin. */
+  storeTimeoutMs?: number;
+}
+
+/** The channel list the page shows; URLs are relative to the page. */
+export interface ChannelListing {
+  channels: ListedChannel[];
+}
+
+export interface ListedChannel {
+  id: string;
+  /** Master playlist, e.g. `fip/fip.m3u8`. */
+  url: string;
+  renditions: { id: string; url: string }[];
+  /** True while the newest segment ended at most LIVE_WITHIN_TARGET_DURATIONS × TD ago. */
+  live: boolean;
+  /** Seconds since the newest segment's audio ended (by its PROGRAM-DATE-TIME); null when none is known. */
+  lastSegmentAgeSeconds: number | null;
+}
+
+const PLAYER_PREFIX = '/_player/';
+const HLS_PREFIX = `${PLAYER_PREFIX}hls/`;
+const HLS_SCRIPT = 'hls.light.min.js';
+/** The page and its assets change with a release: revalidated after a few seconds. */
+const PAGE_MAX_AGE = '10s';
+/** hls.js changes only with an upgrade of the package; a day of caching, then revalidation. */
+const HLS_MAX_AGE = '1d';
+/** Live status moves with every segment: players and CDNs refetch it every few seconds. */
+const LISTING_CACHE_CONTROL = 'public, max-age=2';
+/** A new segment appears at most 1.5 × TD after the previous one (DESIGN.md); twice that is an outage. */
+const LIVE_WITHIN_TARGET_DURATIONS = 3;
+
+const PLAYER_DIR = join(packageRoot(), 'src', 'origin', 'player');
+const HLS_DIR = dirname(createRequire(import.meta.url).resolve(`hls.js/dist/${HLS_SCRIPT}`));
+
+async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions): Promise<void> {
+  const { store } = options;
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+
+  await fastify.register(fastifyStatic, {
+    root: PLAYER_DIR,
+    prefix: PLAYER_PREFIX,
+    index: false,
+    maxAge: PAGE_MAX_AGE,
+    // The page uses relative URLs, so it is served at `/` only, never as /_player/index.html.
+    allowedPath: (pathName, root, request) => pathName !== '/index.html' || request.routeOptions.url === '/',
+  });
+  await fastify.register(fastifyStatic, {
+    root: HLS_DIR,
+    prefix: HLS_PREFIX,
+    decorateReply: false,
+    index: false,
+    maxAge: HLS_MAX_AGE,
+    allowedPath: (pathName) => pathName === `/${HLS_SCRIPT}`,
+  });
+
+  fastify.route({
+    method: ['GET', 'HEAD'],
+    url: '/',
+    handler: (request, reply) => reply.sendFile('index.html'),
+  });
+
+  fastify.route({
+    method: ['GET', 'HEAD'],
+    url: '/channels.json',
+    handler: async (request, reply) => {
+      const now = Date.now();
+      const channels = await Promise.all(
+        fastify.onairOrigin.channels().map(async (channel) => {
+          const state = await readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs);
+          return listChannel(channel, state, now);
+        }),
+      );
+      return reply.header('cache-control', LISTING_CACHE_CONTROL).send({ channels } satisfies ChannelListing);
+    },
+  });
+}
+
+/** One channel's entry, from its stored sequence state (src/hls/sequence-state.ts) at wall-clock `now`. */
+function listChannel(channel: OriginChannel, stateText: string | null, now: number): ListedChannel {
+  const state = parseChannelState(stateText);
+  const newest = state?.window.at(-1);
+  let lastSegmentAgeSeconds: number | null = null;
+  if (newest) {
+    const endedAt = newest.programDateTime + newest.durationSeconds * 1000;
+    // Clocks of packager and origin differ a little: a segment never ends in the future.
+    lastSegmentAgeSeconds = Math.round(Math.max(0, now - endedAt) / 100) / 10;
+  }
+  const liveWithinSeconds = state ? LIVE_WITHIN_TARGET_DURATIONS * state.targetDuration : 0;
+  return {
+    id: channel.id,
+    url: `${channel.id}/${channel.id}.m3u8`,
+    renditions: channel.renditions.map((id) => ({ id, url: `${channel.id}/${channel.id}_${id}.m3u8` })),
+    live: lastSegmentAgeSeconds !== null && lastSegmentAgeSeconds <= liveWithinSeconds,
+    lastSegmentAgeSeconds,
+  };
+}
+
+/** The directory holding onair's package.json: this module runs from src/ (tests) or dist/src/ (installed). */
+function packageRoot(): string {
+  let directory = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(directory, 'package.json'))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error('onair: cannot find the package root of the player page');
+    directory = parent;
+  }
+  return directory;
+}
+
+export const playerPlugin = fp(registerPlayer, { name: 'onair-player', fastify: '5.x', dependencies: ['onair-origin'] });
+export default playerPlugin;

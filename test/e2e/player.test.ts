@@ -1,0 +1,55 @@
+/**
+ * The player page in a real browser against the real pipeline: FFmpeg sends a tone over SRT,
+ * onair packages it (memory store) and serves the page; Debian's Chromium (playwright-core)
+ * opens `/`, sees fip live with its renditions, plays it through hls.js, and must hear media
+ * time advance in real time, with no hls.js, media or page error, across a quality switch.
+ */
+import t from 'tap';
+import { PlayerPage, launchChromium } from '../helpers/browser.js';
+import { originUrl, RENDITIONS, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
+
+const PLAY_SECONDS = 5;
+const AFTER_SWITCH_SECONDS = 3;
+
+t.test('the player page plays fip in Chromium: live, renditions listed, time advancing, no error, quality switch', async (t) => {
+  const config = await testConfig({ segmentSeconds: 1 });
+  await startRole(t, config, 'start');
+  startSender(t, config);
+  const base = originUrl(config);
+  const browserStarting = launchChromium(t);
+  await waitForThreeSegments(base);
+  const player = await PlayerPage.open(await browserStarting, base);
+
+  const row = player.page.getByRole('listitem').filter({ has: player.page.getByRole('heading', { name: /^fip\b/ }) });
+  await row.getByText('live', { exact: true }).waitFor({ timeout: 10_000 });
+  const renditionsText = await row.locator('.renditions').textContent();
+  for (const rendition of RENDITIONS) t.match(renditionsText, new RegExp(`\\b${rendition}\\b`), `fip lists ${rendition}`);
+
+  const playback = await player.play('fip', PLAY_SECONDS);
+  t.same(playback.errors, [], 'no hls.js, media or page error while starting');
+  t.ok(playback.advancedSeconds >= PLAY_SECONDS, `media time advanced ${playback.advancedSeconds.toFixed(2)} s`);
+  t.ok(
+    playback.advancedSeconds >= 0.8 * playback.wallSeconds,
+    `in real time: ${playback.advancedSeconds.toFixed(2)} s of audio in ${playback.wallSeconds.toFixed(2)} s`,
+  );
+  t.comment(`latency behind the live edge ${playback.latencySeconds?.toFixed(2)} s, by the wall clock ${playback.wallClockLatencySeconds?.toFixed(2)} s`);
+  t.ok(playback.latencySeconds !== null && playback.latencySeconds > 0 && playback.latencySeconds < 10, `live latency ${playback.latencySeconds} s`);
+  t.match(await player.page.locator('#latency').textContent(), /^\d+\.\d s$/, 'the page shows the latency');
+  t.equal(await player.page.getByRole('button', { name: 'Stop fip' }).count(), 1, 'the Play button became Stop');
+
+  const before = await player.state();
+  const target = RENDITIONS.find((rendition) => rendition !== before.rendition)!;
+  await player.chooseQuality(new RegExp(`^${target} `));
+  await player.page.waitForFunction((rendition) => window.onairPlayer.rendition === rendition, target, { timeout: 15_000, polling: 100 });
+  const afterSwitch = await player.playFor(AFTER_SWITCH_SECONDS);
+  const after = await player.state();
+  t.equal(after.rendition, target, `switched from ${before.rendition} to ${target}`);
+  t.notOk(after.autoLevel, 'the chosen rendition holds (auto is off)');
+  t.ok(afterSwitch.advancedSeconds >= AFTER_SWITCH_SECONDS, `media time advanced ${afterSwitch.advancedSeconds.toFixed(2)} s after the switch`);
+  t.same(afterSwitch.errors, [], 'no error across the switch');
+
+  await player.page.getByRole('button', { name: 'Stop fip' }).click();
+  const stopped = await player.state();
+  t.notOk(stopped.playing, 'Stop stops');
+  t.same(await player.errors(), [], 'no error at all');
+});

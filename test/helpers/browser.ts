@@ -1,0 +1,167 @@
+/**
+ * Browser tests: Debian's Chromium (/usr/bin/chromium, installed by `scripts/setup.sh --test`)
+ * driven by playwright-core, closed in teardown even on failure, and `PlayerPage`, onair's
+ * player page (GET /) as a listener uses it: play a channel, wait until its media time has
+ * advanced, read the live latency and every error the page saw. Built to be reused for
+ * latency measurements (LL-HLS against plain HLS).
+ */
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import type { Test } from 'tap';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  // Without these Chromium calls Google's servers at start-up, which a test machine may not reach.
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Audio starts after a click anyway; this keeps a slow start inside the activation window.
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/** Chromium with a fresh profile (playwright makes a temporary --user-data-dir), closed in teardown. */
+export async function launchChromium(t: Test): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+/** `window.onairPlayer` of the page (src/origin/player/player.js), read at one instant. */
+export interface PlayerState {
+  channel: string | null;
+  playing: boolean;
+  currentTime: number;
+  /** Seconds behind the playlist's live edge (hls.js `latency`). */
+  latency: number | null;
+  /** Wall clock minus the PROGRAM-DATE-TIME being heard: end to end when the clocks agree. */
+  wallClockLatency: number | null;
+  level: number;
+  rendition: string | null;
+  autoLevel: boolean;
+  errors: string[];
+}
+
+export interface PlaybackMeasurement {
+  /** Media time played between the first frame and the end of the wait. */
+  advancedSeconds: number;
+  /** Wall-clock seconds the same stretch took: close to advancedSeconds when nothing stalls. */
+  wallSeconds: number;
+  latencySeconds: number | null;
+  wallClockLatencySeconds: number | null;
+  /** Errors of the player (hls.js, media, channel list), uncaught page errors and console errors. */
+  errors: string[];
+}
+
+declare global {
+  interface Window {
+    onairPlayer: PlayerState;
+  }
+}
+
+export class PlayerPage {
+  private readonly pageErrors: string[] = [];
+
+  private constructor(readonly page: Page) {
+    page.on('pageerror', (error) => this.pageErrors.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') this.pageErrors.push(`console: ${message.text()} (${message.location().url})`);
+    });
+  }
+
+  /** Opens `${baseUrl}/` in a new page and waits until the channel list has loaded. */
+  static async open(browser: Browser, baseUrl: string): Promise<PlayerPage> {
+    const player = new PlayerPage(await browser.newPage());
+    await player.page.goto(`${baseUrl}/`);
+    await player.page.locator('#channels li').first().waitFor({ timeout: 10_000 });
+    return player;
+  }
+
+  async state(): Promise<PlayerState> {
+    return this.page.evaluate(() => {
+      const player = window.onairPlayer;
+      return {
+        channel: player.channel,
+        playing: player.playing,
+        currentTime: player.currentTime,
+        latency: player.latency,
+        wallClockLatency: player.wallClockLatency,
+        level: player.level,
+        rendition: player.rendition,
+        autoLevel: player.autoLevel,
+        errors: [...player.errors],
+      };
+    });
+  }
+
+  /** Everything that went wrong so far, in the page or in the player. */
+  async errors(): Promise<string[]> {
+    return [...this.pageErrors, ...(await this.state()).errors];
+  }
+
+  /** Clicks Play on `channel`, then measures as `playFor` does. */
+  async play(channel: string, advanceSeconds: number, timeoutMs = 30_000): Promise<PlaybackMeasurement> {
+    await this.page.getByRole('button', { name: `Play ${channel}` }).click();
+    return this.playFor(advanceSeconds, timeoutMs);
+  }
+
+  /**
+   * Waits until media is playing, then until its time has advanced by `advanceSeconds`.
+   * Returns early (with the errors) as soon as the player reports one; throws on timeout.
+   */
+  async playFor(advanceSeconds: number, timeoutMs = 30_000): Promise<PlaybackMeasurement> {
+    const deadline = Date.now() + timeoutMs;
+    await this.explainTimeout(
+      'playback to start',
+      this.page.waitForFunction(
+        () => window.onairPlayer.errors.length > 0 || (window.onairPlayer.playing && window.onairPlayer.currentTime > 0),
+        undefined,
+        { timeout: timeoutMs, polling: 100 },
+      ),
+    );
+    const start = await this.state();
+    const startedAt = Date.now();
+    if (start.errors.length === 0) {
+      await this.explainTimeout(
+        `media time to advance by ${advanceSeconds} s`,
+        this.page.waitForFunction(
+          (target) => window.onairPlayer.errors.length > 0 || window.onairPlayer.currentTime >= target,
+          start.currentTime + advanceSeconds,
+          { timeout: Math.max(1, deadline - Date.now()), polling: 100 },
+        ),
+      );
+    }
+    const end = await this.state();
+    return {
+      advancedSeconds: end.currentTime - start.currentTime,
+      wallSeconds: (Date.now() - startedAt) / 1000,
+      latencySeconds: end.latency,
+      wallClockLatencySeconds: end.wallClockLatency,
+      errors: [...this.pageErrors, ...end.errors],
+    };
+  }
+
+  /** A wait that times out throws with the player's state and the page's errors: what a reader of the failure needs. */
+  private async explainTimeout(what: string, wait: Promise<unknown>): Promise<void> {
+    try {
+      await wait;
+    } catch (error) {
+      const state = await this.state().catch(() => 'unreadable');
+      throw new Error(`gave up waiting for ${what}: player ${JSON.stringify(state)}, page errors ${JSON.stringify(this.pageErrors)}`, { cause: error });
+    }
+  }
+
+  /** Picks an entry of the Quality list by its label, e.g. /^hifi/ or 'auto'. */
+  async chooseQuality(label: string | RegExp): Promise<void> {
+    const select = this.page.getByLabel('Quality');
+    const labels = await select.locator('option').allTextContents();
+    const choice = labels.find((text) => (typeof label === 'string' ? text === label : label.test(text)));
+    if (choice === undefined) throw new Error(`no quality ${String(label)} among ${labels.join(', ')}`);
+    await select.selectOption({ label: choice });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The player page as the origin serves it (buildOrigin, app.inject()): the page and every
+ * asset it references come from this origin with the right types and cache times, the
+ * channel listing says which channels are live, a store outage is a 503 like the rest of
+ * the origin, and none of these paths is taken by the channel routes or takes theirs.
+ */
+import type { FastifyInstance } from 'fastify';
+import t from 'tap';
+import type { Test } from 'tap';
+import { OnairError } from '../../src/errors.js';
+import { emptyChannelState } from '../../src/hls/sequence-state.js';
+import { buildOrigin } from '../../src/origin/origin-server.js';
+import type { ChannelListing } from '../../src/origin/player-plugin.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { Store } from '../../src/store/store.js';
+import { DelegatingStore } from '../helpers/delegating-store.js';
+
+const TARGET_DURATION = 4;
+const CHANNELS = [
+  { id: 'fip', renditions: ['lofi', 'hifi'] },
+  { id: 'jazz', renditions: ['hifi'] },
+  { id: 'rock', renditions: ['hifi'] },
+];
+const JSON_TYPE = 'application/json; charset=utf-8';
+const JS_TYPE = /^(application|text)\/javascript/;
+
+/** Publishes a channel whose newest segment (MSN 7) ended `endedSecondsAgo` ago. */
+async function publishChannel(store: Store, channel: string, endedSecondsAgo: number): Promise<void> {
+  const state = emptyChannelState(TARGET_DURATION, 0);
+  const durationSeconds = 3.989;
+  const end = Date.now() - endedSecondsAgo * 1000;
+  state.window = [6, 7].map((msn, index) => ({
+    msn,
+    run: 1,
+    bytes: { hifi: 1000 },
+    durationSeconds,
+    programDateTime: end - (2 - index) * durationSeconds * 1000,
+    discontinuity: false,
+  }));
+  state.nextMsn = 8;
+  const playlist = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${TARGET_DURATION}\n#EXT-X-MEDIA-SEQUENCE:6\n`;
+  await store.publish({ channel, playlists: { [`${channel}.m3u8`]: playlist, [`${channel}_hifi.m3u8`]: playlist }, state: JSON.stringify(state) });
+}
+
+/** fip live (newest segment ended 1 s ago), jazz silent for a minute, rock never published. */
+async function filledStore(t: Test): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  await publishChannel(store, 'fip', 1);
+  await publishChannel(store, 'jazz', 60);
+  return store;
+}
+
+async function startOrigin(t: Test, store: Store): Promise<FastifyInstance> {
+  const app = await buildOrigin({ store, channels: CHANNELS, targetDurationSeconds: TARGET_DURATION, storeTimeoutMs: 200 });
+  t.teardown(() => app.close());
+  await app.ready();
+  return app;
+}
+
+/** The src/href attributes of an HTML page. */
+function referencedUrls(html: string): string[] {
+  return [...html.matchAll(/\s(?:src|href)="([^"]*)"/g)].map((match) => match[1]!);
+}
+
+t.test('GET / is the player page; it loads its script, styles and hls.js from this origin only', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const page = await app.inject({ method: 'GET', url: '/' });
+  t.equal(page.statusCode, 200);
+  t.match(page.headers['content-type'], /^text\/html/);
+  t.equal(page.headers['cache-control'], 'public, max-age=10');
+  t.ok(page.headers.etag, 'the page has an ETag');
+  t.match(page.body, /<title>onair player<\/title>/);
+
+  const urls = referencedUrls(page.body).filter((url) => url !== 'data:,');
+  t.same(urls.sort(), ['_player/hls/hls.light.min.js', '_player/player.css', '_player/player.js'], 'three assets, all relative URLs');
+  const types: Record<string, RegExp> = { '.js': JS_TYPE, '.css': /^text\/css/ };
+  for (const url of urls) {
+    const asset = await app.inject({ method: 'GET', url: `/${url}` });
+    t.equal(asset.statusCode, 200, url);
+    t.match(asset.headers['content-type'], types[url.slice(url.lastIndexOf('.'))]!, `${url}: ${asset.headers['content-type']}`);
+    if (!url.startsWith('_player/hls/')) t.notMatch(asset.body, /https?:\/\//, `${url} names no other site`);
+  }
+  t.notMatch(page.body, /https?:\/\//, 'the page names no other site');
+
+  const head = await app.inject({ method: 'HEAD', url: '/' });
+  t.equal(head.statusCode, 200, 'HEAD works');
+  t.equal(head.body, '', 'HEAD has no body');
+});
+
+t.test('hls.js is served as JavaScript from the installed package, cached for a day', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const response = await app.inject({ method: 'GET', url: '/_player/hls/hls.light.min.js' });
+  t.equal(response.statusCode, 200);
+  t.match(response.headers['content-type'], JS_TYPE);
+  t.equal(response.headers['cache-control'], 'public, max-age=86400');
+  t.match(response.body.slice(0, 2000), /^!function|^\(function|^"use strict"/, 'a script, not an error page');
+  t.ok(response.body.length > 100_000, `the whole build (${response.body.length} bytes)`);
+
+  const revalidated = await app.inject({ method: 'GET', url: '/_player/hls/hls.light.min.js', headers: { 'if-none-match': String(response.headers.etag) } });
+  t.equal(revalidated.statusCode, 304, 'a cached copy is revalidated with its ETag');
+});
+
+t.test('channels.json lists every channel with its renditions, live only while segments keep coming', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const response = await app.inject({ method: 'GET', url: '/channels.json' });
+  t.equal(response.statusCode, 200);
+  t.equal(response.headers['content-type'], JSON_TYPE);
+  t.equal(response.headers['cache-control'], 'public, max-age=2');
+  const listing = response.json<ChannelListing>();
+  t.same(
+    listing.channels.map(({ id, url, renditions, live }) => ({ id, url, renditions, live })),
+    [
+      {
+        id: 'fip',
+        url: 'fip/fip.m3u8',
+        renditions: [
+          { id: 'lofi', url: 'fip/fip_lofi.m3u8' },
+          { id: 'hifi', url: 'fip/fip_hifi.m3u8' },
+        ],
+        live: true,
+      },
+      { id: 'jazz', url: 'jazz/jazz.m3u8', renditions: [{ id: 'hifi', url: 'jazz/jazz_hifi.m3u8' }], live: false },
+      { id: 'rock', url: 'rock/rock.m3u8', renditions: [{ id: 'hifi', url: 'rock/rock_hifi.m3u8' }], live: false },
+    ],
+  );
+  const ages = listing.channels.map((channel) => channel.lastSegmentAgeSeconds);
+  t.ok(ages[0]! >= 1 && ages[0]! < 3, `fip's newest segment ended ${ages[0]} s ago`);
+  t.ok(ages[1]! >= 60 && ages[1]! < 62, `jazz's newest segment ended ${ages[1]} s ago`);
+  t.equal(ages[2], null, 'rock has no segment yet');
+});
+
+t.test('channels.json follows the origin when its channel list changes', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  app.onairOrigin.setChannels([{ id: 'fip', renditions: ['hifi'] }]);
+  const listing = (await app.inject({ method: 'GET', url: '/channels.json' })).json<ChannelListing>();
+  t.same(listing.channels.map((channel) => [channel.id, channel.renditions.map((rendition) => rendition.id)]), [['fip', ['hifi']]]);
+});
+
+t.test('channels.json answers 503 with Retry-After while the store is down, and the page still loads', async (t) => {
+  class UnavailableStore extends DelegatingStore {
+    override getState(): Promise<string | null> {
+      return Promise.reject(new OnairError('ONAIR_STORE_UNAVAILABLE', 'connection refused'));
+    }
+  }
+  const app = await startOrigin(t, new UnavailableStore(await filledStore(t)));
+  const response = await app.inject({ method: 'GET', url: '/channels.json' });
+  t.equal(response.statusCode, 503);
+  t.equal(response.headers['retry-after'], '1');
+  t.equal(response.headers['cache-control'], 'no-store');
+  t.equal(response.json().error, 'store_unavailable');
+  t.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 200, 'the page does not need the store');
+});
+
+t.test('unknown assets and files outside the player get the origin JSON 404', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const urls = [
+    '/_player/missing.js',
+    '/_player/index.html',
+    '/_player/hls/hls.min.js',
+    '/_player/hls/hls.light.min.js.map',
+    '/_player/hls/missing.js',
+    '/_player/hls/%2e%2e/%2e%2e/package.json',
+    '/_player/%2e%2e/player-plugin.ts',
+  ];
+  for (const url of urls) {
+    const response = await app.inject({ method: 'GET', url });
+    t.equal(response.statusCode, 404, url);
+    t.equal(response.headers['content-type'], JSON_TYPE, url);
+    t.equal(response.json().error, 'not_found', url);
+    t.equal(response.headers['cache-control'], 'public, max-age=1', `${url}: a miss is not pinned`);
+  }
+});
+
+t.test('player paths and channel paths do not take each other', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  for (const url of ['/channels.json', '/_player/player.js', '/_player/hls/hls.light.min.js']) {
+    t.equal((await app.inject({ method: 'GET', url })).statusCode, 200, `${url} reaches the player`);
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/fip/fip.m3u8' })).statusCode, 200, 'the master playlist is still served');
+  t.equal((await app.inject({ method: 'GET', url: '/fip/fip_hifi.m3u8' })).statusCode, 200, 'a media playlist is still served');
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'healthz is still served');
+});
