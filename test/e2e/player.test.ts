@@ -10,6 +10,7 @@ import { originUrl, RENDITIONS, startRole, startSender, testConfig, waitForThree
 
 const PLAY_SECONDS = 5;
 const AFTER_SWITCH_SECONDS = 3;
+const LOW_LATENCY_PLAY_SECONDS = 8;
 
 t.test('the player page plays fip in Chromium: live, renditions listed, time advancing, no error, quality switch', async (t) => {
   const config = await testConfig({ segmentSeconds: 1 });
@@ -51,5 +52,34 @@ t.test('the player page plays fip in Chromium: live, renditions listed, time adv
   await player.page.getByRole('button', { name: 'Stop fip' }).click();
   const stopped = await player.state();
   t.notOk(stopped.playing, 'Stop stops');
+  t.same(await player.errors(), [], 'no error at all');
+});
+
+t.test('hls.js in low-latency mode plays an LL-HLS channel in Chromium, loading parts, close to the live edge', async (t) => {
+  const config = await testConfig({ segmentSeconds: 2, channel: { lowLatency: true, partSeconds: 0.5 } });
+  await startRole(t, config, 'start');
+  startSender(t, config);
+  const base = originUrl(config);
+  const browserStarting = launchChromium(t);
+  await waitForThreeSegments(base);
+  const player = await PlayerPage.open(await browserStarting, base);
+  const partRequests: string[] = [];
+  player.page.on('request', (request) => {
+    if (/\/\d+-\d+\.\d+\.ts$/.test(request.url())) partRequests.push(request.url());
+  });
+  const blockingReloads: string[] = [];
+  player.page.on('request', (request) => {
+    if (request.url().includes('_HLS_msn=')) blockingReloads.push(request.url());
+  });
+
+  const playback = await player.play('fip', LOW_LATENCY_PLAY_SECONDS);
+  t.same(playback.errors, [], 'no hls.js, media or page error');
+  t.ok(playback.advancedSeconds >= LOW_LATENCY_PLAY_SECONDS, `media time advanced ${playback.advancedSeconds.toFixed(2)} s`);
+  t.ok(partRequests.length > 0, `hls.js loaded ${partRequests.length} parts`);
+  t.ok(blockingReloads.length > 0, `hls.js made ${blockingReloads.length} blocking playlist reloads`);
+  // Measured at the end of a steady play: hls.js's own distance to the live edge (what
+  // PART-HOLD-BACK sets), and now minus the PROGRAM-DATE-TIME being heard (packager to ear).
+  t.comment(`LL-HLS latency behind the live edge ${playback.latencySeconds?.toFixed(2)} s, by the wall clock ${playback.wallClockLatencySeconds?.toFixed(2)} s`);
+  t.ok(playback.latencySeconds !== null && playback.latencySeconds < 3, `live latency ${playback.latencySeconds?.toFixed(2)} s < 3 s`);
   t.same(await player.errors(), [], 'no error at all');
 });

@@ -17,7 +17,13 @@ import { freeTcpPort, freeUdpPort } from './ports.js';
 export const RENDITIONS = DEMO_RENDITIONS.map((rendition) => rendition.id);
 
 /** One channel `fip` with the demo renditions; the input defaults to an SRT listener on a free port. */
-export async function testConfig(options: { store?: string; segmentSeconds?: number; input?: Record<string, unknown> }): Promise<OnairConfig> {
+export async function testConfig(options: {
+  store?: string;
+  segmentSeconds?: number;
+  input?: Record<string, unknown>;
+  /** More keys of the channel, e.g. `{ lowLatency: true, partSeconds: 0.5 }`. */
+  channel?: Record<string, unknown>;
+}): Promise<OnairConfig> {
   const input = options.input ?? { id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120 } };
   return resolveConfig({
     store: options.store ?? 'memory',
@@ -29,6 +35,7 @@ export async function testConfig(options: { store?: string; segmentSeconds?: num
         id: 'fip',
         renditions: DEMO_RENDITIONS,
         inputs: [input],
+        ...options.channel,
       },
     ],
   });
