@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish and chromium with --test),
+# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish, chromium and prometheus's promtool with --test),
 # the npm dependencies, and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
 # Where it cannot install (not root without sudo, not Debian/Ubuntu), it says exactly
 # what to install and stops.
@@ -11,10 +11,11 @@ command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
 command -v ffprobe >/dev/null 2>&1 || case "$missing" in *ffmpeg*) ;; *) missing="$missing ffmpeg" ;; esac
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 # `setup.sh --test`: what the test suite needs besides (Varnish for the cache-layer test,
-# Chromium for the player test).
+# Chromium for the player test, promtool from prometheus for the metrics test).
 if [ "${1:-}" = "--test" ]; then
   command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || missing="$missing varnish"
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

@@ -4,12 +4,15 @@
  * origin, ingest; if any step fails, what already started is stopped again, so
  * nothing half-starts. `close()` stops in reverse order and ends every FFmpeg child.
  */
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { OnairConfig } from './config/config-schema.js';
 import { SegmentSchedule } from './hls/segment-schedule.js';
 import type { startEncoder } from './ingest/ffmpeg-adapter.js';
 import { IngestService } from './ingest/ingest-service.js';
+import { instrumentStore } from './metrics/instrumented-store.js';
+import { metricsPlugin } from './metrics/metrics-plugin.js';
+import { OnairMetrics } from './metrics/onair-metrics.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { checkPortsFree, type Role } from './preflight.js';
 import { createStore } from './store/create-store.js';
@@ -19,6 +22,9 @@ export interface RunningOnair {
   readonly store: Store;
   readonly ingest?: IngestService;
   readonly origin?: FastifyInstance;
+  readonly metrics: OnairMetrics;
+  /** Where an ingest-only process serves /metrics, e.g. `http://127.0.0.1:9464/metrics`. */
+  readonly metricsUrl?: string;
   /** Base URL of the origin, e.g. `http://127.0.0.1:8080`. */
   readonly originUrl?: string;
   close(): Promise<void>;
@@ -40,6 +46,9 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const ownsStore = options.store === undefined;
   const stops: (() => Promise<void>)[] = [];
   if (ownsStore) stops.push(() => store.close());
+  const metrics = new OnairMetrics();
+  // Every role reads and writes through this: store latency and errors become metrics.
+  const measuredStore = instrumentStore(store, (operation, seconds, failed) => metrics.observeStoreCall(operation, seconds, failed));
   const close = async (): Promise<void> => {
     for (const stop of stops.splice(0).reverse()) {
       try {
@@ -55,24 +64,36 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     let originUrl: string | undefined;
     if (role !== 'ingest') {
       origin = await buildOrigin({
-        store,
+        store: measuredStore,
         logger: logger.child({ component: 'origin' }),
         channels: config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((r) => r.id) })),
         targetDurationSeconds: targetDurationOf(config),
       });
       stops.push(() => origin!.close());
+      await origin.register(metricsPlugin, { metrics, countRequests: true });
+      metrics.watchOrigin(origin.onairOrigin);
       const address = await origin.listen({ host: config.origin.host, port: config.origin.port });
       originUrl = address;
       logger.info({ url: address }, 'origin listening');
     }
     let ingest: IngestService | undefined;
+    let metricsUrl: string | undefined;
     if (role !== 'origin') {
-      ingest = new IngestService({ config, store, logger, startEncoder: options.startEncoder });
+      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder });
       stops.push(() => ingest!.close());
+      metrics.watchIngest(ingest);
+      if (role === 'ingest') {
+        // Without an origin in this process, /metrics gets a small server of its own.
+        const server = Fastify({ logger: false });
+        await server.register(metricsPlugin, { metrics, countRequests: false });
+        stops.push(() => server.close());
+        metricsUrl = `${await server.listen({ host: config.metrics.host, port: config.metrics.port })}/metrics`;
+        logger.info({ url: metricsUrl }, 'metrics listening');
+      }
       await ingest.start();
       logger.info({ channels: config.channels.map((channel) => channel.id) }, 'ingest started');
     }
-    return { store, ingest, origin, originUrl, close };
+    return { store, ingest, origin, originUrl, metrics, metricsUrl, close };
   } catch (error) {
     await close();
     throw error;

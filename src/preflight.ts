@@ -17,6 +17,12 @@ export async function checkPortsFree(config: OnairConfig, role: Role): Promise<v
     }
   }
   if (role === 'origin') return;
+  if (role === 'ingest') {
+    const { host, port } = config.metrics;
+    if (port !== 0 && !(await tcpPortFree(host, port))) {
+      throw new OnairError('ONAIR_PORT_IN_USE', `${host}:${port} is already in use (or cannot be bound)`, { where: 'metrics.port' });
+    }
+  }
   for (const [channelIndex, channel] of config.channels.entries()) {
     for (const [inputIndex, input] of channel.inputs.entries()) {
       const listener = srtListenerAddress(input.url);

@@ -162,6 +162,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        /** Where `onair ingest` serves GET /metrics; the origin (and `start`) serves it on the origin port. */
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).default(9464),
+      })
+      .strict()
+      .prefault({}),
     signing: z
       .object({
         /** HMAC-SHA256 key of signed channels' tokens; also ONAIR_SIGNING_KEY. */

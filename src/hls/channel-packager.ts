@@ -47,6 +47,8 @@ interface PendingSegment {
   /** PTS right after this segment, persisted so a restart continues the timeline. */
   endPts: number;
   payloads: Map<string, Uint8Array>;
+  /** When its last frame arrived (this.now()). */
+  cutAt: number;
   /** Its parts (Low-Latency HLS); the segment's bytes are theirs, end to end. */
   parts: PendingPart[];
 }
@@ -72,6 +74,14 @@ export interface PackagerStats {
   fencedWrites: number;
   /** Parts published ahead of their segment (Low-Latency HLS). */
   partsPublished: number;
+  /** Wall-clock time (ms) this packager last published a segment. */
+  lastPublishedAt: number | undefined;
+}
+
+/** Emitted with every published segment: `'segment', entry, timing`. */
+export interface SegmentTiming {
+  /** From the segment's last frame reaching the packager to its playlist being published. */
+  publishDelayMs: number;
 }
 
 /** Minimum live window (Apple HLS authoring spec; DESIGN.md): 6 segments and 3 × TD. */
@@ -94,6 +104,7 @@ export class ChannelPackager extends EventEmitter {
     promotions: 0,
     fencedWrites: 0,
     partsPublished: 0,
+    lastPublishedAt: undefined,
   };
 
   private readonly options: PackagerOptions;
@@ -198,6 +209,15 @@ export class ChannelPackager extends EventEmitter {
     this.runFrames += 1;
     if (this.runFrames === this.schedule.endFrame(this.runSegments)) this.cutSegment();
     else if (this.current[0]!.length === this.partEnds[this.parts.length]) this.cutPart();
+  }
+
+  /**
+   * How far the audio timeline is ahead (+) or behind (−) the wall clock since this run's
+   * first frame, in seconds: an encoder or a sender running slow or fast shows here.
+   */
+  timelineDriftSeconds(): number | undefined {
+    if (this.wallClockAnchor === undefined) return undefined;
+    return this.schedule.frameSeconds(this.runFrames) - (this.now() - this.wallClockAnchor) / 1000;
   }
 
   /** Marks the next segment as the start of a new timeline (input switch without continuity, gap). */
@@ -366,7 +386,7 @@ export class ChannelPackager extends EventEmitter {
     this.runSegments += 1;
     this.startSegment();
     this.stats.segmentsProduced += 1;
-    this.pending.push({ entry, endPts, payloads, parts });
+    this.pending.push({ entry, endPts, payloads, parts, cutAt: this.now() });
     this.dropOverflowingPending();
     if (this.leading) void this.flush();
     else this.followStoredState();
@@ -470,8 +490,9 @@ export class ChannelPackager extends EventEmitter {
     this.publishedInRun = true;
     this.pending.splice(this.pending.indexOf(next), 1);
     this.stats.segmentsPublished += 1;
+    this.stats.lastPublishedAt = this.now();
     this.logger.debug({ msn }, 'segment published');
-    this.emit('segment', published);
+    this.emit('segment', published, { publishDelayMs: this.now() - next.cutAt } satisfies SegmentTiming);
   }
 
   /** Low-Latency HLS: stores a part of the segment being made and lists it (and the next hint). */

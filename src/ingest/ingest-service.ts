@@ -48,6 +48,8 @@ export class ChannelIngest {
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | undefined;
   private lastSwitch: { change: InputSwitch; wallClock: number } | undefined;
+  /** Input switches so far, by reason (for metrics). */
+  readonly switches = new Map<string, number>();
   /** Set by close(): encoders exiting now are a stop, not a failure to switch away from. */
   private closing = false;
 
@@ -115,6 +117,11 @@ export class ChannelIngest {
   }
 
   /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
+  /** Health of each input right now, and the source on air (an input id, `fallback`, or none yet). */
+  inputStates(): { inputs: { id: string; healthy: boolean }[]; active: string | undefined } {
+    return { inputs: this.selector?.inputHealth(monotonicNow()) ?? [], active: this.selector?.activeSource };
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.tickTimer);
@@ -125,6 +132,7 @@ export class ChannelIngest {
 
   private onSwitch(change: InputSwitch): void {
     this.lastSwitch = { change, wallClock: Date.now() };
+    this.switches.set(change.reason, (this.switches.get(change.reason) ?? 0) + 1);
     const log = change.to === 'fallback' || change.reason !== 'available' ? 'warn' : 'info';
     this.logger[log]({ from: change.from ?? null, to: change.to, reason: change.reason }, 'input switch');
     this.writeStatus();

@@ -36,6 +36,8 @@ export interface InputStats {
   /** Bad bytes seen: TS resyncs, continuity errors, ADTS resyncs, unmatched frames. */
   garbageEvents: number;
   ffmpegWarnings: number;
+  /** Times FFmpeg reported the feed went silent (silencedetect, with `silenceSeconds`). */
+  silenceDetections: number;
   lastFrameAt: number | undefined;
 }
 
@@ -63,6 +65,7 @@ export class InputWorker {
     frameGroups: 0,
     garbageEvents: 0,
     ffmpegWarnings: 0,
+    silenceDetections: 0,
     lastFrameAt: undefined,
   };
   readonly inputId: string;
@@ -203,6 +206,7 @@ export class InputWorker {
   private setSilent(silent: boolean): void {
     if (this.feedSilent === silent) return; // the same edge again (e.g. a line repeated): nothing changed
     this.feedSilent = silent;
+    if (silent) this.stats.silenceDetections += 1;
     if (silent) this.logger.warn({ silenceSeconds: this.options.channel.silenceSeconds }, 'feed is digital silence');
     else this.logger.info('feed is audible again');
     this.notifyStateChange();

@@ -68,11 +68,4 @@ export class UpdateWaiters {
   wakeAll(): void {
     for (const channel of [...this.waiting.keys()]) this.wake(channel);
   }
-
-  /** Requests held right now (a gauge for metrics and tests). */
-  get size(): number {
-    let total = 0;
-    for (const waiters of this.waiting.values()) total += waiters.size;
-    return total;
-  }
 }

@@ -41,7 +41,14 @@ interface PendingPlaylist {
 
 export type PlaylistLoader = (channel: string, name: string) => Promise<StoredPlaylist | null>;
 
+/** Requests answered from memory, and those that had to read the store (or join a read). */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+}
+
 export class PlaylistCache {
+  readonly stats: CacheStats = { hits: 0, misses: 0 };
   private readonly entries = new Map<string, PlaylistEntry>();
   private readonly pending = new Map<string, PendingPlaylist>();
   /** Bumped per channel on every invalidation, so a read that started before it is not kept. */
@@ -69,10 +76,18 @@ export class PlaylistCache {
   }
 
   get(channel: string, name: string): Promise<CachedPlaylist | null> {
-    const key = entryKey(channel, name);
-    const entry = this.entries.get(key);
-    if (entry && this.now() - entry.loadedAt < this.maxAgeMs) return Promise.resolve(entry);
+    const entry = this.entries.get(entryKey(channel, name));
+    if (entry && this.now() - entry.loadedAt < this.maxAgeMs) {
+      this.stats.hits += 1;
+      return Promise.resolve(entry);
+    }
+    this.stats.misses += 1;
+    return this.read(channel, name, entry);
+  }
 
+  /** Reads the store, sharing a read already under way for the same version. */
+  private read(channel: string, name: string, entry: PlaylistEntry | undefined): Promise<CachedPlaylist | null> {
+    const key = entryKey(channel, name);
     const generation = this.generations.get(channel) ?? 0;
     const inFlight = this.pending.get(key);
     if (inFlight && inFlight.generation === generation) return inFlight.promise;
@@ -93,13 +108,14 @@ export class PlaylistCache {
   async invalidate(channel: string): Promise<void> {
     this.generations.set(channel, (this.generations.get(channel) ?? 0) + 1);
     const prefix = entryKey(channel, '');
-    const names: string[] = [];
-    for (const key of this.entries.keys()) {
+    const stale: [string, PlaylistEntry][] = [];
+    for (const [key, entry] of this.entries) {
       if (!key.startsWith(prefix)) continue;
       this.entries.delete(key);
-      names.push(key.slice(prefix.length));
+      stale.push([key.slice(prefix.length), entry]);
     }
-    await Promise.all(names.map((name) => this.get(channel, name).catch(() => null)));
+    // The stale entry goes along: an unchanged version keeps its buffers (no gzip again).
+    await Promise.all(stale.map(([name, entry]) => this.read(channel, name, entry).catch(() => null)));
   }
 
   invalidateAll(): void {
@@ -156,6 +172,7 @@ function gzipVariantEtag(etag: string): string {
 export type SegmentLoader = () => Promise<Uint8Array | null>;
 
 export class SegmentCache {
+  readonly stats: CacheStats = { hits: 0, misses: 0 };
   /** Map iteration order is insertion order: the first key is the least recently used. */
   private readonly entries = new Map<string, Buffer>();
   private readonly pending = new Map<string, Promise<Buffer | null>>();
@@ -166,10 +183,12 @@ export class SegmentCache {
   get(key: string, load: SegmentLoader): Promise<Buffer | null> {
     const cached = this.entries.get(key);
     if (cached) {
+      this.stats.hits += 1;
       this.entries.delete(key);
       this.entries.set(key, cached);
       return Promise.resolve(cached);
     }
+    this.stats.misses += 1;
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
 

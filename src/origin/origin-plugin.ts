@@ -20,7 +20,7 @@ import { deltaPlaylistName, mediaPlaylistName } from '../hls/channel-playlists.j
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
-import { PlaylistCache, SegmentCache, type CachedPlaylist } from './origin-cache.js';
+import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
 import { originErrorHandler, sendError } from './origin-errors.js';
 import { ID_PATTERN_SOURCE, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
@@ -52,6 +52,8 @@ export interface OriginControl {
   /** Replaces the served channels; throws ONAIR_CONFIG_INVALID for a bad list. */
   setChannels(channels: OriginChannel[]): void;
   channels(): OriginChannel[];
+  /** Memory-cache hits and misses, and the LL-HLS requests held right now (for metrics). */
+  stats(): { playlistCache: CacheStats; segmentCache: CacheStats; heldRequests: number };
 }
 
 declare module 'fastify' {
@@ -92,6 +94,8 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   );
   const segments = new SegmentCache(options.segmentCacheBytes);
   const waiters = new UpdateWaiters();
+  /** LL-HLS requests held right now (blocking reloads and hinted parts). */
+  let held = 0;
 
   const updates = new StoreUpdates(
     store,
@@ -122,6 +126,9 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     },
     channels(): OriginChannel[] {
       return [...channels].map(([id, renditions]) => ({ id, renditions: [...renditions] }));
+    },
+    stats() {
+      return { playlistCache: playlists.stats, segmentCache: segments.stats, heldRequests: held };
     },
   } satisfies OriginControl);
 
@@ -256,15 +263,20 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   ): Promise<CachedPlaylist | 'timeout' | 'gone'> {
     let cached = current;
     const deadline = Date.now() + HOLD_TARGET_DURATIONS * current.position!.targetDurationSeconds * 1000;
-    while (!lists(cached.position!, msn, part)) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return 'timeout';
-      await waiters.next(channel, Math.min(remaining, RECHECK_MS));
-      const next = await playlists.get(channel, name);
-      if (!next?.position) return 'gone';
-      cached = next;
+    held += 1;
+    try {
+      while (!lists(cached.position!, msn, part)) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return 'timeout';
+        await waiters.next(channel, Math.min(remaining, RECHECK_MS));
+        const next = await playlists.get(channel, name);
+        if (!next?.position) return 'gone';
+        cached = next;
+      }
+      return cached;
+    } finally {
+      held -= 1;
     }
-    return cached;
   }
 
   /**
@@ -279,15 +291,20 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     let position = (await playlists.get(channel, name))?.position;
     if (!position?.hint || position.hint.run !== run || tooFarAhead(position, msn, part)) return 'absent';
     const deadline = Date.now() + HOLD_TARGET_DURATIONS * position.targetDurationSeconds * 1000;
-    while (!lists(position, msn, part)) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return 'timeout';
-      await waiters.next(channel, Math.min(remaining, RECHECK_MS));
-      position = (await playlists.get(channel, name))?.position;
-      // Another run leads now (a takeover): this one's hinted parts will never be published.
-      if (!position?.hint || position.hint.run !== run) return 'absent';
+    held += 1;
+    try {
+      while (!lists(position, msn, part)) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return 'timeout';
+        await waiters.next(channel, Math.min(remaining, RECHECK_MS));
+        position = (await playlists.get(channel, name))?.position;
+        // Another run leads now (a takeover): this one's hinted parts will never be published.
+        if (!position?.hint || position.hint.run !== run) return 'absent';
+      }
+      return 'listed';
+    } finally {
+      held -= 1;
     }
-    return 'listed';
   }
 
   // Writes are not part of the origin: 405 before any body is read.

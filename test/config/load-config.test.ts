@@ -32,6 +32,7 @@ const ISSUE_CONFIG = {
   origin: { host: '127.0.0.1', port: 8080 },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
+  metrics: { host: '127.0.0.1', port: 9464 },
   signing: {},
   log: { level: 'info' },
   channels: [

@@ -28,6 +28,8 @@ export async function testConfig(options: {
   return resolveConfig({
     store: options.store ?? 'memory',
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
+    // Ingest-only processes serve /metrics on a port of their own: any free one.
+    metrics: { port: 0 },
     hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
     log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
     channels: [

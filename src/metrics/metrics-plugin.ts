@@ -1,0 +1,42 @@
+/**
+ * `GET /metrics` (Prometheus text format) and the per-request origin metrics: an onResponse
+ * hook counts each answer by kind of resource and status and observes its duration. The
+ * kind comes from the matched route and the file name, not the raw URL, so label values
+ * stay few whatever clients request.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { OnairMetrics } from './onair-metrics.js';
+
+export interface MetricsPluginOptions {
+  metrics: OnairMetrics;
+  /** Count origin requests (the origin role); an ingest-only metrics server does not. */
+  countRequests: boolean;
+}
+
+async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
+  const { metrics } = options;
+  fastify.get('/metrics', async (request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+  });
+  if (!options.countRequests) return;
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = routeKind(request);
+    metrics.httpRequests.inc({ route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+}
+
+/** `master`, `media`, `segment`, `part`, `healthz`, `metrics`, `player` or `other`. */
+export function routeKind(request: FastifyRequest): string {
+  const route = request.routeOptions.url;
+  const params = request.params as Record<string, string | undefined>;
+  if (route === '/:channel/:playlist') return params.playlist === `${params.channel}.m3u8` ? 'master' : 'media';
+  if (route === '/:channel/:rendition/:segment') return (params.segment?.split('.').length ?? 0) > 2 ? 'part' : 'segment';
+  if (route === '/healthz' || route === '/metrics') return route.slice(1);
+  if (route === '/' || route?.startsWith('/_player') || route === '/channels.json') return 'player';
+  return 'other';
+}
+
+export const metricsPlugin = fp(registerMetrics, { name: 'onair-metrics', fastify: '5.x' });

@@ -1,0 +1,305 @@
+/**
+ * The process's Prometheus metrics (prom-client), one registry per process so that tests
+ * can run several. Most values already live in the components' own stats objects and are
+ * read at scrape time (collect callbacks): nothing is counted twice and the hot paths pay
+ * nothing. Only what needs one observation per event (latencies, request counts) is
+ * recorded as it happens. Names follow Prometheus conventions (`_total`, `_seconds`,
+ * base units); README "Metrics" lists them.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
+import type { IngestService } from '../ingest/ingest-service.js';
+import type { InputStats } from '../ingest/input-worker.js';
+import type { OriginControl } from '../origin/origin-plugin.js';
+
+/** Latency buckets from half a millisecond (a memory hit) to 10 s (a held LL-HLS request). */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class OnairMetrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'onair_http_requests_total',
+    help: 'Origin requests answered, by kind of resource and status code',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'onair_http_request_duration_seconds',
+    help: 'Origin response time by kind of resource (LL-HLS blocking requests include their wait)',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly storeDuration = new Histogram({
+    name: 'onair_store_operation_duration_seconds',
+    help: 'Store calls by operation, successful or not',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly storeErrors = new Counter({
+    name: 'onair_store_errors_total',
+    help: 'Store calls that failed, by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storeUp = new Gauge({
+    name: 'onair_store_up',
+    help: '1 when the last store call succeeded, 0 when it failed',
+    registers: [this.registry],
+  });
+
+  readonly segmentPublishDelay = new Histogram({
+    name: 'onair_segment_publish_delay_seconds',
+    help: "From a segment's last frame reaching the packager to its playlist being published",
+    labelNames: ['channel'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    // Gauges that prom-client names like counters: `promtool check metrics` rejects them.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Called around every store call (see instrumented-store.ts). */
+  observeStoreCall(operation: string, seconds: number, failed: boolean): void {
+    this.storeDuration.observe({ operation }, seconds);
+    if (failed) this.storeErrors.inc({ operation });
+    this.storeUp.set(failed ? 0 : 1);
+  }
+
+  /** Ingest: inputs, switches, encoders and packagers, read from their stats at scrape time. */
+  watchIngest(ingest: IngestService): void {
+    const channels = (): IngestService['channels'] => ingest.channels;
+    const registers = [this.registry];
+    for (const channel of ingest.channels.values()) {
+      channel.packager.on('segment', (_entry: unknown, timing: SegmentTiming) =>
+        this.segmentPublishDelay.observe({ channel: channel.packager.channelId }, timing.publishDelayMs / 1000),
+      );
+    }
+
+    new Gauge({
+      name: 'onair_input_up',
+      help: 'Input healthy (encoder running, audio within inputTimeoutMs, not silent)',
+      labelNames: ['channel', 'input'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          for (const input of channel.inputStates().inputs) this.set({ channel: id, input: input.id }, input.healthy ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'onair_input_active',
+      help: 'The source on air: 1 for the active input (or `fallback`, the safety source)',
+      labelNames: ['channel', 'input'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          const { inputs, active } = channel.inputStates();
+          for (const source of [...inputs.map((input) => input.id), 'fallback']) this.set({ channel: id, input: source }, source === active ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'onair_active_input_priority',
+      help: 'Priority of the source on air: 0 for the first input, n for the (n+1)-th, the number of inputs for the safety source',
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          const { inputs, active } = channel.inputStates();
+          if (active === undefined) continue;
+          const index = inputs.findIndex((input) => input.id === active);
+          this.set({ channel: id }, index === -1 ? inputs.length : index);
+        }
+      },
+    });
+    new Gauge({
+      name: 'onair_target_duration_seconds',
+      help: "The channel's EXT-X-TARGETDURATION (for alerts on late segments)",
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) this.set({ channel: id }, channel.packager.schedule.targetDuration());
+      },
+    });
+    new Gauge({
+      name: 'onair_input_silent',
+      help: 'FFmpeg reports the feed as digital silence (channels with silenceSeconds)',
+      labelNames: ['channel', 'input'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          for (const worker of channel.inputs) this.set({ channel: id, input: worker.inputId }, worker.silent ? 1 : 0);
+        }
+      },
+    });
+    const bitrate = new InputBitrate();
+    new Gauge({
+      name: 'onair_input_received_bytes_per_second',
+      help: 'Encoded audio an input delivers (all renditions together, from its FFmpeg), since the previous scrape',
+      labelNames: ['channel', 'input'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          for (const worker of channel.inputs) {
+            this.set({ channel: id, input: worker.inputId }, bitrate.update(`${id}/${worker.inputId}`, worker.stats.bytesReceived));
+          }
+        }
+      },
+    });
+    const inputCounter = (name: string, help: string, read: (stats: InputStats) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['channel', 'input'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const [id, channel] of channels()) {
+            for (const worker of channel.inputs) this.inc({ channel: id, input: worker.inputId }, read(worker.stats));
+          }
+        },
+      });
+    };
+    inputCounter('onair_input_frames_total', 'AAC frame groups (one frame per rendition) an input delivered', (stats) => stats.frameGroups);
+    inputCounter('onair_ffmpeg_restarts_total', 'FFmpeg restarts after an exit or a hang', (stats) => stats.encoderRestarts);
+    inputCounter('onair_ffmpeg_hang_kills_total', 'FFmpeg processes killed by the start or stall watchdog', (stats) => stats.hangKills);
+    inputCounter('onair_input_silence_detected_total', 'Times FFmpeg reported the feed went silent', (stats) => stats.silenceDetections);
+    new Counter({
+      name: 'onair_input_switches_total',
+      help: 'Switches of the source on air, by reason',
+      labelNames: ['channel', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          for (const [reason, count] of channel.switches) this.inc({ channel: id, reason }, count);
+        }
+      },
+    });
+
+    const packagerCounter = (name: string, help: string, read: (stats: PackagerStats) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['channel'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const [id, channel] of channels()) this.inc({ channel: id }, read(channel.packager.stats));
+        },
+      });
+    };
+    packagerCounter('onair_segments_produced_total', 'Segments cut (leader or standby)', (stats) => stats.segmentsProduced);
+    packagerCounter('onair_segments_published_total', 'Segments published to the store by this process', (stats) => stats.segmentsPublished);
+    packagerCounter('onair_segments_dropped_total', 'Segments dropped (store outage longer than the window, takeover)', (stats) => stats.segmentsDropped);
+    packagerCounter('onair_parts_published_total', 'LL-HLS parts published ahead of their segment', (stats) => stats.partsPublished);
+    packagerCounter('onair_packager_store_retries_total', 'Packager writes that failed and were retried', (stats) => stats.storeErrors);
+    packagerCounter('onair_packager_fenced_writes_total', 'Writes refused because another packager holds the lease', (stats) => stats.fencedWrites);
+    packagerCounter('onair_packager_promotions_total', 'Times this packager took the channel over', (stats) => stats.promotions);
+    new Gauge({
+      name: 'onair_packager_leader',
+      help: '1 when this process writes the channel, 0 while it stands by',
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) this.set({ channel: id }, channel.packager.isLeading ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'onair_last_segment_age_seconds',
+      help: 'Time since this process last published a segment of the channel (leaders only)',
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          const at = channel.packager.stats.lastPublishedAt;
+          if (channel.packager.isLeading && at !== undefined) this.set({ channel: id }, (Date.now() - at) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'onair_timeline_drift_seconds',
+      help: 'Audio timeline minus wall clock since the first frame: an input running slow (−) or fast (+)',
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, channel] of channels()) {
+          const drift = channel.packager.timelineDriftSeconds();
+          if (drift !== undefined) this.set({ channel: id }, drift);
+        }
+      },
+    });
+  }
+
+  /** Origin: memory-cache hits and misses and held LL-HLS requests, read at scrape time. */
+  watchOrigin(origin: OriginControl): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'onair_origin_cache_hits_total',
+      help: 'Requests answered from the origin memory cache',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const stats = origin.stats();
+        this.inc({ cache: 'playlist' }, stats.playlistCache.hits);
+        this.inc({ cache: 'segment' }, stats.segmentCache.hits);
+      },
+    });
+    new Counter({
+      name: 'onair_origin_cache_misses_total',
+      help: 'Requests that read the store (or joined a read under way)',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const stats = origin.stats();
+        this.inc({ cache: 'playlist' }, stats.playlistCache.misses);
+        this.inc({ cache: 'segment' }, stats.segmentCache.misses);
+      },
+    });
+    new Gauge({
+      name: 'onair_llhls_held_requests',
+      help: 'LL-HLS blocking playlist reloads and preload-hinted parts being held',
+      registers,
+      collect() {
+        this.set(origin.stats().heldRequests);
+      },
+    });
+  }
+}
+
+/** Bytes per second between two readings of a byte counter (at most once per second apart). */
+class InputBitrate {
+  private readonly last = new Map<string, { at: number; bytes: number; bytesPerSecond: number }>();
+
+  update(key: string, bytes: number): number {
+    const now = Date.now();
+    const previous = this.last.get(key);
+    if (previous && now - previous.at < 1000) return previous.bytesPerSecond;
+    const bytesPerSecond = previous && bytes >= previous.bytes ? ((bytes - previous.bytes) * 1000) / (now - previous.at) : 0;
+    this.last.set(key, { at: now, bytes, bytesPerSecond });
+    return bytesPerSecond;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Prometheus metrics (src/metrics): the real pipeline's /metrics on the origin and on an
+ * ingest-only process's own port, checked by `promtool check metrics` (Debian's prometheus
+ * package, installed by the test setup); the values follow what happened (segments, requests,
+ * store calls, cache hits); a failing store shows as errors and store_up 0; the shipped alert
+ * rules pass `promtool check rules` and every metric the rules and the Grafana dashboard use
+ * is one the processes export.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import t from 'tap';
+import { instrumentStore } from '../../src/metrics/instrumented-store.js';
+import { OnairMetrics } from '../../src/metrics/onair-metrics.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
+import { waitUntil } from '../helpers/wait-until.js';
+
+/** Runs promtool with `input` on stdin; resolves with its exit code and output. */
+function promtool(args: string[], input?: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** The value of one sample, e.g. `onair_input_up{channel="fip",input="main"}`; undefined when absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Metric names a PromQL expression uses (identifiers followed by `{`, `[`, `)`, space or end, that start with onair_). */
+function metricNames(expression: string): string[] {
+  return [...expression.matchAll(/\b(onair_[a-z_]+?)(_bucket)?\b/g)].map((match) => match[1]!);
+}
+
+t.test('the pipeline exports its metrics on the origin, promtool accepts them, and they follow what happened', async (t) => {
+  const config = await testConfig({ segmentSeconds: 1 });
+  await startRole(t, config, 'start');
+  startSender(t, config);
+  const base = originUrl(config);
+  await waitForThreeSegments(base);
+  for (let index = 0; index < 3; index++) await fetch(`${base}/fip/fip_hifi.m3u8`);
+  t.equal((await fetch(`${base}/fip/nope.m3u8`)).status, 404);
+
+  const response = await fetch(`${base}/metrics`);
+  t.equal(response.status, 200);
+  t.match(response.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  t.equal(response.headers.get('cache-control'), 'no-store');
+  const text = await response.text();
+
+  const checked = await promtool(['check', 'metrics'], text);
+  t.equal(checked.code, 0, `promtool check metrics: ${checked.output.trim() || 'clean'}`);
+
+  t.equal(sample(text, 'onair_input_up{channel="fip",input="main"}'), 1, 'the input is up');
+  t.equal(sample(text, 'onair_input_active{channel="fip",input="main"}'), 1, 'main is on air');
+  t.equal(sample(text, 'onair_input_active{channel="fip",input="fallback"}'), 0, 'the safety source is not');
+  t.equal(sample(text, 'onair_active_input_priority{channel="fip"}'), 0);
+  t.equal(sample(text, 'onair_packager_leader{channel="fip"}'), 1);
+  t.equal(sample(text, 'onair_target_duration_seconds{channel="fip"}'), 1);
+  t.ok(sample(text, 'onair_segments_published_total{channel="fip"}')! >= 3, 'segments published');
+  t.ok(sample(text, 'onair_input_frames_total{channel="fip",input="main"}')! > 100, 'frames counted');
+  t.ok(sample(text, 'onair_input_received_bytes_per_second{channel="fip",input="main"}')! >= 0);
+  t.ok(sample(text, 'onair_last_segment_age_seconds{channel="fip"}')! < 3, 'the last segment is recent');
+  t.ok(Math.abs(sample(text, 'onair_timeline_drift_seconds{channel="fip"}')!) < 2, 'the timeline keeps up with the wall clock');
+  t.ok(sample(text, 'onair_segment_publish_delay_seconds_count{channel="fip"}')! >= 3, 'publish delay observed per segment');
+  t.ok(sample(text, 'onair_http_requests_total{route="media",status="200"}')! >= 3, 'media playlist requests counted');
+  // waitForThreeSegments met 404s too, before the first playlist was published.
+  t.ok(sample(text, 'onair_http_requests_total{route="media",status="404"}')! >= 1, '404s are counted by route and status');
+  t.ok(sample(text, 'onair_store_operation_duration_seconds_count{operation="publish"}')! >= 3, 'store publishes timed');
+  t.equal(sample(text, 'onair_store_up'), 1);
+  t.ok(sample(text, 'onair_origin_cache_hits_total{cache="playlist"}')! >= 1, 'playlist answers from memory');
+  t.equal(sample(text, 'onair_llhls_held_requests'), 0);
+  t.ok(sample(text, 'process_cpu_seconds_total')! > 0, 'process metrics too');
+});
+
+t.test('an ingest-only process serves /metrics on metrics.port', async (t) => {
+  const config = await testConfig({ segmentSeconds: 1 });
+  const running = await startRole(t, config, 'ingest');
+  startSender(t, config);
+  await waitUntil(t, 'a segment is published', () => running.ingest!.channels.get('fip')!.packager.stats.segmentsPublished > 0, 15_000);
+  const response = await fetch(running.metricsUrl!);
+  t.equal(response.status, 200);
+  const text = await response.text();
+  t.equal((await promtool(['check', 'metrics'], text)).code, 0, 'promtool accepts it');
+  t.ok(sample(text, 'onair_segments_published_total{channel="fip"}')! >= 1);
+  t.equal(sample(text, 'onair_http_requests_total{route="media",status="200"}'), undefined, 'no origin here');
+});
+
+t.test('a failing store shows as errors by operation and store_up 0', async (t) => {
+  const metrics = new OnairMetrics();
+  const memory = new MemoryStore();
+  await memory.start();
+  t.teardown(() => memory.close());
+  const store = instrumentStore(memory, (operation, seconds, failed) => metrics.observeStoreCall(operation, seconds, failed));
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': '#EXTM3U\n' }, state: '{}' });
+  t.equal(sample(await metrics.registry.metrics(), 'onair_store_up'), 1);
+  await t.rejects(store.publish({ channel: 'fip', playlists: {}, state: '{}', fence: 'not-a-lease' }));
+  const text = await metrics.registry.metrics();
+  t.equal(sample(text, 'onair_store_errors_total{operation="publish"}'), 1);
+  t.equal(sample(text, 'onair_store_up'), 0);
+  t.equal(sample(text, 'onair_store_operation_duration_seconds_count{operation="publish"}'), 2);
+});
+
+t.test('the alert rules pass promtool and, like the dashboard, use only exported metrics', async (t) => {
+  const checked = await promtool(['check', 'rules', 'deploy/prometheus/alerts.yml']);
+  t.equal(checked.code, 0, checked.output.trim());
+  t.match(checked.output, /SUCCESS: \d+ rules found/);
+
+  const config = await testConfig({ segmentSeconds: 1 });
+  const running = await startRole(t, config, 'start');
+  const exported = new Set(
+    (await running.metrics.registry.getMetricsAsJSON()).map((metric) => metric.name.replace(/_(bucket|count|sum)$/, '')),
+  );
+  const rules = await readFile('deploy/prometheus/alerts.yml', 'utf8');
+  const dashboard = JSON.parse(await readFile('deploy/grafana/onair.json', 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+  const expressions = [...rules.matchAll(/expr: (.+)/g)].map((match) => match[1]!);
+  expressions.push(...dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr)));
+  t.ok(expressions.length >= 20, `${expressions.length} expressions`);
+  for (const name of new Set(expressions.flatMap(metricNames))) t.ok(exported.has(name), `${name} is exported`);
+});
