@@ -10,6 +10,8 @@ export type OnairErrorCode =
   | 'ONAIR_STORE_URL_INVALID'
   | 'ONAIR_FFMPEG_MISSING'
   | 'ONAIR_INPUT_FAILED'
+  /** A config reload changed keys that only a restart can apply (store, ports, HLS timing). */
+  | 'ONAIR_RESTART_REQUIRED'
   /** A write carried a lease token that is no longer the channel's current lease: another packager leads. */
   | 'ONAIR_FENCED';
 

@@ -170,6 +170,23 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    api: z
+      .object({
+        /**
+         * Bearer tokens of the control API (also ONAIR_API_TOKENS, comma-separated); none:
+         * the API is off. At least 16 characters each.
+         */
+        tokens: z
+          .union([z.string(), z.array(z.string())], { error: 'expected a list of tokens' })
+          .transform((value) => (typeof value === 'string' ? value.split(',').map((token) => token.trim()).filter(Boolean) : value))
+          .pipe(z.array(z.string().min(16, { error: 'expected tokens of at least 16 characters' })))
+          .default([]),
+        /** Serve the API on its own address, away from the public origin; default: on the origin's (or the ingest's metrics) port. */
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
+      })
+      .strict()
+      .prefault({}),
     signing: z
       .object({
         /** HMAC-SHA256 key of signed channels' tokens; also ONAIR_SIGNING_KEY. */

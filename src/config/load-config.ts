@@ -16,6 +16,7 @@ export const ENVIRONMENT_OVERRIDES = {
   ONAIR_ORIGIN_PORT: 'origin.port',
   ONAIR_LOG_LEVEL: 'log.level',
   ONAIR_SIGNING_KEY: 'signing.key',
+  ONAIR_API_TOKENS: 'api.tokens',
 } as const;
 
 export async function loadConfigFile(path: string, environment: NodeJS.ProcessEnv = process.env): Promise<OnairConfig> {

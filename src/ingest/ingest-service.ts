@@ -5,6 +5,7 @@
  * (hot standby, DESIGN.md Failure model). A standby runs everything but the writes, so
  * a takeover publishes at once.
  */
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
@@ -36,6 +37,8 @@ export interface ChannelStatus {
   inputs: { id: string; healthy: boolean }[];
   /** The leading packager, `host:pid:random`. */
   leader: string;
+  /** The input an operator pinned on air through the control API, if any. */
+  pinned?: string;
 }
 
 export class ChannelIngest {
@@ -117,6 +120,17 @@ export class ChannelIngest {
   }
 
   /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
+  /**
+   * An operator's manual switch: pins `inputId` on air, or releases the pin (undefined).
+   * Throws RangeError for an input the channel does not have.
+   */
+  pin(inputId: string | undefined): void {
+    if (!this.selector) throw new RangeError('the channel has not started yet');
+    this.selector.pin(inputId, monotonicNow());
+    this.logger.info({ pinned: inputId ?? null }, inputId ? 'input pinned by an operator' : 'input pin released');
+    this.writeStatus();
+  }
+
   /** Health of each input right now, and the source on air (an input id, `fallback`, or none yet). */
   inputStates(): { inputs: { id: string; healthy: boolean }[]; active: string | undefined } {
     return { inputs: this.selector?.inputHealth(monotonicNow()) ?? [], active: this.selector?.activeSource };
@@ -148,6 +162,7 @@ export class ChannelIngest {
       reason: this.lastSwitch.change.reason,
       inputs: this.selector.inputHealth(monotonicNow()),
       leader: this.leadership.owner,
+      ...(this.selector.pinnedInput ? { pinned: this.selector.pinnedInput } : {}),
     };
     this.options.store.putStatus(this.channel.id, JSON.stringify(status), token).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not store the channel status');
@@ -155,15 +170,47 @@ export class ChannelIngest {
   }
 }
 
-export class IngestService {
+/** Emits `channel` (ChannelIngest) for every channel it runs, at construction and when one is added. */
+export class IngestService extends EventEmitter {
   readonly channels = new Map<string, ChannelIngest>();
+  private options: IngestServiceOptions;
 
   constructor(options: IngestServiceOptions) {
+    super();
+    this.options = options;
     for (const channel of options.config.channels) this.channels.set(channel.id, new ChannelIngest(channel, options));
   }
 
   async start(): Promise<void> {
     for (const channel of this.channels.values()) await channel.start();
+  }
+
+  /**
+   * Applies a new channel list without a restart (config reload): removed channels stop
+   * (their segments written, their lease released), added ones start, and changed ones
+   * restart with the new settings (a new run: one discontinuity). Unchanged ones go on untouched.
+   */
+  async applyChannels(config: OnairConfig): Promise<{ added: string[]; removed: string[]; restarted: string[] }> {
+    const before = new Map(this.options.config.channels.map((channel) => [channel.id, channel]));
+    const after = new Map(config.channels.map((channel) => [channel.id, channel]));
+    const removed = [...before.keys()].filter((id) => !after.has(id));
+    const added = [...after.keys()].filter((id) => !before.has(id));
+    const restarted = [...after.keys()].filter((id) => before.has(id) && JSON.stringify(before.get(id)) !== JSON.stringify(after.get(id)));
+    this.options = { ...this.options, config };
+    await Promise.all(
+      [...removed, ...restarted].map(async (id) => {
+        const running = this.channels.get(id);
+        this.channels.delete(id);
+        await running?.close();
+      }),
+    );
+    for (const id of [...restarted, ...added]) {
+      const channel = new ChannelIngest(after.get(id)!, this.options);
+      this.channels.set(id, channel);
+      this.emit('channel', channel);
+      await channel.start();
+    }
+    return { added, removed, restarted };
   }
 
   async close(): Promise<void> {

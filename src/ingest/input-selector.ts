@@ -46,7 +46,8 @@ export type SwitchReason =
   | 'no-audio' // the active input delivered nothing for inputTimeoutMs
   | 'encoder-failed' // its FFmpeg exited
   | 'silence' // it delivered only digital silence for silenceSeconds
-  | 'recovered'; // a higher-priority input has been healthy for recoverSeconds
+  | 'recovered' // a higher-priority input has been healthy for recoverSeconds
+  | 'manual'; // an operator pinned this input (control API), or released the pin
 
 export interface InputSwitch {
   from: string | undefined;
@@ -106,12 +107,36 @@ export class InputSelector {
   /** Wall-clock time of frame 0 of the output, and frames emitted since. */
   private anchor: number | undefined;
   private emitted = 0;
+  /** Input an operator pinned: preferred over priority while it is healthy. */
+  private pinned: number | undefined;
 
   constructor(options: InputSelectorOptions) {
     this.options = options;
     this.tracks = options.inputs.map((input) => ({ input, queue: [], lastFrameAt: undefined, healthySince: undefined }));
     this.frameMs = (SAMPLES_PER_FRAME * 1000) / options.sampleRate;
     this.bufferFrames = Math.max(1, Math.round(options.bufferMs / this.frameMs));
+  }
+
+  /**
+   * Pins input `inputId` on air (an operator's manual switch): it is taken as soon as it
+   * is healthy and kept whatever the priorities; if it fails, failover works as usual and
+   * it is taken back when healthy again. `undefined` releases the pin: priorities rule
+   * again (a higher-priority input healthy for recoverMs takes over). Throws for an unknown id.
+   */
+  pin(inputId: string | undefined, now: number): void {
+    if (inputId === undefined) {
+      this.pinned = undefined;
+    } else {
+      const index = this.tracks.findIndex((track) => track.input.inputId === inputId);
+      if (index === -1) throw new RangeError(`no input "${inputId}"`);
+      this.pinned = index;
+    }
+    this.tick(now);
+  }
+
+  /** The pinned input's id, if an operator pinned one. */
+  get pinnedInput(): string | undefined {
+    return this.pinned === undefined ? undefined : this.tracks[this.pinned]!.input.inputId;
   }
 
   /** The id of the source now on air, or undefined before the first frame. */
@@ -185,7 +210,12 @@ export class InputSelector {
     const currentHealthy = current !== undefined && current >= 0 && this.isHealthy(current, now);
     let next: number;
     let reason: SwitchReason;
-    if (currentHealthy) {
+    const pinned = this.pinned;
+    if (pinned !== undefined && this.isEstablished(pinned, now)) {
+      if (current === pinned) return;
+      next = pinned;
+      reason = 'manual';
+    } else if (currentHealthy) {
       // Stay, unless a higher-priority input has proved itself for recoverMs.
       const better = this.tracks.findIndex(
         (track, index) => index < current && this.isEstablished(index, now) && now - track.healthySince! >= this.options.recoverMs,

@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
-import type { IngestService } from '../ingest/ingest-service.js';
+import type { ChannelIngest, IngestService } from '../ingest/ingest-service.js';
 import type { InputStats } from '../ingest/input-worker.js';
 import type { OriginControl } from '../origin/origin-plugin.js';
 
@@ -81,11 +81,13 @@ export class OnairMetrics {
   watchIngest(ingest: IngestService): void {
     const channels = (): IngestService['channels'] => ingest.channels;
     const registers = [this.registry];
-    for (const channel of ingest.channels.values()) {
+    const observePublishDelay = (channel: ChannelIngest): void => {
       channel.packager.on('segment', (_entry: unknown, timing: SegmentTiming) =>
         this.segmentPublishDelay.observe({ channel: channel.packager.channelId }, timing.publishDelayMs / 1000),
       );
-    }
+    };
+    for (const channel of ingest.channels.values()) observePublishDelay(channel);
+    ingest.on('channel', observePublishDelay);
 
     new Gauge({
       name: 'onair_input_up',

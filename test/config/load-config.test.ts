@@ -33,6 +33,7 @@ const ISSUE_CONFIG = {
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
   metrics: { host: '127.0.0.1', port: 9464 },
+  api: { tokens: [], host: '127.0.0.1' },
   signing: {},
   log: { level: 'info' },
   channels: [
@@ -209,6 +210,7 @@ t.test('each malformed config is reported at the key path of its mistake', async
       where: 'channels[0].partSeconds',
     },
     { name: 'a signed channel without a signing key', change: (raw) => (raw.channels[0].access = 'signed'), where: 'channels[0].access' },
+    { name: 'an API token too short to be a secret', change: (raw) => (raw.api = { tokens: ['short'] }), where: 'api.tokens[0]' },
     { name: 'a signing key too short to be a secret', change: (raw) => (raw.signing = { key: 'short' }), where: 'signing.key' },
     { name: 'low latency that is not a boolean', change: (raw) => (raw.channels[0].lowLatency = 'yes'), where: 'channels[0].lowLatency' },
     { name: 'a lease too short to renew', change: (raw) => (raw.ingest = { leaseMs: 50 }), where: 'ingest.leaseMs' },

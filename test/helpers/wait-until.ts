@@ -3,9 +3,10 @@ import type { Test } from 'tap';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function waitUntil(t: Test, what: string, predicate: () => boolean, timeoutMs = 4000): Promise<void> {
+/** Polls `predicate` (sync, or async such as an HTTP check) until it holds, for at most `timeoutMs`. */
+export async function waitUntil(t: Test, what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 4000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) {
       t.fail(`timed out waiting until ${what}`);
       return;

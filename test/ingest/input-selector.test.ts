@@ -214,3 +214,30 @@ t.test('after the process was frozen, the gap is filled up to real time at once,
   t.ok(aired.length - frozenFrom >= framesFor(15_000 - 300), `${aired.length - frozenFrom} frames filled after a 15 s freeze`);
   t.ok(aired.length <= framesFor(17_000) + 1, 'and not more than real time');
 });
+
+t.test('an operator pin puts a lower-priority input on air, survives its failure, and releasing it hands back to priority', async (t) => {
+  const { inputs, selector, switches, run, now } = rig({ recoverMs: 1000 });
+  run(2000);
+  t.equal(selector.activeSource, 'main');
+  selector.pin('backup', now());
+  t.equal(selector.activeSource, 'backup', 'switched at once: the backup is healthy');
+  t.equal(switches.at(-1)!.reason, 'manual');
+  t.equal(selector.pinnedInput, 'backup');
+  run(3000);
+  t.equal(selector.activeSource, 'backup', 'kept although main is healthy and has priority');
+
+  inputs[1]!.running = false;
+  run(100);
+  t.equal(selector.activeSource, 'main', 'the pinned input failed: failover as usual');
+  inputs[1]!.running = true;
+  run(1000);
+  t.equal(selector.activeSource, 'backup', 'taken back once healthy again');
+  t.equal(switches.at(-1)!.reason, 'manual');
+
+  selector.pin(undefined, now());
+  t.equal(selector.pinnedInput, undefined);
+  run(100);
+  t.equal(selector.activeSource, 'main', 'released: main has been healthy for recoverMs, priority rules');
+  t.equal(switches.at(-1)!.reason, 'recovered');
+  t.throws(() => selector.pin('nope', now()), /no input "nope"/);
+});

@@ -1,0 +1,196 @@
+/**
+ * The control API (JSON under `/api`, bearer-token auth, OpenAPI at `/api/docs/json`):
+ *   GET    /api/channels                  every channel with its live status
+ *   GET    /api/channels/{ch}             one channel
+ *   PUT    /api/channels/{ch}/input       pin an input on air (manual switch) {"input":"backup"}
+ *   DELETE /api/channels/{ch}/input       release the pin: priorities rule again
+ *   POST   /api/reload                    re-read the config file and apply the channel changes
+ * Status comes from the store (what the leading packager wrote), so any process sharing the
+ * store answers the reads; a switch needs the process that runs the channel's ingest.
+ * Registered as an encapsulated plugin: its auth hook and OpenAPI cover these routes only.
+ */
+import swagger from '@fastify/swagger';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ChannelConfig } from '../config/config-schema.js';
+import { isOnairError } from '../errors.js';
+import { parseChannelState } from '../hls/sequence-state.js';
+import type { ChannelStatus, IngestService } from '../ingest/ingest-service.js';
+import { sendError } from '../origin/origin-errors.js';
+import { readFromStore } from '../origin/store-read.js';
+import type { Store } from '../store/store.js';
+import { BearerTokens } from './bearer-auth.js';
+
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  restarted: string[];
+}
+
+export interface ControlApiOptions {
+  tokens: readonly string[];
+  store: Store;
+  /** The channels as configured now (they change on reload). */
+  channels: () => readonly ChannelConfig[];
+  /** The ingest of this process, when it runs one (manual switches need it). */
+  ingest: () => IngestService | undefined;
+  /** Re-reads the config file and applies it; absent when the process has no config file. */
+  reload?: () => Promise<ReloadResult>;
+  storeTimeoutMs?: number;
+}
+
+const STORE_TIMEOUT_MS = 2000;
+
+const channelView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    renditions: { type: 'array', items: { type: 'string' } },
+    lowLatency: { type: 'boolean' },
+    access: { type: 'string', enum: ['public', 'signed'] },
+    activeInput: { type: ['string', 'null'], description: 'input on air, `fallback` for the safety source, null before the first audio' },
+    pinned: { type: ['string', 'null'], description: 'input pinned by an operator' },
+    reason: { type: ['string', 'null'], description: 'why the source on air was chosen' },
+    since: { type: ['string', 'null'], format: 'date-time' },
+    inputs: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, healthy: { type: 'boolean' } } } },
+    leader: { type: ['string', 'null'], description: 'the packager writing the channel (host:pid:random)' },
+    lastSegmentAgeSeconds: { type: ['number', 'null'], description: 'now minus the end of the newest segment (by PROGRAM-DATE-TIME)' },
+    nextMsn: { type: ['integer', 'null'] },
+  },
+} as const;
+
+const errorBody = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+const channelParams = { type: 'object', required: ['channel'], properties: { channel: { type: 'string', maxLength: 32 } } } as const;
+
+export async function controlApi(fastify: FastifyInstance, options: ControlApiOptions): Promise<void> {
+  const tokens = new BearerTokens(options.tokens);
+  const storeTimeoutMs = options.storeTimeoutMs ?? STORE_TIMEOUT_MS;
+
+  await fastify.register(swagger, {
+    openapi: {
+      info: { title: 'onair control API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  fastify.get('/docs/json', { schema: { hide: true } }, async () => fastify.swagger());
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.url === `${fastify.prefix}/docs/json`) return;
+    const verdict = tokens.check(request.headers.authorization);
+    if (verdict === 'missing') {
+      return sendError(reply, 401, 'a bearer token is required', { headers: { 'www-authenticate': 'Bearer realm="onair"', 'cache-control': 'no-store' } });
+    }
+    if (verdict === 'forbidden') return sendError(reply, 403, 'this token is not allowed', { headers: { 'cache-control': 'no-store' } });
+    reply.header('cache-control', 'no-store');
+  });
+
+  const describe = async (channel: ChannelConfig): Promise<Record<string, unknown>> => {
+    const [statusText, stateText] = await Promise.all([
+      readFromStore(`status ${channel.id}`, () => options.store.getStatus(channel.id), storeTimeoutMs),
+      readFromStore(`state ${channel.id}`, () => options.store.getState(channel.id), storeTimeoutMs),
+    ]);
+    const status = parseStatus(statusText);
+    const state = parseChannelState(stateText);
+    const last = state?.window.at(-1);
+    return {
+      id: channel.id,
+      renditions: channel.renditions.map((rendition) => rendition.id),
+      lowLatency: channel.lowLatency,
+      access: channel.access,
+      activeInput: status?.activeInput ?? null,
+      pinned: status?.pinned ?? null,
+      reason: status?.reason ?? null,
+      since: status ? new Date(status.since).toISOString() : null,
+      inputs: status?.inputs ?? channel.inputs.map((input) => ({ id: input.id, healthy: false })),
+      leader: status?.leader ?? null,
+      lastSegmentAgeSeconds: last ? (Date.now() - (last.programDateTime + last.durationSeconds * 1000)) / 1000 : null,
+      nextMsn: state?.nextMsn ?? null,
+    };
+  };
+  const findChannel = (id: string): ChannelConfig | undefined => options.channels().find((channel) => channel.id === id);
+
+  fastify.get(
+    '/channels',
+    { schema: { summary: 'Every channel with its live status', response: { 200: { type: 'object', properties: { channels: { type: 'array', items: channelView } } } } } },
+    async () => ({ channels: await Promise.all(options.channels().map(describe)) }),
+  );
+
+  fastify.get<{ Params: { channel: string } }>(
+    '/channels/:channel',
+    { schema: { summary: 'One channel', params: channelParams, response: { 200: channelView, 404: errorBody } } },
+    async (request, reply) => {
+      const channel = findChannel(request.params.channel);
+      if (!channel) return sendError(reply, 404, 'no such channel');
+      return describe(channel);
+    },
+  );
+
+  const pin = (reply: FastifyReply, channelId: string, input: string | undefined): FastifyReply | { channel: string; pinned: string | null } => {
+    if (!findChannel(channelId)) return sendError(reply, 404, 'no such channel');
+    const running = options.ingest()?.channels.get(channelId);
+    if (!running) return sendError(reply, 409, "this process does not run the channel's ingest; ask the one that does");
+    try {
+      running.pin(input);
+    } catch (error) {
+      if (error instanceof RangeError) return sendError(reply, 400, error.message);
+      throw error;
+    }
+    return { channel: channelId, pinned: input ?? null };
+  };
+  const pinResponse = { type: 'object', properties: { channel: { type: 'string' }, pinned: { type: ['string', 'null'] } } } as const;
+
+  fastify.put<{ Params: { channel: string }; Body: { input: string } }>(
+    '/channels/:channel/input',
+    {
+      schema: {
+        summary: 'Pin an input on air (manual switch); it is kept while healthy, whatever the priorities',
+        params: channelParams,
+        body: { type: 'object', required: ['input'], additionalProperties: false, properties: { input: { type: 'string', maxLength: 32 } } },
+        response: { 200: pinResponse, 400: errorBody, 404: errorBody, 409: errorBody },
+      },
+    },
+    async (request, reply) => pin(reply, request.params.channel, request.body.input),
+  );
+
+  fastify.delete<{ Params: { channel: string } }>(
+    '/channels/:channel/input',
+    { schema: { summary: 'Release the pin: priorities rule again', params: channelParams, response: { 200: pinResponse, 404: errorBody, 409: errorBody } } },
+    async (request, reply) => pin(reply, request.params.channel, undefined),
+  );
+
+  fastify.post(
+    '/reload',
+    {
+      schema: {
+        summary: 'Re-read the config file and apply its channel changes (a bad file is refused, the running config kept)',
+        response: {
+          200: { type: 'object', properties: { added: { type: 'array', items: { type: 'string' } }, removed: { type: 'array', items: { type: 'string' } }, restarted: { type: 'array', items: { type: 'string' } } } },
+          400: errorBody,
+          409: errorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!options.reload) return sendError(reply, 409, 'this process was not started from a config file');
+      try {
+        return await options.reload();
+      } catch (error) {
+        if (isOnairError(error, 'ONAIR_CONFIG_INVALID') || isOnairError(error, 'ONAIR_CONFIG_UNREADABLE')) {
+          return sendError(reply, 400, error.message, { error: 'config_invalid' });
+        }
+        if (isOnairError(error, 'ONAIR_RESTART_REQUIRED')) return sendError(reply, 409, error.message, { error: 'restart_required' });
+        throw error;
+      }
+    },
+  );
+}
+
+function parseStatus(text: string | null): ChannelStatus | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as ChannelStatus;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The control API (src/api) on a real onair: bearer auth (401 without a token, 403 with a
+ * wrong one), the OpenAPI document, channel status from the store, a manual switch to the
+ * backup input and its release (heard as the active input the leader stores), and config
+ * reload: a channel added and removed without a restart, a bad file refused with its key
+ * path while the running config stays, and a change that needs a restart refused.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import type { OnairConfig } from '../../src/config/config-schema.js';
+import { startOnair, type RunningOnair } from '../../src/onair.js';
+import { chaosConfig, startToneSender, MAIN_HZ, BACKUP_HZ } from '../helpers/chaos.js';
+import { testLogger } from '../helpers/onair-harness.js';
+import { freeUdpPort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait-until.js';
+
+const TOKEN = 'operator-token-0123456789';
+
+async function withApi(config: OnairConfig, tokens = [TOKEN]): Promise<OnairConfig> {
+  return resolveConfig({ ...structuredClone(config), api: { tokens } });
+}
+
+async function start(t: Test, config: OnairConfig, configPath?: string): Promise<RunningOnair> {
+  const running = await startOnair({ config, role: 'start', logger: testLogger(config), configPath });
+  t.teardown(() => running.close());
+  return running;
+}
+
+function api(running: RunningOnair, path: string, init: RequestInit = {}, token: string | null = TOKEN): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (token !== null) headers.set('authorization', `Bearer ${token}`);
+  if (init.body) headers.set('content-type', 'application/json');
+  return fetch(`${running.originUrl}/api${path}`, { ...init, headers });
+}
+
+interface ChannelView {
+  id: string;
+  activeInput: string | null;
+  pinned: string | null;
+  inputs: { id: string; healthy: boolean }[];
+  leader: string | null;
+  lastSegmentAgeSeconds: number | null;
+}
+
+async function channel(running: RunningOnair, id = 'fip'): Promise<ChannelView> {
+  return (await (await api(running, `/channels/${id}`)).json()) as ChannelView;
+}
+
+t.test('no token is 401 with a Bearer challenge, a wrong one 403; the OpenAPI document is public', async (t) => {
+  const running = await start(t, await withApi(await chaosConfig({ store: 'memory', inputs: 1 })));
+  const missing = await api(running, '/channels', {}, null);
+  t.equal(missing.status, 401);
+  t.match(missing.headers.get('www-authenticate'), /^Bearer /);
+  t.equal(((await missing.json()) as { error: string }).error, 'unauthorized');
+  t.equal((await fetch(`${running.originUrl}/api/channels`, { headers: { authorization: `Basic ${TOKEN}` } })).status, 401, 'not a bearer token');
+  t.equal((await api(running, '/channels', {}, 'operator-token-0123456788')).status, 403, 'one character off');
+  t.equal((await api(running, '/reload', { method: 'POST' }, 'x'.repeat(600))).status, 401, 'absurdly long');
+  const allowed = await api(running, '/channels');
+  t.equal(allowed.status, 200);
+  t.equal(allowed.headers.get('cache-control'), 'no-store');
+
+  const docs = await fetch(`${running.originUrl}/api/docs/json`);
+  t.equal(docs.status, 200);
+  const document = (await docs.json()) as { openapi: string; paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } };
+  t.match(document.openapi, /^3\./);
+  t.strictSame(Object.keys(document.paths).sort(), ['/api/channels', '/api/channels/{channel}', '/api/channels/{channel}/input', '/api/reload']);
+  t.ok(document.components.securitySchemes.bearer, 'declares the bearer scheme');
+});
+
+t.test('the API is off without tokens', async (t) => {
+  const running = await start(t, await chaosConfig({ store: 'memory', inputs: 1 }));
+  const response = await api(running, '/channels');
+  t.ok(response.status >= 400 && response.status < 500 && response.status !== 401 && response.status !== 403, `${response.status}: no API route`);
+});
+
+t.test('status, a manual switch to the backup and its release', async (t) => {
+  const config = await withApi(await chaosConfig({ store: 'memory', inputs: 2, recoverSeconds: 1 }));
+  const running = await start(t, config);
+  startToneSender(t, config, 0, MAIN_HZ);
+  startToneSender(t, config, 1, BACKUP_HZ);
+  await waitUntil(t, 'main on air with both inputs healthy, segments published', async () => {
+    const view = await channel(running);
+    return view.activeInput === 'main' && view.inputs.every((input) => input.healthy) && view.lastSegmentAgeSeconds !== null;
+  }, 20_000);
+
+  const listed = (await (await api(running, '/channels')).json()) as { channels: ChannelView[] };
+  t.strictSame(listed.channels.map((view) => view.id), ['fip']);
+  const view = listed.channels[0]!;
+  t.match(view.leader, /:\d+:/, 'the leader is named');
+  t.ok(view.lastSegmentAgeSeconds !== null && view.lastSegmentAgeSeconds < 3, `last segment ${view.lastSegmentAgeSeconds} s old`);
+
+  const pinned = await api(running, '/channels/fip/input', { method: 'PUT', body: JSON.stringify({ input: 'backup' }) });
+  t.equal(pinned.status, 200);
+  t.strictSame(await pinned.json(), { channel: 'fip', pinned: 'backup' });
+  await waitUntil(t, 'the backup on air, pinned', async () => {
+    const now = await channel(running);
+    return now.activeInput === 'backup' && now.pinned === 'backup';
+  }, 5000);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.equal((await channel(running)).activeInput, 'backup', 'kept past recoverSeconds although main is healthy');
+
+  t.equal((await api(running, '/channels/fip/input', { method: 'PUT', body: JSON.stringify({ input: 'nope' }) })).status, 400, 'unknown input');
+  t.equal((await api(running, '/channels/jazz/input', { method: 'PUT', body: JSON.stringify({ input: 'main' }) })).status, 404, 'unknown channel');
+  t.equal((await api(running, '/channels/fip/input', { method: 'PUT', body: '{"input":' })).status, 400, 'malformed JSON');
+
+  const released = await api(running, '/channels/fip/input', { method: 'DELETE' });
+  t.strictSame(await released.json(), { channel: 'fip', pinned: null });
+  await waitUntil(t, 'main back on air by priority', async () => {
+    const now = await channel(running);
+    return now.activeInput === 'main' && now.pinned === null;
+  }, 5000);
+});
+
+t.test('reload adds and removes a channel without a restart, refuses a bad file and a change that needs a restart', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'onair-reload-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const path = join(directory, 'channels.json');
+  const config = await withApi(await chaosConfig({ store: 'memory', inputs: 1 }));
+  const raw = JSON.parse(JSON.stringify(config)) as { channels: Record<string, unknown>[]; origin: { port: number } };
+  await writeFile(path, JSON.stringify(raw));
+  const running = await start(t, config, path);
+  const reload = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const response = await api(running, '/reload', { method: 'POST' });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] };
+  await writeFile(path, JSON.stringify({ ...raw, channels: [...raw.channels, jazz] }));
+  const added = await reload();
+  t.equal(added.status, 200);
+  t.strictSame(added.body, { added: ['jazz'], removed: [], restarted: [] });
+  t.ok(running.ingest!.channels.has('jazz'), 'its ingest runs');
+  const jazzPlaylist = await fetch(`${running.originUrl}/jazz/jazz_hifi.m3u8`);
+  t.equal(((await jazzPlaylist.json()) as { message: string }).message, 'playlist not available yet', 'the origin knows it');
+
+  await writeFile(path, JSON.stringify({ ...raw, channels: [{ ...raw.channels[0], renditions: [{ id: 'lofi', bitrate: 'lots' }] }] }));
+  const bad = await reload();
+  t.equal(bad.status, 400);
+  t.match(bad.body.message, /channels\[0\]\.renditions\[0\]\.bitrate/, 'names the key');
+  t.ok(running.ingest!.channels.has('jazz'), 'the running config is kept');
+
+  await writeFile(path, JSON.stringify({ ...raw, origin: { ...raw.origin, port: raw.origin.port + 1 } }));
+  const restart = await reload();
+  t.equal(restart.status, 409);
+  t.match(restart.body.message, /origin/);
+
+  await writeFile(path, JSON.stringify(raw));
+  const removed = await reload();
+  t.strictSame(removed.body, { added: [], removed: ['jazz'], restarted: [] });
+  t.notOk(running.ingest!.channels.has('jazz'));
+  t.equal(((await (await fetch(`${running.originUrl}/jazz/jazz_hifi.m3u8`)).json()) as { message: string }).message, 'unknown channel or rendition');
+});
