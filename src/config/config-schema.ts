@@ -38,6 +38,18 @@ function secondsSchema(min: number, max: number, example: string) {
 
 const SAMPLE_RATES = [44100, 48000] as const;
 
+/** A whole number in [min, max]: a wrong type and an out-of-range value each say what is expected. */
+function wholeNumber(what: string, min: number, max: number) {
+  const range = { error: `expected ${what} between ${min} and ${max}` };
+  return z
+    .number({ error: (issue) => (issue.code === 'invalid_type' ? `expected ${what}` : undefined) })
+    .int({ error: `expected ${what}`, abort: true })
+    .min(min, range)
+    .max(max, range);
+}
+
+const audioChannelsSchema = z.union([z.literal(1), z.literal(2)], { error: 'expected 1 (mono) or 2 (stereo)' });
+
 /**
  * FFmpeg's SRT protocol reads its options from the URL query without URL-decoding them,
  * so these values go in verbatim and may only use characters that need no escaping.
@@ -48,7 +60,7 @@ const SRT_VALUE_HINT = 'letters, digits and . _ ~ : , / @ ! * + - (no spaces, &,
 const srtOptionsSchema = z
   .object({
     /** SRT latency in milliseconds (FFmpeg takes microseconds; the ingest converts). */
-    latency: z.number().int().min(0).max(60000).optional(),
+    latency: wholeNumber('milliseconds', 0, 60000).optional(),
     passphrase: z
       .string()
       .min(10, { error: 'expected 10–79 characters (SRT rule)' })
@@ -77,7 +89,7 @@ const renditionSchema = z
   .object({
     id: idSchema,
     bitrate: bitrateSchema,
-    audioChannels: z.union([z.literal(1), z.literal(2)]).optional(),
+    audioChannels: audioChannelsSchema.optional(),
   })
   .strict();
 
@@ -101,13 +113,13 @@ const fallbackSchema = z.union(
 const channelSchema = z
   .object({
     id: idSchema,
-    sampleRate: z.union(SAMPLE_RATES.map((rate) => z.literal(rate))).default(48000),
-    audioChannels: z.union([z.literal(1), z.literal(2)]).default(2),
+    sampleRate: z.union(SAMPLE_RATES.map((rate) => z.literal(rate)), { error: 'expected 44100 or 48000 (Hz)' }).default(48000),
+    audioChannels: audioChannelsSchema.default(2),
     renditions: z.array(renditionSchema).min(1, { error: 'expected at least one rendition' }).max(8),
     inputs: z.array(inputSchema).min(1, { error: 'expected at least one input' }).max(8),
     fallback: fallbackSchema.default('silence'),
     /** An input that delivers no audio for this long is unhealthy and the next one takes over. */
-    inputTimeoutMs: z.number({ error: 'expected milliseconds' }).int().min(100).max(60000).default(2000),
+    inputTimeoutMs: wholeNumber('milliseconds', 100, 60000).default(2000),
     /** A higher-priority input must stay healthy this long before audio goes back to it. */
     recoverSeconds: secondsSchema(0, 600, '5s').default(5),
     /** When set, an input that delivers only digital silence for this long is unhealthy. */
@@ -138,14 +150,14 @@ export const configSchema = z
     origin: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).default(8080),
+        port: wholeNumber('a TCP port number', 0, 65535).default(8080),
       })
       .strict()
       .prefault({}),
     hls: z
       .object({
         segmentSeconds: secondsSchema(0.5, 12, '4s').default(4),
-        windowSegments: z.number({ error: 'expected a number of segments' }).int().min(1).max(1000).default(6),
+        windowSegments: wholeNumber('a number of segments', 1, 1000).default(6),
       })
       .strict()
       .prefault({}),
@@ -156,9 +168,9 @@ export const configSchema = z
          * Default: 0.2 × the target duration, between 0.3 s and 3 s, so a standby takes
          * over in under half a target duration (see channel-leadership.ts).
          */
-        leaseMs: z.number({ error: 'expected milliseconds' }).int().min(300).max(30000).optional(),
+        leaseMs: wholeNumber('milliseconds', 300, 30000).optional(),
         /** Audio held per input to ride out network jitter; adds to latency. */
-        bufferMs: z.number({ error: 'expected milliseconds' }).int().min(0).max(5000).default(200),
+        bufferMs: wholeNumber('milliseconds', 0, 5000).default(200),
       })
       .strict()
       .prefault({}),
@@ -166,7 +178,7 @@ export const configSchema = z
       .object({
         /** Where `onair ingest` serves GET /metrics; the origin (and `start`) serves it on the origin port. */
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).default(9464),
+        port: wholeNumber('a TCP port number', 0, 65535).default(9464),
       })
       .strict()
       .prefault({}),
@@ -183,7 +195,7 @@ export const configSchema = z
           .default([]),
         /** Serve the API on its own address, away from the public origin; default: on the origin's (or the ingest's metrics) port. */
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
+        port: wholeNumber('a TCP port number', 0, 65535).optional(),
       })
       .strict()
       .prefault({}),

@@ -5,7 +5,8 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { originFrameworkErrorHandler } from './origin-errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from './origin-errors.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
@@ -32,9 +33,28 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Errors are still logged by the error handler; request counts belong in metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Node would answer a Host-less HTTP/1.1 request itself (an empty 400): the hook below
+    // gives it the origin's JSON 400 instead (RFC 9112 §3.2 still requires the 400).
+    http: { requireHostHeader: false },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,
   }) as unknown as FastifyInstance;
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      return sendError(reply, 400, 'an HTTP/1.1 request needs a Host header');
+    }
+  });
+  // An Expect other than 100-continue: the JSON 417 rather than Node's empty one.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify({ error: 'expectation_failed', message: 'only Expect: 100-continue is supported' });
+    response.writeHead(417, {
+      'content-type': JSON_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'public, max-age=1',
+      'access-control-allow-origin': '*',
+    });
+    response.end(body);
+  });
   try {
     await app.register(originPlugin, originOptions);
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });

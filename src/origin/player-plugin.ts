@@ -67,6 +67,8 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     prefix: PLAYER_PREFIX,
     index: false,
     maxAge: PAGE_MAX_AGE,
+    // Small files: no ranges (@fastify/static would answer a malformed Range with a bare 416).
+    acceptRanges: false,
     // The page uses relative URLs, so it is served at `/` only, never as /_player/index.html.
     allowedPath: (pathName, root, request) => pathName !== '/index.html' || request.routeOptions.url === '/',
   });
@@ -76,6 +78,7 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     decorateReply: false,
     index: false,
     maxAge: HLS_MAX_AGE,
+    acceptRanges: false,
     allowedPath: (pathName) => pathName === `/${HLS_SCRIPT}`,
   });
 

@@ -640,23 +640,11 @@ t.test('malformed requests over real HTTP never get a 5xx and always a well-form
     t.same(broken.get(rule) ?? [], [], `rule: ${rule}`);
   }
   t.same(errorLines.slice(0, 5), [], `the origin logged no error or warning (${errorLines.length} lines)`);
-  // Known defects (src/origin/origin-server.ts; reported, not this test's to fix): Node's HTTP
-  // server answers two kinds of request itself, before Fastify sees them, with an empty body
-  // and no content-type instead of the origin's JSON: an HTTP/1.1 request without Host
-  // (400) and an Expect other than 100-continue (417). Drop a todo once buildOrigin answers it.
-  t.same(knownDefects.get(NO_HOST_DEFECT) ?? [], [], 'a request without Host gets the JSON 400 too', {
-    todo: 'Node answers a Host-less HTTP/1.1 request itself: 400, chunked, empty, no content-type',
-  });
-  t.same(knownDefects.get(EXPECTATION_DEFECT) ?? [], [], 'an unknown Expect gets a JSON 417 too', {
-    todo: "Node answers Expect: 200-ok itself: 417 with no body ('checkExpectation' has no listener)",
-  });
-  // Known defect (src/origin/player-plugin.ts): @fastify/static answers a malformed Range on the
-  // player page and its assets (`bytes=-`, `bytes=abc`, `bytes=5-1`) with 416 and no
-  // Content-Range, where the origin ignores such a header (RFC 9110 §14.2) and its own 416
-  // names the length. Drop the todo once the player serves its small files without ranges.
-  t.same(knownDefects.get(PLAYER_RANGE_DEFECT) ?? [], [], 'a malformed Range on the player page is ignored, as on segments', {
-    todo: '@fastify/static: 416 without Content-Range for a malformed Range on / and /_player/*',
-  });
+  // Node's HTTP server would answer these itself with an empty body; the origin gives its JSON.
+  t.same(knownDefects.get(NO_HOST_DEFECT) ?? [], [], 'a request without Host gets the JSON 400 too');
+  t.same(knownDefects.get(EXPECTATION_DEFECT) ?? [], [], 'an unknown Expect gets a JSON 417 too');
+  // The player's small files take no ranges: a malformed Range is ignored, as on segments.
+  t.same(knownDefects.get(PLAYER_RANGE_DEFECT) ?? [], [], 'a malformed Range on the player page is ignored, as on segments');
   // The fuzz has to reach the origin's own answers, or passing proves little.
   for (const status of [200, 204, 206, 304, 400, 404, 405, 416, 431]) t.ok((statuses.get(status) ?? 0) > 0, `some answers were ${status}`);
   const directives = byCategory.get('LL-HLS and token query') ?? {};
