@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 /**
- * onair command line: `start`, `ingest`, `origin`, `check`, `demo`.
+ * onair command line: `start`, `ingest`, `origin`, `check`, `sign`, `demo`.
  * Config errors exit with status 2 and one message naming the key path;
  * SIGINT/SIGTERM stop everything cleanly, FFmpeg children included.
  */
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { stringify } from 'yaml';
-import { formatBitrate } from './config/units.js';
+import { formatBitrate, parseDurationSeconds } from './config/units.js';
 import { loadConfigFile } from './config/load-config.js';
 import type { OnairConfig } from './config/config-schema.js';
 import { startDemo } from './demo.js';
 import { demoConfig } from './demo.js';
 import { isOnairError } from './errors.js';
 import { startOnair } from './onair.js';
+import { channelPathPrefix, signPath, TOKEN_PARAMETER } from './origin/signed-urls.js';
 
 const USAGE = `Usage: onair <command> [--config channels.yaml]
 
@@ -22,16 +23,23 @@ Commands:
   ingest   packager only: reads the inputs, writes segments and playlists to the store
   origin   HTTP origin only: serves what the store holds (several may share one Redis)
   check    validate the config and print it resolved (exit 2 on error)
+  sign     print a signed master playlist path of a protected channel:
+           sign --config channels.yaml --channel fip [--ttl 3600 (seconds, or 30m, 2h)]
   demo     the whole pipeline on the embedded store with a built-in test signal
 
-Environment: ONAIR_STORE, ONAIR_ORIGIN_HOST, ONAIR_ORIGIN_PORT, ONAIR_LOG_LEVEL override the file.
+Environment: ONAIR_STORE, ONAIR_ORIGIN_HOST, ONAIR_ORIGIN_PORT, ONAIR_LOG_LEVEL, ONAIR_SIGNING_KEY override the file.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      channel: { type: 'string' },
+      ttl: { type: 'string', default: '3600' },
+    },
   });
   const command = positionals[0];
   if (values.help || !command) {
@@ -39,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 1;
   }
   if (command === 'demo') return runDemo();
-  if (!['start', 'ingest', 'origin', 'check'].includes(command)) {
+  if (!['start', 'ingest', 'origin', 'check', 'sign'].includes(command)) {
     process.stderr.write(`onair: unknown command "${command}"\n\n${USAGE}`);
     return 1;
   }
@@ -52,11 +60,18 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(describeConfig(config));
     return 0;
   }
+  if (command === 'sign') return runSign(config, values.channel, values.ttl);
   const logger = createLogger(config);
   // Listen for signals before starting, so a stop during start-up still closes cleanly.
   const stopRequested = firstSignal(logger);
-  const running = await startOnair({ config, role: command as 'start' | 'ingest' | 'origin', logger });
+  const running = await startOnair({ config, configPath: values.config, role: command as 'start' | 'ingest' | 'origin', logger });
+  // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored).
+  const reloadOnHangup = (): void => {
+    running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
+  };
+  process.on('SIGHUP', reloadOnHangup);
   await stopRequested;
+  process.off('SIGHUP', reloadOnHangup);
   await stopLogged(logger, () => running.close());
   return 0;
 }
@@ -75,6 +90,33 @@ async function runDemo(): Promise<number> {
   await stopRequested;
   await stopLogged(logger, () => demo.close());
   return 0;
+}
+
+/** Tokens minted here last at most ten years. */
+const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 86400;
+
+/** Prints `/{ch}/{ch}.m3u8?token=…`: the token covers every URL of the channel for `ttl`. */
+function runSign(config: OnairConfig, channelId: string | undefined, ttl: string): number {
+  const channel = config.channels.find((candidate) => candidate.id === channelId);
+  if (!channel) return signRefused(channelId ? `no channel "${channelId}" in the config` : '--channel <id> is required');
+  if (channel.access !== 'signed') return signRefused(`channel "${channel.id}" is public: only channels with access: signed take tokens`);
+  const ttlSeconds = parseDurationSeconds(ttl);
+  if (ttlSeconds === undefined || ttlSeconds < 1 || ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
+    return signRefused('--ttl: expected a duration between 1s and ten years, like 3600, 30m or 2h');
+  }
+  const token = signPath({
+    // The config refuses a signed channel without a key.
+    key: config.signing.key!,
+    pathPrefix: channelPathPrefix(channel.id),
+    expiresAt: Math.ceil(Date.now() / 1000 + ttlSeconds),
+  });
+  process.stdout.write(`/${channel.id}/${channel.id}.m3u8?${TOKEN_PARAMETER}=${token}\n`);
+  return 0;
+}
+
+function signRefused(message: string): number {
+  process.stderr.write(`onair sign: ${message}\n`);
+  return 1;
 }
 
 function createLogger(config: OnairConfig): Logger {

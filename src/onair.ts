@@ -71,6 +71,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const measuredStore = instrumentStore(store, (operation, seconds, failed) => metrics.observeStoreCall(operation, seconds, failed));
   let origin: FastifyInstance | undefined;
   let ingest: IngestService | undefined;
+  // A Set built once per config (the signed-access hook reads it on every request).
+  let signedChannels = signedChannelIds(config);
 
   let reloading = Promise.resolve<unknown>(undefined);
   const reload = (): Promise<ReloadResult> => {
@@ -82,6 +84,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         throw new OnairError('ONAIR_RESTART_REQUIRED', `only channels change without a restart; these changed: ${needRestart.join(', ')}`);
       }
       origin?.onairOrigin.setChannels(originChannels(candidate));
+      signedChannels = signedChannelIds(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(config, candidate);
       config = candidate;
       logger.info(result, 'config reloaded');
@@ -111,6 +114,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         logger: logger.child({ component: 'origin' }),
         channels: originChannels(config),
         targetDurationSeconds: targetDurationOf(config),
+        signing: { key: config.signing.key, signedChannels: () => signedChannels },
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, countRequests: true });
@@ -149,6 +153,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     await close();
     throw error;
   }
+}
+
+function signedChannelIds(config: OnairConfig): Set<string> {
+  return new Set(config.channels.filter((channel) => channel.access === 'signed').map((channel) => channel.id));
 }
 
 function originChannels(config: OnairConfig): OriginChannel[] {

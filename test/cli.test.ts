@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { verifyToken } from '../src/origin/signed-urls.js';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
@@ -102,6 +103,59 @@ t.test('check with a bad bitrate exits non-zero naming the key path', async (t) 
   t.equal(result.code, 2, 'exits 2');
   t.match(result.stderr, /^onair: channels\[0\]\.renditions\[0\]\.bitrate: /, 'the message starts with the key path');
   t.equal(result.stderr.trim().split('\n').length, 1, 'one line: one clear error');
+});
+
+const SIGNING_KEY = 'onair-cli-test-signing-key-0123456789';
+
+function signedChannelsYaml(): string {
+  return `signing:
+  key: ${SIGNING_KEY}
+channels:
+  - id: fip
+    access: signed
+    renditions: [{ id: hifi, bitrate: 192k }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener" }]
+  - id: jazz
+    renditions: [{ id: hifi, bitrate: 192k }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9001?mode=listener" }]
+`;
+}
+
+t.test('sign prints a master playlist path whose token the origin accepts for the whole channel', async (t) => {
+  const path = await configFile(t, signedChannelsYaml());
+  const before = Math.floor(Date.now() / 1000);
+  const result = await runCli(['sign', '--config', path, '--channel', 'fip', '--ttl', '2h']);
+  const after = Math.ceil(Date.now() / 1000);
+  t.equal(result.code, 0, result.stderr);
+  const match = /^\/fip\/fip\.m3u8\?token=(\S+)\n$/.exec(result.stdout);
+  if (!match) return t.fail(`unexpected output ${JSON.stringify(result.stdout)}`);
+  const token = match[1]!;
+  const check = verifyToken(SIGNING_KEY, token, '/fip/hifi/100-1.ts', Date.now() / 1000);
+  t.ok(check.ok, 'the token covers the segments of fip too');
+  if (check.ok) t.ok(check.expiresAt >= before + 7200 && check.expiresAt <= after + 7200, 'expires after --ttl');
+  t.same(verifyToken(SIGNING_KEY, token, '/jazz/jazz.m3u8', Date.now() / 1000), { ok: false, reason: 'wrong-path' });
+
+  const fromEnvironment = await runCli(['sign', '--config', path, '--channel', 'fip'], { env: { ONAIR_SIGNING_KEY: `${SIGNING_KEY}-from-env` } });
+  const envToken = /token=(\S+)/.exec(fromEnvironment.stdout)?.[1];
+  t.ok(verifyToken(`${SIGNING_KEY}-from-env`, envToken, '/fip/fip.m3u8', Date.now() / 1000).ok, 'ONAIR_SIGNING_KEY overrides the file');
+});
+
+t.test('sign refuses an unknown or public channel and a bad --ttl, and is listed in the usage', async (t) => {
+  const path = await configFile(t, signedChannelsYaml());
+  for (const [args, message] of [
+    [['--channel', 'rock'], /no channel "rock"/],
+    [[], /--channel <id> is required/],
+    [['--channel', 'jazz'], /channel "jazz" is public/],
+    [['--channel', 'fip', '--ttl', 'soon'], /--ttl: expected a duration/],
+    [['--channel', 'fip', '--ttl', '0'], /--ttl: expected a duration/],
+  ] as const) {
+    const result = await runCli(['sign', '--config', path, ...args]);
+    t.equal(result.code, 1, args.join(' '));
+    t.match(result.stderr, message, args.join(' '));
+    t.equal(result.stdout, '', `${args.join(' ')}: nothing on stdout`);
+  }
+  const usage = await runCli(['--help']);
+  t.match(usage.stdout, /^  sign /m);
 });
 
 t.test('start refuses a taken origin port before starting anything', async (t) => {

@@ -8,19 +8,24 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from './origin-errors.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
+import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 
 export interface BuildOriginOptions extends OriginOptions {
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
+  /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
+  signing?: SignedAccessOptions;
 }
+
+const NO_SIGNED_CHANNELS = new Set<string>();
 
 /** The origin reads and never accepts a body; anything larger is refused with 413. */
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, ...originOptions } = options;
+  const { logger, signing, ...originOptions } = options;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     trustProxy: true,
@@ -57,6 +62,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   });
   try {
     await app.register(originPlugin, originOptions);
+    // Always registered, so that a reload can make a channel signed.
+    await app.register(signedAccessPlugin, signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);

@@ -1,0 +1,134 @@
+/**
+ * Protected channels (`channels[].access: signed`) as a Fastify plugin, registered after the
+ * origin plugin on the same instance (see origin-server.ts). Tokens are signed-urls.ts's.
+ *
+ * - onRequest: a GET or HEAD of a signed channel needs a `token` query parameter that covers
+ *   its path and has not expired; otherwise 403 with the origin's JSON error body and a stable
+ *   code (`token_missing`, `token_malformed`, `token_expired`, `token_forged`,
+ *   `token_wrong_path`), `Cache-Control: no-store` (a refusal is about one token, never about
+ *   the resource). A store outage still answers 503 as usual, but only to a valid token.
+ * - onSend: a signed channel's playlists carry the request's token on every relative URI, so
+ *   players need nothing special (a verified token has URL-safe characters only, so nothing
+ *   else can enter the playlist). A gzip-coded playlist is decoded, rewritten and compressed
+ *   again. ETags and 304s stay the origin's: one ETag per playlist version and coding, which
+ *   names one body per URL because the token is part of the URL. HEAD drops Content-Length,
+ *   which would count the body without tokens (RFC 9110 §9.3.2 allows leaving it out).
+ * - Cache-Control stays public (shared caches must key on the whole query string, as
+ *   deploy/varnish does), with max-age capped at the token's remaining lifetime: no cache
+ *   keeps a signed answer longer than the token that fetched it is valid.
+ *
+ * Other responses, public channels included, cost one Set lookup per request and are untouched.
+ */
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, onRequestHookHandler, onSendHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import { OnairError } from '../errors.js';
+import { sendError } from './origin-errors.js';
+import { PLAYLIST_CONTENT_TYPE } from './origin-plugin.js';
+import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+export interface SignedAccessOptions {
+  /** `signing.key`; without it no token is accepted, so signed channels answer 403 only. */
+  key: string | undefined;
+  /** Ids of the channels with `access: signed`. Called on every request: return a prebuilt Set. */
+  signedChannels: () => Set<string>;
+}
+
+/** A request's accepted token: added to its playlist's URIs, and bounds how long caches keep its answer. */
+export interface GrantedToken {
+  token: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by onair-signed-access on a request of a signed channel whose token was accepted. */
+    grantedToken: GrantedToken | null;
+  }
+}
+
+const MAX_AGE = /max-age=(\d+)/;
+
+async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
+  const { key, signedChannels } = validateOptions(options);
+  fastify.decorateRequest('grantedToken', null);
+
+  const checkToken: onRequestHookHandler = (request, reply, done) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return done();
+    // The routed channel, as the origin decodes it: `/%66ip/…` is fip too.
+    const { channel } = request.params as { channel?: string };
+    if (channel === undefined || !signedChannels().has(channel)) return done();
+
+    const queryStart = request.url.indexOf('?');
+    const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const token = (request.query as Record<string, unknown>)[TOKEN_PARAMETER];
+    const check = verifyToken(key ?? '', token, path, Date.now() / 1000);
+    if (!check.ok) {
+      sendError(reply, 403, `a valid token is needed for channel ${channel} (${check.reason})`, {
+        error: `token_${check.reason.replace('-', '_')}`,
+        headers: { 'cache-control': 'no-store' },
+      });
+      return;
+    }
+    request.grantedToken = { token: token as string, expiresAt: check.expiresAt };
+    done();
+  };
+
+  const signResponse: onSendHookHandler = (request, reply, payload, done) => {
+    const granted = request.grantedToken;
+    if (granted === null) return done(null, payload);
+    capMaxAge(reply, granted.expiresAt);
+    if (reply.statusCode !== 200 || reply.getHeader('content-type') !== PLAYLIST_CONTENT_TYPE) return done(null, payload);
+    if (request.method === 'HEAD') {
+      // No body to rewrite: the origin's length would count the playlist without tokens.
+      reply.removeHeader('content-length');
+      return done(null, payload);
+    }
+    const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : (payload as Buffer);
+    addTokenToBody(body, granted.token, reply.getHeader('content-encoding') === 'gzip').then(
+      (signed) => done(null, signed),
+      (error: Error) => done(error),
+    );
+  };
+
+  fastify.addHook('onRequest', checkToken);
+  fastify.addHook('onSend', signResponse);
+}
+
+function validateOptions(options: SignedAccessOptions): SignedAccessOptions {
+  const { key, signedChannels } = options ?? {};
+  if (typeof signedChannels !== 'function') {
+    throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a function returning the Set of signed channel ids', { where: 'signedChannels' });
+  }
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0)) {
+    throw new OnairError('ONAIR_CONFIG_INVALID', 'expected the signing key as a non-empty string', { where: 'signing.key' });
+  }
+  if (key === undefined && signedChannels().size > 0) {
+    throw new OnairError('ONAIR_CONFIG_INVALID', 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)', { where: 'signing.key' });
+  }
+  return { key, signedChannels };
+}
+
+/** `public, max-age=31536000, immutable` with 300 s of token left → `public, max-age=300, immutable`. */
+function capMaxAge(reply: FastifyReply, expiresAt: number): void {
+  const cacheControl = reply.getHeader('cache-control');
+  if (typeof cacheControl !== 'string') return;
+  const current = MAX_AGE.exec(cacheControl);
+  if (!current) return;
+  const remainingSeconds = Math.max(0, Math.floor(expiresAt - Date.now() / 1000));
+  if (remainingSeconds < Number(current[1])) reply.header('cache-control', cacheControl.replace(MAX_AGE, `max-age=${remainingSeconds}`));
+}
+
+async function addTokenToBody(body: Buffer, token: string, gzipped: boolean): Promise<Buffer> {
+  const text = (gzipped ? await gunzipAsync(body) : body).toString('utf8');
+  const signed = Buffer.from(addTokenToPlaylist(text, token), 'utf8');
+  return gzipped ? gzipAsync(signed) : signed;
+}
+
+export const signedAccessPlugin = fp(registerSignedAccess, { name: 'onair-signed-access', fastify: '5.x', dependencies: ['onair-origin'] });
+export default signedAccessPlugin;
