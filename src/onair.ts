@@ -98,6 +98,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     store: measuredStore,
     channels: () => config.channels,
     ingest: () => ingest,
+    listeners: () => origin?.onairListeners,
     reload: options.configPath ? reload : undefined,
   };
   /** The API is on when tokens are configured: on its own port, or on `server`. */
@@ -115,10 +116,12 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         channels: originChannels(config),
         targetDurationSeconds: targetDurationOf(config),
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
+        listenerIngestTokens: config.listeners.ingestTokens,
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, countRequests: true });
       metrics.watchOrigin(origin.onairOrigin);
+      metrics.watchListeners(origin.onairListeners);
       await mountApi(origin);
       originUrl = await origin.listen({ host: config.origin.host, port: config.origin.port });
       logger.info({ url: originUrl }, 'origin listening');

@@ -17,6 +17,7 @@ import { parseChannelState } from '../hls/sequence-state.js';
 import type { ChannelStatus, IngestService } from '../ingest/ingest-service.js';
 import { sendError } from '../origin/origin-errors.js';
 import { readFromStore } from '../origin/store-read.js';
+import type { ListenersControl, ListenerCounts } from '../origin/listeners-plugin.js';
 import type { Store } from '../store/store.js';
 import { BearerTokens } from './bearer-auth.js';
 
@@ -33,6 +34,8 @@ export interface ControlApiOptions {
   channels: () => readonly ChannelConfig[];
   /** The ingest of this process, when it runs one (manual switches need it). */
   ingest: () => IngestService | undefined;
+  /** Listener counts, when this process runs an origin. */
+  listeners: () => ListenersControl | undefined;
   /** Re-reads the config file and applies it; absent when the process has no config file. */
   reload?: () => Promise<ReloadResult>;
   storeTimeoutMs?: number;
@@ -55,6 +58,11 @@ const channelView = {
     leader: { type: ['string', 'null'], description: 'the packager writing the channel (host:pid:random)' },
     lastSegmentAgeSeconds: { type: ['number', 'null'], description: 'now minus the end of the newest segment (by PROGRAM-DATE-TIME)' },
     nextMsn: { type: ['integer', 'null'] },
+    listeners: {
+      type: ['object', 'null'],
+      description: 'distinct listeners over the last 1–2 target durations, all origins together (null where this process runs no origin)',
+      properties: { total: { type: 'integer' }, renditions: { type: 'object', additionalProperties: { type: 'integer' } } },
+    },
   },
 } as const;
 
@@ -85,7 +93,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
     reply.header('cache-control', 'no-store');
   });
 
-  const describe = async (channel: ChannelConfig): Promise<Record<string, unknown>> => {
+  const describe = async (channel: ChannelConfig, counts: ListenerCounts | null): Promise<Record<string, unknown>> => {
     const [statusText, stateText] = await Promise.all([
       readFromStore(`status ${channel.id}`, () => options.store.getStatus(channel.id), storeTimeoutMs),
       readFromStore(`state ${channel.id}`, () => options.store.getState(channel.id), storeTimeoutMs),
@@ -106,14 +114,19 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
       leader: status?.leader ?? null,
       lastSegmentAgeSeconds: last ? (Date.now() - (last.programDateTime + last.durationSeconds * 1000)) / 1000 : null,
       nextMsn: state?.nextMsn ?? null,
+      listeners: counts?.channels[channel.id] ?? null,
     };
   };
+  const listenerCounts = async (): Promise<ListenerCounts | null> => (await options.listeners()?.counts().catch(() => null)) ?? null;
   const findChannel = (id: string): ChannelConfig | undefined => options.channels().find((channel) => channel.id === id);
 
   fastify.get(
     '/channels',
     { schema: { summary: 'Every channel with its live status', response: { 200: { type: 'object', properties: { channels: { type: 'array', items: channelView } } } } } },
-    async () => ({ channels: await Promise.all(options.channels().map(describe)) }),
+    async () => {
+      const counts = await listenerCounts();
+      return { channels: await Promise.all(options.channels().map((channel) => describe(channel, counts))) };
+    },
   );
 
   fastify.get<{ Params: { channel: string } }>(
@@ -122,7 +135,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
     async (request, reply) => {
       const channel = findChannel(request.params.channel);
       if (!channel) return sendError(reply, 404, 'no such channel');
-      return describe(channel);
+      return describe(channel, await listenerCounts());
     },
   );
 

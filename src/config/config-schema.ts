@@ -48,6 +48,13 @@ function wholeNumber(what: string, min: number, max: number) {
     .max(max, range);
 }
 
+/** Bearer tokens: a list, or comma-separated text (from the environment); at least 16 characters each. */
+const tokenListSchema = z
+  .union([z.string(), z.array(z.string())], { error: 'expected a list of tokens' })
+  .transform((value) => (typeof value === 'string' ? value.split(',').map((token) => token.trim()).filter(Boolean) : value))
+  .pipe(z.array(z.string().min(16, { error: 'expected tokens of at least 16 characters' })))
+  .default([]);
+
 const audioChannelsSchema = z.union([z.literal(1), z.literal(2)], { error: 'expected 1 (mono) or 2 (stereo)' });
 
 /**
@@ -182,17 +189,20 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    listeners: z
+      .object({
+        /** Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); also ONAIR_LISTENER_INGEST_TOKENS. None: the endpoint is off. */
+        ingestTokens: tokenListSchema,
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         /**
          * Bearer tokens of the control API (also ONAIR_API_TOKENS, comma-separated); none:
          * the API is off. At least 16 characters each.
          */
-        tokens: z
-          .union([z.string(), z.array(z.string())], { error: 'expected a list of tokens' })
-          .transform((value) => (typeof value === 'string' ? value.split(',').map((token) => token.trim()).filter(Boolean) : value))
-          .pipe(z.array(z.string().min(16, { error: 'expected tokens of at least 16 characters' })))
-          .default([]),
+        tokens: tokenListSchema,
         /** Serve the API on its own address, away from the public origin; default: on the origin's (or the ingest's metrics) port. */
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).optional(),

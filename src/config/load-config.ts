@@ -17,6 +17,7 @@ export const ENVIRONMENT_OVERRIDES = {
   ONAIR_LOG_LEVEL: 'log.level',
   ONAIR_SIGNING_KEY: 'signing.key',
   ONAIR_API_TOKENS: 'api.tokens',
+  ONAIR_LISTENER_INGEST_TOKENS: 'listeners.ingestTokens',
 } as const;
 
 export async function loadConfigFile(path: string, environment: NodeJS.ProcessEnv = process.env): Promise<OnairConfig> {

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
 import type { ChannelIngest, IngestService } from '../ingest/ingest-service.js';
 import type { InputStats } from '../ingest/input-worker.js';
+import type { ListenerCounts, ListenersControl } from '../origin/listeners-plugin.js';
 import type { OriginControl } from '../origin/origin-plugin.js';
 
 /** Latency buckets from half a millisecond (a memory hit) to 10 s (a held LL-HLS request). */
@@ -249,6 +250,39 @@ export class OnairMetrics {
         for (const [id, channel] of channels()) {
           const drift = channel.packager.timelineDriftSeconds();
           if (drift !== undefined) this.set({ channel: id }, drift);
+        }
+      },
+    });
+  }
+
+  /**
+   * Listener counts (shared by every origin through the store; read at most once a second).
+   * Two gauges, so that summing renditions never double-counts a listener who switched.
+   */
+  watchListeners(listeners: ListenersControl): void {
+    const registers = [this.registry];
+    const read = (): Promise<ListenerCounts | null> => listeners.counts().catch(() => null);
+    new Gauge({
+      name: 'onair_listeners',
+      help: 'Distinct listeners of a channel (each once, whatever rendition) over the last 1–2 target durations',
+      labelNames: ['channel'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        const counts = await read();
+        for (const [channel, { total }] of Object.entries(counts?.channels ?? {})) this.set({ channel }, total);
+      },
+    });
+    new Gauge({
+      name: 'onair_rendition_listeners',
+      help: 'Distinct listeners of a rendition (one who switched counts in both)',
+      labelNames: ['channel', 'rendition'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        const counts = await read();
+        for (const [channel, { renditions }] of Object.entries(counts?.channels ?? {})) {
+          for (const [rendition, count] of Object.entries(renditions)) this.set({ channel, rendition }, count);
         }
       },
     });

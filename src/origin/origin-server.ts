@@ -7,6 +7,7 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from './origin-errors.js';
+import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
@@ -17,6 +18,8 @@ export interface BuildOriginOptions extends OriginOptions {
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
   signing?: SignedAccessOptions;
+  /** Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off. */
+  listenerIngestTokens?: string[];
 }
 
 const NO_SIGNED_CHANNELS = new Set<string>();
@@ -25,7 +28,7 @@ const NO_SIGNED_CHANNELS = new Set<string>();
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, ...originOptions } = options;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     trustProxy: true,
@@ -65,6 +68,13 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Always registered, so that a reload can make a channel signed.
     await app.register(signedAccessPlugin, signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
+    await app.register(listenersPlugin, {
+      store: originOptions.store,
+      targetDurationSeconds: originOptions.targetDurationSeconds,
+      channels: () => app.onairOrigin.channels(),
+      ingestTokens: listenerIngestTokens,
+      storeTimeoutMs: originOptions.storeTimeoutMs,
+    });
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;

@@ -1,17 +1,24 @@
 /**
  * Embedded in-process store: the default for one-process setups and the demo.
- * Same contract as the Redis store (see store.ts), including segment TTLs, which a
- * sweep timer enforces so memory stays flat over hours, and leases, which expire by the
- * same `now()` clock. Every method checks the fence and writes in one synchronous step,
- * so no other call can come in between (the in-process counterpart of a Lua script).
+ * Same contract as the Redis store (see store.ts), including segment and listener-set TTLs,
+ * which a sweep timer enforces so memory stays flat over hours, and leases, which expire by
+ * the same `now()` clock. Listener sets are exact (`Set`s of client ids) where Redis
+ * estimates. Every method checks the fence and writes in one synchronous step, so no other
+ * call can come in between (the in-process counterpart of a Lua script).
  */
 import { EventEmitter } from 'node:events';
 import { OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
-import { leaseTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
+import { leaseTtlMs, listenerBucket, listenerTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
 
 interface ExpiringSegment {
   bytes: Uint8Array;
+  expiresAt: number;
+}
+
+/** The client ids of one rendition in one time bucket. */
+interface ExpiringListenerSet {
+  clientIds: Set<string>;
   expiresAt: number;
 }
 
@@ -26,6 +33,8 @@ interface MemoryChannel {
   state: string | null;
   run: number;
   segments: Map<string, ExpiringSegment>;
+  /** `<rendition>/<bucket>` → listener set. */
+  listeners: Map<string, ExpiringListenerSet>;
   lease: HeldLease | null;
   /** Lease acquisitions so far: the first part of every token, as in the Redis store. */
   leaseCount: number;
@@ -142,6 +151,34 @@ export class MemoryStore implements Store {
     return this.channels.get(channel)?.status ?? null;
   }
 
+  async recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void> {
+    const key = listenerSetKey(rendition, bucket);
+    const expiresAt = this.now() + listenerTtlMs(ttlMs);
+    if (clientIds.length === 0) return;
+    const sets = this.channel(channel).listeners;
+    let set = sets.get(key);
+    if (!set || set.expiresAt <= this.now()) {
+      set = { clientIds: new Set(), expiresAt };
+      sets.set(key, set);
+    }
+    for (const clientId of clientIds) set.clientIds.add(clientId);
+    set.expiresAt = expiresAt;
+  }
+
+  async countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
+    const keys = renditions.flatMap((rendition) => buckets.map((bucket) => listenerSetKey(rendition, bucket)));
+    const sets = this.channels.get(channel)?.listeners ?? new Map<string, ExpiringListenerSet>();
+    const union = new Set<string>();
+    const now = this.now();
+    for (const key of keys) {
+      const set = sets.get(key);
+      if (set && set.expiresAt > now) {
+        for (const clientId of set.clientIds) union.add(clientId);
+      }
+    }
+    return union.size;
+  }
+
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     this.updates.on('update', listener);
     return async () => {
@@ -162,6 +199,9 @@ export class MemoryStore implements Store {
       for (const [key, segment] of channel.segments) {
         if (segment.expiresAt <= now) channel.segments.delete(key);
       }
+      for (const [key, set] of channel.listeners) {
+        if (set.expiresAt <= now) channel.listeners.delete(key);
+      }
     }
   }
 
@@ -180,7 +220,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), lease: null, leaseCount: 0, status: null };
+      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null };
       this.channels.set(id, channel);
     }
     return channel;
@@ -189,4 +229,8 @@ export class MemoryStore implements Store {
 
 function segmentKey(rendition: string, name: string): string {
   return `${rendition}/${name}`;
+}
+
+function listenerSetKey(rendition: string, bucket: number): string {
+  return `${rendition}/${listenerBucket(bucket)}`;
 }

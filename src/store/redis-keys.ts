@@ -11,6 +11,7 @@
  *   <prefix>:{<channel>}:lease                            string, current lease token, PX TTL
  *   <prefix>:{<channel>}:fence                            integer, lease counter (first part of tokens)
  *   <prefix>:{<channel>}:status                           string, live status JSON
+ *   <prefix>:{<channel>}:listeners:<rendition>:<bucket>   HyperLogLog, client ids, PX TTL
  *   <prefix>:updates                                      pub/sub channel, message = channel id
  *
  * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
@@ -18,7 +19,12 @@
  * with DEL + HSET in one transaction (no stale playlist can survive a publish), and lets
  * a reader fetch a body with its ETag in one HMGET. The ETag is computed once by the
  * writer, so every origin reading the store serves the same validator.
+ *
+ * Listener HyperLogLogs share the channel's slot too, so one PFCOUNT can count the union of
+ * every rendition and bucket of a channel, even on a Cluster.
  */
+
+import { listenerBucket } from './store.js';
 
 export const DEFAULT_KEY_PREFIX = 'onair';
 
@@ -66,6 +72,12 @@ export class RedisKeys {
 
   status(channel: string): string {
     return `${this.channelPrefix(channel)}:status`;
+  }
+
+  /** The HyperLogLog of the client ids that fetched `rendition` in time bucket `bucket`. */
+  listeners(channel: string, rendition: string, bucket: number): string {
+    requirePart('rendition', rendition, /[:\s]/);
+    return `${this.channelPrefix(channel)}:listeners:${rendition}:${listenerBucket(bucket)}`;
   }
 
   /**

@@ -124,6 +124,27 @@ return 0
 `,
 );
 
+/**
+ * Adds client ids to a listener HyperLogLog and sets its TTL, in one step so no set is left
+ * without one. PFADD takes the ids in chunks: Lua's unpack() is limited to a few thousand
+ * values, and an access-log batch can carry more.
+ */
+export const RECORD_LISTENERS = script(
+  'record-listeners',
+  1,
+  `-- KEYS[1] the listener HyperLogLog of one rendition and time bucket
+-- ARGV[1] TTL in milliseconds
+-- ARGV[2..] client ids
+-- Returns 1 when the estimate changed, else 0 (PFADD's answer, over all chunks).
+local changed = 0
+for first = 2, #ARGV, 1000 do
+  changed = math.max(changed, redis.call('PFADD', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV))))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return changed
+`,
+);
+
 /** Runs `lua` by its SHA1, loading it with EVAL when the server answers NOSCRIPT. */
 export async function runScript(
   client: RedisClient,

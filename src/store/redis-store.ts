@@ -13,6 +13,9 @@
  * - Leases: `<counter>:<owner>` tokens with a PX TTL (see redis-scripts.ts). A token is
  *   compared whole, so a counter reset by lost data cannot revive an old token of
  *   another owner.
+ * - Listener sets: one HyperLogLog per channel, rendition and time bucket, written by a
+ *   script (PFADD in chunks, then PEXPIRE); counted by one PFCOUNT over every key asked for,
+ *   which Redis merges into a union (the keys share the channel's slot).
  * - `subscribe`: a second connection (pub/sub needs its own; on a Cluster, to any one
  *   node, since PUBLISH reaches them all), created on first use; ioredis subscribes it
  *   again after a reconnect.
@@ -37,9 +40,9 @@ import {
   type StoreLogger,
 } from './redis-connection.js';
 import { playlistBodyField, playlistEtagField, RedisKeys } from './redis-keys.js';
-import { ACQUIRE_LEASE, FENCED_SET, PUBLISH, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
+import { ACQUIRE_LEASE, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
-import { leaseTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
+import { leaseTtlMs, listenerTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
 
 interface CommonOptions extends RedisConnectionLimits {
   /** First part of every key and of the updates channel (default `onair`). */
@@ -206,6 +209,19 @@ export class RedisStore implements Store {
   async getStatus(channel: string): Promise<string | null> {
     const key = this.keys.status(channel);
     return this.run('GET status', () => this.client.get(key));
+  }
+
+  async recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void> {
+    const key = this.keys.listeners(channel, rendition, bucket);
+    const ttl = listenerTtlMs(ttlMs);
+    if (clientIds.length === 0) return;
+    await this.script('PFADD listeners', RECORD_LISTENERS, [key], [ttl, ...clientIds]);
+  }
+
+  async countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
+    const keys = renditions.flatMap((rendition) => buckets.map((bucket) => this.keys.listeners(channel, rendition, bucket)));
+    if (keys.length === 0) return 0;
+    return this.run('PFCOUNT listeners', () => this.client.pfcount(keys));
   }
 
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {

@@ -7,7 +7,10 @@
  *   only once the bytes are readable);
  * - `publish` replaces every playlist of a channel and its sequence state in one atomic
  *   step, then notifies subscribers;
- * - segments expire after the TTL the writer gives, so memory stays flat over hours.
+ * - segments expire after the TTL the writer gives, so memory stays flat over hours;
+ * - listener sets (distinct client ids per channel, rendition and time bucket, see
+ *   src/origin/listener-counter.ts) expire the same way: exact sets in memory, HyperLogLogs
+ *   in Redis (about 0.81 % standard error).
  */
 
 export interface StoredPlaylist {
@@ -71,14 +74,44 @@ export interface Store {
   putStatus(channel: string, status: string, fence?: string): Promise<void>;
   getStatus(channel: string): Promise<string | null>;
 
+  /**
+   * Adds client ids to the listener set of `rendition` for time bucket `bucket` (a
+   * non-negative integer: time / bucket length). The set expires `ttlMs` after its last
+   * write. Adding an id that is already there changes nothing.
+   */
+  recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void>;
+  /**
+   * Distinct client ids in the union of the sets of `renditions` × `buckets` that have not
+   * expired: one rendition for its own count, all of a channel's for its total (a player
+   * that switched rendition counts once). Exact in memory, an estimate in Redis.
+   */
+  countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number>;
+
   /** Calls `listener(channel)` after each publish, from any writer sharing this store. */
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>>;
 }
 
 /** Validates a lease TTL for `acquireLease`/`renewLease`: whole milliseconds, at least 1. */
 export function leaseTtlMs(ttlMs: number): number {
+  return positiveTtlMs('lease', ttlMs);
+}
+
+/** Validates the TTL of a listener set for `recordListeners`: whole milliseconds, at least 1. */
+export function listenerTtlMs(ttlMs: number): number {
+  return positiveTtlMs('listener set', ttlMs);
+}
+
+function positiveTtlMs(what: string, ttlMs: number): number {
   if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) {
-    throw new RangeError(`lease TTL must be a positive number of milliseconds, got ${ttlMs}`);
+    throw new RangeError(`${what} TTL must be a positive number of milliseconds, got ${ttlMs}`);
   }
   return Math.ceil(ttlMs);
+}
+
+/** Validates a listener time bucket for `recordListeners`/`countListeners`: a non-negative safe integer. */
+export function listenerBucket(bucket: number): number {
+  if (!Number.isSafeInteger(bucket) || bucket < 0) {
+    throw new RangeError(`a listener bucket must be a non-negative integer, got ${bucket}`);
+  }
+  return bucket;
 }

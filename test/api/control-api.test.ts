@@ -43,6 +43,7 @@ interface ChannelView {
   inputs: { id: string; healthy: boolean }[];
   leader: string | null;
   lastSegmentAgeSeconds: number | null;
+  listeners: { total: number; renditions: Record<string, number> } | null;
 }
 
 async function channel(running: RunningOnair, id = 'fip'): Promise<ChannelView> {
@@ -86,11 +87,16 @@ t.test('status, a manual switch to the backup and its release', async (t) => {
     return view.activeInput === 'main' && view.inputs.every((input) => input.healthy) && view.lastSegmentAgeSeconds !== null;
   }, 20_000);
 
+  t.equal((await fetch(`${running.originUrl}/fip/fip_hifi.m3u8`, { headers: { 'user-agent': 'api-test-listener' } })).status, 200);
+  await running.origin!.onairListeners.flush();
   const listed = (await (await api(running, '/channels')).json()) as { channels: ChannelView[] };
   t.strictSame(listed.channels.map((view) => view.id), ['fip']);
   const view = listed.channels[0]!;
   t.match(view.leader, /:\d+:/, 'the leader is named');
   t.ok(view.lastSegmentAgeSeconds !== null && view.lastSegmentAgeSeconds < 3, `last segment ${view.lastSegmentAgeSeconds} s old`);
+  t.ok(view.listeners && view.listeners.total <= 1, 'listeners are reported');
+  // Counts are read from the store at most once a second: the new listener shows within that.
+  await waitUntil(t, 'the one listener is counted', async () => (await channel(running)).listeners?.renditions.hifi === 1, 3000);
 
   const pinned = await api(running, '/channels/fip/input', { method: 'PUT', body: JSON.stringify({ input: 'backup' }) });
   t.equal(pinned.status, 200);

@@ -33,6 +33,7 @@ const ISSUE_CONFIG = {
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
   metrics: { host: '127.0.0.1', port: 9464 },
+  listeners: { ingestTokens: [] },
   api: { tokens: [], host: '127.0.0.1' },
   signing: {},
   log: { level: 'info' },

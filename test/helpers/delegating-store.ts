@@ -43,6 +43,12 @@ export class DelegatingStore implements Store {
   getStatus(channel: string): Promise<string | null> {
     return this.inner.getStatus(channel);
   }
+  recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void> {
+    return this.inner.recordListeners(channel, rendition, bucket, clientIds, ttlMs);
+  }
+  countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
+    return this.inner.countListeners(channel, renditions, buckets);
+  }
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     return this.inner.subscribe(listener);
   }

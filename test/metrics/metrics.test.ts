@@ -76,6 +76,7 @@ t.test('the pipeline exports its metrics on the origin, promtool accepts them, a
   t.equal(sample(text, 'onair_store_up'), 1);
   t.ok(sample(text, 'onair_origin_cache_hits_total{cache="playlist"}')! >= 1, 'playlist answers from memory');
   t.equal(sample(text, 'onair_llhls_held_requests'), 0);
+  t.ok(sample(text, 'onair_listeners{channel="fip"}')! >= 1, 'the test client counts as a listener');
   t.ok(sample(text, 'process_cpu_seconds_total')! > 0, 'process metrics too');
 });
 

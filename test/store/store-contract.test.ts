@@ -298,6 +298,49 @@ for (const backend of backends) {
       t.equal((await store.getPlaylist('fip', 'fip.m3u8'))?.body, 'current');
     });
 
+    t.test('listeners count once per id, per rendition and bucket, and as a union across them', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const peer = await harness.openPeer(store);
+      await store.recordListeners('fip', 'hifi', 10, ['a', 'b', 'c'], LONG_LEASE_MS);
+      await peer.recordListeners('fip', 'hifi', 10, ['a', 'b'], LONG_LEASE_MS);
+      await store.recordListeners('fip', 'hifi', 11, ['b', 'c', 'd'], LONG_LEASE_MS);
+      await peer.recordListeners('fip', 'lofi', 11, ['d', 'e'], LONG_LEASE_MS);
+      t.equal(await store.countListeners('fip', ['hifi'], [10]), 3, 'an id added twice counts once');
+      t.equal(await store.countListeners('fip', ['hifi'], [10, 11]), 4, 'an id in two buckets counts once');
+      t.equal(await peer.countListeners('fip', ['lofi'], [10, 11]), 2, 'shared by every store instance');
+      t.equal(await store.countListeners('fip', ['hifi', 'lofi'], [10, 11]), 5, 'an id in two renditions counts once');
+      t.equal(await store.countListeners('fip', ['hifi'], [12]), 0, 'a bucket nobody wrote counts 0');
+      t.equal(await store.countListeners('fipjazz', ['hifi'], [10, 11]), 0, 'another channel has its own sets');
+      t.equal(await store.countListeners('fip', [], [10]), 0, 'no rendition, no listener');
+    });
+
+    t.test('a batch of 10,000 listener ids is counted within 2 %', async (t) => {
+      const store = await backend.harness(t).open();
+      const clientIds = Array.from({ length: 10_000 }, (_, index) => `client-${index}`);
+      await store.recordListeners('fip', 'hifi', 1, clientIds, LONG_LEASE_MS);
+      const counted = await store.countListeners('fip', ['hifi'], [1]);
+      t.ok(Math.abs(counted - 10_000) <= 200, `counted ${counted}`);
+    });
+
+    t.test('a listener set is gone once its TTL has passed', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      await store.recordListeners('fip', 'hifi', 1, ['a', 'b'], SHORT_LEASE_MS);
+      await store.recordListeners('fip', 'hifi', 2, ['c'], LONG_LEASE_MS);
+      t.equal(await store.countListeners('fip', ['hifi'], [1, 2]), 3, 'counted before the TTL');
+      await harness.elapse(SHORT_LEASE_MS * 2);
+      t.equal(await store.countListeners('fip', ['hifi'], [1, 2]), 1, 'expired after the TTL');
+      await store.recordListeners('fip', 'hifi', 1, ['d'], LONG_LEASE_MS);
+      t.equal(await store.countListeners('fip', ['hifi'], [1]), 1, 'a new write starts from an empty set');
+    });
+
+    t.test('a listener bucket must be a non-negative integer', async (t) => {
+      const store = await backend.harness(t).open();
+      await t.rejects(store.recordListeners('fip', 'hifi', -1, ['a'], LONG_LEASE_MS), RangeError);
+      await t.rejects(store.countListeners('fip', ['hifi'], [1.5]), RangeError);
+    });
+
     t.test('the status reads back as last written, per channel', async (t) => {
       const harness = backend.harness(t);
       const store = await harness.open();
