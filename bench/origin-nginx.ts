@@ -24,7 +24,6 @@ import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const NGINX_PATH = '/usr/sbin/nginx';
-export const NGINX_INSTALL_HINT = 'sudo apt-get install -y --no-install-recommends nginx   (or: ONAIR_SETUP_EXTRA_PACKAGES=nginx sh scripts/setup.sh)';
 
 /** One location: the file suffix, the Content-Type for it, and other headers to add. */
 export interface NginxLocation {

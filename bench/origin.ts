@@ -1,7 +1,7 @@
 /**
  * `npm run bench:origin`: onair's origin against nginx serving the same media playlist and the
- * same 4 s segment on loopback, one serving process each, loaded by the same tool (autocannon,
- * in this process) in the same run of this script. Prints req/s and p99 latency for both and
+ * same 4 s segment on loopback, one serving process each, loaded by the same tool (wrk, one
+ * thread, bench/wrk.ts) in the same run of this script. Prints req/s and p99 latency for both and
  * the ratios onair/nginx. Targets (issue 4): onair ≥ 0.8 × nginx req/s for playlists and for
  * segments, and p99 < 20 ms, at 200 concurrent connections. Reported, never asserted.
  *
@@ -14,12 +14,11 @@
  *    of each from nginx checks that both send byte-identical bodies with the same Content-Type
  *    and Cache-Control.
  * 3. A warm-up per resource and server (JIT, caches, open-file cache), then for each resource
- *    `runs` rounds of one autocannon run per server, alternating which server goes first.
+ *    `runs` rounds of one wrk run per server, alternating which server goes first.
  *    Requests carry no Accept-Encoding, so neither side compresses. Both servers run the whole
  *    time; only the one under load is busy.
- * 4. Figures are medians over the runs: req/s (autocannon's mean of per-second samples) and
- *    p99 latency of the 2xx responses (1 ms resolution). Errors, timeouts and non-2xx
- *    responses are summed and printed. The CPU time the serving process used during each run
+ * 4. Figures are medians over the runs: req/s and p99 latency as wrk reports them. Socket
+ *    errors (timeouts included) and non-2xx/3xx responses are summed and printed. The CPU time the serving process used during each run
  *    (from /proc) gives CPU µs per request, which does not depend on who else used the cores.
  *
  * The load generator shares the machine's cores with the server under test, the same for both
@@ -36,8 +35,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
-import { headersToMirror, NGINX_INSTALL_HINT, NGINX_PATH, nginxAvailable, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
+import { runWrk, WRK_PATH } from './wrk.js';
+import { headersToMirror, NGINX_PATH, nginxAvailable, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
 import type { OriginWorkerReady } from './origin-worker.js';
 import { formatTable, median } from './report.js';
 
@@ -74,7 +73,6 @@ interface RunResult {
   p99Ms: number;
   requests: number;
   errors: number;
-  timeouts: number;
   non2xx: number;
   /** CPU seconds of the serving process per request, and as a share of one core. */
   cpuMicrosPerRequest: number;
@@ -198,34 +196,27 @@ function processCpuSeconds(pid: number): number {
 
 async function load(target: Target, path: string, options: { connections: number; durationSeconds: number }): Promise<RunResult> {
   const serverCpuBefore = processCpuSeconds(target.pid);
-  const loadCpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
-  const result = await autocannon({
-    url: `http://127.0.0.1:${target.port}${path}`,
-    connections: options.connections,
-    duration: options.durationSeconds,
-  });
+  const result = await runWrk(`http://127.0.0.1:${target.port}${path}`, options);
   const wallSeconds = (performance.now() - wallBefore) / 1000;
   const serverCpu = processCpuSeconds(target.pid) - serverCpuBefore;
-  const loadCpu = process.cpuUsage(loadCpuBefore);
-  const requests = result.requests.total;
+  const requests = result.requests;
   return {
-    requestsPerSecond: result.requests.average,
-    p99Ms: result.latency.p99,
+    requestsPerSecond: result.requestsPerSecond,
+    p99Ms: result.p99Ms,
     requests,
-    errors: result.errors,
-    timeouts: result.timeouts,
+    errors: result.socketErrors,
     non2xx: result.non2xx,
     cpuMicrosPerRequest: requests > 0 ? (serverCpu * 1e6) / requests : Number.NaN,
     serverCpuPercent: (serverCpu / wallSeconds) * 100,
-    loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1e6 / wallSeconds) * 100,
+    loadCpuPercent: result.cpuPercent,
   };
 }
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  if (!nginxAvailable()) {
-    process.stderr.write(`bench:origin: nginx is not installed (${NGINX_PATH} is missing). Install it with:\n  ${NGINX_INSTALL_HINT}\n`);
+  if (!nginxAvailable() || !existsSync(WRK_PATH)) {
+    process.stderr.write(`bench:origin: nginx and wrk are needed (${NGINX_PATH}, ${WRK_PATH}). Install them with:\n  sudo apt-get install -y --no-install-recommends nginx wrk   (or: npm run bench:origin, which runs the setup)\n`);
     process.exitCode = 1;
     return;
   }
@@ -282,7 +273,7 @@ async function main(): Promise<void> {
     }
 
     printReport(options, results, {
-      facts: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; node ${process.version}; ${nginxVersion()}; autocannon 9 in the bench process`,
+      facts: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; node ${process.version}; ${nginxVersion()}; wrk, one thread`,
       sameness,
       elapsedSeconds: (performance.now() - started) / 1000,
     });
@@ -310,7 +301,7 @@ function printReport(options: BenchOptions, results: Record<Resource, Cell>, con
     const nginxP99 = med('nginx', (run) => run.p99Ms);
     rates.push([resource, onairRate.toFixed(0), nginxRate.toFixed(0), ratio.toFixed(2), `${onairP99.toFixed(0)} ms`, `${nginxP99.toFixed(0)} ms`]);
     const failures = (server: Server): string =>
-      `${sum(server, (run) => run.errors)}/${sum(server, (run) => run.timeouts)}/${sum(server, (run) => run.non2xx)}`;
+      `${sum(server, (run) => run.errors)}/${sum(server, (run) => run.non2xx)}`;
     const onairCpuPerRequest = med('onair', (run) => run.cpuMicrosPerRequest);
     const nginxCpuPerRequest = med('nginx', (run) => run.cpuMicrosPerRequest);
     cpu.push([
@@ -341,15 +332,15 @@ function printReport(options: BenchOptions, results: Record<Resource, Cell>, con
     ...formatTable(['resource', 'onair req/s', 'nginx req/s', 'ratio onair/nginx', 'onair p99', 'nginx p99'], rates),
     '',
     ...formatTable(
-      ['resource', 'onair CPU µs/req', 'nginx CPU µs/req', 'ratio', 'onair CPU %', 'nginx CPU %', 'load gen CPU % (onair / nginx runs)', 'bound by (onair / nginx)', 'onair err/timeout/non-2xx', 'nginx err/timeout/non-2xx'],
+      ['resource', 'onair CPU µs/req', 'nginx CPU µs/req', 'ratio', 'onair CPU %', 'nginx CPU %', 'load gen CPU % (onair / nginx runs)', 'bound by (onair / nginx)', 'onair socket err/non-2xx', 'nginx socket err/non-2xx'],
       cpu,
     ),
     '',
-    'req/s = autocannon\'s mean of per-second samples; p99 = 99th percentile latency of 2xx responses (1 ms resolution);',
+    'req/s and p99 latency as wrk reports them (one thread; its CPU % is printed);',
     '  CPU = user + system time of the serving process during the run (/proc), % of one core; errors etc. are summed over the runs.',
-    '  Both the server and the load generator (this process) share the machine\'s cores; CPU µs/req does not depend on that.',
-    `  bound by: "server" when the serving process used ≥ ${SATURATED_PERCENT} % of a core, "load gen" when autocannon did and the server`,
-    '  did not: then req/s and p99 describe autocannon, not the server, and CPU µs/req is the figure to compare.',
+    '  Both the server and the load generator (wrk) share the machine\'s cores; CPU µs/req does not depend on that.',
+    `  bound by: "server" when the serving process used ≥ ${SATURATED_PERCENT} % of a core, "load gen" when wrk did and the server`,
+    '  did not: then req/s and p99 describe wrk, not the server, and CPU µs/req is the figure to compare.',
     `verdict, throughput (ratio ≥ ${RATIO_TARGET}): ${throughput.join('; ')}.`,
     `verdict, latency (onair p99 < ${P99_TARGET_MS} ms at ${options.connections} connections): ${latency.join('; ')}.`,
     allMet ? 'all targets met.' : 'not every target is met (reported, not asserted).',

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Counter, Histogram } from 'prom-client';
 import type { OnairMetrics } from './onair-metrics.js';
 
 export interface MetricsPluginOptions {
@@ -21,10 +22,26 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
     return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
   });
   if (!options.countRequests) return;
-  fastify.addHook('onResponse', async (request, reply) => {
+  // The labelled children are looked up once per (route, status): prom-client would hash the
+  // label object on every call. Callback style: no promise per request.
+  const counters = new Map<string, Counter.Internal>();
+  const timers = new Map<string, Histogram.Internal<'route'>>();
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = routeKind(request);
-    metrics.httpRequests.inc({ route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    const key = `${route} ${reply.statusCode}`;
+    let counter = counters.get(key);
+    if (!counter) {
+      counter = metrics.httpRequests.labels({ route, status: String(reply.statusCode) });
+      counters.set(key, counter);
+    }
+    counter.inc();
+    let timer = timers.get(route);
+    if (!timer) {
+      timer = metrics.httpDuration.labels({ route });
+      timers.set(route, timer);
+    }
+    timer.observe(reply.elapsedTime / 1000);
+    done();
   });
 }
 

@@ -39,8 +39,20 @@ export const DEFAULT_MAX_PENDING_IDS = 100_000;
  */
 export function listenerClientId(sessionId: string | undefined, ip: string, userAgent: string | undefined): string {
   const identity = sessionId === undefined ? `ip:${ip}\nua:${userAgent ?? ''}` : `sid:${sessionId}`;
-  return createHash('sha256').update(identity).digest('base64url').slice(0, CLIENT_ID_LENGTH);
+  let id = recentIds.get(identity);
+  if (id === undefined) {
+    id = createHash('sha256').update(identity).digest('base64url').slice(0, CLIENT_ID_LENGTH);
+    // A listener polls every target duration: most requests repeat a recent identity. Bounded:
+    // emptied when full, which costs one hash per listener again.
+    if (recentIds.size >= RECENT_IDS_MAX) recentIds.clear();
+    recentIds.set(identity, id);
+  }
+  return id;
 }
+
+/** Hashes of recent identities (1–2 µs each to compute, a Map lookup to find again). */
+const recentIds = new Map<string, string>();
+const RECENT_IDS_MAX = 200_000;
 
 /** The first valid session id of the query (see SESSION_ID_PARAMETERS), if any. */
 export function sessionIdOf(query: Readonly<Record<string, unknown>>): string | undefined {
