@@ -29,12 +29,13 @@
  * --profile DIR runs the onair worker under `node --cpu-prof` and leaves its .cpuprofile in DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { processCpuSeconds } from './system.js';
 import { runWrk, WRK_PATH } from './wrk.js';
 import { headersToMirror, NGINX_PATH, nginxAvailable, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
 import type { OriginWorkerReady } from './origin-worker.js';
@@ -43,8 +44,6 @@ import { formatTable, median } from './report.js';
 const WORKER_PATH = fileURLToPath(new URL('./origin-worker.js', import.meta.url));
 const RATIO_TARGET = 0.8;
 const P99_TARGET_MS = 20;
-/** /proc/<pid>/stat counts in clock ticks; USER_HZ is 100 on every Linux build that matters. */
-const CLOCK_TICKS_PER_SECOND = 100;
 const WORKER_READY_TIMEOUT_MS = 10_000;
 /** A process using this much of one core is taken to be the bottleneck of a run. */
 const SATURATED_PERCENT = 90;
@@ -187,12 +186,6 @@ function checkSame(resource: Resource, onair: Fetched, nginx: Fetched): string {
 }
 
 /** user + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat). */
-function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may contain spaces; the fields after it start past its ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
 
 async function load(target: Target, path: string, options: { connections: number; durationSeconds: number }): Promise<RunResult> {
   const serverCpuBefore = processCpuSeconds(target.pid);

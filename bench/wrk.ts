@@ -5,10 +5,9 @@
  * autocannon's HTTP parser topped out at ~80 MB/s, far below what either server sends.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { processCpuSeconds } from './system.js';
 
 export const WRK_PATH = '/usr/bin/wrk';
-const CLOCK_TICKS_PER_SECOND = 100;
 
 export interface WrkResult {
   requests: number;
@@ -29,13 +28,7 @@ export function runWrk(url: string, options: { connections: number; durationSeco
     let cpuSeconds = 0;
     // The last reading before exit is wrk's CPU time (the process is gone once it exits).
     const sampler = setInterval(() => {
-      try {
-        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-      } catch {
-        // exited between two readings
-      }
+      cpuSeconds = Math.max(cpuSeconds, processCpuSeconds(child.pid!));
     }, 100);
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
