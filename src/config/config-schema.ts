@@ -135,6 +135,11 @@ const channelSchema = z
     lowLatency: z.boolean({ error: 'expected true or false' }).default(false),
     /** Nominal partial segment duration; segments are split into round(segmentSeconds / partSeconds) parts. */
     partSeconds: secondsSchema(0.2, 4, '1s').default(1),
+    /**
+     * DVR window: an extra playlist per rendition (`{ch}_{rendition}_dvr.m3u8`) listing this
+     * many seconds, segments kept as long, so listeners can pause and rewind. 0: off.
+     */
+    dvrSeconds: secondsSchema(0, 6 * 3600, '2h').default(0),
     /** `signed`: playlists and segments need a token signed with `signing.key` (see origin/signed-urls.ts). */
     access: z.enum(['public', 'signed'], { error: 'expected "public" or "signed"' }).default('public'),
   })

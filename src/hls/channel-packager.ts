@@ -23,6 +23,7 @@ import {
   partName,
   segmentName,
   type ChannelState,
+  type DvrSegment,
   type WindowSegment,
 } from './sequence-state.js';
 
@@ -547,7 +548,23 @@ export class ChannelPackager extends EventEmitter {
         seconds: previous.seconds + entry.durationSeconds,
       };
     }
-    return { ...this.state, nextMsn: entry.msn + 1, nextPts: endPts, window, discontinuitySequence, bandwidth, open: undefined };
+    return { ...this.state, nextMsn: entry.msn + 1, nextPts: endPts, window, discontinuitySequence, bandwidth, open: undefined, dvr: this.dvrWith(entry, window.length) };
+  }
+
+  /**
+   * The DVR window after `entry` joins it: the last dvrSeconds of segments, and never fewer
+   * than the live window holds (so the live window is always its tail). Undefined when off.
+   */
+  private dvrWith(entry: WindowSegment, liveSegments: number): DvrSegment[] | undefined {
+    const dvrSeconds = this.options.channel.dvrSeconds;
+    if (dvrSeconds <= 0) return undefined;
+    const { msn, run, durationSeconds, programDateTime, discontinuity } = entry;
+    // After a store that lost its state, the DVR restarts with the new window (no MSN gap inside it).
+    const previous = (this.state.dvr ?? []).filter((segment) => segment.msn < msn);
+    const dvr = previous.at(-1)?.msn === msn - 1 ? [...previous, { msn, run, durationSeconds, programDateTime, discontinuity }] : [{ msn, run, durationSeconds, programDateTime, discontinuity }];
+    let seconds = dvr.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+    while (dvr.length > liveSegments && seconds - dvr[0]!.durationSeconds >= dvrSeconds) seconds -= dvr.shift()!.durationSeconds;
+    return dvr;
   }
 
   private renderPlaylists(state: ChannelState): Record<string, string> {
@@ -560,7 +577,8 @@ export class ChannelPackager extends EventEmitter {
    * so the TTL covers two windows plus two target durations, and a margin for slow clients.
    */
   segmentTtlSeconds(): number {
-    const windowSeconds = this.windowSize * this.state.targetDuration;
+    // With a DVR window the DVR playlist is the longest playlist: it sets the TTL.
+    const windowSeconds = Math.max(this.windowSize * this.state.targetDuration, this.options.channel.dvrSeconds);
     return Math.ceil(2 * windowSeconds + 2 * this.state.targetDuration + 30);
   }
 

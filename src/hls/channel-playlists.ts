@@ -14,7 +14,7 @@ import {
   type MasterVariant,
   type PlaylistSegment,
 } from './playlist-writer.js';
-import { partName, segmentUri, type ChannelState } from './sequence-state.js';
+import { partName, segmentUri, type ChannelState, type DvrSegment } from './sequence-state.js';
 
 export interface LowLatencyTiming {
   /** Parts per segment. */
@@ -31,6 +31,11 @@ export interface RenderContext {
 
 export function mediaPlaylistName(channel: string, rendition: string): string {
   return `${channel}_${rendition}.m3u8`;
+}
+
+/** The DVR playlist of a rendition (`dvrSeconds`): `fip_hifi_dvr.m3u8`. */
+export function dvrPlaylistName(channel: string, rendition: string): string {
+  return `${channel}_${rendition}_dvr.m3u8`;
 }
 
 /**
@@ -57,6 +62,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
     } else {
       playlists[name] = renderMediaPlaylist(base);
     }
+    if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id);
     const measured = state.bandwidth[rendition.id];
     // Before the first measurement: the nominal bit rate plus the TS container's share.
     const estimate = rendition.bitrate * 1.05;
@@ -69,6 +75,27 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
   }
   playlists[`${channel.id}.m3u8`] = renderMasterPlaylist(variants);
   return playlists;
+}
+
+/**
+ * The DVR playlist: the same live playlist over a longer window, without LL-HLS parts. Its
+ * discontinuity sequence counts the tags that left the DVR window: the live window's, less
+ * those of the DVR-only segments before it (RFC 8216 §6.2.2).
+ */
+function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string): string {
+  const liveFirst = state.window[0]?.msn ?? state.nextMsn;
+  const olderTags = dvr.filter((segment) => segment.msn < liveFirst && segment.discontinuity).length;
+  return renderMediaPlaylist({
+    targetDuration: state.targetDuration,
+    mediaSequence: dvr[0]?.msn ?? state.nextMsn,
+    discontinuitySequence: state.discontinuitySequence - olderTags,
+    segments: dvr.map((segment) => ({
+      uri: segmentUri(rendition, segment.msn, segment.run),
+      durationSeconds: segment.durationSeconds,
+      programDateTime: segment.programDateTime,
+      discontinuity: segment.discontinuity,
+    })),
+  });
 }
 
 /**

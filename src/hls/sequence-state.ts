@@ -44,7 +44,12 @@ export interface ChannelState {
   bandwidth: Record<string, RenditionBandwidth>;
   /** Set between a part's publish and its segment's. */
   open?: OpenSegment;
+  /** DVR window (`dvrSeconds`): the segments of the last dvrSeconds, oldest first, the live window included. */
+  dvr?: DvrSegment[];
 }
+
+/** A segment as the DVR playlist lists it. */
+export type DvrSegment = Pick<WindowSegment, 'msn' | 'run' | 'durationSeconds' | 'programDateTime' | 'discontinuity'>;
 
 export function emptyChannelState(targetDuration: number, firstPts: number): ChannelState {
   return { version: 1, targetDuration, nextMsn: 0, discontinuitySequence: 0, nextPts: firstPts, window: [], bandwidth: {} };

@@ -31,7 +31,7 @@ import { BearerTokens } from '../api/bearer-auth.js';
 import { OnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { JSON_CONTENT_TYPE, sendError } from './origin-errors.js';
-import { DEFAULT_STORE_TIMEOUT_MS, type OriginChannel } from './origin-options.js';
+import { DEFAULT_STORE_TIMEOUT_MS, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, ListenerCounter, listenerClientId, ListenerWindow, sessionIdOf } from './listener-counter.js';
 import { readFromStore } from './store-read.js';
 
@@ -189,16 +189,14 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   });
 }
 
-/** `/fip/fip_hifi.m3u8` → fip, hifi, for served channels and renditions only. */
+/** `/fip/fip_hifi.m3u8` (or its DVR playlist `fip_hifi_dvr.m3u8`) → fip, hifi, for served channels and renditions only. */
 function mediaPlaylistOf(channels: ChannelIndex, path: string): { channel: string; rendition: string } | null {
   const parts = path.split('/');
   if (parts.length !== 3 || parts[0] !== '') return null;
   const [, channel, file] = parts;
   const renditions = channels.get(channel);
-  const prefix = `${channel}_`;
-  if (!renditions || !file.startsWith(prefix) || !file.endsWith('.m3u8')) return null;
-  const rendition = file.slice(prefix.length, -'.m3u8'.length);
-  return renditions.has(rendition) ? { channel, rendition } : null;
+  const rendition = renditions && renditionOfMediaPlaylist(renditions, channel, file);
+  return rendition ? { channel, rendition } : null;
 }
 
 /** 404 when ingest is off (`tokens` null), else 401/403 unless a configured bearer token comes (constant time). */

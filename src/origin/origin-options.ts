@@ -102,3 +102,16 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function invalid(where: string, message: string): OnairError {
   return new OnairError('ONAIR_CONFIG_INVALID', `origin options: ${message}`, where ? { where } : {});
 }
+
+/**
+ * `fip_hifi.m3u8` and its DVR playlist `fip_hifi_dvr.m3u8` → `hifi`, for the channel's
+ * renditions only (a rendition may itself be called `dvr`: `fip_dvr.m3u8`).
+ */
+export function renditionOfMediaPlaylist(renditions: ReadonlySet<string>, channel: string, file: string): string | undefined {
+  const prefix = `${channel}_`;
+  if (!file.startsWith(prefix) || !file.endsWith('.m3u8')) return undefined;
+  const name = file.slice(prefix.length, -'.m3u8'.length);
+  if (renditions.has(name)) return name;
+  const dvrOf = name.endsWith('_dvr') ? name.slice(0, -'_dvr'.length) : undefined;
+  return dvrOf !== undefined && renditions.has(dvrOf) ? dvrOf : undefined;
+}

@@ -2,6 +2,7 @@
  * The HLS origin as a Fastify plugin (DESIGN.md, Origin). Routes:
  *   GET/HEAD /{ch}/{ch}.m3u8               master playlist
  *   GET/HEAD /{ch}/{ch}_{rendition}.m3u8   media playlist (LL-HLS: `_HLS_msn`, `_HLS_part`, `_HLS_skip`)
+ *   GET/HEAD /{ch}/{ch}_{rendition}_dvr.m3u8  DVR playlist (channels with dvrSeconds)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.{part}.ts  LL-HLS part (held while it is the preload hint)
  *   GET/HEAD /healthz                      200 while the store answers, else 503
@@ -22,7 +23,7 @@ import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } fr
 import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
 import { originErrorHandler, sendError } from './origin-errors.js';
-import { ID_PATTERN_SOURCE, resolveOriginOptions, validateChannels } from './origin-options.js';
+import { ID_PATTERN_SOURCE, renditionOfMediaPlaylist, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
 import { lists, tooFarAhead } from './playlist-position.js';
 import { readFromStore } from './store-read.js';
@@ -40,7 +41,7 @@ const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
 export const MAX_PARAM_LENGTH = 80;
 // MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53.
 const DECIMAL = '(0|[1-9][0-9]{0,14})';
-const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE})?\\.m3u8$`;
+const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.(0|[1-9][0-9]{0,3}))?\\.ts$`;
 /** A held request re-reads the playlist at least this often, in case a notification was lost. */
 const RECHECK_MS = 500;
@@ -330,10 +331,7 @@ function playlistKind(channels: ChannelIndex, channel: string, playlist: string)
   const renditions = channels.get(channel);
   if (!renditions) return null;
   if (playlist === `${channel}.m3u8`) return 'master';
-  const prefix = `${channel}_`;
-  const suffix = '.m3u8';
-  if (!playlist.startsWith(prefix) || !playlist.endsWith(suffix)) return null;
-  return renditions.has(playlist.slice(prefix.length, -suffix.length)) ? 'media' : null;
+  return renditionOfMediaPlaylist(renditions, channel, playlist) === undefined ? null : 'media';
 }
 
 type ChannelIndex = Map<string, Set<string>>;

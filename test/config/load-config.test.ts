@@ -4,6 +4,7 @@
  * and whose message starts with it, so a user can find the line to fix.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -47,6 +48,7 @@ const ISSUE_CONFIG = {
       recoverSeconds: 5,
       lowLatency: false,
       partSeconds: 1,
+      dvrSeconds: 0,
       access: 'public',
       renditions: [
         { id: 'lofi', bitrate: 32000 },
@@ -419,4 +421,15 @@ t.test('a missing config file is ONAIR_CONFIG_UNREADABLE, naming the file', asyn
   const path = join(tmpdir(), `onair-missing-${process.pid}-${Date.now()}.yaml`);
   const error = await caughtAsync(() => loadConfigFile(path, {}));
   assertConfigError(t, error, 'ONAIR_CONFIG_UNREADABLE', path);
+});
+
+const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures');
+
+t.test('the fixtures load; the full one shows every top-level key and every channel key', async (t) => {
+  const minimal = await loadConfigFile(join(FIXTURES, 'channels.yaml'));
+  t.equal(minimal.channels.length > 0, true);
+  const text = await readFile(join(FIXTURES, 'channels.full.yaml'), 'utf8');
+  const full = await loadConfigFile(join(FIXTURES, 'channels.full.yaml'));
+  for (const key of Object.keys(full)) t.match(text, new RegExp(`^${key}:`, 'm'), `top-level ${key} is shown`);
+  for (const key of Object.keys(full.channels[0]!)) t.match(text, new RegExp(`^ {2}(- | {2})(# )?${key}:`, "m"), `channels[].${key} is shown`);
 });
