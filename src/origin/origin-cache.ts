@@ -103,9 +103,10 @@ export class PlaylistCache {
 
   /**
    * A publish happened for `channel`: the playlists cached for it are read again now, so
-   * that requests keep being answered from memory. Returns once they are (never rejects).
+   * that requests keep being answered from memory. Resolves with the refreshed playlists
+   * by name (null: gone or unreadable) once they are read (never rejects).
    */
-  async invalidate(channel: string): Promise<void> {
+  async invalidate(channel: string): Promise<Map<string, CachedPlaylist | null>> {
     this.generations.set(channel, (this.generations.get(channel) ?? 0) + 1);
     const prefix = entryKey(channel, '');
     const stale: [string, PlaylistEntry][] = [];
@@ -115,7 +116,8 @@ export class PlaylistCache {
       stale.push([key.slice(prefix.length), entry]);
     }
     // The stale entry goes along: an unchanged version keeps its buffers (no gzip again).
-    await Promise.all(stale.map(([name, entry]) => this.read(channel, name, entry).catch(() => null)));
+    const fresh = await Promise.all(stale.map(([name, entry]) => this.read(channel, name, entry).catch(() => null)));
+    return new Map(stale.map(([name], index) => [name, fresh[index]!]));
   }
 
   invalidateAll(): void {
@@ -189,6 +191,16 @@ export class SegmentCache {
       return Promise.resolve(cached);
     }
     this.stats.misses += 1;
+    return this.read(key, load);
+  }
+
+  /** Loads a segment before anyone asks (a new one was just published); not a request, not counted. */
+  prefetch(key: string, load: SegmentLoader): void {
+    if (this.entries.has(key)) return;
+    this.read(key, load).catch(() => null);
+  }
+
+  private read(key: string, load: SegmentLoader): Promise<Buffer | null> {
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
 

@@ -100,7 +100,11 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
   const updates = new StoreUpdates(
     store,
-    (channel) => void playlists.invalidate(channel).then(() => waiters.wake(channel)),
+    (channel) =>
+      void playlists.invalidate(channel).then((refreshed) => {
+        waiters.wake(channel);
+        prefetchNewest(channel, refreshed);
+      }),
     () => {
       playlists.subscribed();
       waiters.wakeAll();
@@ -213,14 +217,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     handler: async (request, reply) => {
       const { channel, rendition, segment } = request.params;
       if (!channels.get(channel)?.has(rendition)) return sendError(reply, 404, 'unknown channel or rendition');
-      const load = (): Promise<Buffer | null> =>
-        segments.get(`${channel}/${rendition}/${segment}`, () =>
-          readFromStore(
-            `segment ${channel}/${rendition}/${segment}`,
-            () => store.getSegment(channel, rendition, segment),
-            storeTimeoutMs,
-          ),
-        );
+      const load = (): Promise<Buffer | null> => loadSegment(channel, rendition, segment);
       let bytes = await load();
       if (!bytes) {
         const held = await holdUntilPublished(channel, rendition, segment);
@@ -250,6 +247,31 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       return sendBody(request, reply, bytes.subarray(range.start, range.end + 1));
     },
   });
+
+  const loadSegment = (channel: string, rendition: string, segment: string): Promise<Buffer | null> =>
+    segments.get(`${channel}/${rendition}/${segment}`, () => readSegment(channel, rendition, segment));
+  const readSegment = (channel: string, rendition: string, segment: string): Promise<Uint8Array | null> =>
+    readFromStore(`segment ${channel}/${rendition}/${segment}`, () => store.getSegment(channel, rendition, segment), storeTimeoutMs);
+
+  /**
+   * After a publish, the newest segment of every media playlist that is being requested
+   * goes into memory right away: the requests that follow the playlist never wait for the
+   * store, nor meet it down (a store that stalls right after a publish).
+   */
+  function prefetchNewest(channel: string, refreshed: Map<string, CachedPlaylist | null>): void {
+    for (const [name, playlist] of refreshed) {
+      if (!playlist || name === `${channel}.m3u8`) continue;
+      const body = playlist.body.toString('utf8');
+      const end = body.lastIndexOf('.ts\n');
+      if (end === -1) continue;
+      const uri = body.slice(body.lastIndexOf('\n', end) + 1, end + '.ts'.length);
+      const slash = uri.indexOf('/');
+      if (slash === -1 || uri.includes('"')) continue;
+      const rendition = uri.slice(0, slash);
+      const segment = uri.slice(slash + 1);
+      segments.prefetch(`${channel}/${rendition}/${segment}`, () => readSegment(channel, rendition, segment));
+    }
+  }
 
   /**
    * Holds a blocking playlist reload until the playlist lists segment `msn` (or its part

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import t from 'tap';
@@ -658,4 +659,20 @@ t.test('over a real socket, playlists arrive gzipped with CORS headers', async (
   const range = await fetch(`${address}/fip/hifi/100-1.ts`, { headers: { range: 'bytes=10-19' } });
   t.equal(range.status, 206);
   t.same(Buffer.from(await range.arrayBuffer()), SEGMENT.subarray(10, 20));
+});
+
+t.test('after a publish, the newest segment of a requested playlist is in memory before anyone asks', async (t) => {
+  const memory = await filledStore(t);
+  const store = new CountingStore(memory);
+  const app = await startOrigin(t, store);
+  t.equal((await get(app, '/fip/fip_hifi.m3u8')).statusCode, 200, 'the playlist is being requested');
+  await memory.putSegment('fip', 'hifi', '106-1.ts', SEGMENT, 600);
+  await publishFip(memory, 101);
+  await waitUntil(t, 'the refreshed playlist lists 106', async () => (await get(app, '/fip/fip_hifi.m3u8')).body.includes('hifi/106-1.ts'), 2000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const readsBefore = store.reads;
+  const segment = await get(app, '/fip/hifi/106-1.ts');
+  t.equal(segment.statusCode, 200);
+  t.equal(store.reads, readsBefore, 'served from memory: prefetched at the publish');
+  t.equal(app.onairOrigin.stats().segmentCache.hits, 1, 'and counted as a hit');
 });
