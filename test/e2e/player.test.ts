@@ -4,7 +4,8 @@
  * opens `/`, sees fip live with its renditions, plays it through hls.js, and must hear media
  * time advance in real time, with no hls.js, media or page error, across a quality switch.
  */
-import t from 'tap';
+import type { Browser } from 'playwright-core';
+import t, { type Test } from 'tap';
 import { PlayerPage, launchChromium } from '../helpers/browser.js';
 import { originUrl, RENDITIONS, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 
@@ -12,13 +13,21 @@ const PLAY_SECONDS = 5;
 const AFTER_SWITCH_SECONDS = 3;
 const LOW_LATENCY_PLAY_SECONDS = 8;
 
-t.test('the player page plays fip in Chromium: live, renditions listed, time advancing, no error, quality switch', async (t) => {
-  const config = await testConfig({ segmentSeconds: 1 });
+/** onair with fip fed by FFmpeg over SRT, three segments out, and Chromium starting meanwhile. */
+async function startLive(t: Test, options: Parameters<typeof testConfig>[0]): Promise<{ base: string; browserStarting: Promise<Browser> }> {
+  const config = await testConfig(options);
   await startRole(t, config, 'start');
   startSender(t, config);
   const base = originUrl(config);
   const browserStarting = launchChromium(t);
   await waitForThreeSegments(base);
+  return { base, browserStarting };
+}
+/** Seconds of audio aired before the DVR test seeks back (the live window is 6 s). */
+const DVR_HISTORY_SECONDS = 12;
+
+t.test('the player page plays fip in Chromium: live, renditions listed, time advancing, no error, quality switch', async (t) => {
+  const { base, browserStarting } = await startLive(t, { segmentSeconds: 1 });
   const player = await PlayerPage.open(await browserStarting, base);
 
   const row = player.page.getByRole('listitem').filter({ has: player.page.getByRole('heading', { name: /^fip\b/ }) });
@@ -56,12 +65,7 @@ t.test('the player page plays fip in Chromium: live, renditions listed, time adv
 });
 
 t.test('hls.js in low-latency mode plays an LL-HLS channel in Chromium, loading parts, close to the live edge', async (t) => {
-  const config = await testConfig({ segmentSeconds: 2, channel: { lowLatency: true, partSeconds: 0.5 } });
-  await startRole(t, config, 'start');
-  startSender(t, config);
-  const base = originUrl(config);
-  const browserStarting = launchChromium(t);
-  await waitForThreeSegments(base);
+  const { base, browserStarting } = await startLive(t, { segmentSeconds: 2, channel: { lowLatency: true, partSeconds: 0.5 } });
   const player = await PlayerPage.open(await browserStarting, base);
   const partRequests: string[] = [];
   player.page.on('request', (request) => {
@@ -82,4 +86,40 @@ t.test('hls.js in low-latency mode plays an LL-HLS channel in Chromium, loading 
   t.comment(`LL-HLS latency behind the live edge ${playback.latencySeconds?.toFixed(2)} s, by the wall clock ${playback.wallClockLatencySeconds?.toFixed(2)} s`);
   t.ok(playback.latencySeconds !== null && playback.latencySeconds < 3, `live latency ${playback.latencySeconds?.toFixed(2)} s < 3 s`);
   t.same(await player.errors(), [], 'no error at all');
+});
+
+t.test('hls.js seeks back in the DVR playlist and plays the past', async (t) => {
+  const { base, browserStarting } = await startLive(t, { segmentSeconds: 1, channel: { dvrSeconds: 60 } });
+  // Let the DVR window grow past the 6-segment live window.
+  await new Promise((resolve) => setTimeout(resolve, DVR_HISTORY_SECONDS * 1000));
+  const player = await PlayerPage.open(await browserStarting, base);
+  const result = await player.page.evaluate(
+    async ({ url, seekBackSeconds, playSeconds }) => {
+      const Hls = (window as unknown as { Hls: typeof import('hls.js').default }).Hls;
+      const media = document.createElement('audio');
+      document.body.append(media);
+      const hls = new Hls({ lowLatencyMode: false });
+      const errors: string[] = [];
+      hls.on(Hls.Events.ERROR, (_event, data) => errors.push(`${data.type}/${data.details}${data.fatal ? ' (fatal)' : ''}`));
+      hls.loadSource(url);
+      hls.attachMedia(media);
+      await new Promise<void>((resolve) => hls.once(Hls.Events.LEVEL_LOADED, () => resolve()));
+      await media.play();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const seekable = { start: media.seekable.start(0), end: media.seekable.end(media.seekable.length - 1) };
+      const target = Math.max(seekable.start + 0.5, media.currentTime - seekBackSeconds);
+      media.currentTime = target;
+      await new Promise((resolve) => setTimeout(resolve, playSeconds * 1000));
+      const result = { seekable, target, after: media.currentTime, edge: seekable.end, errors, paused: media.paused };
+      hls.destroy();
+      return result;
+    },
+    { url: `${base}/fip/fip_hifi_dvr.m3u8`, seekBackSeconds: DVR_HISTORY_SECONDS, playSeconds: 3 },
+  );
+  t.comment(JSON.stringify(result));
+  t.ok(result.seekable.end - result.seekable.start > 10, `seekable over ${(result.seekable.end - result.seekable.start).toFixed(1)} s (the live window is 6)`);
+  t.ok(result.after > result.target + 1.5, `playing from the seek point: ${result.target.toFixed(1)} → ${result.after.toFixed(1)}`);
+  t.ok(result.edge - result.after > DVR_HISTORY_SECONDS / 2, `${(result.edge - result.after).toFixed(1)} s behind the live edge`);
+  t.notOk(result.paused, 'still playing');
+  t.same(result.errors.filter((error) => error.includes('fatal')), [], 'no fatal hls.js error');
 });

@@ -11,12 +11,12 @@ import { DelegatingStore } from '../helpers/delegating-store.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { OnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import type { WindowSegment } from '../../src/hls/sequence-state.js';
 import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
 import { aacFrame, FrameSource, pushUntilCut, SAMPLE_RATE } from '../helpers/aac-frames.js';
+import { testChannel } from '../helpers/channel-config.js';
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -31,19 +31,7 @@ const RENDITIONS = ['lofi', 'hifi'];
 const logger = pino({ level: 'silent' });
 
 function channelConfig(): ChannelConfig {
-  return resolveConfig({
-    channels: [
-      {
-        id: 'fip',
-        sampleRate: SAMPLE_RATE,
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
-  }).channels[0]!;
+  return testChannel({ sampleRate: SAMPLE_RATE });
 }
 
 /** Cuts `count` segments, waiting for each to be published, as a live feed would pace them. */

@@ -5,30 +5,17 @@
  */
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { renditionOfMediaPlaylist } from '../../src/origin/origin-options.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { FrameSource } from '../helpers/aac-frames.js';
+import { testChannel } from '../helpers/channel-config.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 
 const DVR_SECONDS = 20;
 
 async function startPackager(t: Test) {
-  const channel = resolveConfig({
-    hls: { segmentSeconds: 1 },
-    channels: [
-      {
-        id: 'fip',
-        dvrSeconds: DVR_SECONDS,
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
-  }).channels[0]!;
+  const channel = testChannel({ dvrSeconds: DVR_SECONDS }, 1);
   const store = new MemoryStore();
   await store.start();
   const packager = new ChannelPackager({ channel, segmentSeconds: 1, windowSegments: 6, store, logger: pino({ level: 'silent' }) });

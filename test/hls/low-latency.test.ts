@@ -6,12 +6,12 @@
  */
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { deltaPlaylistName } from '../../src/hls/channel-playlists.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { PublishRequest } from '../../src/store/store.js';
 import { FrameSource, SAMPLE_RATE } from '../helpers/aac-frames.js';
+import { testChannel } from '../helpers/channel-config.js';
 import { DelegatingStore } from '../helpers/delegating-store.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 import { waitUntil } from '../helpers/wait-until.js';
@@ -50,21 +50,7 @@ function listedUris(body: string): string[] {
 }
 
 async function startPackager(t: Test, options: { windowSegments?: number; standby?: boolean } = {}) {
-  const channel = resolveConfig({
-    hls: { segmentSeconds: SEGMENT_SECONDS },
-    channels: [
-      {
-        id: 'fip',
-        lowLatency: true,
-        partSeconds: PART_SECONDS,
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
-  }).channels[0]!;
+  const channel = testChannel({ lowLatency: true, partSeconds: PART_SECONDS }, SEGMENT_SECONDS);
   const memory = new MemoryStore();
   await memory.start();
   const store = new CheckingStore(memory);

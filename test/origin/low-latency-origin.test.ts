@@ -8,12 +8,12 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { buildOrigin } from '../../src/origin/origin-server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { StoredPlaylist } from '../../src/store/store.js';
 import { FrameSource } from '../helpers/aac-frames.js';
+import { testChannel } from '../helpers/channel-config.js';
 import { DelegatingStore } from '../helpers/delegating-store.js';
 
 /** 1 s segments in four 0.25 s parts: TD 1, so a request is held 3 s at most. */
@@ -29,21 +29,7 @@ class CountingStore extends DelegatingStore {
 }
 
 async function startLowLatency(t: Test, lowLatency = true) {
-  const channel = resolveConfig({
-    hls: { segmentSeconds: SEGMENT_SECONDS },
-    channels: [
-      {
-        id: 'fip',
-        lowLatency,
-        partSeconds: 0.25,
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
-  }).channels[0]!;
+  const channel = testChannel({ lowLatency, partSeconds: 0.25 }, SEGMENT_SECONDS);
   const memory = new MemoryStore();
   await memory.start();
   const store = new CountingStore(memory);
