@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * onair command line: `start`, `ingest`, `origin`, `check`, `sign`, `demo`.
+ * onair command line: `start`, `ingest`, `origin`, `check`, `sign`, `record`, `demo`.
  * Config errors exit with status 2 and one message naming the key path;
  * SIGINT/SIGTERM stop everything cleanly, FFmpeg children included.
  */
@@ -14,6 +14,7 @@ import { startDemo } from './demo.js';
 import { demoConfig } from './demo.js';
 import { isOnairError } from './errors.js';
 import { startOnair } from './onair.js';
+import { runRecordCommand } from './recording/record-command.js';
 import { channelPathPrefix, signPath, TOKEN_PARAMETER } from './origin/signed-urls.js';
 
 const USAGE = `Usage: onair <command> [--config channels.yaml]
@@ -25,6 +26,8 @@ Commands:
   check    validate the config and print it resolved (exit 2 on error)
   sign     print a signed master playlist path of a protected channel:
            sign --config channels.yaml --channel fip [--ttl 3600 (seconds, or 30m, 2h)]
+  record   recorded sessions: record list | record stitch <session> | record rm <session>
+           --config channels.yaml [--channel fip]
   demo     the whole pipeline on the embedded store with a built-in test signal
 
 Environment: ONAIR_STORE, ONAIR_ORIGIN_HOST, ONAIR_ORIGIN_PORT, ONAIR_LOG_LEVEL, ONAIR_SIGNING_KEY override the file.
@@ -47,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 1;
   }
   if (command === 'demo') return runDemo();
-  if (!['start', 'ingest', 'origin', 'check', 'sign'].includes(command)) {
+  if (!['start', 'ingest', 'origin', 'check', 'sign', 'record'].includes(command)) {
     process.stderr.write(`onair: unknown command "${command}"\n\n${USAGE}`);
     return 1;
   }
@@ -61,6 +64,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'sign') return runSign(config, values.channel, values.ttl);
+  if (command === 'record') {
+    return runRecordCommand(config, { action: positionals[1], session: positionals[2], channel: values.channel }, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
   const logger = createLogger(config);
   // Listen for signals before starting, so a stop during start-up still closes cleanly.
   const stopRequested = firstSignal(logger);

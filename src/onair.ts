@@ -3,6 +3,8 @@
  * (packager only) and `origin` (HTTP only). Start order: preflight (ports), store,
  * origin, ingest; if any step fails, what already started is stopped again, so
  * nothing half-starts. `close()` stops in reverse order and ends every FFmpeg child.
+ * Recordings (src/recording): the roles that run ingest record and run the stitch jobs;
+ * the origin serves what is recorded under /recordings/.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -19,6 +21,9 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { checkPortsFree, type Role } from './preflight.js';
+import { RecordingCatalog } from './recording/recording-catalog.js';
+import { RecordingFiles } from './recording/recording-files.js';
+import { recordingJobsFor, type RecordingJobs } from './recording/recording-jobs.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 
@@ -71,6 +76,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const measuredStore = instrumentStore(store, (operation, seconds, failed) => metrics.observeStoreCall(operation, seconds, failed));
   let origin: FastifyInstance | undefined;
   let ingest: IngestService | undefined;
+  let recordingJobs: RecordingJobs | undefined;
+  const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir) });
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
 
@@ -117,6 +124,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         targetDurationSeconds: targetDurationOf(config),
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
         listenerIngestTokens: config.listeners.ingestTokens,
+        recordings,
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, countRequests: true });
@@ -128,8 +136,12 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     }
     let metricsUrl: string | undefined;
     if (role !== 'origin') {
-      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder });
+      recordingJobs = recordingJobsFor(config, recordings, measuredStore, logger);
+      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder, recordings: { catalog: recordings, jobs: recordingJobs } });
       stops.push(() => ingest!.close());
+      // Stopped before the ingest: a session the shutdown ends is stitched at the next start
+      // (or by the standby taking over), not half-stitched now.
+      stops.push(() => recordingJobs!.close());
       metrics.watchIngest(ingest);
       if (role === 'ingest') {
         // Without an origin in this process, /metrics (and the API) get a small server of their own.

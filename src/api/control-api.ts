@@ -4,6 +4,7 @@
  *   GET    /api/channels/{ch}             one channel
  *   PUT    /api/channels/{ch}/input       pin an input on air (manual switch) {"input":"backup"}
  *   DELETE /api/channels/{ch}/input       release the pin: priorities rule again
+ *   POST   /api/channels/{ch}/recording   start or stop recording a session {"action":"start"|"stop"}
  *   POST   /api/reload                    re-read the config file and apply the channel changes
  * Status comes from the store (what the leading packager wrote), so any process sharing the
  * store answers the reads; a switch needs the process that runs the channel's ingest.
@@ -18,6 +19,8 @@ import type { ChannelStatus, IngestService } from '../ingest/ingest-service.js';
 import { sendError } from '../origin/origin-errors.js';
 import { readFromStore } from '../origin/store-read.js';
 import type { ListenersControl, ListenerCounts } from '../origin/listeners-plugin.js';
+import { isRecordingError } from '../recording/recording-errors.js';
+import type { RecordingRecord } from '../recording/recording-record.js';
 import type { Store } from '../store/store.js';
 import { BearerTokens } from './bearer-auth.js';
 
@@ -172,6 +175,45 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
     async (request, reply) => pin(reply, request.params.channel, undefined),
   );
 
+  const recordingResponse = {
+    type: 'object',
+    properties: {
+      channel: { type: 'string' },
+      session: { type: ['string', 'null'], description: 'the session id (its UTC start), null when a stop found nothing recorded' },
+      state: { type: 'string', enum: ['recording', 'ended', 'discarded'] },
+      trigger: { type: ['string', 'null'], description: '`auto` or `manual`' },
+      startedAt: { type: ['string', 'null'], format: 'date-time' },
+      segmentsSeconds: { type: ['number', 'null'], description: 'audio recorded, once ended' },
+    },
+  } as const;
+
+  fastify.post<{ Params: { channel: string }; Body: { action: 'start' | 'stop' } }>(
+    '/channels/:channel/recording',
+    {
+      schema: {
+        summary: 'Start recording a session now (until stopped), or stop the one being recorded; the ended session is then stitched and announced',
+        params: channelParams,
+        body: { type: 'object', required: ['action'], additionalProperties: false, properties: { action: { type: 'string', enum: ['start', 'stop'] } } },
+        response: { 200: recordingResponse, 400: errorBody, 404: errorBody, 409: errorBody },
+      },
+    },
+    async (request, reply) => {
+      const channelId = request.params.channel;
+      if (!findChannel(channelId)) return sendError(reply, 404, 'no such channel');
+      const recorder = options.ingest()?.channels.get(channelId)?.recorder;
+      if (!recorder) return sendError(reply, 409, "this process does not run the channel's ingest; ask the one that does");
+      try {
+        const record = request.body.action === 'start' ? await recorder.startManual() : await recorder.stopManual();
+        return recordingView(channelId, record);
+      } catch (error) {
+        if (isRecordingError(error, 'ONAIR_RECORDING_NOT_LEADING') || isRecordingError(error, 'ONAIR_RECORDING_NOT_RECORDING')) {
+          return sendError(reply, 409, error.message, { error: error.code === 'ONAIR_RECORDING_NOT_LEADING' ? 'not_leading' : 'not_recording' });
+        }
+        throw error;
+      }
+    },
+  );
+
   fastify.post(
     '/reload',
     {
@@ -197,6 +239,19 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
       }
     },
   );
+}
+
+/** A session as the recording call answers it; a stop that kept nothing is `discarded`. */
+function recordingView(channel: string, record: RecordingRecord | undefined): Record<string, unknown> {
+  if (!record) return { channel, session: null, state: 'discarded', trigger: null, startedAt: null, segmentsSeconds: null };
+  return {
+    channel,
+    session: record.session,
+    state: record.state === 'recording' ? 'recording' : 'ended',
+    trigger: record.trigger,
+    startedAt: new Date(record.startedAt).toISOString(),
+    segmentsSeconds: record.segmentsSeconds ?? null,
+  };
 }
 
 function parseStatus(text: string | null): ChannelStatus | undefined {

@@ -119,7 +119,8 @@ const fallbackSchema = z.union(
 
 const channelSchema = z
   .object({
-    id: idSchema,
+    // `/recordings/…` is where the origin serves recorded sessions (src/recording/recordings-plugin.ts).
+    id: idSchema.refine((id) => id !== 'recordings', { error: '"recordings" is reserved for the recordings URLs' }),
     sampleRate: z.union(SAMPLE_RATES.map((rate) => z.literal(rate)), { error: 'expected 44100 or 48000 (Hz)' }).default(48000),
     audioChannels: audioChannelsSchema.default(2),
     renditions: z.array(renditionSchema).min(1, { error: 'expected at least one rendition' }).max(8),
@@ -142,12 +143,25 @@ const channelSchema = z
     dvrSeconds: secondsSchema(0, 6 * 3600, '2h').default(0),
     /** `signed`: playlists and segments need a token signed with `signing.key` (see origin/signed-urls.ts). */
     access: z.enum(['public', 'signed'], { error: 'expected "public" or "signed"' }).default('public'),
+    /** Record sessions on their own: one starts when audio starts (see src/recording/session-recorder.ts). */
+    record: z.boolean({ error: 'expected true or false' }).default(false),
+    /** A recorded session ends once the safety source has been on air this long (input gone). */
+    endAfterSeconds: secondsSchema(1, 3600, '30s').default(30),
+    /** The rendition recorded; default: the one with the highest bitrate. */
+    recordRendition: idSchema.optional(),
   })
   .strict()
   .superRefine((channel, context) => {
     reportDuplicates(channel.renditions, ['renditions'], context);
     reportDuplicates(channel.inputs, ['inputs'], context);
+    if (channel.recordRendition !== undefined && !channel.renditions.some((rendition) => rendition.id === channel.recordRendition)) {
+      context.addIssue({ code: 'custom', path: ['recordRendition'], message: `expected the id of one of the channel's renditions` });
+    }
   });
+
+const httpUrlSchema = z
+  .string({ error: 'expected an http:// or https:// URL' })
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'expected an http:// or https:// URL' });
 
 const storeSchema = z
   .string({ error: 'expected "memory" or a redis:// URL' })
@@ -218,6 +232,23 @@ export const configSchema = z
       .object({
         /** HMAC-SHA256 key of signed channels' tokens; also ONAIR_SIGNING_KEY. */
         key: z.string().min(32, { error: 'expected a secret of at least 32 characters' }).optional(),
+      })
+      .strict()
+      .prefault({}),
+    recordings: z
+      .object({
+        /** Where recorded segments, session indexes and the stitched `.m4a` files go: `{dir}/{channel}/{session}…`. */
+        dir: z.string({ error: 'expected a directory path' }).min(1, { error: 'expected a directory path' }).default('./recordings'),
+        /** Base URL of the origin as listeners reach it, for the URLs in announcements; default: the origin's address. */
+        publicUrl: httpUrlSchema.optional(),
+        /** POSTed (JSON, retried with backoff) when a recording is ready; HMAC-SHA256 signed when `secret` is set. */
+        webhook: z
+          .object({
+            url: httpUrlSchema,
+            secret: z.string().min(16, { error: 'expected a secret of at least 16 characters' }).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -18,6 +18,10 @@ export const ENVIRONMENT_OVERRIDES = {
   ONAIR_SIGNING_KEY: 'signing.key',
   ONAIR_API_TOKENS: 'api.tokens',
   ONAIR_LISTENER_INGEST_TOKENS: 'listeners.ingestTokens',
+  ONAIR_RECORDINGS_DIR: 'recordings.dir',
+  ONAIR_RECORDINGS_PUBLIC_URL: 'recordings.publicUrl',
+  ONAIR_RECORDINGS_WEBHOOK_URL: 'recordings.webhook.url',
+  ONAIR_RECORDINGS_WEBHOOK_SECRET: 'recordings.webhook.secret',
 } as const;
 
 export async function loadConfigFile(path: string, environment: NodeJS.ProcessEnv = process.env): Promise<OnairConfig> {

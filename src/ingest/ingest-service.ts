@@ -3,13 +3,18 @@
  * the input selector with the channel's safety source behind them, the packager, and
  * the leadership loop that decides whether this process writes the channel or stands by
  * (hot standby, DESIGN.md Failure model). A standby runs everything but the writes, so
- * a takeover publishes at once.
+ * a takeover publishes at once. With recordings on (a jobs runner given), each channel has
+ * a session recorder fed by the packager's published segments and the selector's switches;
+ * it records while this process leads.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
+import type { WindowSegment } from '../hls/sequence-state.js';
+import type { RecordingCatalog } from '../recording/recording-catalog.js';
+import { SessionRecorder, type RecordingJobQueue } from '../recording/session-recorder.js';
 import type { Store } from '../store/store.js';
 import { ChannelLeadership, defaultLeaseMs } from './channel-leadership.js';
 import type { startEncoder } from './ffmpeg-adapter.js';
@@ -27,6 +32,8 @@ export interface IngestServiceOptions {
   store: Store;
   logger: Logger;
   startEncoder?: typeof startEncoder;
+  /** Recordings (src/recording): where sessions go and who stitches them. None: nothing is recorded. */
+  recordings?: { catalog: RecordingCatalog; jobs: RecordingJobQueue };
 }
 
 /** What the store keeps per channel for the API and metrics (`Store.putStatus`). */
@@ -45,6 +52,8 @@ export class ChannelIngest {
   readonly packager: ChannelPackager;
   readonly inputs: InputWorker[];
   readonly leadership: ChannelLeadership;
+  /** Records the channel's sessions while this process leads it (when recordings are on). */
+  readonly recorder: SessionRecorder | undefined;
   selector: InputSelector | undefined;
   private readonly channel: ChannelConfig;
   private readonly options: IngestServiceOptions;
@@ -88,12 +97,26 @@ export class ChannelIngest {
       leaseMs: ingest.leaseMs ?? defaultLeaseMs(this.packager.schedule.targetDuration()),
       logger: options.logger,
       onLead: async (lease) => {
-        await this.packager.promote(lease.token);
+        // Before the packager publishes: its first segments are recorded too.
+        void this.recorder?.lead();
+        try {
+          await this.packager.promote(lease.token);
+        } catch (error) {
+          void this.recorder?.standBy();
+          throw error;
+        }
         this.writeStatus();
       },
-      onFollow: () => this.packager.demote(),
+      onFollow: () => {
+        this.packager.demote();
+        void this.recorder?.standBy();
+      },
     });
     this.packager.on('fenced', () => this.leadership.fenced());
+    if (options.recordings) {
+      this.recorder = new SessionRecorder({ channel, store: options.store, logger: options.logger, ...options.recordings });
+      this.packager.on('segment', (entry: WindowSegment) => void this.recorder!.segmentPublished(entry));
+    }
   }
 
   async start(): Promise<void> {
@@ -141,11 +164,14 @@ export class ChannelIngest {
     clearInterval(this.tickTimer);
     await Promise.all(this.inputs.map((input) => input.close()));
     await this.packager.close();
+    // After the packager's last segments, before the lease goes: a standby then finds the session ended.
+    await this.recorder?.close();
     await this.leadership.close();
   }
 
   private onSwitch(change: InputSwitch): void {
     this.lastSwitch = { change, wallClock: Date.now() };
+    this.recorder?.sourceChanged(change.to, this.lastSwitch.wallClock);
     this.switches.set(change.reason, (this.switches.get(change.reason) ?? 0) + 1);
     const log = change.to === 'fallback' || change.reason !== 'available' ? 'warn' : 'info';
     this.logger[log]({ from: change.from ?? null, to: change.to, reason: change.reason }, 'input switch');

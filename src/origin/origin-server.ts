@@ -1,6 +1,7 @@
 /**
  * Builds the Fastify instance of `onair origin`: the origin plugin on an instance of its own,
- * then the web player page (player-plugin.ts), behind a load balancer or Varnish (trustProxy),
+ * then the web player page (player-plugin.ts) and, when given, the recorded sessions
+ * (src/recording/recordings-plugin.ts), behind a load balancer or Varnish (trustProxy),
  * answering 503 while it closes.
  */
 import Fastify, { LogController } from 'fastify';
@@ -12,6 +13,8 @@ import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import type { RecordingCatalog } from '../recording/recording-catalog.js';
+import { recordingsPlugin } from '../recording/recordings-plugin.js';
 
 export interface BuildOriginOptions extends OriginOptions {
   /** A pino logger; without one the instance logs nothing. */
@@ -20,6 +23,8 @@ export interface BuildOriginOptions extends OriginOptions {
   signing?: SignedAccessOptions;
   /** Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off. */
   listenerIngestTokens?: string[];
+  /** Serve recorded sessions under /recordings/ from this catalog; none: no recordings routes. */
+  recordings?: RecordingCatalog;
 }
 
 const NO_SIGNED_CHANNELS = new Set<string>();
@@ -28,7 +33,7 @@ const NO_SIGNED_CHANNELS = new Set<string>();
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, ...originOptions } = options;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     trustProxy: true,
@@ -78,6 +83,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       ingestTokens: listenerIngestTokens,
       storeTimeoutMs: originOptions.storeTimeoutMs,
     });
+    if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;

@@ -9,7 +9,18 @@
 import { EventEmitter } from 'node:events';
 import { OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
-import { leaseTtlMs, listenerBucket, listenerTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
+import {
+  EVENTS_KEPT,
+  leaseTtlMs,
+  listenerBucket,
+  listenerTtlMs,
+  type Lease,
+  type PublishRequest,
+  type Store,
+  type StoredEvent,
+  type StoredPlaylist,
+  type StoreUpdateListener,
+} from './store.js';
 
 interface ExpiringSegment {
   bytes: Uint8Array;
@@ -39,6 +50,8 @@ interface MemoryChannel {
   /** Lease acquisitions so far: the first part of every token, as in the Redis store. */
   leaseCount: number;
   status: string | null;
+  /** Recording records by session id. */
+  recordings: Map<string, string>;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -47,6 +60,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly channels = new Map<string, MemoryChannel>();
   private readonly updates = new EventEmitter();
+  private readonly events: StoredEvent[] = [];
+  /** Ids as Redis streams make them: `<ms>-<seq>`, increasing even within one millisecond. */
+  private lastEventMs = 0;
+  private lastEventSeq = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -179,6 +196,37 @@ export class MemoryStore implements Store {
     return union.size;
   }
 
+  async putRecording(channel: string, session: string, record: string): Promise<void> {
+    this.channel(channel).recordings.set(session, record);
+  }
+
+  async getRecording(channel: string, session: string): Promise<string | null> {
+    return this.channels.get(channel)?.recordings.get(session) ?? null;
+  }
+
+  async listRecordings(channel: string): Promise<string[]> {
+    return [...(this.channels.get(channel)?.recordings.values() ?? [])];
+  }
+
+  async deleteRecording(channel: string, session: string): Promise<void> {
+    this.channels.get(channel)?.recordings.delete(session);
+  }
+
+  async appendEvent(fields: Record<string, string>): Promise<string> {
+    if (Object.keys(fields).length === 0) throw new RangeError('an event needs at least one field');
+    const now = Math.max(this.now(), this.lastEventMs);
+    this.lastEventSeq = now === this.lastEventMs ? this.lastEventSeq + 1 : 0;
+    this.lastEventMs = now;
+    const id = `${now}-${this.lastEventSeq}`;
+    this.events.push({ id, fields: { ...fields } });
+    if (this.events.length > EVENTS_KEPT) this.events.splice(0, this.events.length - EVENTS_KEPT);
+    return id;
+  }
+
+  async readEvents(count: number): Promise<StoredEvent[]> {
+    return count > 0 ? this.events.slice(-count).map((event) => ({ id: event.id, fields: { ...event.fields } })) : [];
+  }
+
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     this.updates.on('update', listener);
     return async () => {
@@ -220,7 +268,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null };
+      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

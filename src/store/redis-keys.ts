@@ -12,6 +12,8 @@
  *   <prefix>:{<channel>}:fence                            integer, lease counter (first part of tokens)
  *   <prefix>:{<channel>}:status                           string, live status JSON
  *   <prefix>:{<channel>}:listeners:<rendition>:<bucket>   HyperLogLog, client ids, PX TTL
+ *   <prefix>:{<channel>}:recordings                       hash, session id → recording record JSON
+ *   <prefix>:events                                       stream, events of every channel (recording.ready…)
  *   <prefix>:updates                                      pub/sub channel, message = channel id
  *
  * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
@@ -78,6 +80,19 @@ export class RedisKeys {
   listeners(channel: string, rendition: string, bucket: number): string {
     requirePart('rendition', rendition, /[:\s]/);
     return `${this.channelPrefix(channel)}:listeners:${rendition}:${listenerBucket(bucket)}`;
+  }
+
+  /** The records of the channel's recorded sessions (src/recording), one hash field per session. */
+  recordings(channel: string): string {
+    return `${this.channelPrefix(channel)}:recordings`;
+  }
+
+  /**
+   * The events stream. The one key without a channel hash tag, on purpose: consumers follow
+   * every channel with one XREAD, and it is only ever written alone (one key, one slot).
+   */
+  events(): string {
+    return `${this.prefix}:events`;
   }
 
   /**

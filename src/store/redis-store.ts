@@ -16,6 +16,8 @@
  * - Listener sets: one HyperLogLog per channel, rendition and time bucket, written by a
  *   script (PFADD in chunks, then PEXPIRE); counted by one PFCOUNT over every key asked for,
  *   which Redis merges into a union (the keys share the channel's slot).
+ * - Recording records: one hash per channel (HSET/HGET/HVALS/HDEL), no TTL. Events: XADD
+ *   to one stream, trimmed to about EVENTS_KEPT entries (MAXLEN ~), read with XREVRANGE.
  * - `subscribe`: a second connection (pub/sub needs its own; on a Cluster, to any one
  *   node, since PUBLISH reaches them all), created on first use; ioredis subscribes it
  *   again after a reconnect.
@@ -42,7 +44,17 @@ import {
 import { playlistBodyField, playlistEtagField, RedisKeys } from './redis-keys.js';
 import { ACQUIRE_LEASE, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
-import { leaseTtlMs, listenerTtlMs, type Lease, type PublishRequest, type Store, type StoredPlaylist, type StoreUpdateListener } from './store.js';
+import {
+  EVENTS_KEPT,
+  leaseTtlMs,
+  listenerTtlMs,
+  type Lease,
+  type PublishRequest,
+  type Store,
+  type StoredEvent,
+  type StoredPlaylist,
+  type StoreUpdateListener,
+} from './store.js';
 
 interface CommonOptions extends RedisConnectionLimits {
   /** First part of every key and of the updates channel (default `onair`). */
@@ -222,6 +234,45 @@ export class RedisStore implements Store {
     const keys = renditions.flatMap((rendition) => buckets.map((bucket) => this.keys.listeners(channel, rendition, bucket)));
     if (keys.length === 0) return 0;
     return this.run('PFCOUNT listeners', () => this.client.pfcount(keys));
+  }
+
+  async putRecording(channel: string, session: string, record: string): Promise<void> {
+    const key = this.keys.recordings(channel);
+    await this.run('HSET recording', () => this.client.hset(key, session, record));
+  }
+
+  async getRecording(channel: string, session: string): Promise<string | null> {
+    const key = this.keys.recordings(channel);
+    return this.run('HGET recording', () => this.client.hget(key, session));
+  }
+
+  async listRecordings(channel: string): Promise<string[]> {
+    const key = this.keys.recordings(channel);
+    return this.run('HVALS recordings', () => this.client.hvals(key));
+  }
+
+  async deleteRecording(channel: string, session: string): Promise<void> {
+    const key = this.keys.recordings(channel);
+    await this.run('HDEL recording', () => this.client.hdel(key, session));
+  }
+
+  async appendEvent(fields: Record<string, string>): Promise<string> {
+    const key = this.keys.events();
+    const values = Object.entries(fields).flat();
+    if (values.length === 0) throw new RangeError('an event needs at least one field');
+    const id = await this.run('XADD event', () => this.client.xadd(key, 'MAXLEN', '~', EVENTS_KEPT, '*', ...values));
+    return id!;
+  }
+
+  async readEvents(count: number): Promise<StoredEvent[]> {
+    if (!(count > 0)) return [];
+    const key = this.keys.events();
+    const entries = await this.run('XREVRANGE events', () => this.client.xrevrange(key, '+', '-', 'COUNT', Math.ceil(count)));
+    return entries.reverse().map(([id, values]) => {
+      const fields: Record<string, string> = {};
+      for (let index = 0; index + 1 < values.length; index += 2) fields[values[index]!] = values[index + 1]!;
+      return { id, fields };
+    });
   }
 
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {

@@ -10,7 +10,11 @@
  * - segments expire after the TTL the writer gives, so memory stays flat over hours;
  * - listener sets (distinct client ids per channel, rendition and time bucket, see
  *   src/origin/listener-counter.ts) expire the same way: exact sets in memory, HyperLogLogs
- *   in Redis (about 0.81 % standard error).
+ *   in Redis (about 0.81 % standard error);
+ * - recording records (one JSON per recorded session, see src/recording/recording-record.ts)
+ *   never expire: they are the durable state of sessions and their stitch jobs;
+ * - events (e.g. `recording.ready`) go to one bounded, append-only stream shared by every
+ *   channel (Redis: a stream, XADD with an approximate MAXLEN).
  */
 
 export interface StoredPlaylist {
@@ -40,6 +44,15 @@ export interface Lease {
 }
 
 export type StoreUpdateListener = (channel: string) => void;
+
+/** An event of the events stream: its id (`<ms>-<seq>`, increasing) and its fields. */
+export interface StoredEvent {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** The events stream keeps about this many entries; older ones are trimmed. */
+export const EVENTS_KEPT = 10_000;
 
 export interface Store {
   readonly kind: 'memory' | 'redis';
@@ -86,6 +99,18 @@ export interface Store {
    * that switched rendition counts once). Exact in memory, an estimate in Redis.
    */
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number>;
+
+  /** Writes (creates or replaces) the record of recorded session `session` (JSON). */
+  putRecording(channel: string, session: string, record: string): Promise<void>;
+  getRecording(channel: string, session: string): Promise<string | null>;
+  /** Every recording record of the channel, in no particular order. */
+  listRecordings(channel: string): Promise<string[]>;
+  deleteRecording(channel: string, session: string): Promise<void>;
+
+  /** Appends an event to the events stream; returns its id. */
+  appendEvent(fields: Record<string, string>): Promise<string>;
+  /** The newest `count` events, oldest first. */
+  readEvents(count: number): Promise<StoredEvent[]>;
 
   /** Calls `listener(channel)` after each publish, from any writer sharing this store. */
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>>;

@@ -37,6 +37,7 @@ const ISSUE_CONFIG = {
   listeners: { ingestTokens: [] },
   api: { tokens: [], host: '127.0.0.1' },
   signing: {},
+  recordings: { dir: './recordings' },
   log: { level: 'info' },
   channels: [
     {
@@ -50,6 +51,8 @@ const ISSUE_CONFIG = {
       partSeconds: 1,
       dvrSeconds: 0,
       access: 'public',
+      record: false,
+      endAfterSeconds: 30,
       renditions: [
         { id: 'lofi', bitrate: 32000 },
         { id: 'midfi', bitrate: 96000 },
@@ -303,6 +306,12 @@ t.test('each malformed config is reported at the key path of its mistake', async
     },
     { name: 'an unsupported sample rate', change: (raw) => (raw.channels[0].sampleRate = 32000), where: 'channels[0].sampleRate' },
     { name: 'an unknown log level', change: (raw) => (raw.log = { level: 'loud' }), where: 'log.level' },
+    { name: 'a recorded rendition the channel does not have', change: (raw) => (raw.channels[0].recordRendition = 'midfi'), where: 'channels[0].recordRendition' },
+    { name: 'a session end delay below a second', change: (raw) => (raw.channels[0].endAfterSeconds = '500ms'), where: 'channels[0].endAfterSeconds' },
+    { name: 'record that is not a boolean', change: (raw) => (raw.channels[0].record = 'yes'), where: 'channels[0].record' },
+    { name: 'a channel named like the recordings URLs', change: (raw) => (raw.channels[0].id = 'recordings'), where: 'channels[0].id' },
+    { name: 'a webhook that is not an http(s) URL', change: (raw) => (raw.recordings = { webhook: { url: 'ftp://cms.example/hook' } }), where: 'recordings.webhook.url' },
+    { name: 'a webhook secret too short to sign with', change: (raw) => (raw.recordings = { webhook: { url: 'https://cms.example/hook', secret: 'short' } }), where: 'recordings.webhook.secret' },
   ];
   t.ok(cases.length >= 12);
   for (const { name, change, where } of cases) {
@@ -312,6 +321,23 @@ t.test('each malformed config is reported at the key path of its mistake', async
       assertConfigError(t, caught(() => resolveConfig(raw)), 'ONAIR_CONFIG_INVALID', where);
     });
   }
+});
+
+t.test('recording keys resolve: durations parsed, the recorded rendition kept, the environment overrides the recordings section', async (t) => {
+  const raw = validRaw();
+  Object.assign(raw.channels[0], { record: true, endAfterSeconds: '2m', recordRendition: 'lofi' });
+  const config = resolveConfig(raw, {
+    ONAIR_RECORDINGS_DIR: '/srv/recordings',
+    ONAIR_RECORDINGS_PUBLIC_URL: 'https://radio.example',
+    ONAIR_RECORDINGS_WEBHOOK_URL: 'https://cms.example/hooks/onair',
+    ONAIR_RECORDINGS_WEBHOOK_SECRET: 'a-shared-secret-of-some-length',
+  });
+  t.match(config.channels[0], { record: true, endAfterSeconds: 120, recordRendition: 'lofi' });
+  t.strictSame(config.recordings, {
+    dir: '/srv/recordings',
+    publicUrl: 'https://radio.example',
+    webhook: { url: 'https://cms.example/hooks/onair', secret: 'a-shared-secret-of-some-length' },
+  });
 });
 
 t.test('SRT options within the rules are kept as given', async (t) => {

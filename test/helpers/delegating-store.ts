@@ -1,5 +1,5 @@
 /** Passes every call to an inner store; tests extend it to observe or break the parts they need. */
-import type { Lease, PublishRequest, Store, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
+import type { Lease, PublishRequest, Store, StoredEvent, StoredPlaylist, StoreUpdateListener } from '../../src/store/store.js';
 
 export class DelegatingStore implements Store {
   readonly kind = 'memory' as const;
@@ -48,6 +48,24 @@ export class DelegatingStore implements Store {
   }
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
     return this.inner.countListeners(channel, renditions, buckets);
+  }
+  putRecording(channel: string, session: string, record: string): Promise<void> {
+    return this.inner.putRecording(channel, session, record);
+  }
+  getRecording(channel: string, session: string): Promise<string | null> {
+    return this.inner.getRecording(channel, session);
+  }
+  listRecordings(channel: string): Promise<string[]> {
+    return this.inner.listRecordings(channel);
+  }
+  deleteRecording(channel: string, session: string): Promise<void> {
+    return this.inner.deleteRecording(channel, session);
+  }
+  appendEvent(fields: Record<string, string>): Promise<string> {
+    return this.inner.appendEvent(fields);
+  }
+  readEvents(count: number): Promise<StoredEvent[]> {
+    return this.inner.readEvents(count);
   }
   subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
     return this.inner.subscribe(listener);

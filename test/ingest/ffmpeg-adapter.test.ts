@@ -1,16 +1,18 @@
 /**
  * What FFmpeg is asked to do (src/ingest/ffmpeg-adapter.ts, and `encoderSpecFor` in
  * src/ingest/input-worker.ts): input and output options per input kind and rendition,
- * silence detection, how its stderr lines are read, and the setpriv wrapper it runs under.
+ * silence detection, how its stderr lines are read, the setpriv wrapper it runs under, and
+ * the refusals of the recordings' stitch and probe (their success is test/e2e/recording.test.ts).
  * FFmpeg itself checks that it accepts the options.
  */
 import { execFileSync } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
-import { ffmpegInputOptions, ffmpegLaunchPath, ffmpegOutputOptions, readFfmpegLogLine } from '../../src/ingest/ffmpeg-adapter.js';
+import { ffmpegInputOptions, ffmpegLaunchPath, ffmpegOutputOptions, probeMedia, readFfmpegLogLine, stitchSegments } from '../../src/ingest/ffmpeg-adapter.js';
 import { encoderSpecFor } from '../../src/ingest/input-worker.js';
 
 const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' };
@@ -131,4 +133,18 @@ t.test('every FFmpeg is started through a setpriv wrapper that kills it when its
   t.equal((await stat(path)).mode & 0o777, 0o755);
   t.match(await readFile(path, 'utf8'), /^#!\/bin\/sh\n(?:#.*\n)*exec '\/usr\/bin\/setpriv' --pdeathsig KILL -- '[^']*ffmpeg' "\$@"\n$/);
   t.equal(ffmpegLaunchPath(), path, 'made once');
+});
+
+t.test('stitching refuses relative or no segment paths, and reports what FFmpeg could not read; probing garbage fails', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-stitch-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const spec = { listPath: join(dir, 'segments.txt'), outputPath: join(dir, 'out.m4a') };
+  await t.rejects(stitchSegments({ ...spec, segmentPaths: [] }), RangeError);
+  await t.rejects(stitchSegments({ ...spec, segmentPaths: ['0.ts'] }), RangeError);
+  await writeFile(join(dir, '0.ts'), 'not a transport stream');
+  await t.rejects(stitchSegments({ ...spec, segmentPaths: [join(dir, '0.ts')] }), /^FFmpeg could not stitch: /);
+  const aborted = new AbortController();
+  aborted.abort();
+  await t.rejects(stitchSegments({ ...spec, segmentPaths: [join(dir, '0.ts')] }, { signal: aborted.signal }), /aborted/);
+  await t.rejects(probeMedia(join(dir, '0.ts')));
 });

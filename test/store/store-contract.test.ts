@@ -49,6 +49,13 @@ async function refusedWith(promise: Promise<unknown>, code: 'ONAIR_FENCED'): Pro
   }
 }
 
+/** Orders Redis stream ids (`<ms>-<seq>`) numerically. */
+function compareStreamIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number);
+  const [bMs, bSeq] = b.split('-').map(Number);
+  return aMs! - bMs! || aSeq! - bSeq!;
+}
+
 /** Lease TTLs short enough to wait out on a real server, long enough not to expire mid-test. */
 const SHORT_LEASE_MS = 300;
 const LONG_LEASE_MS = 30_000;
@@ -349,6 +356,39 @@ for (const backend of backends) {
       await store.putStatus('fip', '{"activeInput":"backup"}');
       t.equal(await (await harness.openPeer(store)).getStatus('fip'), '{"activeInput":"backup"}');
       t.equal(await store.getStatus('fipjazz'), null, 'per channel');
+    });
+
+    t.test('recording records read back, list per channel, are replaced and deleted, and never expire', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      t.equal(await store.getRecording('fip', '20261121T231500Z'), null, 'nothing before the first write');
+      t.same(await store.listRecordings('fip'), []);
+      await store.putRecording('fip', '20261121T231500Z', '{"state":"recording"}');
+      await store.putRecording('fip', '20261121T231500Z', '{"state":"ended"}');
+      await store.putRecording('fip', '20261121T232000Z', '{"state":"recording"}');
+      await store.putRecording('fipjazz', '20261121T231500Z', '{"state":"done"}');
+      await harness.elapse(SHORT_LEASE_MS);
+      const peer = await harness.openPeer(store);
+      t.equal(await peer.getRecording('fip', '20261121T231500Z'), '{"state":"ended"}', 'the last write wins');
+      t.same((await peer.listRecordings('fip')).sort(), ['{"state":"ended"}', '{"state":"recording"}'], 'per channel');
+      await store.deleteRecording('fip', '20261121T231500Z');
+      await store.deleteRecording('fip', '20261121T000000Z');
+      t.same(await peer.listRecordings('fip'), ['{"state":"recording"}'], 'deleting a missing one changes nothing');
+      t.equal(await peer.getRecording('fipjazz', '20261121T231500Z'), '{"state":"done"}');
+    });
+
+    t.test('events append in order with increasing ids and read back newest-last', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      t.same(await store.readEvents(10), [], 'an empty stream');
+      const ids: string[] = [];
+      for (let index = 0; index < 5; index++) ids.push(await store.appendEvent({ type: 'recording.ready', index: String(index) }));
+      const increasing = ids.every((id, index) => index === 0 || compareStreamIds(id, ids[index - 1]!) > 0);
+      t.ok(increasing, `ids increase: ${ids.join(', ')}`);
+      const events = await (await harness.openPeer(store)).readEvents(3);
+      t.same(events.map((event) => event.id), ids.slice(2), 'the newest three, oldest first');
+      t.same(events.map((event) => event.fields), [2, 3, 4].map((index) => ({ type: 'recording.ready', index: String(index) })));
+      await t.rejects(store.appendEvent({}), RangeError, 'an event needs a field');
     });
   });
 }

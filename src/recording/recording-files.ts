@@ -1,0 +1,196 @@
+/**
+ * What a recording is on disk, under `recordings.dir`:
+ *
+ *   {dir}/{channel}/{session}/{msn}.ts        the recorded segments (MPEG-TS, one rendition)
+ *   {dir}/{channel}/{session}/index.jsonl     the session's index, append-only JSON lines
+ *   {dir}/{channel}/{session}/segments.txt    FFmpeg's list of the segment files (the stitch job's)
+ *   {dir}/{channel}/{session}.m4a             the stitched file, once the job has made it
+ *   {dir}/{channel}/{session}.m4a.part        the file being stitched (renamed when checked)
+ *
+ * A segment file is written before its index line, so a crash loses at most the segment in
+ * flight, and a torn last line is skipped when read. Index lines:
+ *
+ *   {"type":"session","channel":"fip","session":"…","rendition":"hifi","trigger":"auto","startedAt":…}
+ *   {"type":"segment","msn":12,"durationSeconds":1.002667,"programDateTime":…,"fallback":false}
+ *   {"type":"end","lastMsn":40,"reason":"input-lost","endedAt":…}
+ *
+ * `fallback`: the safety source was on air for the whole segment (the input was gone). Segments
+ * after `lastMsn` (a tail of fallback audio) are not part of the session. A session's segments
+ * are one continuous timeline of one packager run (session-recorder.ts ends a session where it breaks).
+ */
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { EndReason, SessionTrigger } from './recording-record.js';
+import { isSessionId } from './recording-record.js';
+
+export interface SessionHeader {
+  type: 'session';
+  channel: string;
+  session: string;
+  rendition: string;
+  trigger: SessionTrigger;
+  startedAt: number;
+}
+
+export interface RecordedSegment {
+  type: 'segment';
+  msn: number;
+  durationSeconds: number;
+  programDateTime: number;
+  fallback: boolean;
+}
+
+export interface SessionEnd {
+  type: 'end';
+  /** The last segment of the session; undefined when none was kept. */
+  lastMsn: number | undefined;
+  reason: EndReason;
+  endedAt: number;
+}
+
+export interface SessionIndex {
+  header: SessionHeader;
+  /** Every segment line, in order (including a tail after `end.lastMsn`). */
+  lines: RecordedSegment[];
+  end?: SessionEnd;
+}
+
+const INDEX_FILE = 'index.jsonl';
+
+export class RecordingFiles {
+  /** The recordings directory, absolute. */
+  readonly root: string;
+
+  constructor(directory: string) {
+    this.root = resolve(directory);
+  }
+
+  sessionDir(channel: string, session: string): string {
+    return join(this.channelDir(channel), session);
+  }
+
+  /** The stitched file, `{channel}/{session}.m4a` under the root. */
+  filePath(channel: string, session: string): string {
+    return join(this.channelDir(channel), `${session}.m4a`);
+  }
+
+  /** Where the stitch job writes before the result is checked and renamed. */
+  partialFilePath(channel: string, session: string): string {
+    return `${this.filePath(channel, session)}.part`;
+  }
+
+  segmentFile(msn: number): string {
+    return `${msn}.ts`;
+  }
+
+  async createSession(header: SessionHeader): Promise<void> {
+    const directory = this.sessionDir(header.channel, header.session);
+    await mkdir(directory, { recursive: true });
+    await writeFile(join(directory, INDEX_FILE), `${JSON.stringify(header)}\n`, { flag: 'wx' });
+  }
+
+  /** Stores a segment's bytes, then its index line. */
+  async addSegment(channel: string, session: string, segment: RecordedSegment, bytes: Uint8Array): Promise<void> {
+    const directory = this.sessionDir(channel, session);
+    await writeFile(join(directory, this.segmentFile(segment.msn)), bytes);
+    await appendFile(join(directory, INDEX_FILE), `${JSON.stringify(segment)}\n`);
+  }
+
+  async endSession(channel: string, session: string, end: SessionEnd): Promise<void> {
+    await appendFile(join(this.sessionDir(channel, session), INDEX_FILE), `${JSON.stringify(end)}\n`);
+  }
+
+  /** The session's index, or undefined when it has none (never recorded here, or removed). */
+  async readIndex(channel: string, session: string): Promise<SessionIndex | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.sessionDir(channel, session), INDEX_FILE), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return parseSessionIndex(text);
+  }
+
+  /** Sessions with a directory under the channel, sorted (that is, in time order). */
+  async sessionsOnDisk(channel: string): Promise<string[]> {
+    try {
+      const entries = await readdir(this.channelDir(channel), { withFileTypes: true });
+      return entries.filter((entry) => entry.isDirectory() && isSessionId(entry.name)).map((entry) => entry.name).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return stat(path).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async deleteSegments(channel: string, session: string, msns: readonly number[]): Promise<void> {
+    const directory = this.sessionDir(channel, session);
+    await Promise.all(msns.map((msn) => rm(join(directory, this.segmentFile(msn)), { force: true })));
+  }
+
+  /** Moves the checked stitch result into place (atomic on one file system). */
+  async publishFile(channel: string, session: string): Promise<void> {
+    await rename(this.partialFilePath(channel, session), this.filePath(channel, session));
+  }
+
+  /** Removes everything of a session: its segments, index and files. */
+  async removeSession(channel: string, session: string): Promise<void> {
+    await rm(this.sessionDir(channel, session), { recursive: true, force: true });
+    await rm(this.filePath(channel, session), { force: true });
+    await rm(this.partialFilePath(channel, session), { force: true });
+  }
+
+  private channelDir(channel: string): string {
+    return join(this.root, channel);
+  }
+}
+
+/** Parses index text; a line that is not JSON (torn by a crash) is skipped. */
+export function parseSessionIndex(text: string): SessionIndex | undefined {
+  let header: SessionHeader | undefined;
+  const lines: RecordedSegment[] = [];
+  let end: SessionEnd | undefined;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let value: { type?: string };
+    try {
+      value = JSON.parse(line) as { type?: string };
+    } catch {
+      continue;
+    }
+    if (value.type === 'session') header ??= value as SessionHeader;
+    else if (value.type === 'segment') lines.push(value as RecordedSegment);
+    else if (value.type === 'end') end = value as SessionEnd;
+  }
+  return header ? { header, lines, end } : undefined;
+}
+
+/**
+ * The segments that make the session: up to its end's `lastMsn` once ended; while it is
+ * still open (or was interrupted), everything indexed.
+ */
+export function sessionSegments(index: SessionIndex): RecordedSegment[] {
+  if (!index.end) return index.lines;
+  const last = index.end.lastMsn;
+  return last === undefined ? [] : index.lines.filter((segment) => segment.msn <= last);
+}
+
+/**
+ * Where a session ends when it stops now: after its last segment, except that an automatic
+ * session drops a tail of fallback audio (the input was gone; `endAfterSeconds` of silence
+ * is not the programme). A gap the input came back from stays: it is the silence that aired.
+ */
+export function lastKeptMsn(lines: readonly RecordedSegment[], trigger: SessionTrigger): number | undefined {
+  if (trigger === 'manual') return lines.at(-1)?.msn;
+  for (let index = lines.length - 1; index >= 0; index--) {
+    if (!lines[index]!.fallback) return lines[index]!.msn;
+  }
+  return undefined;
+}

@@ -1,0 +1,94 @@
+/**
+ * The record of one recorded session, as the store keeps it (`Store.putRecording`): what
+ * was recorded, why it ended, and how far its stitch job got. It is the durable state of
+ * the job, so a restarted process resumes where the last one stopped:
+ *
+ *   recording ──(input gone endAfterSeconds | stop | shutdown | found interrupted)──► ended
+ *   ended ──(stitched, duration checked)──► stitched ──(event + webhook)──► done
+ *   ended ──(FFmpeg failed, duration off, segments missing)──► failed   (`onair record stitch` retries)
+ *
+ * Session ids are the UTC start time, `20261121T231500Z` (a `-2`, `-3`… suffix when two
+ * start in the same second), so they sort in time order and are safe in URLs and keys.
+ */
+import { RecordingError } from './recording-errors.js';
+
+export type RecordingState = 'recording' | 'ended' | 'stitched' | 'done' | 'failed';
+/** `auto`: started by audio on a `record: true` channel; `manual`: by the control API. */
+export type SessionTrigger = 'auto' | 'manual';
+/** `discontinuity`: the timeline broke (segments dropped in a store outage): the next session continues it. */
+export type EndReason = 'input-lost' | 'stopped' | 'shutdown' | 'interrupted' | 'discontinuity';
+
+export interface WebhookOutcome {
+  delivered: boolean;
+  attempts: number;
+  /** The last failure, when not delivered. */
+  error?: string;
+}
+
+export interface RecordingRecord {
+  version: 1;
+  channel: string;
+  session: string;
+  rendition: string;
+  trigger: SessionTrigger;
+  state: RecordingState;
+  /** Epoch ms: the program date time of the first segment (manual: the start request). */
+  startedAt: number;
+  /** The session this one goes on from, when a shutdown or crash cut a manual session. */
+  continues?: string;
+  endedAt?: number;
+  endReason?: EndReason;
+  /**
+   * A manual session cut by a shutdown or crash: the next leader records on, in a new session.
+   * Cleared once it has.
+   */
+  resumeManual?: boolean;
+  /** Set when ended: the segments kept and the sum of their durations (EXTINF). */
+  segments?: number;
+  segmentsSeconds?: number;
+  /** Set when stitched: the file's duration as ffprobe reads it, and its size. */
+  durationSeconds?: number;
+  sizeBytes?: number;
+  /** Id of the `recording.ready` event in the store's events stream, once appended. */
+  eventId?: string;
+  webhook?: WebhookOutcome;
+  /** Why the job failed. */
+  error?: string;
+  updatedAt: number;
+}
+
+const SESSION_ID = /^\d{8}T\d{6}Z(?:-\d{1,3})?$/;
+
+export function isSessionId(value: string): boolean {
+  return SESSION_ID.test(value);
+}
+
+/** `20261121T231500Z` for 2026-11-21 23:15:00.xxx UTC; `suffix` > 1 appends `-<suffix>`. */
+export function sessionIdAt(epochMs: number, suffix = 1): string {
+  const compact = new Date(epochMs).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return suffix > 1 ? `${compact}-${suffix}` : compact;
+}
+
+/** Parses a stored record; throws RecordingError ONAIR_RECORDING_CORRUPT for anything else. */
+export function parseRecordingRecord(text: string): RecordingRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new RecordingError('ONAIR_RECORDING_CORRUPT', 'a recording record is not JSON');
+  }
+  const record = value as Partial<RecordingRecord> | null;
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    record.version !== 1 ||
+    typeof record.channel !== 'string' ||
+    typeof record.session !== 'string' ||
+    !isSessionId(record.session) ||
+    typeof record.state !== 'string' ||
+    typeof record.startedAt !== 'number'
+  ) {
+    throw new RecordingError('ONAIR_RECORDING_CORRUPT', 'a recording record lacks its channel, session, state or start');
+  }
+  return record as RecordingRecord;
+}

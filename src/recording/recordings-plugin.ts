@@ -1,0 +1,127 @@
+/**
+ * Recordings on the origin, as a Fastify plugin registered after the player page:
+ *   GET/HEAD /recordings/{ch}.json                 the channel's sessions: state, times, duration, size, URLs
+ *   GET/HEAD /recordings/{ch}/{session}.m4a         the stitched file (byte ranges, ETag, 304)
+ *   GET/HEAD /recordings/{ch}/{session}.m3u8        the session's VOD playlist (vod-playlist.ts)
+ *   GET/HEAD /recordings/{ch}/{session}/{msn}.ts    the segments that playlist lists
+ * Files come from `recordings.dir` (shared storage when origins run on other hosts), states
+ * from the store. The file is served with @fastify/static's `reply.sendFile` (the player
+ * plugin registers it) from the recordings root; only exact, validated names reach it. A
+ * session still being recorded has no playlist yet (404), an unstitched one no file.
+ * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+import { DEFAULT_STORE_TIMEOUT_MS } from '../origin/origin-options.js';
+import { readFromStore } from '../origin/store-read.js';
+import type { RecordingCatalog } from './recording-catalog.js';
+import { sessionSegments } from './recording-files.js';
+import { isSessionId, type RecordingRecord } from './recording-record.js';
+import { renderVodPlaylist } from './vod-playlist.js';
+
+export interface RecordingsPluginOptions {
+  catalog: RecordingCatalog;
+  storeTimeoutMs?: number;
+}
+
+/** A finished session never changes (only `onair record rm` removes it). */
+const FINISHED_MAX_AGE_SECONDS = 3600;
+const SEGMENT_MAX_AGE_SECONDS = 31_536_000;
+/** Sessions come and go: the listing is refetched every few seconds. */
+const LISTING_CACHE_CONTROL = 'public, max-age=2';
+const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
+
+const CHANNEL_PARAM = { type: 'string', pattern: '^[a-z0-9-]{1,32}$' } as const;
+const FILE_NAME = /^(?<session>[0-9TZ-]{16,20})\.(?<kind>m4a|m3u8)$/;
+const SEGMENT_NAME = /^(?<msn>\d{1,15})\.ts$/;
+
+const ENDED_STATES = new Set<RecordingRecord['state']>(['ended', 'stitched', 'done', 'failed']);
+const STITCHED_STATES = new Set<RecordingRecord['state']>(['stitched', 'done']);
+
+async function registerRecordings(fastify: FastifyInstance, options: RecordingsPluginOptions): Promise<void> {
+  const { catalog } = options;
+  const { files } = catalog;
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const knownChannel = (id: string): boolean => fastify.onairOrigin.channels().some((channel) => channel.id === id);
+  const readRecord = (channel: string, session: string): Promise<RecordingRecord | undefined> =>
+    readFromStore(`recording ${channel}/${session}`, () => catalog.get(channel, session), storeTimeoutMs);
+
+  fastify.route<{ Params: { channel: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/recordings/:channel.json',
+    schema: { params: { type: 'object', properties: { channel: CHANNEL_PARAM } } },
+    handler: async (request, reply) => {
+      const { channel } = request.params;
+      if (!knownChannel(channel)) return reply.callNotFound();
+      const records = await readFromStore(`recordings ${channel}`, () => catalog.list(channel), storeTimeoutMs);
+      const sessions = records.map((record) => ({
+        session: record.session,
+        state: record.state,
+        trigger: record.trigger,
+        rendition: record.rendition,
+        startedAt: new Date(record.startedAt).toISOString(),
+        endedAt: record.endedAt === undefined ? null : new Date(record.endedAt).toISOString(),
+        endReason: record.endReason ?? null,
+        durationSeconds: record.durationSeconds ?? record.segmentsSeconds ?? null,
+        sizeBytes: record.sizeBytes ?? null,
+        // Relative to this listing.
+        file: STITCHED_STATES.has(record.state) ? `${channel}/${record.session}.m4a` : null,
+        playlist: ENDED_STATES.has(record.state) ? `${channel}/${record.session}.m3u8` : null,
+      }));
+      return reply.header('cache-control', LISTING_CACHE_CONTROL).send({ channel, sessions });
+    },
+  });
+
+  fastify.route<{ Params: { channel: string; file: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/recordings/:channel/:file',
+    schema: { params: { type: 'object', properties: { channel: CHANNEL_PARAM, file: { type: 'string', maxLength: 32 } } } },
+    handler: async (request, reply) => {
+      const { channel, file } = request.params;
+      const name = FILE_NAME.exec(file)?.groups;
+      if (!name || !isSessionId(name.session!) || !knownChannel(channel)) return reply.callNotFound();
+      const session = name.session!;
+      const record = await readRecord(channel, session);
+      if (name.kind === 'm4a') {
+        if (!record || !STITCHED_STATES.has(record.state)) return reply.callNotFound();
+        return sendRecordingFile(reply, `${channel}/${session}.m4a`, FINISHED_MAX_AGE_SECONDS);
+      }
+      if (!record || !ENDED_STATES.has(record.state)) return reply.callNotFound();
+      const index = await files.readIndex(channel, session);
+      const segments = index ? sessionSegments(index) : [];
+      if (segments.length === 0) return reply.callNotFound();
+      return reply
+        .header('content-type', PLAYLIST_CONTENT_TYPE)
+        .header('cache-control', `public, max-age=${FINISHED_MAX_AGE_SECONDS}`)
+        .send(renderVodPlaylist(session, segments));
+    },
+  });
+
+  fastify.route<{ Params: { channel: string; session: string; segment: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/recordings/:channel/:session/:segment',
+    schema: {
+      params: { type: 'object', properties: { channel: CHANNEL_PARAM, session: { type: 'string', maxLength: 20 }, segment: { type: 'string', maxLength: 20 } } },
+    },
+    handler: async (request, reply) => {
+      const { channel, session, segment } = request.params;
+      if (!isSessionId(session) || !SEGMENT_NAME.test(segment) || !knownChannel(channel)) return reply.callNotFound();
+      if (!(await readRecord(channel, session))) return reply.callNotFound();
+      return sendRecordingFile(reply, `${channel}/${session}/${segment}`, SEGMENT_MAX_AGE_SECONDS);
+    },
+  });
+
+  /** Streams a file under the recordings root: ranges, ETag and 304 by @fastify/send; a missing file is the JSON 404. */
+  function sendRecordingFile(reply: FastifyReply, relativePath: string, maxAgeSeconds: number): FastifyReply {
+    return reply.sendFile(relativePath, files.root, {
+      acceptRanges: true,
+      cacheControl: true,
+      maxAge: maxAgeSeconds * 1000,
+      immutable: maxAgeSeconds === SEGMENT_MAX_AGE_SECONDS,
+      dotfiles: 'deny',
+    });
+  }
+}
+
+export const recordingsPlugin = fp(registerRecordings, { name: 'onair-recordings', fastify: '5.x', dependencies: ['onair-origin', 'onair-player'] });
+export default recordingsPlugin;

@@ -1,0 +1,259 @@
+/**
+ * Records one channel's sessions: keeps the segments of one rendition (channel
+ * `recordRendition`, default the highest bitrate) beyond the live window, in
+ * `recordings.dir` (recording-files.ts), and hands each ended session to the stitch jobs.
+ *
+ * Only the leading packager records (the channel's segments are published, and so seen
+ * here, by the leader only). Sessions:
+ * - automatic (`record: true`): one starts with the first segment published while an input
+ *   (not the safety source) is on air, and ends once the safety source has been on air for
+ *   `endAfterSeconds` of audio; that tail of fallback audio is dropped, while a shorter
+ *   gap stays in, as the silence that aired (the packager's timeline never stops, so
+ *   neither does the recording's).
+ * - manual (control API): starts at once, ends on stop only. A stop on a `record: true`
+ *   channel holds automatic sessions back until audio starts again after the input was gone.
+ * A shutdown ends the open session; a crash leaves it open, and the next leader ends it as
+ * interrupted. Either way a manual session goes on in a new session under the next leader
+ * (`continues`), and nothing recorded is lost: the segments are on disk, the job resumes.
+ * A break in the timeline (the packager's discontinuity after a store outage dropped
+ * segments, or a segment gone before it could be recorded) ends the session too, and the
+ * next one continues it: a session is always one continuous timeline, never a shifted one.
+ *
+ * Work is serialized on one queue, in segment order; store and disk failures are logged
+ * and never stop the live stream.
+ */
+import type { Logger } from 'pino';
+import type { ChannelConfig } from '../config/config-schema.js';
+import type { WindowSegment } from '../hls/sequence-state.js';
+import { segmentName } from '../hls/sequence-state.js';
+import { FALLBACK_SOURCE_ID } from '../ingest/input-selector.js';
+import type { Store } from '../store/store.js';
+import type { RecordingCatalog } from './recording-catalog.js';
+import { RecordingError } from './recording-errors.js';
+import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
+
+/** What the recorder needs of the stitch jobs. */
+export interface RecordingJobQueue {
+  enqueue(channel: string, session: string): void;
+  /** Runs the channel's unfinished jobs (after a restart or a takeover). */
+  resume(channel: string): void;
+}
+
+export interface SessionRecorderOptions {
+  channel: ChannelConfig;
+  catalog: RecordingCatalog;
+  /** Where the published segments are read back from. */
+  store: Store;
+  jobs: RecordingJobQueue;
+  logger: Logger;
+  /** Wall clock (ms), as the input selector's switches are stamped. */
+  now?: () => number;
+}
+
+interface OpenSession {
+  record: RecordingRecord;
+  /** Fallback audio since the last segment of an input. */
+  fallbackSeconds: number;
+  recordedAny: boolean;
+}
+
+/** A session to open at the next segment, going on from an ended one. */
+interface Continuation {
+  trigger: SessionTrigger;
+  continues?: string;
+}
+
+/** The rendition a channel records: `recordRendition`, else the highest bitrate. */
+export function recordedRendition(channel: ChannelConfig): string {
+  if (channel.recordRendition) return channel.recordRendition;
+  return channel.renditions.reduce((best, rendition) => (rendition.bitrate > best.bitrate ? rendition : best)).id;
+}
+
+export class SessionRecorder {
+  readonly rendition: string;
+  private readonly options: SessionRecorderOptions;
+  private readonly channelId: string;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private open: OpenSession | undefined;
+  private leading = false;
+  private closed = false;
+  /** The source on air (an input id or `fallback`), and since when the fallback is. */
+  private source: string | undefined;
+  private fallbackSince: number | undefined;
+  /** Automatic sessions may start (false after an operator's stop, until audio starts again). */
+  private armed = true;
+  /** A session wanted at the next segment: a manual one taken over, or the rest of one cut by a timeline break. */
+  private continuation: Continuation | undefined;
+
+  constructor(options: SessionRecorderOptions) {
+    this.options = options;
+    this.channelId = options.channel.id;
+    this.rendition = recordedRendition(options.channel);
+    this.logger = options.logger.child({ channel: this.channelId, component: 'recorder' });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The session being recorded, if any. */
+  get current(): RecordingRecord | undefined {
+    return this.open?.record;
+  }
+
+  /** The selector put `source` on air at wall-clock `at`. */
+  sourceChanged(source: string, at = this.now()): void {
+    const audioBefore = this.source !== undefined && this.source !== FALLBACK_SOURCE_ID;
+    this.source = source;
+    if (source === FALLBACK_SOURCE_ID) {
+      this.fallbackSince ??= at;
+    } else {
+      this.fallbackSince = undefined;
+      if (!audioBefore) this.armed = true;
+    }
+  }
+
+  /** This process now leads the channel: end sessions left open by a crash, resume their jobs. Never rejects (failures are logged). */
+  lead(): Promise<void> {
+    this.leading = true;
+    return this.enqueue(() => this.takeOver()).catch(() => undefined);
+  }
+
+  /** Another packager leads: stop recording. The open session stays open for the next leader to end. */
+  standBy(): Promise<void> {
+    this.leading = false;
+    return this.enqueue(async () => {
+      this.open = undefined;
+    });
+  }
+
+  /** A segment was published (by this leader); resolves once it is recorded. Never rejects (failures are logged). */
+  segmentPublished(entry: WindowSegment): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.enqueue(() => this.record(entry)).catch(() => undefined);
+  }
+
+  /** Starts a manual session now, or makes the open one manual. Throws ONAIR_RECORDING_NOT_LEADING on a standby. */
+  startManual(): Promise<RecordingRecord> {
+    return this.enqueue(async () => {
+      this.requireLeading();
+      if (this.open) {
+        if (this.open.record.trigger !== 'manual') this.open.record = await this.options.catalog.update(this.open.record, { trigger: 'manual' });
+        return this.open.record;
+      }
+      const continues = this.continuation?.continues;
+      this.continuation = undefined;
+      return (await this.openSession('manual', this.now(), continues)).record;
+    });
+  }
+
+  /** Ends the open session (ONAIR_RECORDING_NOT_RECORDING when there is none); resolves with its record, undefined if it kept nothing. */
+  stopManual(): Promise<RecordingRecord | undefined> {
+    return this.enqueue(async () => {
+      this.requireLeading();
+      this.continuation = undefined;
+      this.armed = false;
+      if (!this.open) throw new RecordingError('ONAIR_RECORDING_NOT_RECORDING', `channel ${this.channelId} is not being recorded`);
+      return this.end('stopped');
+    });
+  }
+
+  /** Ends the open session (shutdown) once the segments already published are recorded. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.enqueue(async () => {
+      if (this.open && this.leading) await this.end('shutdown');
+      this.open = undefined;
+    });
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch((error: unknown) => {
+      this.logger.error({ err: error }, 'recording step failed');
+    });
+    return result;
+  }
+
+  private requireLeading(): void {
+    if (!this.leading || this.closed) throw new RecordingError('ONAIR_RECORDING_NOT_LEADING', `this process does not lead channel ${this.channelId}`);
+  }
+
+  /** Ends what a crashed (or frozen) leader left open, takes over a manual session's intent, resumes jobs. */
+  private async takeOver(): Promise<void> {
+    const { catalog, jobs } = this.options;
+    await catalog.adoptFromDisk(this.channelId);
+    for (const record of await catalog.list(this.channelId)) {
+      let current: RecordingRecord | undefined = record;
+      if (record.state === 'recording' && record.session !== this.open?.record.session) {
+        current = await catalog.finish(record, 'interrupted');
+        this.logger.warn({ session: record.session, segments: current?.segments ?? 0 }, 'recording session interrupted (crash or takeover): ended');
+      }
+      if (current?.resumeManual) {
+        this.continuation = { trigger: 'manual', continues: current.session };
+        await catalog.update(current, { resumeManual: false });
+      }
+    }
+    jobs.resume(this.channelId);
+  }
+
+  private async record(entry: WindowSegment): Promise<void> {
+    if (!this.leading) return;
+    const fallback = this.fallbackSince !== undefined && entry.programDateTime >= this.fallbackSince;
+    if (this.open?.recordedAny && entry.discontinuity) await this.breakSession();
+    if (!this.open && !(await this.openFor(entry, fallback))) return;
+    const open = this.open!;
+    const { channel, session } = open.record;
+    const bytes = await this.options.store.getSegment(channel, this.rendition, segmentName(entry.msn, entry.run));
+    if (!bytes) {
+      this.logger.warn({ session, msn: entry.msn }, 'a published segment was gone before it could be recorded: the session ends before it');
+      if (open.recordedAny) await this.breakSession();
+      return;
+    }
+    const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback } as const;
+    await this.options.catalog.files.addSegment(channel, session, segment, bytes);
+    open.recordedAny = true;
+    open.fallbackSeconds = fallback ? open.fallbackSeconds + entry.durationSeconds : 0;
+    // Float sums of frame durations: within a millisecond is there.
+    if (open.record.trigger === 'auto' && open.fallbackSeconds >= this.options.channel.endAfterSeconds - 0.001) await this.end('input-lost');
+  }
+
+  /** Opens the session `entry` starts, if one is due: a continuation, or an automatic one on audio. */
+  private async openFor(entry: WindowSegment, fallback: boolean): Promise<boolean> {
+    if (this.continuation) {
+      const { trigger, continues } = this.continuation;
+      this.continuation = undefined;
+      await this.openSession(trigger, entry.programDateTime, continues);
+      return true;
+    }
+    const onAir = this.source !== undefined && this.source !== FALLBACK_SOURCE_ID;
+    if (!this.options.channel.record || !this.armed || fallback || !onAir) return false;
+    await this.openSession('auto', entry.programDateTime);
+    return true;
+  }
+
+  /** The timeline breaks: the session ends here and the next segment starts its continuation. */
+  private async breakSession(): Promise<void> {
+    const { trigger, session } = this.open!.record;
+    const ended = await this.end('discontinuity');
+    this.continuation = { trigger, continues: ended?.session ?? session };
+  }
+
+  private async openSession(trigger: 'auto' | 'manual', startedAt: number, continues?: string): Promise<OpenSession> {
+    const record = await this.options.catalog.open({ channel: this.channelId, rendition: this.rendition, trigger, startedAt, continues });
+    this.open = { record, fallbackSeconds: 0, recordedAny: false };
+    this.logger.info({ session: record.session, trigger, rendition: this.rendition, ...(continues ? { continues } : {}) }, 'recording session started');
+    return this.open;
+  }
+
+  private async end(reason: EndReason): Promise<RecordingRecord | undefined> {
+    const open = this.open!;
+    this.open = undefined;
+    const ended = await this.options.catalog.finish(open.record, reason);
+    this.logger.info(
+      { session: open.record.session, reason, segments: ended?.segments ?? 0, seconds: ended?.segmentsSeconds ?? 0 },
+      ended ? 'recording session ended' : 'recording session ended with nothing recorded: removed',
+    );
+    if (ended) this.options.jobs.enqueue(ended.channel, ended.session);
+    return ended;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The VOD media playlist of a finished session (RFC 8216 §4.3.3.5 EXT-X-PLAYLIST-TYPE:VOD,
+ * §4.3.3.4 EXT-X-ENDLIST): every recorded segment with its exact EXTINF and
+ * PROGRAM-DATE-TIME, so a player can seek anywhere in it. A session is one continuous
+ * timeline (session-recorder.ts), so there is no discontinuity to signal. Pure: segments in,
+ * text out; the live playlist writer serializes the segments, this adds what makes the
+ * playlist a complete, unchanging one.
+ */
+import { renderMediaPlaylist } from '../hls/playlist-writer.js';
+import type { RecordedSegment } from './recording-files.js';
+
+/** `segments` must be non-empty; their URIs are `{session}/{msn}.ts`, relative to the playlist. */
+export function renderVodPlaylist(session: string, segments: readonly RecordedSegment[]): string {
+  if (segments.length === 0) throw new RangeError('a VOD playlist needs at least one segment');
+  const longest = Math.max(...segments.map((segment) => segment.durationSeconds));
+  const live = renderMediaPlaylist({
+    // §4.3.3.1: every EXTINF, rounded to the nearest integer, is at most the target duration.
+    targetDuration: Math.max(1, Math.round(longest)),
+    mediaSequence: 0,
+    discontinuitySequence: 0,
+    segments: segments.map((segment) => ({
+      uri: `${session}/${segment.msn}.ts`,
+      durationSeconds: segment.durationSeconds,
+      programDateTime: segment.programDateTime,
+      discontinuity: false,
+    })),
+  });
+  // §4.3.3.5: the playlist type goes with the other playlist tags, before the first segment.
+  return `${live.replace('#EXT-X-MEDIA-SEQUENCE:', '#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:')}#EXT-X-ENDLIST\n`;
+}

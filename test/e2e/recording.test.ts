@@ -1,0 +1,113 @@
+/**
+ * Recording, all real, in one process on the embedded store: FFmpeg sends a tone over SRT,
+ * the channel (`record: true`, `endAfterSeconds: 3`, 1 s segments) records a session from
+ * the first audio; after 30 s the sender is killed, the safety source airs, and 3 s later
+ * the session ends. The stitch job makes the `.m4a` with FFmpeg, checks it, and announces
+ * it on the events stream and to a webhook receiver that fails its first two calls. Then:
+ * ffprobe's duration against the segments' total, a clean decode of the file, byte ranges
+ * from the origin, and FFmpeg playing the session's VOD playlist from start to end. Last,
+ * an operator records a short session through the control API.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import type { OnairConfig } from '../../src/config/config-schema.js';
+import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
+import { RecordingFiles, sessionSegments } from '../../src/recording/recording-files.js';
+import type { RecordingRecord } from '../../src/recording/recording-record.js';
+import { originUrl, startRole, startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
+import { decodeToEnd, flakyReceiver, probeSeconds } from '../helpers/recording.js';
+
+const RECORD_SECONDS = 30;
+const TOKEN = 'operator-token-0123456789';
+
+async function recordingConfig(t: Test, webhookUrl: string): Promise<OnairConfig> {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-recordings-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const base = await testConfig({ segmentSeconds: 1, channel: { record: true, endAfterSeconds: 3 } });
+  return resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: webhookUrl } }, api: { tokens: [TOKEN] } });
+}
+
+t.test('30 s recorded, the input lost, the session stitched, checked, announced and playable', async (t) => {
+  const hook = await flakyReceiver(t, 2);
+  const config = await recordingConfig(t, hook.url);
+  const running = await startRole(t, config, 'start');
+  const catalog = new RecordingCatalog({ store: running.store, files: new RecordingFiles(config.recordings.dir) });
+  const sender = startSender(t, config);
+  const base = originUrl(config);
+
+  const session = await waitFor('a session being recorded', async () => (await catalog.list('fip')).find((record) => record.state === 'recording'));
+  await waitFor(
+    `${RECORD_SECONDS} s recorded`,
+    async () => {
+      const index = await catalog.files.readIndex('fip', session.session);
+      const audio = index?.lines.filter((line) => !line.fallback).reduce((sum, line) => sum + line.durationSeconds, 0) ?? 0;
+      return audio >= RECORD_SECONDS ? true : undefined;
+    },
+    60_000,
+  );
+  await sender.close('SIGKILL');
+  const lostAt = Date.now();
+  const done = await waitFor('the session stitched and announced', async () => {
+    const record = await catalog.get('fip', session.session);
+    return record?.state === 'done' || record?.state === 'failed' ? record : undefined;
+  }, 30_000);
+  t.comment(`input lost → announced in ${((Date.now() - lostAt) / 1000).toFixed(1)} s`);
+
+  t.match(done, { state: 'done', trigger: 'auto', endReason: 'input-lost', webhook: { delivered: true, attempts: 3 } });
+  const index = (await catalog.files.readIndex('fip', session.session))!;
+  const kept = sessionSegments(index);
+  const expectedSeconds = kept.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+  t.ok(expectedSeconds >= RECORD_SECONDS, `${expectedSeconds.toFixed(3)} s of segments kept`);
+  t.notOk(kept.at(-1)!.fallback, 'the silence after the input was lost is not kept');
+  const files = (await readdir(catalog.files.sessionDir('fip', session.session))).filter((name) => name.endsWith('.ts'));
+  t.equal(files.length, kept.length, 'only the kept segments stay on disk');
+
+  const file = catalog.files.filePath('fip', session.session);
+  const probed = await probeSeconds(file);
+  t.ok(Math.abs(probed - expectedSeconds) <= 0.1, `ffprobe: ${probed.toFixed(3)} s against ${expectedSeconds.toFixed(3)} s of segments (error ${(probed - expectedSeconds).toFixed(3)} s)`);
+  const decoded = await decodeToEnd(file);
+  t.equal(decoded.code, 0, 'the file decodes');
+  t.equal(decoded.errors, '', 'without one error');
+
+  const [event] = await running.store.readEvents(10);
+  t.match(event?.fields, { event: 'recording.ready', channel: 'fip', session: session.session, url: `${base}/recordings/fip/${session.session}.m4a` });
+  t.equal(hook.calls.length, 3, 'the receiver failed twice, then took it');
+  t.ok(hook.calls[2]!.at - hook.calls[0]!.at >= 3000, 'after backing off 1 s, then 2 s');
+  t.match(JSON.parse(hook.calls[2]!.body), { url: `${base}/recordings/fip/${session.session}.m4a`, durationSeconds: done.durationSeconds, sizeBytes: done.sizeBytes });
+
+  const range = await fetch(`${base}/recordings/fip/${session.session}.m4a`, { headers: { range: 'bytes=0-1023' } });
+  t.equal(range.status, 206, 'the origin serves byte ranges of the file');
+  t.equal((await range.arrayBuffer()).byteLength, 1024);
+  const playlistUrl = `${base}/recordings/fip/${session.session}.m3u8`;
+  const playlist = await (await fetch(playlistUrl)).text();
+  t.match(playlist, /#EXT-X-PLAYLIST-TYPE:VOD\n/);
+  t.match(playlist, /#EXT-X-ENDLIST\n$/);
+  const played = await decodeToEnd(playlistUrl);
+  t.equal(played.code, 0, 'FFmpeg plays the VOD playlist');
+  t.equal(played.errors, '', 'without one error');
+  t.ok(Math.abs(played.decodedSeconds - expectedSeconds) <= 0.1, `from start to end: ${played.decodedSeconds.toFixed(3)} s decoded of ${expectedSeconds.toFixed(3)} s`);
+
+  // The input is gone, the safety source airs: an operator records a session of it anyway.
+  const api = (action: string): Promise<Response> =>
+    fetch(`${base}/api/channels/fip/recording`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
+  const started = (await (await api('start')).json()) as { session: string; state: string; trigger: string };
+  t.match(started, { state: 'recording', trigger: 'manual' });
+  await waitFor('3 s recorded by hand', async () => {
+    const lines = (await catalog.files.readIndex('fip', started.session))?.lines ?? [];
+    return lines.length >= 3 ? true : undefined;
+  });
+  const stopped = await api('stop');
+  t.equal(stopped.status, 200);
+  t.match(await stopped.json(), { session: started.session, state: 'ended' });
+  t.equal((await api('stop')).status, 409, 'nothing left to stop');
+  t.equal((await api('pause')).status, 400, 'an unknown action');
+  const manual = await waitFor('the manual session done', async () => {
+    const record = await catalog.get('fip', started.session);
+    return record?.state === 'done' ? record : undefined;
+  }, 20_000);
+  t.match(manual, { trigger: 'manual', endReason: 'stopped' } satisfies Partial<RecordingRecord>);
+  t.ok(Math.abs(manual.durationSeconds! - manual.segmentsSeconds!) <= 0.1, 'its file checks out too');
+});

@@ -1,0 +1,239 @@
+/**
+ * The session recorder (src/recording/session-recorder.ts) driven by hand: published
+ * segments (their bytes in a MemoryStore, as the packager leaves them) and input switches
+ * with a fake clock, a temp recordings dir, and a fake jobs queue. What a broadcaster
+ * notices: when a session starts and ends, what is kept, that gaps are kept as silence,
+ * that manual sessions follow the operator, and that a crash loses nothing recorded.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import type { ChannelConfig } from '../../src/config/config-schema.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { segmentName, type WindowSegment } from '../../src/hls/sequence-state.js';
+import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
+import { isRecordingError } from '../../src/recording/recording-errors.js';
+import { RecordingFiles, sessionSegments } from '../../src/recording/recording-files.js';
+import { recordedRendition, SessionRecorder } from '../../src/recording/session-recorder.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+
+const T0 = Date.parse('2026-11-21T23:15:00.000Z');
+
+function channelConfig(keys: Record<string, unknown> = {}): ChannelConfig {
+  return resolveConfig({
+    channels: [
+      {
+        id: 'fip',
+        renditions: [
+          { id: 'lofi', bitrate: '32k' },
+          { id: 'hifi', bitrate: '192k' },
+          { id: 'midfi', bitrate: '96k' },
+        ],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+        ...keys,
+      },
+    ],
+  }).channels[0]!;
+}
+
+interface Rig {
+  recorder: SessionRecorder;
+  catalog: RecordingCatalog;
+  files: RecordingFiles;
+  store: MemoryStore;
+  enqueued: string[];
+  resumed: string[];
+  /** Publishes segment `msn` (1 s, program date time T0 + msn s) and waits until it is recorded. */
+  publish(msn: number, options?: { discontinuity?: boolean; gone?: boolean }): Promise<void>;
+  /** A recorder of the same channel over the same store and dir: a restarted process. */
+  restart(): Rig;
+}
+
+async function rig(t: Test, keys: Record<string, unknown> = {}, shared?: { store: MemoryStore; dir: string }): Promise<Rig> {
+  const dir = shared?.dir ?? (await mkdtemp(join(tmpdir(), 'onair-recorder-')));
+  if (!shared) t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = shared?.store ?? new MemoryStore();
+  if (!shared) {
+    await store.start();
+    t.teardown(() => store.close());
+  }
+  const channel = channelConfig(keys);
+  const files = new RecordingFiles(dir);
+  const catalog = new RecordingCatalog({ store, files, now: () => T0 });
+  const build = (): Rig => {
+    const enqueued: string[] = [];
+    const resumed: string[] = [];
+    const recorder = new SessionRecorder({
+      channel,
+      catalog,
+      store,
+      logger: pino({ level: 'silent' }),
+      jobs: { enqueue: (_, session) => enqueued.push(session), resume: (id) => resumed.push(id) },
+      now: () => T0,
+    });
+    return {
+      recorder,
+      catalog,
+      files,
+      store,
+      enqueued,
+      resumed,
+      async publish(msn, options = {}) {
+        const entry: WindowSegment = { msn, run: 1, durationSeconds: 1, programDateTime: T0 + msn * 1000, discontinuity: options.discontinuity ?? false, bytes: {} };
+        if (!options.gone) await store.putSegment('fip', 'hifi', segmentName(msn, 1), Uint8Array.from([0x47, msn & 0xff]), 60);
+        await recorder.segmentPublished(entry);
+      },
+      restart: build,
+    };
+  };
+  return build();
+}
+
+/** Switches at the wall-clock time segment `msn` starts. */
+const at = (msn: number): number => T0 + msn * 1000;
+
+t.test('the highest bitrate is recorded unless a rendition is named', async (t) => {
+  t.equal(recordedRendition(channelConfig()), 'hifi');
+  t.equal(recordedRendition(channelConfig({ recordRendition: 'lofi' })), 'lofi');
+});
+
+t.test('an automatic session starts with audio, keeps a short gap as silence, and ends endAfterSeconds after the input is gone', async (t) => {
+  const { recorder, catalog, files, publish, enqueued } = await rig(t, { record: true, endAfterSeconds: 3 });
+  await recorder.lead();
+  await publish(0); // nothing on air yet: not recorded
+  recorder.sourceChanged('main', at(1));
+  for (let msn = 1; msn <= 4; msn++) await publish(msn);
+  recorder.sourceChanged('fallback', at(4) + 500); // the input is lost during segment 4
+  for (let msn = 5; msn <= 6; msn++) await publish(msn); // two seconds of silence
+  recorder.sourceChanged('main', at(7));
+  for (let msn = 7; msn <= 8; msn++) await publish(msn);
+  recorder.sourceChanged('fallback', at(9));
+  for (let msn = 9; msn <= 11; msn++) await publish(msn); // gone for endAfterSeconds
+  await publish(12); // after the end, nothing more
+
+  const [record] = await catalog.list('fip');
+  t.match(record, { session: '20261121T231501Z', trigger: 'auto', state: 'ended', endReason: 'input-lost', segments: 8, segmentsSeconds: 8 });
+  t.same(enqueued, [record!.session], 'handed to the stitch jobs');
+  const index = (await files.readIndex('fip', record!.session))!;
+  const kept = sessionSegments(index);
+  t.same(kept.map((segment) => segment.msn), [1, 2, 3, 4, 5, 6, 7, 8], 'the 2 s gap stays in, the tail of silence does not');
+  t.same(kept.map((segment) => segment.fallback), [false, false, false, false, true, true, false, false], 'the gap is marked as fallback audio');
+  t.equal((await catalog.list('fip')).length, 1, 'one session through the gap');
+  const onDisk = (await readdir(files.sessionDir('fip', record!.session))).filter((name) => name.endsWith('.ts')).sort((a, b) => parseInt(a) - parseInt(b));
+  t.same(onDisk, kept.map((segment) => `${segment.msn}.ts`), 'the dropped tail is deleted from disk');
+});
+
+t.test('a channel without record: true records nothing until an operator starts a session, and stops when told', async (t) => {
+  const { recorder, catalog, publish, enqueued } = await rig(t, { endAfterSeconds: 1 });
+  await recorder.lead();
+  recorder.sourceChanged('main', at(0));
+  await publish(0);
+  t.same(await catalog.list('fip'), [], 'nothing recorded');
+  const started = await recorder.startManual();
+  t.match(started, { trigger: 'manual', state: 'recording', session: '20261121T231500Z' });
+  await publish(1);
+  recorder.sourceChanged('fallback', at(2));
+  for (let msn = 2; msn <= 5; msn++) await publish(msn); // silence longer than endAfterSeconds: a manual session goes on
+  const stopped = await recorder.stopManual();
+  t.match(stopped, { state: 'ended', endReason: 'stopped', segments: 5 });
+  t.same(enqueued, [started.session]);
+  await t.rejects(recorder.stopManual(), { code: 'ONAIR_RECORDING_NOT_RECORDING' }, 'a second stop finds nothing to stop');
+});
+
+t.test('an operator stop on a record: true channel holds automatic sessions back until audio starts again', async (t) => {
+  const { recorder, catalog, publish } = await rig(t, { record: true, endAfterSeconds: 2 });
+  await recorder.lead();
+  recorder.sourceChanged('main', at(0));
+  await publish(0);
+  const first = (await catalog.list('fip'))[0]!;
+  await recorder.stopManual();
+  await publish(1);
+  await publish(2);
+  t.equal((await catalog.list('fip')).length, 1, 'no new session while the same audio goes on');
+  recorder.sourceChanged('fallback', at(3));
+  await publish(3);
+  recorder.sourceChanged('main', at(4));
+  await publish(4);
+  const sessions = await catalog.list('fip');
+  t.equal(sessions.length, 2, 'audio back after the input was gone: a new session');
+  t.not(sessions[1]!.session, first.session);
+  t.match(sessions[1], { trigger: 'auto', state: 'recording', startedAt: at(4) });
+});
+
+t.test('a standby records nothing and refuses an operator start', async (t) => {
+  const { recorder, catalog, publish } = await rig(t, { record: true });
+  recorder.sourceChanged('main', at(0));
+  await publish(0);
+  t.same(await catalog.list('fip'), []);
+  await t.rejects(recorder.startManual(), { code: 'ONAIR_RECORDING_NOT_LEADING' });
+});
+
+t.test('a break in the timeline ends the session and the next one goes on from it: never a shifted timeline', async (t) => {
+  const { recorder, catalog, files, publish, enqueued } = await rig(t, { endAfterSeconds: 1 });
+  await recorder.lead();
+  recorder.sourceChanged('main', at(0));
+  const first = await recorder.startManual();
+  await publish(0);
+  await publish(1, { gone: true }); // gone from the store before it could be recorded
+  await publish(2);
+  await publish(3);
+  await publish(4, { discontinuity: true }); // the packager dropped segments (store outage)
+  const last = await recorder.stopManual();
+  const sessions = await catalog.list('fip');
+  t.equal(sessions.length, 3);
+  t.match(sessions, [
+    { session: first.session, endReason: 'discontinuity', segments: 1 },
+    { trigger: 'manual', continues: first.session, endReason: 'discontinuity', segments: 2 },
+    { session: last!.session, trigger: 'manual', continues: sessions[1]!.session, endReason: 'stopped', segments: 1 },
+  ]);
+  const msns = await Promise.all(sessions.map(async (record) => sessionSegments((await files.readIndex('fip', record.session))!).map((segment) => segment.msn)));
+  t.same(msns, [[0], [2, 3], [4]]);
+  t.same(enqueued, sessions.map((record) => record.session), 'each one is stitched');
+});
+
+t.test('after a crash the next leader ends the open session with everything recorded and goes on with a manual one', async (t) => {
+  const first = await rig(t, { endAfterSeconds: 1 });
+  await first.recorder.lead();
+  first.recorder.sourceChanged('main', at(0));
+  const manual = await first.recorder.startManual();
+  for (let msn = 0; msn <= 3; msn++) await first.publish(msn);
+  // The process dies here: no close(), the session stays `recording`.
+
+  const second = first.restart();
+  await second.recorder.lead();
+  const interrupted = await second.catalog.require('fip', manual.session);
+  t.match(interrupted, { state: 'ended', endReason: 'interrupted', segments: 4, resumeManual: false });
+  t.same(second.resumed, ['fip'], "the channel's unfinished jobs, this one's included, resume");
+  second.recorder.sourceChanged('main', at(5));
+  await second.publish(5);
+  const continued = second.recorder.current;
+  t.match(continued, { trigger: 'manual', continues: manual.session, state: 'recording' }, 'the operator did not stop it: recording goes on');
+});
+
+t.test('sessions found on disk without a store record are adopted (the embedded store after a restart)', async (t) => {
+  const first = await rig(t, { record: true });
+  await first.recorder.lead();
+  first.recorder.sourceChanged('main', at(0));
+  await first.publish(0);
+  await first.publish(1);
+  const ended = await first.recorder.stopManual();
+  const emptyStore = new MemoryStore();
+  await emptyStore.start();
+  t.teardown(() => emptyStore.close());
+  const adopted = await new RecordingCatalog({ store: emptyStore, files: first.files }).adoptFromDisk('fip');
+  t.match(adopted, [{ session: ended!.session, state: 'ended', segments: 2, segmentsSeconds: 2, endReason: 'stopped' }]);
+});
+
+t.test('a session that kept nothing is removed, and a removed session is gone from disk', async (t) => {
+  const { recorder, catalog, files } = await rig(t);
+  await recorder.lead();
+  const started = await recorder.startManual();
+  t.equal(await recorder.stopManual(), undefined, 'nothing was published meanwhile');
+  t.same(await catalog.list('fip'), []);
+  t.equal(await files.readIndex('fip', started.session), undefined);
+  const busy = await recorder.startManual();
+  const refused = await catalog.remove('fip', busy.session).catch((error: unknown) => error);
+  t.ok(isRecordingError(refused, 'ONAIR_RECORDING_BUSY'), 'refused while recording');
+});
