@@ -192,6 +192,7 @@ export class ChannelPackager extends EventEmitter {
       this.state = emptyChannelState(targetDuration, INITIAL_PTS);
     }
     this.run = await this.options.store.nextRun(this.channelId);
+    if (this.leading) await this.completePredecessorOpenSegment(undefined);
     this.runStartPts = this.state.nextPts;
     this.startSegment();
     this.started = true;
@@ -253,6 +254,7 @@ export class ChannelPackager extends EventEmitter {
         this.logger.warn({ storedNextMsn: stored?.nextMsn ?? null, nextMsn }, 'the store lost its state; going on after the highest MSN seen');
         this.state = { ...this.state, targetDuration, nextMsn, window: [], open: undefined };
       }
+      await this.completePredecessorOpenSegment(fence);
       this.dropAlreadyAired();
       if (this.state.nextMsn > 0) this.flagNextDiscontinuity();
     }
@@ -261,6 +263,46 @@ export class ChannelPackager extends EventEmitter {
     this.stats.promotions += 1;
     this.logger.info({ nextMsn: this.state.nextMsn, continuing: own, queued: this.pending.length }, 'packager leads');
     void this.flush();
+  }
+
+  /**
+   * Low-Latency HLS: the stored playlist may list parts of a segment its writer never
+   * completed (it crashed, or was taken over). Players have seen that MSN with those part
+   * URIs, so it is completed from the stored parts as a short segment under its own URI,
+   * rather than given to this run's audio. If a part is gone (expired), the MSN cannot be
+   * completed and this run's segment takes it, after the takeover's discontinuity.
+   */
+  private async completePredecessorOpenSegment(fence: string | undefined): Promise<void> {
+    const open = this.state.open;
+    if (!open || open.run === this.run || open.parts.length === 0) return;
+    const store = this.options.store;
+    const payloads = new Map<string, Uint8Array>();
+    for (const rendition of this.renditionIds) {
+      const parts = await Promise.all(open.parts.map((_, part) => store.getSegment(this.channelId, rendition, partName(open.msn, open.run, part))));
+      if (parts.some((part) => part === null)) {
+        this.logger.warn({ msn: open.msn, run: open.run }, "the previous writer's listed parts are gone; its segment cannot be completed");
+        this.state = { ...this.state, open: undefined };
+        return;
+      }
+      payloads.set(rendition, Buffer.concat(parts.map((part) => part!)));
+    }
+    const ttl = this.segmentTtlSeconds();
+    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run), bytes, ttl, fence)));
+    const durationSeconds = open.parts.reduce((sum, duration) => sum + duration, 0);
+    const entry: WindowSegment = {
+      msn: open.msn,
+      run: open.run,
+      durationSeconds,
+      programDateTime: open.programDateTime,
+      discontinuity: open.discontinuity,
+      bytes: Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength])),
+      parts: open.parts,
+    };
+    const endPts = ptsAdd(this.state.nextPts, Math.round(durationSeconds * 90_000));
+    const state = this.stateWith(entry, endPts);
+    await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.logger.info({ msn: open.msn, run: open.run, parts: open.parts.length }, "completed the previous writer's open segment from its parts");
   }
 
   /** Waits (bounded) until no store write is under way. */
@@ -316,6 +358,9 @@ export class ChannelPackager extends EventEmitter {
 
   /** Stops taking frames and waits (bounded) until the segments already cut are stored. */
   async close(timeoutMs = 5000): Promise<void> {
+    // Low-Latency HLS: players have seen parts of the segment being made. It is ended here,
+    // short, so that the MSN they saw keeps its URIs (a successor starts the next one).
+    if (this.lowLatency && this.leading && !this.closed && this.parts.some((part) => part.storedAs !== undefined)) this.cutSegment();
     this.closed = true;
     this.wakeRetry?.();
     let deadline: NodeJS.Timeout | undefined;
@@ -368,7 +413,8 @@ export class ChannelPackager extends EventEmitter {
     const startFrame = this.runFrames - frameCount;
     let payloads: Map<string, Uint8Array>;
     if (this.lowLatency) {
-      this.cutPart();
+      // The last part ends the segment; a segment cut early (close) may have no frames after its last part.
+      if (frameCount > (this.partEnds[this.parts.length - 1] ?? 0) || this.parts.length === 0) this.cutPart();
       payloads = new Map(this.renditionIds.map((id) => [id, Buffer.concat(this.parts.map((part) => part.payloads.get(id)!))]));
     } else {
       payloads = this.muxCurrent(0, frameCount);
@@ -501,11 +547,12 @@ export class ChannelPackager extends EventEmitter {
     const msn = this.state.nextMsn;
     const index = this.parts.indexOf(part);
     const discontinuity = this.nextIsDiscontinuity;
+    const programDateTime = this.monotonicPdt(this.programDateTime(this.runFrames - this.current[0]!.length));
     await Promise.all(this.partWrites(part, msn, index, fence));
     part.storedAs = msn;
     // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
     if (this.parts[index] !== part) return;
-    const open = { msn, run: this.run, discontinuity, parts: this.parts.slice(0, index + 1).map((cut) => cut.durationSeconds) };
+    const open = { msn, run: this.run, discontinuity, programDateTime, parts: this.parts.slice(0, index + 1).map((cut) => cut.durationSeconds) };
     const state: ChannelState = { ...this.state, open };
     await this.options.store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
     this.state = state;

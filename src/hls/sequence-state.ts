@@ -21,6 +21,8 @@ export interface OpenSegment {
   msn: number;
   run: number;
   discontinuity: boolean;
+  /** PROGRAM-DATE-TIME of its first part: a successor that completes it needs it. */
+  programDateTime: number;
   /** Part durations in seconds, in order. */
   parts: number[];
 }

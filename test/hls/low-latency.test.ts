@@ -20,10 +20,15 @@ const SEGMENT_SECONDS = 2;
 const PART_SECONDS = 0.5;
 const TARGET_DURATION = 2;
 
-/** Records every part URI a playlist listed before its bytes were readable. */
+/**
+ * Records every part URI a playlist listed before its bytes were readable, and every MSN
+ * (or part of one) that a later playlist gave another URI.
+ */
 class CheckingStore extends DelegatingStore {
   readonly listedMissing: string[] = [];
+  readonly reusedMsns: string[] = [];
   failing = false;
+  private readonly uris = new Map<string, string>();
 
   override async putSegment(...args: Parameters<MemoryStore['putSegment']>): Promise<void> {
     if (this.failing) throw new Error('store down');
@@ -32,13 +37,30 @@ class CheckingStore extends DelegatingStore {
 
   override async publish(request: PublishRequest): Promise<void> {
     if (this.failing) throw new Error('store down');
-    for (const body of Object.values(request.playlists)) {
+    for (const [name, body] of Object.entries(request.playlists)) {
+      if (name === 'fip_hifi.m3u8') this.remember(body);
       for (const uri of listedUris(body)) {
         const [rendition, name] = uri.split('/') as [string, string];
         if ((await this.inner.getSegment(request.channel, rendition, name)) === null) this.listedMissing.push(uri);
       }
     }
     return this.inner.publish(request);
+  }
+
+  private remember(body: string): void {
+    const { segments, openParts } = readSegments(body);
+    const named = new Map<string, string>();
+    for (const segment of segments) {
+      named.set(`${segment.msn}`, segment.uri);
+      segment.parts.forEach((part, index) => named.set(`${segment.msn}.${index}`, part.uri));
+    }
+    const openMsn = (segments.at(-1)?.msn ?? Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(body)![1]) - 1) + 1;
+    openParts.forEach((part, index) => named.set(`${openMsn}.${index}`, part.uri));
+    for (const [key, uri] of named) {
+      const earlier = this.uris.get(key);
+      if (earlier !== undefined && earlier !== uri) this.reusedMsns.push(`${key}: ${earlier} then ${uri}`);
+      this.uris.set(key, uri);
+    }
   }
 }
 
@@ -49,11 +71,11 @@ function listedUris(body: string): string[] {
   return [...parts, ...segments];
 }
 
-async function startPackager(t: Test, options: { windowSegments?: number; standby?: boolean } = {}) {
+async function startPackager(t: Test, options: { windowSegments?: number; standby?: boolean; store?: CheckingStore } = {}) {
   const channel = testChannel({ lowLatency: true, partSeconds: PART_SECONDS }, SEGMENT_SECONDS);
-  const memory = new MemoryStore();
-  await memory.start();
-  const store = new CheckingStore(memory);
+  const store = options.store ?? new CheckingStore(new MemoryStore());
+  const memory = store.inner as MemoryStore;
+  if (!options.store) await memory.start();
   const packager = new ChannelPackager({
     channel,
     segmentSeconds: SEGMENT_SECONDS,
@@ -251,4 +273,29 @@ t.test('part boundaries fall on frame edges: 93- and 94-frame segments split 23/
     t.ok(sizes.every((size) => size === 23 || size === 24), `segment ${index}: ${sizes.join('/')}`);
   }
   t.equal(schedule.partTargetSeconds(4), (24 * 1024) / SAMPLE_RATE);
+});
+
+t.test('a run that stops or dies mid-segment: the MSN players saw parts of keeps its URIs', async (t) => {
+  for (const ending of ['close', 'crash'] as const) {
+    const first = await startPackager(t);
+    const { store, memory } = first;
+    await pushUntil(first.packager, first.source, () => first.packager.stats.segmentsPublished >= 3);
+    const partsBefore = first.packager.stats.partsPublished;
+    await pushUntil(first.packager, first.source, () => first.packager.stats.partsPublished >= partsBefore + 2);
+    const open = readSegments(await playlist(memory, 'fip_hifi.m3u8')).openParts;
+    t.equal(open.length, 2, `${ending}: two parts of the segment being made are listed`);
+    // A crash leaves them listed as they are; close() ends the segment short.
+    if (ending === 'close') await first.packager.close();
+    const second = await startPackager(t, { store });
+    await pushUntil(second.packager, second.source, () => second.packager.stats.segmentsPublished >= 2);
+    const { segments } = readSegments(await playlist(memory, 'fip_hifi.m3u8'));
+    const completed = segments.find((segment) => segment.parts[0]?.uri === open[0]!.uri);
+    t.ok(completed, `${ending}: the segment of those parts is listed, complete`);
+    t.equal(completed?.parts.length, 2, `${ending}: with the two parts players saw`);
+    const bytes = await memory.getSegment('fip', 'hifi', completed!.uri.split('/')[1]!);
+    const parts = await Promise.all(open.map((part) => memory.getSegment('fip', 'hifi', part.uri.split('/')[1]!)));
+    t.same(Buffer.from(bytes!), Buffer.concat(parts.map((part) => Buffer.from(part!))), `${ending}: its bytes are those parts`);
+    t.strictSame(store.reusedMsns, [], `${ending}: no MSN or part changed URI`);
+    t.strictSame(store.listedMissing, [], `${ending}: nothing listed before it was readable`);
+  }
 });
