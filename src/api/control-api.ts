@@ -7,7 +7,8 @@
  *   POST   /api/channels/{ch}/recording   start or stop recording a session {"action":"start"|"stop"}
  *   POST   /api/reload                    re-read the config file and apply the channel changes
  * Status comes from the store (what the leading packager wrote), so any process sharing the
- * store answers the reads; a switch needs the process that runs the channel's ingest.
+ * store answers the reads; a switch needs the process that leads the channel (409 elsewhere,
+ * a hot standby included: its selector is not what listeners hear).
  * Registered as an encapsulated plugin: its auth hook and OpenAPI cover these routes only.
  */
 import swagger from '@fastify/swagger';
@@ -15,7 +16,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChannelConfig } from '../config/config-schema.js';
 import { isOnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
-import type { ChannelStatus, IngestService } from '../ingest/ingest-service.js';
+import { NotLeadingError, type ChannelStatus, type IngestService } from '../ingest/ingest-service.js';
 import { sendError } from '../origin/origin-errors.js';
 import { readFromStore } from '../origin/store-read.js';
 import type { ListenersControl, ListenerCounts } from '../origin/listeners-plugin.js';
@@ -149,6 +150,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
     try {
       running.pin(input);
     } catch (error) {
+      if (error instanceof NotLeadingError) return sendError(reply, 409, error.message);
       if (error instanceof RangeError) return sendError(reply, 400, error.message);
       throw error;
     }

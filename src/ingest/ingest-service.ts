@@ -48,6 +48,14 @@ export interface ChannelStatus {
   pinned?: string;
 }
 
+/** A manual switch asked of a process that stands by for the channel. */
+export class NotLeadingError extends Error {
+  constructor(channel: string) {
+    super(`this process stands by for ${channel}: switch on the one that leads it (its status names the leader)`);
+    this.name = 'NotLeadingError';
+  }
+}
+
 export class ChannelIngest {
   readonly packager: ChannelPackager;
   readonly inputs: InputWorker[];
@@ -142,12 +150,13 @@ export class ChannelIngest {
     this.leadership.start();
   }
 
-  /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
   /**
    * An operator's manual switch: pins `inputId` on air, or releases the pin (undefined).
-   * Throws RangeError for an input the channel does not have.
+   * Throws RangeError for an input the channel does not have, and NotLeadingError where
+   * this process stands by (its selector is not what listeners hear).
    */
   pin(inputId: string | undefined): void {
+    if (!this.packager.isLeading) throw new NotLeadingError(this.channel.id);
     if (!this.selector) throw new RangeError('the channel has not started yet');
     this.selector.pin(inputId, monotonicNow());
     this.logger.info({ pinned: inputId ?? null }, inputId ? 'input pinned by an operator' : 'input pin released');
@@ -159,6 +168,7 @@ export class ChannelIngest {
     return { inputs: this.selector?.inputHealth(monotonicNow()) ?? [], active: this.selector?.activeSource };
   }
 
+  /** Ends the inputs, stores the segments already cut (still leading), then hands the lease over. */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.tickTimer);

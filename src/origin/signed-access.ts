@@ -54,18 +54,37 @@ declare module 'fastify' {
 
 const MAX_AGE = /max-age=(\d+)/;
 
+/** The origin's routes of a channel's playlists, parts and segments (origin-plugin.ts). */
+const MEDIA_ROUTES = new Set(['/:channel/:playlist', '/:channel/:rendition/:segment']);
+/** The recordings' routes (recording/recordings-plugin.ts): a channel's token covers them. */
+const RECORDINGS_PREFIX = '/recordings/';
+
+/**
+ * A channel's token covers its recordings: `/recordings/fip/x.m4a` is checked as `/fip/x.m4a`
+ * and the listing `/recordings/fip.json` as `/fip/`. (An encoded path stays encoded, and
+ * verifyToken refuses it, like any encoded path of a signed channel.)
+ */
+export function recordingPathUnderChannel(path: string): string {
+  const rest = path.slice(RECORDINGS_PREFIX.length);
+  return rest.endsWith('.json') && !rest.includes('/') ? `/${rest.slice(0, -'.json'.length)}/` : `/${rest}`;
+}
+
 async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
   const { key, signedChannels } = validateOptions(options);
   fastify.decorateRequest('grantedToken', null);
 
   const checkToken: onRequestHookHandler = (request, reply, done) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return done();
+    // Only the channel's media (and its recordings) are protected: not, say, the control API's /api/channels/:channel.
+    const recording = request.routeOptions.url?.startsWith(RECORDINGS_PREFIX) === true;
+    if (!recording && !MEDIA_ROUTES.has(request.routeOptions.url ?? '')) return done();
     // The routed channel, as the origin decodes it: `/%66ip/…` is fip too.
     const { channel } = request.params as { channel?: string };
     if (channel === undefined || !signedChannels().has(channel)) return done();
 
     const queryStart = request.url.indexOf('?');
-    const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const requested = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const path = recording ? recordingPathUnderChannel(requested) : requested;
     const token = (request.query as Record<string, unknown>)[TOKEN_PARAMETER];
     const check = verifyToken(key ?? '', token, path, Date.now() / 1000);
     if (!check.ok) {

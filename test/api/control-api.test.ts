@@ -159,3 +159,14 @@ t.test('reload adds and removes a channel without a restart, refuses a bad file 
   t.notOk(running.ingest!.channels.has('jazz'));
   t.equal(((await (await fetch(`${running.originUrl}/jazz/jazz_hifi.m3u8`)).json()) as { message: string }).message, 'unknown channel or rendition');
 });
+
+t.test('a manual switch asked of a process that stands by is refused with 409', async (t) => {
+  const config = await withApi(await chaosConfig({ store: 'memory', inputs: 2 }));
+  const running = await start(t, config);
+  const packager = running.ingest!.channels.get('fip')!.packager;
+  await waitUntil(t, 'the packager leads', () => packager.isLeading, 5000);
+  packager.demote(); // as a hot standby is: it runs the channel, another process writes it
+  const refused = await api(running, '/channels/fip/input', { method: 'PUT', body: JSON.stringify({ input: 'backup' }) });
+  t.equal(refused.status, 409);
+  t.match(((await refused.json()) as { message: string }).message, /stands by/);
+});

@@ -100,7 +100,12 @@ async function filledStore(t: Test): Promise<MemoryStore> {
 }
 
 /** As origin-server.ts's buildOrigin, plus onair-signed-access (or without it, to compare). */
-async function startOrigin(t: Test, store: MemoryStore, access: Partial<SignedAccessOptions> | 'none' = {}): Promise<FastifyInstance> {
+async function startOrigin(
+  t: Test,
+  store: MemoryStore,
+  access: Partial<SignedAccessOptions> | 'none' = {},
+  moreRoutes: (app: FastifyInstance) => void = () => undefined,
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     trustProxy: true,
@@ -111,6 +116,7 @@ async function startOrigin(t: Test, store: MemoryStore, access: Partial<SignedAc
   t.teardown(() => app.close());
   await app.register(originPlugin, { store, channels: CHANNELS, targetDurationSeconds: TARGET_DURATION });
   if (access !== 'none') await app.register(signedAccessPlugin, { key: KEY, signedChannels: () => SIGNED, ...access });
+  moreRoutes(app);
   await app.ready();
   return app;
 }
@@ -370,3 +376,20 @@ function withoutDate(headers: LightMyRequestResponse['headers']): LightMyRequest
   const { date: _date, ...rest } = headers;
   return rest;
 }
+
+t.test("a channel's token covers its recordings; other routes with a channel parameter (the control API) are not token-checked", async (t) => {
+  const app = await startOrigin(t, await filledStore(t), {}, (app) => {
+    app.get('/api/channels/:channel', async () => ({ ok: true }));
+    app.get('/recordings/:channel/:file', async () => 'recording');
+    app.get('/recordings/:channel.json', async () => ({ sessions: [] }));
+  });
+  t.equal((await get(app, '/api/channels/fip')).statusCode, 200, 'the API route of a signed channel needs no media token');
+  assertRefused(t, await get(app, '/recordings/fip/20261121T231500Z.m4a'), 'token_missing', 'a recording without a token');
+  assertRefused(t, await get(app, '/recordings/fip.json'), 'token_missing', 'the listing without a token');
+  const token = fipToken();
+  t.equal((await get(app, `/recordings/fip/20261121T231500Z.m4a?token=${token}`)).statusCode, 200, "fip's token opens fip's recording");
+  t.equal((await get(app, `/recordings/fip.json?token=${token}`)).statusCode, 200, 'and its listing');
+  const jazzToken = signPath({ key: KEY, pathPrefix: channelPathPrefix('jazz'), expiresAt: nowSeconds() + 3600 });
+  t.equal((await get(app, '/recordings/jazz/x.m4a')).statusCode, 200, 'a public channel: no token needed');
+  assertRefused(t, await get(app, `/recordings/fip/x.m4a?token=${jazzToken}`), 'token_wrong_path', "another channel's token");
+});
