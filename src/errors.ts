@@ -12,6 +12,8 @@ export type OnairErrorCode =
   | 'ONAIR_INPUT_FAILED'
   /** A config reload changed keys that only a restart can apply (store, ports, HLS timing). */
   | 'ONAIR_RESTART_REQUIRED'
+  /** A config reload applied, but some channels did not start; the next reload tries them again. */
+  | 'ONAIR_RELOAD_INCOMPLETE'
   /** A write carried a lease token that is no longer the channel's current lease: another packager leads. */
   | 'ONAIR_FENCED';
 

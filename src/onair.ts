@@ -62,7 +62,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const ownsStore = options.store === undefined;
   const stops: (() => Promise<void>)[] = [];
   if (ownsStore) stops.push(() => store.close());
+  /** Reloads run one at a time; close() waits for the one under way. */
+  let reloading = Promise.resolve<unknown>(undefined);
   const close = async (): Promise<void> => {
+    await reloading;
     for (const stop of stops.splice(0).reverse()) {
       try {
         await stop();
@@ -81,7 +84,6 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
 
-  let reloading = Promise.resolve<unknown>(undefined);
   const reload = (): Promise<ReloadResult> => {
     const next = reloading.then(async () => {
       if (!options.configPath) throw new OnairError('ONAIR_CONFIG_UNREADABLE', 'this process was not started from a config file');
@@ -90,10 +92,12 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       if (needRestart.length > 0) {
         throw new OnairError('ONAIR_RESTART_REQUIRED', `only channels change without a restart; these changed: ${needRestart.join(', ')}`);
       }
+      const previous = config;
+      // What the operator asked for from now on; a channel that fails to start is retried by the next reload.
+      config = candidate;
       origin?.onairOrigin.setChannels(originChannels(candidate));
       signedChannels = signedChannelIds(candidate);
-      const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(config, candidate);
-      config = candidate;
+      const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
       return result;
     });

@@ -237,6 +237,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
           return sendError(reply, 400, error.message, { error: 'config_invalid' });
         }
         if (isOnairError(error, 'ONAIR_RESTART_REQUIRED')) return sendError(reply, 409, error.message, { error: 'restart_required' });
+        if (isOnairError(error, 'ONAIR_RELOAD_INCOMPLETE')) return sendError(reply, 503, error.message, { error: 'reload_incomplete' });
         throw error;
       }
     },

@@ -15,6 +15,7 @@ import { ChannelPackager } from '../hls/channel-packager.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { SessionRecorder, type RecordingJobQueue } from '../recording/session-recorder.js';
+import { OnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { ChannelLeadership, defaultLeaseMs } from './channel-leadership.js';
 import type { startEncoder } from './ffmpeg-adapter.js';
@@ -210,46 +211,69 @@ export class ChannelIngest {
 export class IngestService extends EventEmitter {
   readonly channels = new Map<string, ChannelIngest>();
   private options: IngestServiceOptions;
+  /** The config each running channel was started with: what a reload compares against. */
+  private readonly running = new Map<string, string>();
+  private state: 'new' | 'started' | 'closed' = 'new';
 
   constructor(options: IngestServiceOptions) {
     super();
     this.options = options;
-    for (const channel of options.config.channels) this.channels.set(channel.id, new ChannelIngest(channel, options));
+    for (const channel of options.config.channels) {
+      this.channels.set(channel.id, new ChannelIngest(channel, options));
+      this.running.set(channel.id, JSON.stringify(channel));
+    }
   }
 
   async start(): Promise<void> {
     for (const channel of this.channels.values()) await channel.start();
+    this.state = 'started';
   }
 
   /**
    * Applies a new channel list without a restart (config reload): removed channels stop
    * (their segments written, their lease released), added ones start, and changed ones
-   * restart with the new settings (a new run: one discontinuity). Unchanged ones go on untouched.
+   * restart with the new settings (a new run: one discontinuity). Unchanged ones go on
+   * untouched. The comparison is with what runs: a channel that failed to start in an
+   * earlier reload is started again by the next one. Throws (after trying every channel)
+   * when one could not start.
    */
   async applyChannels(config: OnairConfig): Promise<{ added: string[]; removed: string[]; restarted: string[] }> {
-    const before = new Map(this.options.config.channels.map((channel) => [channel.id, channel]));
+    if (this.state !== 'started') throw new Error(`the ingest is ${this.state === 'new' ? 'still starting' : 'closed'}: no reload now`);
     const after = new Map(config.channels.map((channel) => [channel.id, channel]));
-    const removed = [...before.keys()].filter((id) => !after.has(id));
-    const added = [...after.keys()].filter((id) => !before.has(id));
-    const restarted = [...after.keys()].filter((id) => before.has(id) && JSON.stringify(before.get(id)) !== JSON.stringify(after.get(id)));
+    const removed = [...this.running.keys()].filter((id) => !after.has(id));
+    const added = [...after.keys()].filter((id) => !this.running.has(id));
+    const restarted = [...after.keys()].filter((id) => this.running.has(id) && this.running.get(id) !== JSON.stringify(after.get(id)));
     this.options = { ...this.options, config };
     await Promise.all(
       [...removed, ...restarted].map(async (id) => {
-        const running = this.channels.get(id);
+        const stopping = this.channels.get(id);
         this.channels.delete(id);
-        await running?.close();
+        this.running.delete(id);
+        await stopping?.close();
       }),
     );
+    const failures: string[] = [];
     for (const id of [...restarted, ...added]) {
       const channel = new ChannelIngest(after.get(id)!, this.options);
-      this.channels.set(id, channel);
-      this.emit('channel', channel);
-      await channel.start();
+      try {
+        this.channels.set(id, channel);
+        this.emit('channel', channel);
+        await channel.start();
+        this.running.set(id, JSON.stringify(after.get(id)));
+      } catch (error) {
+        this.channels.delete(id);
+        await channel.close().catch(() => undefined);
+        failures.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (failures.length > 0) {
+      throw new OnairError('ONAIR_RELOAD_INCOMPLETE', `channels not started (the next reload tries again): ${failures.join('; ')}`);
     }
     return { added, removed, restarted };
   }
 
   async close(): Promise<void> {
+    this.state = 'closed';
     await Promise.all([...this.channels.values()].map((channel) => channel.close()));
   }
 }

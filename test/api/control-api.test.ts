@@ -12,7 +12,9 @@ import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { startOnair, type RunningOnair } from '../../src/onair.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { chaosConfig, startToneSender, MAIN_HZ, BACKUP_HZ } from '../helpers/chaos.js';
+import { DelegatingStore } from '../helpers/delegating-store.js';
 import { testLogger } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait-until.js';
@@ -169,4 +171,41 @@ t.test('a manual switch asked of a process that stands by is refused with 409', 
   const refused = await api(running, '/channels/fip/input', { method: 'PUT', body: JSON.stringify({ input: 'backup' }) });
   t.equal(refused.status, 409);
   t.match(((await refused.json()) as { message: string }).message, /stands by/);
+});
+
+t.test('a channel that fails to start in a reload is not lost: 503, and the next reload starts it', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'onair-reload-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const path = join(directory, 'channels.json');
+  const config = await withApi(await chaosConfig({ store: 'memory', inputs: 1 }));
+  const raw = JSON.parse(JSON.stringify(config)) as { channels: Record<string, unknown>[] };
+  await writeFile(path, JSON.stringify(raw));
+  /** A store whose reads of jazz's state fail while `failing` is set. */
+  class FlakyStore extends DelegatingStore {
+    failing = true;
+    override async getState(channel: string): Promise<string | null> {
+      if (channel === 'jazz' && this.failing) throw new Error('store hiccup');
+      return this.inner.getState(channel);
+    }
+  }
+  const memory = new MemoryStore();
+  await memory.start();
+  t.teardown(() => memory.close());
+  const store = new FlakyStore(memory);
+  const running = await startOnair({ config, role: 'start', logger: testLogger(config), configPath: path, store });
+  t.teardown(() => running.close());
+
+  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] };
+  await writeFile(path, JSON.stringify({ ...raw, channels: [...raw.channels, jazz] }));
+  const failed = await api(running, '/reload', { method: 'POST' });
+  t.equal(failed.status, 503);
+  t.match(((await failed.json()) as { message: string }).message, /jazz: store hiccup/);
+  t.notOk(running.ingest!.channels.has('jazz'), 'the half-started channel is not left behind');
+  t.ok(running.ingest!.channels.has('fip'), 'the others run on');
+
+  store.failing = false;
+  const retried = await api(running, '/reload', { method: 'POST' });
+  t.equal(retried.status, 200);
+  t.strictSame(await retried.json(), { added: ['jazz'], removed: [], restarted: [] }, 'the same file again: jazz is started this time');
+  t.ok(running.ingest!.channels.has('jazz'));
 });
