@@ -561,7 +561,8 @@ export class ChannelPackager extends EventEmitter {
   }
 
   private partWrites(part: PendingPart, msn: number, index: number, fence: string | undefined): Promise<void>[] {
-    const ttl = this.partTtlSeconds();
+    // As long as segments: a part stored before a long store outage is still listed after it.
+    const ttl = this.segmentTtlSeconds();
     return [...part.payloads].map(([rendition, bytes]) =>
       this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index), bytes, ttl, fence),
     );
@@ -629,9 +630,4 @@ export class ChannelPackager extends EventEmitter {
     return Math.ceil(2 * windowSeconds + 2 * this.state.targetDuration + 30);
   }
 
-  /** Parts are listed for at most 3 target durations and a segment, then stay readable for a playlist's duration. */
-  partTtlSeconds(): number {
-    const windowSeconds = this.windowSize * this.state.targetDuration;
-    return Math.ceil(windowSeconds + 5 * this.state.targetDuration + 30);
-  }
 }

@@ -207,7 +207,10 @@ export class ChannelIngest {
   }
 }
 
-/** Emits `channel` (ChannelIngest) for every channel it runs, at construction and when one is added. */
+/**
+ * Emits `channel` (ChannelIngest) for every channel it starts after construction (reload),
+ * and `channel-removed` (id) for one a reload removed.
+ */
 export class IngestService extends EventEmitter {
   readonly channels = new Map<string, ChannelIngest>();
   private options: IngestServiceOptions;
@@ -250,6 +253,7 @@ export class IngestService extends EventEmitter {
         this.channels.delete(id);
         this.running.delete(id);
         await stopping?.close();
+        if (!after.has(id)) this.emit('channel-removed', id);
       }),
     );
     const failures: string[] = [];

@@ -89,6 +89,11 @@ export class OnairMetrics {
     };
     for (const channel of ingest.channels.values()) observePublishDelay(channel);
     ingest.on('channel', observePublishDelay);
+    const bitrate = new InputBitrate();
+    ingest.on('channel-removed', (channel: string) => {
+      this.segmentPublishDelay.remove({ channel });
+      bitrate.forgetChannel(channel);
+    });
 
     new Gauge({
       name: 'onair_input_up',
@@ -152,7 +157,6 @@ export class OnairMetrics {
         }
       },
     });
-    const bitrate = new InputBitrate();
     new Gauge({
       name: 'onair_input_received_bytes_per_second',
       help: 'Encoded audio an input delivers (all renditions together, from its FFmpeg), since the previous scrape',
@@ -337,5 +341,9 @@ class InputBitrate {
     const bytesPerSecond = previous && bytes >= previous.bytes ? ((bytes - previous.bytes) * 1000) / (now - previous.at) : 0;
     this.last.set(key, { at: now, bytes, bytesPerSecond });
     return bytesPerSecond;
+  }
+
+  forgetChannel(channel: string): void {
+    for (const key of this.last.keys()) if (key.startsWith(`${channel}/`)) this.last.delete(key);
   }
 }

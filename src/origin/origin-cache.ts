@@ -75,9 +75,10 @@ export class PlaylistCache {
     this.invalidateAll();
   }
 
-  get(channel: string, name: string): Promise<CachedPlaylist | null> {
+  /** The playlist from memory, or read from the store when older than the max age (or `maxAgeMs`, if shorter). */
+  get(channel: string, name: string, maxAgeMs = this.maxAgeMs): Promise<CachedPlaylist | null> {
     const entry = this.entries.get(entryKey(channel, name));
-    if (entry && this.now() - entry.loadedAt < this.maxAgeMs) {
+    if (entry && this.now() - entry.loadedAt < Math.min(maxAgeMs, this.maxAgeMs)) {
       this.stats.hits += 1;
       return Promise.resolve(entry);
     }

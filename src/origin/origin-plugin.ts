@@ -184,7 +184,11 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
           cached = held;
           cacheControl = blockingCacheControl;
         }
-        if (skip) cached = (await playlists.get(channel, deltaPlaylistName(playlist))) ?? cached;
+        if (skip) {
+          // The delta is read apart from the full playlist: it answers only if it lists what was waited for.
+          const delta = await playlists.get(channel, deltaPlaylistName(playlist));
+          if (delta?.position && (msn === undefined || lists(delta.position, msn, part))) cached = delta;
+        }
       }
 
       const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
@@ -292,7 +296,8 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
         const remaining = deadline - Date.now();
         if (remaining <= 0) return 'timeout';
         await waiters.next(channel, Math.min(remaining, RECHECK_MS));
-        const next = await playlists.get(channel, name);
+        // Woken by a publish the entry is fresh; woken by the timer (a notification lost?) it is read again.
+        const next = await playlists.get(channel, name, RECHECK_MS);
         if (!next?.position) return 'gone';
         cached = next;
       }
@@ -320,7 +325,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
         const remaining = deadline - Date.now();
         if (remaining <= 0) return 'timeout';
         await waiters.next(channel, Math.min(remaining, RECHECK_MS));
-        position = (await playlists.get(channel, name))?.position;
+        position = (await playlists.get(channel, name, RECHECK_MS))?.position;
         // Another run leads now (a takeover): this one's hinted parts will never be published.
         if (!position?.hint || position.hint.run !== run) return 'absent';
       }
