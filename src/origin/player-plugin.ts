@@ -52,6 +52,8 @@ const PAGE_MAX_AGE = '10s';
 const HLS_MAX_AGE = '1d';
 /** Live status moves with every segment: players and CDNs refetch it every few seconds. */
 const LISTING_CACHE_CONTROL = 'public, max-age=2';
+/** How long one reading of the channels' states answers /channels.json. */
+const LISTING_MEMO_MS = 1000;
 /** A new segment appears at most 1.5 × TD after the previous one (DESIGN.md); twice that is an outage. */
 const LIVE_WITHIN_TARGET_DURATIONS = 3;
 
@@ -88,17 +90,33 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     handler: (request, reply) => reply.sendFile('index.html'),
   });
 
+  /**
+   * The listing reads every channel's state: it is shared by the requests of one second (a
+   * cache-busting query string must not fan out to the store).
+   */
+  let recent: { at: number; channels: Promise<ListedChannel[]> } | undefined;
+  const listing = (): Promise<ListedChannel[]> => {
+    const now = Date.now();
+    if (recent && now - recent.at < LISTING_MEMO_MS) return recent.channels;
+    const channels = Promise.all(
+      fastify.onairOrigin.channels().map(async (channel) => {
+        const state = await readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs);
+        return listChannel(channel, state, now);
+      }),
+    );
+    recent = { at: now, channels };
+    // A failed read is not shared beyond the requests already waiting for it.
+    channels.catch(() => {
+      if (recent?.channels === channels) recent = undefined;
+    });
+    return channels;
+  };
+
   fastify.route({
     method: ['GET', 'HEAD'],
     url: '/channels.json',
     handler: async (request, reply) => {
-      const now = Date.now();
-      const channels = await Promise.all(
-        fastify.onairOrigin.channels().map(async (channel) => {
-          const state = await readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs);
-          return listChannel(channel, state, now);
-        }),
-      );
+      const channels = await listing();
       return reply.header('cache-control', LISTING_CACHE_CONTROL).send({ channels } satisfies ChannelListing);
     },
   });
