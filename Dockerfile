@@ -16,11 +16,17 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production \
-    ONAIR_ORIGIN_HOST=0.0.0.0
+    ONAIR_ORIGIN_HOST=0.0.0.0 \
+    ONAIR_RECORDINGS_DIR=/var/lib/onair/recordings
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The player page's static files (served at /), read from the package root at run time.
+COPY --from=build /app/src/origin/player ./src/origin/player
 COPY package.json ./
+RUN mkdir -p /var/lib/onair/recordings && chown node:node /var/lib/onair/recordings
+VOLUME /var/lib/onair/recordings
 USER node
+# 8080: origin (playlists, segments, player page, /metrics, /api); 9000/udp: SRT input.
 EXPOSE 8080 9000/udp
 # tini forwards SIGTERM and reaps children, so FFmpeg encoders stop with the container.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli.js"]
