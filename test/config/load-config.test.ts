@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { loadConfigFile, parseConfigText, resolveConfig } from '../../src/config/load-config.js';
 import { isOnairError, type OnairError, type OnairErrorCode } from '../../src/errors.js';
+import { rawTestChannel } from '../helpers/channel-config.js';
 
 const ISSUE_YAML = `store: redis://127.0.0.1:6379/0   # or "memory" (the default): embedded, one process
 origin:
@@ -70,16 +71,7 @@ const ISSUE_CONFIG = {
 function validRaw(): Record<string, any> {
   return {
     store: 'memory',
-    channels: [
-      {
-        id: 'fip',
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
+    channels: [rawTestChannel()],
   };
 }
 

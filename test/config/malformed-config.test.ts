@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfigFile } from '../../src/config/load-config.js';
 import { isOnairError, type OnairError } from '../../src/errors.js';
+import { rawTestChannel } from '../helpers/channel-config.js';
 
 /** A valid channel list each YAML case adds to or edits in one place. */
 const CHANNELS = `channels:
@@ -30,16 +31,7 @@ function json(change: (config: Record<string, any>) => void = () => undefined): 
   const config: Record<string, any> = {
     store: 'memory',
     hls: { segmentSeconds: '4s', windowSegments: 6 },
-    channels: [
-      {
-        id: 'fip',
-        renditions: [
-          { id: 'lofi', bitrate: '32k' },
-          { id: 'hifi', bitrate: '192k' },
-        ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
-      },
-    ],
+    channels: [rawTestChannel()],
   };
   change(config);
   return JSON.stringify(config, null, 2);
