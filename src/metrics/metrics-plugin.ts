@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Counter, Histogram } from 'prom-client';
+import { PLAYLIST_ROUTE, SEGMENT_ROUTE } from '../origin/origin-plugin.js';
 import type { OnairMetrics } from './onair-metrics.js';
 
 export interface MetricsPluginOptions {
@@ -49,8 +50,8 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
 export function routeKind(request: FastifyRequest): string {
   const route = request.routeOptions.url;
   const params = request.params as Record<string, string | undefined>;
-  if (route === '/:channel/:playlist') return params.playlist === `${params.channel}.m3u8` ? 'master' : 'media';
-  if (route === '/:channel/:rendition/:segment') return (params.segment?.split('.').length ?? 0) > 2 ? 'part' : 'segment';
+  if (route === PLAYLIST_ROUTE) return params.playlist === `${params.channel}.m3u8` ? 'master' : 'media';
+  if (route === SEGMENT_ROUTE) return (params.segment?.split('.').length ?? 0) > 2 ? 'part' : 'segment';
   if (route === '/healthz' || route === '/metrics') return route.slice(1);
   if (route === '/' || route?.startsWith('/_player') || route === '/channels.json') return 'player';
   return 'other';

@@ -28,6 +28,8 @@ export interface CachedPlaylist {
   gzipEtag: string;
   /** Low-Latency HLS media playlists only: the live edge. */
   position: PlaylistPosition | undefined;
+  /** The URI of the last segment a media playlist lists (`hifi/1234-3.ts`), for prefetching it. */
+  newestSegmentUri: string | undefined;
 }
 
 interface PlaylistEntry extends CachedPlaylist {
@@ -164,7 +166,16 @@ async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
     gzip: gzipped.length < body.length ? gzipped : null,
     gzipEtag: gzipVariantEtag(stored.etag),
     position: readPlaylistPosition(stored.body),
+    newestSegmentUri: newestSegmentUri(stored.body),
   };
+}
+
+/** The last URI line ending in `.ts` (parts and hints are in tag attributes, not URI lines). */
+function newestSegmentUri(body: string): string | undefined {
+  const end = body.lastIndexOf('.ts\n');
+  if (end === -1) return undefined;
+  const uri = body.slice(body.lastIndexOf('\n', end) + 1, end + '.ts'.length);
+  return uri.startsWith('#') ? undefined : uri;
 }
 
 /** The store's tag with `-gz` appended inside the quotes. */

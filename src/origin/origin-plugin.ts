@@ -43,6 +43,9 @@ export const MAX_PARAM_LENGTH = 80;
 const DECIMAL = '(0|[1-9][0-9]{0,14})';
 const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.(0|[1-9][0-9]{0,3}))?\\.ts$`;
+/** The routes of a channel's playlists and of its segments and parts (other plugins match on them). */
+export const PLAYLIST_ROUTE = '/:channel/:playlist';
+export const SEGMENT_ROUTE = '/:channel/:rendition/:segment';
 /** A held request re-reads the playlist at least this often, in case a notification was lost. */
 const RECHECK_MS = 500;
 /** Held longer than this many target durations, a request gets 503 (rfc8216bis §6.2.5.2). */
@@ -161,7 +164,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
   fastify.route<{ Params: PlaylistParams }>({
     method: ['GET', 'HEAD'],
-    url: '/:channel/:playlist',
+    url: PLAYLIST_ROUTE,
     schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_PATTERN }) },
     handler: async (request, reply) => {
       const { channel, playlist } = request.params;
@@ -210,7 +213,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
   fastify.route<{ Params: SegmentParams }>({
     method: ['GET', 'HEAD'],
-    url: '/:channel/:rendition/:segment',
+    url: SEGMENT_ROUTE,
     schema: {
       params: paramsSchema({
         channel: `^${ID_PATTERN_SOURCE}$`,
@@ -263,14 +266,10 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
    * store, nor meet it down (a store that stalls right after a publish).
    */
   function prefetchNewest(channel: string, refreshed: Map<string, CachedPlaylist | null>): void {
-    for (const [name, playlist] of refreshed) {
-      if (!playlist || name === `${channel}.m3u8`) continue;
-      const body = playlist.body.toString('utf8');
-      const end = body.lastIndexOf('.ts\n');
-      if (end === -1) continue;
-      const uri = body.slice(body.lastIndexOf('\n', end) + 1, end + '.ts'.length);
-      const slash = uri.indexOf('/');
-      if (slash === -1 || uri.includes('"')) continue;
+    for (const playlist of refreshed.values()) {
+      const uri = playlist?.newestSegmentUri;
+      const slash = uri?.indexOf('/') ?? -1;
+      if (uri === undefined || slash === -1) continue;
       const rendition = uri.slice(0, slash);
       const segment = uri.slice(slash + 1);
       segments.prefetch(`${channel}/${rendition}/${segment}`, () => readSegment(channel, rendition, segment));
@@ -338,7 +337,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   // Writes are not part of the origin: 405 before any body is read.
   const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     sendError(reply, 405, `${request.method} is not allowed`, { headers: { allow: ALLOWED_METHODS } });
-  for (const url of ['/healthz', '/:channel/:playlist', '/:channel/:rendition/:segment']) {
+  for (const url of ['/healthz', PLAYLIST_ROUTE, SEGMENT_ROUTE]) {
     fastify.route({ method: WRITE_METHODS, url, onRequest: methodNotAllowed, handler: methodNotAllowed });
   }
 }

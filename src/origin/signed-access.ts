@@ -25,7 +25,7 @@ import type { FastifyInstance, FastifyReply, onRequestHookHandler, onSendHookHan
 import fp from 'fastify-plugin';
 import { OnairError } from '../errors.js';
 import { sendError } from './origin-errors.js';
-import { PLAYLIST_CONTENT_TYPE } from './origin-plugin.js';
+import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 
 const gzipAsync = promisify(gzip);
@@ -55,7 +55,7 @@ declare module 'fastify' {
 const MAX_AGE = /max-age=(\d+)/;
 
 /** The origin's routes of a channel's playlists, parts and segments (origin-plugin.ts). */
-const MEDIA_ROUTES = new Set(['/:channel/:playlist', '/:channel/:rendition/:segment']);
+const MEDIA_ROUTES = new Set([PLAYLIST_ROUTE, SEGMENT_ROUTE]);
 /** The recordings' routes (recording/recordings-plugin.ts): a channel's token covers them. */
 const RECORDINGS_PREFIX = '/recordings/';
 

@@ -11,7 +11,8 @@ import { FALLBACK_SOURCE_ID } from '../../src/ingest/input-selector.js';
 import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
 import type { Store } from '../../src/store/store.js';
 import type { VerifierReport } from './hls-verifier.js';
-import { freeTcpPort, freeUdpPort } from './ports.js';
+import { loopbackSettings } from './onair-harness.js';
+import { freeUdpPort } from './ports.js';
 import { identifyTones, type ToneVerdict } from './tone.js';
 
 export const MAIN_HZ = 500;
@@ -27,11 +28,7 @@ export async function chaosConfig(options: { store: string; inputs?: number; rec
   }
   return resolveConfig({
     store: options.store,
-    origin: { host: '127.0.0.1', port: await freeTcpPort() },
-    // Ingest-only processes serve /metrics on a port of their own: any free one.
-    metrics: { port: 0 },
-    hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
-    log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
+    ...(await loopbackSettings(options.segmentSeconds ?? 1)),
     channels: [
       {
         id: 'fip',

@@ -27,11 +27,7 @@ export async function testConfig(options: {
   const input = options.input ?? { id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120 } };
   return resolveConfig({
     store: options.store ?? 'memory',
-    origin: { host: '127.0.0.1', port: await freeTcpPort() },
-    // Ingest-only processes serve /metrics on a port of their own: any free one.
-    metrics: { port: 0 },
-    hls: { segmentSeconds: options.segmentSeconds ?? 1, windowSegments: 6 },
-    log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
+    ...(await loopbackSettings(options.segmentSeconds ?? 1)),
     channels: [
       {
         id: 'fip',
@@ -41,6 +37,19 @@ export async function testConfig(options: {
       },
     ],
   });
+}
+
+/**
+ * The top-level keys every test config shares: the origin on a free loopback port, /metrics of
+ * ingest-only processes on any free port, a 6-segment window, logs silent unless ONAIR_TEST_LOG.
+ */
+export async function loopbackSettings(segmentSeconds: number): Promise<Record<string, unknown>> {
+  return {
+    origin: { host: '127.0.0.1', port: await freeTcpPort() },
+    metrics: { port: 0 },
+    hls: { segmentSeconds, windowSegments: 6 },
+    log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
+  };
 }
 
 export function testLogger(config: OnairConfig) {
