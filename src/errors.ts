@@ -1,21 +1,48 @@
 /**
- * Domain errors carry a stable code; the origin maps codes to HTTP status, the CLI
- * maps them to exit messages. Tests assert codes, never message text.
+ * The one error table (docs/architecture.md, Errors), after fastify's lib/errors.js: every
+ * domain error onair raises has a stable `ONAIR_*` code, the HTTP status the origin and the
+ * API answer it with, and the short `error` name of the JSON reply. Tests assert codes, never
+ * message text; test/errors.test.ts keeps this table, the codes thrown in src/ and the
+ * README's list in sync.
+ *
+ * Programming errors (a function called against its contract: a reserved PID, an empty lease
+ * owner) stay RangeError/TypeError: they are bugs to fix, not conditions to handle.
  */
-export type OnairErrorCode =
-  | 'ONAIR_CONFIG_INVALID'
-  | 'ONAIR_CONFIG_UNREADABLE'
-  | 'ONAIR_PORT_IN_USE'
-  | 'ONAIR_STORE_UNAVAILABLE'
-  | 'ONAIR_STORE_URL_INVALID'
-  | 'ONAIR_FFMPEG_MISSING'
-  | 'ONAIR_INPUT_FAILED'
-  /** A config reload changed keys that only a restart can apply (store, ports, HLS timing). */
-  | 'ONAIR_RESTART_REQUIRED'
-  /** A config reload applied, but some channels did not start; the next reload tries them again. */
-  | 'ONAIR_RELOAD_INCOMPLETE'
-  /** A write carried a lease token that is no longer the channel's current lease: another packager leads. */
-  | 'ONAIR_FENCED';
+export interface ErrorDefinition {
+  /** HTTP status when the error reaches a reply. */
+  status: number;
+  /** The `error` field of the JSON reply, e.g. `{"error":"not_leading","message":"…"}`. */
+  reply: string;
+  /** What it means, for the README's list. */
+  meaning: string;
+}
+
+export const ERRORS = {
+  ONAIR_CONFIG_INVALID: { status: 400, reply: 'config_invalid', meaning: 'the configuration breaks the schema; the message names the key path' },
+  ONAIR_CONFIG_UNREADABLE: { status: 400, reply: 'config_invalid', meaning: 'the configuration file cannot be read or parsed' },
+  ONAIR_RESTART_REQUIRED: { status: 409, reply: 'restart_required', meaning: 'a reload changed keys that only a restart applies (store, ports, HLS timing)' },
+  ONAIR_RELOAD_INCOMPLETE: { status: 503, reply: 'reload_incomplete', meaning: 'a reload applied, but some channels did not start; the next reload tries them again' },
+  ONAIR_RELOAD_UNAVAILABLE: { status: 409, reply: 'reload_unavailable', meaning: 'no reload now: the ingest is still starting or already closed, or was not started from a file' },
+  ONAIR_PORT_IN_USE: { status: 500, reply: 'port_in_use', meaning: 'a listener cannot bind its address' },
+  ONAIR_STORE_UNAVAILABLE: { status: 503, reply: 'store_unavailable', meaning: 'the store (Redis) cannot be reached or did not answer in time' },
+  ONAIR_STORE_URL_INVALID: { status: 500, reply: 'store_url_invalid', meaning: 'the Redis URL cannot be used' },
+  ONAIR_FENCED: { status: 409, reply: 'fenced', meaning: 'a write carried a lease token that is no longer current: another packager leads' },
+  ONAIR_FFMPEG_MISSING: { status: 500, reply: 'ffmpeg_missing', meaning: 'ffmpeg or ffprobe is not installed or lacks a needed feature' },
+  ONAIR_FFMPEG_FAILED: { status: 500, reply: 'ffmpeg_failed', meaning: 'an FFmpeg or ffprobe run failed or gave no usable answer' },
+  ONAIR_INPUT_FAILED: { status: 502, reply: 'input_failed', meaning: 'an input (or the safety source file) gave no usable audio' },
+  ONAIR_INPUT_UNKNOWN: { status: 400, reply: 'input_unknown', meaning: 'the channel has no input with that id' },
+  ONAIR_CHANNEL_NOT_STARTED: { status: 409, reply: 'channel_not_started', meaning: 'the channel is not running in this process yet' },
+  ONAIR_NOT_LEADING: { status: 409, reply: 'not_leading', meaning: 'this process stands by for the channel: only the leader acts on air' },
+  ONAIR_RECORDING_NOT_FOUND: { status: 404, reply: 'not_found', meaning: 'no such recording session (or channel)' },
+  ONAIR_RECORDING_NOT_LEADING: { status: 409, reply: 'not_leading', meaning: 'this process does not lead the channel: only the leader records' },
+  ONAIR_RECORDING_BUSY: { status: 409, reply: 'recording_busy', meaning: 'the session is still being recorded: stop it first' },
+  ONAIR_RECORDING_NOT_RECORDING: { status: 409, reply: 'not_recording', meaning: 'a stop while nothing is being recorded' },
+  ONAIR_RECORDING_STITCH_FAILED: { status: 500, reply: 'stitch_failed', meaning: 'stitching failed: FFmpeg, a missing segment file, or a duration off by more than the tolerance' },
+  ONAIR_RECORDING_CORRUPT: { status: 500, reply: 'recording_corrupt', meaning: 'a stored recording record or index is not ours' },
+  ONAIR_PLAYER_MISSING: { status: 500, reply: 'player_missing', meaning: "the player page's files are not installed beside onair" },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type OnairErrorCode = keyof typeof ERRORS;
 
 export class OnairError extends Error {
   readonly code: OnairErrorCode;
@@ -28,8 +55,20 @@ export class OnairError extends Error {
     this.code = code;
     this.where = options.where;
   }
+
+  /** The HTTP status of this error's code (Fastify's error handler reads `statusCode`). */
+  get statusCode(): number {
+    return ERRORS[this.code].status;
+  }
 }
 
 export function isOnairError(error: unknown, code?: OnairErrorCode): error is OnairError {
   return error instanceof OnairError && (code === undefined || error.code === code);
+}
+
+/** The status and reply name an error gets at the origin or the API (500 for anything not ours). */
+export function httpErrorOf(error: unknown): { status: number; reply: string } {
+  if (!isOnairError(error)) return { status: 500, reply: 'internal_error' };
+  const { status, reply } = ERRORS[error.code];
+  return { status, reply };
 }
