@@ -5,7 +5,7 @@
  * RangeError for a value no playlist can carry (a caller's bug, not bad input).
  *
  * Readers accept only what the writers can write back, so that whatever parses also
- * marshals: integers are safe integers, decimals have at most 15 integer digits, dates lie
+ * marshals: integers are safe integers, decimals are below 10^15, dates lie
  * in the years 0000–9999.
  */
 import { PlaylistParseError } from './playlist-parse-error.js';
@@ -28,8 +28,10 @@ export function readDecimalInteger(text: string, what: string): number {
 }
 
 export function readDecimalFloat(text: string, what: string): number {
-  if (!DECIMAL_FLOAT.test(text)) throw new PlaylistParseError(`${what}: expected a decimal number, got "${text}"`);
-  return Number(text);
+  const value = Number(text);
+  // Fifteen nines and a fraction round up to 10^15, which the writers refuse.
+  if (!DECIMAL_FLOAT.test(text) || value >= LARGEST_DECIMAL) throw new PlaylistParseError(`${what}: expected a decimal number below 10^15, got "${text}"`);
+  return value;
 }
 
 /** Milliseconds since the epoch; fractions of a millisecond are dropped, as Date does. */
