@@ -14,7 +14,8 @@ import {
   type MasterVariant,
   type PlaylistSegment,
 } from './playlist-writer.js';
-import { partName, segmentUri, type ChannelState, type DvrSegment } from './sequence-state.js';
+import { deltaPlaylistName, dvrPlaylistName, masterPlaylistName, mediaPlaylistName, partUri, segmentUri } from './published-names.js';
+import type { ChannelState, DvrSegment } from './sequence-state.js';
 
 export interface LowLatencyTiming {
   /** Parts per segment. */
@@ -29,22 +30,8 @@ export interface RenderContext {
   lowLatency: LowLatencyTiming | undefined;
 }
 
-export function mediaPlaylistName(channel: string, rendition: string): string {
-  return `${channel}_${rendition}.m3u8`;
-}
-
-/** The DVR playlist of a rendition (`dvrSeconds`): `fip_hifi_dvr.m3u8`. */
-export function dvrPlaylistName(channel: string, rendition: string): string {
-  return `${channel}_${rendition}_dvr.m3u8`;
-}
-
-/**
- * The store name of a media playlist's delta update. The `.delta` suffix cannot match a
- * public playlist URL (ids have no dots), so it is reached through `?_HLS_skip=YES` only.
- */
-export function deltaPlaylistName(mediaName: string): string {
-  return `${mediaName.slice(0, -'.m3u8'.length)}.delta.m3u8`;
-}
+// Playlist names live in published-names.ts; re-exported for existing importers.
+export { deltaPlaylistName, dvrPlaylistName, mediaPlaylistName } from './published-names.js';
 
 export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelState, context: RenderContext): Record<string, string> {
   const playlists: Record<string, string> = {};
@@ -73,7 +60,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
       codecs: AAC_LC_CODECS,
     });
   }
-  playlists[`${channel.id}.m3u8`] = renderMasterPlaylist(variants);
+  playlists[masterPlaylistName(channel.id)] = renderMasterPlaylist(variants);
   return playlists;
 }
 
@@ -126,7 +113,7 @@ function renditionSegments(
     };
     if (withParts.has(index) && segment.parts) {
       entry.parts = segment.parts.map((durationSeconds, part) => ({
-        uri: `${rendition}/${partName(segment.msn, segment.run, part)}`,
+        uri: partUri(rendition, segment.msn, segment.run, part),
         durationSeconds,
       }));
     }
@@ -144,12 +131,12 @@ function lowLatencyPart(
 ): LowLatencyPlaylist {
   const open = state.open;
   const openParts = (open?.parts ?? []).map((durationSeconds, part) => ({
-    uri: `${rendition}/${partName(open!.msn, open!.run, part)}`,
+    uri: partUri(rendition, open!.msn, open!.run, part),
     durationSeconds,
   }));
   const preloadHintUri = open
-    ? `${rendition}/${partName(open.msn, open.run, open.parts.length)}`
-    : `${rendition}/${partName(state.nextMsn, run, 0)}`;
+    ? partUri(rendition, open.msn, open.run, open.parts.length)
+    : partUri(rendition, state.nextMsn, run, 0);
   // Every rendition is published in the same step: the others' last part is this one's.
   const last = state.window.at(-1);
   const lastPart =

@@ -1,8 +1,11 @@
 /**
- * Playlist serialization (RFC 8216 §4.3, Apple HLS authoring spec for live audio).
- * Pure: state in, text out. The sliding window never carries EXT-X-PLAYLIST-TYPE
- * (§4.3.3.5); every segment carries EXT-X-PROGRAM-DATE-TIME (§4.3.2.6).
+ * Our live playlists (RFC 8216 §4.3, Apple HLS authoring spec for live audio): what a
+ * window of segments becomes as playlist structures, marshalled by the codec
+ * (./playlist/). Pure: state in, text out. The sliding window never carries
+ * EXT-X-PLAYLIST-TYPE (§4.3.3.5); every segment carries EXT-X-PROGRAM-DATE-TIME (§4.3.2.6).
  */
+import * as m3u8 from './playlist/index.js';
+
 
 export interface PlaylistSegment {
   /** URI relative to the media playlist, e.g. `hifi/1234-3.ts`. */
@@ -67,48 +70,55 @@ export const PART_HOLD_BACK_PARTS = 3;
 export const AAC_LC_CODECS = 'mp4a.40.2';
 
 export function renderMediaPlaylist(playlist: MediaPlaylist): string {
+  return m3u8.marshalMediaPlaylist(describeMediaPlaylist(playlist));
+}
+
+/** The codec structure of a live media playlist (the VOD playlist of a recording builds on it). */
+export function describeMediaPlaylist(playlist: MediaPlaylist): m3u8.MediaPlaylist {
   const lowLatency = playlist.lowLatency;
   const { targetDuration } = playlist;
-  const lines = [
-    '#EXTM3U',
-    `#EXT-X-VERSION:${lowLatency ? LOW_LATENCY_PLAYLIST_VERSION : PLAYLIST_VERSION}`,
-    `#EXT-X-TARGETDURATION:${targetDuration}`,
-  ];
-  if (lowLatency) {
-    const partTarget = lowLatency.partTargetSeconds;
-    lines.push(
-      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=${SKIP_UNTIL_TARGET_DURATIONS * targetDuration},` +
-        `HOLD-BACK=${HOLD_BACK_TARGET_DURATIONS * targetDuration},PART-HOLD-BACK=${formatDuration(PART_HOLD_BACK_PARTS * partTarget)}`,
-      `#EXT-X-PART-INF:PART-TARGET=${formatDuration(partTarget)}`,
-    );
-  }
-  lines.push(`#EXT-X-MEDIA-SEQUENCE:${playlist.mediaSequence}`, `#EXT-X-DISCONTINUITY-SEQUENCE:${playlist.discontinuitySequence}`);
   const skipped = lowLatency?.skippedSegments ?? 0;
-  if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
-  for (const segment of playlist.segments.slice(skipped)) {
-    // The tag stays while its segment is in the window, even as the first one: the
-    // discontinuity sequence only counts tags that have left (§6.2.2), so a player's
-    // discontinuity count for each segment never changes between reloads.
-    if (segment.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
-    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`);
-    for (const part of segment.parts ?? []) lines.push(partLine(part));
-    lines.push(`#EXTINF:${formatDuration(segment.durationSeconds)},`);
-    lines.push(segment.uri);
+  const described: m3u8.MediaPlaylist = {
+    version: lowLatency ? LOW_LATENCY_PLAYLIST_VERSION : PLAYLIST_VERSION,
+    targetDuration,
+    mediaSequence: playlist.mediaSequence,
+    discontinuitySequence: playlist.discontinuitySequence,
+    segments: playlist.segments.slice(skipped).map(describeSegment),
+    preloadHints: [],
+    renditionReports: [],
+    endList: false,
+  };
+  if (skipped > 0) described.skip = { skippedSegments: skipped };
+  if (!lowLatency) return described;
+  const partTargetSeconds = lowLatency.partTargetSeconds;
+  described.serverControl = {
+    canBlockReload: true,
+    canSkipUntilSeconds: SKIP_UNTIL_TARGET_DURATIONS * targetDuration,
+    holdBackSeconds: HOLD_BACK_TARGET_DURATIONS * targetDuration,
+    partHoldBackSeconds: PART_HOLD_BACK_PARTS * partTargetSeconds,
+  };
+  described.partInf = { partTargetSeconds };
+  if (lowLatency.openParts.length > 0) {
+    described.partialSegment = { discontinuity: lowLatency.openDiscontinuity, parts: lowLatency.openParts.map(describePart) };
   }
-  if (lowLatency) {
-    if (lowLatency.openDiscontinuity && lowLatency.openParts.length > 0) lines.push('#EXT-X-DISCONTINUITY');
-    for (const part of lowLatency.openParts) lines.push(partLine(part));
-    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${lowLatency.preloadHintUri}"`);
-    for (const report of lowLatency.renditionReports) {
-      lines.push(`#EXT-X-RENDITION-REPORT:URI="${report.uri}",LAST-MSN=${report.lastMsn},LAST-PART=${report.lastPart}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
+  described.preloadHints = [{ type: 'PART', uri: lowLatency.preloadHintUri }];
+  described.renditionReports = lowLatency.renditionReports.map((report) => ({ ...report }));
+  return described;
+}
+
+function describeSegment(segment: PlaylistSegment): m3u8.MediaSegment {
+  return {
+    uri: segment.uri,
+    durationSeconds: segment.durationSeconds,
+    discontinuity: segment.discontinuity,
+    programDateTime: segment.programDateTime,
+    parts: (segment.parts ?? []).map(describePart),
+  };
 }
 
 /** Every part is independent: each AAC frame decodes on its own. */
-function partLine(part: PlaylistPart): string {
-  return `#EXT-X-PART:DURATION=${formatDuration(part.durationSeconds)},URI="${part.uri}",INDEPENDENT=YES`;
+function describePart(part: PlaylistPart): m3u8.MediaPart {
+  return { uri: part.uri, durationSeconds: part.durationSeconds, independent: true };
 }
 
 /**
@@ -127,17 +137,14 @@ export function skippableSegments(segments: readonly PlaylistSegment[], targetDu
 }
 
 export function renderMasterPlaylist(variants: readonly MasterVariant[]): string {
-  const lines = ['#EXTM3U', `#EXT-X-VERSION:${PLAYLIST_VERSION}`, '#EXT-X-INDEPENDENT-SEGMENTS'];
-  for (const variant of variants) {
-    lines.push(
-      `#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(variant.bandwidth)},AVERAGE-BANDWIDTH=${Math.ceil(variant.averageBandwidth)},CODECS="${variant.codecs}"`,
-    );
-    lines.push(variant.uri);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** EXTINF with 5 decimals: exact to 10 µs, and never a rounded-up 4.0 that lies. */
-function formatDuration(seconds: number): string {
-  return seconds.toFixed(5);
+  return m3u8.marshalMasterPlaylist({
+    version: PLAYLIST_VERSION,
+    independentSegments: true,
+    variants: variants.map((variant) => ({
+      uri: variant.uri,
+      bandwidth: Math.ceil(variant.bandwidth),
+      averageBandwidth: Math.ceil(variant.averageBandwidth),
+      codecs: variant.codecs,
+    })),
+  });
 }

@@ -1,6 +1,6 @@
 /**
  * The per-channel sequence state kept in the store next to the playlists
- * (DESIGN.md, Sequence): the live window, the next media sequence number, the
+ * (docs/architecture.md, Sequence): the live window, the next media sequence number, the
  * discontinuity sequence and where the PTS timeline goes on. A restarted packager
  * reads it back and continues: MSN never moves back, no URI is reused.
  */
@@ -85,15 +85,5 @@ function isChannelState(value: unknown): value is ChannelState {
   );
 }
 
-export function segmentUri(rendition: string, msn: number, run: number): string {
-  return `${rendition}/${segmentName(msn, run)}`;
-}
-
-export function segmentName(msn: number, run: number): string {
-  return `${msn}-${run}.ts`;
-}
-
-/** Part `part` (0-based) of segment `msn`: `1234-3.2.ts`. */
-export function partName(msn: number, run: number, part: number): string {
-  return `${msn}-${run}.${part}.ts`;
-}
+// The names of segments and parts live in published-names.ts; re-exported for existing importers.
+export { partName, segmentName, segmentUri } from './published-names.js';

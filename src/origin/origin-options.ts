@@ -3,6 +3,7 @@
  * OnairError ONAIR_CONFIG_INVALID naming the key path, e.g. `channels[1].renditions[0]`.
  */
 import { OnairError } from '../errors.js';
+import { ID_PATTERN_SOURCE, parsePlaylistName } from '../hls/published-names.js';
 import type { Store } from '../store/store.js';
 
 export interface OriginChannel {
@@ -33,7 +34,7 @@ export interface ResolvedOriginOptions {
   storeTimeoutMs: number;
 }
 
-export const ID_PATTERN_SOURCE = '[a-z0-9-]{1,32}';
+export { ID_PATTERN_SOURCE };
 const ID_PATTERN = new RegExp(`^${ID_PATTERN_SOURCE}$`);
 const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as const;
 
@@ -108,10 +109,7 @@ function invalid(where: string, message: string): OnairError {
  * renditions only (a rendition may itself be called `dvr`: `fip_dvr.m3u8`).
  */
 export function renditionOfMediaPlaylist(renditions: ReadonlySet<string>, channel: string, file: string): string | undefined {
-  const prefix = `${channel}_`;
-  if (!file.startsWith(prefix) || !file.endsWith('.m3u8')) return undefined;
-  const name = file.slice(prefix.length, -'.m3u8'.length);
-  if (renditions.has(name)) return name;
-  const dvrOf = name.endsWith('_dvr') ? name.slice(0, -'_dvr'.length) : undefined;
-  return dvrOf !== undefined && renditions.has(dvrOf) ? dvrOf : undefined;
+  const name = parsePlaylistName(file);
+  if (name?.channel !== channel || (name.kind !== 'media' && name.kind !== 'dvr')) return undefined;
+  return renditions.has(name.rendition) ? name.rendition : undefined;
 }

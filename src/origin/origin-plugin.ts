@@ -17,7 +17,14 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { deltaPlaylistName, mediaPlaylistName } from '../hls/channel-playlists.js';
+import {
+  deltaPlaylistName,
+  masterPlaylistName,
+  mediaPlaylistName,
+  parseSegmentName,
+  PLAYLIST_NAME_PATTERN,
+  SEGMENT_NAME_PATTERN,
+} from '../hls/published-names.js';
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
@@ -39,10 +46,6 @@ const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
 
 /** Longest path parameter a valid URL has: `{32}_{32}.m3u8` is 70 characters. */
 export const MAX_PARAM_LENGTH = 80;
-// MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53.
-const DECIMAL = '(0|[1-9][0-9]{0,14})';
-const PLAYLIST_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
-const SEGMENT_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.(0|[1-9][0-9]{0,3}))?\\.ts$`;
 /** The routes of a channel's playlists and of its segments and parts (other plugins match on them). */
 export const PLAYLIST_ROUTE = '/:channel/:playlist';
 export const SEGMENT_ROUTE = '/:channel/:rendition/:segment';
@@ -165,7 +168,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   fastify.route<{ Params: PlaylistParams }>({
     method: ['GET', 'HEAD'],
     url: PLAYLIST_ROUTE,
-    schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_PATTERN }) },
+    schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_NAME_PATTERN }) },
     handler: async (request, reply) => {
       const { channel, playlist } = request.params;
       const kind = playlistKind(channels, channel, playlist);
@@ -218,7 +221,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       params: paramsSchema({
         channel: `^${ID_PATTERN_SOURCE}$`,
         rendition: `^${ID_PATTERN_SOURCE}$`,
-        segment: SEGMENT_PATTERN,
+        segment: SEGMENT_NAME_PATTERN,
       }),
     },
     handler: async (request, reply) => {
@@ -313,7 +316,9 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
    * `listed` means: read the store again; `absent` means: it will not come.
    */
   async function holdUntilPublished(channel: string, rendition: string, segment: string): Promise<'listed' | 'absent' | 'timeout'> {
-    const [msn, run, part] = segment.slice(0, -'.ts'.length).split(/[-.]/).map(Number) as [number, number, number | undefined];
+    const address = parseSegmentName(segment);
+    if (!address) return 'absent';
+    const { msn, run, part } = address;
     const name = mediaPlaylistName(channel, rendition);
     let position = (await playlists.get(channel, name))?.position;
     if (!position?.hint || position.hint.run !== run || tooFarAhead(position, msn, part)) return 'absent';
@@ -356,7 +361,7 @@ function sendBody(request: FastifyRequest, reply: FastifyReply, body: Buffer): F
 function playlistKind(channels: ChannelIndex, channel: string, playlist: string): 'master' | 'media' | null {
   const renditions = channels.get(channel);
   if (!renditions) return null;
-  if (playlist === `${channel}.m3u8`) return 'master';
+  if (playlist === masterPlaylistName(channel)) return 'master';
   return renditionOfMediaPlaylist(renditions, channel, playlist) === undefined ? null : 'media';
 }
 

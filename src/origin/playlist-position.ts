@@ -2,8 +2,11 @@
  * Where a Low-Latency HLS media playlist's live edge is, read once per playlist version
  * from its text: what blocking reloads (`_HLS_msn`/`_HLS_part`) and preload-hinted part
  * requests wait for. The origin needs no channel settings for it: a playlist with
- * EXT-X-PART-INF is a low-latency one.
+ * EXT-X-PART-INF is a low-latency one. The playlist codec reads the text; this module
+ * only counts what it lists.
  */
+import { parseSegmentName } from '../hls/published-names.js';
+import { parseMediaPlaylist, PlaylistParseError, type MediaPlaylist } from '../hls/playlist/index.js';
 
 export interface PartAddress {
   msn: number;
@@ -21,38 +24,32 @@ export interface PlaylistPosition {
   hint: (PartAddress & { run: number }) | undefined;
 }
 
-const HINTED_PART = /URI="[^"]*?(\d+)-(\d+)\.(\d+)\.ts"/;
-
-/** Undefined for a playlist without parts (not low-latency). */
+/** Undefined for a playlist without parts (not low-latency), or one the codec cannot read. */
 export function readPlaylistPosition(body: string): PlaylistPosition | undefined {
-  let partTargetSeconds: number | undefined;
-  let targetDurationSeconds = 0;
-  let mediaSequence = 0;
-  let segments = 0;
-  let partsSinceSegment = 0;
-  let hint: PlaylistPosition['hint'];
-  for (const line of body.split('\n')) {
-    if (line.startsWith('#EXT-X-PART:')) partsSinceSegment += 1;
-    else if (line.startsWith('#EXT-X-PART-INF:')) partTargetSeconds = Number(/PART-TARGET=([\d.]+)/.exec(line)?.[1]);
-    else if (line.startsWith('#EXT-X-TARGETDURATION:')) targetDurationSeconds = Number(line.slice('#EXT-X-TARGETDURATION:'.length));
-    else if (line.startsWith('#EXT-X-MEDIA-SEQUENCE:')) mediaSequence = Number(line.slice('#EXT-X-MEDIA-SEQUENCE:'.length));
-    else if (line.startsWith('#EXT-X-SKIP:')) segments += Number(/SKIPPED-SEGMENTS=(\d+)/.exec(line)?.[1] ?? 0);
-    else if (line.startsWith('#EXT-X-PRELOAD-HINT:')) {
-      const match = HINTED_PART.exec(line);
-      if (match) hint = { msn: Number(match[1]), run: Number(match[2]), part: Number(match[3]) };
-    } else if (line !== '' && !line.startsWith('#')) {
-      segments += 1;
-      partsSinceSegment = 0;
-    }
+  let playlist: MediaPlaylist;
+  try {
+    playlist = parseMediaPlaylist(body);
+  } catch (error) {
+    if (error instanceof PlaylistParseError) return undefined;
+    throw error;
   }
-  if (!(partTargetSeconds! > 0)) return undefined;
+  const partTargetSeconds = playlist.partInf?.partTargetSeconds ?? 0;
+  if (!(partTargetSeconds > 0)) return undefined;
+  const listedSegments = (playlist.skip?.skippedSegments ?? 0) + playlist.segments.length;
   return {
-    targetDurationSeconds,
-    partTargetSeconds: partTargetSeconds!,
-    lastSegmentMsn: mediaSequence + segments - 1,
-    openParts: partsSinceSegment,
-    hint,
+    targetDurationSeconds: playlist.targetDuration,
+    partTargetSeconds,
+    lastSegmentMsn: playlist.mediaSequence + listedSegments - 1,
+    openParts: playlist.partialSegment?.parts.length ?? 0,
+    hint: hintedPart(playlist),
   };
+}
+
+/** The part the EXT-X-PRELOAD-HINT names, when its URI is one of our part URIs. */
+function hintedPart(playlist: MediaPlaylist): PlaylistPosition['hint'] {
+  const uri = playlist.preloadHints.find((hint) => hint.type === 'PART')?.uri;
+  const address = uri === undefined ? undefined : parseSegmentName(uri.slice(uri.lastIndexOf('/') + 1));
+  return address?.part === undefined ? undefined : { msn: address.msn, run: address.run, part: address.part };
 }
 
 /** Whether the playlist lists segment `msn` (complete), or its part `part` when given. */

@@ -3,17 +3,18 @@
  * §4.3.3.4 EXT-X-ENDLIST): every recorded segment with its exact EXTINF and
  * PROGRAM-DATE-TIME, so a player can seek anywhere in it. A session is one continuous
  * timeline (session-recorder.ts), so there is no discontinuity to signal. Pure: segments in,
- * text out; the live playlist writer serializes the segments, this adds what makes the
- * playlist a complete, unchanging one.
+ * text out; the live playlist writer describes the segments, this adds what makes the
+ * playlist a complete, unchanging one, and the playlist codec writes it.
  */
-import { renderMediaPlaylist } from '../hls/playlist-writer.js';
+import { marshalMediaPlaylist } from '../hls/playlist/index.js';
+import { describeMediaPlaylist } from '../hls/playlist-writer.js';
 import type { RecordedSegment } from './recording-files.js';
 
 /** `segments` must be non-empty; their URIs are `{session}/{msn}.ts`, relative to the playlist. */
 export function renderVodPlaylist(session: string, segments: readonly RecordedSegment[]): string {
   if (segments.length === 0) throw new RangeError('a VOD playlist needs at least one segment');
   const longest = Math.max(...segments.map((segment) => segment.durationSeconds));
-  const live = renderMediaPlaylist({
+  const live = describeMediaPlaylist({
     // §4.3.3.1: every EXTINF, rounded to the nearest integer, is at most the target duration.
     targetDuration: Math.max(1, Math.round(longest)),
     mediaSequence: 0,
@@ -25,6 +26,5 @@ export function renderVodPlaylist(session: string, segments: readonly RecordedSe
       discontinuity: false,
     })),
   });
-  // §4.3.3.5: the playlist type goes with the other playlist tags, before the first segment.
-  return `${live.replace('#EXT-X-MEDIA-SEQUENCE:', '#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:')}#EXT-X-ENDLIST\n`;
+  return marshalMediaPlaylist({ ...live, playlistType: 'VOD', endList: true });
 }

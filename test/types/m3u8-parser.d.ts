@@ -7,6 +7,12 @@ declare module 'm3u8-parser' {
     timeline: number;
     dateTimeString?: string;
     programDateTime?: number;
+    parts?: ParsedPart[];
+  }
+  export interface ParsedPart {
+    uri: string;
+    duration: number;
+    independent?: boolean;
   }
   export interface ParsedVariant {
     uri: string;
@@ -22,6 +28,12 @@ declare module 'm3u8-parser' {
     segments: ParsedSegment[];
     playlists?: ParsedVariant[];
     independentSegments?: boolean;
+    serverControl?: { canBlockReload?: boolean; canSkipUntil?: number; holdBack?: number; partHoldBack?: number };
+    partInf?: { partTarget?: number };
+    skip?: { skippedSegments?: number };
+    renditionReports?: { uri: string; lastMsn?: number; lastPart?: number }[];
+    /** The segment being made (LL-HLS): its parts and the preload hints after them. */
+    preloadSegment?: { parts?: ParsedPart[]; preloadHints?: { type: string; uri: string }[]; discontinuity?: boolean };
   }
   export class Parser {
     manifest: ParsedManifest;

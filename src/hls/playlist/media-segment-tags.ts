@@ -1,0 +1,108 @@
+/**
+ * The media segment tags (RFC 8216 §4.3.2): EXTINF (§4.3.2.1), EXT-X-DISCONTINUITY
+ * (§4.3.2.3) and EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), with the segment's parts
+ * (EXT-X-PART, low-latency-tags.ts) and its URI line: a segment's structure and its lines.
+ */
+import { formatPart, type MediaPart } from './low-latency-tags.js';
+import { PlaylistParseError } from './playlist-parse-error.js';
+import { formatDateTime, formatFixedDecimal, formatUriLine, readDecimalFloat } from './values.js';
+
+export interface MediaSegment {
+  uri: string;
+  /** EXTINF duration in seconds; the title is not kept. */
+  durationSeconds: number;
+  /** EXT-X-DISCONTINUITY before it: the segment starts a new timeline. */
+  discontinuity: boolean;
+  /** EXT-X-PROGRAM-DATE-TIME of its first sample, ms since the epoch. */
+  programDateTime?: number;
+  /** Its parts (Low-Latency HLS), listed before its EXTINF. */
+  parts: MediaPart[];
+}
+
+/** The segment being made: what is listed after the last complete segment (Low-Latency HLS). */
+export interface PartialSegment {
+  discontinuity: boolean;
+  programDateTime?: number;
+  parts: MediaPart[];
+}
+
+export const EXTINF = '#EXTINF';
+export const DISCONTINUITY = '#EXT-X-DISCONTINUITY';
+export const PROGRAM_DATE_TIME = '#EXT-X-PROGRAM-DATE-TIME';
+
+/** `<duration>,[<title>]`: the duration in seconds. */
+export function parseExtinf(value: string): number {
+  const comma = value.indexOf(',');
+  return readDecimalFloat(comma === -1 ? value : value.slice(0, comma), EXTINF);
+}
+
+export function formatSegment(segment: MediaSegment): string[] {
+  const lines = segmentHead(segment);
+  lines.push(`${EXTINF}:${formatFixedDecimal(segment.durationSeconds)},`, formatUriLine(segment.uri));
+  return lines;
+}
+
+export function formatPartialSegment(partial: PartialSegment): string[] {
+  return segmentHead(partial);
+}
+
+/**
+ * The tag stays while its segment is listed, even as the first one: the discontinuity
+ * sequence counts only tags that have left the playlist (§6.2.2).
+ */
+function segmentHead(segment: PartialSegment): string[] {
+  const lines: string[] = [];
+  if (segment.discontinuity) lines.push(DISCONTINUITY);
+  if (segment.programDateTime !== undefined) lines.push(`${PROGRAM_DATE_TIME}:${formatDateTime(segment.programDateTime)}`);
+  for (const part of segment.parts) lines.push(formatPart(part));
+  return lines;
+}
+
+/** Collects the tags of the segment being read until its URI line closes it. */
+export class SegmentBuilder {
+  private discontinuity = false;
+  private programDateTime: number | undefined;
+  private durationSeconds: number | undefined;
+  private parts: MediaPart[] = [];
+
+  markDiscontinuity(): void {
+    this.discontinuity = true;
+  }
+
+  setProgramDateTime(ms: number): void {
+    this.programDateTime = ms;
+  }
+
+  setDuration(seconds: number): void {
+    this.durationSeconds = seconds;
+  }
+
+  addPart(part: MediaPart): void {
+    this.parts.push(part);
+  }
+
+  /** The URI line: the segment is complete. */
+  close(uri: string): MediaSegment {
+    if (this.durationSeconds === undefined) throw new PlaylistParseError(`URI line "${uri}" without EXTINF`);
+    const segment: MediaSegment = { uri, durationSeconds: this.durationSeconds, discontinuity: this.discontinuity, parts: this.parts };
+    if (this.programDateTime !== undefined) segment.programDateTime = this.programDateTime;
+    this.reset();
+    return segment;
+  }
+
+  /** At the end of the playlist: what is listed of a segment without its URI line yet. */
+  partial(): PartialSegment | undefined {
+    if (this.durationSeconds !== undefined) throw new PlaylistParseError('EXTINF without a URI line');
+    if (!this.discontinuity && this.programDateTime === undefined && this.parts.length === 0) return undefined;
+    const partial: PartialSegment = { discontinuity: this.discontinuity, parts: this.parts };
+    if (this.programDateTime !== undefined) partial.programDateTime = this.programDateTime;
+    return partial;
+  }
+
+  private reset(): void {
+    this.discontinuity = false;
+    this.programDateTime = undefined;
+    this.durationSeconds = undefined;
+    this.parts = [];
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Every name onair publishes, formatted and parsed in one place (docs/architecture.md,
+ * Sequence): the packager writes them, the origin routes and reads them back.
+ *   segment              `{msn}-{run}.ts`           e.g. `1234-3.ts`
+ *   part (LL-HLS)        `{msn}-{run}.{part}.ts`    e.g. `1234-3.2.ts` (part 0-based)
+ *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
+ *   master playlist      `{ch}.m3u8`
+ *   media playlist       `{ch}_{rendition}.m3u8`
+ *   DVR playlist         `{ch}_{rendition}_dvr.m3u8`
+ *   delta update         `{ch}_{rendition}.delta.m3u8` (store only: reached through `?_HLS_skip=YES`)
+ * Channel and rendition ids are 1–32 characters of `[a-z0-9-]`, so `_` and `.` separate
+ * the parts of a name unambiguously. The run in a segment name means a URI is never reused.
+ */
+
+/** A channel or rendition id, as a regular expression source (no anchors). */
+export const ID_PATTERN_SOURCE = '[a-z0-9-]{1,32}';
+// MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53;
+// a part index has at most 4 digits.
+const DECIMAL = '(0|[1-9][0-9]{0,14})';
+const PART_INDEX = '(0|[1-9][0-9]{0,3})';
+
+/** A segment or part name, anchored: for route schemas. */
+export const SEGMENT_NAME_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.${PART_INDEX})?\\.ts$`;
+/** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
+export const PLAYLIST_NAME_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
+
+const SEGMENT_NAME = new RegExp(SEGMENT_NAME_PATTERN);
+const ID = new RegExp(`^${ID_PATTERN_SOURCE}$`);
+const PLAYLIST_SUFFIX = '.m3u8';
+const DVR_SUFFIX = '_dvr';
+const DELTA_SUFFIX = '.delta';
+
+/** Where a segment or part sits in the sequence: `part` only for a part. */
+export interface SegmentAddress {
+  msn: number;
+  run: number;
+  part?: number;
+}
+
+export type PlaylistName =
+  | { kind: 'master'; channel: string }
+  | { kind: 'media' | 'dvr' | 'delta'; channel: string; rendition: string };
+
+export function segmentName(msn: number, run: number): string {
+  return `${msn}-${run}.ts`;
+}
+
+/** Part `part` (0-based) of segment `msn`: `1234-3.2.ts`. */
+export function partName(msn: number, run: number, part: number): string {
+  return `${msn}-${run}.${part}.ts`;
+}
+
+export function segmentUri(rendition: string, msn: number, run: number): string {
+  return `${rendition}/${segmentName(msn, run)}`;
+}
+
+export function partUri(rendition: string, msn: number, run: number, part: number): string {
+  return `${rendition}/${partName(msn, run, part)}`;
+}
+
+/** `1234-3.ts` → { msn: 1234, run: 3 }, `1234-3.2.ts` → { …, part: 2 }; undefined for any other name. */
+export function parseSegmentName(name: string): SegmentAddress | undefined {
+  const match = SEGMENT_NAME.exec(name);
+  if (!match) return undefined;
+  const address: SegmentAddress = { msn: Number(match[1]), run: Number(match[2]) };
+  if (match[4] !== undefined) address.part = Number(match[4]);
+  return address;
+}
+
+/** `hifi/1234-3.2.ts` → the rendition and the address; undefined for any other URI. */
+export function parseSegmentUri(uri: string): (SegmentAddress & { rendition: string }) | undefined {
+  const slash = uri.indexOf('/');
+  const rendition = uri.slice(0, slash);
+  const address = slash === -1 || !ID.test(rendition) ? undefined : parseSegmentName(uri.slice(slash + 1));
+  return address && { rendition, ...address };
+}
+
+export function masterPlaylistName(channel: string): string {
+  return `${channel}${PLAYLIST_SUFFIX}`;
+}
+
+export function mediaPlaylistName(channel: string, rendition: string): string {
+  return `${channel}_${rendition}${PLAYLIST_SUFFIX}`;
+}
+
+/** The DVR playlist of a rendition (`dvrSeconds`): `fip_hifi_dvr.m3u8`. */
+export function dvrPlaylistName(channel: string, rendition: string): string {
+  return `${channel}_${rendition}${DVR_SUFFIX}${PLAYLIST_SUFFIX}`;
+}
+
+/**
+ * The store name of a media playlist's delta update. The `.delta` suffix cannot match a
+ * public playlist URL (ids have no dots), so it is reached through `?_HLS_skip=YES` only.
+ */
+export function deltaPlaylistName(mediaName: string): string {
+  return `${mediaName.slice(0, -PLAYLIST_SUFFIX.length)}${DELTA_SUFFIX}${PLAYLIST_SUFFIX}`;
+}
+
+/**
+ * `fip.m3u8` → master of fip, `fip_hifi.m3u8` → media, `fip_hifi_dvr.m3u8` → DVR,
+ * `fip_hifi.delta.m3u8` → delta; undefined for a name onair does not publish. A rendition
+ * may itself be called `dvr`: `fip_dvr.m3u8` is its media playlist.
+ */
+export function parsePlaylistName(name: string): PlaylistName | undefined {
+  if (!name.endsWith(PLAYLIST_SUFFIX)) return undefined;
+  let stem = name.slice(0, -PLAYLIST_SUFFIX.length);
+  const delta = stem.endsWith(DELTA_SUFFIX);
+  if (delta) stem = stem.slice(0, -DELTA_SUFFIX.length);
+  const [channel, rendition, dvr, ...rest] = stem.split('_');
+  if (rest.length > 0 || !ID.test(channel!) || (rendition !== undefined && !ID.test(rendition))) return undefined;
+  if (dvr !== undefined && (dvr !== DVR_SUFFIX.slice(1) || delta)) return undefined;
+  if (rendition === undefined) return delta ? undefined : { kind: 'master', channel: channel! };
+  return { kind: delta ? 'delta' : dvr !== undefined ? 'dvr' : 'media', channel: channel!, rendition };
+}

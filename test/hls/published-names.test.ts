@@ -1,0 +1,76 @@
+/**
+ * The names onair publishes (src/hls/published-names.ts): each format reads back through
+ * its parser, the route patterns accept exactly what the parsers accept, and names that
+ * are not ours are refused.
+ */
+import t from 'tap';
+import {
+  deltaPlaylistName,
+  dvrPlaylistName,
+  masterPlaylistName,
+  mediaPlaylistName,
+  parsePlaylistName,
+  parseSegmentName,
+  parseSegmentUri,
+  partName,
+  partUri,
+  PLAYLIST_NAME_PATTERN,
+  SEGMENT_NAME_PATTERN,
+  segmentName,
+  segmentUri,
+} from '../../src/hls/published-names.js';
+import { partName as partNameFromState, segmentName as segmentNameFromState } from '../../src/hls/sequence-state.js';
+
+t.test('segment and part names format as {msn}-{run}[.{part}].ts and read back', async (t) => {
+  t.equal(segmentName(1234, 3), '1234-3.ts');
+  t.equal(partName(1234, 3, 2), '1234-3.2.ts');
+  t.equal(segmentUri('hifi', 0, 0), 'hifi/0-0.ts');
+  t.equal(partUri('hifi', 7, 1, 0), 'hifi/7-1.0.ts');
+  for (const [msn, run, part] of [
+    [0, 0, undefined],
+    [1234, 3, undefined],
+    [1234, 3, 2],
+    [2 ** 49, 999_999_999_999_999, 9999],
+  ] as const) {
+    const name = part === undefined ? segmentName(msn, run) : partName(msn, run, part);
+    t.strictSame(parseSegmentName(name), part === undefined ? { msn, run } : { msn, run, part }, name);
+  }
+  t.strictSame(parseSegmentUri('hifi/12-3.4.ts'), { rendition: 'hifi', msn: 12, run: 3, part: 4 });
+  t.equal(segmentNameFromState, segmentName, 'sequence-state.ts still exports segmentName');
+  t.equal(partNameFromState, partName, 'sequence-state.ts still exports partName');
+});
+
+t.test('names that are not a canonical segment or part are refused', async (t) => {
+  for (const name of ['01-3.ts', '1-03.ts', '1-3.01.ts', '1-3.10000.ts', '1-3', '1.ts', '-1-3.ts', '1-3.ts.ts', '1234567890123456-1.ts', 'a-b.ts', '1-3.2.1.ts']) {
+    t.equal(parseSegmentName(name), undefined, name);
+    t.notMatch(name, new RegExp(SEGMENT_NAME_PATTERN), `${name}: the route refuses it too`);
+  }
+  for (const uri of ['12-3.ts', '/12-3.ts', 'HiFi/12-3.ts', 'a/b/12-3.ts']) t.equal(parseSegmentUri(uri), undefined, uri);
+});
+
+t.test('playlist names format and read back with their kind', async (t) => {
+  const media = mediaPlaylistName('fip', 'hifi');
+  const table: [string, ReturnType<typeof parsePlaylistName>][] = [
+    [masterPlaylistName('fip'), { kind: 'master', channel: 'fip' }],
+    [media, { kind: 'media', channel: 'fip', rendition: 'hifi' }],
+    [dvrPlaylistName('fip', 'hifi'), { kind: 'dvr', channel: 'fip', rendition: 'hifi' }],
+    [deltaPlaylistName(media), { kind: 'delta', channel: 'fip', rendition: 'hifi' }],
+    ['fip_dvr.m3u8', { kind: 'media', channel: 'fip', rendition: 'dvr' }],
+    ['fip_dvr_dvr.m3u8', { kind: 'dvr', channel: 'fip', rendition: 'dvr' }],
+  ];
+  t.same(
+    table.map(([name]) => name),
+    ['fip.m3u8', 'fip_hifi.m3u8', 'fip_hifi_dvr.m3u8', 'fip_hifi.delta.m3u8', 'fip_dvr.m3u8', 'fip_dvr_dvr.m3u8'],
+  );
+  for (const [name, parsed] of table) t.strictSame(parsePlaylistName(name), parsed, name);
+});
+
+t.test('playlist names onair does not publish are refused; the route admits no delta name', async (t) => {
+  const pattern = new RegExp(PLAYLIST_NAME_PATTERN);
+  for (const name of ['fip', 'fip.m3u', 'Fip.m3u8', 'fip_.m3u8', '_hifi.m3u8', 'fip_hifi_live.m3u8', 'fip_a_b_dvr.m3u8', 'fip.delta.m3u8', 'fip_hifi_dvr.delta.m3u8', `${'a'.repeat(33)}.m3u8`]) {
+    t.equal(parsePlaylistName(name), undefined, name);
+    t.notMatch(name, pattern, `${name}: the route refuses it too`);
+  }
+  t.notMatch('fip_hifi.delta.m3u8', pattern, 'a delta update is reached through ?_HLS_skip=YES only');
+  for (const name of ['fip.m3u8', 'fip_hifi.m3u8', 'fip_hifi_dvr.m3u8']) t.match(name, pattern, name);
+});
