@@ -1,16 +1,18 @@
 /**
  * The one error the playlist parser throws: the text is not a playlist this codec can read
- * (RFC 8216 §4 syntax, or a required tag missing). It carries a stable code and the line.
+ * (RFC 8216 §4 syntax, or a required tag missing). An OnairError with code
+ * ONAIR_PLAYLIST_INVALID (src/errors.ts) that also carries the line.
  */
+import { OnairError } from '../../errors.js';
+
 export const PLAYLIST_INVALID = 'ONAIR_PLAYLIST_INVALID';
 
-export class PlaylistParseError extends Error {
-  readonly code = PLAYLIST_INVALID;
+export class PlaylistParseError extends OnairError {
   /** 1-based line of the text the error is about, when it is about one. */
   readonly line: number | undefined;
 
   constructor(message: string, line?: number) {
-    super(line === undefined ? message : `line ${line}: ${message}`);
+    super(PLAYLIST_INVALID, line === undefined ? message : `line ${line}: ${message}`);
     this.name = 'PlaylistParseError';
     this.line = line;
   }
