@@ -42,7 +42,8 @@ export function leaseOwner(): string {
  * Lease length for a target duration: 0.2 × TD, between 0.3 s and 3 s. The leader may die
  * just before publishing, a whole TD after its last segment; the standby then needs the
  * lease plus a quarter of it to take over, and players must see the next segment within
- * 1.5 × TD (DESIGN.md): takeover has to fit in half a TD, with room for a player's poll.
+ * 1.5 × TD (docs/architecture.md, Failure model): takeover has to fit in half a TD, with
+ * room for a player's poll.
  */
 export function defaultLeaseMs(targetDurationSeconds: number): number {
   return Math.min(3000, Math.max(300, Math.round(targetDurationSeconds * 200)));

@@ -3,6 +3,7 @@
  * OnairError ONAIR_CONFIG_INVALID naming the key path, e.g. `channels[1].renditions[0]`.
  */
 import { OnairError } from '../errors.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
 import type { Store } from '../store/store.js';
 
 export interface OriginChannel {
@@ -39,7 +40,6 @@ const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as 
 
 export const DEFAULT_SEGMENT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS = 250;
-export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 
 export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
   if (!isRecord(options)) throw invalid('', 'expected an options object');
