@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { TestSignalSender } from '../src/ingest/test-signal-sender.js';
+import { TestSignalSender } from '../src/ffmpeg/test-signal-sender.js';
 import { parseMasterPlaylist, parseMediaPlaylist } from './listeners-playlist.js';
 import { freeTcpPort, freeUdpPort, processCpuSeconds } from './system.js';
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { resolveConfig } from './config/load-config.js';
 import type { OnairConfig } from './config/config-schema.js';
-import { TestSignalSender } from './ingest/test-signal-sender.js';
+import { TestSignalSender } from './ffmpeg/test-signal-sender.js';
 import { startOnair, type RunningOnair } from './onair.js';
 
 /** The demo channel's renditions: a low, a mid and a high bit rate, as radios publish them. */

@@ -16,14 +16,14 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChannelConfig } from '../config/config-schema.js';
 import { isOnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
-import { NotLeadingError, type ChannelStatus, type IngestService } from '../ingest/ingest-service.js';
-import { sendError } from '../origin/origin-errors.js';
-import { readFromStore } from '../origin/store-read.js';
-import type { ListenersControl, ListenerCounts } from '../origin/listeners-plugin.js';
+import { BearerTokens } from '../http/bearer-auth.js';
+import { sendError } from '../http/error-replies.js';
+import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
+import { NotLeadingError, type ChannelStatus } from '../pipeline/channel-pipeline.js';
+import type { IngestService } from '../pipeline/ingest-service.js';
 import { isRecordingError } from '../recording/recording-errors.js';
 import type { RecordingRecord } from '../recording/recording-record.js';
 import type { Store } from '../store/store.js';
-import { BearerTokens } from './bearer-auth.js';
 
 export interface ReloadResult {
   added: string[];
@@ -39,13 +39,21 @@ export interface ControlApiOptions {
   /** The ingest of this process, when it runs one (manual switches need it). */
   ingest: () => IngestService | undefined;
   /** Listener counts, when this process runs an origin. */
-  listeners: () => ListenersControl | undefined;
+  listeners: () => ListenerCountSource | undefined;
   /** Re-reads the config file and applies it; absent when the process has no config file. */
   reload?: () => Promise<ReloadResult>;
   storeTimeoutMs?: number;
 }
 
-const STORE_TIMEOUT_MS = 2000;
+/** Distinct listeners per channel, in total and per rendition. */
+export interface ListenerCounts {
+  channels: Record<string, { total: number; renditions: Record<string, number> }>;
+}
+
+/** What the API reads of the origin's listener counter (the origin's `onairListeners`). */
+export interface ListenerCountSource {
+  counts(): Promise<ListenerCounts>;
+}
 
 const channelView = {
   type: 'object',
@@ -75,7 +83,7 @@ const channelParams = { type: 'object', required: ['channel'], properties: { cha
 
 export async function controlApi(fastify: FastifyInstance, options: ControlApiOptions): Promise<void> {
   const tokens = new BearerTokens(options.tokens);
-  const storeTimeoutMs = options.storeTimeoutMs ?? STORE_TIMEOUT_MS;
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
 
   await fastify.register(swagger, {
     openapi: {

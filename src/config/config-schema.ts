@@ -78,10 +78,12 @@ const srtOptionsSchema = z
   })
   .strict();
 
+/** The id under which the safety source appears in logs, the store and metrics: no input may take it. */
+export const FALLBACK_SOURCE_ID = 'fallback';
+
 const inputSchema = z
   .object({
-    // `fallback` names the safety source in logs, the store and metrics.
-    id: idSchema.refine((id) => id !== 'fallback', { error: '"fallback" is reserved for the safety source' }),
+    id: idSchema.refine((id) => id !== FALLBACK_SOURCE_ID, { error: `"${FALLBACK_SOURCE_ID}" is reserved for the safety source` }),
     url: z
       .string({ error: 'expected a URL FFmpeg can read, e.g. srt://0.0.0.0:9000?mode=listener' })
       .min(1)

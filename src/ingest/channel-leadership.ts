@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Lease, Store } from '../store/store.js';
 
 export interface ChannelLeadershipOptions {
@@ -24,7 +25,8 @@ export interface ChannelLeadershipOptions {
   onLead: (lease: Lease) => Promise<void>;
   /** Called when leadership ends (lost, expired, fenced or closed). */
   onFollow: (reason: string) => void;
-  now?: () => number;
+  /** Time and timers of the loop (tests pass a manual clock); default the system clock. */
+  clock?: Clock;
 }
 
 export interface LeadershipStats {
@@ -42,7 +44,8 @@ export function leaseOwner(): string {
  * Lease length for a target duration: 0.2 × TD, between 0.3 s and 3 s. The leader may die
  * just before publishing, a whole TD after its last segment; the standby then needs the
  * lease plus a quarter of it to take over, and players must see the next segment within
- * 1.5 × TD (DESIGN.md): takeover has to fit in half a TD, with room for a player's poll.
+ * 1.5 × TD (docs/architecture.md, Failure model): takeover has to fit in half a TD, with
+ * room for a player's poll.
  */
 export function defaultLeaseMs(targetDurationSeconds: number): number {
   return Math.min(3000, Math.max(300, Math.round(targetDurationSeconds * 200)));
@@ -53,18 +56,18 @@ export class ChannelLeadership {
   private readonly options: ChannelLeadershipOptions;
   /** This process's name in the lease: `host:pid:random`. */
   readonly owner = leaseOwner();
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly logger: Logger;
   private lease: Lease | undefined;
   /** Until when the current lease surely holds: sent-time of the last successful renewal + leaseMs. */
   private validUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
 
   constructor(options: ChannelLeadershipOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.logger = options.logger.child({ channel: options.channel });
   }
 
@@ -89,7 +92,7 @@ export class ChannelLeadership {
   /** Stops the loop; a leader gives the lease up so a standby takes over at once. */
   async close(): Promise<void> {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     await this.busy;
     const lease = this.lease;
     if (!lease) return;
@@ -101,7 +104,7 @@ export class ChannelLeadership {
 
   private schedule(delayMs: number): void {
     if (!this.running) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.busy = this.step().finally(() => {
         this.schedule(this.lease ? this.options.leaseMs / 3 : this.options.leaseMs / 4);
       });
@@ -110,7 +113,7 @@ export class ChannelLeadership {
 
   private async step(): Promise<void> {
     const { store, channel, leaseMs } = this.options;
-    const sentAt = this.now();
+    const sentAt = this.clock.now();
     try {
       if (this.lease) {
         if (await this.bounded(store.renewLease(this.lease, leaseMs))) {
@@ -141,7 +144,7 @@ export class ChannelLeadership {
       }
     } catch (error) {
       this.stats.storeErrors += 1;
-      if (this.lease && this.now() >= this.validUntil) {
+      if (this.lease && this.clock.now() >= this.validUntil) {
         this.lose('store unreachable for longer than the lease');
       } else {
         this.logger.debug({ err: error }, 'lease request failed; retrying');
@@ -154,12 +157,12 @@ export class ChannelLeadership {
    * store's own command timeout (seconds) would keep a cut-off leader believing it leads.
    */
   private bounded<T>(call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('lease call timed out')), this.options.leaseMs / 2);
+      timer = this.clock.setTimeout(() => reject(new Error('lease call timed out')), this.options.leaseMs / 2);
     });
     call.catch(() => undefined);
-    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([call, timeout]).finally(() => timer?.cancel());
   }
 
   private lose(reason: string): void {

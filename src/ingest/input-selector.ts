@@ -1,6 +1,6 @@
 /**
  * Chooses, frame by frame, where a channel's audio comes from: the highest-priority
- * healthy input, else the safety source (DESIGN.md, Failure model). Every input runs hot
+ * healthy input, else the safety source (docs/architecture.md, Failure model). Every input runs hot
  * (its FFmpeg encodes all the time), so a switch is just a different frame group going
  * into the packager on a frame edge of the packager's own sample-count timeline: no PTS
  * jump, no MSN gap.
@@ -25,6 +25,7 @@
  * the process was frozen, the gap is filled up to real time at once: the packager's
  * program date time stays true and its queue bound drops what can no longer be listed.
  */
+import { FALLBACK_SOURCE_ID } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 
 /** What the selector needs to know of an input worker. */
@@ -80,8 +81,8 @@ export interface InputSelectorOptions {
   onSwitch?: (change: InputSwitch) => void;
 }
 
-/** The id under which the safety source appears in logs, the store and metrics. */
-export const FALLBACK_SOURCE_ID = 'fallback';
+/** The safety source's id (reserved by the config schema), as `activeSource` and switches name it. */
+export { FALLBACK_SOURCE_ID };
 /**
  * An input coming back must deliver over this span before it is taken: an FFmpeg
  * flushing its last frames as it exits is a burst, not a feed that is back.

@@ -1,5 +1,5 @@
 /**
- * One contribution input of a channel: runs its FFmpeg encoder (through the adapter),
+ * One contribution input of a channel: runs its FFmpeg encoder (src/ffmpeg/live-encoder.ts),
  * demuxes the MPEG-TS it writes, parses ADTS per rendition, aligns the renditions into
  * frame groups and hands them on. A feed that sends garbage or stops is logged with
  * channel and input id and counted. FFmpeg is supervised: one that exits is restarted with
@@ -13,13 +13,14 @@ import type { Logger } from 'pino';
 import { srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
 import { AdtsReader, type AacFrame } from '../media/adts.js';
 import { TsDemuxer, type DemuxEvent } from '../media/ts-demuxer.js';
-import { startEncoder as startFfmpegEncoder, type EncoderExit, type EncoderProcess, type EncoderSpec } from './ffmpeg-adapter.js';
+import type { EncoderSpec } from '../ffmpeg/encoder-arguments.js';
+import type { FfmpegExit } from '../ffmpeg/ffmpeg-process.js';
+import { startEncoder as startFfmpegEncoder, type EncoderProcess } from '../ffmpeg/live-encoder.js';
+import { backoffDelay } from '../ffmpeg/restart-backoff.js';
 import { RenditionAligner } from './rendition-aligner.js';
 
 /** ISO/IEC 13818-1 stream_type for ADTS AAC. */
 const STREAM_TYPE_ADTS_AAC = 0x0f;
-const BACKOFF_INITIAL_MS = 500;
-const BACKOFF_MAX_MS = 10_000;
 /** A run that lasted this long was healthy: the next failure starts the backoff again. */
 const HEALTHY_RUN_MS = 30_000;
 const GARBAGE_LOG_INTERVAL_MS = 5_000;
@@ -227,7 +228,7 @@ export class InputWorker {
     this.logger.warn({ garbageEvents: this.stats.garbageEvents }, 'feed delivered bytes that are not clean MPEG-TS/ADTS; skipped');
   }
 
-  private onEncoderExit(exit: EncoderExit): void {
+  private onEncoderExit(exit: FfmpegExit): void {
     this.disarmWatchdog();
     this.encoder = undefined;
     this.feedSilent = false; // nothing is known of the next run's audio yet
@@ -298,12 +299,6 @@ export class EncoderOutputReader {
 /** An input FFmpeg receives rather than fetches: silence before the first packet is normal. */
 function waitsForSender(url: string): boolean {
   return srtListenerAddress(url) !== undefined || url.startsWith('udp:') || url.startsWith('rtp:');
-}
-
-/** Exponential backoff with ±25 % jitter, capped at 10 s. */
-export function backoffDelay(failures: number, random: () => number = Math.random): number {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, failures - 1));
-  return Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + random() * 0.5)));
 }
 
 /** What FFmpeg is asked to do for this input. SRT options become URL options (FFmpeg's srt protocol). */

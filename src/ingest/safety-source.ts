@@ -1,6 +1,6 @@
 /**
- * A channel's safety source (DESIGN.md, Failure model: "every feed lost → safety source
- * keeps the playlist advancing"): silence, or an audio file (a jingle, a "we'll be right
+ * A channel's safety source (docs/architecture.md, Failure model: "every feed lost → safety
+ * source keeps the playlist advancing"): silence, or an audio file (a jingle, a "we'll be right
  * back" loop) encoded ONCE at start-up with the live encoder's options into every rendition
  * and held in memory. Taking a frame group from it never fails, never waits and does no
  * I/O, so the packager can take one in place of an input's group on any frame edge.
@@ -18,7 +18,7 @@ import type { ChannelConfig } from '../config/config-schema.js';
 import { buildAdtsHeader, type AacFrame } from '../media/adts.js';
 import { concatBytes } from '../media/bytes.js';
 import { samplesToTicks, wrapPts } from '../media/pts.js';
-import { encodeClip } from './ffmpeg-adapter.js';
+import { encodeClip } from '../ffmpeg/clip-encoder.js';
 import { EncoderOutputReader } from './input-worker.js';
 
 export interface SafetySource {

@@ -8,10 +8,11 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
-import type { ChannelIngest, IngestService } from '../ingest/ingest-service.js';
 import type { InputStats } from '../ingest/input-worker.js';
 import type { ListenerCounts, ListenersControl } from '../origin/listeners-plugin.js';
 import type { OriginControl } from '../origin/origin-plugin.js';
+import type { ChannelPipeline } from '../pipeline/channel-pipeline.js';
+import type { IngestService } from '../pipeline/ingest-service.js';
 
 /** Latency buckets from half a millisecond (a memory hit) to 10 s (a held LL-HLS request). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -82,7 +83,7 @@ export class OnairMetrics {
   watchIngest(ingest: IngestService): void {
     const channels = (): IngestService['channels'] => ingest.channels;
     const registers = [this.registry];
-    const observePublishDelay = (channel: ChannelIngest): void => {
+    const observePublishDelay = (channel: ChannelPipeline): void => {
       channel.packager.on('segment', (_entry: unknown, timing: SegmentTiming) =>
         this.segmentPublishDelay.observe({ channel: channel.packager.channelId }, timing.publishDelayMs / 1000),
       );

@@ -23,17 +23,17 @@
  * is counted, so the shipper can fix and resend). Answers 202 `{ accepted, ignored }`.
  * Access needs `Authorization: Bearer <token>` with one of `ingestTokens` (401 without a
  * token, 403 with another; checked in constant time as for the control API, see
- * src/api/bearer-auth.ts); with no token configured the endpoint does not exist (404).
+ * src/http/bearer-auth.ts); with no token configured the endpoint does not exist (404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { BearerTokens } from '../api/bearer-auth.js';
 import { OnairError } from '../errors.js';
+import { BearerTokens } from '../http/bearer-auth.js';
+import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
+import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { Store } from '../store/store.js';
-import { JSON_CONTENT_TYPE, sendError } from './origin-errors.js';
-import { DEFAULT_STORE_TIMEOUT_MS, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
+import { renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, ListenerCounter, listenerClientId, ListenerWindow, sessionIdOf } from './listener-counter.js';
-import { readFromStore } from './store-read.js';
 
 export interface ListenersOptions {
   store: Store;

@@ -4,6 +4,7 @@
  */
 import { OnairError } from '../errors.js';
 import { ID_PATTERN_SOURCE, parsePlaylistName } from '../hls/published-names.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
 import type { Store } from '../store/store.js';
 
 export interface OriginChannel {
@@ -40,7 +41,6 @@ const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as 
 
 export const DEFAULT_SEGMENT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS = 250;
-export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 
 export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
   if (!isRecord(options)) throw invalid('', 'expected an options object');

@@ -25,15 +25,15 @@ import {
   PLAYLIST_NAME_PATTERN,
   SEGMENT_NAME_PATTERN,
 } from '../hls/published-names.js';
+import { originErrorHandler, sendError } from '../http/error-replies.js';
+import { readFromStore } from '../http/store-read.js';
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
-import { originErrorHandler, sendError } from './origin-errors.js';
 import { ID_PATTERN_SOURCE, renditionOfMediaPlaylist, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
 import { lists, tooFarAhead } from './playlist-position.js';
-import { readFromStore } from './store-read.js';
 import { StoreUpdates } from './store-updates.js';
 
 export type { OriginChannel, OriginOptions } from './origin-options.js';

@@ -16,10 +16,9 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { parseChannelState } from '../hls/sequence-state.js';
+import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { Store } from '../store/store.js';
-import { DEFAULT_STORE_TIMEOUT_MS } from './origin-options.js';
 import type { OriginChannel } from './origin-options.js';
-import { readFromStore } from './store-read.js';
 
 export interface PlayerOptions {
   store: Store;
@@ -54,7 +53,7 @@ const HLS_MAX_AGE = '1d';
 const LISTING_CACHE_CONTROL = 'public, max-age=2';
 /** How long one reading of the channels' states answers /channels.json. */
 const LISTING_MEMO_MS = 1000;
-/** A new segment appears at most 1.5 × TD after the previous one (DESIGN.md); twice that is an outage. */
+/** A new segment appears at most 1.5 × TD after the previous one (docs/architecture.md, Failure model); twice that is an outage. */
 const LIVE_WITHIN_TARGET_DURATIONS = 3;
 
 const PLAYER_DIR = join(packageRoot(), 'src', 'origin', 'player');

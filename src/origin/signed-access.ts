@@ -24,7 +24,7 @@ import { gunzip, gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, onRequestHookHandler, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { OnairError } from '../errors.js';
-import { sendError } from './origin-errors.js';
+import { sendError } from '../http/error-replies.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 

@@ -16,8 +16,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { probeMedia, stitchSegments, type ProbedMedia, type StitchOptions, type StitchSpec } from '../ingest/ffmpeg-adapter.js';
 import type { OnairConfig } from '../config/config-schema.js';
+import { probeMedia, stitchSegments, type ProbedMedia, type StitchOptions, type StitchSpec } from '../ffmpeg/recording-stitch.js';
 import type { Store } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { RecordingError } from './recording-errors.js';
@@ -31,7 +31,7 @@ export const READY_EVENT = 'recording.ready';
 /** FFmpeg's list of a session's segment files, in the session's directory. */
 const STITCH_LIST_FILE = 'segments.txt';
 
-/** FFmpeg's side of a job (the adapter's functions; tests may pass others). */
+/** FFmpeg's side of a job (src/ffmpeg/recording-stitch.ts; tests may pass others). */
 export interface Stitcher {
   stitch(spec: StitchSpec, options: StitchOptions): Promise<void>;
   probe(path: string): Promise<ProbedMedia>;

@@ -12,8 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import { DEFAULT_STORE_TIMEOUT_MS } from '../origin/origin-options.js';
-import { readFromStore } from '../origin/store-read.js';
+import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { sessionSegments } from './recording-files.js';
 import { isSessionId, type RecordingRecord } from './recording-record.js';

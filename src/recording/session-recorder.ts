@@ -23,10 +23,9 @@
  * and never stop the live stream.
  */
 import type { Logger } from 'pino';
-import type { ChannelConfig } from '../config/config-schema.js';
+import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { segmentName } from '../hls/sequence-state.js';
-import { FALLBACK_SOURCE_ID } from '../ingest/input-selector.js';
 import type { Store } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { RecordingError } from './recording-errors.js';

@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { FALLBACK_SOURCE_ID } from '../../src/ingest/input-selector.js';
-import type { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import type { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import type { RunningOnair } from '../../src/onair.js';
 import {
   airedTones,

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
 import { originUrl, RENDITIONS, startRole, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';

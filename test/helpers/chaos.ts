@@ -8,7 +8,7 @@ import type { Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { FALLBACK_SOURCE_ID } from '../../src/ingest/input-selector.js';
-import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import type { Store } from '../../src/store/store.js';
 import type { VerifierReport } from './hls-verifier.js';
 import { loopbackSettings } from './onair-harness.js';

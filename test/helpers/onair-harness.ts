@@ -8,7 +8,7 @@ import type { Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { DEMO_RENDITIONS } from '../../src/demo.js';
-import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import { startOnair, type RunningOnair } from '../../src/onair.js';
 import type { Role } from '../../src/preflight.js';
 import type { Store } from '../../src/store/store.js';

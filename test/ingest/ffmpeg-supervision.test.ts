@@ -1,5 +1,5 @@
 /**
- * FFmpeg supervision with real FFmpeg (src/ingest/input-worker.ts, src/ingest/ffmpeg-adapter.ts):
+ * FFmpeg supervision with real FFmpeg (src/ingest/input-worker.ts, src/ffmpeg/):
  * a hung encoder is killed and replaced, one that never starts writing is too, an SRT
  * listener may wait for its caller as long as it takes, no FFmpeg outlives a crashed onair,
  * and silencedetect makes an input `silent` and audible again.
@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { InputWorker, type InputWorkerOptions } from '../../src/ingest/input-worker.js';
-import { TestSignalSender } from '../../src/ingest/test-signal-sender.js';
+import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { sleep, waitUntil } from '../helpers/wait-until.js';
 
@@ -190,10 +190,10 @@ t.test('an SRT listener waits for its caller as long as it takes, then delivers'
 
 t.test('FFmpeg dies with a crashed onair: no orphan, and the SRT port is free again', async (t) => {
   const port = await freeUdpPort();
-  const adapter = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'ingest', 'ffmpeg-adapter.js')).href;
+  const liveEncoder = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'ffmpeg', 'live-encoder.js')).href;
   // A Node process that starts an SRT listener encoder (no caller: it never writes) and says its pid.
   const program = `
-    import { startEncoder } from ${JSON.stringify(adapter)};
+    import { startEncoder } from ${JSON.stringify(liveEncoder)};
     const encoder = startEncoder(
       { inputUrl: 'srt://127.0.0.1:${port}?mode=listener', sampleRate: 48000, renditions: [{ bitrate: 64000, audioChannels: 2 }] },
       { onStderrLine: () => {}, onExit: (exit) => console.log('exit ' + JSON.stringify(exit)) },

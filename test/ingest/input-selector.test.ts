@@ -1,7 +1,7 @@
 /**
  * The input selector (src/ingest/input-selector.ts) on a fake clock with scripted inputs:
  * which source is on air frame by frame, when it switches and why, and that the output
- * keeps pace with real time whatever the inputs do (DESIGN.md, Failure model).
+ * keeps pace with real time whatever the inputs do (docs/architecture.md, Failure model).
  */
 import t from 'tap';
 import { FALLBACK_SOURCE_ID, InputSelector, type InputSwitch, type SelectableInput } from '../../src/ingest/input-selector.js';

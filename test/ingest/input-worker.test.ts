@@ -1,10 +1,11 @@
 /**
  * One contribution input (src/ingest/input-worker.ts) with a fake encoder injected through
  * `startEncoder`: its stdout carries REAL MPEG-TS that FFmpeg made with the very options the
- * adapter builds (src/ingest/ffmpeg-adapter.ts), one AAC stream per rendition. Frame groups
+ * live encoder uses (src/ffmpeg/encoder-arguments.ts), one AAC stream per rendition. Frame groups
  * come out, garbage is counted and skipped, a dead encoder is restarted with backoff, a mute
  * one is killed by the watchdog, `running`/`silent` follow the encoder and close() stops it.
- * test/ingest/ffmpeg-supervision.test.ts does the same supervision with real FFmpeg.
+ * test/ingest/ffmpeg-supervision.test.ts does the same supervision with real FFmpeg; the
+ * restart backoff's own table is test/ffmpeg/restart-backoff.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
@@ -14,14 +15,10 @@ import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
-import {
-  ffmpegOutputOptions,
-  type EncoderExit,
-  type EncoderHandlers,
-  type EncoderProcess,
-  type EncoderSpec,
-} from '../../src/ingest/ffmpeg-adapter.js';
-import { backoffDelay, encoderSpecFor, InputWorker, inputUrlWithOptions } from '../../src/ingest/input-worker.js';
+import { ffmpegOutputOptions, type EncoderSpec } from '../../src/ffmpeg/encoder-arguments.js';
+import type { FfmpegExit, FfmpegHandlers } from '../../src/ffmpeg/ffmpeg-process.js';
+import type { EncoderProcess } from '../../src/ffmpeg/live-encoder.js';
+import { encoderSpecFor, InputWorker, inputUrlWithOptions } from '../../src/ingest/input-worker.js';
 import { buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
 import { ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsSegmentMuxer } from '../../src/media/ts-muxer.js';
@@ -39,7 +36,7 @@ function channelWith(inputs: unknown[], renditions: unknown[] = [
 const CHANNEL = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { latency: 120 } }]);
 const INPUT = CHANNEL.inputs[0]!;
 
-/** Two seconds of tone, encoded by real FFmpeg with the options the adapter gives it for CHANNEL. */
+/** Two seconds of tone, encoded by real FFmpeg with the options the live encoder gives it for CHANNEL. */
 function encodeWithFfmpeg(spec: EncoderSpec, seconds = 2): Buffer {
   return execFileSync(
     'ffmpeg',
@@ -67,7 +64,7 @@ interface FakeEncoder {
   stdout: PassThrough;
   signals: string[];
   /** Makes the encoder exit (as FFmpeg would on a lost feed or a crash). */
-  exit(result?: EncoderExit): void;
+  exit(result?: FfmpegExit): void;
   warn(line: string): void;
   /** What FFmpeg's silencedetect would report. */
   silence(silent: boolean): void;
@@ -76,7 +73,7 @@ interface FakeEncoder {
 /** An encoder factory for `startEncoder` that hands out fakes and keeps them for the test. */
 function fakeEncoders(options: { ignoresSigterm?: boolean } = {}) {
   const started: FakeEncoder[] = [];
-  function startEncoder(spec: EncoderSpec, handlers: EncoderHandlers): EncoderProcess {
+  function startEncoder(spec: EncoderSpec, handlers: FfmpegHandlers): EncoderProcess {
     const stdout = new PassThrough();
     let exited = false;
     const fake: FakeEncoder = {
@@ -355,31 +352,6 @@ t.test('running, silent and onStateChange follow the encoder and its silence rep
     { running: false, silent: false },
     { running: true, silent: false },
   ]);
-});
-
-t.test('backoff doubles from 500 ms, is capped at 10 s, and jitters by ±25 %', async (t) => {
-  const middle = () => 0.5;
-  t.same(
-    [1, 2, 3, 4, 5, 6, 7, 20].map((failures) => backoffDelay(failures, middle)),
-    [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000],
-  );
-  t.equal(backoffDelay(0, middle), 500, 'no failure yet counts as the first');
-  t.equal(backoffDelay(1, () => 0), 375, '-25 %');
-  t.equal(backoffDelay(1, () => 0.999999), 625, '+25 %');
-  t.equal(backoffDelay(4, () => 0), 3000);
-  t.equal(backoffDelay(4, () => 0.999999), 5000);
-  for (let failures = 1; failures < 30; failures++) {
-    const low = backoffDelay(failures, () => 0);
-    const high = backoffDelay(failures, () => 0.999999);
-    const nominal = backoffDelay(failures, middle);
-    if (low !== Math.round(nominal * 0.75) || high !== Math.min(10_000, Math.round(nominal * 1.25))) {
-      t.fail(`jitter at ${failures} failures: ${low}–${high} around ${nominal}`);
-    }
-  }
-  const samples = Array.from({ length: 200 }, () => backoffDelay(3));
-  t.ok(samples.every((delay) => delay >= 1500 && delay <= 2500), 'Math.random jitter stays within ±25 %');
-  t.ok(new Set(samples).size > 10, 'and does vary');
-  t.equal(backoffDelay(10, () => 0.999999), 10_000, 'the cap holds after the jitter too');
 });
 
 t.test('SRT options become URL parameters, verbatim, with the latency in microseconds', async (t) => {

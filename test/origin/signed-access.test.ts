@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import t, { type Test } from 'tap';
-import { originFrameworkErrorHandler } from '../../src/origin/origin-errors.js';
+import { originFrameworkErrorHandler } from '../../src/http/error-replies.js';
 import { MAX_PARAM_LENGTH, originPlugin } from '../../src/origin/origin-plugin.js';
 import { signedAccessPlugin } from '../../src/origin/signed-access.js';
 import type { SignedAccessOptions } from '../../src/origin/signed-access.js';

@@ -1,8 +1,9 @@
 /**
- * Maps failures to HTTP for the origin (DESIGN.md, Origin): a bad request gets a 4xx with a
- * short JSON body `{"error":"not_found","message":"..."}`; a miss is cacheable for one second
- * at most (never pin a miss in a CDN); 5xx only for a real fault, and 503 + Retry-After while
- * the store is unreachable.
+ * Maps failures to HTTP for the origin, the recordings and the control API
+ * (docs/architecture.md, Errors): a bad request gets a 4xx with a short JSON body
+ * `{"error":"not_found","message":"..."}`; a miss is cacheable for one second at most (never
+ * pin a miss in a CDN); 5xx only for a real fault, and 503 + Retry-After while the store is
+ * unreachable.
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';

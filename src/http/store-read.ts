@@ -1,9 +1,13 @@
 /**
- * Every origin read from the store goes through `readFromStore`: any rejection, and a read that
- * takes longer than the timeout, becomes OnairError ONAIR_STORE_UNAVAILABLE, which the origin
- * answers with 503 + Retry-After (DESIGN.md, Failure model: "store down").
+ * Every store read made to answer an HTTP request (origin, recordings, control API) goes
+ * through `readFromStore`: any rejection, and a read that takes longer than the timeout,
+ * becomes OnairError ONAIR_STORE_UNAVAILABLE, which is answered with 503 + Retry-After
+ * (docs/architecture.md, Failure model: "store down").
  */
 import { isOnairError, OnairError } from '../errors.js';
+
+/** How long a request waits for the store before it is answered with 503. */
+export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 
 export function readFromStore<T>(what: string, read: () => Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -1,18 +1,13 @@
 /**
- * What FFmpeg is asked to do (src/ingest/ffmpeg-adapter.ts, and `encoderSpecFor` in
- * src/ingest/input-worker.ts): input and output options per input kind and rendition,
- * silence detection, how its stderr lines are read, the setpriv wrapper it runs under, and
- * the refusals of the recordings' stitch and probe (their success is test/e2e/recording.test.ts).
- * FFmpeg itself checks that it accepts the options.
+ * What the live encoder asks of FFmpeg (src/ffmpeg/encoder-arguments.ts, and `encoderSpecFor`
+ * in src/ingest/input-worker.ts): input and output options per input kind and rendition,
+ * and silence detection. FFmpeg itself checks that it accepts the options.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
-import { ffmpegInputOptions, ffmpegLaunchPath, ffmpegOutputOptions, probeMedia, readFfmpegLogLine, stitchSegments } from '../../src/ingest/ffmpeg-adapter.js';
+import { ffmpegInputOptions, ffmpegOutputOptions } from '../../src/ffmpeg/encoder-arguments.js';
 import { encoderSpecFor } from '../../src/ingest/input-worker.js';
 
 const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' };
@@ -97,19 +92,6 @@ t.test('FFmpeg accepts the output options and makes one AAC stream per rendition
   ]);
   t.equal(probe.streams.length, 2);
 });
-t.test('stderr lines: problems, silence reports and information are told apart', async (t) => {
-  const cases: [string, ReturnType<typeof readFfmpegLogLine>][] = [
-    ['[srt @ 0x55d] Connection to srt://0.0.0.0:9000 failed: Input/output error', { kind: 'problem' }],
-    ['[aac @ 0x1] [warning] Queue input is backward in time', { kind: 'problem' }],
-    ['[error] Error while decoding stream #0:0', { kind: 'problem' }],
-    ['[fatal] Conversion failed!', { kind: 'problem' }],
-    ['[info] Stream mapping:', { kind: 'info' }],
-    ['[aac @ 0x5573b413e980] [info] Qavg: 33071.723', { kind: 'info' }],
-    ['[silencedetect @ 0x5573b4159580] [info] silence_start: 1', { kind: 'silence', silent: true }],
-    ['[silencedetect @ 0x5573b4159580] [info] silence_end: 4.00002 | silence_duration: 3.00002', { kind: 'silence', silent: false }],
-  ];
-  for (const [line, meaning] of cases) t.same(readFfmpegLogLine(line), meaning, line);
-});
 
 t.test('silenceSeconds asks FFmpeg for silencedetect on the first rendition only, at info level', async (t) => {
   const channel = channelWith([LISTENER], undefined, { silenceSeconds: '10s' });
@@ -125,26 +107,4 @@ t.test('silenceSeconds asks FFmpeg for silencedetect on the first rendition only
   const plain = encoderSpecFor(channelWith([LISTENER]), channel.inputs[0]!);
   t.notOk('silenceSeconds' in plain, 'without silenceSeconds, no detection');
   t.equal(ffmpegInputOptions(plain)[ffmpegInputOptions(plain).indexOf('-loglevel') + 1], 'warning');
-});
-
-t.test('every FFmpeg is started through a setpriv wrapper that kills it when its parent dies', async (t) => {
-  const path = ffmpegLaunchPath();
-  t.ok(path.startsWith(tmpdir()), `the wrapper lives in ${tmpdir()}`);
-  t.equal((await stat(path)).mode & 0o777, 0o755);
-  t.match(await readFile(path, 'utf8'), /^#!\/bin\/sh\n(?:#.*\n)*exec '\/usr\/bin\/setpriv' --pdeathsig KILL -- '[^']*ffmpeg' "\$@"\n$/);
-  t.equal(ffmpegLaunchPath(), path, 'made once');
-});
-
-t.test('stitching refuses relative or no segment paths, and reports what FFmpeg could not read; probing garbage fails', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'onair-stitch-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const spec = { listPath: join(dir, 'segments.txt'), outputPath: join(dir, 'out.m4a') };
-  await t.rejects(stitchSegments({ ...spec, segmentPaths: [] }), RangeError);
-  await t.rejects(stitchSegments({ ...spec, segmentPaths: ['0.ts'] }), RangeError);
-  await writeFile(join(dir, '0.ts'), 'not a transport stream');
-  await t.rejects(stitchSegments({ ...spec, segmentPaths: [join(dir, '0.ts')] }), /^FFmpeg could not stitch: /);
-  const aborted = new AbortController();
-  aborted.abort();
-  await t.rejects(stitchSegments({ ...spec, segmentPaths: [join(dir, '0.ts')] }, { signal: aborted.signal }), /aborted/);
-  await t.rejects(probeMedia(join(dir, '0.ts')));
 });

@@ -1,34 +1,33 @@
 /**
- * The ingest role: for every channel, its inputs (each with its own FFmpeg, all hot),
- * the input selector with the channel's safety source behind them, the packager, and
- * the leadership loop that decides whether this process writes the channel or stands by
- * (hot standby, DESIGN.md Failure model). A standby runs everything but the writes, so
- * a takeover publishes at once. With recordings on (a jobs runner given), each channel has
- * a session recorder fed by the packager's published segments and the selector's switches;
- * it records while this process leads.
+ * One channel's pipeline, the data flow of docs/architecture.md, Data flow: its inputs (each
+ * with its own FFmpeg, all hot) → the input selector with the channel's safety source behind
+ * them → the packager, and the leadership loop that decides whether this process writes the
+ * channel or stands by (hot standby, docs/architecture.md, Failure model). A standby runs
+ * everything but the writes, so a takeover publishes at once. With recordings on (a jobs
+ * runner given), a session recorder is attached: the packager's `segment` events and the
+ * selector's switches feed it, and it records while this process leads. This is where the
+ * stages meet; none of them knows the others.
  */
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
+import type { startEncoder } from '../ffmpeg/live-encoder.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
+import { ChannelLeadership, defaultLeaseMs } from '../ingest/channel-leadership.js';
+import { FALLBACK_SOURCE_ID, InputSelector, type InputSwitch } from '../ingest/input-selector.js';
+import { InputWorker } from '../ingest/input-worker.js';
+import { loadSafetySource } from '../ingest/safety-source.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { SessionRecorder, type RecordingJobQueue } from '../recording/session-recorder.js';
-import { OnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { ChannelLeadership, defaultLeaseMs } from './channel-leadership.js';
-import type { startEncoder } from './ffmpeg-adapter.js';
-import { InputSelector, type InputSwitch } from './input-selector.js';
-import { InputWorker } from './input-worker.js';
-import { loadSafetySource } from './safety-source.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
 const SELECTOR_TICK_MS = 20;
 /** The selector's clock: monotonic, never stepped by NTP. */
 const monotonicNow = (): number => performance.now();
 
-export interface IngestServiceOptions {
+export interface PipelineOptions {
   config: OnairConfig;
   store: Store;
   logger: Logger;
@@ -57,7 +56,7 @@ export class NotLeadingError extends Error {
   }
 }
 
-export class ChannelIngest {
+export class ChannelPipeline {
   readonly packager: ChannelPackager;
   readonly inputs: InputWorker[];
   readonly leadership: ChannelLeadership;
@@ -65,7 +64,7 @@ export class ChannelIngest {
   readonly recorder: SessionRecorder | undefined;
   selector: InputSelector | undefined;
   private readonly channel: ChannelConfig;
-  private readonly options: IngestServiceOptions;
+  private readonly options: PipelineOptions;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | undefined;
   private lastSwitch: { change: InputSwitch; wallClock: number } | undefined;
@@ -74,7 +73,7 @@ export class ChannelIngest {
   /** Set by close(): encoders exiting now are a stop, not a failure to switch away from. */
   private closing = false;
 
-  constructor(channel: ChannelConfig, options: IngestServiceOptions) {
+  constructor(channel: ChannelConfig, options: PipelineOptions) {
     this.channel = channel;
     this.options = options;
     this.logger = options.logger.child({ channel: channel.id });
@@ -184,7 +183,7 @@ export class ChannelIngest {
     this.lastSwitch = { change, wallClock: Date.now() };
     this.recorder?.sourceChanged(change.to, this.lastSwitch.wallClock);
     this.switches.set(change.reason, (this.switches.get(change.reason) ?? 0) + 1);
-    const log = change.to === 'fallback' || change.reason !== 'available' ? 'warn' : 'info';
+    const log = change.to === FALLBACK_SOURCE_ID || change.reason !== 'available' ? 'warn' : 'info';
     this.logger[log]({ from: change.from ?? null, to: change.to, reason: change.reason }, 'input switch');
     this.writeStatus();
   }
@@ -204,80 +203,5 @@ export class ChannelIngest {
     this.options.store.putStatus(this.channel.id, JSON.stringify(status), token).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not store the channel status');
     });
-  }
-}
-
-/**
- * Emits `channel` (ChannelIngest) for every channel it starts after construction (reload),
- * and `channel-removed` (id) for one a reload removed.
- */
-export class IngestService extends EventEmitter {
-  readonly channels = new Map<string, ChannelIngest>();
-  private options: IngestServiceOptions;
-  /** The config each running channel was started with: what a reload compares against. */
-  private readonly running = new Map<string, string>();
-  private state: 'new' | 'started' | 'closed' = 'new';
-
-  constructor(options: IngestServiceOptions) {
-    super();
-    this.options = options;
-    for (const channel of options.config.channels) {
-      this.channels.set(channel.id, new ChannelIngest(channel, options));
-      this.running.set(channel.id, JSON.stringify(channel));
-    }
-  }
-
-  async start(): Promise<void> {
-    for (const channel of this.channels.values()) await channel.start();
-    this.state = 'started';
-  }
-
-  /**
-   * Applies a new channel list without a restart (config reload): removed channels stop
-   * (their segments written, their lease released), added ones start, and changed ones
-   * restart with the new settings (a new run: one discontinuity). Unchanged ones go on
-   * untouched. The comparison is with what runs: a channel that failed to start in an
-   * earlier reload is started again by the next one. Throws (after trying every channel)
-   * when one could not start.
-   */
-  async applyChannels(config: OnairConfig): Promise<{ added: string[]; removed: string[]; restarted: string[] }> {
-    if (this.state !== 'started') throw new Error(`the ingest is ${this.state === 'new' ? 'still starting' : 'closed'}: no reload now`);
-    const after = new Map(config.channels.map((channel) => [channel.id, channel]));
-    const removed = [...this.running.keys()].filter((id) => !after.has(id));
-    const added = [...after.keys()].filter((id) => !this.running.has(id));
-    const restarted = [...after.keys()].filter((id) => this.running.has(id) && this.running.get(id) !== JSON.stringify(after.get(id)));
-    this.options = { ...this.options, config };
-    await Promise.all(
-      [...removed, ...restarted].map(async (id) => {
-        const stopping = this.channels.get(id);
-        this.channels.delete(id);
-        this.running.delete(id);
-        await stopping?.close();
-        if (!after.has(id)) this.emit('channel-removed', id);
-      }),
-    );
-    const failures: string[] = [];
-    for (const id of [...restarted, ...added]) {
-      const channel = new ChannelIngest(after.get(id)!, this.options);
-      try {
-        this.channels.set(id, channel);
-        this.emit('channel', channel);
-        await channel.start();
-        this.running.set(id, JSON.stringify(after.get(id)));
-      } catch (error) {
-        this.channels.delete(id);
-        await channel.close().catch(() => undefined);
-        failures.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    if (failures.length > 0) {
-      throw new OnairError('ONAIR_RELOAD_INCOMPLETE', `channels not started (the next reload tries again): ${failures.join('; ')}`);
-    }
-    return { added, removed, restarted };
-  }
-
-  async close(): Promise<void> {
-    this.state = 'closed';
-    await Promise.all([...this.channels.values()].map((channel) => channel.close()));
   }
 }

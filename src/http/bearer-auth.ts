@@ -1,5 +1,5 @@
 /**
- * Bearer-token check of the control API (RFC 6750): no or malformed credentials → 401 with
+ * Bearer-token check of the control API and the listener-log ingest (RFC 6750): no or malformed credentials → 401 with
  * `WWW-Authenticate: Bearer`, a token that is not configured → 403. Tokens are compared as
  * SHA-256 digests with timingSafeEqual against every configured token, so the time taken
  * says nothing about how much of a token was right, nor which one.

@@ -1,11 +1,37 @@
 /**
- * Keeps a test-tone sender running (the demo's stand-in for a studio encoder): when
- * the SRT connection drops (the listener restarted, not up yet), it calls again with
- * capped backoff until closed.
+ * The test signal, a contribution-feed stand-in (the demo's, and the tests'): FFmpeg
+ * generates a tone, encodes it as AAC in MPEG-TS and sends it in real time, exactly as a
+ * studio encoder would push SRT. `TestSignalSender` keeps one running: when the SRT
+ * connection drops (the listener restarted, not up yet), it calls again with capped
+ * backoff until closed.
  */
 import type { Logger } from 'pino';
-import { startTestSignal, type FfmpegProcess } from './ffmpeg-adapter.js';
-import { backoffDelay } from './input-worker.js';
+import { runFfmpeg, type FfmpegHandlers, type FfmpegProcess } from './ffmpeg-process.js';
+import { backoffDelay } from './restart-backoff.js';
+
+export interface TestSignalSpec {
+  /** Where to push the signal, e.g. `srt://127.0.0.1:9000?mode=caller`. */
+  outputUrl: string;
+  /** Tone frequency in Hz; a short beep at 4× the frequency marks every second. */
+  frequency?: number;
+  /** Stop after this many seconds (default: run until killed). */
+  durationSeconds?: number;
+}
+
+/** Starts one FFmpeg sending the tone to `outputUrl`. */
+export function startTestSignal(spec: TestSignalSpec, handlers: FfmpegHandlers): FfmpegProcess {
+  const frequency = spec.frequency ?? 440;
+  const duration = spec.durationSeconds !== undefined ? `:duration=${spec.durationSeconds}` : '';
+  return runFfmpeg(
+    {
+      input: `sine=frequency=${frequency}:beep_factor=4:sample_rate=48000${duration}`,
+      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'],
+      outputOptions: ['-ac', '2', '-c:a', 'aac', '-b:a', '256k', '-f', 'mpegts'],
+      output: spec.outputUrl,
+    },
+    handlers,
+  );
+}
 
 export interface TestSignalSenderOptions {
   outputUrl: string;

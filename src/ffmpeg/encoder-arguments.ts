@@ -1,0 +1,60 @@
+/**
+ * What FFmpeg is asked to do for a live input, as argument lists: how it reads the feed
+ * (quick probing, real time and looping for files, the log level) and how it encodes every
+ * rendition as AAC-LC into ONE MPEG-TS (stream i = rendition i), with silencedetect on the
+ * first stream when asked. The clip encoder reuses the output options. Pure: no process here.
+ */
+
+export interface EncoderRendition {
+  bitrate: number;
+  audioChannels: number;
+}
+
+export interface EncoderSpec {
+  /** Anything FFmpeg reads: srt://, udp://, http(s)://, a file path. */
+  inputUrl: string;
+  sampleRate: number;
+  renditions: readonly EncoderRendition[];
+  /** Read the input at its native rate (files standing in for a live feed). */
+  realtime?: boolean;
+  /** Loop a file input forever. */
+  loop?: boolean;
+  /** Report digital silence (below -60 dBFS) that lasts this long, through `onSilence`. */
+  silenceSeconds?: number;
+}
+
+/** silencedetect's threshold: AAC decoded from digital silence stays far below it, a quiet programme above. */
+const SILENCE_NOISE_DB = -60;
+
+export function ffmpegInputOptions(spec: EncoderSpec): string[] {
+  // Silence detection reports at info level; the level tag tells those lines from problems.
+  const logging = spec.silenceSeconds !== undefined ? ['-loglevel', 'level+info', '-nostats'] : ['-loglevel', 'warning'];
+  // A second of probing is plenty for an audio feed and keeps start and failover quick
+  // (FFmpeg's default spends ~5 s on a live MPEG-TS before the first frame).
+  const options = ['-nostdin', '-hide_banner', ...logging, '-analyzeduration', '1000000', '-probesize', '65536'];
+  if (spec.realtime) options.push('-re');
+  if (spec.loop) options.push('-stream_loop', '-1');
+  return options;
+}
+
+export function ffmpegOutputOptions(spec: EncoderSpec): string[] {
+  const options: string[] = [];
+  spec.renditions.forEach(() => options.push('-map', '0:a:0'));
+  options.push('-c:a', 'aac', '-profile:a', 'aac_low', '-ar', String(spec.sampleRate));
+  spec.renditions.forEach((rendition, index) => {
+    options.push(`-b:a:${index}`, String(rendition.bitrate), `-ac:a:${index}`, String(rendition.audioChannels));
+  });
+  // Fill timestamp gaps of a lossy feed with silence so the sample count stays honest.
+  const resample = 'aresample=async=1';
+  if (spec.silenceSeconds === undefined) {
+    options.push('-af', resample);
+  } else {
+    // A filter chain runs per output stream: detect on the first one only, so every silence
+    // is reported once. It sees the decoded input (the -ac downmix is appended after it).
+    const detect = `silencedetect=noise=${SILENCE_NOISE_DB}dB:duration=${spec.silenceSeconds}`;
+    spec.renditions.forEach((_, index) => options.push(`-filter:a:${index}`, index === 0 ? `${resample},${detect}` : resample));
+  }
+  // Hand packets over as they are made: latency matters more than write sizes here.
+  options.push('-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0');
+  return options;
+}

@@ -1,0 +1,20 @@
+/**
+ * The live encoder: one FFmpeg per input decodes the feed once and encodes every rendition
+ * as AAC-LC; all renditions leave as audio streams of ONE MPEG-TS on stdout (stream i =
+ * rendition i), which the input worker (src/ingest/input-worker.ts) demuxes in Node. FFmpeg
+ * never segments and never writes playlists.
+ */
+import type { Readable } from 'node:stream';
+import { ffmpegInputOptions, ffmpegOutputOptions, type EncoderSpec } from './encoder-arguments.js';
+import { pipeFfmpeg, type FfmpegHandlers, type FfmpegProcess } from './ffmpeg-process.js';
+
+export interface EncoderProcess extends FfmpegProcess {
+  readonly stdout: Readable;
+}
+
+export function startEncoder(spec: EncoderSpec, handlers: FfmpegHandlers): EncoderProcess {
+  return pipeFfmpeg(
+    { input: spec.inputUrl, inputOptions: ffmpegInputOptions(spec), outputOptions: ffmpegOutputOptions(spec), format: 'mpegts' },
+    handlers,
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * FFmpeg's side of a recording (src/recording/recording-jobs.ts): a session's MPEG-TS
+ * segments stitched into one MP4/M4A without re-encoding, and the result measured with
+ * ffprobe.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import type { Logger } from 'pino';
+import { ffprobe, runFfmpeg } from './ffmpeg-process.js';
+
+export interface StitchSpec {
+  /** The segment files in order, absolute paths: one continuous MPEG-TS timeline (one packager run). */
+  segmentPaths: readonly string[];
+  /** Where FFmpeg's list of those paths is written. */
+  listPath: string;
+  /** The `.m4a` to write (replaced if it exists). */
+  outputPath: string;
+}
+
+export interface StitchOptions {
+  /** Seconds of audio written so far, as FFmpeg reports them (about twice a second). */
+  onProgress?: (writtenSeconds: number) => void;
+  /** Aborting kills FFmpeg; the promise then rejects. */
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+/**
+ * Concatenates MPEG-TS segments (AAC in ADTS) into one MP4 (`.m4a`) without re-encoding.
+ * The segments are cut from one packager run, so their bytes end to end are one transport
+ * stream (PTS and continuity counters run on): FFmpeg reads them as such through its
+ * `concatf:` protocol (a list file, so any number of segments fits), `-c copy` with
+ * `aac_adtstoasc` (ADTS headers → the MP4 AudioSpecificConfig), and `+faststart` puts the
+ * index first so a player can seek over HTTP at once. (The concat demuxer would treat each
+ * segment as a file of its own, and loses frames at their edges.) Rejects with FFmpeg's
+ * last error lines when it fails.
+ */
+export async function stitchSegments(spec: StitchSpec, options: StitchOptions = {}): Promise<void> {
+  if (spec.segmentPaths.length === 0) throw new RangeError('nothing to stitch: no segments');
+  if (spec.segmentPaths.some((path) => !isAbsolute(path) || /[\r\n]/.test(path))) {
+    throw new RangeError('segment paths must be absolute, one per line');
+  }
+  await writeFile(spec.listPath, `${spec.segmentPaths.join('\n')}\n`);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => stitcher.kill('SIGKILL');
+    const stitcher = runFfmpeg(
+      {
+        input: `concatf:${spec.listPath}`,
+        // `-stats` with `-loglevel error` prints the progress lines alone, unprefixed, for fluent-ffmpeg to parse.
+        inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'mpegts'],
+        outputOptions: ['-map', '0:a:0', '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
+        format: 'mp4',
+        output: spec.outputPath,
+        onProgress: (timemark) => {
+          const seconds = timemarkSeconds(timemark);
+          if (seconds !== undefined) options.onProgress?.(seconds);
+        },
+      },
+      {
+        onStderrLine: () => undefined,
+        onExit: (exit) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          if (exit.code === 0 && !options.signal?.aborted) resolve();
+          else reject(new Error(options.signal?.aborted ? 'stitching was aborted' : `FFmpeg could not stitch: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
+        },
+        logger: options.logger,
+      },
+    );
+    // Before FFmpeg has spawned, the kill waits for it (ffmpeg-process.ts).
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** `00:01:02.50` → 62.5; undefined for anything else (FFmpeg prints `N/A` before the first packet). */
+function timemarkSeconds(timemark: string | undefined): number | undefined {
+  const match = /^(-?)(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(timemark ?? '');
+  if (!match || match[1] === '-') return undefined;
+  return Number(match[2]) * 3600 + Number(match[3]) * 60 + Number(match[4]);
+}
+
+export interface ProbedMedia {
+  /** The container's duration (ffprobe's format.duration). */
+  durationSeconds: number;
+  sizeBytes: number;
+  /** Codec of the first audio stream, e.g. `aac`. */
+  audioCodec: string | undefined;
+}
+
+/** Measures a media file with ffprobe. Rejects when ffprobe cannot read it or finds no duration. */
+export async function probeMedia(path: string): Promise<ProbedMedia> {
+  const { durationSeconds, audioCodec } = await ffprobe(path);
+  if (!Number.isFinite(durationSeconds)) throw new Error(`ffprobe found no duration in ${path}`);
+  return { durationSeconds, sizeBytes: (await stat(path)).size, audioCodec };
+}
