@@ -17,6 +17,7 @@ import { OnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import type { WindowSegment } from '../../src/hls/sequence-state.js';
 import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
+import type { MuxerFactory } from '../../src/media/muxer.js';
 import { aacFrame, FrameSource, pushUntilCut, SAMPLE_RATE } from '../helpers/aac-frames.js';
 import { testChannel } from '../helpers/channel-config.js';
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
@@ -597,6 +598,29 @@ t.test('frame groups that do not match the channel are counted and skipped witho
   const frames = await segmentFrames(store, 'hifi/0-1.ts');
   t.equal(frames.length, packager.schedule.frameCount(0));
   t.equal(frames[0]!.pts, FIRST_PTS);
+});
+
+t.test('each rendition is muxed by the muxer the factory made for it, and its bytes are stored as they come', async (t) => {
+  const { store } = harness(t);
+  const made: string[] = [];
+  // A stand-in container: names the rendition, the frame count and the first PTS.
+  const muxers: MuxerFactory = (rendition) => {
+    made.push(rendition.id);
+    return { muxSegment: (frames) => new TextEncoder().encode(`${rendition.id}:${frames.length}:${frames[0]!.pts}`) };
+  };
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 4, windowSegments: 6, store, logger, muxers });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  await produce(packager, new FrameSource(), 2);
+  t.same(made, RENDITIONS, 'one muxer per rendition, in order');
+  const second = await store.getSegment('fip', 'hifi', '1-1.ts');
+  const firstFrames = packager.schedule.frameCount(0);
+  t.equal(new TextDecoder().decode(second!), `hifi:${packager.schedule.frameCount(1)}:${FIRST_PTS + firstFrames * FRAME_TICKS}`);
+  const { manifest } = await mediaPlaylist(store, 'lofi');
+  t.same(
+    manifest.segments.map((segment) => segment.uri),
+    ['lofi/0-1.ts', 'lofi/1-1.ts'],
+  );
 });
 
 /** Two packagers on one shared store and clock, both starting as hot standbys. */
