@@ -1,5 +1,5 @@
 /**
- * Where segments end on the sample-count timeline (DESIGN.md, Timeline).
+ * Where segments end on the sample-count timeline (docs/architecture.md, "Timeline").
  *
  * Boundaries fall on AAC frame edges (1024 samples) nearest to k × segmentSeconds, so
  * segment lengths alternate by at most one frame and never drift from the nominal

@@ -3,21 +3,17 @@
  * (§2.4.4.3) and a PMT (§2.4.4.8, stream_type 0x0F), then PES packets (§2.4.3.6) that each
  * carry as many consecutive whole ADTS frames as fit, split into 188-byte packets (§2.4.3.2)
  * with a PCR on the first packet of each PES and adaptation-field stuffing (§2.4.3.4) on the
- * last. Continuity counters run on from one segment to the next.
+ * last. Continuity counters run on from one segment to the next. The packager's first
+ * `Muxer` (src/media/muxer.ts).
  */
 import { parseAdtsHeader } from './adts.js';
 import { mpegCrc32 } from './mpeg-crc32.js';
+import type { Muxer, MuxerFactory, TimedFrame } from './muxer.js';
 import { ptsDelta, wrapPts } from './pts.js';
 import { PAT_PID, TS_PACKET_SIZE, TS_SYNC_BYTE, writePcr, writeTimestamp } from './ts-packet.js';
 
-export interface TimedAacFrame {
-  /** A whole ADTS frame, header included. */
-  data: Uint8Array;
-  /** 90 kHz; wrapped mod 2^33 when written. */
-  pts: number;
-  /** The frame's duration in 90 kHz ticks, if the caller knows it (saves re-reading the ADTS header). */
-  durationTicks?: number;
-}
+/** A timed frame whose data is a whole ADTS frame, header included. */
+export type TimedAacFrame = TimedFrame;
 
 export interface TsSegmentMuxerOptions {
   audioPid?: number;
@@ -42,7 +38,7 @@ const PCR_ADAPTATION_BYTES = 8;
 const FIRST_PACKET_CAPACITY = TS_PACKET_SIZE - TS_HEADER_BYTES - PCR_ADAPTATION_BYTES;
 const PACKET_CAPACITY = TS_PACKET_SIZE - TS_HEADER_BYTES;
 
-export class TsSegmentMuxer {
+export class TsSegmentMuxer implements Muxer {
   private readonly audioPid: number;
   private readonly pmtPid: number;
   private readonly maxPesPayloadBytes: number;
@@ -164,6 +160,9 @@ export class TsSegmentMuxer {
     view.setUint8(offset + 3, (adaptation ? 0x30 : 0x10) | counter);
   }
 }
+
+/** One MPEG-TS muxer per rendition: the packager's default. */
+export const mpegTsMuxers: MuxerFactory = () => new TsSegmentMuxer();
 
 function packetsForPes(pesBytes: number): number {
   return pesBytes <= FIRST_PACKET_CAPACITY ? 1 : 1 + Math.ceil((pesBytes - FIRST_PACKET_CAPACITY) / PACKET_CAPACITY);

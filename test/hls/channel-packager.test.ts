@@ -8,13 +8,16 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
+import type { Clock } from '../../src/clock.js';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { OnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import type { WindowSegment } from '../../src/hls/sequence-state.js';
 import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
+import type { MuxerFactory } from '../../src/media/muxer.js';
 import { aacFrame, FrameSource, pushUntilCut, SAMPLE_RATE } from '../helpers/aac-frames.js';
 import { testChannel } from '../helpers/channel-config.js';
 import { ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
@@ -106,11 +109,13 @@ function segmentUris(playlist: string): string[] {
 interface Harness {
   store: TestStore;
   memory: MemoryStore;
-  packager(options?: { windowSegments?: number; segmentSeconds?: number; now?: () => number }): Promise<ChannelPackager>;
+  packager(options?: { windowSegments?: number; segmentSeconds?: number; clock?: Clock }): Promise<ChannelPackager>;
 }
 
-function harness(t: Test, options: { now?: () => number } = {}): Harness {
-  const memory = new MemoryStore({ now: options.now });
+/** `clock`, when given, is the store's and every packager's (unless a packager gets its own). */
+function harness(t: Test, options: { clock?: Clock } = {}): Harness {
+  const { clock } = options;
+  const memory = new MemoryStore({ now: clock && (() => clock.now()) });
   const store = new TestStore(memory);
   t.teardown(() => store.close());
   return {
@@ -123,7 +128,7 @@ function harness(t: Test, options: { now?: () => number } = {}): Harness {
         windowSegments: packagerOptions.windowSegments ?? 6,
         store,
         logger,
-        now: packagerOptions.now ?? options.now,
+        clock: packagerOptions.clock ?? clock,
       });
       await packager.start();
       t.teardown(() => packager.close(100));
@@ -318,19 +323,18 @@ t.test('the discontinuity sequence increments exactly when a discontinuity leave
 });
 
 t.test('a restarted packager continues after the last MSN with one discontinuity and a new run in its URIs', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
+  const startedAt = Date.UTC(2024, 5, 1, 12);
   const { store, packager: makePackager } = harness(t);
   const checker = new ReloadChecker();
   const observe = async () => checker.observe((await mediaPlaylist(store, 'hifi')).text);
 
-  const first = await makePackager({ now: () => clock });
+  const first = await makePackager({ clock: new ManualClock(startedAt) });
   await produce(first, new FrameSource(), 8, observe);
   await first.close();
   const before = await mediaPlaylist(store, 'hifi');
 
   // The second run's wall clock is an hour behind: program date time must not go back anyway.
-  clock -= 3_600_000;
-  const second = await makePackager({ now: () => clock });
+  const second = await makePackager({ clock: new ManualClock(startedAt - 3_600_000) });
   await produce(second, new FrameSource(), 3, observe);
   const after = await mediaPlaylist(store, 'hifi');
 
@@ -402,8 +406,8 @@ t.test('the master playlist BANDWIDTH covers every segment’s bit rate and AVER
 });
 
 t.test('a segment stays readable for its duration plus the playlist duration after it leaves the playlist', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
-  const { store, memory, packager: makePackager } = harness(t, { now: () => clock });
+  const clock = new ManualClock(Date.UTC(2024, 5, 1, 12));
+  const { store, memory, packager: makePackager } = harness(t, { clock });
   const packager = await makePackager();
   /** URI → the time until which it must stay readable (RFC 8216 §6.2.2). */
   const deadlines = new Map<string, number>();
@@ -417,25 +421,25 @@ t.test('a segment stays readable for its duration plus the playlist duration aft
       const playlistSeconds = manifest.segments.reduce((sum, segment) => sum + segment.duration, 0);
       for (const [uri, duration] of listedBefore) {
         if (uri.startsWith(`${rendition}/`) && !listed.has(uri) && !deadlines.has(uri)) {
-          deadlines.set(uri, clock + (duration + playlistSeconds) * 1000);
+          deadlines.set(uri, clock.now() + (duration + playlistSeconds) * 1000);
         }
       }
       for (const segment of manifest.segments) listedBefore.set(segment.uri, segment.duration);
     }
     for (const [uri, deadline] of deadlines) {
-      if (deadline < clock) continue;
+      if (deadline < clock.now()) continue;
       const [rendition, name] = uri.split('/') as [string, string];
-      if (!(await store.getSegment('fip', rendition, name))) problems.push(`${uri} gone at ${clock}, needed until ${deadline}`);
+      if (!(await store.getSegment('fip', rendition, name))) problems.push(`${uri} gone at ${clock.now()}, needed until ${deadline}`);
     }
     // Real time passes: the next segment is ready one segment duration later.
-    clock += entry.durationSeconds * 1000;
+    await clock.advance(entry.durationSeconds * 1000);
   };
   await produce(packager, new FrameSource(), 30, step);
   t.ok(deadlines.size >= 20 * RENDITIONS.length, `${deadlines.size} segments left the playlist`);
   // Go to each remaining deadline in turn: the segment must still be there.
   for (const [uri, deadline] of [...deadlines].sort((a, b) => a[1] - b[1])) {
-    if (deadline < clock) continue;
-    clock = deadline;
+    if (deadline < clock.now()) continue;
+    await clock.advance(deadline - clock.now());
     memory.sweepExpired();
     const [rendition, name] = uri.split('/') as [string, string];
     if (!(await store.getSegment('fip', rendition, name))) problems.push(`${uri} gone at its deadline ${deadline}`);
@@ -444,12 +448,12 @@ t.test('a segment stays readable for its duration plus the playlist duration aft
 });
 
 t.test('the store holds a bounded number of segments after 500 segments (memory stays flat)', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
-  const { store, memory, packager: makePackager } = harness(t, { now: () => clock });
+  const clock = new ManualClock(Date.UTC(2024, 5, 1, 12));
+  const { store, memory, packager: makePackager } = harness(t, { clock });
   const packager = await makePackager();
   let most = 0;
-  await produce(packager, new FrameSource([12, 20]), 500, (entry) => {
-    clock += entry.durationSeconds * 1000;
+  await produce(packager, new FrameSource([12, 20]), 500, async (entry) => {
+    await clock.advance(entry.durationSeconds * 1000);
     memory.sweepExpired();
     most = Math.max(most, memory.segmentCount());
   });
@@ -462,7 +466,8 @@ t.test('the store holds a bounded number of segments after 500 segments (memory 
 
 t.test('segments cut during a short store outage are published later, in order, without MSN gaps', async (t) => {
   const { store, packager: makePackager } = harness(t);
-  const packager = await makePackager();
+  const clock = new ManualClock();
+  const packager = await makePackager({ clock });
   const source = new FrameSource();
   const published: WindowSegment[] = [];
   packager.on('segment', (entry: WindowSegment) => published.push(entry));
@@ -472,6 +477,7 @@ t.test('segments cut during a short store outage are published later, in order, 
   await waitUntil(t, 'the packager has met the outage', () => packager.stats.storeErrors > 0);
   t.equal(packager.stats.segmentsPublished, 3, 'nothing is published while the store is down');
   store.failing = false;
+  await clock.advance(500); // the retry delay
   await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished === 6);
 
   t.same(
@@ -491,12 +497,14 @@ t.test('segments cut during a short store outage are published later, in order, 
 
 t.test('an outage longer than the window drops the oldest segments and leaves a discontinuity, not an MSN gap', async (t) => {
   const { store, packager: makePackager } = harness(t);
-  const packager = await makePackager();
+  const clock = new ManualClock();
+  const packager = await makePackager({ clock });
   const source = new FrameSource();
   await produce(packager, source, 2);
   store.failing = true;
   for (let index = 0; index < 10; index++) pushUntilCut(packager, source);
   store.failing = false;
+  await clock.advance(500); // the retry delay
   await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished === 8);
   await sleep(20);
 
@@ -561,19 +569,20 @@ t.test('a store that stalls longer than a window and then succeeds never leaves 
 // close() were never stored even when the store came back in time.
 t.test('close() during a store outage still stores the cut segments if the store comes back in time', async (t) => {
   const { store, packager: makePackager } = harness(t);
-  const packager = await makePackager();
+  const clock = new ManualClock();
+  const packager = await makePackager({ clock });
   const source = new FrameSource();
   await produce(packager, source, 2);
   store.failing = true;
   pushUntilCut(packager, source);
   await waitUntil(t, 'the packager has met the outage', () => packager.stats.storeErrors > 0);
-  setTimeout(() => (store.failing = false), 100);
-  // close()'s own timeout timer is unref'd: keep the process alive as a real server would.
-  const keepAlive = setInterval(() => undefined, 100);
-  t.teardown(() => clearInterval(keepAlive));
-  const started = Date.now();
-  await packager.close(1500);
-  const took = Date.now() - started;
+  clock.setTimeout(() => (store.failing = false), 100);
+  const started = clock.now();
+  let closedAt = Number.NaN;
+  const closing = packager.close(1500).then(() => (closedAt = clock.now()));
+  await clock.advance(1500);
+  await closing;
+  const took = closedAt - started;
   t.equal(packager.stats.segmentsPublished, 3, 'the segment cut before close() was published');
   t.ok(took < 1000, `close() returned ${took} ms after it was called, once the backlog was stored`);
 });
@@ -591,22 +600,45 @@ t.test('frame groups that do not match the channel are counted and skipped witho
   t.equal(frames[0]!.pts, FIRST_PTS);
 });
 
+t.test('each rendition is muxed by the muxer the factory made for it, and its bytes are stored as they come', async (t) => {
+  const { store } = harness(t);
+  const made: string[] = [];
+  // A stand-in container: names the rendition, the frame count and the first PTS.
+  const muxers: MuxerFactory = (rendition) => {
+    made.push(rendition.id);
+    return { muxSegment: (frames) => new TextEncoder().encode(`${rendition.id}:${frames.length}:${frames[0]!.pts}`) };
+  };
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 4, windowSegments: 6, store, logger, muxers });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  await produce(packager, new FrameSource(), 2);
+  t.same(made, RENDITIONS, 'one muxer per rendition, in order');
+  const second = await store.getSegment('fip', 'hifi', '1-1.ts');
+  const firstFrames = packager.schedule.frameCount(0);
+  t.equal(new TextDecoder().decode(second!), `hifi:${packager.schedule.frameCount(1)}:${FIRST_PTS + firstFrames * FRAME_TICKS}`);
+  const { manifest } = await mediaPlaylist(store, 'lofi');
+  t.same(
+    manifest.segments.map((segment) => segment.uri),
+    ['lofi/0-1.ts', 'lofi/1-1.ts'],
+  );
+});
+
 /** Two packagers on one shared store and clock, both starting as hot standbys. */
 function standbyPair(t: Test) {
-  const state = { clock: Date.UTC(2024, 5, 1, 12) };
-  const store = new TestStore(new MemoryStore({ now: () => state.clock }));
+  const clock = new ManualClock(Date.UTC(2024, 5, 1, 12));
+  const store = new TestStore(new MemoryStore({ now: () => clock.now() }));
   t.teardown(() => store.close());
   const make = async (): Promise<ChannelPackager> => {
-    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => state.clock, standby: true });
+    const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, clock, standby: true });
     await packager.start();
     t.teardown(() => packager.close(100));
     return packager;
   };
-  return { state, store, make };
+  return { clock, store, make };
 }
 
 t.test('a standby that takes over goes on with the MSN and one discontinuity, skips audio already aired, and fences the old leader', async (t) => {
-  const { state, store, make } = standbyPair(t);
+  const { clock, store, make } = standbyPair(t);
   const leader = await make();
   const standby = await make();
   const checker = new ReloadChecker();
@@ -621,7 +653,7 @@ t.test('a standby that takes over goes on with the MSN and one discontinuity, sk
   const feed = async (packagers: ChannelPackager[], seconds: number): Promise<void> => {
     for (let frame = 0; frame < Math.round((seconds * SAMPLE_RATE) / 1024); frame++) {
       const group = source.next();
-      state.clock += (1024 * 1000) / SAMPLE_RATE;
+      await clock.advance((1024 * 1000) / SAMPLE_RATE);
       for (const packager of packagers) packager.pushFrameGroup(group);
       if (frame % 10 === 0) {
         await sleep(0);
@@ -669,11 +701,11 @@ t.test('a standby that takes over goes on with the MSN and one discontinuity, sk
 });
 
 t.test('a leader whose lease lapsed without a successor goes on without a discontinuity', async (t) => {
-  let clock = Date.UTC(2024, 5, 1, 12);
-  const memory = new MemoryStore({ now: () => clock });
+  const clock = new ManualClock(Date.UTC(2024, 5, 1, 12));
+  const memory = new MemoryStore({ now: () => clock.now() });
   const store = new TestStore(memory);
   t.teardown(() => store.close());
-  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, now: () => clock, standby: true });
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, clock, standby: true });
   await packager.start();
   t.teardown(() => packager.close(100));
   await packager.promote((await store.acquireLease('fip', 'a', 1000))!.token);
@@ -681,7 +713,7 @@ t.test('a leader whose lease lapsed without a successor goes on without a discon
   await produce(packager, source, 3);
   packager.demote();
   pushUntilCut(packager, source);
-  clock += 5000;
+  await clock.advance(5000);
   await packager.promote((await store.acquireLease('fip', 'a', 1000))!.token);
   await sleep(20);
   await produce(packager, source, 2);
@@ -724,7 +756,7 @@ t.test('when Redis loses its data the leader is fenced, leads again and goes on 
 });
 
 t.test('a takeover never moves the MSN back, even when the store went back (a failover that lost writes)', async (t) => {
-  const { state, store, make } = standbyPair(t);
+  const { clock, store, make } = standbyPair(t);
   const leader = await make();
   const standby = await make();
   await leader.promote((await store.acquireLease('fip', 'a', 60_000))!.token);
@@ -734,7 +766,7 @@ t.test('a takeover never moves the MSN back, even when the store went back (a fa
     const published = once(leader, 'segment');
     while (leader.stats.segmentsProduced === index) {
       const group = source.next();
-      state.clock += (1024 * 1000) / SAMPLE_RATE;
+      await clock.advance((1024 * 1000) / SAMPLE_RATE);
       leader.pushFrameGroup(group);
       standby.pushFrameGroup(group);
     }

@@ -13,6 +13,7 @@ import type { PublishRequest } from '../../src/store/store.js';
 import { FrameSource, SAMPLE_RATE } from '../helpers/aac-frames.js';
 import { testChannel } from '../helpers/channel-config.js';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
@@ -71,7 +72,7 @@ function listedUris(body: string): string[] {
   return [...parts, ...segments];
 }
 
-async function startPackager(t: Test, options: { windowSegments?: number; standby?: boolean; store?: CheckingStore } = {}) {
+async function startPackager(t: Test, options: { windowSegments?: number; standby?: boolean; store?: CheckingStore; clock?: ManualClock } = {}) {
   const channel = testChannel({ lowLatency: true, partSeconds: PART_SECONDS }, SEGMENT_SECONDS);
   const store = options.store ?? new CheckingStore(new MemoryStore());
   const memory = store.inner as MemoryStore;
@@ -83,6 +84,7 @@ async function startPackager(t: Test, options: { windowSegments?: number; standb
     store,
     logger: pino({ level: 'silent' }),
     standby: options.standby,
+    clock: options.clock,
   });
   await packager.start();
   t.teardown(async () => {
@@ -243,13 +245,15 @@ t.test('a standby publishes no part; a backlog is published with its parts once 
   t.equal(standby.packager.stats.partsPublished, 0);
   t.equal(await standby.memory.getPlaylist('fip', 'fip_lofi.m3u8'), null);
 
-  const { packager, store, memory, source } = await startPackager(t);
+  const clock = new ManualClock();
+  const { packager, store, memory, source } = await startPackager(t, { clock });
   await pushUntil(packager, source, () => packager.stats.segmentsPublished >= 2);
   store.failing = true;
   const partsBefore = packager.stats.partsPublished;
   await pushUntil(packager, source, () => packager.stats.segmentsProduced >= 5);
   t.equal(packager.stats.partsPublished, partsBefore, 'no part while segments wait');
   store.failing = false;
+  await clock.advance(500); // the retry delay
   await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished >= 5, 5000);
   const { segments } = readSegments(await playlist(memory, 'fip_lofi.m3u8'));
   t.strictSame(

@@ -6,7 +6,8 @@ import t from 'tap';
 import { AdtsReader, type AacFrame, buildAdtsHeader } from '../../src/media/adts.js';
 import { PTS_WRAP, ptsAdd, samplesToTicks } from '../../src/media/pts.js';
 import { type DemuxEvent, TsDemuxer, scanTsPackets } from '../../src/media/ts-demuxer.js';
-import { MAX_PES_PAYLOAD_BYTES, type TimedAacFrame, TsSegmentMuxer } from '../../src/media/ts-muxer.js';
+import { joinParts, type Muxer } from '../../src/media/muxer.js';
+import { MAX_PES_PAYLOAD_BYTES, type TimedAacFrame, TsSegmentMuxer, mpegTsMuxers } from '../../src/media/ts-muxer.js';
 
 const AUDIO_PID = 0x100;
 
@@ -81,6 +82,24 @@ t.test('continuity counters run on from one segment to the next, until resetCont
   t.equal(demux(first, second).demuxer.stats.continuityErrors, 0);
   muxer.resetContinuity();
   t.same(scanTsPackets(muxer.muxSegment(frames(5, 250, 0))).slice(0, 3).map((packet) => packet.cc), [0, 0, 0]);
+});
+
+t.test('as a Muxer, parts muxed one after another and joined end to end read as one segment of the same frames', async (t) => {
+  const muxer: Muxer = mpegTsMuxers({ id: 'hifi' });
+  t.ok(muxer instanceof TsSegmentMuxer, 'MPEG-TS is the default muxer');
+  t.equal(muxer.initSegment, undefined, 'MPEG-TS segments need no init segment');
+  const input = frames(94, 500, PTS_WRAP - 45_000);
+  const parts = [input.slice(0, 23), input.slice(23, 47), input.slice(47, 70), input.slice(70)].map((part) => muxer.muxSegment(part));
+  const { events, demuxer } = demux(joinParts(parts));
+  const read = readFrames(events);
+  t.equal(read.length, input.length);
+  t.ok(read.every((frame, index) => Buffer.from(frame.data).equals(Buffer.from(input[index]!.data))), 'the same frames, in order');
+  t.same(
+    read.map((frame) => frame.pts),
+    input.map((frame) => frame.pts % PTS_WRAP),
+    'with their PTS, across the wrap',
+  );
+  t.equal(demuxer.stats.continuityErrors, 0, 'continuity counters run on across the parts');
 });
 
 t.test('PTS is wrapped at 2^33 for frames that cross the wrap', async (t) => {

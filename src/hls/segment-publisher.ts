@@ -1,0 +1,393 @@
+/**
+ * Publishes a channel's muxed segments and parts to the store, in the required order:
+ * segment bytes, then the playlists and state in one atomic step (then the store notifies).
+ * It owns what stands between the cutting and the store: the queue (bounded by the window),
+ * flush and retry while the store is down, fencing (a refused write demotes it), leading
+ * and standing by, and completing a predecessor's open Low-Latency segment. Time and timers
+ * come from the injected clock. docs/architecture.md, "Store" and "Failure model".
+ */
+import type { Logger } from 'pino';
+import type { Clock, Timer } from '../clock.js';
+import type { ChannelConfig } from '../config/config-schema.js';
+import { isOnairError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { renderChannelPlaylists, type LowLatencyTiming } from './channel-playlists.js';
+import { completedOpenSegment, monotonicPdt, segmentTtlSeconds, stateWith, takeoverState, type WindowLimits } from './channel-window.js';
+import { SegmentQueue, type PendingPart, type QueuedSegment } from './segment-queue.js';
+import type { OpenSegmentStart } from './segmenter.js';
+import { emptyChannelState, parseChannelState, partName, segmentName, type ChannelState, type WindowSegment } from './sequence-state.js';
+
+export interface PackagerStats {
+  segmentsProduced: number;
+  segmentsPublished: number;
+  segmentsDropped: number;
+  framesReceived: number;
+  framesRejected: number;
+  storeErrors: number;
+  /** Times this packager took the channel over (promote()). */
+  promotions: number;
+  /** Writes the store refused because another packager holds the lease. */
+  fencedWrites: number;
+  /** Parts published ahead of their segment (Low-Latency HLS). */
+  partsPublished: number;
+  /** Wall-clock time (ms) this packager last published a segment. */
+  lastPublishedAt: number | undefined;
+}
+
+/** Emitted with every published segment: `'segment', entry, timing`. */
+export interface SegmentTiming {
+  /** From the segment's last frame reaching the packager to its playlist being published. */
+  publishDelayMs: number;
+}
+
+/** A segment cut and muxed, as the publisher queues it. */
+export interface MuxedSegment {
+  durationSeconds: number;
+  programDateTime: number;
+  discontinuity: boolean;
+  /** PTS right after this segment, persisted so a restart continues the timeline. */
+  endPts: number;
+  payloads: Map<string, Uint8Array>;
+}
+
+/** The segment being filled, as the segmenter knows it. */
+export interface SegmentInProgress {
+  openSegmentStart(): OpenSegmentStart;
+  markDiscontinuity(discontinuity?: boolean): void;
+}
+
+export interface SegmentPublisherOptions {
+  channel: ChannelConfig;
+  store: Store;
+  logger: Logger;
+  clock: Clock;
+  targetDuration: number;
+  windowSize: number;
+  lowLatency: LowLatencyTiming | undefined;
+  /** Publish at once (true) or stand by until promote(). */
+  leading: boolean;
+  /** Counters shared with the packager that owns this publisher. */
+  stats: PackagerStats;
+  inProgress: SegmentInProgress;
+  onSegment: (entry: WindowSegment, timing: SegmentTiming) => void;
+  /** A write was refused with the lease it carried: this publisher now stands by. */
+  onFenced: () => void;
+}
+
+/** First PTS of a brand-new channel: 10 s, clear of zero for players that dislike it. */
+const INITIAL_PTS = 900_000;
+const RETRY_DELAY_MS = 500;
+
+export class SegmentPublisher {
+  private readonly options: SegmentPublisherOptions;
+  private readonly channelId: string;
+  private readonly renditionIds: string[];
+  private readonly limits: WindowLimits;
+  private readonly logger: Logger;
+  /** The state as last published to the store (the production side runs ahead of it). */
+  private state!: ChannelState;
+  private run = 0;
+  private readonly queue: SegmentQueue;
+  private flushing: Promise<void> | undefined;
+  /** Ends the current retry wait early (close() wants a last attempt now). */
+  private wakeRetry: (() => void) | undefined;
+  /** Set when close() has given up waiting: the flush loop stops. */
+  private abandoned = false;
+  /** Publishing (leader) or only queueing (standby); see promote()/demote(). */
+  private leading: boolean;
+  /** Lease token every write carries while leading under a lease. */
+  private fence: string | undefined;
+  /** Whether this run has published anything (its own state may be the stored one). */
+  private publishedInRun = false;
+
+  constructor(options: SegmentPublisherOptions) {
+    this.options = options;
+    this.channelId = options.channel.id;
+    this.renditionIds = options.channel.renditions.map((rendition) => rendition.id);
+    this.limits = { windowSize: options.windowSize, dvrSeconds: options.channel.dvrSeconds };
+    this.logger = options.logger;
+    this.leading = options.leading;
+    this.queue = new SegmentQueue(options.windowSize);
+  }
+
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  /** Where this run's timeline starts (valid after start()). */
+  get nextPts(): number {
+    return this.state.nextPts;
+  }
+
+  /** The parts cut so far of the segment being filled. */
+  get openParts(): readonly PendingPart[] {
+    return this.queue.openParts;
+  }
+
+  /** Loads the stored sequence state (continuing after a restart) and reserves a run number. */
+  async start(): Promise<void> {
+    const stored = parseChannelState(await this.options.store.getState(this.channelId));
+    const targetDuration = this.options.targetDuration;
+    if (stored) {
+      if (stored.targetDuration !== targetDuration) {
+        this.logger.warn(
+          { storedTargetDuration: stored.targetDuration, targetDuration },
+          'segment duration changed since the last run; players will see a new target duration',
+        );
+      }
+      this.state = { ...stored, targetDuration };
+      // Whatever this run produces is a new timeline for the player (RFC 8216 §4.3.2.3).
+      this.options.inProgress.markDiscontinuity(stored.nextMsn > 0);
+      this.logger.info({ nextMsn: stored.nextMsn, discontinuitySequence: stored.discontinuitySequence }, 'continuing stored sequence');
+    } else {
+      this.state = emptyChannelState(targetDuration, INITIAL_PTS);
+    }
+    this.run = await this.options.store.nextRun(this.channelId);
+    if (this.leading) await this.completePredecessorOpenSegment(undefined);
+  }
+
+  /** Low-Latency HLS: queues a part of the segment being filled, published at once when leading. */
+  addPart(part: PendingPart): void {
+    this.queue.addPart(part);
+    if (this.leading) void this.flush();
+  }
+
+  /** Queues a segment (with the parts cut for it); beyond a window's worth the oldest queued go. */
+  addSegment(segment: MuxedSegment): void {
+    const { durationSeconds, programDateTime, discontinuity, endPts, payloads } = segment;
+    const bytes = Object.fromEntries([...payloads].map(([id, bytes]) => [id, bytes.byteLength]));
+    const entry = { run: this.run, durationSeconds, programDateTime, discontinuity, bytes };
+    this.options.stats.segmentsDropped += this.queue.push({ entry, endPts, payloads, cutAt: this.options.clock.now() });
+    if (this.leading) void this.flush();
+    else this.followStoredState();
+  }
+
+  /** Whether players may have seen a part of the segment being filled. */
+  hasStoredOpenPart(): boolean {
+    return this.queue.hasStoredOpenPart();
+  }
+
+  /**
+   * Takes the channel over with lease `fence`; see ChannelPackager.promote(). Throws when
+   * the store cannot be read.
+   */
+  async promote(fence: string): Promise<void> {
+    // A write of an earlier lease may still be under way: let it settle (fenced or not) first.
+    await this.settleFlush();
+    const stored = parseChannelState(await this.options.store.getState(this.channelId));
+    const own = this.publishedInRun && stored !== undefined && stored.nextMsn === this.state.nextMsn && stored.window.at(-1)?.run === this.run;
+    if (!own) {
+      const takeover = takeoverState(this.state, stored, this.limits, this.options.targetDuration);
+      if (takeover.storeLost) {
+        this.logger.warn({ storedNextMsn: stored?.nextMsn ?? null, nextMsn: takeover.state.nextMsn }, 'the store lost its state; going on after the highest MSN seen');
+      }
+      this.state = takeover.state;
+      await this.completePredecessorOpenSegment(fence);
+      this.options.stats.segmentsDropped += this.queue.dropAlreadyAired(this.state.window);
+      // The next segment published starts a new timeline for the player.
+      if (this.state.nextMsn > 0 && !this.queue.flagNextDiscontinuity()) this.options.inProgress.markDiscontinuity();
+    }
+    this.fence = fence;
+    this.leading = true;
+    this.options.stats.promotions += 1;
+    this.logger.info({ nextMsn: this.state.nextMsn, continuing: own, queued: this.queue.length }, 'packager leads');
+    void this.flush();
+  }
+
+  /** Stops publishing (the lease is gone); segments keep queueing for a later takeover. */
+  demote(): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.fence = undefined;
+    this.wakeRetry?.();
+  }
+
+  /** Waits (bounded) until what is queued is stored; then the flush loop stops for good. */
+  async close(timeoutMs: number): Promise<void> {
+    this.wakeRetry?.();
+    await this.flushWithin(this.flush(), timeoutMs);
+    this.abandoned = true;
+    this.wakeRetry?.();
+  }
+
+  /** How long segments live in the store; see channel-window.ts segmentTtlSeconds. */
+  segmentTtlSeconds(): number {
+    return segmentTtlSeconds(this.limits, this.state.targetDuration);
+  }
+
+  /**
+   * Low-Latency HLS: the stored playlist may list parts of a segment its writer never
+   * completed (it crashed, or was taken over). Players have seen that MSN with those part
+   * URIs, so it is completed from the stored parts as a short segment under its own URI,
+   * rather than given to this run's audio. If a part is gone (expired), the MSN cannot be
+   * completed and this run's segment takes it, after the takeover's discontinuity.
+   */
+  private async completePredecessorOpenSegment(fence: string | undefined): Promise<void> {
+    const open = this.state.open;
+    if (!open || open.run === this.run || open.parts.length === 0) return;
+    const store = this.options.store;
+    const payloads = new Map<string, Uint8Array>();
+    for (const rendition of this.renditionIds) {
+      const parts = await Promise.all(open.parts.map((_, part) => store.getSegment(this.channelId, rendition, partName(open.msn, open.run, part))));
+      if (parts.some((part) => part === null)) {
+        this.logger.warn({ msn: open.msn, run: open.run }, "the previous writer's listed parts are gone; its segment cannot be completed");
+        this.state = { ...this.state, open: undefined };
+        return;
+      }
+      payloads.set(rendition, Buffer.concat(parts.map((part) => part!)));
+    }
+    const ttl = this.segmentTtlSeconds();
+    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run), bytes, ttl, fence)));
+    const bytes = Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength]));
+    const { entry, endPts } = completedOpenSegment(open, bytes, this.state.nextPts);
+    const state = stateWith(this.state, entry, endPts, this.limits);
+    await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.logger.info({ msn: open.msn, run: open.run, parts: open.parts.length }, "completed the previous writer's open segment from its parts");
+  }
+
+  /** Waits (bounded) until no store write is under way. */
+  private async settleFlush(timeoutMs = 3000): Promise<void> {
+    if (this.flushing) await this.flushWithin(this.flushing, timeoutMs);
+  }
+
+  /** Waits for `flush`, or `timeoutMs` of the clock, whichever comes first. */
+  private async flushWithin(flush: Promise<void>, timeoutMs: number): Promise<void> {
+    let deadline: Timer | undefined;
+    await Promise.race([flush, new Promise((resolve) => (deadline = this.options.clock.setTimeout(() => resolve(undefined), timeoutMs)))]);
+    deadline?.cancel();
+  }
+
+  /**
+   * While standing by, follow the stored state, so that a takeover after the store lost
+   * its data still continues from the highest MSN this packager has seen.
+   */
+  private followStoredState(): void {
+    this.options.store.getState(this.channelId).then(
+      (text) => {
+        const stored = parseChannelState(text);
+        if (!this.leading && stored && stored.nextMsn > this.state.nextMsn) this.state = { ...stored, targetDuration: this.options.targetDuration };
+      },
+      () => undefined,
+    );
+  }
+
+  private flush(): Promise<void> {
+    this.flushing ??= this.flushPending().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /**
+   * Writes what is queued, oldest first, while leading: whole segments, then (Low-Latency
+   * HLS, nothing else queued) the parts of the segment being made, so the MSN they are
+   * published under is the one their segment gets.
+   */
+  private async flushPending(): Promise<void> {
+    while (!this.abandoned && this.leading) {
+      const segment = this.queue.head();
+      const part = segment ? undefined : this.queue.nextUnstoredPart();
+      if (!segment && !part) return;
+      const msn = this.state.nextMsn;
+      const fence = this.fence;
+      this.queue.inFlight = segment;
+      try {
+        if (segment) await this.publishSegment(segment, fence);
+        else await this.publishPart(part!, fence);
+      } catch (error) {
+        if (isOnairError(error, 'ONAIR_FENCED')) {
+          // Another packager leads: stop writing at once and keep the queue for a later takeover
+          // (unless a newer lease of ours already replaced the one this write carried).
+          this.options.stats.fencedWrites += 1;
+          this.logger.warn({ msn }, 'write refused: another packager holds the lease');
+          if (fence === this.fence) {
+            this.demote();
+            this.options.onFenced();
+          }
+          return;
+        }
+        this.options.stats.storeErrors += 1;
+        this.logger.warn({ err: error, msn }, 'store write failed; will retry');
+        if (this.abandoned) return;
+        await this.retryWait();
+      } finally {
+        this.queue.inFlight = undefined;
+      }
+    }
+  }
+
+  /** The pause before the next attempt; demote() and close() end it early. */
+  private async retryWait(): Promise<void> {
+    let timer: Timer | undefined;
+    await new Promise<void>((resolve) => {
+      this.wakeRetry = resolve;
+      timer = this.options.clock.setTimeout(resolve, RETRY_DELAY_MS);
+    });
+    timer?.cancel();
+    this.wakeRetry = undefined;
+  }
+
+  private async publishSegment(next: QueuedSegment, fence: string | undefined): Promise<void> {
+    const store = this.options.store;
+    const msn = this.state.nextMsn;
+    const ttl = this.segmentTtlSeconds();
+    // 1. segment bytes (and any part not stored yet), every rendition, before any playlist lists them
+    const writes = [...next.payloads].map(([rendition, bytes]) =>
+      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run), bytes, ttl, fence),
+    );
+    next.parts.forEach((part, index) => {
+      if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence));
+    });
+    await Promise.all(writes);
+    next.parts.forEach((part) => (part.storedAs = msn));
+    // 2. the playlists and the state, atomically (3. the store notifies). The entry is
+    // re-read: an overflow may have flagged it as a discontinuity meanwhile.
+    const published: WindowSegment = {
+      ...next.entry,
+      msn,
+      programDateTime: monotonicPdt(this.state.window, next.entry.programDateTime),
+      ...(this.options.lowLatency ? { parts: next.parts.map((part) => part.durationSeconds) } : {}),
+    };
+    const state = stateWith(this.state, published, next.endPts, this.limits);
+    await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.publishedInRun = true;
+    this.queue.remove(next);
+    const stats = this.options.stats;
+    stats.segmentsPublished += 1;
+    stats.lastPublishedAt = this.options.clock.now();
+    this.logger.debug({ msn }, 'segment published');
+    this.options.onSegment(published, { publishDelayMs: this.options.clock.now() - next.cutAt });
+  }
+
+  /** Low-Latency HLS: stores a part of the segment being made and lists it (and the next hint). */
+  private async publishPart(part: PendingPart, fence: string | undefined): Promise<void> {
+    const msn = this.state.nextMsn;
+    const index = this.queue.openParts.indexOf(part);
+    const start = this.options.inProgress.openSegmentStart();
+    const programDateTime = monotonicPdt(this.state.window, start.programDateTime);
+    await Promise.all(this.partWrites(part, msn, index, fence));
+    part.storedAs = msn;
+    // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
+    if (this.queue.openParts[index] !== part) return;
+    const open = { msn, run: this.run, discontinuity: start.discontinuity, programDateTime, parts: this.queue.openParts.slice(0, index + 1).map((cut) => cut.durationSeconds) };
+    const state: ChannelState = { ...this.state, open };
+    await this.options.store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
+    this.state = state;
+    this.publishedInRun = true;
+    this.options.stats.partsPublished += 1;
+  }
+
+  private partWrites(part: PendingPart, msn: number, index: number, fence: string | undefined): Promise<void>[] {
+    // As long as segments: a part stored before a long store outage is still listed after it.
+    const ttl = this.segmentTtlSeconds();
+    return [...part.payloads].map(([rendition, bytes]) =>
+      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index), bytes, ttl, fence),
+    );
+  }
+
+  private renderPlaylists(state: ChannelState): Record<string, string> {
+    return renderChannelPlaylists(this.options.channel, state, { run: this.run, lowLatency: this.options.lowLatency });
+  }
+}
