@@ -16,13 +16,13 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { parseChannelState } from '../hls/sequence-state.js';
-import type { Store } from '../store/store.js';
+import type { OriginStore } from '../store/store.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from './origin-options.js';
 import type { OriginChannel } from './origin-options.js';
 import { readFromStore } from './store-read.js';
 
 export interface PlayerOptions {
-  store: Store;
+  store: Pick<OriginStore, 'getState'>;
   /** A store read slower than this answers 503; default 2000 ms, as for the origin. */
   storeTimeoutMs?: number;
 }
