@@ -4,14 +4,16 @@
  * becomes OnairError ONAIR_STORE_UNAVAILABLE, which is answered with 503 + Retry-After
  * (docs/architecture.md, Failure model: "store down").
  */
+import { systemClock, type Clock } from '../clock.js';
 import { isOnairError, OnairError } from '../errors.js';
 
 /** How long a request waits for the store before it is answered with 503. */
 export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 
-export function readFromStore<T>(what: string, read: () => Promise<T>, timeoutMs: number): Promise<T> {
+/** `timeoutMs` counts on `clock` (the origin's, so tests move it instead of waiting). */
+export function readFromStore<T>(what: string, read: () => Promise<T>, timeoutMs: number, clock: Clock = systemClock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       reject(new OnairError('ONAIR_STORE_UNAVAILABLE', `no answer within ${timeoutMs} ms`, { where: what }));
     }, timeoutMs);
     let pending: Promise<T>;
@@ -22,11 +24,11 @@ export function readFromStore<T>(what: string, read: () => Promise<T>, timeoutMs
     }
     pending.then(
       (value) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(asStoreUnavailable(what, error));
       },
     );

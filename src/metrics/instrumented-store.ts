@@ -1,16 +1,15 @@
 /**
  * Measures every store call (duration, failure) without touching the store
  * implementations: a Proxy times each method that returns a promise. Used by the roles
- * in onair.ts, so the memory and Redis stores report the same metrics.
+ * in onair.ts, so the memory and Redis stores report the same metrics. Any role interface
+ * (OriginStore, SegmentPublishStore…) or the whole Store can be measured: the Proxy keeps its type.
  */
-import type { Store } from '../store/store.js';
-
 export type StoreCallObserver = (operation: string, seconds: number, failed: boolean) => void;
 
 /** Calls that are not store operations: lifecycle and subscriptions are not timed. */
 const UNTIMED = new Set(['start', 'close', 'subscribe']);
 
-export function instrumentStore(store: Store, observe: StoreCallObserver): Store {
+export function instrumentStore<S extends object>(store: S, observe: StoreCallObserver): S {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);

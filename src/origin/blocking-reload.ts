@@ -3,6 +3,7 @@
  * `_HLS_msn`, `_HLS_part` and `_HLS_skip` from a playlist request, and holding requests
  * until the store publishes what they wait for.
  */
+import { systemClock, type Clock } from '../clock.js';
 
 export interface DeliveryDirectives {
   /** Hold the request until the playlist lists this segment (or its part `part`). */
@@ -42,6 +43,9 @@ function decimalParameter(query: Record<string, unknown>, name: string): number 
 export class UpdateWaiters {
   private readonly waiting = new Map<string, Set<() => void>>();
 
+  /** Delays count on `clock` (the origin's). */
+  constructor(private readonly clock: Clock = systemClock) {}
+
   /** Resolves at the next `wake(channel)` or after `delayMs`. */
   next(channel: string, delayMs: number): Promise<void> {
     return new Promise((resolve) => {
@@ -51,12 +55,12 @@ export class UpdateWaiters {
         this.waiting.set(channel, waiters);
       }
       const done = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         waiters.delete(done);
         if (waiters.size === 0 && this.waiting.get(channel) === waiters) this.waiting.delete(channel);
         resolve();
       };
-      const timer = setTimeout(done, delayMs);
+      const timer = this.clock.setTimeout(done, delayMs);
       waiters.add(done);
     });
   }

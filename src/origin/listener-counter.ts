@@ -14,10 +14,12 @@
  * `ListenerCounter` gathers client ids per (channel, rendition, bucket) in memory and writes
  * each set to the store with one call per flush (about every second): requests never wait
  * for the store. Pending ids are bounded (`maxPendingIds`); ids over the bound, and batches
- * the store refuses, are dropped and logged, never an error for a request.
+ * the store refuses, are dropped and logged, never an error for a request. The window and
+ * the flush timer run on the injected clock.
  */
 import { createHash } from 'node:crypto';
-import type { Store } from '../store/store.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
+import type { ListenerStore } from '../store/store.js';
 
 /** Query parameters a player may use to name its session, in order of preference. */
 export const SESSION_ID_PARAMETERS = ['_onair_sid', 'sid'] as const;
@@ -102,14 +104,15 @@ export interface CounterLogger {
 }
 
 export interface ListenerCounterOptions {
-  store: Pick<Store, 'recordListeners'>;
+  store: Pick<ListenerStore, 'recordListeners'>;
   window: ListenerWindow;
   logger: CounterLogger;
   /** Default 1000. */
   flushIntervalMs?: number;
   /** Distinct ids held between flushes, over every set; default 100,000. */
   maxPendingIds?: number;
-  now?: () => number;
+  /** Stamps fetches and runs the flush timer; default the system clock. */
+  clock?: Clock;
 }
 
 interface PendingSet {
@@ -120,19 +123,19 @@ interface PendingSet {
 }
 
 export class ListenerCounter {
-  private readonly store: Pick<Store, 'recordListeners'>;
+  private readonly store: Pick<ListenerStore, 'recordListeners'>;
   private readonly window: ListenerWindow;
   private readonly logger: CounterLogger;
   private readonly flushIntervalMs: number;
   private readonly maxPendingIds: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private pending = new Map<string, PendingSet>();
   private pendingIds = 0;
   private droppedIds = 0;
   private flushing: Promise<void> | undefined;
   /** Ids lost since the store started failing; undefined while it works. */
   private lostSinceFailure: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   constructor(options: ListenerCounterOptions) {
     this.store = options.store;
@@ -140,21 +143,26 @@ export class ListenerCounter {
     this.logger = options.logger;
     this.flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.maxPendingIds = options.maxPendingIds ?? DEFAULT_MAX_PENDING_IDS;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
+  /** Flushes every flush interval until close(). */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
+    this.scheduleTick();
+  }
+
+  private scheduleTick(): void {
+    this.timer = this.clock.setTimeout(() => {
       // A flush still running (a slow store) is not queued behind: the next tick takes it all.
       if (!this.flushing) void this.flush();
+      this.scheduleTick();
     }, this.flushIntervalMs);
-    this.timer.unref();
   }
 
   /** Stops the timer and writes what is pending. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     await this.flush();
   }
@@ -163,8 +171,8 @@ export class ListenerCounter {
    * Counts a media playlist fetch at `timeMs` (default now) by `clientId`. Returns false,
    * recording nothing, when that time is outside the window (see ListenerWindow.bucketToRecord).
    */
-  record(channel: string, rendition: string, clientId: string, timeMs: number = this.now()): boolean {
-    const bucket = this.window.bucketToRecord(timeMs, this.now());
+  record(channel: string, rendition: string, clientId: string, timeMs: number = this.clock.now()): boolean {
+    const bucket = this.window.bucketToRecord(timeMs, this.clock.now());
     if (bucket === null) return false;
     const key = `${channel}/${rendition}/${bucket}`;
     let set = this.pending.get(key);

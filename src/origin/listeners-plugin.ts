@@ -27,16 +27,17 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
 import { BearerTokens } from '../http/bearer-auth.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
-import type { Store } from '../store/store.js';
-import { renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
+import type { ListenerStore } from '../store/store.js';
+import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, ListenerCounter, listenerClientId, ListenerWindow, sessionIdOf } from './listener-counter.js';
 
 export interface ListenersOptions {
-  store: Store;
+  store: ListenerStore;
   /** EXT-X-TARGETDURATION in whole seconds: the length of a counting bucket. */
   targetDurationSeconds: number;
   /** The served channels, read again every second (e.g. `() => app.onairOrigin.channels()`). */
@@ -49,8 +50,8 @@ export interface ListenersOptions {
   countsMaxAgeMs?: number;
   /** A store read slower than this answers 503; default 2000 ms. */
   storeTimeoutMs?: number;
-  /** The clock (tests); default Date.now. */
-  now?: () => number;
+  /** The counting window, flush timer, cache ages and store timeout run on it; default the system clock. */
+  clock?: Clock;
 }
 
 export interface ChannelListeners {
@@ -93,9 +94,10 @@ type ChannelIndex = Map<string, Set<string>>;
 
 async function registerListeners(fastify: FastifyInstance, rawOptions: ListenersOptions): Promise<void> {
   const options = validateOptions(rawOptions);
-  const { store, now } = options;
+  const { store, clock } = options;
+  const now = (): number => clock.now();
   const window = new ListenerWindow(options.targetDurationSeconds);
-  const counter = new ListenerCounter({ store, window, logger: fastify.log, flushIntervalMs: options.flushIntervalMs, now });
+  const counter = new ListenerCounter({ store, window, logger: fastify.log, flushIntervalMs: options.flushIntervalMs, clock });
   const ingestTokens = new BearerTokens(options.ingestTokens);
   const ingestEnabled = options.ingestTokens.length > 0;
 
@@ -147,7 +149,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   const control: ListenersControl = {
     counts() {
       if (cached && now() - cached.readAt < options.countsMaxAgeMs) return Promise.resolve(cached.counts);
-      reading ??= readFromStore('listener counts', readCounts, options.storeTimeoutMs)
+      reading ??= readFromStore('listener counts', readCounts, options.storeTimeoutMs, clock)
         .then((counts) => {
           cached = { counts, readAt: now() };
           return counts;
@@ -284,24 +286,24 @@ function sendBadLine(reply: FastifyReply, line: number, reason: string): Fastify
 }
 
 interface ResolvedListenersOptions {
-  store: Store;
+  store: ListenerStore;
   targetDurationSeconds: number;
   channels: () => OriginChannel[];
   ingestTokens: string[];
   flushIntervalMs: number;
   countsMaxAgeMs: number;
   storeTimeoutMs: number;
-  now: () => number;
+  clock: Clock;
 }
 
 /** Checks the options once at registration; a bad one throws ONAIR_CONFIG_INVALID naming its key. */
 function validateOptions(options: ListenersOptions): ResolvedListenersOptions {
-  const { store, channels, now, ingestTokens = [] } = options;
+  const { store, channels, clock = systemClock, ingestTokens = [] } = options;
   if (typeof store?.recordListeners !== 'function' || typeof store.countListeners !== 'function') {
     throw invalid('store', 'expected a Store with recordListeners and countListeners');
   }
   if (typeof channels !== 'function') throw invalid('channels', 'expected a function returning the served channels');
-  if (now !== undefined && typeof now !== 'function') throw invalid('now', 'expected a clock function');
+  if (!isClock(clock)) throw invalid('clock', 'expected a Clock with now() and setTimeout()');
   if (!Array.isArray(ingestTokens)) throw invalid('ingestTokens', 'expected an array of tokens');
   ingestTokens.forEach((token: unknown, i) => {
     if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
@@ -316,7 +318,7 @@ function validateOptions(options: ListenersOptions): ResolvedListenersOptions {
     flushIntervalMs: integerOption(options, 'flushIntervalMs', DEFAULT_FLUSH_INTERVAL_MS, 1),
     countsMaxAgeMs: integerOption(options, 'countsMaxAgeMs', DEFAULT_COUNTS_MAX_AGE_MS, 0),
     storeTimeoutMs: integerOption(options, 'storeTimeoutMs', DEFAULT_STORE_TIMEOUT_MS, 1),
-    now: now ?? Date.now,
+    clock,
   };
 }
 

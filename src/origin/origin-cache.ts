@@ -1,5 +1,5 @@
 /**
- * The origin's hot cache (DESIGN.md, Origin: "steady state serves from memory").
+ * The origin's hot cache (docs/architecture.md, Origin: "steady state serves from memory").
  *
  * - PlaylistCache: one entry per (channel, playlist name) holding the body, the store's ETag,
  *   the gzip variant and the low-latency live edge, computed once per playlist version. When
@@ -9,10 +9,12 @@
  * - SegmentCache: segments are immutable, so they stay until evicted by a byte-bounded LRU.
  *   A miss (null) is never cached: the segment may appear a moment later.
  *
- * Both share one store read between concurrent requests for the same uncached item.
+ * Both share one store read between concurrent requests for the same uncached item. Ages
+ * count on the injected clock (the origin's).
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { systemClock, type Clock } from '../clock.js';
 import type { StoredPlaylist } from '../store/store.js';
 import { readPlaylistPosition, type PlaylistPosition } from './playlist-position.js';
 
@@ -60,13 +62,13 @@ export class PlaylistCache {
 
   /**
    * `maxAgeMs` applies until `subscribed()` is called, `subscribedMaxAgeMs` after: with
-   * notifications, an entry only expires in case one was lost.
+   * notifications, an entry only expires in case one was lost. Ages are read on `clock`.
    */
   constructor(
     private readonly load: PlaylistLoader,
     unsubscribedMaxAgeMs: number,
     private readonly subscribedMaxAgeMs: number = unsubscribedMaxAgeMs,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {
     this.maxAgeMs = unsubscribedMaxAgeMs;
   }
@@ -80,7 +82,7 @@ export class PlaylistCache {
   /** The playlist from memory, or read from the store when older than the max age (or `maxAgeMs`, if shorter). */
   get(channel: string, name: string, maxAgeMs = this.maxAgeMs): Promise<CachedPlaylist | null> {
     const entry = this.entries.get(entryKey(channel, name));
-    if (entry && this.now() - entry.loadedAt < Math.min(maxAgeMs, this.maxAgeMs)) {
+    if (entry && this.clock.now() - entry.loadedAt < Math.min(maxAgeMs, this.maxAgeMs)) {
       this.stats.hits += 1;
       return Promise.resolve(entry);
     }
@@ -144,7 +146,7 @@ export class PlaylistCache {
     generation: number,
     expired: PlaylistEntry | undefined,
   ): Promise<CachedPlaylist | null> {
-    const loadedAt = this.now();
+    const loadedAt = this.clock.now();
     const stored = await this.load(channel, name);
     if (!stored) return null;
     // Same version as the expired entry: keep its buffers, gzip runs once per version.

@@ -2,10 +2,11 @@
  * Options of the origin plugin, checked once at registration. A bad option throws
  * OnairError ONAIR_CONFIG_INVALID naming the key path, e.g. `channels[1].renditions[0]`.
  */
+import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
 import { ID_PATTERN_SOURCE, parsePlaylistName } from '../hls/published-names.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
-import type { Store } from '../store/store.js';
+import type { OriginStore } from '../store/store.js';
 
 export interface OriginChannel {
   /** Lowercase `[a-z0-9-]`, 1–32 characters: the first path segment of every URL. */
@@ -14,7 +15,7 @@ export interface OriginChannel {
 }
 
 export interface OriginOptions {
-  store: Store;
+  store: OriginStore;
   channels: OriginChannel[];
   /** EXT-X-TARGETDURATION of every channel, in whole seconds; drives Cache-Control. */
   targetDurationSeconds: number;
@@ -24,20 +25,23 @@ export interface OriginOptions {
   playlistCacheMaxAgeMs?: number;
   /** A store read slower than this answers 503; default 2000 ms. */
   storeTimeoutMs?: number;
+  /** Hold timers, cache ages and store timeouts run on it; default the system clock (tests move a manual one). */
+  clock?: Clock;
 }
 
 export interface ResolvedOriginOptions {
-  store: Store;
+  store: OriginStore;
   channels: OriginChannel[];
   targetDurationSeconds: number;
   segmentCacheBytes: number;
   playlistCacheMaxAgeMs: number;
   storeTimeoutMs: number;
+  clock: Clock;
 }
 
 export { ID_PATTERN_SOURCE };
 const ID_PATTERN = new RegExp(`^${ID_PATTERN_SOURCE}$`);
-const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as const;
+const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as const satisfies readonly (keyof OriginStore)[];
 
 export const DEFAULT_SEGMENT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS = 250;
@@ -49,13 +53,25 @@ export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
     throw invalid('store', `expected a Store with ${STORE_METHODS.join(', ')}`);
   }
   return {
-    store: store as unknown as Store,
+    store: store as unknown as OriginStore,
     channels: validateChannels(options.channels),
     targetDurationSeconds: integerOption(options, 'targetDurationSeconds', undefined, 1),
     segmentCacheBytes: integerOption(options, 'segmentCacheBytes', DEFAULT_SEGMENT_CACHE_BYTES, 0),
     playlistCacheMaxAgeMs: integerOption(options, 'playlistCacheMaxAgeMs', DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS, 0),
     storeTimeoutMs: integerOption(options, 'storeTimeoutMs', DEFAULT_STORE_TIMEOUT_MS, 1),
+    clock: clockOption(options.clock),
   };
+}
+
+function clockOption(clock: unknown): Clock {
+  if (clock === undefined) return systemClock;
+  if (!isClock(clock)) throw invalid('clock', 'expected a Clock with now() and setTimeout()');
+  return clock;
+}
+
+/** Whether a plugin's `clock` option is a Clock (the origin plugins check it at registration). */
+export function isClock(value: unknown): value is Clock {
+  return isRecord(value) && typeof value.now === 'function' && typeof value.setTimeout === 'function';
 }
 
 /** Validates a channel list (also used when the list changes at run time); returns a copy. */

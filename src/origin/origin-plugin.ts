@@ -1,15 +1,16 @@
 /**
- * The HLS origin as a Fastify plugin (DESIGN.md, Origin). Routes:
+ * The HLS origin as a Fastify plugin (docs/architecture.md, Origin). Routes:
  *   GET/HEAD /{ch}/{ch}.m3u8               master playlist
  *   GET/HEAD /{ch}/{ch}_{rendition}.m3u8   media playlist (LL-HLS: `_HLS_msn`, `_HLS_part`, `_HLS_skip`)
  *   GET/HEAD /{ch}/{ch}_{rendition}_dvr.m3u8  DVR playlist (channels with dvrSeconds)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.{part}.ts  LL-HLS part (held while it is the preload hint)
  *   GET/HEAD /healthz                      200 while the store answers, else 503
- * Cache-Control follows the table in DESIGN.md; ETag/If-None-Match (RFC 9110 §13), Range
- * (RFC 9110 §14), gzip with Vary for playlists, CORS for web players. Playlists and segments
- * are served from memory (origin-cache.ts); the store is read on a miss only. Low-Latency
- * requests wait for the store's publish notifications (blocking-reload.ts).
+ * Cache-Control follows the table in docs/architecture.md, Origin; ETag/If-None-Match (RFC
+ * 9110 §13), Range (RFC 9110 §14), gzip with Vary for playlists, CORS for web players.
+ * Playlists and segments are served from memory (origin-cache.ts); the store is read on a
+ * miss only. Low-Latency requests wait for the store's publish notifications
+ * (blocking-reload.ts). Hold timers, cache ages and store timeouts run on the `clock` option.
  *
  * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
  * meant for an instance of its own (see origin-server.ts).
@@ -17,6 +18,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { sleepOn, type Clock } from '../clock.js';
 import {
   deltaPlaylistName,
   masterPlaylistName,
@@ -84,7 +86,7 @@ const NO_RANGE: RangeDecision = { kind: 'full' };
 
 async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOptions): Promise<void> {
   const options = resolveOriginOptions(rawOptions);
-  const { store, storeTimeoutMs } = options;
+  const { store, storeTimeoutMs, clock } = options;
   const targetDuration = options.targetDurationSeconds;
   const masterCacheControl = `public, max-age=${3 * targetDuration}`;
   const mediaCacheControl = `public, max-age=${Math.max(1, Math.floor(targetDuration / 2))}`;
@@ -95,12 +97,13 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   let channels = indexChannels(options.channels);
   const playlists = new PlaylistCache(
     (channel, name) =>
-      readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs),
+      readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs, clock),
     options.playlistCacheMaxAgeMs,
     Math.max(options.playlistCacheMaxAgeMs, 500 * targetDuration),
+    clock,
   );
   const segments = new SegmentCache(options.segmentCacheBytes);
-  const waiters = new UpdateWaiters();
+  const waiters = new UpdateWaiters(clock);
   /** LL-HLS requests held right now (blocking reloads and hinted parts). */
   let held = 0;
 
@@ -116,10 +119,11 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       waiters.wakeAll();
     },
     fastify.log,
+    clock,
   );
   // Wait for the first subscription attempt, but not longer than a store read may take:
   // a store that is down must not keep the origin from starting (it answers 503 meanwhile).
-  await firstOf(updates.start(), storeTimeoutMs);
+  await firstOf(updates.start(), storeTimeoutMs, clock);
   fastify.addHook('onClose', async () => {
     await updates.close();
   });
@@ -160,7 +164,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     url: '/healthz',
     handler: async (request, reply) => {
       const [probeChannel] = channels.keys();
-      await readFromStore('health probe', () => store.getState(probeChannel ?? 'healthz'), storeTimeoutMs);
+      await readFromStore('health probe', () => store.getState(probeChannel ?? 'healthz'), storeTimeoutMs, clock);
       return reply.header('cache-control', 'no-store').send({ status: 'ok' });
     },
   });
@@ -236,7 +240,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       }
       if (!bytes) return sendError(reply, 404, 'segment not available');
 
-      // A segment URI is never reused (DESIGN.md, Sequence), so the URI itself is a strong validator.
+      // A segment URI is never reused (docs/architecture.md, Sequence), so the URI itself is a strong validator.
       const etag = `"${channel}/${rendition}/${segment.slice(0, -'.ts'.length)}"`;
       reply.header('cache-control', SEGMENT_CACHE_CONTROL).header('etag', etag).header('accept-ranges', 'bytes');
       if (ifNoneMatchMatches(request.headers['if-none-match'], [etag])) return reply.code(304).send();
@@ -261,7 +265,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   const loadSegment = (channel: string, rendition: string, segment: string): Promise<Buffer | null> =>
     segments.get(`${channel}/${rendition}/${segment}`, () => readSegment(channel, rendition, segment));
   const readSegment = (channel: string, rendition: string, segment: string): Promise<Uint8Array | null> =>
-    readFromStore(`segment ${channel}/${rendition}/${segment}`, () => store.getSegment(channel, rendition, segment), storeTimeoutMs);
+    readFromStore(`segment ${channel}/${rendition}/${segment}`, () => store.getSegment(channel, rendition, segment), storeTimeoutMs, clock);
 
   /**
    * After a publish, the newest segment of every media playlist that is being requested
@@ -291,11 +295,11 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     part: number | undefined,
   ): Promise<CachedPlaylist | 'timeout' | 'gone'> {
     let cached = current;
-    const deadline = Date.now() + HOLD_TARGET_DURATIONS * current.position!.targetDurationSeconds * 1000;
+    const deadline = clock.now() + HOLD_TARGET_DURATIONS * current.position!.targetDurationSeconds * 1000;
     held += 1;
     try {
       while (!lists(cached.position!, msn, part)) {
-        const remaining = deadline - Date.now();
+        const remaining = deadline - clock.now();
         if (remaining <= 0) return 'timeout';
         await waiters.next(channel, Math.min(remaining, RECHECK_MS));
         // Woken by a publish the entry is fresh; woken by the timer (a notification lost?) it is read again.
@@ -322,11 +326,11 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     const name = mediaPlaylistName(channel, rendition);
     let position = (await playlists.get(channel, name))?.position;
     if (!position?.hint || position.hint.run !== run || tooFarAhead(position, msn, part)) return 'absent';
-    const deadline = Date.now() + HOLD_TARGET_DURATIONS * position.targetDurationSeconds * 1000;
+    const deadline = clock.now() + HOLD_TARGET_DURATIONS * position.targetDurationSeconds * 1000;
     held += 1;
     try {
       while (!lists(position, msn, part)) {
-        const remaining = deadline - Date.now();
+        const remaining = deadline - clock.now();
         if (remaining <= 0) return 'timeout';
         await waiters.next(channel, Math.min(remaining, RECHECK_MS));
         position = (await playlists.get(channel, name, RECHECK_MS))?.position;
@@ -378,15 +382,12 @@ function paramsSchema(patterns: Record<string, string>): object {
   return { type: 'object', required: Object.keys(patterns), properties };
 }
 
-async function firstOf(promise: Promise<void>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-  });
+async function firstOf(promise: Promise<void>, timeoutMs: number, clock: Clock): Promise<void> {
+  const abort = new AbortController();
   try {
-    await Promise.race([promise, timeout]);
+    await Promise.race([promise, sleepOn(clock, timeoutMs, abort.signal)]);
   } finally {
-    clearTimeout(timer);
+    abort.abort();
   }
 }
 

@@ -15,8 +15,11 @@ import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
+import type { ListenerStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
+  /** Read by the origin and the player page, and holds the listener counts. */
+  store: OriginStore & ListenerStore;
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
@@ -74,7 +77,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   try {
     await app.register(originPlugin, originOptions);
     // Always registered, so that a reload can make a channel signed.
-    await app.register(signedAccessPlugin, signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS });
+    await app.register(signedAccessPlugin, { clock: originOptions.clock, ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }) });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
     await app.register(listenersPlugin, {
       store: originOptions.store,
@@ -82,6 +85,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       channels: () => app.onairOrigin.channels(),
       ingestTokens: listenerIngestTokens,
       storeTimeoutMs: originOptions.storeTimeoutMs,
+      clock: originOptions.clock,
     });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {

@@ -17,11 +17,11 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
-import type { Store } from '../store/store.js';
+import type { OriginStore } from '../store/store.js';
 import type { OriginChannel } from './origin-options.js';
 
 export interface PlayerOptions {
-  store: Store;
+  store: Pick<OriginStore, 'getState'>;
   /** A store read slower than this answers 503; default 2000 ms, as for the origin. */
   storeTimeoutMs?: number;
 }

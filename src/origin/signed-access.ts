@@ -23,8 +23,10 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, onRequestHookHandler, onSendHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
 import { sendError } from '../http/error-replies.js';
+import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 
@@ -36,6 +38,8 @@ export interface SignedAccessOptions {
   key: string | undefined;
   /** Ids of the channels with `access: signed`. Called on every request: return a prebuilt Set. */
   signedChannels: () => Set<string>;
+  /** Token expiry and the max-age cap are judged on it; default the system clock (tests move a manual one). */
+  clock?: Clock;
 }
 
 /** A request's accepted token: added to its playlist's URIs, and bounds how long caches keep its answer. */
@@ -70,7 +74,8 @@ export function recordingPathUnderChannel(path: string): string {
 }
 
 async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
-  const { key, signedChannels } = validateOptions(options);
+  const { key, signedChannels, clock } = validateOptions(options);
+  const nowSeconds = (): number => clock.now() / 1000;
   fastify.decorateRequest('grantedToken', null);
 
   const checkToken: onRequestHookHandler = (request, reply, done) => {
@@ -86,7 +91,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     const requested = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
     const path = recording ? recordingPathUnderChannel(requested) : requested;
     const token = (request.query as Record<string, unknown>)[TOKEN_PARAMETER];
-    const check = verifyToken(key ?? '', token, path, Date.now() / 1000);
+    const check = verifyToken(key ?? '', token, path, nowSeconds());
     if (!check.ok) {
       sendError(reply, 403, `a valid token is needed for channel ${channel} (${check.reason})`, {
         error: `token_${check.reason.replace('-', '_')}`,
@@ -101,7 +106,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
   const signResponse: onSendHookHandler = (request, reply, payload, done) => {
     const granted = request.grantedToken;
     if (granted === null) return done(null, payload);
-    capMaxAge(reply, granted.expiresAt);
+    capMaxAge(reply, granted.expiresAt - nowSeconds());
     if (reply.statusCode !== 200 || reply.getHeader('content-type') !== PLAYLIST_CONTENT_TYPE) return done(null, payload);
     if (request.method === 'HEAD') {
       // No body to rewrite: the origin's length would count the playlist without tokens.
@@ -119,8 +124,8 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
   fastify.addHook('onSend', signResponse);
 }
 
-function validateOptions(options: SignedAccessOptions): SignedAccessOptions {
-  const { key, signedChannels } = options ?? {};
+function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { clock: Clock } {
+  const { key, signedChannels, clock = systemClock } = options ?? {};
   if (typeof signedChannels !== 'function') {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a function returning the Set of signed channel ids', { where: 'signedChannels' });
   }
@@ -130,16 +135,17 @@ function validateOptions(options: SignedAccessOptions): SignedAccessOptions {
   if (key === undefined && signedChannels().size > 0) {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)', { where: 'signing.key' });
   }
-  return { key, signedChannels };
+  if (!isClock(clock)) throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a Clock with now() and setTimeout()', { where: 'clock' });
+  return { key, signedChannels, clock };
 }
 
 /** `public, max-age=31536000, immutable` with 300 s of token left → `public, max-age=300, immutable`. */
-function capMaxAge(reply: FastifyReply, expiresAt: number): void {
+function capMaxAge(reply: FastifyReply, tokenSecondsLeft: number): void {
   const cacheControl = reply.getHeader('cache-control');
   if (typeof cacheControl !== 'string') return;
   const current = MAX_AGE.exec(cacheControl);
   if (!current) return;
-  const remainingSeconds = Math.max(0, Math.floor(expiresAt - Date.now() / 1000));
+  const remainingSeconds = Math.max(0, Math.floor(tokenSecondsLeft));
   if (remainingSeconds < Number(current[1])) reply.header('cache-control', cacheControl.replace(MAX_AGE, `max-age=${remainingSeconds}`));
 }
 

@@ -4,21 +4,24 @@
  * serves fresh playlists, only with a little more store traffic.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Store, StoreUpdateListener } from '../store/store.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
+import type { OriginStore, StoreUpdateListener } from '../store/store.js';
 
 const RETRY_DELAY_MS = 1000;
 
 export class StoreUpdates {
   private unsubscribe: (() => Promise<void>) | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: Timer | undefined;
   private closed = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<OriginStore, 'subscribe'>,
     private readonly onUpdate: StoreUpdateListener,
     /** Called once subscribed: notifications may have been missed before. */
     private readonly onSubscribed: () => void,
     private readonly log: FastifyBaseLogger,
+    /** The retry delay counts on it (the origin's clock). */
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Resolves once the first attempt has succeeded or failed; never rejects. */
@@ -28,7 +31,7 @@ export class StoreUpdates {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.retryTimer?.cancel();
     const unsubscribe = this.unsubscribe;
     this.unsubscribe = undefined;
     if (!unsubscribe) return;
@@ -51,8 +54,7 @@ export class StoreUpdates {
     } catch (error) {
       if (this.closed) return;
       this.log.warn({ err: error, retryInMs: RETRY_DELAY_MS }, 'store subscription failed, playlists refresh by max age meanwhile');
-      this.retryTimer = setTimeout(() => void this.attempt(), RETRY_DELAY_MS);
-      this.retryTimer.unref();
+      this.retryTimer = this.clock.setTimeout(() => void this.attempt(), RETRY_DELAY_MS);
     }
   }
 }

@@ -125,7 +125,7 @@ export function createClusterSubscriber(cluster: Cluster, limits: RedisConnectio
 
 function connectionOptions(limits: RedisConnectionLimits, credentials: { username?: string; password?: string }) {
   const maxRetryDelayMs = limits.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
-  // Never give up reconnecting: a store outage must heal without a restart (DESIGN.md, Failure model).
+  // Never give up reconnecting: a store outage must heal without a restart (docs/architecture.md, Failure model).
   const retryDelay = (attempt: number): number =>
     Math.min(FIRST_RETRY_DELAY_MS * 2 ** Math.min(Math.max(attempt, 1) - 1, 16), maxRetryDelayMs) +
     Math.floor(Math.random() * RETRY_JITTER_MS);

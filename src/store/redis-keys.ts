@@ -1,5 +1,5 @@
 /**
- * The one place that names Redis keys and the pub/sub channel (DESIGN.md, Store).
+ * The one place that names Redis keys and the pub/sub channel (docs/architecture.md, Store).
  *
  * Every key carries the channel id as a Cluster hash tag (`{fip}`), so all keys of a
  * channel hash to one slot and one MULTI or Lua call can update them together:

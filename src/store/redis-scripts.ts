@@ -2,7 +2,7 @@
  * The Lua scripts of the Redis store: each one is a single atomic step on the keys of one
  * channel (one Cluster slot, thanks to the hash tag, see redis-keys.ts). Fenced writes
  * check the channel's lease token first and write nothing when it is not current
- * (DESIGN.md, Store: "its writes are fenced by a token checked in the same atomic step").
+ * (docs/architecture.md, Store: "its writes are fenced by a token checked in the same atomic step").
  *
  * Values travel as ARGV, so segment bytes stay binary-safe (Lua strings are byte strings).
  * Scripts run by EVALSHA, falling back to EVAL when the server does not know the script
@@ -45,7 +45,7 @@ return redis.call('SET', KEYS[2], ARGV[2])
 `,
 );
 
-/** Replaces the playlists and state of a channel, then announces it (DESIGN.md, Store: write order). */
+/** Replaces the playlists and state of a channel, then announces it (docs/architecture.md, Store: write order). */
 export const PUBLISH = script(
   'publish',
   3,

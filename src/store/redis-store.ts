@@ -9,7 +9,7 @@
  * - `publish`: one script that (when fenced) checks the lease token, replaces the
  *   channel's whole playlist hash (DEL + HSET), writes the sequence state and PUBLISHes
  *   the channel id, so the notification is sent only if, and right after, the new
- *   playlists are committed (DESIGN.md, Store: write order).
+ *   playlists are committed (docs/architecture.md, Store: write order).
  * - Leases: `<counter>:<owner>` tokens with a PX TTL (see redis-scripts.ts). A token is
  *   compared whole, so a counter reset by lost data cannot revive an old token of
  *   another owner.

@@ -1,8 +1,11 @@
 /**
- * The store contract shared by the packager (writer) and the origins (readers).
+ * The store contract shared by the packager (writer) and the origins (readers), cut into
+ * role interfaces named for their consumer: each component takes the narrow one it uses
+ * (`OriginStore`, `SegmentPublishStore`, `LeaseStore`, `ChannelStatusStore`, `ListenerStore`,
+ * `RecordingStore`, `EventStore`), and `Store` is all of them plus the lifecycle.
  *
  * Two implementations behave the same: `memory-store.ts` (embedded, one process) and
- * `redis-store.ts` (ioredis; shared by many origins). Invariants (DESIGN.md, Store):
+ * `redis-store.ts` (ioredis; shared by many origins). Invariants (docs/architecture.md, Store):
  * - segment bytes are written before the playlist that lists them (`putSegment` resolves
  *   only once the bytes are readable);
  * - `publish` replaces every playlist of a channel and its sequence state in one atomic
@@ -34,7 +37,7 @@ export interface PublishRequest {
 }
 
 /**
- * A packager's lease on a channel (hot standby, DESIGN.md Store): exactly one writer per
+ * A packager's lease on a channel (hot standby, docs/architecture.md, Store): exactly one writer per
  * channel. `token` is opaque, unique per acquisition (a counter and the owner), and is
  * checked by every fenced write in the same atomic step as the write itself.
  */
@@ -54,24 +57,38 @@ export interface StoredEvent {
 /** The events stream keeps about this many entries; older ones are trimmed. */
 export const EVENTS_KEPT = 10_000;
 
-export interface Store {
+/** Connecting and closing: the owner of a store (onair.ts, the CLI commands) calls these, not its users. */
+export interface StoreLifecycle {
   readonly kind: 'memory' | 'redis';
   /** Connects (Redis) and waits until ready; throws ONAIR_STORE_UNAVAILABLE when it cannot. */
   start(): Promise<void>;
   /** Releases connections and timers; never closes a client it does not own. */
   close(): Promise<void>;
+}
 
+/** What the origin reads: playlists, segments and parts, the sequence state, and publish notifications. */
+export interface OriginStore {
+  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null>;
+  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null>;
+  getState(channel: string): Promise<string | null>;
+  /** Calls `listener(channel)` after each publish, from any writer sharing this store. */
+  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>>;
+}
+
+/**
+ * What a packager's publisher writes: segments and parts, then the playlists and state that
+ * list them, and its run counter. It reads back its state (takeover) and a predecessor's parts.
+ */
+export interface SegmentPublishStore extends Pick<OriginStore, 'getSegment' | 'getState'> {
   /** With `fence`, refused with ONAIR_FENCED (and nothing written) unless that lease token is current. */
   putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number, fence?: string): Promise<void>;
-  getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null>;
-
   publish(request: PublishRequest): Promise<void>;
-  getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null>;
-  getState(channel: string): Promise<string | null>;
-
   /** Increments and returns the channel's packager run counter (1 on first use). */
   nextRun(channel: string): Promise<number>;
+}
 
+/** The channel leases of hot-standby packagers (channel leadership). */
+export interface LeaseStore {
   /**
    * Takes the channel's lease for `owner` for `ttlMs` when nobody holds it (or `owner`
    * already does: then it is extended and the same token returned). Returns null when
@@ -82,11 +99,17 @@ export interface Store {
   renewLease(lease: Lease, ttlMs: number): Promise<boolean>;
   /** Gives the lease up if it is still current (a clean shutdown hands over at once). */
   releaseLease(lease: Lease): Promise<void>;
+}
 
+/** A channel's live status: written by the ingest service that leads it, read by the control API. */
+export interface ChannelStatusStore {
   /** The channel's live status (JSON: active input, leader…), for the API and metrics; fenced like publish. */
   putStatus(channel: string, status: string, fence?: string): Promise<void>;
   getStatus(channel: string): Promise<string | null>;
+}
 
+/** Listener sets, written by every origin's listener counter and counted for /listeners.json. */
+export interface ListenerStore {
   /**
    * Adds client ids to the listener set of `rendition` for time bucket `bucket` (a
    * non-negative integer: time / bucket length). The set expires `ttlMs` after its last
@@ -99,22 +122,36 @@ export interface Store {
    * that switched rendition counts once). Exact in memory, an estimate in Redis.
    */
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number>;
+}
 
+/** The records of recorded sessions (the recording catalog). */
+export interface RecordingStore {
   /** Writes (creates or replaces) the record of recorded session `session` (JSON). */
   putRecording(channel: string, session: string, record: string): Promise<void>;
   getRecording(channel: string, session: string): Promise<string | null>;
   /** Every recording record of the channel, in no particular order. */
   listRecordings(channel: string): Promise<string[]>;
   deleteRecording(channel: string, session: string): Promise<void>;
+}
 
+/** The events stream (announcements such as `recording.ready`). */
+export interface EventStore {
   /** Appends an event to the events stream; returns its id. */
   appendEvent(fields: Record<string, string>): Promise<string>;
   /** The newest `count` events, oldest first. */
   readEvents(count: number): Promise<StoredEvent[]>;
-
-  /** Calls `listener(channel)` after each publish, from any writer sharing this store. */
-  subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>>;
 }
+
+/** Every role at once: what MemoryStore and RedisStore implement, and what their owner holds. */
+export interface Store
+  extends StoreLifecycle,
+    OriginStore,
+    SegmentPublishStore,
+    LeaseStore,
+    ChannelStatusStore,
+    ListenerStore,
+    RecordingStore,
+    EventStore {}
 
 /** Validates a lease TTL for `acquireLease`/`renewLease`: whole milliseconds, at least 1. */
 export function leaseTtlMs(ttlMs: number): number {

@@ -10,8 +10,8 @@ import {
   sessionIdOf,
   type CounterLogger,
 } from '../../src/origin/listener-counter.js';
-import type { Store } from '../../src/store/store.js';
-import { waitUntil } from '../helpers/wait-until.js';
+import type { ListenerStore } from '../../src/store/store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const TARGET_DURATION = 4;
 const BUCKET_MS = TARGET_DURATION * 1000;
@@ -27,7 +27,7 @@ interface RecordCall {
 }
 
 /** A store that records every write; `fail` makes the writes reject, `hold` keeps them pending. */
-class RecordingStore implements Pick<Store, 'recordListeners'> {
+class ObservedListenerStore implements Pick<ListenerStore, 'recordListeners'> {
   readonly calls: RecordCall[] = [];
   fail = false;
   private held: (() => void)[] = [];
@@ -60,24 +60,17 @@ function recordingLogger(): CounterLogger & { lines: LogLine[] } {
 }
 
 function counterWith(options: { maxPendingIds?: number; flushIntervalMs?: number } = {}) {
-  const store = new RecordingStore();
+  const store = new ObservedListenerStore();
   const logger = recordingLogger();
-  let clock = BUCKET_START + 1000;
+  const clock = new ManualClock(BUCKET_START + 1000);
   const counter = new ListenerCounter({
     store,
     window: new ListenerWindow(TARGET_DURATION),
     logger,
-    now: () => clock,
+    clock,
     ...options,
   });
-  return {
-    store,
-    logger,
-    counter,
-    setClock(ms: number) {
-      clock = ms;
-    },
-  };
+  return { store, logger, counter, clock };
 }
 
 t.test('a client id', async (t) => {
@@ -161,14 +154,21 @@ t.test('a fetch older than the window is refused and never written', async (t) =
   t.same(store.calls, []);
 });
 
-t.test('the timer flushes about every flush interval once started, and close() writes the rest', async (t) => {
-  const { store, counter } = counterWith({ flushIntervalMs: 20 });
+t.test('the timer flushes every flush interval once started, and close() writes the rest', async (t) => {
+  const { store, counter, clock } = counterWith({ flushIntervalMs: 20 });
   counter.start();
   counter.record('fip', 'hifi', 'a');
-  await waitUntil(t, 'the timer flushed', () => store.calls.length === 1, 2000);
+  await clock.advance(19);
+  t.equal(store.calls.length, 0, 'not before the interval');
+  await clock.advance(1);
+  t.equal(store.calls.length, 1, 'the timer flushed');
   counter.record('fip', 'hifi', 'b');
+  await clock.advance(20);
+  t.equal(store.calls.length, 2, 'and again one interval later');
+  counter.record('fip', 'hifi', 'c');
   await counter.close();
-  t.same(store.calls.map((call) => call.clientIds), [['a'], ['b']]);
+  t.same(store.calls.map((call) => call.clientIds), [['a'], ['b'], ['c']]);
+  t.equal(clock.pendingTimers, 0, 'no timer left after close()');
 });
 
 t.test('pending ids are bounded: the ones over the bound are dropped and logged', async (t) => {

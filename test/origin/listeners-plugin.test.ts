@@ -13,6 +13,7 @@ import { MAX_PARAM_LENGTH, originPlugin } from '../../src/origin/origin-plugin.j
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Store } from '../../src/store/store.js';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const TARGET_DURATION = 4;
 const TD_MS = TARGET_DURATION * 1000;
@@ -34,13 +35,13 @@ interface TestOrigin {
   app: FastifyInstance;
   store: MemoryStore;
   /** Moves the clock shared by the plugin and the store. */
-  advance(ms: number): void;
+  advance(ms: number): Promise<void>;
   now(): number;
 }
 
 async function startOrigin(t: Test, options: Partial<ListenersOptions> & { wrap?: (store: Store) => Store } = {}): Promise<TestOrigin> {
-  let clock = BUCKET_START + 100;
-  const now = (): number => clock;
+  const clock = new ManualClock(BUCKET_START + 100);
+  const now = (): number => clock.now();
   const memory = new MemoryStore({ now });
   await memory.start();
   t.teardown(() => memory.close());
@@ -62,7 +63,7 @@ async function startOrigin(t: Test, options: Partial<ListenersOptions> & { wrap?
     // Flushed by hand, read afresh: each test says when the store is written and read.
     flushIntervalMs: 3_600_000,
     countsMaxAgeMs: 0,
-    now,
+    clock,
     ...options,
   });
   t.teardown(() => app.close());
@@ -70,9 +71,7 @@ async function startOrigin(t: Test, options: Partial<ListenersOptions> & { wrap?
   return {
     app,
     store: memory,
-    advance(ms) {
-      clock += ms;
-    },
+    advance: (ms) => clock.advance(ms),
     now,
   };
 }
@@ -147,12 +146,12 @@ t.test('a session id is one listener from any address; without one, each address
 t.test('a listener is counted until the end of the bucket after the one of its last fetch', async (t) => {
   const { app, advance, now } = await startOrigin(t);
   await fetchAs(app, '/fip/fip_hifi.m3u8', 'player-a');
-  advance(BUCKET_START + 2 * TD_MS - 1 - now());
+  await advance(BUCKET_START + 2 * TD_MS - 1 - now());
   await fetchAs(app, '/fip/fip_lofi.m3u8', 'player-b');
   t.same(await listeners(app), counts([2, 1, 1]), 'player-a still counted almost 2 TD after its fetch');
-  advance(1);
+  await advance(1);
   t.same(await listeners(app), counts([1, 0, 1]), 'player-a gone once its bucket is two back; player-b in the previous one');
-  advance(TD_MS);
+  await advance(TD_MS);
   t.same(await listeners(app), counts([0, 0, 0]), 'player-b gone 1 TD after its fetch at the end of a bucket');
 });
 
@@ -170,7 +169,7 @@ t.test('counts() reads the store at most once per max age, however many ask', as
   await Promise.all([app.onairListeners.counts(), app.onairListeners.counts()]);
   await app.inject({ method: 'GET', url: '/listeners.json' });
   t.equal(counting!.reads, readsPerRefresh, 'concurrent and later calls share one read');
-  advance(1000);
+  await advance(1000);
   await app.onairListeners.counts();
   t.equal(counting!.reads, 2 * readsPerRefresh, 'read again once a second has passed');
 });
@@ -322,4 +321,5 @@ t.test('options are checked at registration', async (t) => {
   await invalid({ ingestTokens: [TOKEN, `${TOKEN} with spaces`] }, 'ingestTokens[1]');
   await invalid({ targetDurationSeconds: 0 }, 'targetDurationSeconds');
   await invalid({ channels: CHANNELS as unknown as () => [] }, 'channels');
+  await invalid({ clock: { now: () => 0 } as unknown as ListenersOptions['clock'] }, 'clock');
 });

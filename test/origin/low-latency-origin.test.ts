@@ -3,7 +3,8 @@
  * playlist reloads held until the part is published (woken by the store's notification),
  * 400 past the spec's limits, 503 when held past 3 target durations, the preload-hinted
  * part held rather than 404, delta updates, and a playlist without parts ignoring the
- * directives. A real packager on a MemoryStore publishes the parts the test feeds it.
+ * directives. A real packager on a MemoryStore publishes the parts the test feeds it; the
+ * origin's hold timers run on a manual clock, which the tests move instead of waiting.
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
@@ -15,6 +16,8 @@ import type { StoredPlaylist } from '../../src/store/store.js';
 import { FrameSource } from '../helpers/aac-frames.js';
 import { testChannel } from '../helpers/channel-config.js';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 /** 1 s segments in four 0.25 s parts: TD 1, so a request is held 3 s at most. */
 const SEGMENT_SECONDS = 1;
@@ -35,7 +38,8 @@ async function startLowLatency(t: Test, lowLatency = true) {
   const store = new CountingStore(memory);
   const packager = new ChannelPackager({ channel, segmentSeconds: SEGMENT_SECONDS, windowSegments: 12, store, logger: pino({ level: 'silent' }) });
   await packager.start();
-  const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }], targetDurationSeconds: 1 });
+  const clock = new ManualClock();
+  const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }], targetDurationSeconds: 1, clock });
   await app.ready();
   t.teardown(async () => {
     await app.close();
@@ -52,7 +56,7 @@ async function startLowLatency(t: Test, lowLatency = true) {
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
-  return { app, store, packager, publish };
+  return { app, store, packager, publish, clock };
 }
 
 function get(app: FastifyInstance, url: string): Promise<LightMyRequestResponse> {
@@ -66,19 +70,47 @@ function hintOf(body: string): { msn: number; run: number; part: number; uri: st
   return { uri: match[1]!, msn: Number(match[2]), run: Number(match[3]), part: Number(match[4]) };
 }
 
-/** Settles within `ms`? Returns the response, or 'pending'. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
-  return Promise.race([promise, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
+/**
+ * Real time only bounds a hang: an answer that needs the clock to move never comes without it.
+ * Shorter than the longest hold (3 target durations), so a hold on the wall clock would show.
+ */
+const HANG_GUARD_MS = 2000;
+/** The origin runs (promise callbacks, a macrotask turn) after each step of its clock. */
+const CLOCK_STEP_MS = 10;
+
+/** Answered while the origin's clock stands still? Returns the response, or 'pending'. */
+async function answered<T>(promise: Promise<T>): Promise<T | 'pending'> {
+  let guard: NodeJS.Timeout | undefined;
+  const hang = new Promise<'pending'>((resolve) => {
+    guard = setTimeout(() => resolve('pending'), HANG_GUARD_MS);
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(guard);
+  }
+}
+
+/** Answered within `ms` of the origin's clock? Moves it step by step; returns the response, or 'pending'. */
+async function within<T>(promise: Promise<T>, clock: ManualClock, ms: number): Promise<T | 'pending'> {
+  let outcome: T | 'pending' = 'pending';
+  void promise.then((value) => {
+    outcome = value;
+  });
+  for (let elapsed = 0; elapsed < ms && outcome === 'pending'; elapsed += CLOCK_STEP_MS) {
+    await clock.advance(Math.min(CLOCK_STEP_MS, ms - elapsed));
+  }
+  return outcome;
 }
 
 t.test('a blocking reload is held until its part is published, then answered at once', async (t) => {
-  const { app, publish } = await startLowLatency(t);
+  const { app, publish, clock } = await startLowLatency(t);
   await publish(10);
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   const held = get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`);
-  t.equal(await within(held, 150), 'pending', 'held while the part does not exist');
+  t.equal(await within(held, clock, 150), 'pending', 'held while the part does not exist');
   await publish(1);
-  const response = await within(held, 1000);
+  const response = await answered(held);
   if (response === 'pending') return t.fail('not answered after the part was published');
   t.equal(response.statusCode, 200);
   t.match(response.body, `#EXT-X-PART:DURATION=`);
@@ -88,26 +120,26 @@ t.test('a blocking reload is held until its part is published, then answered at 
 });
 
 t.test('_HLS_msn alone waits for the whole segment; a part already listed is answered at once', async (t) => {
-  const { app, publish } = await startLowLatency(t);
+  const { app, publish, clock } = await startLowLatency(t);
   await publish(6);
   const body = (await get(app, '/fip/fip_lofi.m3u8')).body;
   const hint = hintOf(body);
-  const listed = await within(get(app, `/fip/fip_lofi.m3u8?_HLS_msn=${hint.msn - 1}`), 200);
+  const listed = await answered(get(app, `/fip/fip_lofi.m3u8?_HLS_msn=${hint.msn - 1}`));
   t.equal(listed !== 'pending' && listed.statusCode, 200, 'a segment already listed: no wait');
   const held = get(app, `/fip/fip_lofi.m3u8?_HLS_msn=${hint.msn}`);
   // The hinted part is not the last of the segment: one part published is not enough.
   if (hint.part < 2) {
     await publish(1);
-    t.equal(await within(held, 100), 'pending', 'one more part does not complete the segment');
+    t.equal(await within(held, clock, 100), 'pending', 'one more part does not complete the segment');
   }
   await publish(4);
-  const response = await within(held, 1000);
+  const response = await answered(held);
   t.equal(response !== 'pending' && response.statusCode, 200);
   if (response !== 'pending') t.match(response.body, `lofi/${hint.msn}-${hint.run}.ts`, 'lists the complete segment');
 });
 
 t.test('directives past the limits or malformed are 400 with a JSON body, briefly cacheable', async (t) => {
-  const { app, publish } = await startLowLatency(t);
+  const { app, publish, clock } = await startLowLatency(t);
   await publish(6);
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   const lastMsn = hint.msn - 1; // the hinted part belongs to the segment after the last complete one
@@ -124,7 +156,7 @@ t.test('directives past the limits or malformed are 400 with a JSON body, briefl
     `_HLS_skip=maybe`,
   ];
   for (const query of bad) {
-    const response = await within(get(app, `/fip/fip_hifi.m3u8?${query}`), 500);
+    const response = await answered(get(app, `/fip/fip_hifi.m3u8?${query}`));
     if (response === 'pending') {
       t.fail(`${query} was held instead of refused`);
       continue;
@@ -133,31 +165,34 @@ t.test('directives past the limits or malformed are 400 with a JSON body, briefl
     t.equal(response.headers['cache-control'], 'public, max-age=1', query);
     t.equal(response.json().error, 'bad_request', query);
   }
-  const twoAhead = await within(get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${lastMsn + 2}`), 200);
-  t.equal(twoAhead, 'pending', 'two segments ahead is still a valid wait');
+  const twoAheadRequest = get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${lastMsn + 2}`);
+  t.equal(await within(twoAheadRequest, clock, 200), 'pending', 'two segments ahead is still a valid wait');
+  await clock.advance(3000);
+  await twoAheadRequest;
 });
 
 t.test('a request held past 3 target durations gets 503 with Retry-After', async (t) => {
-  const { app, publish } = await startLowLatency(t);
+  const { app, publish, clock } = await startLowLatency(t);
   await publish(6);
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
-  const started = Date.now();
-  const response = await get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`);
-  const heldMs = Date.now() - started;
+  const held = get(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`);
+  t.equal(await within(held, clock, 2999), 'pending', 'held until 3 target durations');
+  await clock.advance(1);
+  const response = await answered(held);
+  if (response === 'pending') return t.fail('not answered after 3 target durations');
   t.equal(response.statusCode, 503);
   t.equal(response.headers['retry-after'], '1');
   t.equal(response.headers['cache-control'], 'no-store');
-  t.ok(heldMs >= 2900 && heldMs < 4000, `held ${heldMs} ms: 3 target durations`);
 });
 
 t.test('the preload-hinted part is held until published, never 404; unannounced parts are 404', async (t) => {
-  const { app, store, publish } = await startLowLatency(t);
+  const { app, store, publish, clock } = await startLowLatency(t);
   await publish(6);
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   const held = get(app, `/fip/${hint.uri}`);
-  t.equal(await within(held, 150), 'pending', 'held, not 404');
+  t.equal(await within(held, clock, 150), 'pending', 'held, not 404');
   await publish(1);
-  const response = await within(held, 1000);
+  const response = await answered(held);
   if (response === 'pending') return t.fail('the hinted part was not served once published');
   t.equal(response.statusCode, 200);
   t.equal(response.headers['content-type'], 'video/mp2t');
@@ -166,7 +201,7 @@ t.test('the preload-hinted part is held until published, never 404; unannounced 
 
   const next = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   for (const uri of [`hifi/${next.msn + 5}-${next.run}.0.ts`, `hifi/${next.msn}-${next.run + 1}.${next.part}.ts`, `hifi/${next.msn - 1}-${next.run}.9.ts`]) {
-    const missing = await within(get(app, `/fip/${uri}`), 300);
+    const missing = await answered(get(app, `/fip/${uri}`));
     t.equal(missing !== 'pending' && missing.statusCode, 404, `${uri}: not announced, 404 at once`);
   }
 });
@@ -177,7 +212,7 @@ t.test('many held requests for one part share the store reads', async (t) => {
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`;
   const held = Array.from({ length: 200 }, () => get(app, url));
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitUntil(t, 'all 200 are held', () => app.onairOrigin.stats().heldRequests === 200);
   const readsBefore = store.playlistReads;
   await publish(1);
   const responses = await Promise.all(held);
@@ -204,7 +239,7 @@ t.test('a playlist without parts ignores the directives', async (t) => {
   const { app, publish } = await startLowLatency(t, false);
   await publish(2);
   for (const query of ['_HLS_msn=999999', '_HLS_part=3', '_HLS_skip=maybe']) {
-    const response = await within(get(app, `/fip/fip_hifi.m3u8?${query}`), 300);
+    const response = await answered(get(app, `/fip/fip_hifi.m3u8?${query}`));
     t.equal(response !== 'pending' && response.statusCode, 200, query);
   }
 });

@@ -1,5 +1,5 @@
 /**
- * Bad input at the origin, measured (DESIGN.md, Origin: "Bad requests get 4xx with a short JSON
+ * Bad input at the origin, measured (docs/architecture.md, Origin: "Bad requests get 4xx with a short JSON
  * body; 5xx only for a real server fault"). A real origin (`buildOrigin`) on a loopback port
  * serves two channels a real packager published to a memory store: `fip` with Low-Latency HLS
  * (parts, preload hint, delta updates) and `jazz` without. Then REQUEST_COUNT malformed
@@ -92,9 +92,14 @@ async function startPublishedOrigin(t: Test) {
         packager.pushFrameGroup(sources[index]!.next());
         if (frame % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
-      // A few frames more: fip's playlists then list parts of the next segment too.
+      // A few frames more (over half a second: at least two parts): fip's playlists then list
+      // parts of the next segment too.
+      const partsBefore = packager.stats.partsPublished;
       for (let frame = 0; frame < 30; frame++) packager.pushFrameGroup(sources[index]!.next());
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const lowLatency = config.channels[index]!.lowLatency;
+      for (let turn = 0; turn < 1000 && lowLatency && packager.stats.partsPublished === partsBefore; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   };
   await publish(8);

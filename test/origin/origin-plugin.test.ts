@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { DelegatingStore } from '../helpers/delegating-store.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { pino } from 'pino';
@@ -82,12 +83,16 @@ async function storedEtag(store: Store, channel: string, name: string): Promise<
 class CountingStore extends DelegatingStore {
   reads = 0;
   unsubscribes = 0;
+  /** Names of the segments read, once each read has answered. */
+  readonly segmentsRead: string[] = [];
   /** While set, segment reads wait for it: lets concurrent requests pile up on one read. */
   segmentGate: Promise<void> | undefined;
   override async getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
     this.reads += 1;
     await this.segmentGate;
-    return this.inner.getSegment(channel, rendition, name);
+    const bytes = await this.inner.getSegment(channel, rendition, name);
+    this.segmentsRead.push(name);
+    return bytes;
   }
   override getPlaylist(channel: string, name: string): Promise<StoredPlaylist | null> {
     this.reads += 1;
@@ -322,13 +327,14 @@ t.test('after a publish the next request gets the new playlist and its new ETag'
 
 t.test('a lost notification is made up for: a cached playlist is read again after half a target duration', async (t) => {
   const store = new SilentStore(await filledStore(t));
-  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 100, targetDurationSeconds: 1 });
+  const clock = new ManualClock();
+  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 100, targetDurationSeconds: 1, clock });
   const oldEtag = (await get(app, '/fip/fip_hifi.m3u8')).headers.etag;
   await publishFip(store, 101);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, oldEtag, 'served from memory meanwhile');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await clock.advance(200);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, oldEtag, 'subscribed: the short max age no longer applies');
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  await clock.advance(400);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, await storedEtag(store, 'fip', 'fip_hifi.m3u8'));
 });
 
@@ -339,11 +345,14 @@ t.test('without a subscription a cached playlist refreshes after its short max a
     }
   }
   const store = new UnsubscribableStore(await filledStore(t));
-  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 100 });
+  const clock = new ManualClock();
+  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 100, clock });
   const oldEtag = (await get(app, '/fip/fip_hifi.m3u8')).headers.etag;
   await publishFip(store, 101);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, oldEtag, 'served from memory meanwhile');
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await clock.advance(99);
+  t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, oldEtag, 'still within the short max age');
+  await clock.advance(1);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, await storedEtag(store, 'fip', 'fip_hifi.m3u8'));
 });
 
@@ -406,8 +415,15 @@ t.test('a store read that never answers gives 503 after the store timeout', asyn
     }
   }
   const store = new HangingStore(await filledStore(t));
-  const app = await startOrigin(t, store, { storeTimeoutMs: 50 });
-  const response = await get(app, '/fip/hifi/100-1.ts');
+  const clock = new ManualClock();
+  const app = await startOrigin(t, store, { storeTimeoutMs: 60_000, clock });
+  let answered = false;
+  const request = get(app, '/fip/hifi/100-1.ts').finally(() => (answered = true));
+  await clock.advance(59_999);
+  t.notOk(answered, 'no answer before the timeout');
+  await clock.advance(1);
+  await waitUntil(t, 'answered at the timeout', () => answered);
+  const response = await request;
   t.equal(response.statusCode, 503);
   t.equal(response.headers['retry-after'], '1');
 });
@@ -521,7 +537,8 @@ t.test('fifty concurrent requests for one uncached segment share one store read'
   // No LRU: only sharing the in-flight read can keep it to one.
   const app = await startOrigin(t, store, { segmentCacheBytes: 0 });
   const responses = Array.from({ length: 50 }, () => get(app, '/fip/hifi/100-1.ts'));
-  setTimeout(release, 50);
+  await waitUntil(t, 'all fifty asked the segment cache', () => app.onairOrigin.stats().segmentCache.misses === 50);
+  release();
   for (const response of await Promise.all(responses)) {
     t.equal(response.statusCode, 200);
     t.equal(response.rawPayload.length, SEGMENT.length);
@@ -563,13 +580,14 @@ t.test('the origin unsubscribes from store notifications when it closes', async 
 
 t.test('the origin starts while the store is down, then serves and follows publishes once it is back', async (t) => {
   const store = new UnavailableStore(await filledStore(t));
-  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 60_000 });
+  const clock = new ManualClock();
+  const app = await startOrigin(t, store, { playlistCacheMaxAgeMs: 60_000, clock });
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).statusCode, 503);
 
   store.down = false;
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).statusCode, 200, 'no restart needed');
   // The subscription is retried every second; after that a publish reaches the cache again.
-  await new Promise((resolve) => setTimeout(resolve, 1200));
+  await clock.advance(1000);
   await publishFip(store, 101);
   t.equal((await get(app, '/fip/fip_hifi.m3u8')).headers.etag, await storedEtag(store, 'fip', 'fip_hifi.m3u8'));
 });
@@ -604,6 +622,7 @@ t.test('bad plugin options fail registration with ONAIR_CONFIG_INVALID', async (
     ['a zero target duration', { ...good, targetDurationSeconds: 0 }],
     ['a fractional target duration', { ...good, targetDurationSeconds: 3.5 }],
     ['a negative segment cache', { ...good, segmentCacheBytes: -1 }],
+    ['a clock without timers', { ...good, clock: { now: () => 0 } }],
   ];
   for (const [label, options] of cases) {
     const app = Fastify();
@@ -669,7 +688,8 @@ t.test('after a publish, the newest segment of a requested playlist is in memory
   await memory.putSegment('fip', 'hifi', '106-1.ts', SEGMENT, 600);
   await publishFip(memory, 101);
   await waitUntil(t, 'the refreshed playlist lists 106', async () => (await get(app, '/fip/fip_hifi.m3u8')).body.includes('hifi/106-1.ts'), 2000);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitUntil(t, 'the newest segment was read', () => store.segmentsRead.includes('106-1.ts'), 2000);
+  await settle();
   const readsBefore = store.reads;
   const segment = await get(app, '/fip/hifi/106-1.ts');
   t.equal(segment.statusCode, 200);
