@@ -20,7 +20,7 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { IngestService } from './pipeline/ingest-service.js';
-import { checkPortsFree, type Role } from './preflight.js';
+import { checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
 import { RecordingCatalog } from './recording/recording-catalog.js';
 import { RecordingFiles } from './recording/recording-files.js';
 import { recordingJobsFor, type RecordingJobs } from './recording/recording-jobs.js';
@@ -57,6 +57,7 @@ export interface StartOptions {
 export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const { role, logger } = options;
   let config = options.config;
+  checkFfmpegInstalled(role);
   await checkPortsFree(config, role);
   const store = options.store ?? createStore(config.store, logger);
   const ownsStore = options.store === undefined;

@@ -1,11 +1,13 @@
 /**
- * Checks, before anything starts, that the ports a role will bind are free, so a
- * taken port is one clear error naming the key and nothing half-starts.
+ * Checks, before anything starts, that the ports a role will bind are free and that the
+ * FFmpeg tools an ingest needs are installed, so a taken port or a missing tool is one
+ * clear error (naming the key, or the install line) and nothing half-starts.
  */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { srtListenerAddress, type OnairConfig } from './config/config-schema.js';
 import { OnairError } from './errors.js';
+import { findOnPath, isExecutable } from './ffmpeg/ffmpeg-launcher.js';
 
 export type Role = 'start' | 'ingest' | 'origin';
 
@@ -33,6 +35,18 @@ export async function checkPortsFree(config: OnairConfig, role: Role): Promise<v
         });
       }
     }
+  }
+}
+
+/** `ffmpeg` and `ffprobe` (FFMPEG_PATH / FFPROBE_PATH, else the PATH), for the roles that encode. */
+export function checkFfmpegInstalled(role: Role): void {
+  if (role === 'origin') return;
+  const missing = (['ffmpeg', 'ffprobe'] as const).filter((tool) => {
+    const fromEnv = process.env[tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'];
+    return !(fromEnv ? isExecutable(fromEnv) : findOnPath(tool));
+  });
+  if (missing.length > 0) {
+    throw new OnairError('ONAIR_FFMPEG_MISSING', `${missing.join(' and ')} not found; install FFmpeg with SRT support, e.g. \`sudo apt-get install ffmpeg\``);
   }
 }
 

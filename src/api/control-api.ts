@@ -17,11 +17,10 @@ import type { ChannelConfig } from '../config/config-schema.js';
 import { isOnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { BearerTokens } from '../http/bearer-auth.js';
-import { sendError } from '../http/error-replies.js';
+import { sendError, sendOnairError } from '../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
-import { NotLeadingError, type ChannelStatus } from '../pipeline/channel-pipeline.js';
+import type { ChannelStatus } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
-import { isRecordingError } from '../recording/recording-errors.js';
 import type { RecordingRecord } from '../recording/recording-record.js';
 import type { Store } from '../store/store.js';
 
@@ -158,8 +157,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
     try {
       running.pin(input);
     } catch (error) {
-      if (error instanceof NotLeadingError) return sendError(reply, 409, error.message);
-      if (error instanceof RangeError) return sendError(reply, 400, error.message);
+      if (isOnairError(error)) return sendOnairError(reply, error);
       throw error;
     }
     return { channel: channelId, pinned: input ?? null };
@@ -216,9 +214,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
         const record = request.body.action === 'start' ? await recorder.startManual() : await recorder.stopManual();
         return recordingView(channelId, record);
       } catch (error) {
-        if (isRecordingError(error, 'ONAIR_RECORDING_NOT_LEADING') || isRecordingError(error, 'ONAIR_RECORDING_NOT_RECORDING')) {
-          return sendError(reply, 409, error.message, { error: error.code === 'ONAIR_RECORDING_NOT_LEADING' ? 'not_leading' : 'not_recording' });
-        }
+        if (isOnairError(error)) return sendOnairError(reply, error);
         throw error;
       }
     },
@@ -241,11 +237,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
       try {
         return await options.reload();
       } catch (error) {
-        if (isOnairError(error, 'ONAIR_CONFIG_INVALID') || isOnairError(error, 'ONAIR_CONFIG_UNREADABLE')) {
-          return sendError(reply, 400, error.message, { error: 'config_invalid' });
-        }
-        if (isOnairError(error, 'ONAIR_RESTART_REQUIRED')) return sendError(reply, 409, error.message, { error: 'restart_required' });
-        if (isOnairError(error, 'ONAIR_RELOAD_INCOMPLETE')) return sendError(reply, 503, error.message, { error: 'reload_incomplete' });
+        if (isOnairError(error)) return sendOnairError(reply, error);
         throw error;
       }
     },

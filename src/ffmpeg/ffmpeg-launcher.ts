@@ -65,7 +65,7 @@ function writeWrapper(script: string): string {
   }
 }
 
-function findOnPath(name: string): string | undefined {
+export function findOnPath(name: string): string | undefined {
   for (const directory of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
     if (directory === '') continue;
     const candidate = join(directory, name);
@@ -75,7 +75,7 @@ function findOnPath(name: string): string | undefined {
 }
 
 /** access(X_OK) also fails on a noexec mount (Linux). */
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();

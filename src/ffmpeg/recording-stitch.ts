@@ -7,6 +7,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { ffprobe, runFfmpeg } from './ffmpeg-process.js';
+import { OnairError } from '../errors.js';
 
 export interface StitchSpec {
   /** The segment files in order, absolute paths: one continuous MPEG-TS timeline (one packager run). */
@@ -90,6 +91,6 @@ export interface ProbedMedia {
 /** Measures a media file with ffprobe. Rejects when ffprobe cannot read it or finds no duration. */
 export async function probeMedia(path: string): Promise<ProbedMedia> {
   const { durationSeconds, audioCodec } = await ffprobe(path);
-  if (!Number.isFinite(durationSeconds)) throw new Error(`ffprobe found no duration in ${path}`);
+  if (!Number.isFinite(durationSeconds)) throw new OnairError('ONAIR_FFMPEG_FAILED', `ffprobe found no duration in ${path}`);
   return { durationSeconds, sizeBytes: (await stat(path)).size, audioCodec };
 }

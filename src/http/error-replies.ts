@@ -7,7 +7,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isOnairError } from '../errors.js';
+import { ERRORS, isOnairError, type OnairError } from '../errors.js';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 /** Seconds a client or CDN should wait before asking again after a 503. */
@@ -39,10 +39,21 @@ function errorName(statusCode: number): string {
   return reason.toLowerCase().replace(/[^a-z0-9]+/g, '_');
 }
 
+/**
+ * Answers a domain error through the error table (src/errors.ts): its status and its reply
+ * name. A server-side fault (5xx) keeps its message in the log, not in the reply.
+ */
+export function sendOnairError(reply: FastifyReply, error: OnairError): FastifyReply {
+  const { status, reply: name } = ERRORS[error.code];
+  const message = error.code === 'ONAIR_STORE_UNAVAILABLE' ? 'the store is unavailable, retry shortly' : status >= 500 && status !== 503 ? 'internal error' : error.message;
+  return sendError(reply, status, message, { error: name });
+}
+
 export function originErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (isOnairError(error, 'ONAIR_STORE_UNAVAILABLE')) {
-    request.log.warn({ err: error, url: request.url }, 'store unavailable');
-    return sendError(reply, 503, 'the store is unavailable, retry shortly', { error: 'store_unavailable' });
+  if (isOnairError(error)) {
+    if (error.code === 'ONAIR_STORE_UNAVAILABLE') request.log.warn({ err: error, url: request.url }, 'store unavailable');
+    else if (error.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'origin request failed');
+    return sendOnairError(reply, error);
   }
   if (error.validation) return sendError(reply, 400, error.message);
   const statusCode = error.statusCode;

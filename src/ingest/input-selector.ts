@@ -25,6 +25,7 @@
  * the process was frozen, the gap is filled up to real time at once: the packager's
  * program date time stays true and its queue bound drops what can no longer be listed.
  */
+import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 
@@ -129,7 +130,7 @@ export class InputSelector {
       this.pinned = undefined;
     } else {
       const index = this.tracks.findIndex((track) => track.input.inputId === inputId);
-      if (index === -1) throw new RangeError(`no input "${inputId}"`);
+      if (index === -1) throw new OnairError('ONAIR_INPUT_UNKNOWN', `no input "${inputId}"`);
       this.pinned = index;
     }
     this.tick(now);

@@ -19,6 +19,7 @@ import { buildAdtsHeader, type AacFrame } from '../media/adts.js';
 import { concatBytes } from '../media/bytes.js';
 import { samplesToTicks, wrapPts } from '../media/pts.js';
 import { encodeClip } from '../ffmpeg/clip-encoder.js';
+import { OnairError } from '../errors.js';
 import { EncoderOutputReader } from './input-worker.js';
 
 export interface SafetySource {
@@ -54,7 +55,7 @@ export async function loadSafetySource(channel: ChannelConfig, options: { logger
   let audio: HeldClip;
   try {
     audio = HeldClip.of(await encodeFile(channel, path, logger));
-    if (audio.length === 0) throw new Error('the file holds no audio');
+    if (audio.length === 0) throw new OnairError('ONAIR_INPUT_FAILED', 'the file holds no audio');
   } catch (error) {
     logger.error({ err: error, file: path }, 'the fallback file cannot be used; the safety source plays silence instead');
     return new FrameSequence(`silence (${path} could not be used)`, channel.sampleRate, undefined, silence);

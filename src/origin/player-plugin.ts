@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { OnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { OriginStore } from '../store/store.js';
@@ -146,7 +147,7 @@ function packageRoot(): string {
   let directory = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(directory, 'package.json'))) {
     const parent = dirname(directory);
-    if (parent === directory) throw new Error('onair: cannot find the package root of the player page');
+    if (parent === directory) throw new OnairError('ONAIR_PLAYER_MISSING', 'cannot find the package root of the player page');
     directory = parent;
   }
   return directory;

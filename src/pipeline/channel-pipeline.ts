@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
+import { OnairError } from '../errors.js';
 import type { startEncoder } from '../ffmpeg/live-encoder.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
@@ -46,14 +47,6 @@ export interface ChannelStatus {
   leader: string;
   /** The input an operator pinned on air through the control API, if any. */
   pinned?: string;
-}
-
-/** A manual switch asked of a process that stands by for the channel. */
-export class NotLeadingError extends Error {
-  constructor(channel: string) {
-    super(`this process stands by for ${channel}: switch on the one that leads it (its status names the leader)`);
-    this.name = 'NotLeadingError';
-  }
 }
 
 export class ChannelPipeline {
@@ -152,12 +145,15 @@ export class ChannelPipeline {
 
   /**
    * An operator's manual switch: pins `inputId` on air, or releases the pin (undefined).
-   * Throws RangeError for an input the channel does not have, and NotLeadingError where
-   * this process stands by (its selector is not what listeners hear).
+   * Throws OnairError ONAIR_INPUT_UNKNOWN for an input the channel does not have,
+   * ONAIR_NOT_LEADING where this process stands by (its selector is not what listeners
+   * hear) and ONAIR_CHANNEL_NOT_STARTED before the channel runs.
    */
   pin(inputId: string | undefined): void {
-    if (!this.packager.isLeading) throw new NotLeadingError(this.channel.id);
-    if (!this.selector) throw new RangeError('the channel has not started yet');
+    if (!this.packager.isLeading) {
+      throw new OnairError('ONAIR_NOT_LEADING', `this process stands by for ${this.channel.id}: switch on the one that leads it (its status names the leader)`);
+    }
+    if (!this.selector) throw new OnairError('ONAIR_CHANNEL_NOT_STARTED', 'the channel has not started yet', { where: this.channel.id });
     this.selector.pin(inputId, monotonicNow());
     this.logger.info({ pinned: inputId ?? null }, inputId ? 'input pinned by an operator' : 'input pin released');
     this.writeStatus();

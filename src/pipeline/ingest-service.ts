@@ -42,7 +42,7 @@ export class IngestService extends EventEmitter {
    * when one could not start.
    */
   async applyChannels(config: OnairConfig): Promise<{ added: string[]; removed: string[]; restarted: string[] }> {
-    if (this.state !== 'started') throw new Error(`the ingest is ${this.state === 'new' ? 'still starting' : 'closed'}: no reload now`);
+    if (this.state !== 'started') throw new OnairError('ONAIR_RELOAD_UNAVAILABLE', `the ingest is ${this.state === 'new' ? 'still starting' : 'closed'}: no reload now`);
     const after = new Map(config.channels.map((channel) => [channel.id, channel]));
     const removed = [...this.running.keys()].filter((id) => !after.has(id));
     const added = [...after.keys()].filter((id) => !this.running.has(id));

@@ -8,11 +8,11 @@
  *   rm       deletes the session's segments, index, file and record; refused while recording
  */
 import { pino, type Logger } from 'pino';
+import { isOnairError } from '../errors.js';
 import type { OnairConfig } from '../config/config-schema.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import { RecordingCatalog } from './recording-catalog.js';
-import { isRecordingError } from './recording-errors.js';
 import { RecordingFiles } from './recording-files.js';
 import { recordingJobsFor } from './recording-jobs.js';
 import { isSessionId, type RecordingRecord } from './recording-record.js';
@@ -65,7 +65,7 @@ export async function runRecordCommand(
     output.out(`${owner}/${session}: ${formatSeconds(record.durationSeconds)}, ${formatBytes(record.sizeBytes)}, ${catalog.files.filePath(owner, session!)}; event ${record.eventId}; ${webhook}`);
     return 0;
   } catch (error) {
-    if (isRecordingError(error)) return refuse(output, error.message);
+    if (isOnairError(error)) return refuse(output, error.message);
     throw error;
   } finally {
     await store.close();

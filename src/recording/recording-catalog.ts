@@ -10,8 +10,8 @@
  * (the recorder then ends them as interrupted).
  */
 import { stat } from 'node:fs/promises';
+import { OnairError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { RecordingError } from './recording-errors.js';
 import { lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
 
@@ -39,10 +39,10 @@ export class RecordingCatalog {
     return text === null ? undefined : parseRecordingRecord(text);
   }
 
-  /** Like get(), but a missing session is RecordingError ONAIR_RECORDING_NOT_FOUND. */
+  /** Like get(), but a missing session is OnairError ONAIR_RECORDING_NOT_FOUND. */
   async require(channel: string, session: string): Promise<RecordingRecord> {
     const record = await this.get(channel, session);
-    if (!record) throw new RecordingError('ONAIR_RECORDING_NOT_FOUND', `no recorded session ${session} of channel ${channel}`);
+    if (!record) throw new OnairError('ONAIR_RECORDING_NOT_FOUND', `no recorded session ${session} of channel ${channel}`);
     return record;
   }
 
@@ -136,7 +136,7 @@ export class RecordingCatalog {
   async remove(channel: string, session: string, options: { evenIfRecording?: boolean } = {}): Promise<void> {
     const record = await this.get(channel, session);
     if (record?.state === 'recording' && !options.evenIfRecording) {
-      throw new RecordingError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is being recorded: stop it first`);
+      throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is being recorded: stop it first`);
     }
     await this.files.removeSession(channel, session);
     await this.store.deleteRecording(channel, session);

@@ -13,6 +13,7 @@
  * session `failed` with the reason; `onair record stitch` runs it again.
  */
 import { rm } from 'node:fs/promises';
+import { OnairError } from '../errors.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -20,7 +21,6 @@ import type { OnairConfig } from '../config/config-schema.js';
 import { probeMedia, stitchSegments, type ProbedMedia, type StitchOptions, type StitchSpec } from '../ffmpeg/recording-stitch.js';
 import type { Store } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { RecordingError } from './recording-errors.js';
 import { sessionSegments } from './recording-files.js';
 import type { RecordingRecord } from './recording-record.js';
 import { deliverWebhook, type WebhookRetry, type WebhookTarget } from './webhook-sender.js';
@@ -97,11 +97,11 @@ export class RecordingJobs {
     );
   }
 
-  /** Runs one job to its end; resolves with the final record. Throws RecordingError for a session that cannot be stitched. */
+  /** Runs one job to its end; resolves with the final record. Throws OnairError for a session that cannot be stitched. */
   async run(channel: string, session: string, runOptions: RunOptions = {}): Promise<RecordingRecord> {
     const { catalog } = this.options;
     let record = await catalog.require(channel, session);
-    if (record.state === 'recording') throw new RecordingError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is still being recorded`);
+    if (record.state === 'recording') throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is still being recorded`);
     if (runOptions.restitch && record.state !== 'ended') {
       record = await catalog.update(record, { state: 'ended', error: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined });
     }
@@ -204,7 +204,8 @@ export class RecordingJobs {
   }
 
   private async fail(record: RecordingRecord, reason: string): Promise<RecordingRecord> {
-    this.logger.error({ channel: record.channel, session: record.session, reason }, 'recording could not be stitched');
+    const error = new OnairError('ONAIR_RECORDING_STITCH_FAILED', reason, { where: `${record.channel}/${record.session}` });
+    this.logger.error({ channel: record.channel, session: record.session, code: error.code, reason }, 'recording could not be stitched');
     await rm(this.options.catalog.files.partialFilePath(record.channel, record.session), { force: true });
     return this.options.catalog.update(record, { state: 'failed', error: reason });
   }

@@ -10,7 +10,7 @@
  * Session ids are the UTC start time, `20261121T231500Z` (a `-2`, `-3`… suffix when two
  * start in the same second), so they sort in time order and are safe in URLs and keys.
  */
-import { RecordingError } from './recording-errors.js';
+import { OnairError } from '../errors.js';
 
 export type RecordingState = 'recording' | 'ended' | 'stitched' | 'done' | 'failed';
 /** `auto`: started by audio on a `record: true` channel; `manual`: by the control API. */
@@ -69,13 +69,13 @@ export function sessionIdAt(epochMs: number, suffix = 1): string {
   return suffix > 1 ? `${compact}-${suffix}` : compact;
 }
 
-/** Parses a stored record; throws RecordingError ONAIR_RECORDING_CORRUPT for anything else. */
+/** Parses a stored record; throws OnairError ONAIR_RECORDING_CORRUPT for anything else. */
 export function parseRecordingRecord(text: string): RecordingRecord {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new RecordingError('ONAIR_RECORDING_CORRUPT', 'a recording record is not JSON');
+    throw new OnairError('ONAIR_RECORDING_CORRUPT', 'a recording record is not JSON');
   }
   const record = value as Partial<RecordingRecord> | null;
   if (
@@ -88,7 +88,7 @@ export function parseRecordingRecord(text: string): RecordingRecord {
     typeof record.state !== 'string' ||
     typeof record.startedAt !== 'number'
   ) {
-    throw new RecordingError('ONAIR_RECORDING_CORRUPT', 'a recording record lacks its channel, session, state or start');
+    throw new OnairError('ONAIR_RECORDING_CORRUPT', 'a recording record lacks its channel, session, state or start');
   }
   return record as RecordingRecord;
 }

@@ -23,12 +23,12 @@
  * and never stop the live stream.
  */
 import type { Logger } from 'pino';
+import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { segmentName } from '../hls/sequence-state.js';
 import type { Store } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { RecordingError } from './recording-errors.js';
 import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
 
 /** What the recorder needs of the stitch jobs. */
@@ -151,7 +151,7 @@ export class SessionRecorder {
       this.requireLeading();
       this.continuation = undefined;
       this.armed = false;
-      if (!this.open) throw new RecordingError('ONAIR_RECORDING_NOT_RECORDING', `channel ${this.channelId} is not being recorded`);
+      if (!this.open) throw new OnairError('ONAIR_RECORDING_NOT_RECORDING', `channel ${this.channelId} is not being recorded`);
       return this.end('stopped');
     });
   }
@@ -174,7 +174,7 @@ export class SessionRecorder {
   }
 
   private requireLeading(): void {
-    if (!this.leading || this.closed) throw new RecordingError('ONAIR_RECORDING_NOT_LEADING', `this process does not lead channel ${this.channelId}`);
+    if (!this.leading || this.closed) throw new OnairError('ONAIR_RECORDING_NOT_LEADING', `this process does not lead channel ${this.channelId}`);
   }
 
   /** Ends what a crashed (or frozen) leader left open, takes over a manual session's intent, resumes jobs. */

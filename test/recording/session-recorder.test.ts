@@ -14,7 +14,7 @@ import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { segmentName, type WindowSegment } from '../../src/hls/sequence-state.js';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
-import { isRecordingError } from '../../src/recording/recording-errors.js';
+import { isOnairError } from '../../src/errors.js';
 import { RecordingFiles, sessionSegments } from '../../src/recording/recording-files.js';
 import { recordedRendition, SessionRecorder } from '../../src/recording/session-recorder.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -235,5 +235,5 @@ t.test('a session that kept nothing is removed, and a removed session is gone fr
   t.equal(await files.readIndex('fip', started.session), undefined);
   const busy = await recorder.startManual();
   const refused = await catalog.remove('fip', busy.session).catch((error: unknown) => error);
-  t.ok(isRecordingError(refused, 'ONAIR_RECORDING_BUSY'), 'refused while recording');
+  t.ok(isOnairError(refused, 'ONAIR_RECORDING_BUSY'), 'refused while recording');
 });
