@@ -22,7 +22,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { ChannelStatus } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
 import type { RecordingRecord } from '../recording/recording-record.js';
-import type { Store } from '../store/store.js';
+import type { ChannelStatusStore, OriginStore } from '../store/store.js';
 
 export interface ReloadResult {
   added: string[];
@@ -32,7 +32,7 @@ export interface ReloadResult {
 
 export interface ControlApiOptions {
   tokens: readonly string[];
-  store: Store;
+  store: Pick<ChannelStatusStore, 'getStatus'> & Pick<OriginStore, 'getState'>;
   /** The channels as configured now (they change on reload). */
   channels: () => readonly ChannelConfig[];
   /** The ingest of this process, when it runs one (manual switches need it). */

@@ -14,7 +14,7 @@ import type { ChannelConfig } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 import { joinParts, type Muxer, type MuxerFactory, type TimedFrame } from '../media/muxer.js';
 import { mpegTsMuxers } from '../media/ts-muxer.js';
-import type { Store } from '../store/store.js';
+import type { SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
 import { windowSize } from './channel-window.js';
 import { SegmentSchedule } from './segment-schedule.js';
@@ -28,7 +28,7 @@ export interface PackagerOptions {
   channel: ChannelConfig;
   segmentSeconds: number;
   windowSegments: number;
-  store: Store;
+  store: SegmentPublishStore;
   logger: Logger;
   /**
    * Start as a hot standby: cut segments but publish nothing until `promote()` (hot-standby

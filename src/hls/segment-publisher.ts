@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock.js';
 import type { ChannelConfig } from '../config/config-schema.js';
 import { isOnairError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { SegmentPublishStore } from '../store/store.js';
 import { renderChannelPlaylists, type LowLatencyTiming } from './channel-playlists.js';
 import { completedOpenSegment, monotonicPdt, segmentTtlSeconds, stateWith, takeoverState, type WindowLimits } from './channel-window.js';
 import { SegmentQueue, type PendingPart, type QueuedSegment } from './segment-queue.js';
@@ -58,7 +58,7 @@ export interface SegmentInProgress {
 
 export interface SegmentPublisherOptions {
   channel: ChannelConfig;
-  store: Store;
+  store: SegmentPublishStore;
   logger: Logger;
   clock: Clock;
   targetDuration: number;

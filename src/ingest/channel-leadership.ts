@@ -14,10 +14,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../clock.js';
-import type { Lease, Store } from '../store/store.js';
+import type { Lease, LeaseStore } from '../store/store.js';
 
 export interface ChannelLeadershipOptions {
-  store: Store;
+  store: LeaseStore;
   channel: string;
   leaseMs: number;
   logger: Logger;

@@ -21,7 +21,7 @@ import { InputWorker } from '../ingest/input-worker.js';
 import { loadSafetySource } from '../ingest/safety-source.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { SessionRecorder, type RecordingJobQueue } from '../recording/session-recorder.js';
-import type { Store } from '../store/store.js';
+import type { ChannelStatusStore, LeaseStore, SegmentPublishStore } from '../store/store.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
 const SELECTOR_TICK_MS = 20;
@@ -30,7 +30,8 @@ const monotonicNow = (): number => performance.now();
 
 export interface PipelineOptions {
   config: OnairConfig;
-  store: Store;
+  /** What a channel's pipeline writes: segments and playlists, its lease, its status. */
+  store: SegmentPublishStore & LeaseStore & ChannelStatusStore;
   logger: Logger;
   startEncoder?: typeof startEncoder;
   /** Recordings (src/recording): where sessions go and who stitches them. None: nothing is recorded. */

@@ -11,7 +11,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { OnairError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { RecordingStore } from '../store/store.js';
 import { lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
 
@@ -25,10 +25,10 @@ export interface NewSession {
 
 export class RecordingCatalog {
   readonly files: RecordingFiles;
-  private readonly store: Store;
+  private readonly store: RecordingStore;
   private readonly now: () => number;
 
-  constructor(options: { store: Store; files: RecordingFiles; now?: () => number }) {
+  constructor(options: { store: RecordingStore; files: RecordingFiles; now?: () => number }) {
     this.store = options.store;
     this.files = options.files;
     this.now = options.now ?? Date.now;

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { OnairConfig } from '../config/config-schema.js';
 import { probeMedia, stitchSegments, type ProbedMedia, type StitchOptions, type StitchSpec } from '../ffmpeg/recording-stitch.js';
-import type { Store } from '../store/store.js';
+import type { EventStore } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { sessionSegments } from './recording-files.js';
 import type { RecordingRecord } from './recording-record.js';
@@ -41,7 +41,7 @@ const ffmpegStitcher: Stitcher = { stitch: stitchSegments, probe: probeMedia };
 
 export interface RecordingJobsOptions {
   catalog: RecordingCatalog;
-  store: Store;
+  store: EventStore;
   logger: Logger;
   /** Base URL of the origin as listeners reach it, e.g. `https://radio.example`. */
   publicUrl: string;
@@ -212,7 +212,7 @@ export class RecordingJobs {
 }
 
 /** The jobs runner a config describes (`recordings.publicUrl`, default the origin's address; `recordings.webhook`). */
-export function recordingJobsFor(config: OnairConfig, catalog: RecordingCatalog, store: Store, logger: Logger): RecordingJobs {
+export function recordingJobsFor(config: OnairConfig, catalog: RecordingCatalog, store: EventStore, logger: Logger): RecordingJobs {
   const { publicUrl, webhook } = config.recordings;
   return new RecordingJobs({
     catalog,

@@ -27,7 +27,7 @@ import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { segmentName } from '../hls/sequence-state.js';
-import type { Store } from '../store/store.js';
+import type { OriginStore } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
 
@@ -42,7 +42,7 @@ export interface SessionRecorderOptions {
   channel: ChannelConfig;
   catalog: RecordingCatalog;
   /** Where the published segments are read back from. */
-  store: Store;
+  store: Pick<OriginStore, 'getSegment'>;
   jobs: RecordingJobQueue;
   logger: Logger;
   /** Wall clock (ms), as the input selector's switches are stamped. */
