@@ -69,8 +69,9 @@ export async function runFfmpegHls(input: { path: string; bytes: number; audioSe
   }
 }
 
-export async function runOnairWorker(input: { path: string; bitrate: string; sampleRate: number }): Promise<SideRun> {
-  const { stdout } = await runProcess(process.execPath, [WORKER_PATH, input.path, input.bitrate]);
+/** One onair run; `workerPath` runs another build's worker (`--against`), default this build's. */
+export async function runOnairWorker(input: { path: string; bitrate: string; sampleRate: number; workerPath?: string }): Promise<SideRun> {
+  const { stdout } = await runProcess(process.execPath, [input.workerPath ?? WORKER_PATH, input.path, input.bitrate]);
   const result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as WorkerResult;
   if (result.segmentsDropped > 0 || result.skippedBytes > 0) {
     throw new Error(`onair run is not comparable: ${result.segmentsDropped} segments dropped, ${result.skippedBytes} bytes skipped`);
@@ -93,9 +94,9 @@ export async function ffmpegVersion(): Promise<string> {
   return `ffmpeg ${match?.[1] ?? 'unknown'}`;
 }
 
-function runProcess(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+export function runProcess(command: string, args: string[], cwd?: string): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => {

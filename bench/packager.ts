@@ -2,15 +2,19 @@
  * `npm run bench:packager`: onair's packager against FFmpeg's HLS muxer (`-c copy -f hls`)
  * on the same hour of pre-encoded AAC, one process per run, alternating, in the same run
  * of this script. Prints CPU seconds per hour of audio for both, their ratio, and the
- * segment bytes per second against the ADTS AAC bit rate for both. Targets (DESIGN.md):
+ * segment bytes per second against the ADTS AAC bit rate for both. Targets (docs/architecture.md, "Scale"):
  * ratio ≤ 1.0 and container overhead ≤ 3 %. Timings are reported as medians, never asserted.
  *
- *   node dist/bench/packager.js [--quick] [--bitrate 128k[,96k…]] [--runs N]
+ * With `--against <git ref>` it also runs the packager as it was at that commit (built beside
+ * this checkout), in the same alternation, and prints this build's CPU over that one's.
+ *
+ *   node dist/bench/packager.js [--quick] [--bitrate 128k[,96k…]] [--runs N] [--against <git ref>]
  */
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureFixtures, FIXTURE_SAMPLE_RATE, type AacFixture } from './aac-fixture.js';
+import { prepareBaseline, type Baseline } from './packager-baseline.js';
 import { ffmpegVersion, runFfmpegHls, runOnairWorker, scratchRoot, type SideRun } from './packager-runs.js';
 import { formatTable, median } from './report.js';
 
@@ -21,17 +25,22 @@ const SPEED_TARGET_RATIO = 1.0;
 const OVERHEAD_TARGET_PERCENT = 3;
 /** bench/.cache in the source tree, also when running from dist/bench. */
 const CACHE_DIRECTORY = fileURLToPath(new URL('../../bench/.cache/', import.meta.url));
+const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface BenchOptions {
   bitrates: string[];
   runs: number;
   seconds: number;
+  /** A git ref whose packager runs beside this one. */
+  against: string | undefined;
 }
 
 interface BitrateResult {
   fixture: AacFixture;
   onair: SideRun[];
   ffmpeg: SideRun[];
+  /** The `--against` build's runs (empty without it). */
+  baseline: SideRun[];
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -41,6 +50,7 @@ function parseOptions(argv: string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       bitrate: { type: 'string', multiple: true },
       runs: { type: 'string' },
+      against: { type: 'string' },
     },
   });
   const bitrates = (values.bitrate ?? DEFAULT_BITRATES).flatMap((value) => value.split(',')).map((value) => value.trim().toLowerCase());
@@ -49,7 +59,7 @@ function parseOptions(argv: string[]): BenchOptions {
   }
   const runs = values.runs === undefined ? (values.quick ? 1 : 3) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, got "${values.runs}"`);
-  return { bitrates, runs, seconds: values.quick ? QUICK_SECONDS : HOUR_SECONDS };
+  return { bitrates, runs, seconds: values.quick ? QUICK_SECONDS : HOUR_SECONDS, against: values.against };
 }
 
 function progress(line: string): void {
@@ -67,32 +77,37 @@ async function main(): Promise<void> {
     progress,
   });
 
+  const baseline = options.against === undefined ? undefined : await prepareBaseline(REPOSITORY_ROOT, CACHE_DIRECTORY, options.against, progress);
+
   const results: BitrateResult[] = [];
   for (const bitrate of options.bitrates) {
     const fixture = fixtures.get(bitrate)!;
-    const result: BitrateResult = { fixture, onair: [], ffmpeg: [] };
+    const result: BitrateResult = { fixture, onair: [], ffmpeg: [], baseline: [] };
+    const sides = baseline ? (['ffmpeg', 'onair', 'baseline'] as const) : (['ffmpeg', 'onair'] as const);
     for (let run = 0; run < options.runs; run++) {
-      // Alternate which side goes first, so neither always runs on a warmer machine.
-      const order = run % 2 === 0 ? (['ffmpeg', 'onair'] as const) : (['onair', 'ffmpeg'] as const);
+      // Rotate which side goes first, so none always runs on a warmer machine.
+      const order = sides.map((_, index) => sides[(index + run) % sides.length]!);
       for (const side of order) {
         if (side === 'ffmpeg') result.ffmpeg.push(await runFfmpegHls(fixture));
-        else result.onair.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE }));
+        else if (side === 'onair') result.onair.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE }));
+        else result.baseline.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE, workerPath: baseline!.workerPath }));
       }
       progress(
         `${bitrate} run ${run + 1}/${options.runs}: onair ${result.onair[run]!.cpuSeconds.toFixed(3)} s CPU, `
-          + `ffmpeg ${result.ffmpeg[run]!.cpuSeconds.toFixed(3)} s CPU`,
+          + `ffmpeg ${result.ffmpeg[run]!.cpuSeconds.toFixed(3)} s CPU`
+          + (baseline ? `, ${baseline.commit} ${result.baseline[run]!.cpuSeconds.toFixed(3)} s CPU` : ''),
       );
     }
     results.push(result);
   }
 
-  printReport(options, results, {
+  printReport(options, results, baseline, {
     versions: `node ${process.version}; ${await ffmpegVersion()}; ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
     elapsedSeconds: (performance.now() - started) / 1000,
   });
 }
 
-function printReport(options: BenchOptions, results: BitrateResult[], context: { versions: string; elapsedSeconds: number }): void {
+function printReport(options: BenchOptions, results: BitrateResult[], baseline: Baseline | undefined, context: { versions: string; elapsedSeconds: number }): void {
   const audio = options.seconds === HOUR_SECONDS ? '1 h' : `${options.seconds / 60} min`;
   const header = [
     'bitrate',
@@ -105,13 +120,14 @@ function printReport(options: BenchOptions, results: BitrateResult[], context: {
     'onair overhead %',
     'ffmpeg wire kb/s',
     'ffmpeg overhead %',
+    ...(baseline ? [`onair/${baseline.commit} CPU`, `${baseline.commit} overhead %`] : []),
   ];
   const rows: string[][] = [];
   const speed: Verdict[] = [];
   const steadySpeed: Verdict[] = [];
   const overhead: Verdict[] = [];
   const startupSeconds = median(results.flatMap((result) => result.onair.map((run) => run.startupCpuSeconds ?? 0)));
-  for (const { fixture, onair, ffmpeg } of results) {
+  for (const { fixture, onair, ffmpeg, baseline: earlier } of results) {
     const perHour = (runs: SideRun[]): number => (median(runs.map((run) => run.cpuSeconds)) * HOUR_SECONDS) / fixture.audioSeconds;
     const onairPerHour = perHour(onair);
     const ffmpegPerHour = perHour(ffmpeg);
@@ -133,6 +149,7 @@ function printReport(options: BenchOptions, results: BitrateResult[], context: {
       onairOverhead.toFixed(2),
       wireKilobits(ffmpeg[0]!).toFixed(1),
       overheadPercent(ffmpeg[0]!).toFixed(2),
+      ...(baseline ? [(onairPerHour / perHour(earlier)).toFixed(2), overheadPercent(earlier[0]!).toFixed(2)] : []),
     ]);
   }
 
@@ -152,6 +169,7 @@ function printReport(options: BenchOptions, results: BitrateResult[], context: {
     '  (FFmpeg\'s is about 1 ms); "ratio w/o Node start-up" subtracts it, as an hours-long live process would see it.',
     `verdict, speed (ratio ≤ ${SPEED_TARGET_RATIO.toFixed(1)}): ${describeVerdicts(speed)}; without Node start-up: ${describeVerdicts(steadySpeed)}.`,
     `verdict, overhead (onair ≤ ${OVERHEAD_TARGET_PERCENT} %): ${describeVerdicts(overhead)}.`,
+    ...(baseline ? [`against ${options.against} (${baseline.commit}), built beside this checkout and run in the same alternation: "onair/${baseline.commit} CPU" > 1 is a slowdown.`] : []),
     `(${context.elapsedSeconds.toFixed(0)} s in total)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,6 @@
 /**
- * Every name onair publishes, formatted and parsed in one place (docs/architecture.md,
- * Sequence): the packager writes them, the origin routes and reads them back.
+ * Every name onair publishes, formatted and parsed in one place (docs/architecture.md, Sequence):
+ * the packager writes them, the origin routes and reads them back.
  *   segment              `{msn}-{run}.ts`           e.g. `1234-3.ts`
  *   part (LL-HLS)        `{msn}-{run}.{part}.ts`    e.g. `1234-3.2.ts` (part 0-based)
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist

@@ -3,7 +3,7 @@
  * redis-server, a main and a backup SRT listener each fed by a real FFmpeg sender with its
  * own tone (main 500 Hz, backup 800 Hz), and a verifying listener that polls every
  * playlist and fetches every segment. After each run the aired segments are decoded and
- * their tone says where the audio came from (DESIGN.md, Failure model).
+ * their tone says where the audio came from (docs/architecture.md, "Failure model").
  */
 import t, { type Test } from 'tap';
 import type { OnairConfig } from '../../src/config/config-schema.js';

@@ -1,7 +1,7 @@
 /**
  * Chaos on the packagers and on Redis, with the real system: `onair ingest` processes on
  * a real redis-server, real FFmpeg senders with distinct tones, an origin, and the
- * verifying listener (DESIGN.md, Failure model).
+ * verifying listener (docs/architecture.md, "Failure model").
  *
  * Hot standby: two packagers share one config and one Redis. On one machine they cannot
  * bind the same SRT ports, so each gets its own copy of the feed on its own port (as two

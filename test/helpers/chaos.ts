@@ -183,7 +183,7 @@ export function toneOrder(aired: AiredSegment[]): ToneVerdict[] {
   return toneRuns(aired.filter((segment) => segment.tone !== 'unclear')).map((run) => run.tone);
 }
 
-/** The rules every chaos run must keep, whatever the fault (DESIGN.md, HLS rules). */
+/** The rules every chaos run must keep, whatever the fault (docs/architecture.md, "Timeline" and "Sequence"). */
 export function assertListenerRules(t: Test, report: VerifierReport, what: string): void {
   t.same(report.errors, [], `${what}: the verifying listener saw no broken rule (no MSN going back, no 404, PTS/CC continuous, renditions aligned)`);
   const limit = 1.5 * (report.targetDuration ?? 1) * 1000;
