@@ -76,18 +76,19 @@ async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
     stdio: 'ignore',
   });
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   for (let attempt = 0; attempt < 100; attempt++) {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined);
     try {
       await client.connect();
       await client.ping();
-      client.disconnect();
       return child;
     } catch {
       await sleep(100);
+    } finally {
+      client.disconnect();
     }
   }
-  client.disconnect();
   child.kill('SIGKILL');
   throw new Error(`redis-server did not start on port ${port}`);
 }
