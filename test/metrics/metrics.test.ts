@@ -9,10 +9,12 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import t from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { instrumentStore } from '../../src/metrics/instrumented-store.js';
 import { OnairMetrics } from '../../src/metrics/onair-metrics.js';
+import { INGEST_ADMIN_PORTS } from '../../src/preflight.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { freeTcpPort } from '../helpers/ports.js';
@@ -136,6 +138,25 @@ t.test('an ingest keeps its legacy metrics.port when admin.port is unset', async
   const config = resolveConfig({ ...structuredClone(await testConfig({ segmentSeconds: 1 })), admin: {}, metrics: { port } });
   const running = await startRole(t, config, 'ingest');
   t.equal(running.metricsUrl, `http://127.0.0.1:${port}/metrics`);
+  t.equal((await fetch(running.metricsUrl)).status, 200);
+});
+
+t.test('an ingest whose default admin ports are all taken still starts, on any free port', async (t) => {
+  const blockers = await Promise.all(
+    INGEST_ADMIN_PORTS.filter((port) => port !== 0).map(
+      (port) =>
+        new Promise<Server | undefined>((resolve) => {
+          const server = createServer();
+          server.once('error', () => resolve(undefined)); // taken already: as good
+          server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  t.teardown(() => Promise.all(blockers.map((server) => server && new Promise((resolve) => server.close(resolve)))));
+  const config = resolveConfig({ ...structuredClone(await testConfig({ segmentSeconds: 1 })), admin: {} });
+  const running = await startRole(t, config, 'ingest');
+  const port = Number(new URL(running.adminUrl).port);
+  t.notOk(INGEST_ADMIN_PORTS.includes(port), `port ${port}: none of the taken ones`);
   t.equal((await fetch(running.metricsUrl)).status, 200);
 });
 
