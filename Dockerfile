@@ -1,5 +1,8 @@
 # onair: ingest + origin in one container (`onair start`).
 # Build: docker build -t onair .    Run: docker run -p 8080:8080 -p 9000:9000/udp -v $PWD/channels.yaml:/etc/onair/channels.yaml onair
+# The admin listener (/metrics, /api, /listeners.json, /ingest/access-log) stays on the
+# container's loopback unless asked for: to scrape it from the host only, add
+#   -e ONAIR_ADMIN_HOST=0.0.0.0 -p 127.0.0.1:8081:8081
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json* ./
@@ -26,7 +29,9 @@ COPY package.json ./
 RUN mkdir -p /var/lib/onair/recordings && chown node:node /var/lib/onair/recordings
 VOLUME /var/lib/onair/recordings
 USER node
-# 8080: origin (playlists, segments, player page, /metrics, /api); 9000/udp: SRT input.
+# 8080: origin (playlists, segments, player page, /channels.json, /healthz: what listeners
+# need); 9000/udp: SRT input. The admin port 8081 is not exposed: it binds 127.0.0.1 unless
+# ONAIR_ADMIN_HOST says otherwise (see above).
 EXPOSE 8080 9000/udp
 # tini forwards SIGTERM and reaps children, so FFmpeg encoders stop with the container.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli.js"]

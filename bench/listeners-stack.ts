@@ -73,6 +73,7 @@ export class BenchStack {
     const config = {
       store: 'memory',
       origin: { host: '127.0.0.1', port },
+      admin: { port: 0 },
       hls: { segmentSeconds: options.segmentSeconds },
       log: { level: 'warn' },
       channels: [{ id: CHANNEL_ID, renditions: RENDITIONS, inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener` }] }],

@@ -5,22 +5,28 @@
  * nothing half-starts. `close()` stops in reverse order and ends every FFmpeg child.
  * Recordings (src/recording): the roles that run ingest record and run the stitch jobs;
  * the origin serves what is recorded under /recordings/.
+ * Every role runs an admin listener (`admin.host`/`admin.port`, loopback by default) for
+ * what operators use: GET /metrics, the control API under /api, and, with an origin,
+ * GET /listeners.json and POST /ingest/access-log. The origin port carries only what
+ * listeners need. Where it binds when `admin.port` is unset: preflight.ts, adminAddress.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { controlApi, type ReloadResult } from './api/control-api.js';
+import { controlApi, type ControlApiOptions, type ReloadResult } from './api/control-api.js';
 import type { OnairConfig } from './config/config-schema.js';
 import { loadConfigFile } from './config/load-config.js';
 import { OnairError } from './errors.js';
+import { originErrorHandler, sendError } from './http/error-replies.js';
 import type { startEncoder } from './ffmpeg/live-encoder.js';
 import { SegmentSchedule } from './hls/segment-schedule.js';
 import { instrumentStore } from './metrics/instrumented-store.js';
 import { metricsPlugin } from './metrics/metrics-plugin.js';
 import { OnairMetrics } from './metrics/onair-metrics.js';
+import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { IngestService } from './pipeline/ingest-service.js';
-import { checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
+import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
 import { RecordingCatalog } from './recording/recording-catalog.js';
 import { RecordingFiles } from './recording/recording-files.js';
 import { recordingJobsFor, type RecordingJobs } from './recording/recording-jobs.js';
@@ -32,11 +38,13 @@ export interface RunningOnair {
   readonly ingest?: IngestService;
   readonly origin?: FastifyInstance;
   readonly metrics: OnairMetrics;
-  /** Where an ingest-only process serves /metrics, e.g. `http://127.0.0.1:9464/metrics`. */
-  readonly metricsUrl?: string;
+  /** Base URL of the admin listener, e.g. `http://127.0.0.1:8081`. */
+  readonly adminUrl: string;
+  /** Where this process serves /metrics (on the admin listener), e.g. `http://127.0.0.1:8081/metrics`. */
+  readonly metricsUrl: string;
   /** Base URL of the origin, e.g. `http://127.0.0.1:8080`. */
   readonly originUrl?: string;
-  /** Base URL of the control API when it listens on its own port (`api.port`). */
+  /** Base URL under which the control API answers at `/api` (the admin listener, or `api.port`); none when it is off. */
   readonly apiUrl?: string;
   /** Re-reads the config file and applies its channel changes (also on SIGHUP and POST /api/reload). */
   reload(): Promise<ReloadResult>;
@@ -105,7 +113,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     reloading = next.catch(() => undefined);
     return next;
   };
-  const apiOptions = {
+  const apiOptions: ControlApiOptions = {
     tokens: config.api.tokens,
     store: measuredStore,
     channels: () => config.channels,
@@ -113,10 +121,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     listeners: () => origin?.onairListeners,
     reload: options.configPath ? reload : undefined,
   };
-  /** The API is on when tokens are configured: on its own port, or on `server`. */
-  const mountApi = async (server: FastifyInstance): Promise<void> => {
-    if (config.api.tokens.length > 0 && config.api.port === undefined) await server.register(controlApi, { ...apiOptions, prefix: '/api' });
-  };
+  /** The API is on when tokens are configured: on its own port (`api.port`), else on the admin listener. */
+  const apiEnabled = config.api.tokens.length > 0;
 
   try {
     if (ownsStore) await store.start();
@@ -132,47 +138,96 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         recordings,
       });
       stops.push(() => origin!.close());
-      await origin.register(metricsPlugin, { metrics, countRequests: true });
+      await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });
       metrics.watchOrigin(origin.onairOrigin);
       metrics.watchListeners(origin.onairListeners);
-      await mountApi(origin);
       originUrl = await origin.listen({ host: config.origin.host, port: config.origin.port });
       logger.info({ url: originUrl }, 'origin listening');
     }
-    let metricsUrl: string | undefined;
+    // Bound before the ingest starts, so the channel status the leader stores names it.
+    const admin = await buildAdmin({
+      metrics,
+      api: apiEnabled && config.api.port === undefined ? apiOptions : undefined,
+      listeners: origin?.onairListeners,
+      logger: logger.child({ component: 'admin' }),
+    });
+    stops.push(() => admin.close());
+    const adminUrl = await listenAdmin(admin, adminAddress(config, role), logger);
     if (role !== 'origin') {
       recordingJobs = recordingJobsFor(config, recordings, measuredStore, logger);
-      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder, recordings: { catalog: recordings, jobs: recordingJobs } });
+      ingest = new IngestService({
+        config,
+        store: measuredStore,
+        logger,
+        startEncoder: options.startEncoder,
+        recordings: { catalog: recordings, jobs: recordingJobs },
+        adminUrl,
+      });
       stops.push(() => ingest!.close());
       // Stopped before the ingest: a session the shutdown ends is stitched at the next start
       // (or by the standby taking over), not half-stitched now.
       stops.push(() => recordingJobs!.close());
       metrics.watchIngest(ingest);
-      if (role === 'ingest') {
-        // Without an origin in this process, /metrics (and the API) get a small server of their own.
-        const server = Fastify({ logger: false });
-        await server.register(metricsPlugin, { metrics, countRequests: false });
-        await mountApi(server);
-        stops.push(() => server.close());
-        metricsUrl = `${await server.listen({ host: config.metrics.host, port: config.metrics.port })}/metrics`;
-        logger.info({ url: metricsUrl }, 'metrics listening');
-      }
       await ingest.start();
       logger.info({ channels: config.channels.map((channel) => channel.id) }, 'ingest started');
     }
-    let apiUrl: string | undefined;
-    if (config.api.tokens.length > 0 && config.api.port !== undefined) {
+    let apiUrl = apiEnabled ? adminUrl : undefined;
+    if (apiEnabled && config.api.port !== undefined) {
       const server = Fastify({ logger: false });
       await server.register(controlApi, { ...apiOptions, prefix: '/api' });
       stops.push(() => server.close());
       apiUrl = await server.listen({ host: config.api.host, port: config.api.port });
       logger.info({ url: `${apiUrl}/api` }, 'control API listening');
     }
-    return { store, ingest, origin, originUrl, metrics, metricsUrl, apiUrl, reload, close };
+    return { store, ingest, origin, originUrl, metrics, adminUrl, metricsUrl: `${adminUrl}/metrics`, apiUrl, reload, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** The admin listener: /metrics, the control API (when on and not on `api.port`), and the listener counts' routes of an origin. */
+async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOptions; listeners?: ListenersControl; logger: Logger }): Promise<FastifyInstance> {
+  const admin = Fastify({
+    loggerInstance: options.logger,
+    // Prometheus scrapes every few seconds: no log line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Keep-alive scrapers must not hold up a shutdown.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  try {
+    admin.setErrorHandler(originErrorHandler);
+    admin.setNotFoundHandler((request, reply) => sendError(reply, 404, 'no such resource'));
+    await admin.register(metricsPlugin, { metrics: options.metrics, serveMetrics: true, countRequests: false });
+    if (options.api) await admin.register(controlApi, { ...options.api, prefix: '/api' });
+    if (options.listeners) await admin.register(options.listeners.adminRoutes);
+  } catch (error) {
+    await admin.close().catch(() => undefined);
+    throw error;
+  }
+  return admin;
+}
+
+/**
+ * Binds the admin listener on the first of `address.ports` that is free (one port: that one,
+ * checked free by the preflight) and logs where, so an operator knows what to scrape.
+ */
+async function listenAdmin(admin: FastifyInstance, address: ReturnType<typeof adminAddress>, logger: Logger): Promise<string> {
+  const { host, ports, where } = address;
+  for (const [index, port] of ports.entries()) {
+    try {
+      const url = await admin.listen({ host, port });
+      if (index === 0) logger.info({ url }, 'admin listening');
+      else logger.warn({ url, taken: ports.slice(0, index) }, `admin listening on another port: the first ones were taken (set ${where} to choose)`);
+      return url;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || index === ports.length - 1) {
+        throw new OnairError('ONAIR_PORT_IN_USE', `${host}:${port} is already in use (or cannot be bound)`, { where, cause: error });
+      }
+    }
+  }
+  throw new OnairError('ONAIR_PORT_IN_USE', `no port to bind on ${host}`, { where });
 }
 
 function signedChannelIds(config: OnairConfig): Set<string> {

@@ -18,13 +18,12 @@ export async function checkPortsFree(config: OnairConfig, role: Role): Promise<v
       throw new OnairError('ONAIR_PORT_IN_USE', `${host}:${port} is already in use (or cannot be bound)`, { where: 'origin.port' });
     }
   }
-  if (role === 'origin') return;
-  if (role === 'ingest') {
-    const { host, port } = config.metrics;
-    if (port !== 0 && !(await tcpPortFree(host, port))) {
-      throw new OnairError('ONAIR_PORT_IN_USE', `${host}:${port} is already in use (or cannot be bound)`, { where: 'metrics.port' });
-    }
+  const admin = adminAddress(config, role);
+  const [adminPort] = admin.ports;
+  if (admin.ports.length === 1 && adminPort !== 0 && !(await tcpPortFree(admin.host, adminPort!))) {
+    throw new OnairError('ONAIR_PORT_IN_USE', `${admin.host}:${adminPort} is already in use (or cannot be bound)`, { where: admin.where });
   }
+  if (role === 'origin') return;
   for (const [channelIndex, channel] of config.channels.entries()) {
     for (const [inputIndex, input] of channel.inputs.entries()) {
       const listener = srtListenerAddress(input.url);
@@ -36,6 +35,27 @@ export async function checkPortsFree(config: OnairConfig, role: Role): Promise<v
       }
     }
   }
+}
+
+/** The admin listener's port when `admin.port` is unset, for `start` and `origin`. */
+export const DEFAULT_ADMIN_PORT = 8081;
+/** The ports an `onair ingest` with no admin port set tries in turn (9464 was its metrics port), then any free one. */
+export const INGEST_ADMIN_PORTS: readonly number[] = [...Array.from({ length: 10 }, (_, index) => 9464 + index), 0];
+
+/**
+ * Where a role's admin listener binds (/metrics, /api, /listeners.json, /ingest/access-log):
+ * one port, which must be free (`where` names its key), or candidates tried in turn.
+ * `admin.port` wins; an `onair ingest` without it reads the deprecated `metrics.host` /
+ * `metrics.port` (its address before the admin listener existed), else tries
+ * INGEST_ADMIN_PORTS, so several packagers on one host all start; `start` and `origin`
+ * take DEFAULT_ADMIN_PORT.
+ */
+export function adminAddress(config: OnairConfig, role: Role): { host: string; ports: readonly number[]; where: string } {
+  const legacy = role === 'ingest' && config.admin.port === undefined ? config.metrics : {};
+  const host = legacy.host ?? config.admin.host;
+  if (config.admin.port !== undefined) return { host, ports: [config.admin.port], where: 'admin.port' };
+  if (legacy.port !== undefined) return { host, ports: [legacy.port], where: 'metrics.port' };
+  return { host, ports: role === 'ingest' ? INGEST_ADMIN_PORTS : [DEFAULT_ADMIN_PORT], where: 'admin.port' };
 }
 
 /** `ffmpeg` and `ffprobe` (FFMPEG_PATH / FFPROBE_PATH, else the PATH), for the roles that encode. */

@@ -2,7 +2,8 @@
  * The `onair` command as a broadcaster runs it (the built dist/src/cli.js, which
  * `npm test` builds first): check prints the resolved config or one error naming the
  * key path; start refuses a taken port before starting anything; SIGTERM stops the
- * process and its FFmpeg children.
+ * process and its FFmpeg children; two `onair ingest` on one host, with the default admin
+ * settings, both start, each with its own admin listener.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { verifyToken } from '../src/origin/signed-urls.js';
+import { startOnairProcess } from './helpers/onair-process.js';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
@@ -44,11 +46,13 @@ async function configFile(t: Test, text: string): Promise<string> {
   return path;
 }
 
-function channelsYaml(options: { port: number; srtPort: number; bitrate?: string; store?: string }): string {
+function channelsYaml(options: { port: number; srtPort: number; bitrate?: string; store?: string; adminPort?: number }): string {
   return `store: ${options.store ?? 'memory'}
 origin:
   host: 127.0.0.1
   port: ${options.port}
+admin:
+  port: ${options.adminPort ?? 0}
 hls:
   segmentSeconds: 1
   windowSegments: 6
@@ -195,4 +199,46 @@ t.test('start serves the channel and SIGTERM stops it with its FFmpeg children',
   t.equal(await exited, 0, 'exits 0 after SIGTERM');
   t.notOk(encoders.some(isAlive), 'the FFmpeg child is gone');
   t.match(stderr, /"msg":"stopping"/);
+});
+
+t.test('start refuses a taken admin port, naming admin.port, before starting anything', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const adminPort = (blocker.address() as { port: number }).port;
+  const path = await configFile(t, channelsYaml({ port: await freeTcpPort(), srtPort: await freeUdpPort(), adminPort }));
+  const result = await runCli(['start', '--config', path]);
+  t.equal(result.code, 1, 'exits non-zero');
+  t.match(result.stderr, /admin\.port: 127\.0\.0\.1:\d+ is already in use/, 'names the key and the address');
+  t.notMatch(result.stderr, /origin listening|ingest started/, 'nothing half-started');
+});
+
+/** The URL an onair process logged for its admin listener (pino JSON lines). */
+function adminUrlOf(output: string): string | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.includes('"msg":"admin listening')) continue;
+    return (JSON.parse(line) as { url: string }).url;
+  }
+  return undefined;
+}
+
+t.test('two ingests on one host with the default admin settings both start, each scrapeable on its own port', async (t) => {
+  // No admin or metrics keys: the defaults under test (the first free port from 9464).
+  const config = async (): Promise<object> => ({
+    store: 'memory',
+    hls: { segmentSeconds: 1 },
+    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] }],
+  });
+  const first = await startOnairProcess(t, { role: 'ingest', config: await config(), readyPattern: /"msg":"ingest started"/ });
+  const second = await startOnairProcess(t, { role: 'ingest', config: await config(), readyPattern: /"msg":"ingest started"/ });
+  const urls = [adminUrlOf(first.output()), adminUrlOf(second.output())];
+  t.ok(urls.every((url) => url !== undefined), `both log where their admin listener is: ${urls.join(', ')}`);
+  t.not(urls[0], urls[1], 'on two ports');
+  for (const url of urls) {
+    t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'on loopback');
+    const response = await fetch(`${url}/metrics`);
+    t.equal(response.status, 200, `${url}/metrics answers`);
+    t.match(await response.text(), /onair_segments_published_total/);
+  }
+  t.match(second.output(), /"msg":"admin listening/, 'the second says where it listens');
 });

@@ -13,7 +13,11 @@
 #    is down, recent objects are served for up to a minute (segments for an hour) instead of
 #    errors.
 #  - Short negative caching: 404 for 1 s at most, 5xx not at all.
-#  - /metrics, /api and /admin are passed through, never cached.
+#  - Varnish's built-in rules still apply after ours: an answer with Cache-Control no-store,
+#    no-cache or private, a Set-Cookie or Vary: * is never cached (e.g. /healthz).
+#  - Admin endpoints (/metrics, /api/…, /ingest/…, /listeners.json, /admin/…) are refused
+#    with a JSON 404: onair serves them on its admin listener (loopback, admin.port), never
+#    on the origin port, and the public cache does not forward them.
 #
 # Point the backend at your origin (or a load balancer in front of several).
 vcl 4.1;
@@ -38,8 +42,9 @@ backend onair {
 }
 
 sub vcl_recv {
-    if (req.url ~ "^/(metrics|api|admin)(/|\?|$)") {
-        return (pass);
+    # Admin paths, in origin-form or absolute-form (http://host/metrics): refused here.
+    if (req.url ~ "(?i)^(https?://[^/]*)?/+(metrics|api|ingest|admin|listeners\.json)([/?;#]|$)") {
+        return (synth(404));
     }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
@@ -65,14 +70,13 @@ sub vcl_backend_response {
             set beresp.ttl = 1s;
         }
         set beresp.grace = 0s;
-        return (deliver);
-    }
-    if (bereq.url ~ "\.ts(\?|$)") {
+    } else if (bereq.url ~ "\.ts(\?|$)") {
         set beresp.grace = 1h;
     } else {
         set beresp.grace = 60s;
     }
-    return (deliver);
+    # No return: Varnish's built-in vcl_backend_response runs next, so no-store, no-cache,
+    # private, Set-Cookie and Vary: * still make the answer uncacheable (hit-for-miss).
 }
 
 sub vcl_deliver {
@@ -80,5 +84,16 @@ sub vcl_deliver {
         set resp.http.X-Cache = "HIT";
     } else {
         set resp.http.X-Cache = "MISS";
+    }
+}
+
+sub vcl_synth {
+    # The refusal of admin paths (vcl_recv), in the origin's JSON error shape.
+    if (resp.status == 404) {
+        set resp.http.Content-Type = "application/json; charset=utf-8";
+        set resp.http.Cache-Control = "no-store";
+        # (The space before the closing brace: "} would end VCL's long string.)
+        set resp.body = {"{"error":"not_found","message":"no such resource" }"};
+        return (deliver);
     }
 }

@@ -67,6 +67,7 @@ const channelView = {
     since: { type: ['string', 'null'], format: 'date-time' },
     inputs: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, healthy: { type: 'boolean' } } } },
     leader: { type: ['string', 'null'], description: 'the packager writing the channel (host:pid:random)' },
+    leaderAdmin: { type: ['string', 'null'], description: "the leading packager's admin listener (its /metrics and /api), as it bound it" },
     lastSegmentAgeSeconds: { type: ['number', 'null'], description: 'now minus the end of the newest segment (by PROGRAM-DATE-TIME)' },
     nextMsn: { type: ['integer', 'null'] },
     listeners: {
@@ -123,6 +124,7 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
       since: status ? new Date(status.since).toISOString() : null,
       inputs: status?.inputs ?? channel.inputs.map((input) => ({ id: input.id, healthy: false })),
       leader: status?.leader ?? null,
+      leaderAdmin: status?.admin ?? null,
       lastSegmentAgeSeconds: last ? (Date.now() - (last.programDateTime + last.durationSeconds * 1000)) / 1000 : null,
       nextMsn: state?.nextMsn ?? null,
       listeners: counts?.channels[channel.id] ?? null,

@@ -119,10 +119,15 @@ const fallbackSchema = z.union(
   { error: 'expected "silence" or { file: jingle.aac, loop: true }' },
 );
 
+/** First path segments of the admin listener's routes: no channel may take them. */
+export const ADMIN_PATH_PREFIXES: readonly string[] = ['api', 'ingest', 'metrics'];
+
 const channelSchema = z
   .object({
     // `/recordings/…` is where the origin serves recorded sessions (src/recording/recordings-plugin.ts).
-    id: idSchema.refine((id) => id !== 'recordings', { error: '"recordings" is reserved for the recordings URLs' }),
+    id: idSchema.refine((id) => id !== 'recordings', { error: '"recordings" is reserved for the recordings URLs' })
+      // Admin paths (/api/…, /ingest/…, /metrics) answer 404 on the origin and are refused by the VCL.
+      .refine((id) => !ADMIN_PATH_PREFIXES.includes(id), { error: `reserved for admin paths (${ADMIN_PATH_PREFIXES.join(', ')})` }),
     sampleRate: z.union(SAMPLE_RATES.map((rate) => z.literal(rate)), { error: 'expected 44100 or 48000 (Hz)' }).default(48000),
     audioChannels: audioChannelsSchema.default(2),
     renditions: z.array(renditionSchema).min(1, { error: 'expected at least one rendition' }).max(8),
@@ -202,11 +207,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The admin listener: GET /metrics, the control API under /api, GET /listeners.json and
+     * POST /ingest/access-log, away from the listener-facing origin port. Loopback by default.
+     * Port unset: 8081 for `start` and `origin`; `onair ingest` takes the first free port from
+     * 9464 (then any free port), so two packagers on one host both start (see preflight.ts).
+     */
+    admin: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: wholeNumber('a TCP port number', 0, 65535).optional(),
+      })
+      .strict()
+      .prefault({}),
     metrics: z
       .object({
-        /** Where `onair ingest` serves GET /metrics; the origin (and `start`) serves it on the origin port. */
-        host: z.string().min(1).default('127.0.0.1'),
-        port: wholeNumber('a TCP port number', 0, 65535).default(9464),
+        /** Deprecated alias, read by `onair ingest` only when `admin.port` is unset: its admin address, as before. */
+        host: z.string().min(1).optional(),
+        port: wholeNumber('a TCP port number', 0, 65535).optional(),
       })
       .strict()
       .prefault({}),
@@ -224,7 +242,7 @@ export const configSchema = z
          * the API is off. At least 16 characters each.
          */
         tokens: tokenListSchema,
-        /** Serve the API on its own address, away from the public origin; default: on the origin's (or the ingest's metrics) port. */
+        /** Serve the API on an address of its own; default: under /api on the admin listener. */
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).optional(),
       })

@@ -14,6 +14,8 @@ export const ENVIRONMENT_OVERRIDES = {
   ONAIR_STORE: 'store',
   ONAIR_ORIGIN_HOST: 'origin.host',
   ONAIR_ORIGIN_PORT: 'origin.port',
+  ONAIR_ADMIN_HOST: 'admin.host',
+  ONAIR_ADMIN_PORT: 'admin.port',
   ONAIR_LOG_LEVEL: 'log.level',
   ONAIR_SIGNING_KEY: 'signing.key',
   ONAIR_API_TOKENS: 'api.tokens',

@@ -1,5 +1,6 @@
 /**
- * `GET /metrics` (Prometheus text format) and the per-request origin metrics: an onResponse
+ * `GET /metrics` (Prometheus text format), served on the admin listener (src/onair.ts), and
+ * the per-request origin metrics (`countRequests`, registered on the origin): an onResponse
  * hook counts each answer by kind of resource and status and observes its duration. The
  * kind comes from the matched route and the file name, not the raw URL, so label values
  * stay few whatever clients request.
@@ -12,16 +13,20 @@ import type { OnairMetrics } from './onair-metrics.js';
 
 export interface MetricsPluginOptions {
   metrics: OnairMetrics;
-  /** Count origin requests (the origin role); an ingest-only metrics server does not. */
+  /** Serve GET /metrics on this instance (the admin listener); the origin does not. */
+  serveMetrics: boolean;
+  /** Count this instance's answers as origin requests (the origin); the admin listener does not. */
   countRequests: boolean;
 }
 
 async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   const { metrics } = options;
-  fastify.get('/metrics', async (request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
-  });
+  if (options.serveMetrics) {
+    fastify.get('/metrics', async (request, reply) => {
+      const text = await metrics.registry.metrics();
+      return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+    });
+  }
   if (!options.countRequests) return;
   // The labelled children are looked up once per (route, status): prom-client would hash the
   // label object on every call. Callback style: no promise per request.
@@ -46,13 +51,13 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
   });
 }
 
-/** `master`, `media`, `segment`, `part`, `healthz`, `metrics`, `player` or `other`. */
+/** `master`, `media`, `segment`, `part`, `healthz`, `player` or `other`. */
 export function routeKind(request: FastifyRequest): string {
   const route = request.routeOptions.url;
   const params = request.params as Record<string, string | undefined>;
   if (route === PLAYLIST_ROUTE) return params.playlist === `${params.channel}.m3u8` ? 'master' : 'media';
   if (route === SEGMENT_ROUTE) return (params.segment?.split('.').length ?? 0) > 2 ? 'part' : 'segment';
-  if (route === '/healthz' || route === '/metrics') return route.slice(1);
+  if (route === '/healthz') return 'healthz';
   if (route === '/' || route?.startsWith('/_player') || route === '/channels.json') return 'player';
   return 'other';
 }

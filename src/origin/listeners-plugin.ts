@@ -10,6 +10,8 @@
  * listener once even if it switched renditions within the window, so it can be less than
  * the sum of the renditions. `fastify.onairListeners.counts()` gives the same structure to
  * other modules (metrics), cached for about a second so scrapes don't each read the store.
+ * The two routes are for operators: with `serveAdminRoutes: false` they are left off this
+ * instance and `onairListeners.adminRoutes` registers them on another (onair's admin listener).
  *
  * Access-log ingest: a body of JSON lines (`application/x-ndjson`, `application/jsonl` or
  * `text/plain`), up to 4 MiB, one request per line:
@@ -52,6 +54,8 @@ export interface ListenersOptions {
   storeTimeoutMs?: number;
   /** The counting window, flush timer, cache ages and store timeout run on it; default the system clock. */
   clock?: Clock;
+  /** Serve /listeners.json and the ingest endpoint on this instance (default); false: only through `onairListeners.adminRoutes`. */
+  serveAdminRoutes?: boolean;
 }
 
 export interface ChannelListeners {
@@ -70,6 +74,8 @@ export interface ListenersControl {
   counts(): Promise<ListenerCounts>;
   /** Writes the ids counted so far to the store now, instead of at the next flush. */
   flush(): Promise<void>;
+  /** GET /listeners.json and POST /ingest/access-log, as a plugin to register on another instance (the admin listener). */
+  adminRoutes: (admin: FastifyInstance) => Promise<void>;
 }
 
 declare module 'fastify' {
@@ -146,7 +152,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     );
     return { channels: Object.fromEntries(channels) };
   };
-  const control: ListenersControl = {
+  const control: Omit<ListenersControl, 'adminRoutes'> = {
     counts() {
       if (cached && now() - cached.readAt < options.countsMaxAgeMs) return Promise.resolve(cached.counts);
       reading ??= readFromStore('listener counts', readCounts, options.storeTimeoutMs, clock)
@@ -161,34 +167,38 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     },
     flush: () => counter.flush(),
   };
-  fastify.decorate('onairListeners', control);
-
-  fastify.get('/listeners.json', async (request, reply) => {
-    const counts = await control.counts();
-    return reply.header('cache-control', 'no-store').header('content-type', JSON_CONTENT_TYPE).send(JSON.stringify(counts));
-  });
-
-  // In a context of its own, so the JSON-lines parsers serve this route only.
-  await fastify.register(async (ingest) => {
-    ingest.addContentTypeParser(INGEST_CONTENT_TYPES, { parseAs: 'string' }, (request, body, done) => done(null, body));
-    ingest.post(INGEST_PATH, {
-      bodyLimit: INGEST_BODY_LIMIT_BYTES,
-      // Checked before the body is read: an unauthorized client cannot make us parse 4 MiB.
-      onRequest: async (request, reply) => authorize(request, reply, ingestEnabled ? ingestTokens : null),
-      handler: async (request, reply) => {
-        if (typeof request.body !== 'string') return sendError(reply, 415, 'expected JSON lines (application/x-ndjson)');
-        const parsed = parseAccessLog(request.body);
-        if ('badLine' in parsed) return sendBadLine(reply, parsed.badLine, parsed.reason);
-        let accepted = 0;
-        const channels = channelIndex();
-        for (const line of parsed.lines) {
-          if (countAccessLogLine(counter, channels, line)) accepted += 1;
-        }
-        const ignored = parsed.lines.length - accepted;
-        return reply.code(202).header('cache-control', 'no-store').send({ accepted, ignored });
-      },
+  // The counts and the access-log ingest are for operators: onair serves them on its admin
+  // listener (src/onair.ts), registering `adminRoutes` there instead of here.
+  const adminRoutes = async (admin: FastifyInstance): Promise<void> => {
+    admin.get('/listeners.json', async (request, reply) => {
+      const counts = await control.counts();
+      return reply.header('cache-control', 'no-store').header('content-type', JSON_CONTENT_TYPE).send(JSON.stringify(counts));
     });
-  });
+
+    // In a context of its own, so the JSON-lines parsers serve this route only.
+    await admin.register(async (ingest) => {
+      ingest.addContentTypeParser(INGEST_CONTENT_TYPES, { parseAs: 'string' }, (request, body, done) => done(null, body));
+      ingest.post(INGEST_PATH, {
+        bodyLimit: INGEST_BODY_LIMIT_BYTES,
+        // Checked before the body is read: an unauthorized client cannot make us parse 4 MiB.
+        onRequest: async (request, reply) => authorize(request, reply, ingestEnabled ? ingestTokens : null),
+        handler: async (request, reply) => {
+          if (typeof request.body !== 'string') return sendError(reply, 415, 'expected JSON lines (application/x-ndjson)');
+          const parsed = parseAccessLog(request.body);
+          if ('badLine' in parsed) return sendBadLine(reply, parsed.badLine, parsed.reason);
+          let accepted = 0;
+          const channels = channelIndex();
+          for (const line of parsed.lines) {
+            if (countAccessLogLine(counter, channels, line)) accepted += 1;
+          }
+          const ignored = parsed.lines.length - accepted;
+          return reply.code(202).header('cache-control', 'no-store').send({ accepted, ignored });
+        },
+      });
+    });
+  };
+  fastify.decorate('onairListeners', { ...control, adminRoutes });
+  if (rawOptions.serveAdminRoutes ?? true) await fastify.register(adminRoutes);
 }
 
 /** `/fip/fip_hifi.m3u8` (or its DVR playlist `fip_hifi_dvr.m3u8`) → fip, hifi, for served channels and renditions only. */

@@ -2,11 +2,14 @@
  * Builds the Fastify instance of `onair origin`: the origin plugin on an instance of its own,
  * then the web player page (player-plugin.ts) and, when given, the recorded sessions
  * (src/recording/recordings-plugin.ts), behind a load balancer or Varnish (trustProxy),
- * answering 503 while it closes.
+ * answering 503 while it closes. It carries only what listeners need: the admin routes
+ * (/metrics, /api, /listeners.json, /ingest/access-log) live on the admin listener
+ * (src/onair.ts), and here every path under /api and /ingest is a plain 404.
  */
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ADMIN_PATH_PREFIXES } from '../config/config-schema.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
@@ -24,13 +27,20 @@ export interface BuildOriginOptions extends OriginOptions {
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
   signing?: SignedAccessOptions;
-  /** Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off. */
+  /**
+   * Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off.
+   * The endpoint and /listeners.json are served where `onairListeners.adminRoutes` is registered.
+   */
   listenerIngestTokens?: string[];
   /** Serve recorded sessions under /recordings/ from this catalog; none: no recordings routes. */
   recordings?: RecordingCatalog;
 }
 
 const NO_SIGNED_CHANNELS = new Set<string>();
+
+/** Paths of the admin listener that the origin's routes would otherwise claim (`/:channel/:playlist`). */
+const ADMIN_PATHS_ON_ORIGIN = ADMIN_PATH_PREFIXES.map((prefix) => `/${prefix}/*`);
+const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
 /** The origin reads and never accepts a body; anything larger is refused with 413. */
 const BODY_LIMIT_BYTES = 1024;
@@ -86,7 +96,11 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       ingestTokens: listenerIngestTokens,
       storeTimeoutMs: originOptions.storeTimeoutMs,
       clock: originOptions.clock,
+      serveAdminRoutes: false,
     });
+    // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
+    const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
+    for (const url of ADMIN_PATHS_ON_ORIGIN) app.route({ method: ADMIN_METHODS, url, onRequest: notHere, handler: notHere });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);

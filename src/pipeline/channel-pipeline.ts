@@ -36,6 +36,8 @@ export interface PipelineOptions {
   startEncoder?: typeof startEncoder;
   /** Recordings (src/recording): where sessions go and who stitches them. None: nothing is recorded. */
   recordings?: { catalog: RecordingCatalog; jobs: RecordingJobQueue };
+  /** This process's admin listener (/metrics, /api), stored in the status of the channels it leads. */
+  adminUrl?: string;
 }
 
 /** What the store keeps per channel for the API and metrics (`Store.putStatus`). */
@@ -48,6 +50,8 @@ export interface ChannelStatus {
   leader: string;
   /** The input an operator pinned on air through the control API, if any. */
   pinned?: string;
+  /** The leader's admin listener, e.g. `http://127.0.0.1:9465`: where its /metrics are scraped. */
+  admin?: string;
 }
 
 export class ChannelPipeline {
@@ -196,6 +200,7 @@ export class ChannelPipeline {
       inputs: this.selector.inputHealth(monotonicNow()),
       leader: this.leadership.owner,
       ...(this.selector.pinnedInput ? { pinned: this.selector.pinnedInput } : {}),
+      ...(this.options.adminUrl ? { admin: this.options.adminUrl } : {}),
     };
     this.options.store.putStatus(this.channel.id, JSON.stringify(status), token).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not store the channel status');

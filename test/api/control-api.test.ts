@@ -3,7 +3,9 @@
  * wrong one), the OpenAPI document, channel status from the store, a manual switch to the
  * backup input and its release (heard as the active input the leader stores), and config
  * reload: a channel added and removed without a restart, a bad file refused with its key
- * path while the running config stays, and a change that needs a restart refused.
+ * path while the running config stays, and a change that needs a restart refused. The API
+ * answers on the admin listener only: on the origin port, and with no token configured,
+ * every path under /api is a 404.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +37,7 @@ function api(running: RunningOnair, path: string, init: RequestInit = {}, token:
   const headers = new Headers(init.headers);
   if (token !== null) headers.set('authorization', `Bearer ${token}`);
   if (init.body) headers.set('content-type', 'application/json');
-  return fetch(`${running.originUrl}/api${path}`, { ...init, headers });
+  return fetch(`${running.apiUrl}/api${path}`, { ...init, headers });
 }
 
 interface ChannelView {
@@ -44,6 +46,7 @@ interface ChannelView {
   pinned: string | null;
   inputs: { id: string; healthy: boolean }[];
   leader: string | null;
+  leaderAdmin: string | null;
   lastSegmentAgeSeconds: number | null;
   listeners: { total: number; renditions: Record<string, number> } | null;
 }
@@ -58,14 +61,14 @@ t.test('no token is 401 with a Bearer challenge, a wrong one 403; the OpenAPI do
   t.equal(missing.status, 401);
   t.match(missing.headers.get('www-authenticate'), /^Bearer /);
   t.equal(((await missing.json()) as { error: string }).error, 'unauthorized');
-  t.equal((await fetch(`${running.originUrl}/api/channels`, { headers: { authorization: `Basic ${TOKEN}` } })).status, 401, 'not a bearer token');
+  t.equal((await fetch(`${running.apiUrl}/api/channels`, { headers: { authorization: `Basic ${TOKEN}` } })).status, 401, 'not a bearer token');
   t.equal((await api(running, '/channels', {}, 'operator-token-0123456788')).status, 403, 'one character off');
   t.equal((await api(running, '/reload', { method: 'POST' }, 'x'.repeat(600))).status, 401, 'absurdly long');
   const allowed = await api(running, '/channels');
   t.equal(allowed.status, 200);
   t.equal(allowed.headers.get('cache-control'), 'no-store');
 
-  const docs = await fetch(`${running.originUrl}/api/docs/json`);
+  const docs = await fetch(`${running.apiUrl}/api/docs/json`);
   t.equal(docs.status, 200);
   const document = (await docs.json()) as { openapi: string; paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } };
   t.match(document.openapi, /^3\./);
@@ -73,10 +76,33 @@ t.test('no token is 401 with a Bearer challenge, a wrong one 403; the OpenAPI do
   t.ok(document.components.securitySchemes.bearer, 'declares the bearer scheme');
 });
 
-t.test('the API is off without tokens', async (t) => {
+t.test('the API is on the admin listener, not on the origin port', async (t) => {
+  const running = await start(t, await withApi(await chaosConfig({ store: 'memory', inputs: 1 })));
+  t.equal(running.apiUrl, running.adminUrl);
+  t.not(running.adminUrl, running.originUrl);
+  t.equal((await api(running, '/channels')).status, 200, 'on the admin listener');
+  for (const path of ['/api/channels', '/api/channels/fip', '/api/channels/fip/input', '/api/docs/json', '/api']) {
+    const response = await fetch(`${running.originUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    t.equal(response.status, 404, `GET ${path} on the origin port: 404`);
+    t.equal(((await response.json()) as { error: string }).error, 'not_found');
+  }
+  const put = await fetch(`${running.originUrl}/api/channels/fip/input`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ input: 'main' }),
+  });
+  t.equal(put.status, 404, 'PUT on the origin port: 404, not 405');
+});
+
+t.test('the API is off without tokens: every path under /api is a 404, on either port', async (t) => {
   const running = await start(t, await chaosConfig({ store: 'memory', inputs: 1 }));
-  const response = await api(running, '/channels');
-  t.ok(response.status >= 400 && response.status < 500 && response.status !== 401 && response.status !== 403, `${response.status}: no API route`);
+  t.equal(running.apiUrl, undefined);
+  for (const base of [running.adminUrl, running.originUrl!]) {
+    for (const path of ['/api/channels', '/api/channels/fip', '/api/docs/json', '/api/reload', '/api']) {
+      const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      t.equal(response.status, 404, `${base === running.adminUrl ? 'admin' : 'origin'} ${path}: 404`);
+    }
+  }
 });
 
 t.test('status, a manual switch to the backup and its release', async (t) => {
@@ -95,6 +121,7 @@ t.test('status, a manual switch to the backup and its release', async (t) => {
   t.strictSame(listed.channels.map((view) => view.id), ['fip']);
   const view = listed.channels[0]!;
   t.match(view.leader, /:\d+:/, 'the leader is named');
+  t.equal(view.leaderAdmin, running.adminUrl, "the leader's admin listener is named: where to scrape its metrics");
   t.ok(view.lastSegmentAgeSeconds !== null && view.lastSegmentAgeSeconds < 3, `last segment ${view.lastSegmentAgeSeconds} s old`);
   t.ok(view.listeners && view.listeners.total <= 1, 'listeners are reported');
   // Counts are read from the store at most once a second: the new listener shows within that.

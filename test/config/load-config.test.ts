@@ -34,7 +34,8 @@ const ISSUE_CONFIG = {
   origin: { host: '127.0.0.1', port: 8080 },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
-  metrics: { host: '127.0.0.1', port: 9464 },
+  admin: { host: '127.0.0.1' },
+  metrics: {},
   listeners: { ingestTokens: [] },
   api: { tokens: [], host: '127.0.0.1' },
   signing: {},
@@ -302,6 +303,10 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'a session end delay below a second', change: (raw) => (raw.channels[0].endAfterSeconds = '500ms'), where: 'channels[0].endAfterSeconds' },
     { name: 'record that is not a boolean', change: (raw) => (raw.channels[0].record = 'yes'), where: 'channels[0].record' },
     { name: 'a channel named like the recordings URLs', change: (raw) => (raw.channels[0].id = 'recordings'), where: 'channels[0].id' },
+    { name: 'a channel named like the control API path', change: (raw) => (raw.channels[0].id = 'api'), where: 'channels[0].id' },
+    { name: 'a channel named like the access-log ingest path', change: (raw) => (raw.channels[0].id = 'ingest'), where: 'channels[0].id' },
+    { name: 'an admin port out of range', change: (raw) => (raw.admin = { port: 70000 }), where: 'admin.port' },
+    { name: 'an unknown admin key', change: (raw) => (raw.admin = { tokens: [] }), where: 'admin.tokens' },
     { name: 'a webhook that is not an http(s) URL', change: (raw) => (raw.recordings = { webhook: { url: 'ftp://cms.example/hook' } }), where: 'recordings.webhook.url' },
     { name: 'a webhook secret too short to sign with', change: (raw) => (raw.recordings = { webhook: { url: 'https://cms.example/hook', secret: 'short' } }), where: 'recordings.webhook.secret' },
   ];
@@ -330,6 +335,16 @@ t.test('recording keys resolve: durations parsed, the recorded rendition kept, t
     publicUrl: 'https://radio.example',
     webhook: { url: 'https://cms.example/hooks/onair', secret: 'a-shared-secret-of-some-length' },
   });
+});
+
+t.test('the admin listener: loopback and the role default unless set, also from the environment; metrics keys stay optional', async (t) => {
+  const defaults = resolveConfig(validRaw());
+  t.strictSame(defaults.admin, { host: '127.0.0.1' }, 'no port: each role picks its default (preflight.ts)');
+  t.strictSame(defaults.metrics, {}, 'the deprecated metrics keys are only read when given');
+  const fromEnvironment = resolveConfig(validRaw(), { ONAIR_ADMIN_HOST: '0.0.0.0', ONAIR_ADMIN_PORT: '9100' });
+  t.strictSame(fromEnvironment.admin, { host: '0.0.0.0', port: 9100 });
+  const legacy = resolveConfig({ ...validRaw(), metrics: { host: '127.0.0.2', port: 9464 } });
+  t.strictSame(legacy.metrics, { host: '127.0.0.2', port: 9464 });
 });
 
 t.test('SRT options within the rules are kept as given', async (t) => {

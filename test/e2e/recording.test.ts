@@ -92,7 +92,7 @@ t.test('30 s recorded, the input lost, the session stitched, checked, announced 
 
   // The input is gone, the safety source airs: an operator records a session of it anyway.
   const api = (action: string): Promise<Response> =>
-    fetch(`${base}/api/channels/fip/recording`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
+    fetch(`${running.apiUrl}/api/channels/fip/recording`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
   const started = (await (await api('start')).json()) as { session: string; state: string; trigger: string };
   t.match(started, { state: 'recording', trigger: 'manual' });
   await waitFor('3 s recorded by hand', async () => {

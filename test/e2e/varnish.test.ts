@@ -2,12 +2,14 @@
  * The shipped Varnish config (deploy/varnish/default.vcl) on a real varnishd in front of a
  * real onair (memory store, a tone over SRT, 1 s segments): what is cached and for how
  * long, that a playlist update reaches clients within its max-age, that misses are not
- * pinned, that origin load stays nearly flat as listeners grow, and that a dead origin's
- * recent objects are still served (grace).
+ * pinned, that origin load stays nearly flat as listeners grow, that admin paths are refused
+ * without reaching the origin, that Varnish's built-in rules still keep no-store answers
+ * (/healthz) out of the cache, and that a dead origin's recent objects are still served (grace).
  */
 import t from 'tap';
 import { originUrl, startRole, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
+import { rawExchange } from '../helpers/raw-http.js';
 import { startVarnish } from '../helpers/varnish.js';
 import { sleep } from '../helpers/wait-until.js';
 
@@ -57,6 +59,49 @@ t.test('a 404 is not pinned: the next segment is served as soon as it exists', a
   const listedAt = Date.now();
   await waitFor('the next segment through Varnish', async () => ((await fetch(`${varnish.url}/fip/${next}`)).status === 200 ? true : undefined), 3000);
   t.ok(Date.now() - listedAt <= 1500, `served through Varnish ${Date.now() - listedAt} ms after it existed (404s cached 1 s at most)`);
+});
+
+t.test('admin paths are refused by Varnish with a JSON 404 and never reach the origin', async (t) => {
+  const before = await varnish.backendRequests();
+  const refused: [string, string][] = [
+    ['GET', '/metrics'],
+    ['GET', '/metrics?format=text'],
+    ['GET', '//metrics'],
+    ['GET', '/api/channels'],
+    ['GET', '/API/docs/json'],
+    ['PUT', '/api/channels/fip/input'],
+    ['POST', '/api/reload'],
+    ['POST', '/ingest/access-log'],
+    ['GET', '/listeners.json'],
+    ['GET', '/admin/metadata?mode=updinfo'],
+  ];
+  for (const [method, path] of refused) {
+    const response = await fetch(`${varnish.url}${path}`, { method, body: method === 'GET' ? undefined : '{"input":"main"}' });
+    t.equal(response.status, 404, `${method} ${path}: 404`);
+    t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+    t.equal(((await response.json()) as { error: string }).error, 'not_found');
+  }
+  const port = Number(new URL(varnish.url).port);
+  const absolute = await rawExchange(port, Buffer.from('GET http://radio.example/metrics HTTP/1.1\r\nHost: radio.example\r\nConnection: close\r\n\r\n'), {
+    methods: ['GET'],
+    halfClose: false,
+    timeoutMs: 3000,
+  });
+  t.equal(absolute.responses[0]?.status, 404, 'an absolute-form request line too');
+  t.equal(await varnish.backendRequests(), before, 'none of them reached the origin');
+  t.equal((await fetch(`${varnish.url}/fip/fip.m3u8`)).status, 200, 'playlists still go through');
+  t.equal((await fetch(onair.metricsUrl)).status, 200, 'the metrics are on the admin listener, for the operator');
+});
+
+t.test("a no-store answer is not cached (Varnish's built-in rules run after ours): /healthz reaches the origin every time", async (t) => {
+  const before = await varnish.backendRequests();
+  const first = await fetch(`${varnish.url}/healthz`);
+  const second = await fetch(`${varnish.url}/healthz`);
+  t.equal(first.status, 200);
+  t.equal(second.status, 200);
+  t.equal(second.headers.get('cache-control'), 'no-store');
+  t.equal(second.headers.get('x-cache'), 'MISS', 'the second request is not a hit');
+  t.ok((await varnish.backendRequests()) - before >= 2, 'both were fetched from the origin');
 });
 
 /** `listeners` players polling the playlist every second and fetching each new segment, for `seconds`. */

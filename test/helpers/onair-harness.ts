@@ -40,13 +40,13 @@ export async function testConfig(options: {
 }
 
 /**
- * The top-level keys every test config shares: the origin on a free loopback port, /metrics of
- * ingest-only processes on any free port, a 6-segment window, logs silent unless ONAIR_TEST_LOG.
+ * The top-level keys every test config shares: the origin on a free loopback port, the admin
+ * listener (/metrics, /api) on any free port, a 6-segment window, logs silent unless ONAIR_TEST_LOG.
  */
 export async function loopbackSettings(segmentSeconds: number): Promise<Record<string, unknown>> {
   return {
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
-    metrics: { port: 0 },
+    admin: { port: 0 },
     hls: { segmentSeconds, windowSegments: 6 },
     log: { level: process.env.ONAIR_TEST_LOG ?? 'silent' },
   };

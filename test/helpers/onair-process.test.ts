@@ -17,6 +17,7 @@ async function originConfig(): Promise<object> {
   return {
     store: 'memory',
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
+    admin: { port: 0 },
     log: { level: 'silent' },
     channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] }],
   };

@@ -1,6 +1,7 @@
 /**
- * Prometheus metrics (src/metrics): the real pipeline's /metrics on the origin and on an
- * ingest-only process's own port, checked by `promtool check metrics` (Debian's prometheus
+ * Prometheus metrics (src/metrics): the real pipeline's /metrics on the admin listener of
+ * `start` and of an ingest-only process (never on the origin port; the other admin routes,
+ * /listeners.json and /ingest/access-log, neither), checked by `promtool check metrics` (Debian's prometheus
  * package, installed by the test setup); the values follow what happened (segments, requests,
  * store calls, cache hits); a failing store shows as errors and store_up 0; the shipped alert
  * rules pass `promtool check rules` and every metric the rules and the Grafana dashboard use
@@ -8,11 +9,15 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import t from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
 import { instrumentStore } from '../../src/metrics/instrumented-store.js';
 import { OnairMetrics } from '../../src/metrics/onair-metrics.js';
+import { INGEST_ADMIN_PORTS } from '../../src/preflight.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
+import { freeTcpPort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 /** Runs promtool with `input` on stdin; resolves with its exit code and output. */
@@ -39,16 +44,18 @@ function metricNames(expression: string): string[] {
   return [...expression.matchAll(/\b(onair_[a-z_]+?)(_bucket)?\b/g)].map((match) => match[1]!);
 }
 
-t.test('the pipeline exports its metrics on the origin, promtool accepts them, and they follow what happened', async (t) => {
+t.test('the pipeline exports its metrics on the admin listener, promtool accepts them, and they follow what happened', async (t) => {
   const config = await testConfig({ segmentSeconds: 1 });
-  await startRole(t, config, 'start');
+  const running = await startRole(t, config, 'start');
   startSender(t, config);
   const base = originUrl(config);
   await waitForThreeSegments(base);
   for (let index = 0; index < 3; index++) await fetch(`${base}/fip/fip_hifi.m3u8`);
   t.equal((await fetch(`${base}/fip/nope.m3u8`)).status, 404);
 
-  const response = await fetch(`${base}/metrics`);
+  t.equal((await fetch(`${base}/metrics`)).status, 404, 'not on the origin port');
+  const response = await fetch(running.metricsUrl);
+  t.equal(running.metricsUrl, `${running.adminUrl}/metrics`);
   t.equal(response.status, 200);
   t.match(response.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
   t.equal(response.headers.get('cache-control'), 'no-store');
@@ -80,9 +87,10 @@ t.test('the pipeline exports its metrics on the origin, promtool accepts them, a
   t.ok(sample(text, 'process_cpu_seconds_total')! > 0, 'process metrics too');
 });
 
-t.test('an ingest-only process serves /metrics on metrics.port', async (t) => {
+t.test('an ingest-only process serves /metrics on its admin listener', async (t) => {
   const config = await testConfig({ segmentSeconds: 1 });
   const running = await startRole(t, config, 'ingest');
+  t.equal(running.originUrl, undefined, 'no origin here');
   startSender(t, config);
   await waitUntil(t, 'a segment is published', () => running.ingest!.channels.get('fip')!.packager.stats.segmentsPublished > 0, 15_000);
   const response = await fetch(running.metricsUrl!);
@@ -91,6 +99,65 @@ t.test('an ingest-only process serves /metrics on metrics.port', async (t) => {
   t.equal((await promtool(['check', 'metrics'], text)).code, 0, 'promtool accepts it');
   t.ok(sample(text, 'onair_segments_published_total{channel="fip"}')! >= 1);
   t.equal(sample(text, 'onair_http_requests_total{route="media",status="200"}'), undefined, 'no origin here');
+});
+
+t.test('admin routes answer on the admin listener and 404 on the origin port', async (t) => {
+  const token = 'access-log-token-0123456789';
+  // 4 s segments: a listener stays counted for 4–8 s, longer than this test takes.
+  const config = resolveConfig({ ...structuredClone(await testConfig({ segmentSeconds: 4 })), listeners: { ingestTokens: [token] } });
+  const running = await startRole(t, config, 'start');
+  const origin = running.originUrl!;
+  const admin = running.adminUrl;
+  t.not(new URL(admin).port, new URL(origin).port, 'two listeners');
+  const line = JSON.stringify({ client: '203.0.113.7', path: '/fip/fip_hifi.m3u8', time: Date.now(), status: 200 });
+  const ingest = (base: string): Promise<Response> =>
+    fetch(`${base}/ingest/access-log`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' }, body: `${line}\n` });
+
+  for (const path of ['/metrics', '/listeners.json', '/ingest/access-log', '/api/channels']) {
+    const response = await fetch(`${origin}${path}`);
+    t.equal(response.status, 404, `GET ${path} on the origin port: 404`);
+    t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+  }
+  t.equal((await ingest(origin)).status, 404, 'POST /ingest/access-log on the origin port: 404');
+
+  t.equal((await fetch(`${admin}/metrics`)).status, 200, 'GET /metrics on the admin listener');
+  const accepted = await ingest(admin);
+  t.equal(accepted.status, 202, 'POST /ingest/access-log on the admin listener');
+  t.strictSame(await accepted.json(), { accepted: 1, ignored: 0 });
+  await running.origin!.onairListeners.flush();
+  await waitUntil(t, 'the logged listener is counted', async () => {
+    const counts = (await (await fetch(`${admin}/listeners.json`)).json()) as { channels: Record<string, { total: number }> };
+    return counts.channels.fip?.total === 1;
+  }, 3000);
+  t.equal((await fetch(`${admin}/fip/fip.m3u8`)).status, 404, 'and no playlists on the admin listener');
+  t.equal((await fetch(`${admin}/healthz`)).status, 404, 'nor the health probe');
+});
+
+t.test('an ingest keeps its legacy metrics.port when admin.port is unset', async (t) => {
+  const port = await freeTcpPort();
+  const config = resolveConfig({ ...structuredClone(await testConfig({ segmentSeconds: 1 })), admin: {}, metrics: { port } });
+  const running = await startRole(t, config, 'ingest');
+  t.equal(running.metricsUrl, `http://127.0.0.1:${port}/metrics`);
+  t.equal((await fetch(running.metricsUrl)).status, 200);
+});
+
+t.test('an ingest whose default admin ports are all taken still starts, on any free port', async (t) => {
+  const blockers = await Promise.all(
+    INGEST_ADMIN_PORTS.filter((port) => port !== 0).map(
+      (port) =>
+        new Promise<Server | undefined>((resolve) => {
+          const server = createServer();
+          server.once('error', () => resolve(undefined)); // taken already: as good
+          server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  t.teardown(() => Promise.all(blockers.map((server) => server && new Promise((resolve) => server.close(resolve)))));
+  const config = resolveConfig({ ...structuredClone(await testConfig({ segmentSeconds: 1 })), admin: {} });
+  const running = await startRole(t, config, 'ingest');
+  const port = Number(new URL(running.adminUrl).port);
+  t.notOk(INGEST_ADMIN_PORTS.includes(port), `port ${port}: none of the taken ones`);
+  t.equal((await fetch(running.metricsUrl)).status, 200);
 });
 
 t.test('a failing store shows as errors by operation and store_up 0', async (t) => {
