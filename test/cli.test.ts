@@ -58,7 +58,7 @@ channels:
       - { id: lofi,  bitrate: ${options.bitrate ?? '32k'} }
       - { id: hifi,  bitrate: 192k }
     inputs:
-      - { id: main, url: "srt://127.0.0.1:${options.srtPort}?mode=listener" }
+      - { id: main, url: "srt://127.0.0.1:${options.srtPort}?mode=listener", srt: { passphrase: onair-test-passphrase } }
 `;
 }
 
@@ -114,10 +114,10 @@ channels:
   - id: fip
     access: signed
     renditions: [{ id: hifi, bitrate: 192k }]
-    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener" }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }]
   - id: jazz
     renditions: [{ id: hifi, bitrate: 192k }]
-    inputs: [{ id: main, url: "srt://127.0.0.1:9001?mode=listener" }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9001?mode=listener", srt: { passphrase: onair-test-passphrase } }]
 `;
 }
 

@@ -10,7 +10,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { ffmpegInputOptions, ffmpegOutputOptions } from '../../src/ffmpeg/encoder-arguments.js';
 import { encoderSpecFor } from '../../src/ingest/input-worker.js';
 
-const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' };
+const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } };
 
 function channelWith(
   inputs: unknown[],
@@ -28,7 +28,7 @@ t.test('file inputs are read in real time and looped; live inputs are not', asyn
     { id: 'path', url: '/srv/audio/loop.mp3' },
     { id: 'file', url: 'file:/srv/audio/loop.wav' },
     { id: 'http', url: 'http://icecast.example/fip.aac' },
-    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener' },
+    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener', srt: { passphrase: 'onair-test-passphrase' } },
   ]);
   const [path, file, http, srt] = channel.inputs.map((input) => encoderSpecFor(channel, input));
   for (const spec of [path!, file!]) {
