@@ -6,7 +6,7 @@
  * the origin to listeners. A folder imports only from the folders it lists below, never
  * upwards and never sideways, so there are no cycles:
  *
- *   0  src/errors.ts, src/clock.ts, src/config/   the vocabulary every layer shares
+ *   0  src/errors.ts, src/clock.ts, src/config/, src/logging/   the vocabulary every layer shares
  *   1  src/media/      pure bytes: ADTS, MPEG-TS demux/mux, PTS
  *   2  src/store/      the store interface, memory and Redis
  *   3  src/ffmpeg/     every FFmpeg process (fluent-ffmpeg in one file)
@@ -21,13 +21,13 @@
  *  12  src/*.ts        onair.ts, cli.ts, demo.ts, preflight.ts: wiring and the command line
  */
 
-const BASE = ['^src/errors\\.ts$', '^src/clock\\.ts$', '^src/config/'];
+const BASE = ['^src/errors\\.ts$', '^src/clock\\.ts$', '^src/config/', '^src/logging/'];
 
 /** Each folder with the folders (regexps of paths) it may import besides its own. */
 const LAYERS = [
   { folder: 'media', may: [], why: 'src/media is pure bytes: it imports nothing but itself (not even errors or the clock)' },
-  { folder: 'store', may: [...BASE], why: 'src/store sits under everything that reads or writes channels: it imports only errors, the clock and config' },
-  { folder: 'ffmpeg', may: [...BASE], why: 'src/ffmpeg runs processes for ingest and recording: it imports only errors, the clock and config' },
+  { folder: 'store', may: [...BASE], why: 'src/store sits under everything that reads or writes channels: it imports only errors, the clock, config and logging' },
+  { folder: 'ffmpeg', may: [...BASE], why: 'src/ffmpeg runs processes for ingest and recording: it imports only errors, the clock, config and logging' },
   { folder: 'http', may: [...BASE, '^src/store/'], why: 'src/http holds what origin, recordings and API share; it knows none of them' },
   { folder: 'hls', may: [...BASE, '^src/media/', '^src/store/'], why: 'src/hls cuts frames into segments and playlists: media below it, the store it writes to; no inputs, no HTTP' },
   {
@@ -81,6 +81,13 @@ export default {
       comment: 'src/config is read by every layer: it imports only errors.ts (and itself).',
       from: { path: '^src/config/' },
       to: { path: '^src/', pathNot: ['^src/errors\\.ts$', '^src/config/'] },
+    },
+    {
+      name: 'logging-imports-only-errors-and-clock',
+      severity: 'error',
+      comment: 'src/logging (the logger factory, redaction, repeat limiting) is used by every layer: it imports only errors.ts and clock.ts (and itself).',
+      from: { path: '^src/logging/' },
+      to: { path: '^src/', pathNot: ['^src/errors\\.ts$', '^src/clock\\.ts$', '^src/logging/'] },
     },
     {
       name: 'errors-and-clock-are-leaves',

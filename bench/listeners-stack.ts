@@ -76,13 +76,13 @@ export class BenchStack {
       admin: { port: 0 },
       hls: { segmentSeconds: options.segmentSeconds },
       log: { level: 'warn' },
-      channels: [{ id: CHANNEL_ID, renditions: RENDITIONS, inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener` }] }],
+      channels: [{ id: CHANNEL_ID, renditions: RENDITIONS, inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }] }],
     };
     writeFileSync(configPath, stringify(config));
     // ONAIR_* variables would override the generated file.
     const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('ONAIR_')));
     const child = this.spawnTracked(process.execPath, [CLI_PATH, 'start', '--config', configPath], { env: environment });
-    const sender = new TestSignalSender({ outputUrl: `srt://127.0.0.1:${srtPort}?mode=caller`, initialDelayMs: 1000 });
+    const sender = new TestSignalSender({ outputUrl: `srt://127.0.0.1:${srtPort}?mode=caller&passphrase=onair-test-passphrase`, initialDelayMs: 1000 });
     this.senders.push(sender);
     sender.start();
     await this.waitForStream(port, child, options.minimumSegments);

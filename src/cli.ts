@@ -5,14 +5,16 @@
  * SIGINT/SIGTERM stop everything cleanly, FFmpeg children included.
  */
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { formatBitrate, parseDurationSeconds } from './config/units.js';
 import { loadConfigFile } from './config/load-config.js';
-import type { OnairConfig } from './config/config-schema.js';
+import { unauthenticatedListeners, type OnairConfig } from './config/config-schema.js';
 import { startDemo } from './demo.js';
 import { demoConfig } from './demo.js';
 import { isOnairError } from './errors.js';
+import { createLogger as createProcessLogger } from './logging/create-logger.js';
+import { redactSecrets, redactUrl } from './logging/redact.js';
 import { startOnair } from './onair.js';
 import { runRecordCommand } from './recording/record-command.js';
 import { channelPathPrefix, signPath, TOKEN_PARAMETER } from './origin/signed-urls.js';
@@ -60,7 +62,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = await loadConfigFile(values.config);
   if (command === 'check') {
-    process.stdout.write(describeConfig(config));
+    const warnings = configWarnings(config);
+    for (const warning of warnings) process.stderr.write(`onair check: warning: ${warning}\n`);
+    process.stdout.write(describeConfig(config, warnings));
     return 0;
   }
   if (command === 'sign') return runSign(config, values.channel, values.ttl);
@@ -128,23 +132,33 @@ function signRefused(message: string): number {
   return 1;
 }
 
+/** JSON lines on stderr, human-readable when stderr is a terminal; secrets redacted, repeats rate-limited. */
 function createLogger(config: OnairConfig): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
+  return createProcessLogger({ level: config.log.level });
 }
 
-function describeConfig(config: OnairConfig): string {
-  const printable = {
+/** What `check` warns about: inputs that accept audio from anyone who reaches them. */
+function configWarnings(config: OnairConfig): string[] {
+  return unauthenticatedListeners(config).map(
+    ({ path, url }) => `${path} (${redactUrl(url)}) accepts audio from any sender that reaches it (allowUnauthenticated: true)`,
+  );
+}
+
+/** The resolved config as YAML, secrets (passphrases, keys, tokens, credentials in URLs) shown as ***. */
+function describeConfig(config: OnairConfig, warnings: string[]): string {
+  const printable = redactSecrets({
     ...config,
     channels: config.channels.map((channel) => ({
       ...channel,
       renditions: channel.renditions.map((rendition) => ({ ...rendition, bitrate: formatBitrate(rendition.bitrate) })),
     })),
-  };
+  });
   const notes =
     config.store === 'memory'
       ? '# store: memory is embedded in one process: no shared state, no hot standby (a standby packager needs a shared Redis store)\n'
       : '# hot standby: run a second `onair ingest` with this config and store; one leads each channel through a lease in the store\n';
-  return `# onair: config is valid\n${notes}${stringify(printable)}`;
+  const warningLines = warnings.map((warning) => `# warning: ${warning}\n`).join('');
+  return `# onair: config is valid\n${notes}${warningLines}${stringify(printable)}`;
 }
 
 /** Resolves on the first SIGINT/SIGTERM; a second signal exits at once. */

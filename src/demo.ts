@@ -3,10 +3,12 @@
  * channel `fip` with three AAC renditions, fed by a test tone that FFmpeg pushes over a
  * local SRT connection to the channel's SRT listener, so the real ingest path runs.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { resolveConfig } from './config/load-config.js';
 import type { OnairConfig } from './config/config-schema.js';
 import { TestSignalSender } from './ffmpeg/test-signal-sender.js';
+import { inputUrlWithOptions } from './ingest/input-worker.js';
 import { startOnair, type RunningOnair } from './onair.js';
 
 /** The demo channel's renditions: a low, a mid and a high bit rate, as radios publish them. */
@@ -27,12 +29,18 @@ export function demoConfig(environment: NodeJS.ProcessEnv): OnairConfig {
         {
           id: 'fip',
           renditions: DEMO_RENDITIONS,
-          inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener` }],
+          // The listener takes only callers that know the passphrase, as any SRT listener must.
+          inputs: [{ id: 'main', url: `srt://127.0.0.1:${srtPort}?mode=listener`, srt: { passphrase: demoPassphrase() } }],
         },
       ],
     },
     environment,
   );
+}
+
+/** A fresh SRT passphrase per run (32 hex digits): the demo's sender is the only caller that knows it. */
+function demoPassphrase(): string {
+  return randomBytes(16).toString('hex');
 }
 
 export interface RunningDemo {
@@ -43,7 +51,8 @@ export interface RunningDemo {
 export async function startDemo(config: OnairConfig, logger: Logger): Promise<RunningDemo> {
   const onair = await startOnair({ config, role: 'start', logger });
   const sender = new TestSignalSender({
-    outputUrl: config.channels[0]!.inputs[0]!.url.replace('mode=listener', 'mode=caller'),
+    // The input's own URL with its SRT options (the passphrase), as a caller.
+    outputUrl: inputUrlWithOptions(config.channels[0]!.inputs[0]!).replace('mode=listener', 'mode=caller'),
     logger: logger.child({ component: 'demo-sender' }),
     // The SRT listener is FFmpeg's: give it a moment to bind before calling it.
     initialDelayMs: 1000,

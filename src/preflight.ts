@@ -3,6 +3,7 @@
  * FFmpeg tools an ingest needs are installed, so a taken port or a missing tool is one
  * clear error (naming the key, or the install line) and nothing half-starts.
  */
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { srtListenerAddress, type OnairConfig } from './config/config-schema.js';
@@ -58,16 +59,44 @@ export function adminAddress(config: OnairConfig, role: Role): { host: string; p
   return { host, ports: role === 'ingest' ? INGEST_ADMIN_PORTS : [DEFAULT_ADMIN_PORT], where: 'admin.port' };
 }
 
-/** `ffmpeg` and `ffprobe` (FFMPEG_PATH / FFPROBE_PATH, else the PATH), for the roles that encode. */
+/** The install line every refusal below prints (Debian's and Ubuntu's FFmpeg are built with libsrt). */
+const INSTALL_LINE = 'install FFmpeg with SRT support, e.g. `sudo apt-get install ffmpeg`';
+
+/**
+ * `ffmpeg` and `ffprobe` (FFMPEG_PATH / FFPROBE_PATH, else the PATH), for the roles that
+ * encode, and SRT support in that ffmpeg (`ffmpeg -protocols` lists srt as an input): SRT is
+ * the contribution protocol, and a reload may add an SRT input to a running ingest.
+ */
 export function checkFfmpegInstalled(role: Role): void {
   if (role === 'origin') return;
-  const missing = (['ffmpeg', 'ffprobe'] as const).filter((tool) => {
-    const fromEnv = process.env[tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'];
-    return !(fromEnv ? isExecutable(fromEnv) : findOnPath(tool));
-  });
+  const paths = { ffmpeg: toolPath('ffmpeg'), ffprobe: toolPath('ffprobe') };
+  const missing = (['ffmpeg', 'ffprobe'] as const).filter((tool) => paths[tool] === undefined);
   if (missing.length > 0) {
-    throw new OnairError('ONAIR_FFMPEG_MISSING', `${missing.join(' and ')} not found; install FFmpeg with SRT support, e.g. \`sudo apt-get install ffmpeg\``);
+    throw new OnairError('ONAIR_FFMPEG_MISSING', `${missing.join(' and ')} not found; ${INSTALL_LINE}`);
   }
+  const protocols = inputProtocols(paths.ffmpeg!);
+  if (!protocols.includes('srt')) {
+    throw new OnairError(
+      'ONAIR_FFMPEG_MISSING',
+      `${paths.ffmpeg} has no SRT support (\`ffmpeg -protocols\` does not list srt as an input); ${INSTALL_LINE}`,
+    );
+  }
+}
+
+function toolPath(tool: 'ffmpeg' | 'ffprobe'): string | undefined {
+  const fromEnv = process.env[tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'];
+  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
+  return findOnPath(tool);
+}
+
+/** The input protocols `ffmpeg -protocols` lists (between its "Input:" and "Output:" lines). */
+function inputProtocols(ffmpeg: string): string[] {
+  const listed = spawnSync(ffmpeg, ['-hide_banner', '-protocols'], { encoding: 'utf8', timeout: 10_000 });
+  const lines = (listed.stdout ?? '').split('\n').map((line) => line.trim());
+  const start = lines.indexOf('Input:');
+  const end = lines.indexOf('Output:');
+  if (start < 0) return [];
+  return lines.slice(start + 1, end > start ? end : undefined).filter((line) => line !== '');
 }
 
 function tcpPortFree(host: string, port: number): Promise<boolean> {

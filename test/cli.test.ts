@@ -62,7 +62,7 @@ channels:
       - { id: lofi,  bitrate: ${options.bitrate ?? '32k'} }
       - { id: hifi,  bitrate: 192k }
     inputs:
-      - { id: main, url: "srt://127.0.0.1:${options.srtPort}?mode=listener" }
+      - { id: main, url: "srt://127.0.0.1:${options.srtPort}?mode=listener", srt: { passphrase: onair-test-passphrase } }
 `;
 }
 
@@ -101,6 +101,47 @@ t.test('check says that the memory store has no hot standby', async (t) => {
   t.match(result.stdout, /store: memory .* no hot standby/);
 });
 
+t.test('check shows no secret: passphrases, keys, tokens, webhook secrets and URL credentials are ***', async (t) => {
+  const secrets = ['srt-passphrase-value', 'signing-key-value-of-32-characters-or-more', 'api-token-value-0123', 'ingest-token-value-0123', 'webhook-secret-value', 'redis-password-value', 'url-token-value'];
+  const path = await configFile(
+    t,
+    `store: redis://default:redis-password-value@127.0.0.1:6379/0
+signing: { key: signing-key-value-of-32-characters-or-more }
+api: { tokens: [api-token-value-0123] }
+listeners: { ingestTokens: [ingest-token-value-0123] }
+recordings:
+  webhook: { url: "https://cms.example/hook?token=url-token-value", secret: webhook-secret-value }
+channels:
+  - id: fip
+    renditions: [{ id: hifi, bitrate: 192k }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener", srt: { passphrase: srt-passphrase-value } }]
+`,
+  );
+  const result = await runCli(['check', '--config', path]);
+  t.equal(result.code, 0);
+  for (const secret of secrets) t.notOk(`${result.stdout}${result.stderr}`.includes(secret), `${secret} is not printed`);
+  t.match(result.stdout, /passphrase: "\*\*\*"/);
+  t.match(result.stdout, /redis:\/\/\*\*\*@127\.0\.0\.1:6379\/0/);
+  t.match(result.stdout, /token=\*\*\*/);
+  t.match(result.stdout, /mode=listener/, 'the rest of the config is shown');
+});
+
+t.test('check refuses an SRT listener without a passphrase, and warns about an input allowed to take any sender', async (t) => {
+  const open = await configFile(t, channelsYaml({ port: 8080, srtPort: 9000 }).replace(', srt: { passphrase: onair-test-passphrase }', ''));
+  const refused = await runCli(['check', '--config', open]);
+  t.equal(refused.code, 2);
+  t.match(refused.stderr, /^onair: channels\[0\]\.inputs\[0\]\.srt\.passphrase: an SRT listener accepts any caller/);
+  const allowed = await configFile(
+    t,
+    channelsYaml({ port: 8080, srtPort: 9000 }) + '      - { id: backup, url: "udp://0.0.0.0:5000?pkt_size=1316&token=abc", allowUnauthenticated: true }\n',
+  );
+  const warned = await runCli(['check', '--config', allowed]);
+  t.equal(warned.code, 0, 'allowed, with a warning');
+  t.match(warned.stderr, /warning: channels\[0\]\.inputs\[1\] \(udp:\/\/0\.0\.0\.0:5000\?pkt_size=1316&token=\*\*\*\) accepts audio from any sender/);
+  t.match(warned.stdout, /# warning: channels\[0\]\.inputs\[1\] .* accepts audio from any sender/);
+  t.notMatch(warned.stderr, /inputs\[0\]/, 'the listener with a passphrase is not warned about');
+});
+
 t.test('check with a bad bitrate exits non-zero naming the key path', async (t) => {
   const path = await configFile(t, channelsYaml({ port: 8080, srtPort: 9000, bitrate: 'loud' }));
   const result = await runCli(['check', '--config', path]);
@@ -118,10 +159,10 @@ channels:
   - id: fip
     access: signed
     renditions: [{ id: hifi, bitrate: 192k }]
-    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener" }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }]
   - id: jazz
     renditions: [{ id: hifi, bitrate: 192k }]
-    inputs: [{ id: main, url: "srt://127.0.0.1:9001?mode=listener" }]
+    inputs: [{ id: main, url: "srt://127.0.0.1:9001?mode=listener", srt: { passphrase: onair-test-passphrase } }]
 `;
 }
 

@@ -91,8 +91,14 @@ const inputSchema = z
         error: 'expected an srt://, udp://, rtmp://, http(s):// or file URL, or an absolute path',
       }),
     srt: srtOptionsSchema.optional(),
+    /**
+     * A listener input (an SRT listener without a passphrase, udp://, rtp://) takes audio from
+     * anyone who reaches its port: refused unless this says so (`onair check` warns about it).
+     */
+    allowUnauthenticated: z.boolean({ error: 'expected true or false' }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(reportUnauthenticatedListener);
 
 const renditionSchema = z
   .object({
@@ -323,6 +329,64 @@ function reportSignedChannelsWithoutKey(config: { signing: { key?: string }; cha
       message: 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)',
     });
   });
+}
+
+/**
+ * How an input is reached: `listener` inputs wait for a sender (an SRT listener, udp://,
+ * rtp://), so anyone who reaches the port can put audio on air unless SRT's passphrase
+ * (AES, checked in the handshake) keeps them out; `caller` inputs fetch from an address the
+ * config names (an SRT caller, rtmp://, http(s)://); `file` inputs read a local file.
+ */
+export type InputReach = 'listener' | 'caller' | 'file';
+
+export function inputReach(url: string): InputReach {
+  if (url.startsWith('/') || url.startsWith('file:')) return 'file';
+  if (url.startsWith('udp:') || url.startsWith('rtp:') || srtListenerAddress(url) !== undefined) return 'listener';
+  return 'caller';
+}
+
+/** An SRT passphrase, from `srt.passphrase` or the URL's own `passphrase=` option. */
+function hasSrtPassphrase(input: { url: string; srt?: { passphrase?: string } }): boolean {
+  if (input.srt?.passphrase !== undefined) return true;
+  return URL.canParse(input.url) && (new URL(input.url).searchParams.get('passphrase') ?? '') !== '';
+}
+
+/** A listener input that takes audio from any sender: no SRT passphrase (udp:// and rtp:// have none). */
+export function acceptsAnySender(input: { url: string; srt?: { passphrase?: string } }): boolean {
+  return inputReach(input.url) === 'listener' && !hasSrtPassphrase(input);
+}
+
+function reportUnauthenticatedListener(
+  input: { url: string; srt?: { passphrase?: string }; allowUnauthenticated?: boolean },
+  context: z.RefinementCtx,
+): void {
+  const open = acceptsAnySender(input);
+  if (open && input.allowUnauthenticated !== true) {
+    const srt = input.url.startsWith('srt:');
+    context.addIssue({
+      code: 'custom',
+      path: srt ? ['srt', 'passphrase'] : ['allowUnauthenticated'],
+      message: srt
+        ? 'an SRT listener accepts any caller that reaches its port: set srt.passphrase (10–79 characters, the same on the sender), or allowUnauthenticated: true'
+        : `${input.url.slice(0, 3)}:// accepts audio from any sender that reaches its port: use an SRT listener with srt.passphrase, or set allowUnauthenticated: true (behind a firewall)`,
+    });
+  }
+  if (!open && input.allowUnauthenticated === true) {
+    context.addIssue({
+      code: 'custom',
+      path: ['allowUnauthenticated'],
+      message: 'only for a listener input without a passphrase (srt:// with mode=listener, udp://, rtp://)',
+    });
+  }
+}
+
+/** The inputs that take audio from any sender (allowed by `allowUnauthenticated: true`), with their key paths. */
+export function unauthenticatedListeners(config: { channels: ChannelConfig[] }): { path: string; url: string }[] {
+  return config.channels.flatMap((channel, channelIndex) =>
+    channel.inputs.flatMap((input, inputIndex) =>
+      acceptsAnySender(input) ? [{ path: `channels[${channelIndex}].inputs[${inputIndex}]`, url: input.url }] : [],
+    ),
+  );
 }
 
 /** Two SRT listeners on the same port would fight over it: catch that before anything starts. */

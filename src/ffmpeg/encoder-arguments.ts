@@ -1,6 +1,7 @@
 /**
  * What FFmpeg is asked to do for a live input, as argument lists: how it reads the feed
- * (quick probing, real time and looping for files, the log level) and how it encodes every
+ * (its container and the only protocols it may open, quick probing, real time and looping
+ * for files, the log level) and how it encodes every
  * rendition as AAC-LC into ONE MPEG-TS (stream i = rendition i), with silencedetect on the
  * first stream when asked. The clip encoder reuses the output options. Pure: no process here.
  */
@@ -23,6 +24,48 @@ export interface EncoderSpec {
   silenceSeconds?: number;
 }
 
+/**
+ * How FFmpeg may read an input, by its URL scheme. A feed never chooses its own container
+ * nor makes FFmpeg open anything else: a pushed HLS playlist or concat list would otherwise
+ * make FFmpeg fetch the URLs or read the local files it names.
+ * - SRT and UDP carry MPEG-TS (`-f mpegts`), RTP carries RTP (MPEG-TS or audio payloads),
+ *   RTMP carries FLV: the container is fixed.
+ * - HTTP(S) (Icecast mounts) and files are probed, but only among plain audio containers
+ *   (`-format_whitelist`): no playlist, concat or image-sequence demuxer.
+ * - `-protocol_whitelist` lists the protocols the input's own one needs (SRT runs over its
+ *   own UDP; HTTP may redirect to HTTPS), and nothing a demuxer could open besides.
+ */
+export interface InputDemuxing {
+  /** FFmpeg's `-f`: the only demuxer tried. */
+  format?: string;
+  /** FFmpeg's `-format_whitelist`, when the container is probed. */
+  formats?: readonly string[];
+  protocols: readonly string[];
+}
+
+/** Audio containers a probed input (an Icecast mount, a file) may be in. */
+export const PROBED_AUDIO_FORMATS = ['aac', 'mp3', 'ogg', 'flac', 'wav', 'mpegts', 'mov', 'matroska'] as const;
+
+export function inputDemuxing(inputUrl: string): InputDemuxing {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(inputUrl)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'srt':
+      return { format: 'mpegts', protocols: ['srt'] };
+    case 'udp':
+      return { format: 'mpegts', protocols: ['udp'] };
+    case 'rtp':
+      return { format: 'rtp', protocols: ['rtp', 'udp'] };
+    case 'rtmp':
+      return { format: 'flv', protocols: ['rtmp', 'tcp'] };
+    case 'http':
+    case 'https':
+      return { formats: PROBED_AUDIO_FORMATS, protocols: ['http', 'https', 'tcp', 'tls'] };
+    default:
+      // An absolute path or a file: URL (the config accepts nothing else).
+      return { formats: PROBED_AUDIO_FORMATS, protocols: ['file'] };
+  }
+}
+
 /** silencedetect's threshold: AAC decoded from digital silence stays far below it, a quiet programme above. */
 const SILENCE_NOISE_DB = -60;
 
@@ -32,6 +75,10 @@ export function ffmpegInputOptions(spec: EncoderSpec): string[] {
   // A second of probing is plenty for an audio feed and keeps start and failover quick
   // (FFmpeg's default spends ~5 s on a live MPEG-TS before the first frame).
   const options = ['-nostdin', '-hide_banner', ...logging, '-analyzeduration', '1000000', '-probesize', '65536'];
+  const demuxing = inputDemuxing(spec.inputUrl);
+  options.push('-protocol_whitelist', demuxing.protocols.join(','));
+  if (demuxing.format !== undefined) options.push('-f', demuxing.format);
+  if (demuxing.formats !== undefined) options.push('-format_whitelist', demuxing.formats.join(','));
   if (spec.realtime) options.push('-re');
   if (spec.loop) options.push('-stream_loop', '-1');
   return options;

@@ -8,6 +8,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isOnairError, type OnairError } from '../errors.js';
+import { redactUrl } from '../logging/redact.js';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 /** Seconds a client or CDN should wait before asking again after a 503. */
@@ -51,8 +52,10 @@ export function sendOnairError(reply: FastifyReply, error: OnairError): FastifyR
 
 export function originErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isOnairError(error)) {
-    if (error.code === 'ONAIR_STORE_UNAVAILABLE') request.log.warn({ err: error, url: request.url }, 'store unavailable');
-    else if (error.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'origin request failed');
+    // Logged URLs carry no token (signed channels) nor other credential; the logger also
+    // rate-limits the line per cause while the store stays down (src/logging/create-logger.ts).
+    if (error.code === 'ONAIR_STORE_UNAVAILABLE') request.log.warn({ err: error, url: redactUrl(request.url) }, 'store unavailable');
+    else if (error.statusCode >= 500) request.log.error({ err: error, url: redactUrl(request.url) }, 'origin request failed');
     return sendOnairError(reply, error);
   }
   if (error.validation) return sendError(reply, 400, error.message);
@@ -60,7 +63,7 @@ export function originErrorHandler(error: FastifyError, request: FastifyRequest,
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
     return sendError(reply, statusCode, error.message);
   }
-  request.log.error({ err: error, url: request.url }, 'origin request failed');
+  request.log.error({ err: error, url: redactUrl(request.url) }, 'origin request failed');
   return sendError(reply, 500, 'internal error');
 }
 
@@ -75,6 +78,6 @@ export function originFrameworkErrorHandler(error: FastifyError, request: Fastif
     sendError(reply, statusCode, error.message);
     return;
   }
-  request.log.error({ err: error, url: request.url }, 'origin routing failed');
+  request.log.error({ err: error, url: redactUrl(request.url) }, 'origin routing failed');
   sendError(reply, 500, 'internal error');
 }

@@ -10,7 +10,8 @@
  * Nothing a feed sends can throw out of here.
  */
 import type { Logger } from 'pino';
-import { srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
+import { acceptsAnySender, srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
+import { redactText, redactUrl } from '../logging/redact.js';
 import { AdtsReader, type AacFrame } from '../media/adts.js';
 import { TsDemuxer, type DemuxEvent } from '../media/ts-demuxer.js';
 import type { EncoderSpec } from '../ffmpeg/encoder-arguments.js';
@@ -107,6 +108,9 @@ export class InputWorker {
 
   start(): void {
     this.stopping = false;
+    if (acceptsAnySender(this.options.input)) {
+      this.logger.warn({ url: redactUrl(this.options.input.url) }, 'input accepts audio from any sender that reaches it (allowUnauthenticated)');
+    }
     this.launch();
   }
 
@@ -140,7 +144,7 @@ export class InputWorker {
       onStderrLine: (line) => {
         if (line.trim() === '' || this.stopping) return;
         this.stats.ffmpegWarnings += 1;
-        this.logger.warn({ ffmpeg: line }, 'ffmpeg reported a problem with the feed');
+        this.logger.warn({ ffmpeg: redactText(line) }, 'ffmpeg reported a problem with the feed');
       },
       onSilence: (silent) => {
         if (this.encoder === encoder) this.setSilent(silent);
@@ -237,7 +241,8 @@ export class InputWorker {
     const ranFor = this.now() - this.runStartedAt;
     this.failures = ranFor >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
     const delay = backoffDelay(this.failures);
-    this.logger.warn({ code: exit.code, signal: exit.signal, reason: exit.reason, restartInMs: delay }, 'input encoder stopped');
+    const reason = exit.reason === undefined ? undefined : redactText(exit.reason);
+    this.logger.warn({ code: exit.code, signal: exit.signal, reason, restartInMs: delay }, 'input encoder stopped');
     this.restartTimer = setTimeout(() => {
       if (this.stopping) return;
       this.stats.encoderRestarts += 1;

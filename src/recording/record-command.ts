@@ -7,8 +7,9 @@
  *            and announces it (events stream, webhook); exit 1 when it fails
  *   rm       deletes the session's segments, index, file and record; refused while recording
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { isOnairError } from '../errors.js';
+import { createLogger } from '../logging/create-logger.js';
 import type { OnairConfig } from '../config/config-schema.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
@@ -38,7 +39,7 @@ export async function runRecordCommand(
   if (channel !== undefined && !config.channels.some((candidate) => candidate.id === channel)) return refuse(output, `no channel "${channel}" in the config`);
 
   // Warnings and errors only: the command prints its own progress.
-  const logger: Logger = pino({ level: config.log.level === 'silent' ? 'silent' : 'warn' }, pino.destination(2));
+  const logger: Logger = createLogger({ level: config.log.level === 'silent' ? 'silent' : 'warn' });
   const store: Store = createStore(config.store, logger);
   await store.start();
   try {

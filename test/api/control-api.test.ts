@@ -162,7 +162,7 @@ t.test('reload adds and removes a channel without a restart, refuses a bad file 
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
 
-  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] };
+  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }] };
   await writeFile(path, JSON.stringify({ ...raw, channels: [...raw.channels, jazz] }));
   const added = await reload();
   t.equal(added.status, 200);
@@ -222,7 +222,7 @@ t.test('a channel that fails to start in a reload is not lost: 503, and the next
   const running = await startOnair({ config, role: 'start', logger: testLogger(config), configPath: path, store });
   t.teardown(() => running.close());
 
-  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] };
+  const jazz = { ...raw.channels[0], id: 'jazz', inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }] };
   await writeFile(path, JSON.stringify({ ...raw, channels: [...raw.channels, jazz] }));
   const failed = await api(running, '/reload', { method: 'POST' });
   t.equal(failed.status, 503);

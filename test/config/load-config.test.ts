@@ -26,7 +26,7 @@ channels:
       - { id: midfi, bitrate: 96k }
       - { id: hifi,  bitrate: 192k }
     inputs:
-      - { id: main, url: "srt://127.0.0.1:9000?mode=listener" }
+      - { id: main, url: "srt://127.0.0.1:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }
 `;
 
 const ISSUE_CONFIG = {
@@ -60,7 +60,7 @@ const ISSUE_CONFIG = {
         { id: 'midfi', bitrate: 96000 },
         { id: 'hifi', bitrate: 192000 },
       ],
-      inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener' }],
+      inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
     },
   ],
 };
@@ -242,7 +242,7 @@ t.test('each malformed config is reported at the key path of its mistake', async
     },
     {
       name: 'a duplicate input id',
-      change: (raw) => raw.channels[0].inputs.push({ id: 'main', url: 'srt://0.0.0.0:9001?mode=listener' }),
+      change: (raw) => raw.channels[0].inputs.push({ id: 'main', url: 'srt://0.0.0.0:9001?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }),
       where: 'channels[0].inputs[1].id',
     },
     { name: 'an id with an underscore', change: (raw) => (raw.channels[0].id = 'fip_rock'), where: 'channels[0].id' },
@@ -272,13 +272,13 @@ t.test('each malformed config is reported at the key path of its mistake', async
     },
     {
       name: 'two SRT listeners on the same port in one channel',
-      change: (raw) => raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9000?mode=listener' }),
+      change: (raw) => raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }),
       where: 'channels[0].inputs[1].url',
     },
     {
       name: 'two SRT listeners on the same port in two channels',
       change: (raw) =>
-        raw.channels.push({ id: 'jazz', renditions: [{ id: 'hifi', bitrate: '192k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }] }),
+        raw.channels.push({ id: 'jazz', renditions: [{ id: 'hifi', bitrate: '192k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }] }),
       where: 'channels[1].inputs[0].url',
     },
     { name: 'an SRT latency in the wrong unit', change: (raw) => (raw.channels[0].inputs[0].srt = { latency: '120ms' }), where: 'channels[0].inputs[0].srt.latency' },
@@ -355,7 +355,7 @@ t.test('SRT options within the rules are kept as given', async (t) => {
 
 t.test('SRT callers and listeners on different ports do not conflict', async (t) => {
   const raw = validRaw();
-  raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9001?mode=listener' });
+  raw.channels[0].inputs.push({ id: 'backup', url: 'srt://0.0.0.0:9001?mode=listener', srt: { passphrase: 'onair-test-passphrase' } });
   raw.channels[0].inputs.push({ id: 'remote', url: 'srt://203.0.113.7:9000?mode=caller' });
   t.equal(resolveConfig(raw).channels[0]!.inputs.length, 3);
 });

@@ -20,7 +20,7 @@ const CHANNELS = `channels:
       - { id: lofi, bitrate: 32k }
       - { id: hifi, bitrate: 192k }
     inputs:
-      - { id: main, url: "srt://0.0.0.0:9000?mode=listener" }
+      - { id: main, url: "srt://0.0.0.0:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }
 `;
 
 /**
@@ -165,7 +165,7 @@ const cases: MalformedCase[] = [
   {
     name: 'two SRT listeners on one port in two channels',
     format: 'yaml',
-    text: `${CHANNELS}  - id: jazz\n    renditions: [{ id: lofi, bitrate: 32k }]\n    inputs: [{ id: main, url: "srt://0.0.0.0:9000?mode=listener" }]\n`,
+    text: `${CHANNELS}  - id: jazz\n    renditions: [{ id: lofi, bitrate: 32k }]\n    inputs: [{ id: main, url: "srt://0.0.0.0:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }]\n`,
     where: 'channels[1].inputs[0].url',
     expected: /^SRT listener port 9000 is already used by channels\[0\]\.inputs\[0\]$/,
   },

@@ -3,14 +3,17 @@
  * in src/ingest/input-worker.ts): input and output options per input kind and rendition,
  * and silence detection. FFmpeg itself checks that it accepts the options.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { ffmpegInputOptions, ffmpegOutputOptions } from '../../src/ffmpeg/encoder-arguments.js';
 import { encoderSpecFor } from '../../src/ingest/input-worker.js';
 
-const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' };
+const LISTENER = { id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } };
 
 function channelWith(
   inputs: unknown[],
@@ -28,7 +31,7 @@ t.test('file inputs are read in real time and looped; live inputs are not', asyn
     { id: 'path', url: '/srv/audio/loop.mp3' },
     { id: 'file', url: 'file:/srv/audio/loop.wav' },
     { id: 'http', url: 'http://icecast.example/fip.aac' },
-    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener' },
+    { id: 'srt', url: 'srt://0.0.0.0:9001?mode=listener', srt: { passphrase: 'onair-test-passphrase' } },
   ]);
   const [path, file, http, srt] = channel.inputs.map((input) => encoderSpecFor(channel, input));
   for (const spec of [path!, file!]) {
@@ -107,4 +110,66 @@ t.test('silenceSeconds asks FFmpeg for silencedetect on the first rendition only
   const plain = encoderSpecFor(channelWith([LISTENER]), channel.inputs[0]!);
   t.notOk('silenceSeconds' in plain, 'without silenceSeconds, no detection');
   t.equal(ffmpegInputOptions(plain)[ffmpegInputOptions(plain).indexOf('-loglevel') + 1], 'warning');
+});
+
+/** The value FFmpeg gets for `option`, or undefined. */
+function optionValue(options: string[], option: string): string | undefined {
+  const index = options.indexOf(option);
+  return index < 0 ? undefined : options[index + 1];
+}
+
+t.test('each input type gets its container and only the protocols it needs', async (t) => {
+  const channel = channelWith([
+    LISTENER,
+    { id: 'caller', url: 'srt://studio.example:9001?mode=caller' },
+    { id: 'udp', url: 'udp://0.0.0.0:5000', allowUnauthenticated: true },
+    { id: 'rtp', url: 'rtp://0.0.0.0:5004', allowUnauthenticated: true },
+    { id: 'rtmp', url: 'rtmp://live.example/app/fip' },
+    { id: 'icecast', url: 'https://icecast.example/fip.aac' },
+    { id: 'path', url: '/srv/audio/loop.mp3' },
+    { id: 'file', url: 'file:/srv/audio/loop.wav' },
+  ]);
+  const table = channel.inputs.map((input) => {
+    const options = ffmpegInputOptions(encoderSpecFor(channel, input));
+    return [input.id, optionValue(options, '-f'), optionValue(options, '-protocol_whitelist'), optionValue(options, '-format_whitelist')];
+  });
+  const probed = 'aac,mp3,ogg,flac,wav,mpegts,mov,matroska';
+  t.same(table, [
+    ['main', 'mpegts', 'srt', undefined],
+    ['caller', 'mpegts', 'srt', undefined],
+    ['udp', 'mpegts', 'udp', undefined],
+    ['rtp', 'rtp', 'rtp,udp', undefined],
+    ['rtmp', 'flv', 'rtmp,tcp', undefined],
+    ['icecast', undefined, 'http,https,tcp,tls', probed],
+    ['path', undefined, 'file', probed],
+    ['file', undefined, 'file', probed],
+  ]);
+  for (const [id, format, , formats] of table) t.ok((format === undefined) !== (formats === undefined), `${id}: a fixed container or a whitelist, never neither`);
+});
+
+t.test('FFmpeg reads a file input in a plain audio container, and refuses a playlist or a concat list in its place', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-demux-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const audio = join(directory, 'programme.aac');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'sine=duration=1', '-c:a', 'aac', '-f', 'adts', audio]);
+  const playlist = join(directory, 'programme.m3u8');
+  writeFileSync(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://${audio}\n#EXT-X-ENDLIST\n`);
+  const concat = join(directory, 'programme.txt');
+  // A relative entry: FFmpeg's concat "safe" mode would let it through.
+  writeFileSync(concat, `ffconcat version 1.0\nfile 'programme.aac'\n`);
+  const channel = channelWith([
+    { id: 'audio', url: audio },
+    { id: 'playlist', url: playlist },
+    { id: 'concat', url: concat },
+  ]);
+  const [ok, hls, list] = channel.inputs.map((input) => {
+    // The live encoder's input options, without real time and looping (they would run forever).
+    const options = ffmpegInputOptions({ ...encoderSpecFor(channel, input), realtime: false, loop: false });
+    return spawnSync('ffmpeg', [...options, '-i', input.url, '-f', 'null', '-'], { encoding: 'utf8', timeout: 20_000 });
+  });
+  t.equal(ok!.status, 0, 'the ADTS file is read');
+  t.not(hls!.status, 0, 'the playlist is refused');
+  t.match(hls!.stderr, /not on whitelist/);
+  t.not(list!.status, 0, 'the concat list is refused');
+  t.match(list!.stderr, /not on whitelist/);
 });

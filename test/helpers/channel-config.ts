@@ -10,7 +10,7 @@ export function rawTestChannel(overrides: Record<string, unknown> = {}): Record<
       { id: 'lofi', bitrate: '32k' },
       { id: 'hifi', bitrate: '192k' },
     ],
-    inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+    inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
     ...overrides,
   };
 }

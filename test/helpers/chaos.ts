@@ -9,6 +9,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { FALLBACK_SOURCE_ID } from '../../src/ingest/input-selector.js';
 import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
+import { inputUrlWithOptions } from '../../src/ingest/input-worker.js';
 import type { Store } from '../../src/store/store.js';
 import type { VerifierReport } from './hls-verifier.js';
 import { loopbackSettings } from './onair-harness.js';
@@ -24,7 +25,7 @@ export async function chaosConfig(options: { store: string; inputs?: number; rec
   const names = ['main', 'backup'];
   const inputs = [];
   for (let index = 0; index < (options.inputs ?? 2); index++) {
-    inputs.push({ id: names[index]!, url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120 } });
+    inputs.push({ id: names[index]!, url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120, passphrase: 'onair-test-passphrase' } });
   }
   return resolveConfig({
     store: options.store,
@@ -46,7 +47,7 @@ export async function chaosConfig(options: { store: string; inputs?: number; rec
 /** A sender calling input `index` of the channel with a tone; killed (SIGKILL) in teardown. */
 export function startToneSender(t: Test, config: OnairConfig, index: number, frequency: number): TestSignalSender {
   const sender = new TestSignalSender({
-    outputUrl: config.channels[0]!.inputs[index]!.url.replace('mode=listener', 'mode=caller'),
+    outputUrl: inputUrlWithOptions(config.channels[0]!.inputs[index]!).replace('mode=listener', 'mode=caller'),
     frequency,
     initialDelayMs: 300,
   });

@@ -9,6 +9,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { DEMO_RENDITIONS } from '../../src/demo.js';
 import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
+import { inputUrlWithOptions } from '../../src/ingest/input-worker.js';
 import { startOnair, type RunningOnair } from '../../src/onair.js';
 import type { Role } from '../../src/preflight.js';
 import type { Store } from '../../src/store/store.js';
@@ -24,7 +25,7 @@ export async function testConfig(options: {
   /** More keys of the channel, e.g. `{ lowLatency: true, partSeconds: 0.5 }`. */
   channel?: Record<string, unknown>;
 }): Promise<OnairConfig> {
-  const input = options.input ?? { id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120 } };
+  const input = options.input ?? { id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120, passphrase: 'onair-test-passphrase' } };
   return resolveConfig({
     store: options.store ?? 'memory',
     ...(await loopbackSettings(options.segmentSeconds ?? 1)),
@@ -64,7 +65,8 @@ export async function startRole(t: Test, config: OnairConfig, role: Role, store?
 
 export function startSender(t: Test, config: OnairConfig, frequency = 440): TestSignalSender {
   const sender = new TestSignalSender({
-    outputUrl: config.channels[0]!.inputs[0]!.url.replace('mode=listener', 'mode=caller'),
+    // The input's URL with its SRT options (passphrase included), as a caller.
+    outputUrl: inputUrlWithOptions(config.channels[0]!.inputs[0]!).replace('mode=listener', 'mode=caller'),
     frequency,
     initialDelayMs: 500,
   });

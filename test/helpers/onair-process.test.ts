@@ -19,7 +19,7 @@ async function originConfig(): Promise<object> {
     origin: { host: '127.0.0.1', port: await freeTcpPort() },
     admin: { port: 0 },
     log: { level: 'silent' },
-    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] }],
+    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }] }],
   };
 }
 

@@ -173,12 +173,12 @@ t.test('an FFmpeg whose source never sends (an HTTP server that goes quiet) is k
 
 t.test('an SRT listener waits for its caller as long as it takes, then delivers', async (t) => {
   const port = await freeUdpPort();
-  const { worker } = startWorker(t, { id: 'main', url: `srt://127.0.0.1:${port}?mode=listener` }, { startTimeoutMs: 300, stallTimeoutMs: 2000 });
+  const { worker } = startWorker(t, { id: 'main', url: `srt://127.0.0.1:${port}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }, { startTimeoutMs: 300, stallTimeoutMs: 2000 });
   await sleep(1500);
   t.equal(worker.stats.hangKills, 0, 'no caller yet, and no kill');
   t.equal(worker.stats.encoderStarts, 1);
   t.ok(worker.running);
-  const sender = new TestSignalSender({ outputUrl: `srt://127.0.0.1:${port}?mode=caller` });
+  const sender = new TestSignalSender({ outputUrl: `srt://127.0.0.1:${port}?mode=caller&passphrase=onair-test-passphrase` });
   sender.start();
   t.teardown(() => sender.close('SIGKILL'));
   const calledAt = Date.now();

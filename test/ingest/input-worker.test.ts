@@ -33,7 +33,7 @@ function channelWith(inputs: unknown[], renditions: unknown[] = [
   return resolveConfig({ channels: [{ id: 'fip', renditions, inputs }] }).channels[0]!;
 }
 
-const CHANNEL = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { latency: 120 } }]);
+const CHANNEL = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { latency: 120, passphrase: 'onair-test-passphrase' } }]);
 const INPUT = CHANNEL.inputs[0]!;
 
 /** Two seconds of tone, encoded by real FFmpeg with the options the live encoder gives it for CHANNEL. */
@@ -328,7 +328,7 @@ t.test('any other input that writes nothing within the start timeout is killed a
 });
 
 t.test('running, silent and onStateChange follow the encoder and its silence reports', async (t) => {
-  const channel = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }]);
+  const channel = channelWith([{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }]);
   const { worker, changes, started } = startWorker(t, { channel });
   t.same(changes, [{ running: true, silent: false }], 'the start is announced');
   t.ok(worker.running);
@@ -355,7 +355,7 @@ t.test('running, silent and onStateChange follow the encoder and its silence rep
 });
 
 t.test('SRT options become URL parameters, verbatim, with the latency in microseconds', async (t) => {
-  t.equal(inputUrlWithOptions(INPUT), 'srt://0.0.0.0:9000?mode=listener&latency=120000');
+  t.equal(inputUrlWithOptions(INPUT), 'srt://0.0.0.0:9000?mode=listener&latency=120000&passphrase=onair-test-passphrase');
   const [caller, bare] = channelWith([
     { id: 'main', url: 'srt://203.0.113.7:9000?mode=caller', srt: { latency: 2000, passphrase: 'correct-horse-battery', streamid: 'fip/main' } },
     { id: 'backup', url: 'srt://203.0.113.8:9000', srt: { latency: 0 } },

@@ -31,7 +31,7 @@ function channelWith(options: { fallback?: unknown; sampleRate?: number } = {}):
           { id: 'mono', bitrate: '32k', audioChannels: 1 },
           { id: 'hifi', bitrate: '128k' },
         ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
       },
     ],
   }).channels[0]!;

@@ -71,9 +71,9 @@ async function startPublishedOrigin(t: Test) {
           { id: 'lofi', bitrate: '32k' },
           { id: 'hifi', bitrate: '192k' },
         ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
       },
-      { id: 'jazz', renditions: [{ id: 'hifi', bitrate: '192k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9001?mode=listener' }] },
+      { id: 'jazz', renditions: [{ id: 'hifi', bitrate: '192k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9001?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }] },
     ],
   });
   const store = new MemoryStore();

@@ -31,7 +31,7 @@ function channelConfig(keys: Record<string, unknown> = {}): ChannelConfig {
           { id: 'hifi', bitrate: '192k' },
           { id: 'midfi', bitrate: '96k' },
         ],
-        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener' }],
+        inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
         ...keys,
       },
     ],
