@@ -7,10 +7,10 @@
  * It prints the samples, the slope of each series after the fill (MB per hour), and the
  * verifier's findings; it asserts nothing (figures go to the README).
  *
- *   node dist/bench/soak.js [--minutes 60] [--sample-seconds 30] [--dvr-seconds 600]
+ *   node dist/bench/soak.js [--minutes 60] [--sample-seconds 30] [--dvr-seconds 600] [--samples-file samples.json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,8 @@ interface SoakOptions {
   minutes: number;
   sampleSeconds: number;
   dvrSeconds: number;
+  /** Where to write every sample as JSON (`--samples-file`), for plotting. */
+  samplesFile: string | undefined;
 }
 
 interface Sample {
@@ -50,7 +52,7 @@ interface Sample {
 function parseOptions(argv: string[]): SoakOptions {
   const { values } = parseArgs({
     args: argv,
-    options: { minutes: { type: 'string' }, 'sample-seconds': { type: 'string' }, 'dvr-seconds': { type: 'string' } },
+    options: { minutes: { type: 'string' }, 'sample-seconds': { type: 'string' }, 'dvr-seconds': { type: 'string' }, 'samples-file': { type: 'string' } },
   });
   const number = (value: string | undefined, fallback: number, name: string): number => {
     const parsed = value === undefined ? fallback : Number(value);
@@ -62,7 +64,8 @@ function parseOptions(argv: string[]): SoakOptions {
     minutes,
     sampleSeconds: number(values['sample-seconds'], 30, 'sample-seconds'),
     // The DVR window must fill well before the end, or "flat after the fill" means nothing.
-    dvrSeconds: number(values['dvr-seconds'], Math.min(600, Math.floor((minutes * 60) / 4)), 'dvr-seconds'),
+    dvrSeconds: number(values['dvr-seconds'], Math.min(600, Math.floor((minutes * 60) / 6)), 'dvr-seconds'),
+    samplesFile: values['samples-file'],
   };
 }
 
@@ -243,8 +246,9 @@ async function waitForPlaylists(base: string): Promise<void> {
 }
 
 function printReport(options: SoakOptions, samples: Sample[], reports: VerifierReport[]): void {
-  // Flat is judged after the DVR window has filled, plus two minutes for the segment TTLs of the live window.
-  const filledAt = options.dvrSeconds + 120;
+  // Flat is judged once the store holds all it ever will: segments live 2 × DVR + 2 × TD + 30 s
+  // (docs/architecture.md, "Store"), so Redis fills for that long; a minute more for margin.
+  const filledAt = 2 * options.dvrSeconds + 2 * 4 + 30 + 60;
   const after = samples.filter((sample) => sample.atSeconds >= filledAt);
   const series = [
     { name: 'onair RSS', values: (list: Sample[]) => list.map((sample) => sample.rssBytes) },
@@ -269,7 +273,7 @@ function printReport(options: SoakOptions, samples: Sample[], reports: VerifierR
   const segmentsChecked = reports.map((report, index) => `${CHANNELS[index]} ${Object.values(report.segments).reduce((sum, list) => sum + list.length, 0)}`);
   const lines = [
     `onair soak: ${options.minutes} min on redis-server, channels fip (3 renditions) and fip-ll (LL-HLS, 1 s parts, DVR ${options.dvrSeconds} s), 4 s segments`,
-    `${samples.length} samples every ${options.sampleSeconds} s; "after fill" = from ${filledAt} s (DVR window + 2 min) to the end`,
+    `${samples.length} samples every ${options.sampleSeconds} s; "after fill" = from ${filledAt} s (the segment TTL of the DVR channel + 1 min) to the end`,
     '',
     ...formatTable(['series', 'start MB', 'after fill, first quarter MB', 'after fill, last quarter MB', 'max MB', 'slope after fill MB/h'], rows),
     '',
@@ -278,6 +282,7 @@ function printReport(options: SoakOptions, samples: Sample[], reports: VerifierR
     ...violations.slice(0, 20).map((violation) => `  ${violation}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (options.samplesFile) writeFileSync(options.samplesFile, JSON.stringify(samples));
 }
 
 main().catch((error: unknown) => {
