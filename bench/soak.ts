@@ -179,10 +179,13 @@ async function main(): Promise<void> {
   verifiers.forEach((verifier) => verifier.start());
 
   const samples: Sample[] = [];
+  // Ctrl-C ends the soak early, with its report, and stops everything it started.
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (interrupted = true));
   const started = performance.now();
   const endAt = started + options.minutes * 60_000;
   try {
-    while (performance.now() < endAt) {
+    while (performance.now() < endAt && !interrupted) {
       if (onair.exitCode !== null) throw new Error(`onair exited (${onair.exitCode}) during the soak:\n${onairLog.slice(-3000)}`);
       samples.push({
         atSeconds: (performance.now() - started) / 1000,
@@ -194,7 +197,7 @@ async function main(): Promise<void> {
       if (samples.length % 10 === 1) {
         progress(`  ${(last.atSeconds / 60).toFixed(1)} min: RSS ${(last.rssBytes / MB).toFixed(1)} MB, heap ${((last.heapUsedBytes ?? 0) / MB).toFixed(1)} MB, Redis ${(last.redisUsedBytes / MB).toFixed(1)} MB`);
       }
-      await sleep(Math.min(options.sampleSeconds * 1000, Math.max(0, endAt - performance.now())));
+      for (let waited = 0; waited < options.sampleSeconds * 1000 && !interrupted && performance.now() < endAt; waited += 250) await sleep(250);
     }
   } finally {
     const reports = await Promise.all(verifiers.map((verifier) => verifier.stop()));
