@@ -112,6 +112,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     ingest: () => ingest,
     listeners: () => origin?.onairListeners,
     reload: options.configPath ? reload : undefined,
+    requestsPerMinute: config.origin.limits.apiRequestsPerMinute,
   };
   /** The API is on when tokens are configured: on its own port, or on `server`. */
   const mountApi = async (server: FastifyInstance): Promise<void> => {
@@ -130,6 +131,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
         listenerIngestTokens: config.listeners.ingestTokens,
         recordings,
+        trustedProxies: config.origin.trustedProxies,
+        limits: config.origin.limits,
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, countRequests: true });
