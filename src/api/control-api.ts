@@ -89,12 +89,15 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
   const tokens = new BearerTokens(options.tokens);
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
 
+  // An instance hook added before the token check's, so guessing tokens is limited too.
   await fastify.register(rateLimit, {
+    global: false,
     max: options.requestsPerMinute ?? 600,
     timeWindow: 60_000,
     errorResponseBuilder: (request, context) =>
       new OnairError('ONAIR_RATE_LIMITED', `at most ${context.max} API requests a minute per client address; retry in ${context.after}`),
   });
+  fastify.addHook('onRequest', fastify.rateLimit());
   // The limiter's refusal in the API's JSON shape; every other error goes on to the parent handler.
   fastify.setErrorHandler((error, request, reply) => {
     if (isOnairError(error, 'ONAIR_RATE_LIMITED')) return sendOnairError(reply, error);

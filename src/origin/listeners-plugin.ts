@@ -200,13 +200,15 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
 
   // In a context of its own, so the JSON-lines parsers serve this route only.
   await fastify.register(async (ingest) => {
-    // Before the route, so it applies to it; counted per client address, before the token check.
+    // An instance hook: it runs before the route's token check, so guessing tokens is limited too.
     await ingest.register(rateLimit, {
+      global: false,
       max: options.ingestRequestsPerMinute,
       timeWindow: 60_000,
       errorResponseBuilder: (request, context) =>
         new OnairError('ONAIR_RATE_LIMITED', `at most ${context.max} access-log posts a minute per client address; retry in ${context.after}`),
     });
+    ingest.addHook('onRequest', ingest.rateLimit());
     ingest.addContentTypeParser(INGEST_CONTENT_TYPES, { parseAs: 'string' }, (request, body, done) => done(null, body));
     ingest.post(INGEST_PATH, {
       bodyLimit: INGEST_BODY_LIMIT_BYTES,
