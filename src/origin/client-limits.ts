@@ -1,6 +1,6 @@
 /**
- * Caps per client address and per process against hostile clients (docs/architecture.md,
- * Origin: "held requests and connections are capped per address and per process").
+ * Caps per client address and per process against hostile clients: held requests and
+ * connections are capped per address and per process (docs/architecture.md, Origin).
  *
  * - clientKey: the address a cap counts by: the request's IP as Fastify reports it (from
  *   X-Forwarded-For only when the connection comes from a trusted proxy), an IPv4-mapped
