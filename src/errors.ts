@@ -41,6 +41,8 @@ export const ERRORS = {
   ONAIR_RECORDING_CORRUPT: { status: 500, reply: 'recording_corrupt', meaning: 'a stored recording record or index is not ours' },
   ONAIR_PLAYLIST_INVALID: { status: 500, reply: 'playlist_invalid', meaning: 'a playlist text breaks RFC 8216 syntax or lacks a required tag (the error carries the line)' },
   ONAIR_PLAYER_MISSING: { status: 500, reply: 'player_missing', meaning: "the player page's files are not installed beside onair" },
+  ONAIR_ORIGIN_BUSY: { status: 503, reply: 'busy', meaning: 'the origin holds as many LL-HLS requests as it may (for this client address, or in all), or is overloaded: retry after Retry-After' },
+  ONAIR_RATE_LIMITED: { status: 429, reply: 'rate_limited', meaning: 'too many requests from this client address to the control API or the access-log ingest: retry after Retry-After' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

@@ -120,6 +120,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     ingest: () => ingest,
     listeners: () => origin?.onairListeners,
     reload: options.configPath ? reload : undefined,
+    requestsPerMinute: config.origin.limits.apiRequestsPerMinute,
   };
   /** The API is on when tokens are configured: on its own port (`api.port`), else on the admin listener. */
   const apiEnabled = config.api.tokens.length > 0;
@@ -136,6 +137,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
         listenerIngestTokens: config.listeners.ingestTokens,
         recordings,
+        trustedProxies: config.origin.trustedProxies,
+        limits: config.origin.limits,
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });

@@ -1,8 +1,12 @@
 # Varnish in front of onair origins (Varnish 6/7, VCL 4.1).
 #
-#  - Cache keys: path + query with the parameters sorted, so LL-HLS blocking reloads
-#    (?_HLS_msn=12&_HLS_part=3 and ?_HLS_part=3&_HLS_msn=12) share one object; cookies are
-#    never part of a key (onair sets none).
+#  - Cache keys (README, URL layout): the path and the query parameters that change the
+#    origin's answer (_HLS_msn, _HLS_part, _HLS_skip, token), sorted, so LL-HLS blocking
+#    reloads (?_HLS_msn=12&_HLS_part=3 and ?_HLS_part=3&_HLS_msn=12) share one object. The
+#    origin ignores any other parameter, so it is left out of the key: a random extra one
+#    (a cache buster) hits the same object and joins the same coalesced fetch. Names are
+#    matched as sent, never percent-decoded (%5FHLS_msn is another, ignored name), as the
+#    origin reads them. Cookies are never part of a key (onair sets none).
 #  - TTLs come from the origin's Cache-Control (playlists ~TD/2, master 3×TD, segments a
 #    year, immutable; misses and 404s 1 s). Varnish keeps `Age`, so downstream CDNs count
 #    the time already spent here.
@@ -51,10 +55,44 @@ sub vcl_recv {
     }
     unset req.http.Cookie;
     set req.url = std.querysort(req.url);
+    call onair_cache_key;
     if (std.healthy(req.backend_hint)) {
         set req.grace = 2s;
     }
     return (hash);
+}
+
+# X-Onair-Key: the path, then `?` and the known parameters (the URL is already sorted), or
+# the path alone. Only the query is filtered: an `&` in the path stays part of the path.
+sub onair_cache_key {
+    set req.http.X-Onair-Key = regsub(req.url, "\?.*$", "");
+    if (req.url ~ "\?") {
+        set req.http.X-Onair-Query = regsuball(regsub(req.url, "^[^?]*\?", "&"),
+            "&(?!(?:_HLS_msn|_HLS_part|_HLS_skip|token)(?:=|&|$))[^&]*", "");
+        if (req.http.X-Onair-Query != "") {
+            set req.http.X-Onair-Key = req.http.X-Onair-Key + regsub(req.http.X-Onair-Query, "^&", "?");
+        }
+        unset req.http.X-Onair-Query;
+    }
+    # signed.vcl (when included) keys a shared segment by its URL without the token: the
+    # same without unknown parameters either.
+    if (req.http.X-Onair-Segment-Key) {
+        set req.http.X-Onair-Segment-Key = regsuball(req.http.X-Onair-Key, "([?&])token=[^&]*&?", "\1");
+    }
+}
+
+sub vcl_hash {
+    hash_data(req.http.X-Onair-Key);
+    if (req.http.host) {
+        hash_data(req.http.host);
+    } else {
+        hash_data(server.ip);
+    }
+    return (lookup);
+}
+
+sub vcl_backend_fetch {
+    unset bereq.http.X-Onair-Key;
 }
 
 sub vcl_backend_response {

@@ -10,11 +10,14 @@
  * store answers the reads; a switch needs the process that leads the channel (409 elsewhere,
  * a hot standby included: its selector is not what listeners hear).
  * Registered as an encapsulated plugin: its auth hook and OpenAPI cover these routes only.
+ * Each client address may make `requestsPerMinute` requests a minute (@fastify/rate-limit,
+ * before the token is checked); more get 429 ONAIR_RATE_LIMITED with Retry-After.
  */
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChannelConfig } from '../config/config-schema.js';
-import { isOnairError } from '../errors.js';
+import { isOnairError, OnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { BearerTokens } from '../http/bearer-auth.js';
 import { sendError, sendOnairError } from '../http/error-replies.js';
@@ -42,6 +45,8 @@ export interface ControlApiOptions {
   /** Re-reads the config file and applies it; absent when the process has no config file. */
   reload?: () => Promise<ReloadResult>;
   storeTimeoutMs?: number;
+  /** Requests per minute and client address (`origin.limits.apiRequestsPerMinute`); default 600. */
+  requestsPerMinute?: number;
 }
 
 /** Distinct listeners per channel, in total and per rendition. */
@@ -84,6 +89,21 @@ const channelParams = { type: 'object', required: ['channel'], properties: { cha
 export async function controlApi(fastify: FastifyInstance, options: ControlApiOptions): Promise<void> {
   const tokens = new BearerTokens(options.tokens);
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+
+  // An instance hook added before the token check's, so guessing tokens is limited too.
+  await fastify.register(rateLimit, {
+    global: false,
+    max: options.requestsPerMinute ?? 600,
+    timeWindow: 60_000,
+    errorResponseBuilder: (request, context) =>
+      new OnairError('ONAIR_RATE_LIMITED', `at most ${context.max} API requests a minute per client address; retry in ${context.after}`),
+  });
+  fastify.addHook('onRequest', fastify.rateLimit());
+  // The limiter's refusal in the API's JSON shape; every other error goes on to the parent handler.
+  fastify.setErrorHandler((error, request, reply) => {
+    if (isOnairError(error, 'ONAIR_RATE_LIMITED')) return sendOnairError(reply, error);
+    throw error;
+  });
 
   await fastify.register(swagger, {
     openapi: {

@@ -3,6 +3,7 @@
  * config reads the frozen `OnairConfig` this produces; see load-config.ts for the
  * defaults → file → environment → validate → freeze pipeline.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseBitrate, parseDurationSeconds } from './units.js';
 
@@ -183,6 +184,56 @@ const storeSchema = z
       'expected "memory", redis://host:6379/0, redis-sentinel://host:26379,host:26380/mymaster or redis-cluster://host:7000,host:7001',
   });
 
+/**
+ * The origin against hostile clients (README, Config reference: `origin.trustedProxies`,
+ * `origin.limits.*`): who may set X-Forwarded-For, and the caps per client address and per
+ * process. Spread into the `origin` object.
+ */
+const originProtectionSchema = {
+  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; anyone else's is ignored. */
+  trustedProxies: z
+    .array(
+      z.string().refine((value) => isIpOrCidr(value), { error: 'expected an IP address or a CIDR range like 10.0.0.0/8' }),
+      { error: 'expected a list of IP addresses or CIDR ranges' },
+    )
+    .default(['127.0.0.1', '::1']),
+  limits: z
+    .object({
+      /** Open connections of the process (server.maxConnections); more are closed at once. */
+      connections: wholeNumber('a number of connections', 1, 1_000_000).default(10_000),
+      /** Open connections of one client address (IPv6: its /64); trusted proxies are exempt. */
+      connectionsPerClient: wholeNumber('a number of connections', 1, 1_000_000).default(256),
+      /** LL-HLS requests held at once (blocking reloads, hinted parts); more get 503 + Retry-After. */
+      heldRequests: wholeNumber('a number of requests', 1, 1_000_000).default(5_000),
+      /** LL-HLS requests of one client address held at once; more get 503 + Retry-After. */
+      heldRequestsPerClient: wholeNumber('a number of requests', 1, 1_000_000).default(64),
+      /** A request's head and body must arrive within this (slow senders are cut off with 408). */
+      requestTimeoutMs: wholeNumber('milliseconds', 1000, 300_000).default(10_000),
+      /** An idle keep-alive connection is closed after this; above Varnish's backend_idle_timeout (60 s). */
+      keepAliveTimeoutMs: wholeNumber('milliseconds', 1000, 600_000).default(65_000),
+      /** Event-loop delay above which every request gets 503 + Retry-After (@fastify/under-pressure); 0: off. */
+      maxEventLoopDelayMs: wholeNumber('milliseconds', 0, 60_000).default(1000),
+      /** Requests per minute and client address to the control API (/api); more get 429. */
+      apiRequestsPerMinute: wholeNumber('a number of requests', 1, 1_000_000).default(600),
+      /** Requests per minute and client address to POST /ingest/access-log; more get 429. */
+      ingestRequestsPerMinute: wholeNumber('a number of requests', 1, 1_000_000).default(600),
+      /** Distinct listener session ids (`_onair_sid`) counted per client address and counting bucket. */
+      sessionIdsPerClient: wholeNumber('a number of session ids', 1, 100_000).default(64),
+      /** Memory for signed channels' playlists with their token added (one per version and token). */
+      signedPlaylistCacheBytes: wholeNumber('a number of bytes', 0, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+    })
+    .strict()
+    .prefault({}),
+};
+
+function isIpOrCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  const version = isIP(address ?? '');
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
 export const configSchema = z
   .object({
     store: storeSchema.default('memory'),
@@ -190,6 +241,7 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).default(8080),
+        ...originProtectionSchema,
       })
       .strict()
       .prefault({}),

@@ -28,7 +28,8 @@ export function sendError(reply: FastifyReply, statusCode: number, message: stri
   reply
     .code(statusCode)
     .header('content-type', JSON_CONTENT_TYPE)
-    .header('cache-control', statusCode >= 500 ? 'no-store' : 'public, max-age=1');
+    // A fault, or a refusal about one client (429): never shared by a cache.
+    .header('cache-control', statusCode >= 500 || statusCode === 429 ? 'no-store' : 'public, max-age=1');
   if (statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   if (details.headers) reply.headers(details.headers);
   return reply.send(JSON.stringify({ error: details.error ?? errorName(statusCode), message }));
@@ -55,7 +56,8 @@ export function originErrorHandler(error: FastifyError, request: FastifyRequest,
     // Logged URLs carry no token (signed channels) nor other credential; the logger also
     // rate-limits the line per cause while the store stays down (src/logging/create-logger.ts).
     if (error.code === 'ONAIR_STORE_UNAVAILABLE') request.log.warn({ err: error, url: redactUrl(request.url) }, 'store unavailable');
-    else if (error.statusCode >= 500) request.log.error({ err: error, url: redactUrl(request.url) }, 'origin request failed');
+    // ONAIR_ORIGIN_BUSY (under-pressure) is not logged: a line per refused request would add to the load.
+    else if (error.statusCode >= 500 && error.code !== 'ONAIR_ORIGIN_BUSY') request.log.error({ err: error, url: redactUrl(request.url) }, 'origin request failed');
     return sendOnairError(reply, error);
   }
   if (error.validation) return sendError(reply, 400, error.message);

@@ -4,6 +4,10 @@
  * A listener is a distinct client session that fetched a media playlist of a channel (200
  * or 304) in the counting window. The session is the id a player sends (`_onair_sid` or
  * `sid` in the query), else a hash of the client's IP and User-Agent (`listenerClientId`).
+ * Every id is a fixed 16 characters whatever the client sent (a 4 KB User-Agent included),
+ * and nothing keyed by raw client input is kept. Session ids are client-chosen, so each
+ * client address gets at most `sessionIdsPerClient` distinct ones per bucket
+ * (SessionIdLimiter); past that its requests count by IP and User-Agent.
  *
  * Window: time is cut into buckets one target duration (TD) long, bucket = floor(t / TD).
  * At time `now` the count is the union of the previous and the current bucket, so a fetch
@@ -13,9 +17,11 @@
  *
  * `ListenerCounter` gathers client ids per (channel, rendition, bucket) in memory and writes
  * each set to the store with one call per flush (about every second): requests never wait
- * for the store. Pending ids are bounded (`maxPendingIds`); ids over the bound, and batches
- * the store refuses, are dropped and logged, never an error for a request. The window and
- * the flush timer run on the injected clock.
+ * for the store. Pending ids are bounded (`maxPendingIds`, 100,000 by default: about 10 MB,
+ * see PENDING_ID_BYTES); when full, new ids are dropped until the next flush (at most a flush
+ * interval later) and the number dropped is logged. Batches the store refuses are dropped
+ * and logged too, never an error for a request. The window and the flush timer run on the
+ * injected clock.
  */
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -34,27 +40,28 @@ const SET_LIFETIME_BUCKETS = 3;
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_PENDING_IDS = 100_000;
+export const DEFAULT_SESSION_IDS_PER_CLIENT = 64;
+/** Distinct session ids tracked per bucket over every address (about 10 MB): past it, sessions count by IP and User-Agent. */
+export const DEFAULT_MAX_TRACKED_SESSION_IDS = 100_000;
+/**
+ * Memory of one pending or tracked id, measured (test/origin/listener-counter.test.ts): a
+ * 16-character string and its Set slot. Bounds: maxPendingIds × this, and the same for
+ * tracked session ids.
+ */
+export const PENDING_ID_BYTES = 100;
 
 /**
  * The client id of a listener: its session id when it sent a valid one, else a hash of its
  * IP and User-Agent. Hashed either way, so no raw address or session id reaches the store.
  */
 export function listenerClientId(sessionId: string | undefined, ip: string, userAgent: string | undefined): string {
-  const identity = sessionId === undefined ? `ip:${ip}\nua:${userAgent ?? ''}` : `sid:${sessionId}`;
-  let id = recentIds.get(identity);
-  if (id === undefined) {
-    id = createHash('sha256').update(identity).digest('base64url').slice(0, CLIENT_ID_LENGTH);
-    // A listener polls every target duration: most requests repeat a recent identity. Bounded:
-    // emptied when full, which costs one hash per listener again.
-    if (recentIds.size >= RECENT_IDS_MAX) recentIds.clear();
-    recentIds.set(identity, id);
-  }
-  return id;
+  // Hashed on every request (about a microsecond): a cache of recent identities would be
+  // keyed by the raw User-Agent, which a client makes as large as it likes.
+  const hash = createHash('sha256');
+  if (sessionId === undefined) hash.update('ip:').update(ip).update('\nua:').update(userAgent ?? '');
+  else hash.update('sid:').update(sessionId);
+  return hash.digest('base64url').slice(0, CLIENT_ID_LENGTH);
 }
-
-/** Hashes of recent identities (1–2 µs each to compute, a Map lookup to find again). */
-const recentIds = new Map<string, string>();
-const RECENT_IDS_MAX = 200_000;
 
 /** The first valid session id of the query (see SESSION_ID_PARAMETERS), if any. */
 export function sessionIdOf(query: Readonly<Record<string, unknown>>): string | undefined {
@@ -63,6 +70,49 @@ export function sessionIdOf(query: Readonly<Record<string, unknown>>): string | 
     if (typeof value === 'string' && SESSION_ID_PATTERN.test(value)) return value;
   }
   return undefined;
+}
+
+/**
+ * Client-chosen session ids, bounded per client address and in all (see the header). Ids are
+ * tracked per counting bucket and forgotten when the bucket changes, so memory is at most
+ * `maxTracked` ids (× PENDING_ID_BYTES) plus one entry per address that sent one.
+ */
+export class SessionIdLimiter {
+  private readonly perClient = new Map<string, Set<string>>();
+  private tracked = 0;
+  private bucket = -1;
+  /** Session ids not admitted since start (counted by IP and User-Agent instead). */
+  refused = 0;
+
+  constructor(
+    private readonly window: ListenerWindow,
+    private readonly maxPerClient: number = DEFAULT_SESSION_IDS_PER_CLIENT,
+    private readonly maxTracked: number = DEFAULT_MAX_TRACKED_SESSION_IDS,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** Whether `client` (an address key) may count as the session whose client id is `sessionId` now. */
+  admit(client: string, sessionId: string): boolean {
+    const bucket = this.window.bucketOf(this.clock.now());
+    if (bucket !== this.bucket) {
+      this.perClient.clear();
+      this.tracked = 0;
+      this.bucket = bucket;
+    }
+    let sessions = this.perClient.get(client);
+    if (sessions?.has(sessionId)) return true;
+    if ((sessions?.size ?? 0) >= this.maxPerClient || this.tracked >= this.maxTracked) {
+      this.refused += 1;
+      return false;
+    }
+    if (!sessions) {
+      sessions = new Set();
+      this.perClient.set(client, sessions);
+    }
+    sessions.add(sessionId);
+    this.tracked += 1;
+    return true;
+  }
 }
 
 /** The counting window (see the header): buckets of one target duration. */

@@ -26,7 +26,14 @@
  * Access needs `Authorization: Bearer <token>` with one of `ingestTokens` (401 without a
  * token, 403 with another; checked in constant time as for the control API, see
  * src/http/bearer-auth.ts); with no token configured the endpoint does not exist (404).
+ * Each client address may POST `ingestRequestsPerMinute` times a minute (@fastify/rate-limit,
+ * before the token is checked); more get 429 ONAIR_RATE_LIMITED with Retry-After.
+ *
+ * Session ids are client-chosen: per client address (client-limits.ts clientKey; a log
+ * line's `client`) at most `sessionIdsPerClient` distinct ones count per bucket
+ * (SessionIdLimiter); past that, the request counts by IP and User-Agent.
  */
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { systemClock, type Clock } from '../clock.js';
@@ -35,8 +42,18 @@ import { BearerTokens } from '../http/bearer-auth.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { ListenerStore } from '../store/store.js';
+import { clientKey } from './client-limits.js';
 import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
-import { DEFAULT_FLUSH_INTERVAL_MS, ListenerCounter, listenerClientId, ListenerWindow, sessionIdOf } from './listener-counter.js';
+import {
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_SESSION_IDS_PER_CLIENT,
+  ListenerCounter,
+  listenerClientId,
+  ListenerWindow,
+  SessionIdLimiter,
+  sessionIdOf,
+} from './listener-counter.js';
+import { literalQuery } from './query-parameters.js';
 
 export interface ListenersOptions {
   store: ListenerStore;
@@ -56,6 +73,10 @@ export interface ListenersOptions {
   clock?: Clock;
   /** Serve /listeners.json and the ingest endpoint on this instance (default); false: only through `onairListeners.adminRoutes`. */
   serveAdminRoutes?: boolean;
+  /** Distinct session ids counted per client address and bucket; default 64. */
+  sessionIdsPerClient?: number;
+  /** POSTs to the ingest endpoint per minute and client address; default 600. */
+  ingestRequestsPerMinute?: number;
 }
 
 export interface ChannelListeners {
@@ -90,6 +111,7 @@ const INGEST_CONTENT_TYPES = ['application/x-ndjson', 'application/jsonl'];
 const MIN_TOKEN_LENGTH = 16;
 const CHANNELS_REFRESH_MS = 1000;
 const DEFAULT_COUNTS_MAX_AGE_MS = 1000;
+const DEFAULT_INGEST_REQUESTS_PER_MINUTE = 600;
 const MAX_CLIENT_LENGTH = 256;
 const MAX_USER_AGENT_LENGTH = 1024;
 const MAX_PATH_LENGTH = 2048;
@@ -104,6 +126,15 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   const now = (): number => clock.now();
   const window = new ListenerWindow(options.targetDurationSeconds);
   const counter = new ListenerCounter({ store, window, logger: fastify.log, flushIntervalMs: options.flushIntervalMs, clock });
+  const sessions = new SessionIdLimiter(window, options.sessionIdsPerClient, undefined, clock);
+  /** The client id of a request or log line: its session id while its address may use one more, else IP and User-Agent. */
+  const clientIdOf = (sessionId: string | undefined, ip: string, userAgent: string | undefined): string => {
+    if (sessionId !== undefined) {
+      const id = listenerClientId(sessionId, ip, userAgent);
+      if (sessions.admit(clientKey(ip), id)) return id;
+    }
+    return listenerClientId(undefined, ip, userAgent);
+  };
   const ingestTokens = new BearerTokens(options.ingestTokens);
   const ingestEnabled = options.ingestTokens.length > 0;
 
@@ -127,8 +158,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
       const queryAt = request.url.indexOf('?');
       const found = mediaPlaylistOf(channelIndex(), queryAt < 0 ? request.url : request.url.slice(0, queryAt));
       if (found) {
-        const query = (request.query ?? {}) as Record<string, unknown>;
-        const clientId = listenerClientId(sessionIdOf(query), request.ip, request.headers['user-agent']);
+        const clientId = clientIdOf(sessionIdOf(literalQuery(request.url)), request.ip, request.headers['user-agent']);
         counter.record(found.channel, found.rendition, clientId);
       }
     }
@@ -177,6 +207,15 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
 
     // In a context of its own, so the JSON-lines parsers serve this route only.
     await admin.register(async (ingest) => {
+      // An instance hook: it runs before the route's token check, so guessing tokens is limited too.
+      await ingest.register(rateLimit, {
+        global: false,
+        max: options.ingestRequestsPerMinute,
+        timeWindow: 60_000,
+        errorResponseBuilder: (request, context) =>
+          new OnairError('ONAIR_RATE_LIMITED', `at most ${context.max} access-log posts a minute per client address; retry in ${context.after}`),
+      });
+      ingest.addHook('onRequest', ingest.rateLimit());
       ingest.addContentTypeParser(INGEST_CONTENT_TYPES, { parseAs: 'string' }, (request, body, done) => done(null, body));
       ingest.post(INGEST_PATH, {
         bodyLimit: INGEST_BODY_LIMIT_BYTES,
@@ -189,7 +228,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
           let accepted = 0;
           const channels = channelIndex();
           for (const line of parsed.lines) {
-            if (countAccessLogLine(counter, channels, line)) accepted += 1;
+            if (countAccessLogLine(counter, clientIdOf, channels, line)) accepted += 1;
           }
           const ignored = parsed.lines.length - accepted;
           return reply.code(202).header('cache-control', 'no-store').send({ accepted, ignored });
@@ -272,7 +311,12 @@ function parseAccessLogLine(text: string): AccessLogLine | string {
 }
 
 /** Counts a parsed line as the origin would count the request; false when it is ignored. */
-function countAccessLogLine(counter: ListenerCounter, channels: ChannelIndex, line: AccessLogLine): boolean {
+function countAccessLogLine(
+  counter: ListenerCounter,
+  clientIdOf: (sessionId: string | undefined, ip: string, userAgent: string | undefined) => string,
+  channels: ChannelIndex,
+  line: AccessLogLine,
+): boolean {
   if (line.status !== undefined && line.status !== 200 && line.status !== 304) return false;
   let url: URL;
   try {
@@ -282,7 +326,7 @@ function countAccessLogLine(counter: ListenerCounter, channels: ChannelIndex, li
   }
   const found = mediaPlaylistOf(channels, url.pathname);
   if (!found) return false;
-  const clientId = listenerClientId(sessionIdOf(Object.fromEntries(url.searchParams)), line.client, line.ua);
+  const clientId = clientIdOf(sessionIdOf(literalQuery(url.search)), line.client, line.ua);
   return counter.record(found.channel, found.rendition, clientId, line.timeMs);
 }
 
@@ -304,6 +348,8 @@ interface ResolvedListenersOptions {
   countsMaxAgeMs: number;
   storeTimeoutMs: number;
   clock: Clock;
+  sessionIdsPerClient: number;
+  ingestRequestsPerMinute: number;
 }
 
 /** Checks the options once at registration; a bad one throws ONAIR_CONFIG_INVALID naming its key. */
@@ -329,6 +375,8 @@ function validateOptions(options: ListenersOptions): ResolvedListenersOptions {
     countsMaxAgeMs: integerOption(options, 'countsMaxAgeMs', DEFAULT_COUNTS_MAX_AGE_MS, 0),
     storeTimeoutMs: integerOption(options, 'storeTimeoutMs', DEFAULT_STORE_TIMEOUT_MS, 1),
     clock,
+    sessionIdsPerClient: integerOption(options, 'sessionIdsPerClient', DEFAULT_SESSION_IDS_PER_CLIENT, 1),
+    ingestRequestsPerMinute: integerOption(options, 'ingestRequestsPerMinute', DEFAULT_INGEST_REQUESTS_PER_MINUTE, 1),
   };
 }
 

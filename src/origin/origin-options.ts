@@ -27,6 +27,9 @@ export interface OriginOptions {
   storeTimeoutMs?: number;
   /** Hold timers, cache ages and store timeouts run on it; default the system clock (tests move a manual one). */
   clock?: Clock;
+  /** LL-HLS requests held at once, in all and per client address (client-limits.ts); over either, 503 + Retry-After. */
+  heldRequests?: number;
+  heldRequestsPerClient?: number;
 }
 
 export interface ResolvedOriginOptions {
@@ -37,6 +40,8 @@ export interface ResolvedOriginOptions {
   playlistCacheMaxAgeMs: number;
   storeTimeoutMs: number;
   clock: Clock;
+  heldRequests: number;
+  heldRequestsPerClient: number;
 }
 
 export { ID_PATTERN_SOURCE };
@@ -45,6 +50,8 @@ const STORE_METHODS = ['getPlaylist', 'getSegment', 'getState', 'subscribe'] as 
 
 export const DEFAULT_SEGMENT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS = 250;
+export const DEFAULT_HELD_REQUESTS = 5000;
+export const DEFAULT_HELD_REQUESTS_PER_CLIENT = 64;
 
 export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
   if (!isRecord(options)) throw invalid('', 'expected an options object');
@@ -60,6 +67,8 @@ export function resolveOriginOptions(options: unknown): ResolvedOriginOptions {
     playlistCacheMaxAgeMs: integerOption(options, 'playlistCacheMaxAgeMs', DEFAULT_PLAYLIST_CACHE_MAX_AGE_MS, 0),
     storeTimeoutMs: integerOption(options, 'storeTimeoutMs', DEFAULT_STORE_TIMEOUT_MS, 1),
     clock: clockOption(options.clock),
+    heldRequests: integerOption(options, 'heldRequests', DEFAULT_HELD_REQUESTS, 1),
+    heldRequestsPerClient: integerOption(options, 'heldRequestsPerClient', DEFAULT_HELD_REQUESTS_PER_CLIENT, 1),
   };
 }
 

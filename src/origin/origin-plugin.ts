@@ -11,6 +11,9 @@
  * Playlists and segments are served from memory (origin-cache.ts); the store is read on a
  * miss only. Low-Latency requests wait for the store's publish notifications
  * (blocking-reload.ts). Hold timers, cache ages and store timeouts run on the `clock` option.
+ * Held requests are capped in all and per client address (client-limits.ts): over a cap a
+ * request gets 503 + Retry-After (ONAIR_ORIGIN_BUSY) at once instead of being held. Query
+ * parameters are read as sent (query-parameters.ts): unknown ones are ignored.
  *
  * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
  * meant for an instance of its own (see origin-server.ts).
@@ -27,15 +30,18 @@ import {
   PLAYLIST_NAME_PATTERN,
   SEGMENT_NAME_PATTERN,
 } from '../hls/published-names.js';
-import { originErrorHandler, sendError } from '../http/error-replies.js';
+import { OnairError } from '../errors.js';
+import { originErrorHandler, sendError, sendOnairError } from '../http/error-replies.js';
 import { readFromStore } from '../http/store-read.js';
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
+import { clientKey, HeldRequestLimits } from './client-limits.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
 import { ID_PATTERN_SOURCE, renditionOfMediaPlaylist, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
 import { lists, tooFarAhead } from './playlist-position.js';
+import { literalQuery } from './query-parameters.js';
 import { StoreUpdates } from './store-updates.js';
 
 export type { OriginChannel, OriginOptions } from './origin-options.js';
@@ -61,8 +67,8 @@ export interface OriginControl {
   /** Replaces the served channels; throws ONAIR_CONFIG_INVALID for a bad list. */
   setChannels(channels: OriginChannel[]): void;
   channels(): OriginChannel[];
-  /** Memory-cache hits and misses, and the LL-HLS requests held right now (for metrics). */
-  stats(): { playlistCache: CacheStats; segmentCache: CacheStats; heldRequests: number };
+  /** Memory-cache hits and misses, the LL-HLS requests held right now and those refused so far (for metrics). */
+  stats(): { playlistCache: CacheStats; segmentCache: CacheStats; heldRequests: number; heldRequestsRefused: number };
 }
 
 declare module 'fastify' {
@@ -104,8 +110,8 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   );
   const segments = new SegmentCache(options.segmentCacheBytes);
   const waiters = new UpdateWaiters(clock);
-  /** LL-HLS requests held right now (blocking reloads and hinted parts). */
-  let held = 0;
+  /** LL-HLS requests held right now (blocking reloads and hinted parts), capped in all and per client. */
+  const held = new HeldRequestLimits(options.heldRequests, options.heldRequestsPerClient);
 
   const updates = new StoreUpdates(
     store,
@@ -143,7 +149,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       return [...channels].map(([id, renditions]) => ({ id, renditions: [...renditions] }));
     },
     stats() {
-      return { playlistCache: playlists.stats, segmentCache: segments.stats, heldRequests: held };
+      return { playlistCache: playlists.stats, segmentCache: segments.stats, heldRequests: held.held, heldRequestsRefused: held.refused };
     },
   } satisfies OriginControl);
 
@@ -183,12 +189,13 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
       // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
       if (cached.position) {
-        const read = readDirectives(request.query as Record<string, unknown>);
+        const read = readDirectives(literalQuery(request.url));
         if (!read.ok) return sendError(reply, 400, read.message);
         const { msn, part, skip } = read.directives;
         if (msn !== undefined) {
           if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
-          const held = await holdUntilListed(channel, playlist, cached, msn, part);
+          const held = await holdUntilListed(request.ip, channel, playlist, cached, msn, part);
+          if (held === 'busy') return sendBusy(reply);
           if (held === 'gone') return sendError(reply, 404, 'playlist not available');
           if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
           cached = held;
@@ -234,7 +241,8 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       const load = (): Promise<Buffer | null> => loadSegment(channel, rendition, segment);
       let bytes = await load();
       if (!bytes) {
-        const held = await holdUntilPublished(channel, rendition, segment);
+        const held = await holdUntilPublished(request.ip, channel, rendition, segment);
+        if (held === 'busy') return sendBusy(reply);
         if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
         if (held === 'listed') bytes = await load();
       }
@@ -288,15 +296,18 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
    * `part`), for at most 3 target durations.
    */
   async function holdUntilListed(
+    client: string,
     channel: string,
     name: string,
     current: CachedPlaylist,
     msn: number,
     part: number | undefined,
-  ): Promise<CachedPlaylist | 'timeout' | 'gone'> {
+  ): Promise<CachedPlaylist | 'timeout' | 'gone' | 'busy'> {
+    if (lists(current.position!, msn, part)) return current;
     let cached = current;
     const deadline = clock.now() + HOLD_TARGET_DURATIONS * current.position!.targetDurationSeconds * 1000;
-    held += 1;
+    const release = held.acquire(clientKey(client));
+    if (!release) return 'busy';
     try {
       while (!lists(cached.position!, msn, part)) {
         const remaining = deadline - clock.now();
@@ -309,7 +320,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       }
       return cached;
     } finally {
-      held -= 1;
+      release();
     }
   }
 
@@ -319,15 +330,17 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
    * lists it (rfc8216bis §6.2.6: a hinted resource blocks until ready, never 404s).
    * `listed` means: read the store again; `absent` means: it will not come.
    */
-  async function holdUntilPublished(channel: string, rendition: string, segment: string): Promise<'listed' | 'absent' | 'timeout'> {
+  async function holdUntilPublished(client: string, channel: string, rendition: string, segment: string): Promise<'listed' | 'absent' | 'timeout' | 'busy'> {
     const address = parseSegmentName(segment);
     if (!address) return 'absent';
     const { msn, run, part } = address;
     const name = mediaPlaylistName(channel, rendition);
     let position = (await playlists.get(channel, name))?.position;
     if (!position?.hint || position.hint.run !== run || tooFarAhead(position, msn, part)) return 'absent';
+    if (lists(position, msn, part)) return 'listed';
     const deadline = clock.now() + HOLD_TARGET_DURATIONS * position.targetDurationSeconds * 1000;
-    held += 1;
+    const release = held.acquire(clientKey(client));
+    if (!release) return 'busy';
     try {
       while (!lists(position, msn, part)) {
         const remaining = deadline - clock.now();
@@ -339,7 +352,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       }
       return 'listed';
     } finally {
-      held -= 1;
+      release();
     }
   }
 
@@ -349,6 +362,14 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   for (const url of ['/healthz', PLAYLIST_ROUTE, SEGMENT_ROUTE]) {
     fastify.route({ method: WRITE_METHODS, url, onRequest: methodNotAllowed, handler: methodNotAllowed });
   }
+}
+
+/**
+ * 503 + Retry-After, not cacheable (sendError): the client holds as many requests as it may,
+ * or the origin does. Not logged: a client over its cap would otherwise write the log.
+ */
+function sendBusy(reply: FastifyReply): FastifyReply {
+  return sendOnairError(reply, new OnairError('ONAIR_ORIGIN_BUSY', 'too many requests held for this client address or in all; retry shortly'));
 }
 
 /** Repeated header lines read as one comma-separated value (RFC 9110 §5.3). */

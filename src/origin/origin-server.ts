@@ -5,12 +5,23 @@
  * answering 503 while it closes. It carries only what listeners need: the admin routes
  * (/metrics, /api, /listeners.json, /ingest/access-log) live on the admin listener
  * (src/onair.ts), and here every path under /api and /ingest is a plain 404.
+ *
+ * Against hostile clients (`origin.trustedProxies`, `origin.limits`, README Config reference):
+ * X-Forwarded-For is believed from the trusted proxies only (default loopback); connections
+ * are capped per process (server.maxConnections) and per client address (client-limits.ts,
+ * trusted proxies exempt); a request's head and body must arrive within requestTimeoutMs;
+ * idle keep-alive connections close after keepAliveTimeoutMs, and a socket that moves no byte
+ * for longer than that and the longest LL-HLS hold is closed (a slow reader included);
+ * @fastify/under-pressure answers 503 ONAIR_ORIGIN_BUSY while the event loop lags.
  */
+import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ADMIN_PATH_PREFIXES } from '../config/config-schema.js';
+import { ADMIN_PATH_PREFIXES, type OnairConfig } from '../config/config-schema.js';
+import { OnairError } from '../errors.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
+import { addressMatcher, ConnectionLimits } from './client-limits.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
@@ -34,6 +45,38 @@ export interface BuildOriginOptions extends OriginOptions {
   listenerIngestTokens?: string[];
   /** Serve recorded sessions under /recordings/ from this catalog; none: no recordings routes. */
   recordings?: RecordingCatalog;
+  /** `origin.trustedProxies`: whose X-Forwarded-For is believed; default loopback. */
+  trustedProxies?: string[];
+  /** `origin.limits` (the API's rate is the control API's); each key defaults as in the config. */
+  limits?: Partial<OriginLimits>;
+}
+
+export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
+
+/** The config's defaults (test/origin/origin-server.test.ts keeps them equal). */
+export const DEFAULT_ORIGIN_LIMITS: OriginLimits = {
+  connections: 10_000,
+  connectionsPerClient: 256,
+  heldRequests: 5_000,
+  heldRequestsPerClient: 64,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 65_000,
+  maxEventLoopDelayMs: 1000,
+  ingestRequestsPerMinute: 600,
+  sessionIdsPerClient: 64,
+  signedPlaylistCacheBytes: 16 * 1024 * 1024,
+};
+export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.1', '::1'];
+
+/** Held LL-HLS requests last at most this many target durations (origin-plugin.ts), plus a margin. */
+const HOLD_TARGET_DURATIONS = 3;
+const SOCKET_IDLE_MARGIN_MS = 5000;
+
+/** under-pressure's answer: the origin's JSON 503 + Retry-After through the error table. */
+class OriginOverloadedError extends OnairError {
+  constructor() {
+    super('ONAIR_ORIGIN_BUSY', 'the origin is overloaded; retry shortly');
+  }
 }
 
 const NO_SIGNED_CHANNELS = new Set<string>();
@@ -46,10 +89,18 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, ...originOptions } = options;
+  const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
+  const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
-    trustProxy: true,
+    // Only these may say who the client is (X-Forwarded-For): anyone else's header is ignored.
+    trustProxy: trustedProxies,
+    // Head and body within requestTimeoutMs (Node checks every second below), then 408.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // A socket that moves no byte this long is closed: longer than any hold or keep-alive wait.
+    connectionTimeout: Math.max(limits.keepAliveTimeoutMs, longestHoldMs) + SOCKET_IDLE_MARGIN_MS,
     return503OnClosing: true,
     // Varnish and load balancers keep keep-alive connections open for a minute: close them
     // at shutdown instead of waiting for them. Requests here take microseconds, and Varnish
@@ -61,10 +112,16 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     bodyLimit: BODY_LIMIT_BYTES,
     // Node would answer a Host-less HTTP/1.1 request itself (an empty 400): the hook below
     // gives it the origin's JSON 400 instead (RFC 9112 §3.2 still requires the 400).
-    http: { requireHostHeader: false },
+    http: {
+      requireHostHeader: false,
+      headersTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = limits.connections;
+  new ConnectionLimits(limits.connectionsPerClient, addressMatcher(trustedProxies)).attach(app.server);
   // Callback style, like the other per-request hooks: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
@@ -85,9 +142,16 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     response.end(body);
   });
   try {
-    await app.register(originPlugin, originOptions);
+    if (limits.maxEventLoopDelayMs > 0) {
+      await app.register(underPressure, { maxEventLoopDelay: limits.maxEventLoopDelayMs, retryAfter: 1, customError: OriginOverloadedError });
+    }
+    await app.register(originPlugin, { ...originOptions, heldRequests: limits.heldRequests, heldRequestsPerClient: limits.heldRequestsPerClient });
     // Always registered, so that a reload can make a channel signed.
-    await app.register(signedAccessPlugin, { clock: originOptions.clock, ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }) });
+    await app.register(signedAccessPlugin, {
+      clock: originOptions.clock,
+      cacheBytes: limits.signedPlaylistCacheBytes,
+      ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }),
+    });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
     await app.register(listenersPlugin, {
       store: originOptions.store,
@@ -97,6 +161,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       storeTimeoutMs: originOptions.storeTimeoutMs,
       clock: originOptions.clock,
       serveAdminRoutes: false,
+      sessionIdsPerClient: limits.sessionIdsPerClient,
+      ingestRequestsPerMinute: limits.ingestRequestsPerMinute,
     });
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');

@@ -10,7 +10,9 @@
  * - onSend: a signed channel's playlists carry the request's token on every relative URI, so
  *   players need nothing special (a verified token has URL-safe characters only, so nothing
  *   else can enter the playlist). A gzip-coded playlist is decoded, rewritten and compressed
- *   again. ETags and 304s stay the origin's: one ETag per playlist version and coding, which
+ *   again, once per (path, playlist version and coding, token): the result is kept in a
+ *   byte-bounded LRU (`cacheBytes`, least recently used out first; a variant larger than
+ *   the whole budget is not kept), so a token's repeated reloads cost a lookup. ETags and 304s stay the origin's: one ETag per playlist version and coding, which
  *   names one body per URL because the token is part of the URL. HEAD drops Content-Length,
  *   which would count the body without tokens (RFC 9110 §9.3.2 allows leaving it out).
  * - Cache-Control stays public (shared caches must key on the whole query string, as
@@ -28,6 +30,7 @@ import { OnairError } from '../errors.js';
 import { sendError } from '../http/error-replies.js';
 import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
+import { literalQuery } from './query-parameters.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 
 const gzipAsync = promisify(gzip);
@@ -40,7 +43,11 @@ export interface SignedAccessOptions {
   signedChannels: () => Set<string>;
   /** Token expiry and the max-age cap are judged on it; default the system clock (tests move a manual one). */
   clock?: Clock;
+  /** Bytes of signed playlist variants kept in memory (keys included); default 16 MiB, 0: none. */
+  cacheBytes?: number;
 }
+
+export const DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** A request's accepted token: added to its playlist's URIs, and bounds how long caches keep its answer. */
 export interface GrantedToken {
@@ -74,7 +81,8 @@ export function recordingPathUnderChannel(path: string): string {
 }
 
 async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
-  const { key, signedChannels, clock } = validateOptions(options);
+  const { key, signedChannels, clock, cacheBytes } = validateOptions(options);
+  const variants = new SignedVariants(cacheBytes);
   const nowSeconds = (): number => clock.now() / 1000;
   fastify.decorateRequest('grantedToken', null);
 
@@ -90,7 +98,8 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     const queryStart = request.url.indexOf('?');
     const requested = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
     const path = recording ? recordingPathUnderChannel(requested) : requested;
-    const token = (request.query as Record<string, unknown>)[TOKEN_PARAMETER];
+    // As sent, never percent-decoded: the cache key reads it so too (query-parameters.ts).
+    const token = literalQuery(request.url)[TOKEN_PARAMETER];
     const check = verifyToken(key ?? '', token, path, nowSeconds());
     if (!check.ok) {
       sendError(reply, 403, `a valid token is needed for channel ${channel} (${check.reason})`, {
@@ -114,7 +123,13 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
       return done(null, payload);
     }
     const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : (payload as Buffer);
-    addTokenToBody(body, granted.token, reply.getHeader('content-encoding') === 'gzip').then(
+    const gzipped = reply.getHeader('content-encoding') === 'gzip';
+    const etag = reply.getHeader('etag');
+    const queryStart = request.url.indexOf('?');
+    const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    // One ETag names one body of one path (origin-plugin.ts); without one, nothing is kept.
+    const variantKey = typeof etag === 'string' ? `${path}\n${etag}\n${granted.token}` : undefined;
+    variants.get(variantKey, () => addTokenToBody(body, granted.token, gzipped)).then(
       (signed) => done(null, signed),
       (error: Error) => done(error),
     );
@@ -124,8 +139,8 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
   fastify.addHook('onSend', signResponse);
 }
 
-function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { clock: Clock } {
-  const { key, signedChannels, clock = systemClock } = options ?? {};
+function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { clock: Clock; cacheBytes: number } {
+  const { key, signedChannels, clock = systemClock, cacheBytes = DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES } = options ?? {};
   if (typeof signedChannels !== 'function') {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a function returning the Set of signed channel ids', { where: 'signedChannels' });
   }
@@ -136,7 +151,10 @@ function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { 
     throw new OnairError('ONAIR_CONFIG_INVALID', 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)', { where: 'signing.key' });
   }
   if (!isClock(clock)) throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a Clock with now() and setTimeout()', { where: 'clock' });
-  return { key, signedChannels, clock };
+  if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+    throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a number of bytes ≥ 0', { where: 'origin.limits.signedPlaylistCacheBytes' });
+  }
+  return { key, signedChannels, clock, cacheBytes };
 }
 
 /** `public, max-age=31536000, immutable` with 300 s of token left → `public, max-age=300, immutable`. */
@@ -153,6 +171,65 @@ async function addTokenToBody(body: Buffer, token: string, gzipped: boolean): Pr
   const text = (gzipped ? await gunzipAsync(body) : body).toString('utf8');
   const signed = Buffer.from(addTokenToPlaylist(text, token), 'utf8');
   return gzipped ? gzipAsync(signed) : signed;
+}
+
+/**
+ * Signed playlist variants by (path, ETag, token), bounded in bytes: body plus key, least
+ * recently used out first. Concurrent misses for one key share one rewrite.
+ */
+export class SignedVariants {
+  private readonly entries = new Map<string, Buffer>();
+  private readonly pending = new Map<string, Promise<Buffer>>();
+  private totalBytes = 0;
+  readonly stats = { hits: 0, misses: 0 };
+
+  constructor(private readonly maxBytes: number) {}
+
+  get sizeBytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The variant under `key`, else `make()`'s (kept when it fits); no key: made, never kept. */
+  get(key: string | undefined, make: () => Promise<Buffer>): Promise<Buffer> {
+    if (key === undefined || this.maxBytes === 0) return make();
+    const cached = this.entries.get(key);
+    if (cached) {
+      this.stats.hits += 1;
+      this.entries.delete(key);
+      this.entries.set(key, cached);
+      return Promise.resolve(cached);
+    }
+    this.stats.misses += 1;
+    const inFlight = this.pending.get(key);
+    if (inFlight) return inFlight;
+    const promise = make().then((variant) => {
+      this.remember(key, variant);
+      return variant;
+    });
+    this.pending.set(key, promise);
+    const forget = (): void => {
+      this.pending.delete(key);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  private remember(key: string, variant: Buffer): void {
+    const bytes = entryBytes(key, variant);
+    if (bytes > this.maxBytes || this.entries.has(key)) return;
+    this.entries.set(key, variant);
+    this.totalBytes += bytes;
+    for (const [oldestKey, oldest] of this.entries) {
+      if (this.totalBytes <= this.maxBytes) break;
+      this.entries.delete(oldestKey);
+      this.totalBytes -= entryBytes(oldestKey, oldest);
+    }
+  }
+}
+
+/** A key's characters are one byte each (paths, ETags and tokens are ASCII), two in V8 at worst: count two. */
+function entryBytes(key: string, variant: Buffer): number {
+  return variant.byteLength + 2 * key.length;
 }
 
 export const signedAccessPlugin = fp(registerSignedAccess, { name: 'onair-signed-access', fastify: '5.x', dependencies: ['onair-origin'] });

@@ -10,7 +10,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import t, { type Test } from 'tap';
+import { controlApi } from '../../src/api/control-api.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { startOnair, type RunningOnair } from '../../src/onair.js';
@@ -235,4 +237,24 @@ t.test('a channel that fails to start in a reload is not lost: 503, and the next
   t.equal(retried.status, 200);
   t.strictSame(await retried.json(), { added: ['jazz'], removed: [], restarted: [] }, 'the same file again: jazz is started this time');
   t.ok(running.ingest!.channels.has('jazz'));
+});
+
+t.test('the API is rate-limited per client address, before the token check: 429 with Retry-After', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const app = Fastify({ logger: false });
+  await app.register(controlApi, { prefix: '/api', tokens: [TOKEN], store, channels: () => [], ingest: () => undefined, listeners: () => undefined, requestsPerMinute: 2 });
+  t.teardown(() => app.close());
+  const get = (address: string, token = TOKEN) =>
+    app.inject({ method: 'GET', url: '/api/channels', remoteAddress: address, headers: { authorization: `Bearer ${token}` } });
+  t.same([(await get('192.0.2.1')).statusCode, (await get('192.0.2.1', 'wrong-token-0123456789')).statusCode], [200, 403]);
+  const limited = await get('192.0.2.1');
+  t.equal(limited.statusCode, 429, 'the third within a minute is refused: wrong tokens count too');
+  t.equal(limited.json().error, 'rate_limited');
+  t.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After');
+  t.equal(limited.headers['cache-control'], 'no-store');
+  t.equal((await get('192.0.2.2')).statusCode, 200, 'another address has its own budget');
+  const missing = await app.inject({ method: 'GET', url: '/api/channels/nope', remoteAddress: '192.0.2.3', headers: { authorization: `Bearer ${TOKEN}` } });
+  t.equal(missing.statusCode, 404, 'other errors answer as before');
 });

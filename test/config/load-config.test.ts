@@ -29,9 +29,27 @@ channels:
       - { id: main, url: "srt://127.0.0.1:9000?mode=listener", srt: { passphrase: onair-test-passphrase } }
 `;
 
+/** origin.trustedProxies and origin.limits as they default (README, Config reference). */
+const ORIGIN_PROTECTION_DEFAULTS = {
+  trustedProxies: ['127.0.0.1', '::1'],
+  limits: {
+    connections: 10_000,
+    connectionsPerClient: 256,
+    heldRequests: 5_000,
+    heldRequestsPerClient: 64,
+    requestTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 65_000,
+    maxEventLoopDelayMs: 1000,
+    apiRequestsPerMinute: 600,
+    ingestRequestsPerMinute: 600,
+    sessionIdsPerClient: 64,
+    signedPlaylistCacheBytes: 16 * 1024 * 1024,
+  },
+};
+
 const ISSUE_CONFIG = {
   store: 'redis://127.0.0.1:6379/0',
-  origin: { host: '127.0.0.1', port: 8080 },
+  origin: { host: '127.0.0.1', port: 8080, ...ORIGIN_PROTECTION_DEFAULTS },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
   admin: { host: '127.0.0.1' },
@@ -135,7 +153,7 @@ t.test('a config with only channels gets every default', async (t) => {
     channels: [{ id: 'fip', renditions: [{ id: 'hifi', bitrate: 192000 }], inputs: [{ id: 'main', url: '/srv/loop.mp3' }] }],
   });
   t.equal(config.store, 'memory');
-  t.strictSame(config.origin, { host: '127.0.0.1', port: 8080 });
+  t.strictSame(config.origin, { host: '127.0.0.1', port: 8080, ...ORIGIN_PROTECTION_DEFAULTS });
   t.strictSame(config.hls, { segmentSeconds: 4, windowSegments: 6 });
   t.strictSame(config.log, { level: 'info' });
   t.strictSame(config.ingest, { bufferMs: 200 }, 'the lease follows the target duration unless set');
@@ -255,6 +273,12 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'a port out of range', change: (raw) => (raw.origin = { port: 65536 }), where: 'origin.port' },
     { name: 'a negative port', change: (raw) => (raw.origin = { port: -1 }), where: 'origin.port' },
     { name: 'a port given as text', change: (raw) => (raw.origin = { port: 'http' }), where: 'origin.port' },
+    { name: 'a trusted proxy that is a host name', change: (raw) => (raw.origin = { trustedProxies: ['varnish.local'] }), where: 'origin.trustedProxies[0]' },
+    { name: 'a trusted range with a bad prefix', change: (raw) => (raw.origin = { trustedProxies: ['10.0.0.0/33'] }), where: 'origin.trustedProxies[0]' },
+    { name: 'trusted proxies not a list', change: (raw) => (raw.origin = { trustedProxies: '127.0.0.1' }), where: 'origin.trustedProxies' },
+    { name: 'no held requests per client', change: (raw) => (raw.origin = { limits: { heldRequestsPerClient: 0 } }), where: 'origin.limits.heldRequestsPerClient' },
+    { name: 'a fractional connection cap', change: (raw) => (raw.origin = { limits: { connections: 1.5 } }), where: 'origin.limits.connections' },
+    { name: 'an unknown limit', change: (raw) => (raw.origin = { limits: { heldRequestz: 5 } }), where: 'origin.limits.heldRequestz' },
     { name: 'a segment duration that is not one', change: (raw) => (raw.hls = { segmentSeconds: 'abc' }), where: 'hls.segmentSeconds' },
     { name: 'a segment duration too short', change: (raw) => (raw.hls = { segmentSeconds: 0.1 }), where: 'hls.segmentSeconds' },
     { name: 'a segment duration too long', change: (raw) => (raw.hls = { segmentSeconds: '13s' }), where: 'hls.segmentSeconds' },
@@ -398,7 +422,7 @@ t.test('environment variables override the file', async (t) => {
 
 t.test('environment variables fill keys the file leaves out', async (t) => {
   const config = resolveConfig(validRaw(), { ONAIR_ORIGIN_PORT: '9090', ONAIR_STORE: 'redis://redis:6379/1' });
-  t.strictSame(config.origin, { host: '127.0.0.1', port: 9090 });
+  t.strictSame(config.origin, { host: '127.0.0.1', port: 9090, ...ORIGIN_PROTECTION_DEFAULTS });
   t.equal(config.store, 'redis://redis:6379/1');
 });
 

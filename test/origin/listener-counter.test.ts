@@ -7,6 +7,7 @@ import {
   ListenerCounter,
   listenerClientId,
   ListenerWindow,
+  SessionIdLimiter,
   sessionIdOf,
   type CounterLogger,
 } from '../../src/origin/listener-counter.js';
@@ -214,4 +215,23 @@ t.test('a flush waits for the one in flight: writes never overlap', async (t) =>
   store.release();
   await Promise.all([first, second]);
   t.same(store.calls.map((call) => call.clientIds), [['a'], ['b']]);
+});
+
+t.test('a client id is 16 characters whatever the User-Agent: nothing grows with it', async (t) => {
+  for (const length of [0, 4096, 1024 * 1024]) {
+    t.match(listenerClientId(undefined, '203.0.113.7', 'u'.repeat(length)), /^[A-Za-z0-9_-]{16}$/, `${length}-character User-Agent`);
+  }
+  t.not(listenerClientId(undefined, '203.0.113.7', `${'u'.repeat(4095)}a`), listenerClientId(undefined, '203.0.113.7', `${'u'.repeat(4095)}b`));
+});
+
+t.test('session ids are bounded per client address and in all, per bucket', async (t) => {
+  const clock = new ManualClock(BUCKET_START + 10);
+  const limiter = new SessionIdLimiter(new ListenerWindow(TARGET_DURATION), 3, 5, clock);
+  t.same(['s1', 's2', 's3', 's4'].map((id) => limiter.admit('203.0.113.7', id)), [true, true, true, false], 'three per address');
+  t.ok(limiter.admit('203.0.113.7', 's2'), 'a session already admitted stays admitted');
+  t.same(['s1', 's5', 's6'].map((id) => limiter.admit('198.51.100.1', id)), [true, true, false], 'five in all: the sixth is refused');
+  t.equal(limiter.refused, 2);
+  await clock.advance(BUCKET_MS);
+  t.ok(limiter.admit('198.51.100.1', 's6'), 'a new bucket starts afresh');
+  t.same(['a', 'b', 'c', 'd'].map((id) => limiter.admit('203.0.113.7', id)), [true, true, true, false]);
 });

@@ -323,3 +323,30 @@ t.test('options are checked at registration', async (t) => {
   await invalid({ channels: CHANNELS as unknown as () => [] }, 'channels');
   await invalid({ clock: { now: () => 0 } as unknown as ListenersOptions['clock'] }, 'clock');
 });
+
+t.test('one address counts at most sessionIdsPerClient session ids per bucket; past that, by address and User-Agent', async (t) => {
+  const { app } = await startOrigin(t, { sessionIdsPerClient: 3 });
+  for (let i = 0; i < 50; i++) {
+    await fetchAs(app, `/fip/fip_hifi.m3u8?_onair_sid=forged-${i}`, 'bot', { remoteAddress: '198.51.100.66' });
+  }
+  await fetchAs(app, '/fip/fip_hifi.m3u8?_onair_sid=real-listener', 'player', { remoteAddress: '203.0.113.1' });
+  t.same(await listeners(app), counts([5, 5, 0]), '3 sessions and the address itself from the bot, 1 real listener');
+  const lines = Array.from({ length: 20 }, (_, i) => ({ client: '198.51.100.77', ua: 'bot', path: `/fip/fip_lofi.m3u8?sid=log-${i}`, time: BUCKET_START + 50 }));
+  t.equal((await ingest(app, lines)).statusCode, 202);
+  t.same(await listeners(app), counts([9, 5, 4]), 'log lines are bounded the same way');
+});
+
+t.test('the ingest endpoint is rate-limited per client address: 429 with Retry-After past the limit', async (t) => {
+  const { app } = await startOrigin(t, { ingestRequestsPerMinute: 2 });
+  const line = { client: '203.0.113.7', ua: 'VLC/3.0.20', path: '/fip/fip_hifi.m3u8', time: BUCKET_START + 50 };
+  const post = (address: string, authorization = `Bearer ${TOKEN}`) =>
+    app.inject({ method: 'POST', url: '/ingest/access-log', remoteAddress: address, payload: JSON.stringify(line), headers: { authorization, 'content-type': 'application/x-ndjson' } });
+  t.same([(await post('192.0.2.1')).statusCode, (await post('192.0.2.1', 'Bearer wrong-token-0123456789')).statusCode], [202, 403]);
+  const limited = await post('192.0.2.1');
+  t.equal(limited.statusCode, 429, 'the third within a minute is refused, whatever its token');
+  t.equal(limited.json().error, 'rate_limited');
+  t.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After');
+  t.equal(limited.headers['cache-control'], 'no-store');
+  t.equal((await post('192.0.2.2')).statusCode, 202, 'another address has its own budget');
+  t.equal((await app.inject({ method: 'GET', url: '/fip/fip_hifi.m3u8', remoteAddress: '192.0.2.1' })).statusCode, 200, 'playlists are not rate-limited');
+});

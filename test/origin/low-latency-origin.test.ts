@@ -10,7 +10,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
-import { buildOrigin } from '../../src/origin/origin-server.js';
+import { buildOrigin, type BuildOriginOptions } from '../../src/origin/origin-server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { StoredPlaylist } from '../../src/store/store.js';
 import { FrameSource } from '../helpers/aac-frames.js';
@@ -31,7 +31,7 @@ class CountingStore extends DelegatingStore {
   }
 }
 
-async function startLowLatency(t: Test, lowLatency = true) {
+async function startLowLatency(t: Test, lowLatency = true, limits: BuildOriginOptions['limits'] = {}) {
   const channel = testChannel({ lowLatency, partSeconds: 0.25 }, SEGMENT_SECONDS);
   const memory = new MemoryStore();
   await memory.start();
@@ -39,7 +39,7 @@ async function startLowLatency(t: Test, lowLatency = true) {
   const packager = new ChannelPackager({ channel, segmentSeconds: SEGMENT_SECONDS, windowSegments: 12, store, logger: pino({ level: 'silent' }) });
   await packager.start();
   const clock = new ManualClock();
-  const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }], targetDurationSeconds: 1, clock });
+  const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }], targetDurationSeconds: 1, clock, limits });
   await app.ready();
   t.teardown(async () => {
     await app.close();
@@ -211,7 +211,8 @@ t.test('many held requests for one part share the store reads', async (t) => {
   await publish(6);
   const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
   const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`;
-  const held = Array.from({ length: 200 }, () => get(app, url));
+  // 200 listeners, each from an address of its own (one address may hold 64 at most).
+  const held = Array.from({ length: 200 }, (_, index) => app.inject({ method: 'GET', url, remoteAddress: `192.0.2.${index}` }));
   await waitUntil(t, 'all 200 are held', () => app.onairOrigin.stats().heldRequests === 200);
   const readsBefore = store.playlistReads;
   await publish(1);
@@ -242,4 +243,103 @@ t.test('a playlist without parts ignores the directives', async (t) => {
     const response = await answered(get(app, `/fip/fip_hifi.m3u8?${query}`));
     t.equal(response !== 'pending' && response.statusCode, 200, query);
   }
+});
+
+/** A GET from `address` (the socket's), with more headers. */
+function getFrom(app: FastifyInstance, url: string, address: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'GET', url, remoteAddress: address, headers });
+}
+
+t.test('held requests are capped per client address: over it, 503 + Retry-After at once, other addresses still held', async (t) => {
+  const { app, publish, clock } = await startLowLatency(t, true, { heldRequestsPerClient: 3, heldRequests: 100 });
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`;
+  const held = [1, 2, 3].map(() => getFrom(app, url, '198.51.100.7'));
+  await waitUntil(t, 'three held', () => app.onairOrigin.stats().heldRequests === 3);
+
+  const refused = await answered(getFrom(app, url, '198.51.100.7'));
+  t.equal(refused !== 'pending' && refused.statusCode, 503, 'the fourth of one address is refused at once');
+  if (refused !== 'pending') {
+    t.equal(refused.headers['retry-after'], '1');
+    t.equal(refused.headers['cache-control'], 'no-store', 'a refusal about one client is never cached');
+    t.equal(refused.json().error, 'busy');
+  }
+  const hintedPart = await answered(getFrom(app, `/fip/${hint.uri}`, '198.51.100.7'));
+  t.equal(hintedPart !== 'pending' && hintedPart.statusCode, 503, 'a hinted part counts against the same cap');
+  const listed = await answered(getFrom(app, `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn - 1}`, '198.51.100.7'));
+  t.equal(listed !== 'pending' && listed.statusCode, 200, 'a request that needs no hold is never refused');
+
+  const other = getFrom(app, url, '203.0.113.9');
+  await waitUntil(t, 'another address held', () => app.onairOrigin.stats().heldRequests === 4);
+  t.equal(app.onairOrigin.stats().heldRequestsRefused, 2);
+
+  await publish(1);
+  const answers = await Promise.all([...held, other]);
+  t.same(answers.map((response) => response.statusCode), [200, 200, 200, 200], 'the held ones are answered when the part comes');
+  t.equal(app.onairOrigin.stats().heldRequests, 0, 'every place is released');
+  const next = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const again = getFrom(app, `/fip/fip_hifi.m3u8?_HLS_msn=${next.msn}&_HLS_part=${next.part}`, '198.51.100.7');
+  t.equal(await within(again, clock, 100), 'pending', 'the address may be held again once its holds ended');
+  await publish(1);
+  t.equal((await again).statusCode, 200);
+});
+
+t.test('the cap over all clients refuses every address once full, and a timed-out hold frees its place', async (t) => {
+  const { app, publish, clock } = await startLowLatency(t, true, { heldRequestsPerClient: 10, heldRequests: 4 });
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn + 1}&_HLS_part=0`;
+  const held = [1, 2, 3, 4].map((index) => getFrom(app, url, `192.0.2.${index}`));
+  await waitUntil(t, 'four held', () => app.onairOrigin.stats().heldRequests === 4);
+  const refused = await answered(getFrom(app, url, '192.0.2.200'));
+  t.equal(refused !== 'pending' && refused.statusCode, 503, 'a fifth address is refused: the process holds its maximum');
+
+  // Nothing is published: the holds end after 3 target durations (503 not_ready), freeing their places.
+  const timedOut = await within(Promise.all(held), clock, 3200);
+  t.ok(timedOut !== 'pending' && timedOut.every((response) => response.statusCode === 503 && response.json().error === 'not_ready'));
+  t.equal(app.onairOrigin.stats().heldRequests, 0);
+  const later = getFrom(app, url, '192.0.2.200');
+  t.equal(await within(later, clock, 100), 'pending', 'held again once places are free');
+  await within(later, clock, 3200);
+});
+
+t.test('X-Forwarded-For names the client only from a trusted proxy', async (t) => {
+  const { app, publish } = await startLowLatency(t, true, { heldRequestsPerClient: 1 });
+  await publish(6);
+  const hint = hintOf((await get(app, '/fip/fip_hifi.m3u8')).body);
+  const url = `/fip/fip_hifi.m3u8?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}`;
+  // From an untrusted address, a forged header changes nothing: still one client.
+  const first = getFrom(app, url, '198.51.100.7', { 'x-forwarded-for': '10.1.1.1' });
+  await waitUntil(t, 'one held', () => app.onairOrigin.stats().heldRequests === 1);
+  const forged = await answered(getFrom(app, url, '198.51.100.7', { 'x-forwarded-for': '10.2.2.2' }));
+  t.equal(forged !== 'pending' && forged.statusCode, 503, 'a forged X-Forwarded-For does not dodge the cap');
+  // Through the trusted proxy (loopback by default), each forwarded client has its own places.
+  const viaProxy = ['10.3.3.3', '10.4.4.4'].map((client) => getFrom(app, url, '127.0.0.1', { 'x-forwarded-for': client }));
+  await waitUntil(t, 'both forwarded clients held', () => app.onairOrigin.stats().heldRequests === 3);
+  await publish(1);
+  t.same((await Promise.all([first, ...viaProxy])).map((response) => response.statusCode), [200, 200, 200]);
+});
+
+t.test('unknown query parameters are ignored, and names are matched as sent, never percent-decoded', async (t) => {
+  const { app, publish, clock } = await startLowLatency(t);
+  await publish(6);
+  const plain = await get(app, '/fip/fip_hifi.m3u8');
+  const busted = await get(app, '/fip/fip_hifi.m3u8?cachebuster=8f3a&x');
+  t.equal(busted.statusCode, 200);
+  t.equal(busted.body, plain.body, 'the same playlist as without the parameter');
+  t.equal(busted.headers.etag, plain.headers.etag);
+  t.equal(busted.headers['cache-control'], plain.headers['cache-control']);
+
+  const hint = hintOf(plain.body);
+  const encodedName = await answered(get(app, `/fip/fip_hifi.m3u8?%5FHLS_msn=${hint.msn + 1}`));
+  t.equal(encodedName !== 'pending' && encodedName.statusCode, 200, '%5FHLS_msn is an unknown name: not held');
+  t.equal(encodedName !== 'pending' && encodedName.headers['cache-control'], plain.headers['cache-control'], 'and cached as the plain playlist');
+  const encodedValue = await get(app, `/fip/fip_hifi.m3u8?_HLS_msn=%3${hint.msn % 10}`);
+  t.equal(encodedValue.statusCode, 400, 'a percent-encoded directive value is malformed');
+
+  const held = get(app, `/fip/fip_hifi.m3u8?utm=1&_HLS_part=${hint.part}&_HLS_msn=${hint.msn}`);
+  t.equal(await within(held, clock, 100), 'pending', 'known parameters among unknown ones still hold');
+  await publish(1);
+  t.equal((await held).statusCode, 200);
 });

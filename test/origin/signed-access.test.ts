@@ -9,7 +9,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import t, { type Test } from 'tap';
 import { originFrameworkErrorHandler } from '../../src/http/error-replies.js';
 import { MAX_PARAM_LENGTH, originPlugin } from '../../src/origin/origin-plugin.js';
-import { signedAccessPlugin } from '../../src/origin/signed-access.js';
+import { signedAccessPlugin, SignedVariants } from '../../src/origin/signed-access.js';
 import type { SignedAccessOptions } from '../../src/origin/signed-access.js';
 import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -400,4 +400,56 @@ t.test("a channel's token covers its recordings; other routes with a channel par
   const jazzToken = signPath({ key: KEY, pathPrefix: channelPathPrefix('jazz'), expiresAt: nowSeconds() + 3600 });
   t.equal((await get(app, '/recordings/jazz/x.m4a')).statusCode, 200, 'a public channel: no token needed');
   assertRefused(t, await get(app, `/recordings/fip/x.m4a?token=${jazzToken}`), 'token_wrong_path', "another channel's token");
+});
+
+t.test('signed variants are kept per path, version and token, and a new version is never served from an old one', async (t) => {
+  const store = await filledStore(t);
+  const app = await startOrigin(t, store);
+  const token = fipToken();
+  const other = fipToken(nowSeconds() + 7200);
+  const first = await get(app, `/fip/fip_hifi.m3u8?token=${token}`);
+  const again = await get(app, `/fip/fip_hifi.m3u8?token=${token}&utm=x`);
+  t.equal(again.body, first.body, 'the same variant, an unknown parameter ignored');
+  const byOther = await get(app, `/fip/fip_hifi.m3u8?token=${other}`);
+  t.ok(urisOf(byOther.body).every((uri) => uri.endsWith(`token=${other}`)), "another token gets its own variant, never the first one's");
+  const lofi = await get(app, `/fip/fip_lofi.m3u8?token=${token}`);
+  t.match(lofi.body, /lofi\/100-1\.ts/, 'another path with the same token gets its own playlist');
+  const gzipped = await get(app, `/fip/fip_hifi.m3u8?token=${token}`, { 'accept-encoding': 'gzip' });
+  t.equal(gunzipSync(gzipped.rawPayload).toString(), first.body, 'the gzip coding is a variant of its own');
+
+  await publishFip(store, 2);
+  await new Promise((resolve) => setImmediate(resolve));
+  const updated = await get(app, `/fip/fip_hifi.m3u8?token=${token}`);
+  t.not(updated.headers.etag, first.headers.etag);
+  t.match(updated.body, /106-1\.1\.ts\?token=/, 'the new version, with the token');
+});
+
+t.test('the variant cache is bounded in bytes, least recently used out first, and shares one rewrite', async (t) => {
+  const variants = new SignedVariants(1000);
+  let made = 0;
+  const make = (size: number) => async (): Promise<Buffer> => {
+    made += 1;
+    return Buffer.alloc(size, made);
+  };
+  const [one, two] = await Promise.all([variants.get('a', make(400)), variants.get('a', make(400))]);
+  t.equal(made, 1, 'concurrent misses share one rewrite');
+  t.equal(one, two);
+  await variants.get('b', make(400));
+  await variants.get('a', make(400));
+  t.equal(made, 2, 'a hit does not rewrite');
+  await variants.get('c', make(400));
+  t.ok(variants.sizeBytes <= 1000, `${variants.sizeBytes} bytes kept`);
+  await variants.get('a', make(400));
+  t.equal(made, 3, 'a, used more recently than b, was kept');
+  await variants.get('b', make(400));
+  t.equal(made, 4, 'the least recently used (b) was dropped');
+  await variants.get('huge', make(5000));
+  t.ok(variants.sizeBytes <= 1000, 'a variant larger than the budget is not kept');
+  await variants.get(undefined, make(10));
+  await variants.get(undefined, make(10));
+  t.equal(made, 7, 'without a key (no ETag) nothing is kept');
+  const none = new SignedVariants(0);
+  await none.get('a', make(1));
+  await none.get('a', make(1));
+  t.equal(made, 9, 'a zero budget keeps nothing');
 });
