@@ -11,7 +11,8 @@ const root = join(import.meta.dirname, '..');
 function files(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
     const path = join(directory, entry.name);
-    if (entry.isDirectory()) return files(path);
+    // Builds and caches (bench/.cache holds earlier commits built by bench:packager --against) are not sources.
+    if (entry.isDirectory()) return entry.name === '.cache' || entry.name === 'dist' ? [] : files(path);
     return /\.(ts|js)$/.test(entry.name) ? [path] : [];
   });
 }

@@ -268,7 +268,7 @@ t.test('two ingests on one host with the default admin settings both start, each
   const config = async (): Promise<object> => ({
     store: 'memory',
     hls: { segmentSeconds: 1 },
-    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener` }] }],
+    channels: [{ id: 'fip', renditions: [{ id: 'lofi', bitrate: '32k' }], inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { passphrase: 'onair-test-passphrase' } }] }],
   });
   const first = await startOnairProcess(t, { role: 'ingest', config: await config(), readyPattern: /"msg":"ingest started"/ });
   const second = await startOnairProcess(t, { role: 'ingest', config: await config(), readyPattern: /"msg":"ingest started"/ });
