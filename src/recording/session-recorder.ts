@@ -268,6 +268,8 @@ export class SessionRecorder {
     if (this.diskFull) {
       this.diskFull = false;
       this.logger.info({ session }, 'the recordings disk has room again: recording goes on');
+      // The jobs the full disk stopped need not wait for their retry.
+      this.options.jobs.resume(this.channelId);
     }
     open.recordedAny = true;
     open.fallbackSeconds = fallback ? open.fallbackSeconds + entry.durationSeconds : 0;
