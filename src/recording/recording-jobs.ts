@@ -150,6 +150,9 @@ export class RecordingJobs {
     const fence = this.leaseOf(channel);
     let record = await catalog.require(channel, session);
     if (record.state === 'recording') throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is still being recorded`);
+    if (runOptions.restitch && record.segmentsRemoved) {
+      throw new OnairError('ONAIR_RECORDING_STITCH_FAILED', `session ${session} of channel ${channel} cannot be stitched again: its segments were removed once its file was checked (recordings.keepSegments)`);
+    }
     if (runOptions.restitch && record.state !== 'ended') {
       record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined }, fence);
     }
