@@ -102,6 +102,8 @@ t.test('a job stitches, checks, announces once on the events stream and the webh
   const payload = JSON.parse(call!.body) as Record<string, unknown>;
   t.match(payload, { event: 'recording.ready', url: `https://radio.example/recordings/fip/${record.session}.m4a`, durationSeconds: 3.04, sizeBytes: 9 });
   t.notOk('playlistUrl' in payload, 'no VOD playlist once the segments are gone');
+  await t.rejects(jobs(catalog, store, stitcher).run('fip', record.session, { restitch: true }), { code: 'ONAIR_RECORDING_STITCH_FAILED' }, 'nothing to stitch again from');
+  t.equal((await catalog.require('fip', record.session)).state, 'done', 'and the recording stays done');
   t.equal(call!.headers['x-onair-signature'], webhookSignature('a-shared-secret-0123', call!.body), 'signed with the shared secret');
   t.equal(call!.headers['x-onair-delivery'], `fip/${record.session}/${done.eventId}`);
 });
