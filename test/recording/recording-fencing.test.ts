@@ -4,8 +4,8 @@
  * job under its lease and is held (a frozen host) right after FFmpeg; its lease expires,
  * B takes the channel and runs the same job to the end; when A wakes, every write it tries
  * is refused, and the session has one file, one record, and one event on the stream.
- * Then the store's once-per-session event itself: a second append returns the first id,
- * and a stale token appends nothing.
+ * Then the store's once-per-session event itself, on every store (memory, Redis, Sentinel,
+ * Cluster): a second append returns the first id, and a stale token writes nothing.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import type { Lease } from '../../src/store/store.js';
 import { decodeToEnd, toneSegments } from '../helpers/recording.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { startBackends } from '../helpers/store-backends.js';
 
 const T0 = Date.parse('2026-11-21T23:15:00.000Z');
 const LEASE_MS = 400;
@@ -99,22 +100,25 @@ t.test('a job cut off by a takeover changes nothing: one stitch, one record, one
   await jobsB.close();
 });
 
-t.test('the store appends a session’s event once, and never under a stale lease', async (t) => {
-  const redis = await startRedisServer();
-  t.teardown(() => redis.stop());
-  const store = new RedisStore({ url: redis.url });
-  await store.start();
-  t.teardown(() => store.close());
-  const first = (await store.acquireLease('fip', 'a', 300))!;
-  const id = await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }, first.token);
-  t.equal(await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }, first.token), id, 'the same id, nothing appended');
-  await sleep(400);
-  const second = (await store.acquireLease('fip', 'b', 5000))!;
-  await t.rejects(store.appendEventOnce('fip', '20261121T231501Z', { event: 'recording.ready' }, first.token), { code: 'ONAIR_FENCED' });
-  await t.rejects(store.putRecording('fip', '20261121T231501Z', '{}', first.token), { code: 'ONAIR_FENCED' });
-  t.equal(await store.getRecording('fip', '20261121T231501Z'), null, 'nothing written under the stale token');
-  await store.appendEventOnce('fip', '20261121T231501Z', { event: 'recording.ready' }, second.token);
-  t.equal((await store.readEvents(10)).length, 2, 'two sessions, two events');
-  await store.deleteRecording('fip', '20261121T231500Z');
-  t.not(await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }), id, 'a deleted session’s key is forgotten');
+t.test('every store appends a session’s event once, and never under a stale lease', async (t) => {
+  for (const backend of await startBackends(t)) {
+    t.test(backend.name, async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const first = (await store.acquireLease('fip', 'a', 300))!;
+      const id = await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }, first.token);
+      t.equal(await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }, first.token), id, 'the same id, nothing appended');
+      await harness.elapse(400);
+      const second = (await store.acquireLease('fip', 'b', 5000))!;
+      await t.rejects(store.appendEventOnce('fip', '20261121T231501Z', { event: 'recording.ready' }, first.token), { code: 'ONAIR_FENCED' });
+      await t.rejects(store.putRecording('fip', '20261121T231501Z', '{}', first.token), { code: 'ONAIR_FENCED' });
+      t.equal(await store.getRecording('fip', '20261121T231501Z'), null, 'nothing written under the stale token');
+      await store.putRecording('fip', '20261121T231501Z', '{}', second.token);
+      await store.appendEventOnce('fip', '20261121T231501Z', { event: 'recording.ready' }, second.token);
+      const events = (await store.readEvents(10)).filter((event) => event.fields.event === 'recording.ready');
+      t.equal(events.length, 2, 'two sessions, two events');
+      await store.deleteRecording('fip', '20261121T231500Z');
+      t.not(await store.appendEventOnce('fip', '20261121T231500Z', { event: 'recording.ready' }), id, 'a deleted session’s key is forgotten');
+    });
+  }
 });
