@@ -11,11 +11,13 @@ command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
 command -v ffprobe >/dev/null 2>&1 || case "$missing" in *ffmpeg*) ;; *) missing="$missing ffmpeg" ;; esac
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 # `setup.sh --test`: what the test suite needs besides (Varnish for the cache-layer test,
-# Chromium for the player test, promtool from prometheus for the metrics test).
+# Chromium for the player test, promtool from prometheus for the metrics test, strace for the
+# recordings durability test).
 if [ "${1:-}" = "--test" ]; then
   command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || missing="$missing varnish"
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
   command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+  command -v strace >/dev/null 2>&1 || missing="$missing strace"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

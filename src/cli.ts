@@ -12,7 +12,7 @@ import { loadConfigFile } from './config/load-config.js';
 import { unauthenticatedListeners, type OnairConfig } from './config/config-schema.js';
 import { startDemo } from './demo.js';
 import { demoConfig } from './demo.js';
-import { isOnairError } from './errors.js';
+import { isOnairError, OnairError } from './errors.js';
 import { createLogger as createProcessLogger } from './logging/create-logger.js';
 import { redactSecrets, redactUrl } from './logging/redact.js';
 import { startOnair } from './onair.js';
@@ -77,7 +77,16 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(config);
   // Listen for signals before starting, so a stop during start-up still closes cleanly.
   const stopRequested = firstSignal(logger);
+  // A rejection nothing handled is a bug somewhere: logged with a code and counted, never the end of every channel.
+  let countRejection = (): void => undefined;
+  const onUnhandledRejection = (reason: unknown): void => {
+    const error = new OnairError('ONAIR_UNHANDLED_REJECTION', reason instanceof Error ? reason.message : String(reason), { cause: reason });
+    logger.error({ code: error.code, err: reason }, 'unhandled promise rejection');
+    countRejection();
+  };
+  process.on('unhandledRejection', onUnhandledRejection);
   const running = await startOnair({ config, configPath: values.config, role: command as 'start' | 'ingest' | 'origin', logger });
+  countRejection = () => running.metrics.unhandledRejections.inc();
   // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored).
   const reloadOnHangup = (): void => {
     running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));

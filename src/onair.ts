@@ -30,8 +30,12 @@ import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from '.
 import { RecordingCatalog } from './recording/recording-catalog.js';
 import { RecordingFiles } from './recording/recording-files.js';
 import { recordingJobsFor, type RecordingJobs } from './recording/recording-jobs.js';
+import { RecordingRetention } from './recording/recording-retention.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
+
+/** How often recordings retention runs besides after each finished job. */
+const RETENTION_INTERVAL_MS = 5 * 60_000;
 
 export interface RunningOnair {
   readonly store: Store;
@@ -157,15 +161,19 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     stops.push(() => admin.close());
     const adminUrl = await listenAdmin(admin, adminAddress(config, role), logger);
     if (role !== 'origin') {
-      recordingJobs = recordingJobsFor(config, recordings, measuredStore, logger);
-      ingest = new IngestService({
-        config,
-        store: measuredStore,
+      // Jobs and retention act on the channels this process leads, fenced by its lease.
+      const leaseOf = (channel: string): string | undefined => ingest?.channels.get(channel)?.leadership.token;
+      const retention = new RecordingRetention({
+        catalog: recordings,
+        limitsOf: (id) => config.channels.find((channel) => channel.id === id)?.recordRetention ?? config.recordings.retention,
+        leads: (channel) => leaseOf(channel) !== undefined,
         logger,
-        startEncoder: options.startEncoder,
-        recordings: { catalog: recordings, jobs: recordingJobs },
-        adminUrl,
       });
+      retention.start(() => config.channels.map((channel) => channel.id), RETENTION_INTERVAL_MS);
+      stops.push(async () => retention.close());
+      recordingJobs = recordingJobsFor(config, recordings, measuredStore, logger, { fence: leaseOf, retention });
+      metrics.watchRecordings(recordingJobs, retention);
+      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder, recordings: { catalog: recordings, jobs: recordingJobs }, adminUrl });
       stops.push(() => ingest!.close());
       // Stopped before the ingest: a session the shutdown ends is stitched at the next start
       // (or by the standby taking over), not half-stitched now.

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseBitrate, parseDurationSeconds } from './units.js';
+import { parseBitrate, parseByteSize, parseDurationSeconds } from './units.js';
 
 /** Channel, rendition and input ids end up in URLs and Redis keys: keep them plain. */
 const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -129,6 +129,26 @@ const fallbackSchema = z.union(
 /** First path segments of the admin listener's routes: no channel may take them. */
 export const ADMIN_PATH_PREFIXES: readonly string[] = ['api', 'ingest', 'metrics'];
 
+/** Recordings retention, per channel: sessions past either limit are removed, oldest first (src/recording/recording-retention.ts). */
+const retentionSchema = z
+  .object({
+    /** A finished session older than this (since it ended) is removed: file, segments and record. */
+    maxAge: secondsSchema(60, 100 * 365 * 86400, '30d').optional(),
+    /** The channel's recordings on disk stay under this: the oldest finished sessions are removed. */
+    maxSize: z
+      .union([z.string(), z.number()], { error: 'expected a size like 20G' })
+      .transform((value, context) => {
+        const bytes = parseByteSize(value);
+        if (bytes === undefined || bytes < 1024 * 1024) {
+          context.addIssue({ code: 'custom', message: 'expected a size like 500M or 20G, at least 1M' });
+          return z.NEVER;
+        }
+        return bytes;
+      })
+      .optional(),
+  })
+  .strict();
+
 const channelSchema = z
   .object({
     // `/recordings/…` is where the origin serves recorded sessions (src/recording/recordings-plugin.ts).
@@ -163,6 +183,8 @@ const channelSchema = z
     endAfterSeconds: secondsSchema(1, 3600, '30s').default(30),
     /** The rendition recorded; default: the one with the highest bitrate. */
     recordRendition: idSchema.optional(),
+    /** This channel's recordings retention, instead of `recordings.retention`. */
+    recordRetention: retentionSchema.optional(),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -327,6 +349,10 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        /** Each channel's retention (a channel's `recordRetention` replaces it); none by default. */
+        retention: retentionSchema.prefault({}),
+        /** Keep a session's segments (and its VOD playlist) once its file is stitched and checked; default: removed then. */
+        keepSegments: z.boolean({ error: 'expected true or false' }).default(false),
       })
       .strict()
       .prefault({}),

@@ -1,10 +1,10 @@
 /**
  * FFmpeg's side of a recording (src/recording/recording-jobs.ts): a session's MPEG-TS
- * segments stitched into one MP4/M4A without re-encoding, and the result measured with
- * ffprobe.
+ * segments stitched into one MP4/M4A without re-encoding, gaps (segment files lost, e.g. to
+ * a full disk) filled with silence of the same length, and the result measured with ffprobe.
  */
 import { stat, writeFile } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ffprobe, runFfmpeg } from './ffmpeg-process.js';
 import { OnairError } from '../errors.js';
@@ -26,6 +26,107 @@ export interface StitchOptions {
   logger?: Logger;
 }
 
+/** A session in order: runs of segment files that are there, and the gaps between them. */
+export type StitchPiece = { segmentPaths: readonly string[] } | { silenceSeconds: number };
+
+/** The recorded rendition's audio, which the silence of a gap is encoded as. */
+export interface StitchAudio {
+  sampleRate: number;
+  channels: number;
+  /** Bits per second. */
+  bitrate: number;
+}
+
+export interface SessionStitchSpec {
+  pieces: readonly StitchPiece[];
+  /** A directory of this attempt's own, for lists and pieces. */
+  workDir: string;
+  outputPath: string;
+  audio: StitchAudio;
+}
+
+/**
+ * Stitches a session: one run of segments (no gap) is one remux (stitchSegments). With gaps,
+ * each run is remuxed to an `.m4a` piece, each gap is encoded as silence of its exact length
+ * (FFmpeg's anullsrc at the rendition's rate, channel count and bit rate, AAC-LC: a whole number
+ * of frames, since segments are), and the pieces are joined by FFmpeg's concat demuxer without
+ * re-encoding (one codec configuration throughout). Progress reports the final join.
+ */
+export async function stitchSession(spec: SessionStitchSpec, options: StitchOptions = {}): Promise<void> {
+  const [first] = spec.pieces;
+  if (spec.pieces.length === 1 && first && 'segmentPaths' in first) {
+    return stitchSegments({ segmentPaths: first.segmentPaths, listPath: join(spec.workDir, 'segments.txt'), outputPath: spec.outputPath }, options);
+  }
+  if (!spec.pieces.some((piece) => 'segmentPaths' in piece)) throw new RangeError('nothing to stitch: no segments');
+  const piecePaths: string[] = [];
+  for (const [index, piece] of spec.pieces.entries()) {
+    const path = join(spec.workDir, `piece-${index}.m4a`);
+    if ('segmentPaths' in piece) {
+      await stitchSegments({ segmentPaths: piece.segmentPaths, listPath: join(spec.workDir, `segments-${index}.txt`), outputPath: path }, { signal: options.signal, logger: options.logger });
+    } else {
+      await encodeSilence(path, piece.silenceSeconds, spec.audio, options);
+    }
+    piecePaths.push(path);
+  }
+  const listPath = join(spec.workDir, 'pieces.ffconcat');
+  await writeFile(listPath, `ffconcat version 1.0\n${piecePaths.map((path) => `file '${path.replace(/'/g, "'\\''")}'`).join('\n')}\n`);
+  await runToEnd(
+    {
+      input: listPath,
+      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'concat', '-safe', '0'],
+      outputOptions: ['-map', '0:a:0', '-c', 'copy', '-movflags', '+faststart'],
+      format: 'mp4',
+      output: spec.outputPath,
+    },
+    'stitch',
+    options,
+  );
+}
+
+/** `seconds` of digital silence as AAC-LC in an `.m4a`, as the recorded rendition would carry it. */
+async function encodeSilence(outputPath: string, seconds: number, audio: StitchAudio, options: StitchOptions): Promise<void> {
+  const layout = audio.channels === 1 ? 'mono' : 'stereo';
+  await runToEnd(
+    {
+      input: `anullsrc=r=${audio.sampleRate}:cl=${layout}`,
+      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'lavfi'],
+      outputOptions: ['-t', seconds.toFixed(6), '-c:a', 'aac', '-b:a', String(audio.bitrate), '-ac', String(audio.channels)],
+      format: 'mp4',
+      output: outputPath,
+    },
+    'encode silence for',
+    { signal: options.signal, logger: options.logger },
+  );
+}
+
+/** Runs one FFmpeg job to its end; rejects with FFmpeg's last error lines. */
+function runToEnd(job: Parameters<typeof runFfmpeg>[0], what: string, options: StitchOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => ffmpeg.kill('SIGKILL');
+    const ffmpeg = runFfmpeg(
+      {
+        ...job,
+        onProgress: (timemark) => {
+          const seconds = timemarkSeconds(timemark);
+          if (seconds !== undefined) options.onProgress?.(seconds);
+        },
+      },
+      {
+        onStderrLine: () => undefined,
+        onExit: (exit) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          if (exit.code === 0 && !options.signal?.aborted) resolve();
+          else reject(new Error(options.signal?.aborted ? 'stitching was aborted' : `FFmpeg could not ${what} the recording: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
+        },
+        logger: options.logger,
+      },
+    );
+    // Before FFmpeg has spawned, the kill waits for it (ffmpeg-process.ts).
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /**
  * Concatenates MPEG-TS segments (AAC in ADTS) into one MP4 (`.m4a`) without re-encoding.
  * The segments are cut from one packager run, so their bytes end to end are one transport
@@ -42,35 +143,18 @@ export async function stitchSegments(spec: StitchSpec, options: StitchOptions = 
     throw new RangeError('segment paths must be absolute, one per line');
   }
   await writeFile(spec.listPath, `${spec.segmentPaths.join('\n')}\n`);
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => stitcher.kill('SIGKILL');
-    const stitcher = runFfmpeg(
-      {
-        input: `concatf:${spec.listPath}`,
-        // `-stats` with `-loglevel error` prints the progress lines alone, unprefixed, for fluent-ffmpeg to parse.
-        inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'mpegts'],
-        outputOptions: ['-map', '0:a:0', '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
-        format: 'mp4',
-        output: spec.outputPath,
-        onProgress: (timemark) => {
-          const seconds = timemarkSeconds(timemark);
-          if (seconds !== undefined) options.onProgress?.(seconds);
-        },
-      },
-      {
-        onStderrLine: () => undefined,
-        onExit: (exit) => {
-          options.signal?.removeEventListener('abort', onAbort);
-          if (exit.code === 0 && !options.signal?.aborted) resolve();
-          else reject(new Error(options.signal?.aborted ? 'stitching was aborted' : `FFmpeg could not stitch: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
-        },
-        logger: options.logger,
-      },
-    );
-    // Before FFmpeg has spawned, the kill waits for it (ffmpeg-process.ts).
-    if (options.signal?.aborted) onAbort();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  await runToEnd(
+    {
+      input: `concatf:${spec.listPath}`,
+      // `-stats` with `-loglevel error` prints the progress lines alone, unprefixed, for fluent-ffmpeg to parse.
+      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'mpegts'],
+      outputOptions: ['-map', '0:a:0', '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
+      format: 'mp4',
+      output: spec.outputPath,
+    },
+    'stitch',
+    options,
+  );
 }
 
 /** `00:01:02.50` → 62.5; undefined for anything else (FFmpeg prints `N/A` before the first packet). */

@@ -56,6 +56,8 @@ export interface InputWorkerOptions {
   startTimeoutMs?: number;
   startEncoder?: typeof startFfmpegEncoder;
   now?: () => number;
+  /** The demuxer or ADTS parser threw (a bug a feed provoked): the owner restarts the channel. Unset: it is thrown. */
+  onParserFault?: (error: unknown) => void;
 }
 
 export class InputWorker {
@@ -167,7 +169,14 @@ export class InputWorker {
         producedOutput = true;
       }
       this.stats.bytesReceived += chunk.byteLength;
-      const groups = output.push(chunk);
+      let groups: AacFrame[][];
+      try {
+        groups = output.push(chunk);
+      } catch (error) {
+        if (!this.options.onParserFault) throw error;
+        this.options.onParserFault(error);
+        return;
+      }
       if (groups.length > 0) {
         this.stats.frameGroups += groups.length;
         this.stats.lastFrameAt = this.now();

@@ -13,6 +13,8 @@ import type { ListenerCounts, ListenersControl } from '../origin/listeners-plugi
 import type { OriginControl } from '../origin/origin-plugin.js';
 import type { ChannelPipeline } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
+import type { RecordingJobs } from '../recording/recording-jobs.js';
+import type { RecordingRetention } from '../recording/recording-retention.js';
 
 /** Latency buckets from half a millisecond (a memory hit) to 10 s (a held LL-HLS request). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -61,6 +63,12 @@ export class OnairMetrics {
     help: "From a segment's last frame reaching the packager to its playlist being published",
     labelNames: ['channel'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly unhandledRejections = new Counter({
+    name: 'onair_unhandled_rejections_total',
+    help: 'Promise rejections nothing handled (logged with ONAIR_UNHANDLED_REJECTION; the process goes on)',
     registers: [this.registry],
   });
 
@@ -245,6 +253,51 @@ export class OnairMetrics {
         }
       },
     });
+    new Counter({
+      name: 'onair_channel_restarts_total',
+      help: "Restarts of a channel after its pipeline threw, by the stage that threw (parser, selector, packager)",
+      labelNames: ['channel', 'stage'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, stages] of ingest.faults) for (const [stage, count] of stages) this.inc({ channel: id, stage }, count);
+      },
+    });
+    const recorderGauge = (name: string, help: string, read: (channel: ChannelPipeline) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['channel'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const [id, channel] of channels()) {
+            const value = read(channel);
+            if (value !== undefined) this.set({ channel: id }, value);
+          }
+        },
+      });
+    };
+    recorderGauge('onair_recording_active', '1 while a session of the channel is being recorded here', (channel) => channel.recorder && (channel.recorder.current ? 1 : 0));
+    recorderGauge('onair_recording_disk_full', '1 while the recordings disk is full for the channel (recording waits for room)', (channel) => channel.recorder && (channel.recorder.diskFull ? 1 : 0));
+    const recorderCounter = (name: string, help: string, read: (channel: ChannelPipeline) => number | undefined): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['channel'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const [id, channel] of channels()) {
+            const value = read(channel);
+            if (value !== undefined) this.inc({ channel: id }, value);
+          }
+        },
+      });
+    };
+    recorderCounter('onair_recording_segments_written_total', 'Segments written to the recordings disk', (channel) => channel.recorder?.stats.segmentsWritten);
+    recorderCounter('onair_recording_write_errors_total', 'Segments that could not be recorded (disk or store errors)', (channel) => channel.recorder?.stats.writeErrors);
+    recorderCounter('onair_recording_disk_full_total', 'Times the recordings disk was found full', (channel) => channel.recorder?.stats.diskFullEvents);
     new Gauge({
       name: 'onair_timeline_drift_seconds',
       help: 'Audio timeline minus wall clock since the first frame: an input running slow (−) or fast (+)',
@@ -255,6 +308,53 @@ export class OnairMetrics {
         for (const [id, channel] of channels()) {
           const drift = channel.packager.timelineDriftSeconds();
           if (drift !== undefined) this.set({ channel: id }, drift);
+        }
+      },
+    });
+  }
+
+  /** Recordings: stitch jobs by outcome, silence stitched for lost segments, retention. */
+  watchRecordings(jobs: RecordingJobs, retention: RecordingRetention): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'onair_recording_jobs_total',
+      help: 'Recording jobs ended, by outcome: done, failed, disk_full (queued again), fenced (another packager leads)',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, count] of Object.entries(jobs.stats.outcomes)) this.inc({ outcome }, count);
+      },
+    });
+    new Counter({
+      name: 'onair_recording_silence_seconds_total',
+      help: 'Seconds of silence stitched in for segment files that were lost',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(jobs.stats.silenceSeconds);
+      },
+    });
+    new Gauge({
+      name: 'onair_recordings_bytes',
+      help: "Bytes of a channel's recordings on disk, at the last retention sweep",
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [channel, bytes] of retention.stats.bytes) this.set({ channel }, bytes);
+      },
+    });
+    new Counter({
+      name: 'onair_recordings_removed_total',
+      help: 'Sessions removed by retention, by reason (age, size)',
+      labelNames: ['channel', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [channel, counts] of retention.stats.removed) {
+          this.inc({ channel, reason: 'age' }, counts.age);
+          this.inc({ channel, reason: 'size' }, counts.size);
         }
       },
     });

@@ -7,10 +7,17 @@
  * runner given), a session recorder is attached: the packager's `segment` events and the
  * selector's switches feed it, and it records while this process leads. This is where the
  * stages meet; none of them knows the others.
+ *
+ * Fault containment (docs/architecture.md, Failure model: "one channel's code throws"): every
+ * way into the stages — the parser's bytes, the selector's frames and ticks, the packager's
+ * frame groups — is guarded. An exception there stops this channel's pipeline (nothing more
+ * goes in), is logged with ONAIR_CHANNEL_FAULT and the stage, and is reported to `onFault`:
+ * the ingest service restarts the channel (ingest-service.ts). Other channels never see it.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
+import type { MuxerFactory } from '../media/muxer.js';
 import { OnairError } from '../errors.js';
 import type { startEncoder } from '../ffmpeg/live-encoder.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
@@ -38,6 +45,22 @@ export interface PipelineOptions {
   recordings?: { catalog: RecordingCatalog; jobs: RecordingJobQueue };
   /** This process's admin listener (/metrics, /api), stored in the status of the channels it leads. */
   adminUrl?: string;
+  /** A stage of the channel threw; the pipeline has stopped taking audio (see the header). */
+  onFault?: (fault: ChannelFault) => void;
+  /**
+   * Replaces a channel's segment muxers (default MPEG-TS). Only tests set it, to make one
+   * channel's packager throw: no real feed can (the parsers resynchronise on bad bytes).
+   */
+  muxersFor?: (channel: ChannelConfig) => MuxerFactory | undefined;
+}
+
+/** Where a channel's exception was caught. */
+export type FaultStage = 'parser' | 'selector' | 'packager';
+
+export interface ChannelFault {
+  channel: string;
+  stage: FaultStage;
+  error: OnairError;
 }
 
 /** What the store keeps per channel for the API and metrics (`Store.putStatus`). */
@@ -70,6 +93,8 @@ export class ChannelPipeline {
   readonly switches = new Map<string, number>();
   /** Set by close(): encoders exiting now are a stop, not a failure to switch away from. */
   private closing = false;
+  /** Set by the first exception of a stage: nothing more goes into the pipeline. */
+  private faulted = false;
 
   constructor(channel: ChannelConfig, options: PipelineOptions) {
     this.channel = channel;
@@ -83,6 +108,7 @@ export class ChannelPipeline {
       store: options.store,
       logger: options.logger,
       standby: true,
+      muxers: options.muxersFor?.(channel),
     });
     this.inputs = channel.inputs.map(
       (input, priority) =>
@@ -91,10 +117,11 @@ export class ChannelPipeline {
           input,
           logger: options.logger,
           startEncoder: options.startEncoder,
-          onFrameGroups: (groups) => this.selector?.push(priority, groups, monotonicNow()),
+          onFrameGroups: (groups) => this.guard('selector', () => this.selector?.push(priority, groups, monotonicNow())),
           onStateChange: () => {
-            if (!this.closing) this.selector?.tick(monotonicNow());
+            if (!this.closing) this.guard('selector', () => this.selector?.tick(monotonicNow()));
           },
+          onParserFault: (error) => this.fault('parser', error),
         }),
     );
     this.leadership = new ChannelLeadership({
@@ -139,12 +166,12 @@ export class ChannelPipeline {
       inputTimeoutMs: this.channel.inputTimeoutMs,
       recoverMs: this.channel.recoverSeconds * 1000,
       bufferMs: this.options.config.ingest.bufferMs,
-      emit: (group) => this.packager.pushFrameGroup(group),
+      emit: (group) => this.guard('packager', () => this.packager.pushFrameGroup(group)),
       onSwitch: (change) => this.onSwitch(change),
     });
     await this.packager.start();
     for (const input of this.inputs) input.start();
-    this.tickTimer = setInterval(() => this.selector!.tick(monotonicNow()), SELECTOR_TICK_MS);
+    this.tickTimer = setInterval(() => this.guard('selector', () => this.selector!.tick(monotonicNow())), SELECTOR_TICK_MS);
     this.leadership.start();
   }
 
@@ -178,6 +205,31 @@ export class ChannelPipeline {
     // After the packager's last segments, before the lease goes: a standby then finds the session ended.
     await this.recorder?.close();
     await this.leadership.close();
+  }
+
+  /** True once a stage has thrown: the channel waits for its restart. */
+  get isFaulted(): boolean {
+    return this.faulted;
+  }
+
+  /** Runs one step of a stage; an exception becomes the channel's fault instead of the process's. */
+  private guard(stage: FaultStage, step: () => void): void {
+    if (this.faulted) return;
+    try {
+      step();
+    } catch (error) {
+      // An exception inside the packager surfaces through the selector that fed it: the innermost guard names it.
+      if (!this.faulted) this.fault(stage, error);
+    }
+  }
+
+  private fault(stage: FaultStage, cause: unknown): void {
+    if (this.faulted) return;
+    this.faulted = true;
+    clearInterval(this.tickTimer);
+    const error = new OnairError('ONAIR_CHANNEL_FAULT', `the ${stage} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { where: this.channel.id, cause });
+    this.logger.error({ code: error.code, stage, err: cause }, 'channel pipeline fault: the channel restarts');
+    this.options.onFault?.({ channel: this.channel.id, stage, error });
   }
 
   private onSwitch(change: InputSwitch): void {

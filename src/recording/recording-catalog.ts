@@ -12,7 +12,7 @@
 import { stat } from 'node:fs/promises';
 import { OnairError } from '../errors.js';
 import type { RecordingStore } from '../store/store.js';
-import { lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
+import { isDiskFull, lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
 
 export interface NewSession {
@@ -46,10 +46,13 @@ export class RecordingCatalog {
     return record;
   }
 
-  /** Stores the record with `changes` applied and a fresh `updatedAt`; returns it. */
-  async update(record: RecordingRecord, changes: Partial<RecordingRecord> = {}): Promise<RecordingRecord> {
+  /**
+   * Stores the record with `changes` applied and a fresh `updatedAt`; returns it. With
+   * `fence` (a lease token of the channel), refused with ONAIR_FENCED unless it is current.
+   */
+  async update(record: RecordingRecord, changes: Partial<RecordingRecord> = {}, fence?: string): Promise<RecordingRecord> {
     const next: RecordingRecord = { ...record, ...changes, updatedAt: this.now() };
-    await this.store.putRecording(next.channel, next.session, JSON.stringify(next));
+    await this.store.putRecording(next.channel, next.session, JSON.stringify(next), fence);
     return next;
   }
 
@@ -99,7 +102,13 @@ export class RecordingCatalog {
     const lines = index?.lines ?? [];
     const lastMsn = index?.end ? index.end.lastMsn : lastKeptMsn(lines, record.trigger);
     const endedAt = this.now();
-    if (index && !index.end) await this.files.endSession(channel, session, { type: 'end', lastMsn, reason, endedAt });
+    try {
+      if (index && !index.end) await this.files.endSession(channel, session, { type: 'end', lastMsn, reason, endedAt });
+    } catch (error) {
+      // A full disk: the store's record says where the session ends (`segments`); the tail after
+      // it is deleted below, so the index read later ends at the same segment.
+      if (!isDiskFull(error)) throw error;
+    }
     const dropped = lines.filter((line) => lastMsn === undefined || line.msn > lastMsn).map((line) => line.msn);
     await this.files.deleteSegments(channel, session, dropped);
     const resumeManual = record.trigger === 'manual' && (reason === 'shutdown' || reason === 'interrupted');

@@ -3,12 +3,16 @@
  *
  *   {dir}/{channel}/{session}/{msn}.ts        the recorded segments (MPEG-TS, one rendition)
  *   {dir}/{channel}/{session}/index.jsonl     the session's index, append-only JSON lines
- *   {dir}/{channel}/{session}/segments.txt    FFmpeg's list of the segment files (the stitch job's)
- *   {dir}/{channel}/{session}.m4a             the stitched file, once the job has made it
- *   {dir}/{channel}/{session}.m4a.part        the file being stitched (renamed when checked)
+ *   {dir}/{channel}/{session}/stitch-{nonce}/ one stitch attempt's work: FFmpeg's lists, pieces and
+ *                                             the file being stitched (each attempt its own, so the
+ *                                             two packagers of a standby pair never write one file)
+ *   {dir}/{channel}/{session}.m4a             the stitched file, once the job has made and checked it
  *
  * A segment file is written before its index line, so a crash loses at most the segment in
- * flight, and a torn last line is skipped when read. Index lines:
+ * flight, and a torn last line is skipped when read. A write that fails (a full disk) leaves
+ * no partial segment file. The stitched file is fsynced, renamed into place and its directory
+ * fsynced before the job records it (publishFile), and the index is fsynced with its end line,
+ * so a power loss never leaves a record that says done over an empty file. Index lines:
  *
  *   {"type":"session","channel":"fip","session":"…","rendition":"hifi","trigger":"auto","startedAt":…}
  *   {"type":"segment","msn":12,"durationSeconds":1.002667,"programDateTime":…,"fallback":false}
@@ -18,8 +22,9 @@
  * after `lastMsn` (a tail of fallback audio) are not part of the session. A session's segments
  * are one continuous timeline of one packager run (session-recorder.ts ends a session where it breaks).
  */
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { EndReason, SessionTrigger } from './recording-record.js';
 import { isSessionId } from './recording-record.js';
 
@@ -74,9 +79,16 @@ export class RecordingFiles {
     return join(this.channelDir(channel), `${session}.m4a`);
   }
 
-  /** Where the stitch job writes before the result is checked and renamed. */
+  /** Where earlier releases stitched (before per-attempt work directories); removed with the session. */
   partialFilePath(channel: string, session: string): string {
     return `${this.filePath(channel, session)}.part`;
+  }
+
+  /** Creates a new, private work directory for one stitch attempt of the session. */
+  async createWorkDir(channel: string, session: string): Promise<string> {
+    const directory = join(this.sessionDir(channel, session), `stitch-${randomBytes(6).toString('hex')}`);
+    await mkdir(directory, { recursive: true });
+    return directory;
   }
 
   segmentFile(msn: number): string {
@@ -86,18 +98,33 @@ export class RecordingFiles {
   async createSession(header: SessionHeader): Promise<void> {
     const directory = this.sessionDir(header.channel, header.session);
     await mkdir(directory, { recursive: true });
-    await writeFile(join(directory, INDEX_FILE), `${JSON.stringify(header)}\n`, { flag: 'wx' });
+    try {
+      await writeFile(join(directory, INDEX_FILE), `${JSON.stringify(header)}\n`, { flag: 'wx' });
+    } catch (error) {
+      // A full disk: no session directory without its index is left behind.
+      if (isDiskFull(error)) await rm(directory, { recursive: true, force: true });
+      throw error;
+    }
   }
 
-  /** Stores a segment's bytes, then its index line. */
+  /** Stores a segment's bytes, then its index line. A failed write (ENOSPC) removes what it left of the segment. */
   async addSegment(channel: string, session: string, segment: RecordedSegment, bytes: Uint8Array): Promise<void> {
     const directory = this.sessionDir(channel, session);
-    await writeFile(join(directory, this.segmentFile(segment.msn)), bytes);
+    const path = join(directory, this.segmentFile(segment.msn));
+    try {
+      await writeFile(path, bytes);
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
     await appendFile(join(directory, INDEX_FILE), `${JSON.stringify(segment)}\n`);
   }
 
+  /** Appends the end line and fsyncs the index: the session's extent survives a power loss. */
   async endSession(channel: string, session: string, end: SessionEnd): Promise<void> {
-    await appendFile(join(this.sessionDir(channel, session), INDEX_FILE), `${JSON.stringify(end)}\n`);
+    const path = join(this.sessionDir(channel, session), INDEX_FILE);
+    await appendFile(path, `${JSON.stringify(end)}\n`);
+    await syncFile(path);
   }
 
   /** The session's index, or undefined when it has none (never recorded here, or removed). */
@@ -135,9 +162,21 @@ export class RecordingFiles {
     await Promise.all(msns.map((msn) => rm(join(directory, this.segmentFile(msn)), { force: true })));
   }
 
-  /** Moves the checked stitch result into place (atomic on one file system). */
-  async publishFile(channel: string, session: string): Promise<void> {
-    await rename(this.partialFilePath(channel, session), this.filePath(channel, session));
+  /**
+   * Moves a checked stitch result into place, durably: the file is fsynced, renamed (atomic
+   * on one file system) and the directory fsynced, so the name and the bytes are on disk
+   * before anyone records the session as stitched.
+   */
+  async publishFile(channel: string, session: string, stitchedPath: string): Promise<void> {
+    const target = this.filePath(channel, session);
+    await syncFile(stitchedPath);
+    await rename(stitchedPath, target);
+    await syncDirectory(dirname(target));
+  }
+
+  /** Bytes the session takes on disk: its file, segments, index and work directories. */
+  async sessionBytes(channel: string, session: string): Promise<number> {
+    return (await treeBytes(this.sessionDir(channel, session))) + (await treeBytes(this.filePath(channel, session)));
   }
 
   /** Removes everything of a session: its segments, index and files. */
@@ -150,6 +189,43 @@ export class RecordingFiles {
   private channelDir(channel: string): string {
     return join(this.root, channel);
   }
+}
+
+/** True for the errors of a full disk (or a full quota). */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  // FFmpeg reports it in its words (strerror).
+  return error instanceof Error && /No space left on device|Disk quota exceeded/.test(error.message);
+}
+
+/** fsync(2) of a file's data and metadata. */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync(2) of a directory: the names created or renamed in it are on disk. */
+export async function syncDirectory(path: string): Promise<void> {
+  await syncFile(path);
+}
+
+/** Total size of a file, or of a directory's files (recursively); 0 when absent. */
+async function treeBytes(path: string): Promise<number> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    return 0;
+  }
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const entry of await readdir(path).catch(() => [] as string[])) total += await treeBytes(join(path, entry));
+  return total;
 }
 
 /** Parses index text; a line that is not JSON (torn by a crash) is skipped. */

@@ -3,41 +3,55 @@
  * in the store (recording-record.ts), written after each step, so a job cut by a crash or a
  * shutdown resumes at the step it was in:
  *
- *   ended    → stitch the session's segments into `{session}.m4a.part` (FFmpeg, no
- *              re-encoding), measure it with ffprobe, check the duration against the sum
- *              of the segments' EXTINF (±0.1 s), rename it to `{session}.m4a` → stitched
- *   stitched → append `recording.ready` to the store's events stream (once: its id is kept),
- *              POST the webhook (retried with backoff) → done
+ *   ended    → stitch the session's segments into an `.m4a` in a work directory of this
+ *              attempt's own (FFmpeg, no re-encoding; a segment file that is missing becomes
+ *              silence of its length), measure it with ffprobe, check the duration against
+ *              the sum of the segments' EXTINF (±0.1 s), fsync it and move it into place as
+ *              `{session}.m4a` → stitched; then the segment files go (`keepSegments` keeps them)
+ *   stitched → append `recording.ready` to the store's events stream (once per session: the
+ *              store keeps its id), POST the webhook (retried with backoff) → done
  *
+ * Fenced by the lease (docs/architecture.md, Failure model): in an ingest process, a job runs
+ * only where the channel is led, with the lease token it started under, and every record
+ * write and the event carry that token. After a takeover the old leader's writes are refused
+ * (ONAIR_FENCED) and it drops the job, so a standby pair stitches and announces a session
+ * exactly once. (The CLI's `onair record stitch` runs unfenced: an operator's action.)
+ *
+ * A full disk (ENOSPC) does not fail a job: the record stays `ended` with the code
+ * ONAIR_RECORDING_DISK_FULL, retention runs, and the job is queued again a little later.
  * Progress is logged (and reported to `onProgress`, the CLI's). A failed stitch leaves the
  * session `failed` with the reason; `onair record stitch` runs it again.
  */
 import { rm } from 'node:fs/promises';
-import { OnairError } from '../errors.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { OnairConfig } from '../config/config-schema.js';
-import { probeMedia, stitchSegments, type ProbedMedia, type StitchOptions, type StitchSpec } from '../ffmpeg/recording-stitch.js';
+import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
+import { OnairError } from '../errors.js';
+import { probeMedia, stitchSession, type ProbedMedia, type SessionStitchSpec, type StitchAudio, type StitchOptions, type StitchPiece } from '../ffmpeg/recording-stitch.js';
 import type { EventStore } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { sessionSegments } from './recording-files.js';
+import { isDiskFull, sessionSegments, type RecordedSegment } from './recording-files.js';
 import type { RecordingRecord } from './recording-record.js';
+import type { RecordingRetention } from './recording-retention.js';
 import { deliverWebhook, type WebhookRetry, type WebhookTarget } from './webhook-sender.js';
 
 /** The stitched file's duration may differ from the segments' total by at most this much. */
 export const DURATION_TOLERANCE_SECONDS = 0.1;
 export const READY_EVENT = 'recording.ready';
-/** FFmpeg's list of a session's segment files, in the session's directory. */
-const STITCH_LIST_FILE = 'segments.txt';
+/** A job stopped by a full disk is queued again after this long. */
+const DISK_FULL_RETRY_MS = 60_000;
 
 /** FFmpeg's side of a job (src/ffmpeg/recording-stitch.ts; tests may pass others). */
 export interface Stitcher {
-  stitch(spec: StitchSpec, options: StitchOptions): Promise<void>;
+  stitch(spec: SessionStitchSpec, options: StitchOptions): Promise<void>;
   probe(path: string): Promise<ProbedMedia>;
 }
 
-const ffmpegStitcher: Stitcher = { stitch: stitchSegments, probe: probeMedia };
+const ffmpegStitcher: Stitcher = { stitch: stitchSession, probe: probeMedia };
+
+/** How jobs ended, for metrics. */
+export type JobOutcome = 'done' | 'failed' | 'disk_full' | 'fenced';
 
 export interface RecordingJobsOptions {
   catalog: RecordingCatalog;
@@ -48,6 +62,19 @@ export interface RecordingJobsOptions {
   webhook?: WebhookTarget;
   webhookRetry?: WebhookRetry;
   stitcher?: Stitcher;
+  /**
+   * The lease token this process holds for a channel, undefined where it does not lead it.
+   * Given (an ingest process): jobs run fenced by it. Not given (the CLI): jobs run unfenced.
+   */
+  fence?: (channel: string) => string | undefined;
+  /** The audio of a recorded rendition, for the silence of gaps (default 48 kHz stereo 128k). */
+  audioOf?: (channel: string, rendition: string) => StitchAudio | undefined;
+  /** Keep the segment files once the stitched file is checked (default: removed). */
+  keepSegments?: boolean;
+  /** Applied after each job and when the disk is full. */
+  retention?: RecordingRetention;
+  /** Delay before a job stopped by a full disk runs again (default 60 s). */
+  diskFullRetryMs?: number;
 }
 
 export interface RunOptions {
@@ -57,11 +84,22 @@ export interface RunOptions {
   restitch?: boolean;
 }
 
+export interface RecordingJobStats {
+  /** Jobs ended, by outcome. */
+  outcomes: Record<JobOutcome, number>;
+  /** Seconds of silence stitched in for lost segment files. */
+  silenceSeconds: number;
+}
+
+const DEFAULT_AUDIO: StitchAudio = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
+
 export class RecordingJobs {
+  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0 };
   private readonly options: RecordingJobsOptions;
   private readonly logger: Logger;
   private readonly stitcher: Stitcher;
   private readonly queued = new Set<string>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
 
@@ -80,7 +118,13 @@ export class RecordingJobs {
       try {
         if (!this.abort.signal.aborted) await this.run(channel, session);
       } catch (error) {
-        if (!this.abort.signal.aborted) this.logger.error({ err: error, channel, session }, 'recording job failed');
+        if (this.abort.signal.aborted) return;
+        if ((error as OnairError).code === 'ONAIR_FENCED') {
+          this.stats.outcomes.fenced += 1;
+          this.logger.warn({ channel, session, code: 'ONAIR_FENCED' }, 'another packager leads the channel now: its job, not ours');
+        } else {
+          this.logger.error({ err: error, channel, session }, 'recording job failed');
+        }
       } finally {
         this.queued.delete(key);
       }
@@ -97,44 +141,64 @@ export class RecordingJobs {
     );
   }
 
-  /** Runs one job to its end; resolves with the final record. Throws OnairError for a session that cannot be stitched. */
+  /**
+   * Runs one job to its end; resolves with the final record. Throws OnairError for a session
+   * that cannot be stitched, and ONAIR_FENCED where another packager leads the channel.
+   */
   async run(channel: string, session: string, runOptions: RunOptions = {}): Promise<RecordingRecord> {
     const { catalog } = this.options;
+    const fence = this.leaseOf(channel);
     let record = await catalog.require(channel, session);
     if (record.state === 'recording') throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is still being recorded`);
-    if (runOptions.restitch && record.state !== 'ended') {
-      record = await catalog.update(record, { state: 'ended', error: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined });
+    if (runOptions.restitch && record.segmentsRemoved) {
+      throw new OnairError('ONAIR_RECORDING_STITCH_FAILED', `session ${session} of channel ${channel} cannot be stitched again: its segments were removed once its file was checked (recordings.keepSegments)`);
     }
-    if (record.state === 'ended') record = await this.stitch(record, runOptions.onProgress);
-    if (record.state === 'stitched') record = await this.announce(record);
+    if (runOptions.restitch && record.state !== 'ended') {
+      record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined }, fence);
+    }
+    if (record.state === 'ended') record = await this.stitch(record, fence, runOptions.onProgress);
+    if (record.state === 'stitched') record = await this.announce(record, fence);
+    if (record.state === 'done') {
+      this.stats.outcomes.done += 1;
+      await this.options.retention?.sweep(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'retention failed'));
+    }
     return record;
   }
 
   /** Stops: a stitch in progress is killed and a webhook wait ends; both resume at the next start. */
   async close(): Promise<void> {
     this.abort.abort();
+    for (const timer of this.retryTimers) clearTimeout(timer);
     await this.chain;
   }
 
-  private async stitch(record: RecordingRecord, onProgress?: (percent: number) => void): Promise<RecordingRecord> {
+  /** The lease token to fence with; ONAIR_FENCED where this ingest process does not lead the channel. */
+  private leaseOf(channel: string): string | undefined {
+    if (!this.options.fence) return undefined;
+    const token = this.options.fence(channel);
+    if (token === undefined) throw new OnairError('ONAIR_FENCED', `this process does not lead channel ${channel}: the leader runs its jobs`, { where: channel });
+    return token;
+  }
+
+  private async stitch(record: RecordingRecord, fence: string | undefined, onProgress?: (percent: number) => void): Promise<RecordingRecord> {
     const { catalog } = this.options;
     const { files } = catalog;
     const { channel, session } = record;
+    // Claims the job under the lease before FFmpeg runs (refused at once after a takeover).
+    record = await catalog.update(record, {}, fence);
     const index = await files.readIndex(channel, session);
-    const segments = index ? sessionSegments(index) : [];
+    let segments = index ? sessionSegments(index) : [];
+    // An index without its end line (the disk was full): the record says how many segments the session kept.
+    if (index && !index.end && record.segments !== undefined) segments = segments.slice(0, record.segments);
     const directory = files.sessionDir(channel, session);
-    const missing: number[] = [];
-    for (const segment of segments) if (!(await files.exists(join(directory, files.segmentFile(segment.msn))))) missing.push(segment.msn);
-    if (segments.length === 0 || missing.length > 0) {
-      const reason =
-        segments.length === 0
-          ? `no recorded segments of this session under ${directory} (a standby pair must share recordings.dir)`
-          : `${missing.length} of ${segments.length} segment files are missing (first: ${missing[0]}.ts)`;
-      return this.fail(record, reason);
+    const pieces = await this.piecesOf(segments, directory);
+    if (!pieces.some((piece) => 'segmentPaths' in piece)) {
+      const reason = segments.length === 0 ? `no recorded segments of this session under ${directory} (a standby pair must share recordings.dir)` : `none of the ${segments.length} segment files is on disk`;
+      return this.fail(record, reason, fence);
     }
+    const silenceSeconds = pieces.reduce((sum, piece) => sum + ('silenceSeconds' in piece ? piece.silenceSeconds : 0), 0);
     const expectedSeconds = segments.reduce((sum, segment) => sum + segment.durationSeconds, 0);
-    const partialPath = files.partialFilePath(channel, session);
-    this.logger.info({ channel, session, segments: segments.length, seconds: round(expectedSeconds) }, 'stitch started');
+    this.logger.info({ channel, session, segments: segments.length, seconds: round(expectedSeconds), ...(silenceSeconds > 0 ? { silenceSeconds: round(silenceSeconds) } : {}) }, 'stitch started');
     const started = performance.now();
     let reported = -1;
     const progress = (writtenSeconds: number): void => {
@@ -144,33 +208,73 @@ export class RecordingJobs {
       onProgress?.(percent);
       this.logger.info({ channel, session, percent }, 'stitching');
     };
-    let probed: ProbedMedia;
+    let workDir: string | undefined;
     try {
-      await this.stitcher.stitch(
-        { segmentPaths: segments.map((segment) => join(directory, files.segmentFile(segment.msn))), listPath: join(directory, STITCH_LIST_FILE), outputPath: partialPath },
-        { onProgress: progress, signal: this.abort.signal, logger: this.logger },
+      workDir = await files.createWorkDir(channel, session);
+      const outputPath = join(workDir, `${session}.m4a`);
+      const audio = this.options.audioOf?.(channel, record.rendition) ?? DEFAULT_AUDIO;
+      let probed: ProbedMedia;
+      try {
+        await this.stitcher.stitch({ pieces, workDir, outputPath, audio }, { onProgress: progress, signal: this.abort.signal, logger: this.logger });
+        probed = await this.stitcher.probe(outputPath);
+      } catch (error) {
+        // Aborted by close(): the record stays `ended`, the job runs again at the next start.
+        if (this.abort.signal.aborted) throw error;
+        if (isDiskFull(error)) return await this.diskFull(record, error as Error, fence);
+        return await this.fail(record, (error as Error).message, fence);
+      }
+      const errorSeconds = probed.durationSeconds - expectedSeconds;
+      if (Math.abs(errorSeconds) > DURATION_TOLERANCE_SECONDS) {
+        return await this.fail(record, `the stitched file lasts ${round(probed.durationSeconds)} s, the segments ${round(expectedSeconds)} s`, fence);
+      }
+      // Still leading? Then the file goes into place (durably) and the record says so, fenced.
+      record = await catalog.update(record, {}, fence);
+      try {
+        await files.publishFile(channel, session, outputPath);
+      } catch (error) {
+        if (isDiskFull(error)) return await this.diskFull(record, error as Error, fence);
+        throw error;
+      }
+      if (reported < 100) progress(expectedSeconds);
+      const stitched = await catalog.update(
+        record,
+        { state: 'stitched', durationSeconds: probed.durationSeconds, sizeBytes: probed.sizeBytes, ...(silenceSeconds > 0 ? { silenceSeconds } : {}), error: undefined, errorCode: undefined },
+        fence,
       );
-      probed = await this.stitcher.probe(partialPath);
-    } catch (error) {
-      // Aborted by close(): the record stays `ended`, the job runs again at the next start.
-      if (this.abort.signal.aborted) throw error;
-      return this.fail(record, (error as Error).message);
+      this.stats.silenceSeconds += silenceSeconds;
+      this.logger.info(
+        { channel, session, durationSeconds: round(probed.durationSeconds), errorSeconds: round(errorSeconds), sizeBytes: probed.sizeBytes, silenceSeconds: round(silenceSeconds), tookMs: Math.round(performance.now() - started) },
+        'recording stitched',
+      );
+      if (this.options.keepSegments) return stitched;
+      // The file is checked and on disk: the segments have done their work.
+      await files.deleteSegments(channel, session, segments.map((segment) => segment.msn));
+      return await catalog.update(stitched, { segmentsRemoved: true }, fence);
+    } finally {
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     }
-    const errorSeconds = probed.durationSeconds - expectedSeconds;
-    if (Math.abs(errorSeconds) > DURATION_TOLERANCE_SECONDS) {
-      return this.fail(record, `the stitched file lasts ${round(probed.durationSeconds)} s, the segments ${round(expectedSeconds)} s`);
-    }
-    await files.publishFile(channel, session);
-    if (reported < 100) progress(expectedSeconds);
-    const stitched = await catalog.update(record, { state: 'stitched', durationSeconds: probed.durationSeconds, sizeBytes: probed.sizeBytes, error: undefined });
-    this.logger.info(
-      { channel, session, durationSeconds: round(probed.durationSeconds), errorSeconds: round(errorSeconds), sizeBytes: probed.sizeBytes, tookMs: Math.round(performance.now() - started) },
-      'recording stitched',
-    );
-    return stitched;
   }
 
-  private async announce(record: RecordingRecord): Promise<RecordingRecord> {
+  /** The session in runs of segment files that are there and gaps (lost files) to fill with silence. */
+  private async piecesOf(segments: readonly RecordedSegment[], directory: string): Promise<StitchPiece[]> {
+    const { files } = this.options.catalog;
+    const pieces: StitchPiece[] = [];
+    for (const segment of segments) {
+      const path = join(directory, files.segmentFile(segment.msn));
+      const last = pieces.at(-1);
+      if (await files.exists(path)) {
+        if (last && 'segmentPaths' in last) (last.segmentPaths as string[]).push(path);
+        else pieces.push({ segmentPaths: [path] });
+      } else if (last && 'silenceSeconds' in last) {
+        last.silenceSeconds += segment.durationSeconds;
+      } else {
+        pieces.push({ silenceSeconds: segment.durationSeconds });
+      }
+    }
+    return pieces;
+  }
+
+  private async announce(record: RecordingRecord, fence: string | undefined): Promise<RecordingRecord> {
     const { catalog, store, webhook } = this.options;
     const { channel, session } = record;
     const base = `${this.options.publicUrl.replace(/\/+$/, '')}/recordings/${channel}/${session}`;
@@ -179,7 +283,8 @@ export class RecordingJobs {
       channel,
       session,
       url: `${base}.m4a`,
-      playlistUrl: `${base}.m3u8`,
+      // The VOD playlist lists the segments: only while they are kept.
+      ...(record.segmentsRemoved ? {} : { playlistUrl: `${base}.m3u8` }),
       durationSeconds: record.durationSeconds!,
       sizeBytes: record.sizeBytes!,
       startedAt: new Date(record.startedAt).toISOString(),
@@ -188,7 +293,7 @@ export class RecordingJobs {
     };
     if (!record.eventId) {
       const fields = Object.fromEntries(Object.entries(announcement).map(([key, value]) => [key, String(value)]));
-      record = await catalog.update(record, { eventId: await store.appendEvent(fields) });
+      record = await catalog.update(record, { eventId: await store.appendEventOnce(channel, session, fields, fence) }, fence);
     }
     let webhookOutcome = record.webhook;
     if (webhook) {
@@ -198,29 +303,64 @@ export class RecordingJobs {
         { retry: this.options.webhookRetry, signal: this.abort.signal, logger: this.logger.child({ channel, session }) },
       );
     }
-    const done = await catalog.update(record, { state: 'done', ...(webhookOutcome ? { webhook: webhookOutcome } : {}) });
+    const done = await catalog.update(record, { state: 'done', ...(webhookOutcome ? { webhook: webhookOutcome } : {}) }, fence);
     this.logger.info({ channel, session, url: announcement.url, eventId: done.eventId, webhook: webhookOutcome ?? null }, 'recording announced');
     return done;
   }
 
-  private async fail(record: RecordingRecord, reason: string): Promise<RecordingRecord> {
+  private async fail(record: RecordingRecord, reason: string, fence: string | undefined): Promise<RecordingRecord> {
     const error = new OnairError('ONAIR_RECORDING_STITCH_FAILED', reason, { where: `${record.channel}/${record.session}` });
     this.logger.error({ channel: record.channel, session: record.session, code: error.code, reason }, 'recording could not be stitched');
-    await rm(this.options.catalog.files.partialFilePath(record.channel, record.session), { force: true });
-    return this.options.catalog.update(record, { state: 'failed', error: reason });
+    this.stats.outcomes.failed += 1;
+    return this.options.catalog.update(record, { state: 'failed', error: reason, errorCode: error.code }, fence);
+  }
+
+  /** No room for the file: the session stays `ended`, retention runs, and the job is queued again later. */
+  private async diskFull(record: RecordingRecord, cause: Error, fence: string | undefined): Promise<RecordingRecord> {
+    const { channel, session } = record;
+    const error = new OnairError('ONAIR_RECORDING_DISK_FULL', `no room to stitch the recording: ${cause.message}`, { where: `${channel}/${session}`, cause });
+    const retryMs = this.options.diskFullRetryMs ?? DISK_FULL_RETRY_MS;
+    this.logger.error({ channel, session, code: error.code, retryMs }, 'the recordings disk is full: the stitch waits for room');
+    this.stats.outcomes.disk_full += 1;
+    await this.options.retention?.sweep(channel).catch(() => undefined);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.enqueue(channel, session);
+    }, retryMs);
+    timer.unref();
+    this.retryTimers.add(timer);
+    return this.options.catalog.update(record, { error: error.message, errorCode: error.code }, fence);
   }
 }
 
-/** The jobs runner a config describes (`recordings.publicUrl`, default the origin's address; `recordings.webhook`). */
-export function recordingJobsFor(config: OnairConfig, catalog: RecordingCatalog, store: EventStore, logger: Logger): RecordingJobs {
-  const { publicUrl, webhook } = config.recordings;
+/**
+ * The jobs runner a config describes (`recordings.publicUrl`, default the origin's address;
+ * `recordings.webhook`, `recordings.keepSegments`), fenced by `fence` in an ingest process.
+ */
+export function recordingJobsFor(
+  config: OnairConfig,
+  catalog: RecordingCatalog,
+  store: EventStore,
+  logger: Logger,
+  extra: Pick<RecordingJobsOptions, 'fence' | 'retention'> = {},
+): RecordingJobs {
+  const { publicUrl, webhook, keepSegments } = config.recordings;
   return new RecordingJobs({
     catalog,
     store,
     logger,
     publicUrl: publicUrl ?? `http://${config.origin.host}:${config.origin.port}`,
     ...(webhook ? { webhook } : {}),
+    keepSegments,
+    audioOf: (channel, rendition) => renditionAudio(config.channels.find((candidate) => candidate.id === channel), rendition),
+    ...extra,
   });
+}
+
+function renditionAudio(channel: ChannelConfig | undefined, renditionId: string): StitchAudio | undefined {
+  const rendition = channel?.renditions.find((candidate) => candidate.id === renditionId);
+  if (!channel || !rendition) return undefined;
+  return { sampleRate: channel.sampleRate, channels: rendition.audioChannels ?? channel.audioChannels, bitrate: rendition.bitrate };
 }
 
 function round(seconds: number): number {

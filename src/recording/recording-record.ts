@@ -5,18 +5,20 @@
  *
  *   recording ──(input gone endAfterSeconds | stop | shutdown | found interrupted)──► ended
  *   ended ──(stitched, duration checked)──► stitched ──(event + webhook)──► done
- *   ended ──(FFmpeg failed, duration off, segments missing)──► failed   (`onair record stitch` retries)
+ *   ended ──(FFmpeg failed, duration off, no segment at all)──► failed   (`onair record stitch` retries)
+ *   ended ──(disk full)──► ended, with `errorCode` ONAIR_RECORDING_DISK_FULL: the job is queued again
  *
  * Session ids are the UTC start time, `20261121T231500Z` (a `-2`, `-3`… suffix when two
  * start in the same second), so they sort in time order and are safe in URLs and keys.
  */
-import { OnairError } from '../errors.js';
+import { OnairError, type OnairErrorCode } from '../errors.js';
 
 export type RecordingState = 'recording' | 'ended' | 'stitched' | 'done' | 'failed';
 /** `auto`: started by audio on a `record: true` channel; `manual`: by the control API. */
 export type SessionTrigger = 'auto' | 'manual';
 /** `discontinuity`: the timeline broke (segments dropped in a store outage): the next session continues it. */
-export type EndReason = 'input-lost' | 'stopped' | 'shutdown' | 'interrupted' | 'discontinuity';
+/** `disk-full`: a segment could not be written (ENOSPC): the next session continues it once there is room. */
+export type EndReason = 'input-lost' | 'stopped' | 'shutdown' | 'interrupted' | 'discontinuity' | 'disk-full';
 
 export interface WebhookOutcome {
   delivered: boolean;
@@ -52,8 +54,13 @@ export interface RecordingRecord {
   /** Id of the `recording.ready` event in the store's events stream, once appended. */
   eventId?: string;
   webhook?: WebhookOutcome;
-  /** Why the job failed. */
+  /** Set when stitched: seconds of silence that stand in for segment files that were lost. */
+  silenceSeconds?: number;
+  /** The segment files were removed once the stitched file was checked (no VOD playlist then). */
+  segmentsRemoved?: boolean;
+  /** Why the job failed (or waits: a full disk). */
   error?: string;
+  errorCode?: OnairErrorCode;
   updatedAt: number;
 }
 

@@ -7,7 +7,9 @@
  * Files come from `recordings.dir` (shared storage when origins run on other hosts), states
  * from the store. The file is served with @fastify/static's `reply.sendFile` (the player
  * plugin registers it) from the recordings root; only exact, validated names reach it. A
- * session still being recorded has no playlist yet (404), an unstitched one no file.
+ * session still being recorded has no playlist yet (404), an unstitched one no file, and one
+ * whose segments were removed after its stitch (the default, `recordings.keepSegments`) no
+ * playlist any more.
  * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -37,6 +39,11 @@ const SEGMENT_NAME = /^(?<msn>\d{1,15})\.ts$/;
 const ENDED_STATES = new Set<RecordingRecord['state']>(['ended', 'stitched', 'done', 'failed']);
 const STITCHED_STATES = new Set<RecordingRecord['state']>(['stitched', 'done']);
 
+/** A VOD playlist lists the segments: once the session ended, while its segments are kept. */
+function hasPlaylist(record: RecordingRecord): boolean {
+  return ENDED_STATES.has(record.state) && !record.segmentsRemoved;
+}
+
 async function registerRecordings(fastify: FastifyInstance, options: RecordingsPluginOptions): Promise<void> {
   const { catalog } = options;
   const { files } = catalog;
@@ -65,7 +72,7 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
         sizeBytes: record.sizeBytes ?? null,
         // Relative to this listing.
         file: STITCHED_STATES.has(record.state) ? `${channel}/${record.session}.m4a` : null,
-        playlist: ENDED_STATES.has(record.state) ? `${channel}/${record.session}.m3u8` : null,
+        playlist: hasPlaylist(record) ? `${channel}/${record.session}.m3u8` : null,
       }));
       return reply.header('cache-control', LISTING_CACHE_CONTROL).send({ channel, sessions });
     },
@@ -85,7 +92,7 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
         if (!record || !STITCHED_STATES.has(record.state)) return reply.callNotFound();
         return sendRecordingFile(reply, `${channel}/${session}.m4a`, FINISHED_MAX_AGE_SECONDS);
       }
-      if (!record || !ENDED_STATES.has(record.state)) return reply.callNotFound();
+      if (!record || !hasPlaylist(record)) return reply.callNotFound();
       const index = await files.readIndex(channel, session);
       const segments = index ? sessionSegments(index) : [];
       if (segments.length === 0) return reply.callNotFound();

@@ -19,6 +19,10 @@
  * segments, or a segment gone before it could be recorded) ends the session too, and the
  * next one continues it: a session is always one continuous timeline, never a shifted one.
  *
+ * A full disk (ENOSPC) ends the session too (`disk-full`), its job is queued, and the
+ * recorder waits for room (`diskFull`, a metric and an alert): the next segment that can be
+ * written starts the session's continuation.
+ *
  * Work is serialized on one queue, in segment order; store and disk failures are logged
  * and never stop the live stream.
  */
@@ -29,6 +33,7 @@ import type { WindowSegment } from '../hls/sequence-state.js';
 import { segmentName } from '../hls/sequence-state.js';
 import type { OriginStore } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
+import { isDiskFull } from './recording-files.js';
 import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
 
 /** What the recorder needs of the stitch jobs. */
@@ -68,8 +73,20 @@ export function recordedRendition(channel: ChannelConfig): string {
   return channel.renditions.reduce((best, rendition) => (rendition.bitrate > best.bitrate ? rendition : best)).id;
 }
 
+export interface RecorderStats {
+  /** Segments written to disk. */
+  segmentsWritten: number;
+  /** Segments that could not be recorded (disk or store errors), a full disk included. */
+  writeErrors: number;
+  /** Times the disk was found full. */
+  diskFullEvents: number;
+}
+
 export class SessionRecorder {
   readonly rendition: string;
+  readonly stats: RecorderStats = { segmentsWritten: 0, writeErrors: 0, diskFullEvents: 0 };
+  /** The last write found the disk full; cleared by the next segment written. */
+  diskFull = false;
   private readonly options: SessionRecorderOptions;
   private readonly channelId: string;
   private readonly logger: Logger;
@@ -197,9 +214,46 @@ export class SessionRecorder {
 
   private async record(entry: WindowSegment): Promise<void> {
     if (!this.leading) return;
+    try {
+      await this.recordSegment(entry);
+    } catch (error) {
+      this.stats.writeErrors += 1;
+      if (!isDiskFull(error)) throw error;
+      await this.onDiskFull(error as Error, entry);
+    }
+  }
+
+  /** The disk is full: the open session ends (its job queued) and goes on in a new one once there is room. */
+  private async onDiskFull(cause: Error, entry: WindowSegment): Promise<void> {
+    if (!this.diskFull) {
+      this.stats.diskFullEvents += 1;
+      const error = new OnairError('ONAIR_RECORDING_DISK_FULL', `the recordings disk is full: ${cause.message}`, { where: this.channelId });
+      this.logger.error({ code: error.code, msn: entry.msn, session: this.open?.record.session ?? null }, 'the recordings disk is full: the session ends, recording waits for room');
+    }
+    this.diskFull = true;
+    if (this.open) {
+      const { trigger, session } = this.open.record;
+      const ended = await this.end('disk-full').catch((error: unknown) => {
+        this.logger.error({ err: error, session }, 'could not end the session on a full disk');
+        return undefined;
+      });
+      this.continuation = { trigger, continues: ended?.session ?? session };
+    }
+  }
+
+  private async recordSegment(entry: WindowSegment): Promise<void> {
     const fallback = this.fallbackSince !== undefined && entry.programDateTime >= this.fallbackSince;
     if (this.open?.recordedAny && entry.discontinuity) await this.breakSession();
-    if (!this.open && !(await this.openFor(entry, fallback))) return;
+    const continuation = this.continuation;
+    if (!this.open) {
+      try {
+        if (!(await this.openFor(entry, fallback))) return;
+      } catch (error) {
+        // No room for a new session yet: the continuation waits for the next segment.
+        this.continuation ??= continuation;
+        throw error;
+      }
+    }
     const open = this.open!;
     const { channel, session } = open.record;
     const bytes = await this.options.store.getSegment(channel, this.rendition, segmentName(entry.msn, entry.run));
@@ -210,6 +264,13 @@ export class SessionRecorder {
     }
     const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback } as const;
     await this.options.catalog.files.addSegment(channel, session, segment, bytes);
+    this.stats.segmentsWritten += 1;
+    if (this.diskFull) {
+      this.diskFull = false;
+      this.logger.info({ session }, 'the recordings disk has room again: recording goes on');
+      // The jobs the full disk stopped need not wait for their retry.
+      this.options.jobs.resume(this.channelId);
+    }
     open.recordedAny = true;
     open.fallbackSeconds = fallback ? open.fallbackSeconds + entry.durationSeconds : 0;
     // Float sums of frame durations: within a millisecond is there.

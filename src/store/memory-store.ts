@@ -52,6 +52,8 @@ interface MemoryChannel {
   status: string | null;
   /** Recording records by session id. */
   recordings: Map<string, string>;
+  /** Event ids of appendEventOnce, by key. */
+  announced: Map<string, string>;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -196,7 +198,8 @@ export class MemoryStore implements Store {
     return union.size;
   }
 
-  async putRecording(channel: string, session: string, record: string): Promise<void> {
+  async putRecording(channel: string, session: string, record: string, fence?: string): Promise<void> {
+    this.checkFence(channel, fence);
     this.channel(channel).recordings.set(session, record);
   }
 
@@ -210,6 +213,17 @@ export class MemoryStore implements Store {
 
   async deleteRecording(channel: string, session: string): Promise<void> {
     this.channels.get(channel)?.recordings.delete(session);
+    this.channels.get(channel)?.announced.delete(session);
+  }
+
+  async appendEventOnce(channel: string, key: string, fields: Record<string, string>, fence?: string): Promise<string> {
+    this.checkFence(channel, fence);
+    const announced = this.channel(channel).announced;
+    const existing = announced.get(key);
+    if (existing !== undefined) return existing;
+    const id = await this.appendEvent(fields);
+    announced.set(key, id);
+    return id;
   }
 
   async appendEvent(fields: Record<string, string>): Promise<string> {
@@ -268,7 +282,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map() };
+      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

@@ -13,6 +13,7 @@
  *   <prefix>:{<channel>}:status                           string, live status JSON
  *   <prefix>:{<channel>}:listeners:<rendition>:<bucket>   HyperLogLog, client ids, PX TTL
  *   <prefix>:{<channel>}:recordings                       hash, session id → recording record JSON
+ *   <prefix>:{<channel>}:announced                        hash, event key (session id) → event id (appendEventOnce)
  *   <prefix>:events                                       stream, events of every channel (recording.ready…)
  *   <prefix>:updates                                      pub/sub channel, message = channel id
  *
@@ -85,6 +86,11 @@ export class RedisKeys {
   /** The records of the channel's recorded sessions (src/recording), one hash field per session. */
   recordings(channel: string): string {
     return `${this.channelPrefix(channel)}:recordings`;
+  }
+
+  /** Event ids appended once per key (a recorded session's announcement), beside the recordings. */
+  announced(channel: string): string {
+    return `${this.channelPrefix(channel)}:announced`;
   }
 
   /**

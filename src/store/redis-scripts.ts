@@ -45,6 +45,71 @@ return redis.call('SET', KEYS[2], ARGV[2])
 `,
 );
 
+/** An HSET fenced by the lease: a recording record written by a stitch job. */
+export const FENCED_HSET = script(
+  'fenced-hset',
+  2,
+  `-- KEYS[1] the channel's lease key
+-- KEYS[2] the hash
+-- ARGV[1] the writer's lease token
+-- ARGV[2] the field
+-- ARGV[3] the value
+-- Returns HSET's answer; an error reply FENCED (nothing written) when ARGV[1] is not the current token.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return ${FENCED}
+end
+return redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+`,
+);
+
+/**
+ * Appends an event once per key, fenced by the lease: a takeover's new leader and a thawed old
+ * one can both try to announce a recording; the stream gets one event.
+ */
+export const APPEND_EVENT_ONCE = script(
+  'append-event-once',
+  3,
+  `-- KEYS[1] the channel's lease key
+-- KEYS[2] the channel's announced hash (event key -> event id)
+-- KEYS[3] the events stream
+-- ARGV[1] '1' for a fenced append, '0' for an unfenced one
+-- ARGV[2] the writer's lease token (ignored unless fenced)
+-- ARGV[3] the event key
+-- ARGV[4] the stream's approximate MAXLEN
+-- ARGV[5..] event fields and values, alternating
+-- Returns the event id: the one appended now, or the one appended before for this key;
+-- an error reply FENCED (nothing written) when fenced and ARGV[2] is not the current token.
+if ARGV[1] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[2] then
+  return ${FENCED}
+end
+local id = redis.call('HGET', KEYS[2], ARGV[3])
+if id then
+  return id
+end
+id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], ARGV[3], id)
+return id
+`,
+);
+
+/** On a Cluster, APPEND_EVENT_ONCE's first half (the stream is on another slot): the fence and the key. */
+export const APPEND_EVENT_ONCE_CHECK = script(
+  'append-event-once-check',
+  2,
+  `-- KEYS[1] the channel's lease key
+-- KEYS[2] the channel's announced hash (event key -> event id)
+-- ARGV[1] '1' for a fenced check, '0' for an unfenced one
+-- ARGV[2] the writer's lease token (ignored unless fenced)
+-- ARGV[3] the event key
+-- Returns the event id appended before for this key, or false; an error reply FENCED when
+-- fenced and ARGV[2] is not the current token.
+if ARGV[1] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[2] then
+  return ${FENCED}
+end
+return redis.call('HGET', KEYS[2], ARGV[3])
+`,
+);
+
 /** Replaces the playlists and state of a channel, then announces it (docs/architecture.md, Store: write order). */
 export const PUBLISH = script(
   'publish',

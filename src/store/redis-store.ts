@@ -42,7 +42,7 @@ import {
   type StoreLogger,
 } from './redis-connection.js';
 import { playlistBodyField, playlistEtagField, RedisKeys } from './redis-keys.js';
-import { ACQUIRE_LEASE, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
+import { ACQUIRE_LEASE, APPEND_EVENT_ONCE, APPEND_EVENT_ONCE_CHECK, FENCED_HSET, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
 import {
   EVENTS_KEPT,
@@ -236,9 +236,10 @@ export class RedisStore implements Store {
     return this.run('PFCOUNT listeners', () => this.client.pfcount(keys));
   }
 
-  async putRecording(channel: string, session: string, record: string): Promise<void> {
+  async putRecording(channel: string, session: string, record: string, fence?: string): Promise<void> {
     const key = this.keys.recordings(channel);
-    await this.run('HSET recording', () => this.client.hset(key, session, record));
+    if (fence === undefined) await this.run('HSET recording', () => this.client.hset(key, session, record));
+    else await this.script('HSET recording', FENCED_HSET, [this.keys.lease(channel), key], [fence, session, record]);
   }
 
   async getRecording(channel: string, session: string): Promise<string | null> {
@@ -253,7 +254,26 @@ export class RedisStore implements Store {
 
   async deleteRecording(channel: string, session: string): Promise<void> {
     const key = this.keys.recordings(channel);
-    await this.run('HDEL recording', () => this.client.hdel(key, session));
+    const announced = this.keys.announced(channel);
+    await this.run('HDEL recording', () => this.client.multi().hdel(key, session).hdel(announced, session).exec());
+  }
+
+  async appendEventOnce(channel: string, key: string, fields: Record<string, string>, fence?: string): Promise<string> {
+    const values = Object.entries(fields).flat();
+    if (values.length === 0) throw new RangeError('an event needs at least one field');
+    const lease = this.keys.lease(channel);
+    const announced = this.keys.announced(channel);
+    if (!isCluster(this.client)) {
+      const keys = [lease, announced, this.keys.events()];
+      return String(await this.script('XADD event once', APPEND_EVENT_ONCE, keys, [fence === undefined ? '0' : '1', fence ?? '', key, EVENTS_KEPT, ...values]));
+    }
+    // Cluster: the stream is on another slot than the channel. The lease is checked and the key
+    // looked up first (one script on the channel's slot), then the event is appended and its id kept.
+    const before = await this.script('HGET announced', APPEND_EVENT_ONCE_CHECK, [lease, announced], [fence === undefined ? '0' : '1', fence ?? '', key]);
+    if (typeof before === 'string') return before;
+    const id = await this.appendEvent(fields);
+    await this.run('HSETNX announced', () => this.client.hsetnx(announced, key, id));
+    return (await this.run('HGET announced', () => this.client.hget(announced, key))) ?? id;
   }
 
   async appendEvent(fields: Record<string, string>): Promise<string> {

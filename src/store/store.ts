@@ -126,8 +126,12 @@ export interface ListenerStore {
 
 /** The records of recorded sessions (the recording catalog). */
 export interface RecordingStore {
-  /** Writes (creates or replaces) the record of recorded session `session` (JSON). */
-  putRecording(channel: string, session: string, record: string): Promise<void>;
+  /**
+   * Writes (creates or replaces) the record of recorded session `session` (JSON). With
+   * `fence`, refused with ONAIR_FENCED (nothing written) unless that lease token is current:
+   * the stitch jobs of a standby pair write through the channel's lease.
+   */
+  putRecording(channel: string, session: string, record: string, fence?: string): Promise<void>;
   getRecording(channel: string, session: string): Promise<string | null>;
   /** Every recording record of the channel, in no particular order. */
   listRecordings(channel: string): Promise<string[]>;
@@ -138,6 +142,14 @@ export interface RecordingStore {
 export interface EventStore {
   /** Appends an event to the events stream; returns its id. */
   appendEvent(fields: Record<string, string>): Promise<string>;
+  /**
+   * Appends the event of `key` (e.g. a recorded session) once per channel: a later call with
+   * the same channel and key appends nothing and returns the first event's id. With `fence`,
+   * refused with ONAIR_FENCED unless that lease token is current, checked in the same atomic
+   * step as the append (on a Redis Cluster, where the stream is on another slot, just before).
+   * The key is forgotten with the channel's recording of the same id (`deleteRecording`).
+   */
+  appendEventOnce(channel: string, key: string, fields: Record<string, string>, fence?: string): Promise<string>;
   /** The newest `count` events, oldest first. */
   readEvents(count: number): Promise<StoredEvent[]>;
 }

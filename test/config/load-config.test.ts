@@ -57,7 +57,7 @@ const ISSUE_CONFIG = {
   listeners: { ingestTokens: [] },
   api: { tokens: [], host: '127.0.0.1' },
   signing: {},
-  recordings: { dir: './recordings' },
+  recordings: { dir: './recordings', retention: {}, keepSegments: false },
   log: { level: 'info' },
   channels: [
     {
@@ -332,6 +332,8 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'an admin port out of range', change: (raw) => (raw.admin = { port: 70000 }), where: 'admin.port' },
     { name: 'an unknown admin key', change: (raw) => (raw.admin = { tokens: [] }), where: 'admin.tokens' },
     { name: 'a webhook that is not an http(s) URL', change: (raw) => (raw.recordings = { webhook: { url: 'ftp://cms.example/hook' } }), where: 'recordings.webhook.url' },
+    { name: 'a retention size that is not a size', change: (raw) => (raw.recordings = { retention: { maxSize: 'lots' } }), where: 'recordings.retention.maxSize' },
+    { name: 'a retention age under a minute', change: (raw) => (raw.channels[0].recordRetention = { maxAge: '10s' }), where: 'channels[0].recordRetention.maxAge' },
     { name: 'a webhook secret too short to sign with', change: (raw) => (raw.recordings = { webhook: { url: 'https://cms.example/hook', secret: 'short' } }), where: 'recordings.webhook.secret' },
   ];
   t.ok(cases.length >= 12);
@@ -354,10 +356,15 @@ t.test('recording keys resolve: durations parsed, the recorded rendition kept, t
     ONAIR_RECORDINGS_WEBHOOK_SECRET: 'a-shared-secret-of-some-length',
   });
   t.match(config.channels[0], { record: true, endAfterSeconds: 120, recordRendition: 'lofi' });
+  const retained = resolveConfig({ ...validRaw(), recordings: { retention: { maxAge: '30d', maxSize: '20G' }, keepSegments: true } });
+  t.strictSame(retained.recordings.retention, { maxAge: 30 * 86400, maxSize: 20 * 1024 ** 3 }, 'retention: 30d and 20G in seconds and bytes');
+  t.equal(retained.recordings.keepSegments, true);
   t.strictSame(config.recordings, {
     dir: '/srv/recordings',
     publicUrl: 'https://radio.example',
     webhook: { url: 'https://cms.example/hooks/onair', secret: 'a-shared-secret-of-some-length' },
+    retention: {},
+    keepSegments: false,
   });
 });
 

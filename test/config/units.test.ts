@@ -3,7 +3,7 @@
  * `500ms` parse to bits per second and seconds; anything else is rejected (undefined).
  */
 import t from 'tap';
-import { formatBitrate, parseBitrate, parseDurationSeconds } from '../../src/config/units.js';
+import { formatBitrate, parseBitrate, parseByteSize, parseDurationSeconds } from '../../src/config/units.js';
 
 t.test('bitrates written the way people write them parse to bits per second', async (t) => {
   const cases: [unknown, number][] = [
@@ -28,7 +28,7 @@ t.test('anything that is not a positive bitrate is rejected', async (t) => {
   for (const input of cases) t.equal(parseBitrate(input), undefined, `${String(JSON.stringify(input))} is not a bitrate`);
 });
 
-t.test('durations are seconds by default and accept ms, s, m and h', async (t) => {
+t.test('durations are seconds by default and accept ms, s, m, h and d', async (t) => {
   const cases: [unknown, number][] = [
     ['4', 4],
     ['4s', 4],
@@ -37,6 +37,7 @@ t.test('durations are seconds by default and accept ms, s, m and h', async (t) =
     ['1.5s', 1.5],
     ['2m', 120],
     ['1h', 3600],
+    ['30d', 30 * 86400],
     [4, 4],
     [0.5, 0.5],
     [0, 0],
@@ -45,8 +46,22 @@ t.test('durations are seconds by default and accept ms, s, m and h', async (t) =
 });
 
 t.test('anything that is not a non-negative duration is rejected', async (t) => {
-  const cases: unknown[] = ['abc', '', 's', '-1', -1, '4sec', '4 seconds', '4d', '1:30', NaN, Infinity, null, undefined, false, {}];
+  const cases: unknown[] = ['abc', '', 's', '-1', -1, '4sec', '4 seconds', '4w', '1:30', NaN, Infinity, null, undefined, false, {}];
   for (const input of cases) t.equal(parseDurationSeconds(input), undefined, `${String(JSON.stringify(input))} is not a duration`);
+});
+
+t.test('sizes are bytes by default; k, M, G and T are powers of 1024; anything else is refused', async (t) => {
+  const cases: [unknown, number][] = [
+    ['512', 512],
+    ['4k', 4096],
+    ['500M', 500 * 1024 ** 2],
+    ['500MB', 500 * 1024 ** 2],
+    ['20G', 20 * 1024 ** 3],
+    ['1.5TiB', 1.5 * 1024 ** 4],
+    [1024, 1024],
+  ];
+  for (const [input, expected] of cases) t.equal(parseByteSize(input), expected, `${JSON.stringify(input)} is ${expected} bytes`);
+  for (const input of ['lots', '', '-1', -1, '20 gigs', '1P', NaN, null]) t.equal(parseByteSize(input), undefined, `${String(JSON.stringify(input))} is not a size`);
 });
 
 t.test('resolved bitrates print back in the short form when they are whole kilobits', async (t) => {

@@ -46,7 +46,7 @@ t.test('a kill mid-session and a kill mid-stitch lose nothing recorded; the job 
   const dir = await mkdtemp(join(tmpdir(), 'onair-recordings-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const base = await testConfig({ store: `${redis.url}/0`, segmentSeconds: 1, channel: { record: true } });
-  const config = resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: hook.url } } });
+  const config = resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: hook.url }, keepSegments: true } });
   const store = new RedisStore({ url: `${redis.url}/0` });
   await store.start();
   t.teardown(() => store.close());

@@ -5,8 +5,9 @@
  * the session ends. The stitch job makes the `.m4a` with FFmpeg, checks it, and announces
  * it on the events stream and to a webhook receiver that fails its first two calls. Then:
  * ffprobe's duration against the segments' total, a clean decode of the file, byte ranges
- * from the origin, and FFmpeg playing the session's VOD playlist from start to end. Last,
- * an operator records a short session through the control API.
+ * from the origin, and FFmpeg playing the session's VOD playlist from start to end (the
+ * segments are kept here: `keepSegments`). Last, an operator records a short session through
+ * the control API.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ async function recordingConfig(t: Test, webhookUrl: string): Promise<OnairConfig
   const dir = await mkdtemp(join(tmpdir(), 'onair-recordings-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const base = await testConfig({ segmentSeconds: 1, channel: { record: true, endAfterSeconds: 3 } });
-  return resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: webhookUrl } }, api: { tokens: [TOKEN] } });
+  return resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: webhookUrl }, keepSegments: true }, api: { tokens: [TOKEN] } });
 }
 
 t.test('30 s recorded, the input lost, the session stitched, checked, announced and playable', async (t) => {

@@ -49,8 +49,8 @@ export class DelegatingStore implements Store {
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
     return this.inner.countListeners(channel, renditions, buckets);
   }
-  putRecording(channel: string, session: string, record: string): Promise<void> {
-    return this.inner.putRecording(channel, session, record);
+  putRecording(channel: string, session: string, record: string, fence?: string): Promise<void> {
+    return this.inner.putRecording(channel, session, record, fence);
   }
   getRecording(channel: string, session: string): Promise<string | null> {
     return this.inner.getRecording(channel, session);
@@ -63,6 +63,10 @@ export class DelegatingStore implements Store {
   }
   appendEvent(fields: Record<string, string>): Promise<string> {
     return this.inner.appendEvent(fields);
+  }
+
+  appendEventOnce(channel: string, key: string, fields: Record<string, string>, fence?: string): Promise<string> {
+    return this.inner.appendEventOnce(channel, key, fields, fence);
   }
   readEvents(count: number): Promise<StoredEvent[]> {
     return this.inner.readEvents(count);

@@ -5,7 +5,8 @@
  * package, installed by the test setup); the values follow what happened (segments, requests,
  * store calls, cache hits); a failing store shows as errors and store_up 0; the shipped alert
  * rules pass `promtool check rules` and every metric the rules and the Grafana dashboard use
- * is one the processes export.
+ * is one the processes export; an unhandled rejection in a running ingest is logged with its
+ * code and counted while the process goes on.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { INGEST_ADMIN_PORTS } from '../../src/preflight.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { freeTcpPort } from '../helpers/ports.js';
+import { isAlive, startOnairProcess } from '../helpers/onair-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 /** Runs promtool with `input` on stdin; resolves with its exit code and output. */
@@ -191,4 +193,24 @@ t.test('the alert rules pass promtool and, like the dashboard, use only exported
   expressions.push(...dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr)));
   t.ok(expressions.length >= 20, `${expressions.length} expressions`);
   for (const name of new Set(expressions.flatMap(metricNames))) t.ok(exported.has(name), `${name} is exported`);
+});
+
+t.test('an unhandled rejection in a running ingest is logged with its code and counted, and the process goes on', async (t) => {
+  const config = await testConfig({ segmentSeconds: 1 });
+  // The rejection comes from outside onair's code (a preloaded module), on a signal, once onair runs.
+  const inject = 'process.on("SIGUSR2", () => { Promise.reject(new Error("injected rejection")); });';
+  const ingest = await startOnairProcess(t, {
+    role: 'ingest',
+    config,
+    readyPattern: /"msg":"ingest started"/,
+    env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(inject)}` },
+  });
+  const metricsUrl = /"url":"(http:[^"]+\/metrics)","msg":"metrics listening"/.exec(ingest.output())?.[1];
+  t.ok(metricsUrl, 'the ingest serves /metrics');
+  t.equal(sample(await (await fetch(metricsUrl!)).text(), 'onair_unhandled_rejections_total'), 0);
+  ingest.kill('SIGUSR2');
+  await waitUntil(t, 'the rejection is logged', () => /"code":"ONAIR_UNHANDLED_REJECTION"/.test(ingest.output()), 10_000);
+  t.match(ingest.output(), /"code":"ONAIR_UNHANDLED_REJECTION".*injected rejection/, 'logged with its code and the reason');
+  t.equal(sample(await (await fetch(metricsUrl!)).text(), 'onair_unhandled_rejections_total'), 1, 'counted');
+  t.ok(isAlive(ingest.pid), 'the process goes on');
 });

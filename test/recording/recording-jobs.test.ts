@@ -1,20 +1,24 @@
 /**
  * The stitch jobs (src/recording/recording-jobs.ts) as a state machine over the store,
- * with a stand-in for FFmpeg (the real one runs in test/e2e/recording.test.ts) and a real
- * HTTP webhook receiver on loopback: each step is recorded before the next, a resumed job
- * does not redo what is done, a wrong duration or a missing segment fails the job, and the
- * webhook is retried with backoff and signed.
+ * with a stand-in for FFmpeg (the real one runs in test/e2e/recording.test.ts and in the
+ * gap test below) and a real HTTP webhook receiver on loopback: each step is recorded before
+ * the next, a resumed job does not redo what is done, a wrong duration fails the job, a
+ * missing segment file is stitched as silence of its length (real FFmpeg: the gap decodes
+ * as digital silence), the segments go once the file is checked, and the webhook is retried
+ * with backoff and signed.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
 import { RecordingFiles } from '../../src/recording/recording-files.js';
-import { RecordingJobs, type Stitcher } from '../../src/recording/recording-jobs.js';
+import type { SessionStitchSpec } from '../../src/ffmpeg/recording-stitch.js';
+import { RecordingJobs, type RecordingJobsOptions, type Stitcher } from '../../src/recording/recording-jobs.js';
 import type { RecordingRecord } from '../../src/recording/recording-record.js';
 import { retryDelayMs, webhookSignature, type WebhookRetry } from '../../src/recording/webhook-sender.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -59,12 +63,13 @@ async function endedSession(t: Test): Promise<{ catalog: RecordingCatalog; store
   return { catalog, store, record: (await catalog.finish(opened, 'stopped'))! };
 }
 
-/** Writes a file where FFmpeg would and reports `durationSeconds` for it; counts its calls. */
-function fakeStitcher(durationSeconds: number): Stitcher & { stitches: number } {
-  const stitcher = {
+/** Writes a file where FFmpeg would and reports `durationSeconds` for it; counts its calls and keeps the last spec. */
+function fakeStitcher(durationSeconds: number): Stitcher & { stitches: number; last?: SessionStitchSpec } {
+  const stitcher: Stitcher & { stitches: number; last?: SessionStitchSpec } = {
     stitches: 0,
-    async stitch(spec: { outputPath: string }, options: { onProgress?: (seconds: number) => void }) {
+    async stitch(spec: SessionStitchSpec, options: { onProgress?: (seconds: number) => void }) {
       stitcher.stitches += 1;
+      stitcher.last = spec;
       options.onProgress?.(1.5);
       await writeFile(spec.outputPath, 'm4a bytes');
     },
@@ -75,8 +80,8 @@ function fakeStitcher(durationSeconds: number): Stitcher & { stitches: number } 
   return stitcher;
 }
 
-function jobs(catalog: RecordingCatalog, store: MemoryStore, stitcher: Stitcher, webhook?: { url: string; secret?: string }): RecordingJobs {
-  return new RecordingJobs({ catalog, store, stitcher, logger: pino({ level: 'silent' }), publicUrl: 'https://radio.example/', webhook, webhookRetry: FAST_RETRY });
+function jobs(catalog: RecordingCatalog, store: MemoryStore, stitcher?: Stitcher, webhook?: { url: string; secret?: string }, more: Partial<RecordingJobsOptions> = {}): RecordingJobs {
+  return new RecordingJobs({ catalog, store, stitcher, logger: pino({ level: 'silent' }), publicUrl: 'https://radio.example/', webhook, webhookRetry: FAST_RETRY, ...more });
 }
 
 t.test('a job stitches, checks, announces once on the events stream and the webhook, and records each step', async (t) => {
@@ -88,13 +93,17 @@ t.test('a job stitches, checks, announces once on the events stream and the webh
   t.match(done, { state: 'done', durationSeconds: 3.04, sizeBytes: 9, webhook: { delivered: true, attempts: 1 } });
   t.same(progress, [50, 100], 'progress in percent of the segments, ending at 100');
   t.ok(await catalog.files.exists(catalog.files.filePath('fip', record.session)), 'the checked file is in place');
-  t.notOk(await catalog.files.exists(catalog.files.partialFilePath('fip', record.session)), 'no partial file left');
+  t.same(await readdir(catalog.files.sessionDir('fip', record.session)), ['index.jsonl'], 'the segments are removed once the file is checked, and no work directory is left');
+  t.equal(done.segmentsRemoved, true);
   const [event] = await store.readEvents(10);
   t.equal(event!.id, done.eventId);
   t.match(event!.fields, { event: 'recording.ready', channel: 'fip', session: record.session, url: `https://radio.example/recordings/fip/${record.session}.m4a`, durationSeconds: '3.04', sizeBytes: '9' });
   const [call] = hook.received;
   const payload = JSON.parse(call!.body) as Record<string, unknown>;
-  t.match(payload, { event: 'recording.ready', url: `https://radio.example/recordings/fip/${record.session}.m4a`, playlistUrl: `https://radio.example/recordings/fip/${record.session}.m3u8`, durationSeconds: 3.04, sizeBytes: 9 });
+  t.match(payload, { event: 'recording.ready', url: `https://radio.example/recordings/fip/${record.session}.m4a`, durationSeconds: 3.04, sizeBytes: 9 });
+  t.notOk('playlistUrl' in payload, 'no VOD playlist once the segments are gone');
+  await t.rejects(jobs(catalog, store, stitcher).run('fip', record.session, { restitch: true }), { code: 'ONAIR_RECORDING_STITCH_FAILED' }, 'nothing to stitch again from');
+  t.equal((await catalog.require('fip', record.session)).state, 'done', 'and the recording stays done');
   t.equal(call!.headers['x-onair-signature'], webhookSignature('a-shared-secret-0123', call!.body), 'signed with the shared secret');
   t.equal(call!.headers['x-onair-delivery'], `fip/${record.session}/${done.eventId}`);
 });
@@ -120,11 +129,81 @@ t.test('a stitched file whose duration is off by more than 0.1 s fails the job, 
   t.equal((await jobs(catalog, store, fakeStitcher(2.95)).run('fip', record.session, { restitch: true })).state, 'done');
 });
 
-t.test('a missing segment file fails the job, naming it', async (t) => {
+t.test('with keepSegments the segments and the VOD playlist stay, and the announcement names the playlist', async (t) => {
+  const { catalog, store, record } = await endedSession(t);
+  const hook = await receiver(t, []);
+  const done = await jobs(catalog, store, fakeStitcher(3), { url: hook.url }, { keepSegments: true }).run('fip', record.session);
+  t.equal(done.segmentsRemoved, undefined);
+  t.same((await readdir(catalog.files.sessionDir('fip', record.session))).sort(), ['0.ts', '1.ts', '2.ts', 'index.jsonl']);
+  t.match(JSON.parse(hook.received[0]!.body), { playlistUrl: `https://radio.example/recordings/fip/${record.session}.m3u8` });
+});
+
+t.test('missing segment files become silence of their length in the stitch; with none on disk the job fails', async (t) => {
   const { catalog, store, record } = await endedSession(t);
   await catalog.files.deleteSegments('fip', record.session, [1]);
-  const failed = await jobs(catalog, store, fakeStitcher(3)).run('fip', record.session);
-  t.match(failed, { state: 'failed', error: /1 of 3 segment files are missing \(first: 1\.ts\)/ });
+  const stitcher = fakeStitcher(3);
+  const done = await jobs(catalog, store, stitcher).run('fip', record.session);
+  t.match(done, { state: 'done', silenceSeconds: 1 });
+  const directory = catalog.files.sessionDir('fip', record.session);
+  t.same(stitcher.last!.pieces, [{ segmentPaths: [join(directory, '0.ts')] }, { silenceSeconds: 1 }, { segmentPaths: [join(directory, '2.ts')] }]);
+
+  const second = await endedSession(t);
+  await second.catalog.files.deleteSegments('fip', second.record.session, [0, 1, 2]);
+  const failed = await jobs(second.catalog, second.store, fakeStitcher(3)).run('fip', second.record.session);
+  t.match(failed, { state: 'failed', errorCode: 'ONAIR_RECORDING_STITCH_FAILED', error: /none of the 3 segment files is on disk/ });
+});
+
+/** Runs a command to its end; resolves with its exit code and output. */
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+t.test('real FFmpeg: a lost segment in the middle is stitched as silence, the file lasts the whole session and the gap is silent', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-gap-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Six 1-second MPEG-TS segments of one continuous tone (48 kHz stereo AAC), as a packager run writes them.
+  const made = await run('ffmpeg', [
+    '-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-ac', '2', '-t', '6', '-c:a', 'aac', '-b:a', '128k',
+    '-f', 'segment', '-segment_time', '1', '-segment_format', 'mpegts', '-segment_list', join(dir, 'list.csv'), '-segment_list_type', 'csv', join(dir, 'seg%d.ts'),
+  ]);
+  t.equal(made.code, 0, made.stderr);
+  const cuts = (await readFile(join(dir, 'list.csv'), 'utf8')).trim().split('\n').map((line) => line.split(','));
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const catalog = new RecordingCatalog({ store, files: new RecordingFiles(join(dir, 'recordings')), now: () => T0 });
+  const opened = await catalog.open({ channel: 'fip', rendition: 'hifi', trigger: 'manual', startedAt: T0 });
+  for (const [msn, [name, start, end]] of cuts.entries()) {
+    const segment = { type: 'segment', msn, durationSeconds: Number(end) - Number(start), programDateTime: T0 + Number(start) * 1000, fallback: false } as const;
+    await catalog.files.addSegment('fip', opened.session, segment, await readFile(join(dir, name!)));
+  }
+  const record = (await catalog.finish(opened, 'stopped'))!;
+  const [gapStart, gapEnd] = [Number(cuts[2]![1]), Number(cuts[3]![2])];
+  await catalog.files.deleteSegments('fip', record.session, [2, 3]);
+
+  const done = await jobs(catalog, store, undefined, undefined, { audioOf: () => ({ sampleRate: 48000, channels: 2, bitrate: 128_000 }) }).run('fip', record.session);
+  t.equal(done.state, 'done', done.error ?? '');
+  t.ok(Math.abs(done.silenceSeconds! - (gapEnd - gapStart)) < 0.001, `${done.silenceSeconds} s of silence for the two lost segments`);
+  t.ok(Math.abs(done.durationSeconds! - record.segmentsSeconds!) <= 0.1, `the file lasts ${done.durationSeconds} s, the session ${record.segmentsSeconds} s`);
+  const file = catalog.files.filePath('fip', record.session);
+  const volume = async (from: number, to: number): Promise<number> => {
+    const measured = await run('ffmpeg', ['-nostdin', '-v', 'info', '-ss', String(from), '-to', String(to), '-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
+    return Number(/max_volume: (-?[\d.]+|-inf) dB/.exec(measured.stderr)?.[1] ?? NaN);
+  };
+  const inGap = await volume(gapStart + 0.2, gapEnd - 0.2);
+  const before = await volume(0.2, gapStart - 0.2);
+  const after = await volume(gapEnd + 0.2, record.segmentsSeconds! - 0.2);
+  t.ok(inGap < -80 || Number.isNaN(inGap), `the gap is silent (max ${inGap} dB)`);
+  t.ok(before > -30 && after > -30, `the tone plays before (${before} dB) and after (${after} dB) it`);
+  const decoded = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-']);
+  t.equal(decoded.stderr.trim(), '', 'the file decodes without an error');
 });
 
 t.test('the webhook is retried with exponential backoff until the receiver takes it; a refusal is final', async (t) => {

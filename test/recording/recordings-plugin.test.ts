@@ -18,7 +18,7 @@ const T0 = Date.parse('2026-11-21T23:15:00.000Z');
 const FILE_BYTES = Buffer.from(Array.from({ length: 1000 }, (_, index) => index % 251));
 
 /** An origin with fip's recordings: one done (file and 2 segments), one still recording. */
-async function originWithRecordings(t: Test): Promise<{ app: FastifyInstance; done: string; recording: string }> {
+async function originWithRecordings(t: Test): Promise<{ app: FastifyInstance; catalog: RecordingCatalog; done: string; recording: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'onair-recordings-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const store = new MemoryStore();
@@ -36,7 +36,7 @@ async function originWithRecordings(t: Test): Promise<{ app: FastifyInstance; do
   const app = await buildOrigin({ store, channels: [{ id: 'fip', renditions: ['hifi'] }], targetDurationSeconds: 1, storeTimeoutMs: 200, recordings: catalog });
   t.teardown(() => app.close());
   await app.ready();
-  return { app, done: first.session, recording: second.session };
+  return { app, catalog, done: first.session, recording: second.session };
 }
 
 t.test('the listing names every session with its state and relative URLs', async (t) => {
@@ -83,6 +83,15 @@ t.test('a finished session has a VOD playlist whose segments are served', async 
   t.equal(segment.headers['content-type'], 'video/mp2t');
   t.match(segment.headers['cache-control'], /immutable/);
   t.same(segment.rawPayload, Buffer.from([0x47, 8]));
+});
+
+t.test('once its segments are removed after the stitch, a session has its file and no VOD playlist', async (t) => {
+  const { app, catalog, done } = await originWithRecordings(t);
+  await catalog.files.deleteSegments('fip', done, [7, 8]);
+  await catalog.update((await catalog.get('fip', done))!, { segmentsRemoved: true });
+  t.match((await app.inject('/recordings/fip.json')).json(), { sessions: [{ session: done, file: `fip/${done}.m4a`, playlist: null }] });
+  t.equal((await app.inject(`/recordings/fip/${done}.m3u8`)).statusCode, 404);
+  t.equal((await app.inject(`/recordings/fip/${done}.m4a`)).statusCode, 200);
 });
 
 t.test('what does not exist yet, or never will, is a JSON 4xx', async (t) => {

@@ -5,7 +5,8 @@
  * notices: when a session starts and ends, what is kept, that gaps are kept as silence,
  * that manual sessions follow the operator, and that a crash loses nothing recorded.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -236,4 +237,62 @@ t.test('a session that kept nothing is removed, and a removed session is gone fr
   const busy = await recorder.startManual();
   const refused = await catalog.remove('fip', busy.session).catch((error: unknown) => error);
   t.ok(isOnairError(refused, 'ONAIR_RECORDING_BUSY'), 'refused while recording');
+});
+
+/** A tmpfs of `size` at a fresh directory, unmounted in teardown; undefined where mounting is not permitted. */
+async function smallDisk(t: Test, size: string): Promise<string | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-full-disk-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  if (mounted.status !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  t.teardown(async () => {
+    spawnSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Writes zeros into `path` until the file system is full (ENOSPC). */
+async function fillUp(path: string): Promise<void> {
+  const error = await writeFile(path, new Uint8Array(64 * 1024 * 1024)).catch((caught: unknown) => caught);
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== 'ENOSPC') throw new Error(`expected the disk to fill up, got ${String(error)}`);
+}
+
+t.test('a full disk (a real tmpfs) ends the session, queues its job and waits; the session goes on in a new one once there is room', async (t) => {
+  const dir = await smallDisk(t, '1m');
+  if (!dir) {
+    t.pass('SKIPPED: mount -t tmpfs is not permitted here (needs root), so the full disk cannot be shown for real');
+    return;
+  }
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const { recorder, catalog, files, publish, enqueued, resumed } = await rig(t, { record: true }, { store, dir });
+  await recorder.lead();
+  recorder.sourceChanged('main', at(0));
+  for (let msn = 0; msn < 3; msn++) await publish(msn);
+  const first = recorder.current!;
+
+  const filler = join(dir, 'filler');
+  await fillUp(filler);
+  await publish(3);
+  t.equal(recorder.diskFull, true, 'the recorder knows the disk is full');
+  t.equal(recorder.stats.diskFullEvents, 1);
+  t.equal(recorder.current, undefined, 'no session is open');
+  t.match(await catalog.require('fip', first.session), { state: 'ended', endReason: 'disk-full', segments: 3, segmentsSeconds: 3 });
+  t.same(enqueued, [first.session], 'its job is queued');
+  t.notOk(await files.exists(join(files.sessionDir('fip', first.session), '3.ts')), 'no partial segment file is left');
+  await publish(4);
+  t.equal(recorder.stats.diskFullEvents, 1, 'still the same episode');
+  t.equal((await catalog.list('fip')).length, 1, 'no empty session was opened meanwhile');
+  t.equal((await readdir(join(dir, 'fip'))).filter((name) => name !== `${first.session}`).length, 0, 'and no directory is left of one');
+
+  await rm(filler);
+  await publish(5);
+  t.equal(recorder.diskFull, false, 'room again');
+  t.match(recorder.current, { state: 'recording', trigger: 'auto', continues: first.session }, 'the session goes on in a new one');
+  t.same(resumed.slice(-1), ['fip'], 'the waiting jobs are resumed at once');
+  t.same((await files.readIndex('fip', recorder.current!.session))!.lines.map((line) => line.msn), [5]);
 });

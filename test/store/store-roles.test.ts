@@ -54,7 +54,7 @@ const ROLE_METHODS = {
   ChannelStatusStore: ['putStatus', 'getStatus'],
   ListenerStore: ['recordListeners', 'countListeners'],
   RecordingStore: ['putRecording', 'getRecording', 'listRecordings', 'deleteRecording'],
-  EventStore: ['appendEvent', 'readEvents'],
+  EventStore: ['appendEvent', 'appendEventOnce', 'readEvents'],
 } as const satisfies { [Role in keyof Roles]: readonly (keyof Roles[Role])[] };
 
 /** Compile-time check that the lists above are complete: a method no list names fails `tsc`. */
