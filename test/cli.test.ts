@@ -226,10 +226,14 @@ t.test('start serves the channel and SIGTERM stops it with its FFmpeg children',
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
+  // Preflight runs `ffmpeg -protocols` as a child too: count children once the ingest has started.
+  for (let attempt = 0; attempt < 60 && !stderr.includes('"msg":"ingest started"'); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   let encoders: number[] = [];
   for (let attempt = 0; attempt < 60 && encoders.length === 0; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
     encoders = await childPids(child.pid!);
+    if (encoders.length === 0) await new Promise((resolve) => setTimeout(resolve, 250));
   }
   t.equal(encoders.length, 1, 'one FFmpeg encoder runs for the one input');
   const master = await fetch(`http://127.0.0.1:${port}/fip/fip.m3u8`);

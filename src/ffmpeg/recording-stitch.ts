@@ -116,7 +116,7 @@ function runToEnd(job: Parameters<typeof runFfmpeg>[0], what: string, options: S
         onExit: (exit) => {
           options.signal?.removeEventListener('abort', onAbort);
           if (exit.code === 0 && !options.signal?.aborted) resolve();
-          else reject(new Error(options.signal?.aborted ? 'stitching was aborted' : `FFmpeg could not ${what} the recording: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
+          else reject(new OnairError('ONAIR_FFMPEG_FAILED', options.signal?.aborted ? 'stitching was aborted' : `FFmpeg could not ${what} the recording: ${exit.reason ?? `exit ${exit.code ?? exit.signal}`}`));
         },
         logger: options.logger,
       },

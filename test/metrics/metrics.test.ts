@@ -205,7 +205,8 @@ t.test('an unhandled rejection in a running ingest is logged with its code and c
     readyPattern: /"msg":"ingest started"/,
     env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(inject)}` },
   });
-  const metricsUrl = /"url":"(http:[^"]+\/metrics)","msg":"metrics listening"/.exec(ingest.output())?.[1];
+  const adminUrl = /"url":"(http:[^"]+)","msg":"admin listening/.exec(ingest.output())?.[1];
+  const metricsUrl = adminUrl && `${adminUrl}/metrics`;
   t.ok(metricsUrl, 'the ingest serves /metrics');
   t.equal(sample(await (await fetch(metricsUrl!)).text(), 'onair_unhandled_rejections_total'), 0);
   ingest.kill('SIGUSR2');
