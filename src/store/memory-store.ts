@@ -42,7 +42,6 @@ interface HeldLease {
 interface MemoryChannel {
   playlists: Map<string, StoredPlaylist>;
   state: string | null;
-  run: number;
   segments: Map<string, ExpiringSegment>;
   /** `<rendition>/<bucket>` → listener set. */
   listeners: Map<string, ExpiringListenerSet>;
@@ -124,12 +123,6 @@ export class MemoryStore implements Store {
 
   async getState(channel: string): Promise<string | null> {
     return this.channels.get(channel)?.state ?? null;
-  }
-
-  async nextRun(channel: string): Promise<number> {
-    const entry = this.channel(channel);
-    entry.run += 1;
-    return entry.run;
   }
 
   async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
@@ -268,7 +261,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map() };
+      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

@@ -188,11 +188,6 @@ export class RedisStore implements Store {
     return this.run('GET state', () => this.client.get(key));
   }
 
-  async nextRun(channel: string): Promise<number> {
-    const key = this.keys.run(channel);
-    return this.run('INCR run', () => this.client.incr(key));
-  }
-
   async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
     if (owner === '') throw new RangeError('a lease owner must be non-empty');
     const keys = [this.keys.lease(channel), this.keys.fence(channel)];

@@ -26,8 +26,7 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   await store.start();
   await store.putSegment('fip', 'hifi', '1234-3.ts', Uint8Array.from([1]), 30);
   await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master', 'fip_hifi.m3u8': 'hifi' }, state: '{}' });
-  await store.nextRun('fip');
-  await store.nextRun('fip-jazz');
+  await store.putStatus('fip-jazz', '{}');
   const lease = await store.acquireLease('fip', 'packager-a', 30_000);
   await store.putStatus('fip', '{}', lease!.token);
 
@@ -35,11 +34,10 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   t.teardown(() => inspector.quit());
   const keys = (await inspector.keys('*')).sort();
   t.same(keys, [
-    `${keyPrefix}:{fip-jazz}:run`,
+    `${keyPrefix}:{fip-jazz}:status`,
     `${keyPrefix}:{fip}:fence`,
     `${keyPrefix}:{fip}:lease`,
     `${keyPrefix}:{fip}:playlists`,
-    `${keyPrefix}:{fip}:run`,
     `${keyPrefix}:{fip}:seg:hifi:1234-3.ts`,
     `${keyPrefix}:{fip}:state`,
     `${keyPrefix}:{fip}:status`,
@@ -196,7 +194,8 @@ t.test('start() succeeds when Redis comes up within the ready timeout', async (t
   await sleep(300);
   await server.start();
   await starting;
-  t.equal(await store.nextRun('fip'), 1);
+  await store.putStatus('fip', 'on');
+  t.equal(await store.getStatus('fip'), 'on', 'it answers commands');
 });
 
 t.test('a store given a client uses it and leaves it open on close()', async (t) => {
