@@ -39,7 +39,7 @@ export async function runRecordCommand(
 
   // Warnings and errors only: the command prints its own progress.
   const logger: Logger = pino({ level: config.log.level === 'silent' ? 'silent' : 'warn' }, pino.destination(2));
-  const store: Store = createStore(config.store, logger);
+  const store: Store = createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   await store.start();
   try {
     const catalog = new RecordingCatalog({ store, files: new RecordingFiles(config.recordings.dir) });

@@ -31,6 +31,7 @@ channels:
 
 const ISSUE_CONFIG = {
   store: 'redis://127.0.0.1:6379/0',
+  redis: { allowEvictingPolicy: false },
   origin: { host: '127.0.0.1', port: 8080 },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },
