@@ -46,8 +46,8 @@ return redis.call('SET', KEYS[2], ARGV[2])
 );
 
 /**
- * Replaces the playlists and state of a channel, then announces it (docs/architecture.md,
- * Store: write order). The new playlists are written before the stale ones are removed: the
+ * Replaces the playlists and state of a channel, then announces it (write order:
+ * docs/architecture.md, Store). The new playlists are written before the stale ones are removed: the
  * HSET is the script's first write, and when maxmemory is reached (noeviction) Redis refuses
  * a script's first write that may grow memory before anything changed, so a publish refused
  * for memory leaves the previous playlists and state in place. (Once a script has written,

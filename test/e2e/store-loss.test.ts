@@ -1,6 +1,6 @@
 /**
- * A URI is never reused, even after the store lost everything (docs/architecture.md,
- * "Sequence"): a real `onair start` on a real redis-server, a real FFmpeg tone over SRT, and
+ * A URI is never reused, even after the store lost everything (docs/architecture.md, Sequence):
+ * a real `onair start` on a real redis-server, a real FFmpeg tone over SRT, and
  * the shipped Varnish config in front caching segments as immutable. onair is stopped, Redis
  * is emptied (FLUSHALL) and onair starts again with another tone: the new playlists must
  * name other URIs and other MSNs than anything served before, and Varnish, which still holds
