@@ -107,7 +107,9 @@ export class MemoryStore implements Store {
   async publish(request: PublishRequest): Promise<void> {
     this.checkFence(request.channel, request.fence);
     const channel = this.channel(request.channel);
-    // Build the new map first and swap it in: readers see all old or all new playlists.
+    // Build the new map first and swap it in: readers see all old or all new playlists, and a
+    // publish that fails (fenced above) leaves the previous ones, as the Redis script does.
+    // Nothing here is refused for memory: the embedded store has no maxmemory.
     const playlists = new Map<string, StoredPlaylist>();
     for (const [name, body] of Object.entries(request.playlists)) {
       playlists.set(name, { body, etag: playlistEtag(body) });
