@@ -26,6 +26,8 @@ export const ERRORS = {
   ONAIR_PORT_IN_USE: { status: 500, reply: 'port_in_use', meaning: 'a listener cannot bind its address' },
   ONAIR_STORE_UNAVAILABLE: { status: 503, reply: 'store_unavailable', meaning: 'the store (Redis) cannot be reached or did not answer in time' },
   ONAIR_STORE_URL_INVALID: { status: 500, reply: 'store_url_invalid', meaning: 'the Redis URL cannot be used' },
+  ONAIR_STORE_POLICY: { status: 500, reply: 'store_policy', meaning: "Redis's maxmemory-policy may evict onair's keys: set it to noeviction (or redis.allowEvictingPolicy)" },
+  ONAIR_STORE_FULL: { status: 503, reply: 'store_full', meaning: 'Redis refused a write: maxmemory is reached under noeviction; writes resume once memory frees' },
   ONAIR_FENCED: { status: 409, reply: 'fenced', meaning: 'a write carried a lease token that is no longer current: another packager leads' },
   ONAIR_FFMPEG_MISSING: { status: 500, reply: 'ffmpeg_missing', meaning: 'ffmpeg or ffprobe is not installed or lacks a needed feature' },
   ONAIR_FFMPEG_FAILED: { status: 500, reply: 'ffmpeg_failed', meaning: 'an FFmpeg or ffprobe run failed or gave no usable answer' },

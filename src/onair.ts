@@ -71,7 +71,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   let config = options.config;
   checkFfmpegInstalled(role);
   await checkPortsFree(config, role);
-  const store = options.store ?? createStore(config.store, logger);
+  const store = options.store ?? createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   const ownsStore = options.store === undefined;
   const stops: (() => Promise<void>)[] = [];
   if (ownsStore) stops.push(() => store.close());

@@ -259,6 +259,14 @@ function isIpOrCidr(value: string): boolean {
 export const configSchema = z
   .object({
     store: storeSchema.default('memory'),
+    /** Settings of a Redis store (ignored with `store: memory`). */
+    redis: z
+      .object({
+        /** Start even when Redis's maxmemory-policy may evict keys (src/store/redis-memory-policy.ts says why it should not). */
+        allowEvictingPolicy: z.boolean({ error: 'expected true or false' }).default(false),
+      })
+      .strict()
+      .prefault({}),
     origin: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

@@ -112,7 +112,7 @@ export class ChannelPackager extends EventEmitter {
     return this.publisher.isLeading;
   }
 
-  /** Loads the stored sequence state (continuing after a restart) and reserves a run number. */
+  /** Loads the stored sequence state (continuing after a restart) and makes this run's id. */
   async start(): Promise<void> {
     await this.publisher.start();
     this.segmenter.start(this.publisher.nextPts);

@@ -7,7 +7,7 @@
  * docs/architecture.md, "Sequence".
  */
 import { ptsAdd } from '../media/pts.js';
-import type { ChannelState, DvrSegment, OpenSegment, WindowSegment } from './sequence-state.js';
+import { knowsNoSegment, type ChannelState, type DvrSegment, type OpenSegment, type WindowSegment } from './sequence-state.js';
 
 /** Minimum live window (Apple HLS authoring spec; docs/architecture.md, "Sequence"): 6 segments and 3 × TD. */
 export const MIN_WINDOW_SEGMENTS = 6;
@@ -117,20 +117,25 @@ export function overflowDropIndex(queueLength: number, windowSize: number, headL
 
 /**
  * The state a takeover goes on from, when the stored state is not this run's own last
- * publish: the predecessor's (when it is at least as far as ours), or, when the store lost
- * its data or went back, ours a window past the highest MSN seen (a leader may have
- * published MSNs this packager never saw: none may be given to another URI). `storeLost`
- * says the latter happened.
+ * publish: the predecessor's (when it is at least as far as ours, or we know no segment
+ * yet), or, when the store lost its data or went back, ours a window past the highest MSN
+ * seen (a leader may have published MSNs this packager never saw: none may be given to
+ * another URI) and never below `wallClockMsn`, the start of a channel without state
+ * (sequence-state.ts), which is ahead of any MSN served before. A packager that knows no
+ * segment and finds no stored state starts the channel afresh at `wallClockMsn` (or later).
+ * `storeLost` says the store lost or went back; MSN never decreases either way.
  */
 export function takeoverState(
   current: ChannelState,
   stored: ChannelState | undefined,
   limits: Pick<WindowLimits, 'windowSize'>,
   targetDuration: number,
+  wallClockMsn: number,
 ): { state: ChannelState; storeLost: boolean } {
-  if (stored && stored.nextMsn >= current.nextMsn) return { state: { ...stored, targetDuration }, storeLost: false };
-  if (current.nextMsn === 0) return { state: current, storeLost: false };
-  const nextMsn = current.nextMsn + limits.windowSize;
+  const knowsNothing = knowsNoSegment(current);
+  if (stored && (stored.nextMsn >= current.nextMsn || knowsNothing)) return { state: { ...stored, targetDuration }, storeLost: false };
+  if (!stored && knowsNothing) return { state: { ...current, targetDuration, nextMsn: Math.max(current.nextMsn, wallClockMsn) }, storeLost: false };
+  const nextMsn = Math.max(current.nextMsn + limits.windowSize, wallClockMsn);
   return { state: { ...current, targetDuration, nextMsn, window: [], open: undefined }, storeLost: true };
 }
 

@@ -9,18 +9,23 @@
  *   DVR playlist         `{ch}_{rendition}_dvr.m3u8`
  *   delta update         `{ch}_{rendition}.delta.m3u8` (store only: reached through `?_HLS_skip=YES`)
  * Channel and rendition ids are 1–32 characters of `[a-z0-9-]`, so `_` and `.` separate
- * the parts of a name unambiguously. The run in a segment name means a URI is never reused.
+ * the parts of a name unambiguously. The run in a segment name means a URI is never reused:
+ * it is the packager run's start in Unix milliseconds followed by three random digits
+ * (`1767225600000417`), unique without the store's help (sequence-state.ts `newRunId`);
+ * runs of earlier versions were small store counters (`3`) and still read back.
  */
 
 /** A channel or rendition id, as a regular expression source (no anchors). */
 export const ID_PATTERN_SOURCE = '[a-z0-9-]{1,32}';
-// MSN and run are canonical decimal integers (no leading zeros) that stay below 2^53;
-// a part index has at most 4 digits.
-const DECIMAL = '(0|[1-9][0-9]{0,14})';
+// MSN and run are canonical decimal integers (no leading zeros): an MSN has at most 15
+// digits, a run at most 16 (the parser also refuses one at or past 2^53); a part index has
+// at most 4 digits.
+const MSN = '(0|[1-9][0-9]{0,14})';
+const RUN = '(0|[1-9][0-9]{0,15})';
 const PART_INDEX = '(0|[1-9][0-9]{0,3})';
 
 /** A segment or part name, anchored: for route schemas. */
-export const SEGMENT_NAME_PATTERN = `^${DECIMAL}-${DECIMAL}(\\.${PART_INDEX})?\\.ts$`;
+export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.ts$`;
 /** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
 export const PLAYLIST_NAME_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 
@@ -63,6 +68,7 @@ export function parseSegmentName(name: string): SegmentAddress | undefined {
   const match = SEGMENT_NAME.exec(name);
   if (!match) return undefined;
   const address: SegmentAddress = { msn: Number(match[1]), run: Number(match[2]) };
+  if (!Number.isSafeInteger(address.run)) return undefined;
   if (match[4] !== undefined) address.part = Number(match[4]);
   return address;
 }

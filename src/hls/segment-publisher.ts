@@ -6,6 +6,7 @@
  * and standing by, and completing a predecessor's open Low-Latency segment. Time and timers
  * come from the injected clock. docs/architecture.md, "Store" and "Failure model".
  */
+import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock.js';
 import type { ChannelConfig } from '../config/config-schema.js';
@@ -15,7 +16,18 @@ import { renderChannelPlaylists, type LowLatencyTiming } from './channel-playlis
 import { completedOpenSegment, monotonicPdt, segmentTtlSeconds, stateWith, takeoverState, type WindowLimits } from './channel-window.js';
 import { SegmentQueue, type PendingPart, type QueuedSegment } from './segment-queue.js';
 import type { OpenSegmentStart } from './segmenter.js';
-import { emptyChannelState, parseChannelState, partName, segmentName, type ChannelState, type WindowSegment } from './sequence-state.js';
+import {
+  emptyChannelState,
+  knowsNoSegment,
+  newRunId,
+  parseChannelState,
+  partName,
+  RUN_RANDOM_RANGE,
+  segmentName,
+  wallClockMsn,
+  type ChannelState,
+  type WindowSegment,
+} from './sequence-state.js';
 
 export interface PackagerStats {
   segmentsProduced: number;
@@ -124,7 +136,11 @@ export class SegmentPublisher {
     return this.queue.openParts;
   }
 
-  /** Loads the stored sequence state (continuing after a restart) and reserves a run number. */
+  /**
+   * Loads the stored sequence state (continuing after a restart) and makes this run's id.
+   * Without stored state (a new channel, or a store that lost its data) the channel starts
+   * at the wall-clock MSN, ahead of anything served before (sequence-state.ts).
+   */
   async start(): Promise<void> {
     const stored = parseChannelState(await this.options.store.getState(this.channelId));
     const targetDuration = this.options.targetDuration;
@@ -137,12 +153,13 @@ export class SegmentPublisher {
       }
       this.state = { ...stored, targetDuration };
       // Whatever this run produces is a new timeline for the player (RFC 8216 §4.3.2.3).
-      this.options.inProgress.markDiscontinuity(stored.nextMsn > 0);
+      this.options.inProgress.markDiscontinuity(!knowsNoSegment(stored));
       this.logger.info({ nextMsn: stored.nextMsn, discontinuitySequence: stored.discontinuitySequence }, 'continuing stored sequence');
     } else {
-      this.state = emptyChannelState(targetDuration, INITIAL_PTS);
+      this.state = emptyChannelState(targetDuration, INITIAL_PTS, wallClockMsn(this.options.clock.now()));
+      this.logger.info({ nextMsn: this.state.nextMsn }, 'no stored sequence state: starting at the wall-clock MSN');
     }
-    this.run = await this.options.store.nextRun(this.channelId);
+    this.run = newRunId(this.options.clock.now(), randomInt(RUN_RANDOM_RANGE));
     if (this.leading) await this.completePredecessorOpenSegment(undefined);
   }
 
@@ -177,15 +194,15 @@ export class SegmentPublisher {
     const stored = parseChannelState(await this.options.store.getState(this.channelId));
     const own = this.publishedInRun && stored !== undefined && stored.nextMsn === this.state.nextMsn && stored.window.at(-1)?.run === this.run;
     if (!own) {
-      const takeover = takeoverState(this.state, stored, this.limits, this.options.targetDuration);
+      const takeover = takeoverState(this.state, stored, this.limits, this.options.targetDuration, wallClockMsn(this.options.clock.now()));
       if (takeover.storeLost) {
         this.logger.warn({ storedNextMsn: stored?.nextMsn ?? null, nextMsn: takeover.state.nextMsn }, 'the store lost its state; going on after the highest MSN seen');
       }
       this.state = takeover.state;
       await this.completePredecessorOpenSegment(fence);
       this.options.stats.segmentsDropped += this.queue.dropAlreadyAired(this.state.window);
-      // The next segment published starts a new timeline for the player.
-      if (this.state.nextMsn > 0 && !this.queue.flagNextDiscontinuity()) this.options.inProgress.markDiscontinuity();
+      // The next segment published starts a new timeline for the player (unless the channel is new).
+      if (!knowsNoSegment(this.state) && !this.queue.flagNextDiscontinuity()) this.options.inProgress.markDiscontinuity();
     }
     this.fence = fence;
     this.leading = true;
@@ -266,7 +283,9 @@ export class SegmentPublisher {
     this.options.store.getState(this.channelId).then(
       (text) => {
         const stored = parseChannelState(text);
-        if (!this.leading && stored && stored.nextMsn > this.state.nextMsn) this.state = { ...stored, targetDuration: this.options.targetDuration };
+        if (!this.leading && stored && (stored.nextMsn > this.state.nextMsn || knowsNoSegment(this.state))) {
+          this.state = { ...stored, targetDuration: this.options.targetDuration };
+        }
       },
       () => undefined,
     );

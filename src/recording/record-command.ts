@@ -40,7 +40,7 @@ export async function runRecordCommand(
 
   // Warnings and errors only: the command prints its own progress.
   const logger: Logger = createLogger({ level: config.log.level === 'silent' ? 'silent' : 'warn' });
-  const store: Store = createStore(config.store, logger);
+  const store: Store = createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   await store.start();
   try {
     const catalog = new RecordingCatalog({ store, files: new RecordingFiles(config.recordings.dir) });

@@ -7,7 +7,12 @@ import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
 import type { Store } from './store.js';
 
-export function createStore(url: string, logger: Logger): Store {
+export interface StoreOptions {
+  /** Redis only: start even when its maxmemory-policy may evict keys (config `redis.allowEvictingPolicy`). */
+  allowEvictingPolicy?: boolean;
+}
+
+export function createStore(url: string, logger: Logger, options: StoreOptions = {}): Store {
   if (url === 'memory') return new MemoryStore();
-  return new RedisStore({ url, logger: logger.child({ component: 'store' }) });
+  return new RedisStore({ url, logger: logger.child({ component: 'store' }), allowEvictingPolicy: options.allowEvictingPolicy });
 }

@@ -42,7 +42,6 @@ interface HeldLease {
 interface MemoryChannel {
   playlists: Map<string, StoredPlaylist>;
   state: string | null;
-  run: number;
   segments: Map<string, ExpiringSegment>;
   /** `<rendition>/<bucket>` → listener set. */
   listeners: Map<string, ExpiringListenerSet>;
@@ -110,7 +109,9 @@ export class MemoryStore implements Store {
   async publish(request: PublishRequest): Promise<void> {
     this.checkFence(request.channel, request.fence);
     const channel = this.channel(request.channel);
-    // Build the new map first and swap it in: readers see all old or all new playlists.
+    // Build the new map first and swap it in: readers see all old or all new playlists, and a
+    // publish that fails (fenced above) leaves the previous ones, as the Redis script does.
+    // Nothing here is refused for memory: the embedded store has no maxmemory.
     const playlists = new Map<string, StoredPlaylist>();
     for (const [name, body] of Object.entries(request.playlists)) {
       playlists.set(name, { body, etag: playlistEtag(body) });
@@ -126,12 +127,6 @@ export class MemoryStore implements Store {
 
   async getState(channel: string): Promise<string | null> {
     return this.channels.get(channel)?.state ?? null;
-  }
-
-  async nextRun(channel: string): Promise<number> {
-    const entry = this.channel(channel);
-    entry.run += 1;
-    return entry.run;
   }
 
   async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
@@ -282,7 +277,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, run: 0, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map() };
+      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

@@ -49,6 +49,9 @@ const MAX_RETRIES_PER_REQUEST = 2;
 /** Slack over commandTimeout for the Cluster deadline, so ioredis' own timeout wins when armed. */
 const CLUSTER_DEADLINE_SLACK_MS = 100;
 
+/** The error reply of a write refused because maxmemory is reached (noeviction). */
+const OUT_OF_MEMORY_REPLY = 'OOM ';
+
 /** Reply errors that mean "not available right now" rather than "bad command". */
 const TRANSIENT_REPLY_PREFIXES = ['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY', 'NOREPLICAS'];
 
@@ -282,7 +285,8 @@ function hasEnded(client: RedisClient): boolean {
 }
 
 /**
- * Maps a failed command to a domain error: a fencing refusal becomes ONAIR_FENCED;
+ * Maps a failed command to a domain error: a fencing refusal becomes ONAIR_FENCED, a write
+ * refused for memory (maxmemory under noeviction) ONAIR_STORE_FULL;
  * unreachable/timeouts/transient server states become ONAIR_STORE_UNAVAILABLE; any other
  * reply error (a bug, e.g. WRONGTYPE) is returned unchanged so it surfaces as a server fault.
  */
@@ -292,6 +296,9 @@ export function toStoreError(error: unknown, operation: string, where: string): 
     const message = (error as Error).message;
     if (message.startsWith(`${FENCED_REPLY} `) || message === FENCED_REPLY) {
       return new OnairError('ONAIR_FENCED', `Redis ${operation} refused: ${message}`, { where, cause: error });
+    }
+    if (message.startsWith(OUT_OF_MEMORY_REPLY)) {
+      return new OnairError('ONAIR_STORE_FULL', `Redis ${operation} refused: ${message}`, { where, cause: error });
     }
     if (!isTransientReply(message)) return error as Error;
   }

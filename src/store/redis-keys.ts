@@ -7,7 +7,6 @@
  *   <prefix>:{<channel>}:seg:<rendition>:<segment name>   string, segment bytes, PX TTL
  *   <prefix>:{<channel>}:playlists                        hash, see below
  *   <prefix>:{<channel>}:state                            string, sequence state JSON
- *   <prefix>:{<channel>}:run                              integer, packager run counter
  *   <prefix>:{<channel>}:lease                            string, current lease token, PX TTL
  *   <prefix>:{<channel>}:fence                            integer, lease counter (first part of tokens)
  *   <prefix>:{<channel>}:status                           string, live status JSON
@@ -19,7 +18,8 @@
  *
  * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
  * `<name>#etag` → strong ETag. One hash per channel lets `publish` replace the whole set
- * with DEL + HSET in one transaction (no stale playlist can survive a publish), and lets
+ * in one script (HSET of the new fields, then HDEL of the stale ones: no stale playlist
+ * survives a publish, and a publish refused half-way leaves the previous set), and lets
  * a reader fetch a body with its ETag in one HMGET. The ETag is computed once by the
  * writer, so every origin reading the store serves the same validator.
  *
@@ -57,10 +57,6 @@ export class RedisKeys {
 
   state(channel: string): string {
     return `${this.channelPrefix(channel)}:state`;
-  }
-
-  run(channel: string): string {
-    return `${this.channelPrefix(channel)}:run`;
   }
 
   /** The current lease token of the channel (`<counter>:<owner>`), expiring with the lease. */

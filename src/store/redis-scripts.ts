@@ -110,7 +110,14 @@ return redis.call('HGET', KEYS[2], ARGV[3])
 `,
 );
 
-/** Replaces the playlists and state of a channel, then announces it (docs/architecture.md, Store: write order). */
+/**
+ * Replaces the playlists and state of a channel, then announces it (write order:
+ * docs/architecture.md, Store). The new playlists are written before the stale ones are removed: the
+ * HSET is the script's first write, and when maxmemory is reached (noeviction) Redis refuses
+ * a script's first write that may grow memory before anything changed, so a publish refused
+ * for memory leaves the previous playlists and state in place. (Once a script has written,
+ * Redis lets the rest of it run: a publish is never half applied.)
+ */
 export const PUBLISH = script(
   'publish',
   3,
@@ -123,14 +130,28 @@ export const PUBLISH = script(
 -- ARGV[4] the updates pub/sub channel
 -- ARGV[5] the channel id to announce
 -- ARGV[6..] playlist hash fields and values, alternating
--- Returns the number of subscribers notified; an error reply FENCED (nothing written)
--- when fenced and ARGV[2] is not the current token.
+-- Order: HSET the new fields, HDEL the fields this publish does not carry, SET the state,
+-- PUBLISH. Returns the number of subscribers notified; an error reply FENCED (nothing
+-- written) when fenced and ARGV[2] is not the current token; an OOM error reply (nothing
+-- written) when Redis is out of memory under noeviction.
 if ARGV[1] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[2] then
   return ${FENCED}
 end
-redis.call('DEL', KEYS[2])
+local current = {}
+for index = 6, #ARGV, 2 do
+  current[ARGV[index]] = true
+end
 if #ARGV > 5 then
   redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+end
+local stale = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if not current[field] then
+    stale[#stale + 1] = field
+  end
+end
+for first = 1, #stale, 1000 do
+  redis.call('HDEL', KEYS[2], unpack(stale, first, math.min(first + 999, #stale)))
 end
 redis.call('SET', KEYS[3], ARGV[3])
 return redis.call('PUBLISH', ARGV[4], ARGV[5])

@@ -7,9 +7,12 @@
  * - `putSegment`: SET with a PX TTL, binary-safe; resolves once the bytes are readable.
  *   Fenced: one script that checks the lease token, then SETs.
  * - `publish`: one script that (when fenced) checks the lease token, replaces the
- *   channel's whole playlist hash (DEL + HSET), writes the sequence state and PUBLISHes
- *   the channel id, so the notification is sent only if, and right after, the new
- *   playlists are committed (docs/architecture.md, Store: write order).
+ *   channel's whole playlist hash (HSET of the new playlists first, then HDEL of the stale
+ *   ones, so a publish Redis refuses for memory leaves the previous ones), writes the
+ *   sequence state and PUBLISHes the channel id, so the notification is sent only if, and
+ *   right after, the new playlists are committed (docs/architecture.md, Store: write order).
+ * - `start`: refuses a Redis whose maxmemory-policy may evict keys (ONAIR_STORE_POLICY), on
+ *   every master of a Cluster, unless `allowEvictingPolicy` (see redis-memory-policy.ts).
  * - Leases: `<counter>:<owner>` tokens with a PX TTL (see redis-scripts.ts). A token is
  *   compared whole, so a counter reset by lost data cannot revive an old token of
  *   another owner.
@@ -42,6 +45,7 @@ import {
   type StoreLogger,
 } from './redis-connection.js';
 import { playlistBodyField, playlistEtagField, RedisKeys } from './redis-keys.js';
+import { checkMemoryPolicy, type PolicyNode } from './redis-memory-policy.js';
 import { ACQUIRE_LEASE, APPEND_EVENT_ONCE, APPEND_EVENT_ONCE_CHECK, FENCED_HSET, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
 import {
@@ -62,6 +66,8 @@ interface CommonOptions extends RedisConnectionLimits {
   logger?: StoreLogger;
   /** How long `start()` waits for Redis to be ready (default 5000). */
   readyTimeoutMs?: number;
+  /** Start even when Redis's maxmemory-policy may evict keys (config `redis.allowEvictingPolicy`; default false). */
+  allowEvictingPolicy?: boolean;
 }
 
 export interface RedisStoreUrlOptions extends CommonOptions {
@@ -89,6 +95,7 @@ export class RedisStore implements Store {
   private readonly keys: RedisKeys;
   private readonly logger: StoreLogger;
   private readonly readyTimeoutMs: number;
+  private readonly allowEvictingPolicy: boolean;
   private readonly limits: RedisConnectionLimits;
   /** Set for a Cluster client, whose offline queue has no timeout of its own. */
   private readonly deadlineMs: number | undefined;
@@ -104,6 +111,7 @@ export class RedisStore implements Store {
     this.keys = new RedisKeys(normalized.keyPrefix);
     this.logger = normalized.logger ?? silentLogger;
     this.readyTimeoutMs = normalized.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    this.allowEvictingPolicy = normalized.allowEvictingPolicy ?? false;
     this.limits = { commandTimeoutMs: normalized.commandTimeoutMs, maxRetryDelayMs: normalized.maxRetryDelayMs };
     if ('client' in normalized) {
       this.client = normalized.client;
@@ -125,6 +133,7 @@ export class RedisStore implements Store {
     if (this.ownsClient && this.client.status === 'end') this.client.connect().catch(() => {});
     try {
       await waitUntilReady(this.client, this.readyTimeoutMs, this.where);
+      await this.run('INFO memory', () => this.checkMemoryPolicy());
     } catch (error) {
       // Leave no reconnect timer behind a failed start: the caller may just exit.
       if (this.ownsClient) this.client.disconnect();
@@ -186,11 +195,6 @@ export class RedisStore implements Store {
   async getState(channel: string): Promise<string | null> {
     const key = this.keys.state(channel);
     return this.run('GET state', () => this.client.get(key));
-  }
-
-  async nextRun(channel: string): Promise<number> {
-    const key = this.keys.run(channel);
-    return this.run('INCR run', () => this.client.incr(key));
   }
 
   async acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
@@ -353,6 +357,15 @@ export class RedisStore implements Store {
     this.subscriber = undefined;
     if (subscriber) await quitClient(subscriber);
     if (this.ownsClient) await quitClient(this.client);
+  }
+
+  /** Every master of a Cluster, or the one server (behind Sentinel: the master) must not evict. */
+  private checkMemoryPolicy(): Promise<void> {
+    const client = this.client;
+    const nodes: PolicyNode[] = isCluster(client)
+      ? client.nodes('master').map((node) => ({ address: `${node.options.host}:${node.options.port}`, infoMemory: () => node.info('memory') }))
+      : [{ address: this.where, infoMemory: () => client.info('memory') }];
+    return checkMemoryPolicy(nodes, { allowEvicting: this.allowEvictingPolicy, logger: this.logger });
   }
 
   private script(operation: string, lua: LuaScript, keys: string[], args: (string | Buffer | number)[]): Promise<unknown> {

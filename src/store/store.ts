@@ -77,14 +77,13 @@ export interface OriginStore {
 
 /**
  * What a packager's publisher writes: segments and parts, then the playlists and state that
- * list them, and its run counter. It reads back its state (takeover) and a predecessor's parts.
+ * list them. It reads back its state (takeover) and a predecessor's parts. (Its run id is its
+ * own: see src/hls/sequence-state.ts.)
  */
 export interface SegmentPublishStore extends Pick<OriginStore, 'getSegment' | 'getState'> {
   /** With `fence`, refused with ONAIR_FENCED (and nothing written) unless that lease token is current. */
   putSegment(channel: string, rendition: string, name: string, bytes: Uint8Array, ttlSeconds: number, fence?: string): Promise<void>;
   publish(request: PublishRequest): Promise<void>;
-  /** Increments and returns the channel's packager run counter (1 on first use). */
-  nextRun(channel: string): Promise<number>;
 }
 
 /** The channel leases of hot-standby packagers (channel leadership). */

@@ -49,6 +49,7 @@ const ORIGIN_PROTECTION_DEFAULTS = {
 
 const ISSUE_CONFIG = {
   store: 'redis://127.0.0.1:6379/0',
+  redis: { allowEvictingPolicy: false },
   origin: { host: '127.0.0.1', port: 8080, ...ORIGIN_PROTECTION_DEFAULTS },
   hls: { segmentSeconds: 4, windowSegments: 6 },
   ingest: { bufferMs: 200 },

@@ -25,9 +25,6 @@ export class DelegatingStore implements Store {
   getState(channel: string): Promise<string | null> {
     return this.inner.getState(channel);
   }
-  nextRun(channel: string): Promise<number> {
-    return this.inner.nextRun(channel);
-  }
   acquireLease(channel: string, owner: string, ttlMs: number): Promise<Lease | null> {
     return this.inner.acquireLease(channel, owner, ttlMs);
   }

@@ -15,7 +15,7 @@ import type { Clock } from '../../src/clock.js';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { OnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
-import type { WindowSegment } from '../../src/hls/sequence-state.js';
+import { wallClockMsn, type WindowSegment } from '../../src/hls/sequence-state.js';
 import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
 import type { MuxerFactory } from '../../src/media/muxer.js';
 import { aacFrame, FrameSource, pushUntilCut, SAMPLE_RATE } from '../helpers/aac-frames.js';
@@ -143,6 +143,19 @@ async function mediaPlaylist(store: Store, rendition: string) {
   return { text: stored.body, ...parsePlaylist(stored.body) };
 }
 
+/**
+ * The MSN of the first segment `packager` will publish, once it has: a new channel starts at
+ * the wall-clock MSN (src/hls/sequence-state.ts), so tests count from there.
+ */
+function firstPublished(packager: ChannelPackager): () => number {
+  let first: number | undefined;
+  packager.once('segment', (entry: WindowSegment) => (first = entry.msn));
+  return () => {
+    if (first === undefined) throw new Error('no segment published yet');
+    return first;
+  };
+}
+
 /** MSN of a segment URI like `hifi/12-3.ts`, and the packager run that wrote it. */
 function parseUri(uri: string): { rendition: string; msn: number; run: number } {
   const match = /^([a-z0-9-]+)\/(\d+)-(\d+)\.ts$/.exec(uri);
@@ -196,20 +209,21 @@ t.test('the media playlists list exactly the live window, with consecutive media
   ]) {
     const { store, packager: makePackager } = harness(t);
     const packager = await makePackager({ windowSegments });
+    const first = firstPublished(packager);
     t.equal(packager.windowSize, listed);
     await produce(packager, new FrameSource(), 12, async (entry) => {
       for (const rendition of RENDITIONS) {
         const { manifest } = await mediaPlaylist(store, rendition);
-        if (manifest.segments.length !== Math.min(entry.msn + 1, listed)) t.fail(`after MSN ${entry.msn}, ${manifest.segments.length} segments listed`);
+        if (manifest.segments.length !== Math.min(entry.msn - first() + 1, listed)) t.fail(`after MSN ${entry.msn}, ${manifest.segments.length} segments listed`);
       }
     });
     for (const rendition of RENDITIONS) {
       const { manifest, warnings } = await mediaPlaylist(store, rendition);
       t.strictSame(warnings, []);
-      t.equal(manifest.mediaSequence, 12 - listed, `window ${windowSegments}: ${rendition} starts at MSN ${12 - listed}`);
+      t.equal(manifest.mediaSequence, first() + 12 - listed, `window ${windowSegments}: ${rendition} starts at the ${13 - listed}th MSN`);
       t.same(
         manifest.segments.map((segment) => parseUri(segment.uri).msn),
-        Array.from({ length: listed }, (_, index) => 12 - listed + index),
+        Array.from({ length: listed }, (_, index) => first() + 12 - listed + index),
       );
       t.ok(manifest.segments.every((segment) => parseUri(segment.uri).rendition === rendition));
     }
@@ -300,14 +314,16 @@ t.test('PTS runs on from segment to segment, and every rendition shares MSN, PTS
 t.test('the discontinuity sequence increments exactly when a discontinuity leaves the window', async (t) => {
   const { store, packager: makePackager } = harness(t);
   const packager = await makePackager();
+  const first = firstPublished(packager);
   const source = new FrameSource();
   const checker = new ReloadChecker();
+  // MSNs counted from the channel's first one.
   const history: { newest: number; mediaSequence: number; dsn: number; taggedMsns: number[] }[] = [];
   const observe = async (entry: WindowSegment) => {
     const { text, manifest } = await mediaPlaylist(store, 'hifi');
     checker.observe(text);
-    const taggedMsns = manifest.segments.filter((segment) => segment.discontinuity).map((segment) => parseUri(segment.uri).msn);
-    history.push({ newest: entry.msn, mediaSequence: manifest.mediaSequence!, dsn: manifest.discontinuitySequence!, taggedMsns });
+    const taggedMsns = manifest.segments.filter((segment) => segment.discontinuity).map((segment) => parseUri(segment.uri).msn - first());
+    history.push({ newest: entry.msn - first(), mediaSequence: manifest.mediaSequence! - first(), dsn: manifest.discontinuitySequence!, taggedMsns });
   };
   await produce(packager, source, 3, observe);
   packager.markDiscontinuity();
@@ -323,26 +339,38 @@ t.test('the discontinuity sequence increments exactly when a discontinuity leave
 });
 
 t.test('a restarted packager continues after the last MSN with one discontinuity and a new run in its URIs', async (t) => {
-  const startedAt = Date.UTC(2024, 5, 1, 12);
+  const startedAt = Date.UTC(2026, 5, 1, 12);
   const { store, packager: makePackager } = harness(t);
   const checker = new ReloadChecker();
   const observe = async () => checker.observe((await mediaPlaylist(store, 'hifi')).text);
+  const runs = new Set<number>();
+  const noteRun = (entry: WindowSegment) => {
+    runs.add(entry.run);
+    return observe();
+  };
 
   const first = await makePackager({ clock: new ManualClock(startedAt) });
-  await produce(first, new FrameSource(), 8, observe);
+  const firstMsn = firstPublished(first);
+  await produce(first, new FrameSource(), 8, noteRun);
   await first.close();
   const before = await mediaPlaylist(store, 'hifi');
+  t.equal(firstMsn(), wallClockMsn(startedAt), 'a new channel starts at the wall-clock MSN');
 
-  // The second run's wall clock is an hour behind: program date time must not go back anyway.
+  // The second run's wall clock is an hour behind: program date time must not go back anyway,
+  // and the stored MSN, not the wall clock, says where the channel goes on.
   const second = await makePackager({ clock: new ManualClock(startedAt - 3_600_000) });
-  await produce(second, new FrameSource(), 3, observe);
+  await produce(second, new FrameSource(), 3, noteRun);
   const after = await mediaPlaylist(store, 'hifi');
 
+  const [firstRun, secondRun] = [...runs] as [number, number];
+  t.equal(runs.size, 2, 'one run id per run');
+  t.equal(Math.floor(firstRun / 1000), startedAt, "a run id starts with its run's start in milliseconds");
+  t.equal(Math.floor(secondRun / 1000), startedAt - 3_600_000, '…whatever the store remembers');
   t.strictSame(after.warnings, []);
   t.same(
     after.manifest.segments.map((segment) => parseUri(segment.uri)),
-    [5, 6, 7, 8, 9, 10].map((msn) => ({ rendition: 'hifi', msn, run: msn < 8 ? 1 : 2 })),
-    'MSNs go on from 8, and the new run number is in the new URIs',
+    [5, 6, 7, 8, 9, 10].map((offset) => ({ rendition: 'hifi', msn: firstMsn() + offset, run: offset < 8 ? firstRun : secondRun })),
+    'MSNs go on from the 9th, and the new run id is in the new URIs',
   );
   t.same(
     after.manifest.segments.map((segment) => segment.discontinuity === true),
@@ -352,8 +380,8 @@ t.test('a restarted packager continues after the last MSN with one discontinuity
   t.equal(after.manifest.discontinuitySequence, before.manifest.discontinuitySequence);
   t.strictSame(checker.problems, [], 'MSN never went back and no URI changed meaning');
 
-  const lastOld = await segmentFrames(store, 'hifi/7-1.ts');
-  const firstNew = await segmentFrames(store, 'hifi/8-2.ts');
+  const lastOld = await segmentFrames(store, `hifi/${firstMsn() + 7}-${firstRun}.ts`);
+  const firstNew = await segmentFrames(store, `hifi/${firstMsn() + 8}-${secondRun}.ts`);
   t.equal(firstNew[0]!.pts, ptsAdd(lastOld.at(-1)!.pts!, FRAME_TICKS), 'the PTS timeline continues where the last run stopped');
 
   const pdts = after.manifest.segments.map((segment) => segment.programDateTime!);
@@ -362,7 +390,7 @@ t.test('a restarted packager continues after the last MSN with one discontinuity
   // Once the tagged segment leaves the window the discontinuity sequence counts it.
   await produce(second, new FrameSource(), 4, observe);
   const later = await mediaPlaylist(store, 'hifi');
-  t.equal(later.manifest.mediaSequence, 9);
+  t.equal(later.manifest.mediaSequence, firstMsn() + 9);
   t.equal(later.manifest.discontinuitySequence, before.manifest.discontinuitySequence! + 1);
   t.strictSame(checker.problems, []);
 });
@@ -468,6 +496,7 @@ t.test('segments cut during a short store outage are published later, in order, 
   const { store, packager: makePackager } = harness(t);
   const clock = new ManualClock();
   const packager = await makePackager({ clock });
+  const first = wallClockMsn(clock.now());
   const source = new FrameSource();
   const published: WindowSegment[] = [];
   packager.on('segment', (entry: WindowSegment) => published.push(entry));
@@ -481,13 +510,13 @@ t.test('segments cut during a short store outage are published later, in order, 
   await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished === 6);
 
   t.same(
-    published.map((entry) => entry.msn),
+    published.map((entry) => entry.msn - first),
     [0, 1, 2, 3, 4, 5],
   );
   t.equal(packager.stats.segmentsDropped, 0);
   const { manifest } = await mediaPlaylist(store, 'hifi');
   t.same(
-    manifest.segments.map((segment) => parseUri(segment.uri).msn),
+    manifest.segments.map((segment) => parseUri(segment.uri).msn - first),
     [0, 1, 2, 3, 4, 5],
   );
   t.ok(manifest.segments.every((segment) => !segment.discontinuity), 'no discontinuity: nothing was lost');
@@ -499,8 +528,10 @@ t.test('an outage longer than the window drops the oldest segments and leaves a 
   const { store, packager: makePackager } = harness(t);
   const clock = new ManualClock();
   const packager = await makePackager({ clock });
+  const first = wallClockMsn(clock.now());
   const source = new FrameSource();
-  await produce(packager, source, 2);
+  const runs: number[] = [];
+  await produce(packager, source, 2, (entry) => void runs.push(entry.run));
   store.failing = true;
   for (let index = 0; index < 10; index++) pushUntilCut(packager, source);
   store.failing = false;
@@ -513,7 +544,7 @@ t.test('an outage longer than the window drops the oldest segments and leaves a 
   t.equal(packager.stats.segmentsDropped, 4);
   const { manifest } = await mediaPlaylist(store, 'hifi');
   t.same(
-    manifest.segments.map((segment) => parseUri(segment.uri).msn),
+    manifest.segments.map((segment) => parseUri(segment.uri).msn - first),
     [2, 3, 4, 5, 6, 7],
     'no MSN gap',
   );
@@ -522,8 +553,8 @@ t.test('an outage longer than the window drops the oldest segments and leaves a 
   const resumedAt = flags.indexOf(true);
   // The segment whose write was under way when the queue overflowed may be kept; either way
   // the first segment after the lost ones carries the discontinuity.
-  const beforeUri = resumedAt === 0 ? 'hifi/1-1.ts' : manifest.segments[resumedAt - 1]!.uri;
-  const before = parseUri(beforeUri).msn;
+  const beforeUri = resumedAt === 0 ? `hifi/${first + 1}-${runs[0]}.ts` : manifest.segments[resumedAt - 1]!.uri;
+  const before = parseUri(beforeUri).msn - first;
   const lastBefore = await segmentFrames(store, beforeUri);
   const firstAfter = await segmentFrames(store, manifest.segments[resumedAt]!.uri);
   const lostFrames = ptsDelta(ptsAdd(lastBefore.at(-1)!.pts!, FRAME_TICKS), firstAfter[0]!.pts!) / FRAME_TICKS;
@@ -594,8 +625,9 @@ t.test('frame groups that do not match the channel are counted and skipped witho
   packager.pushFrameGroup([aacFrame(40, 1)]);
   packager.pushFrameGroup([{ ...aacFrame(40, 1), sampleRate: 44100 }, aacFrame(200, 1)]);
   t.equal(packager.stats.framesRejected, 2);
-  await produce(packager, source, 1);
-  const frames = await segmentFrames(store, 'hifi/0-1.ts');
+  const published: WindowSegment[] = [];
+  await produce(packager, source, 1, (entry) => void published.push(entry));
+  const frames = await segmentFrames(store, `hifi/${published[0]!.msn}-${published[0]!.run}.ts`);
   t.equal(frames.length, packager.schedule.frameCount(0));
   t.equal(frames[0]!.pts, FIRST_PTS);
 });
@@ -611,15 +643,16 @@ t.test('each rendition is muxed by the muxer the factory made for it, and its by
   const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 4, windowSegments: 6, store, logger, muxers });
   await packager.start();
   t.teardown(() => packager.close(100));
-  await produce(packager, new FrameSource(), 2);
+  const names: string[] = [];
+  await produce(packager, new FrameSource(), 2, (entry) => void names.push(`${entry.msn}-${entry.run}.ts`));
   t.same(made, RENDITIONS, 'one muxer per rendition, in order');
-  const second = await store.getSegment('fip', 'hifi', '1-1.ts');
+  const second = await store.getSegment('fip', 'hifi', names[1]!);
   const firstFrames = packager.schedule.frameCount(0);
   t.equal(new TextDecoder().decode(second!), `hifi:${packager.schedule.frameCount(1)}:${FIRST_PTS + firstFrames * FRAME_TICKS}`);
   const { manifest } = await mediaPlaylist(store, 'lofi');
   t.same(
     manifest.segments.map((segment) => segment.uri),
-    ['lofi/0-1.ts', 'lofi/1-1.ts'],
+    names.map((name) => `lofi/${name}`),
   );
 });
 
@@ -722,13 +755,15 @@ t.test('a leader whose lease lapsed without a successor goes on without a discon
   t.same(playlist.manifest.segments.map((segment) => segment.discontinuity === true), [false, false, false, false, false, false]);
 });
 
-t.test('when Redis loses its data the leader is fenced, leads again and goes on a window past its MSN, with a discontinuity', async (t) => {
+t.test('when Redis loses its data the leader is fenced, leads again and goes on past its MSN and the wall-clock MSN, with a discontinuity', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
   const store = new RedisStore({ url: redis.url });
   await store.start();
   t.teardown(() => store.close());
-  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, standby: true });
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const first = wallClockMsn(clock.now());
+  const packager = new ChannelPackager({ channel: channelConfig(), segmentSeconds: 1, windowSegments: 6, store, logger, standby: true, clock });
   await packager.start();
   t.teardown(() => packager.close(100));
   // What the leadership loop does: take the lease, and again whenever a write is fenced.
@@ -738,21 +773,32 @@ t.test('when Redis loses its data the leader is fenced, leads again and goes on 
   const source = new FrameSource();
   await produce(packager, source, 4);
 
+  const checkWindow = async (expected: number[], why: string): Promise<void> => {
+    const playlist = await mediaPlaylist(store, 'hifi');
+    t.same(playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn).slice(-3), expected, why);
+    t.equal(playlist.manifest.segments[0]!.discontinuity, true, 'the new window starts with a discontinuity');
+    for (const segment of playlist.manifest.segments) {
+      const [rendition, name] = segment.uri.split('/') as [string, string];
+      t.ok(await store.getSegment('fip', rendition, name), `${segment.uri} is readable: the window lists only what the store holds`);
+    }
+  };
+
   await redisCli(['-p', String(redis.port), 'FLUSHALL']);
   await produce(packager, source, 3);
-
   t.equal(packager.stats.fencedWrites, 1, 'the first write after the loss was refused: the lease was gone');
-  const playlist = await mediaPlaylist(store, 'hifi');
-  t.same(
-    playlist.manifest.segments.map((segment) => parseUri(segment.uri).msn).slice(-3),
-    [10, 11, 12],
-    'the MSN goes on a window (6) past 4: another leader may have used MSNs this one never saw',
+  await checkWindow(
+    [first + 10, first + 11, first + 12],
+    'the MSN goes on a window (6) past the 4 published: another leader may have used MSNs this one never saw',
   );
-  t.equal(playlist.manifest.segments[0]!.discontinuity, true, 'the new window starts with a discontinuity');
-  for (const segment of playlist.manifest.segments) {
-    const [rendition, name] = segment.uri.split('/') as [string, string];
-    t.ok(await store.getSegment('fip', rendition, name), `${segment.uri} is readable: the window lists only what the store holds`);
-  }
+
+  // A minute later the wall-clock MSN (10 a second) is further ahead than a window: it wins.
+  await clock.advance(60_000);
+  await redisCli(['-p', String(redis.port), 'FLUSHALL']);
+  await produce(packager, source, 3);
+  t.equal(packager.stats.fencedWrites, 2);
+  const wallClock = wallClockMsn(clock.now());
+  t.equal(wallClock, first + 600);
+  await checkWindow([wallClock, wallClock + 1, wallClock + 2], 'the MSN goes on from the wall-clock MSN');
 });
 
 t.test('a takeover never moves the MSN back, even when the store went back (a failover that lost writes)', async (t) => {

@@ -16,7 +16,7 @@ import {
   takeoverState,
   windowSize,
 } from '../../src/hls/channel-window.js';
-import { emptyChannelState, type ChannelState, type DvrSegment, type WindowSegment } from '../../src/hls/sequence-state.js';
+import { emptyChannelState, knowsNoSegment, type ChannelState, type DvrSegment, type WindowSegment } from '../../src/hls/sequence-state.js';
 import { PTS_WRAP } from '../../src/media/pts.js';
 
 const T0 = Date.UTC(2024, 5, 1, 12);
@@ -237,17 +237,24 @@ t.test('a queue over the window drops its oldest segment, or the next one when t
   }
 });
 
-t.test('a takeover goes on from the stored state, or a window past the highest MSN seen when the store lost it', async (t) => {
+t.test('a takeover goes on from the stored state, or past the highest MSN seen and the wall-clock MSN when the store lost it', async (t) => {
   const ours = stateOf([5, 6, 7], { targetDuration: 4 });
-  const rows: { name: string; current: ChannelState; stored: ChannelState | undefined; nextMsn: number; window: number[]; storeLost: boolean }[] = [
-    { name: 'the stored state is ahead', current: ours, stored: stateOf([8, 9, 10]), nextMsn: 11, window: [8, 9, 10], storeLost: false },
-    { name: 'the stored state is where we are', current: ours, stored: stateOf([6, 7]), nextMsn: 8, window: [6, 7], storeLost: false },
-    { name: 'the store went back', current: ours, stored: stateOf([1]), nextMsn: 14, window: [], storeLost: true },
-    { name: 'the store is empty', current: ours, stored: undefined, nextMsn: 14, window: [], storeLost: true },
-    { name: 'nothing published anywhere yet', current: stateOf([]), stored: undefined, nextMsn: 0, window: [], storeLost: false },
+  const fresh = { ...stateOf([]), nextMsn: 40 }; // a packager that started with the store empty and has seen nothing since
+  type Row = { name: string; current: ChannelState; stored: ChannelState | undefined; wallClockMsn: number; nextMsn: number; window: number[]; storeLost: boolean };
+  const rows: Row[] = [
+    { name: 'the stored state is ahead', current: ours, stored: stateOf([8, 9, 10]), wallClockMsn: 0, nextMsn: 11, window: [8, 9, 10], storeLost: false },
+    { name: 'the stored state is where we are', current: ours, stored: stateOf([6, 7]), wallClockMsn: 0, nextMsn: 8, window: [6, 7], storeLost: false },
+    { name: 'the stored state is ahead, whatever the wall clock says', current: ours, stored: stateOf([8, 9, 10]), wallClockMsn: 100, nextMsn: 11, window: [8, 9, 10], storeLost: false },
+    { name: 'the store went back', current: ours, stored: stateOf([1]), wallClockMsn: 0, nextMsn: 14, window: [], storeLost: true },
+    { name: 'the store is empty', current: ours, stored: undefined, wallClockMsn: 0, nextMsn: 14, window: [], storeLost: true },
+    { name: 'the store went back, the wall-clock MSN is further', current: ours, stored: stateOf([1]), wallClockMsn: 100, nextMsn: 100, window: [], storeLost: true },
+    { name: 'the store is empty, the wall-clock MSN is further', current: ours, stored: undefined, wallClockMsn: 100, nextMsn: 100, window: [], storeLost: true },
+    { name: 'nothing published anywhere yet', current: stateOf([]), stored: undefined, wallClockMsn: 0, nextMsn: 0, window: [], storeLost: false },
+    { name: 'nothing published anywhere yet: a new channel starts at the wall-clock MSN', current: fresh, stored: undefined, wallClockMsn: 45, nextMsn: 45, window: [], storeLost: false },
+    { name: 'we know no segment: the stored state is adopted even behind our start', current: fresh, stored: stateOf([8, 9]), wallClockMsn: 45, nextMsn: 10, window: [8, 9], storeLost: false },
   ];
   for (const row of rows) {
-    const { state, storeLost } = takeoverState(row.current, row.stored, { windowSize: 6 }, 2);
+    const { state, storeLost } = takeoverState(row.current, row.stored, { windowSize: 6 }, 2, row.wallClockMsn);
     t.equal(state.nextMsn, row.nextMsn, `${row.name}: next MSN ${row.nextMsn}`);
     t.same(
       state.window.map((entry) => entry.msn),
@@ -255,7 +262,8 @@ t.test('a takeover goes on from the stored state, or a window past the highest M
       `${row.name}: window ${row.window.join(',') || 'empty'}`,
     );
     t.equal(storeLost, row.storeLost, `${row.name}: store lost ${row.storeLost}`);
-    if (row.stored || row.storeLost) t.equal(state.targetDuration, 2, `${row.name}: our target duration`);
+    t.equal(state.targetDuration, 2, `${row.name}: our target duration`);
+    if (knowsNoSegment(row.current) === false) t.ok(state.nextMsn >= row.current.nextMsn, `${row.name}: MSN never goes back`);
   }
 });
 

@@ -8,6 +8,8 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { deltaPlaylistName } from '../../src/hls/channel-playlists.js';
+import { parseSegmentUri, partName, partUri } from '../../src/hls/published-names.js';
+import { wallClockMsn } from '../../src/hls/sequence-state.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { PublishRequest } from '../../src/store/store.js';
 import { FrameSource, SAMPLE_RATE } from '../helpers/aac-frames.js';
@@ -145,12 +147,15 @@ t.test('a part is published before its segment, with the next part as preload hi
   const body = await playlist(memory, 'fip_lofi.m3u8');
   const { segments, openParts } = readSegments(body);
   t.equal(segments.length, 0, 'no complete segment yet');
+  const mediaSequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(body)![1]);
+  const run = parseSegmentUri(openParts[0]?.uri ?? '')?.run ?? -1;
   t.strictSame(
     openParts.map((part) => part.uri),
-    ['lofi/0-1.0.ts'],
+    [partUri('lofi', mediaSequence, run, 0)],
+    'the first part of the first MSN',
   );
-  t.match(body, /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="lofi\/0-1\.1\.ts"\n/);
-  const bytes = await memory.getSegment('fip', 'lofi', '0-1.0.ts');
+  t.match(body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${partUri('lofi', mediaSequence, run, 1)}"\n`);
+  const bytes = await memory.getSegment('fip', 'lofi', partName(mediaSequence, run, 0));
   t.ok(bytes && bytes[0] === 0x47 && bytes[1] === 0x40 && bytes[2] === 0x00, 'the part is MPEG-TS starting with its PAT');
   t.strictSame(store.listedMissing, []);
 });
@@ -208,8 +213,8 @@ t.test('parts leave the playlist 3 target durations from the live edge; reports 
   const lastPart = openParts.length > 0 ? { msn: last.msn + 1, part: openParts.length - 1 } : { msn: last.msn, part: last.parts.length - 1 };
   t.match(body, `#EXT-X-RENDITION-REPORT:URI="fip_hifi.m3u8",LAST-MSN=${lastPart.msn},LAST-PART=${lastPart.part}`);
   t.notMatch(body, 'URI="fip_lofi.m3u8"', 'no report on itself');
-  const nextPart = openParts.length > 0 ? `${last.msn + 1}-1.${openParts.length}` : `${last.msn + 1}-1.0`;
-  t.match(body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="lofi/${nextPart}.ts"`);
+  const { run } = parseSegmentUri(last.uri)!;
+  t.match(body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${partUri('lofi', last.msn + 1, run, openParts.length)}"`);
   // The other rendition's playlist is published in the same step: its last part is this one.
   const other = readSegments(await playlist(memory, 'fip_hifi.m3u8'));
   t.equal(other.segments.at(-1)!.msn, last.msn);
@@ -246,6 +251,7 @@ t.test('a standby publishes no part; a backlog is published with its parts once 
   t.equal(await standby.memory.getPlaylist('fip', 'fip_lofi.m3u8'), null);
 
   const clock = new ManualClock();
+  const first = wallClockMsn(clock.now());
   const { packager, store, memory, source } = await startPackager(t, { clock });
   await pushUntil(packager, source, () => packager.stats.segmentsPublished >= 2);
   store.failing = true;
@@ -257,7 +263,7 @@ t.test('a standby publishes no part; a backlog is published with its parts once 
   await waitUntil(t, 'the backlog is published', () => packager.stats.segmentsPublished >= 5, 5000);
   const { segments } = readSegments(await playlist(memory, 'fip_lofi.m3u8'));
   t.strictSame(
-    segments.map((segment) => segment.msn),
+    segments.map((segment) => segment.msn - first),
     [0, 1, 2, 3, 4],
     'every MSN once, in order',
   );

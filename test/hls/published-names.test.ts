@@ -19,7 +19,7 @@ import {
   segmentName,
   segmentUri,
 } from '../../src/hls/published-names.js';
-import { partName as partNameFromState, segmentName as segmentNameFromState } from '../../src/hls/sequence-state.js';
+import { newRunId, partName as partNameFromState, segmentName as segmentNameFromState } from '../../src/hls/sequence-state.js';
 
 t.test('segment and part names format as {msn}-{run}[.{part}].ts and read back', async (t) => {
   t.equal(segmentName(1234, 3), '1234-3.ts');
@@ -31,20 +31,25 @@ t.test('segment and part names format as {msn}-{run}[.{part}].ts and read back',
     [1234, 3, undefined],
     [1234, 3, 2],
     [2 ** 49, 999_999_999_999_999, 9999],
+    [315_360_000, newRunId(Date.UTC(2026, 0, 1), 417), 3], // today's names: a wall-clock MSN, a run id of 16 digits
+    [0, Number.MAX_SAFE_INTEGER, undefined],
   ] as const) {
     const name = part === undefined ? segmentName(msn, run) : partName(msn, run, part);
     t.strictSame(parseSegmentName(name), part === undefined ? { msn, run } : { msn, run, part }, name);
   }
   t.strictSame(parseSegmentUri('hifi/12-3.4.ts'), { rendition: 'hifi', msn: 12, run: 3, part: 4 });
+  t.equal(segmentName(315_360_000, newRunId(Date.UTC(2026, 0, 1), 417)), '315360000-1767225600000417.ts');
   t.equal(segmentNameFromState, segmentName, 'sequence-state.ts still exports segmentName');
   t.equal(partNameFromState, partName, 'sequence-state.ts still exports partName');
 });
 
 t.test('names that are not a canonical segment or part are refused', async (t) => {
-  for (const name of ['01-3.ts', '1-03.ts', '1-3.01.ts', '1-3.10000.ts', '1-3', '1.ts', '-1-3.ts', '1-3.ts.ts', '1234567890123456-1.ts', 'a-b.ts', '1-3.2.1.ts']) {
+  for (const name of ['01-3.ts', '1-03.ts', '1-3.01.ts', '1-3.10000.ts', '1-3', '1.ts', '-1-3.ts', '1-3.ts.ts', '1234567890123456-1.ts', '1-12345678901234567.ts', 'a-b.ts', '1-3.2.1.ts']) {
     t.equal(parseSegmentName(name), undefined, name);
     t.notMatch(name, new RegExp(SEGMENT_NAME_PATTERN), `${name}: the route refuses it too`);
   }
+  // 16 digits pass the route's pattern, but a run at or past 2^53 is not one onair makes.
+  t.equal(parseSegmentName('1-9007199254740992.ts'), undefined, 'a run id past 2^53 - 1 is refused');
   for (const uri of ['12-3.ts', '/12-3.ts', 'HiFi/12-3.ts', 'a/b/12-3.ts']) t.equal(parseSegmentUri(uri), undefined, uri);
 });
 

@@ -10,9 +10,11 @@ t.test('connection failures become ONAIR_STORE_UNAVAILABLE and domain errors pas
   t.equal(toStoreError(domain, 'GET', 'here'), domain);
 });
 
-t.test('a FENCED reply from a script becomes ONAIR_FENCED, other reply errors stay as they are', async (t) => {
+t.test('a FENCED reply from a script becomes ONAIR_FENCED, an OOM reply ONAIR_STORE_FULL, other reply errors stay as they are', async (t) => {
   const fenced = toStoreError(new ReplyError('FENCED the lease token is not current'), 'publish', 'here');
   t.ok(isOnairError(fenced, 'ONAIR_FENCED'));
+  const full = toStoreError(new ReplyError("OOM command not allowed when used memory > 'maxmemory'."), 'SET segment', 'here');
+  t.ok(isOnairError(full, 'ONAIR_STORE_FULL'));
   const transient = toStoreError(new ReplyError('CLUSTERDOWN The cluster is down'), 'publish', 'here');
   t.ok(isOnairError(transient, 'ONAIR_STORE_UNAVAILABLE'));
   const bug = new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');

@@ -6,7 +6,6 @@ t.test('keys put the channel in a hash tag after the prefix', async (t) => {
   t.equal(keys.segment('fip', 'hifi', '1234-3.ts'), 'onair:{fip}:seg:hifi:1234-3.ts');
   t.equal(keys.playlists('fip'), 'onair:{fip}:playlists');
   t.equal(keys.state('fip'), 'onair:{fip}:state');
-  t.equal(keys.run('fip'), 'onair:{fip}:run');
   t.equal(keys.lease('fip'), 'onair:{fip}:lease');
   t.equal(keys.fence('fip'), 'onair:{fip}:fence');
   t.equal(keys.status('fip'), 'onair:{fip}:status');

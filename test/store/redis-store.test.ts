@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { isOnairError } from '../../src/errors.js';
 import { RedisStore } from '../../src/store/redis-store.js';
-import { startRedisServer } from '../helpers/redis-server.js';
+import { redisCli, startRedisServer } from '../helpers/redis-server.js';
 
 import { eventually, rejection } from '../helpers/wait-until.js';
 
@@ -26,8 +26,7 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   await store.start();
   await store.putSegment('fip', 'hifi', '1234-3.ts', Uint8Array.from([1]), 30);
   await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master', 'fip_hifi.m3u8': 'hifi' }, state: '{}' });
-  await store.nextRun('fip');
-  await store.nextRun('fip-jazz');
+  await store.putStatus('fip-jazz', '{}');
   const lease = await store.acquireLease('fip', 'packager-a', 30_000);
   await store.putStatus('fip', '{}', lease!.token);
 
@@ -35,11 +34,10 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   t.teardown(() => inspector.quit());
   const keys = (await inspector.keys('*')).sort();
   t.same(keys, [
-    `${keyPrefix}:{fip-jazz}:run`,
+    `${keyPrefix}:{fip-jazz}:status`,
     `${keyPrefix}:{fip}:fence`,
     `${keyPrefix}:{fip}:lease`,
     `${keyPrefix}:{fip}:playlists`,
-    `${keyPrefix}:{fip}:run`,
     `${keyPrefix}:{fip}:seg:hifi:1234-3.ts`,
     `${keyPrefix}:{fip}:state`,
     `${keyPrefix}:{fip}:status`,
@@ -59,7 +57,7 @@ t.test('every key the store writes carries the channel as a hash tag', async (t)
   t.equal(await inspector.pttl(`${keyPrefix}:{fip}:status`), -1, 'the status does not expire');
 });
 
-t.test('a publish is one script that checks the fence, replaces the playlists and then announces the channel', async (t) => {
+t.test('a publish is one script that checks the fence, writes the new playlists, then removes the stale ones, writes the state and announces the channel', async (t) => {
   const server = await startRedisServer();
   t.teardown(() => server.stop());
   const keyPrefix = uniquePrefix();
@@ -71,7 +69,7 @@ t.test('a publish is one script that checks the fence, replaces the playlists an
   t.teardown(() => inspector.quit());
   const lease = await store.acquireLease('fip', 'packager-a', 30_000);
   // The first call loads the script (EVALSHA, NOSCRIPT, EVAL); the next ones run it by its SHA1.
-  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master 1' }, state: '{}', fence: lease!.token });
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master 1', 'fip_lofi.m3u8': 'lofi 1' }, state: '{}', fence: lease!.token });
   const monitor = await inspector.monitor();
   t.teardown(() => monitor.disconnect());
   const commands: string[] = [];
@@ -80,7 +78,9 @@ t.test('a publish is one script that checks the fence, replaces the playlists an
   await eventually(2000, async () => {
     if (!commands.includes('publish')) throw new Error('PUBLISH not seen yet');
   });
-  t.same(commands, ['evalsha', 'get', 'del', 'hset', 'set', 'publish']);
+  // HSET first: the first write Redis refuses when memory is full, before anything changed.
+  t.same(commands, ['evalsha', 'get', 'hset', 'hkeys', 'hdel', 'set', 'publish']);
+  t.equal(await store.getPlaylist('fip', 'fip_lofi.m3u8'), null, 'the stale playlist is gone');
 });
 
 t.test('a script that Redis forgot (SCRIPT FLUSH) is loaded again and the write goes through', async (t) => {
@@ -196,7 +196,8 @@ t.test('start() succeeds when Redis comes up within the ready timeout', async (t
   await sleep(300);
   await server.start();
   await starting;
-  t.equal(await store.nextRun('fip'), 1);
+  await store.putStatus('fip', 'on');
+  t.equal(await store.getStatus('fip'), 'on', 'it answers commands');
 });
 
 t.test('a store given a client uses it and leaves it open on close()', async (t) => {
@@ -259,4 +260,34 @@ t.test('an invalid store URL is rejected with ONAIR_STORE_URL_INVALID before con
     }
     t.ok(isOnairError(error, 'ONAIR_STORE_URL_INVALID'), `${url} is rejected`);
   }
+});
+
+t.test('a publish Redis refuses for memory (noeviction) leaves the previous playlists and state; it goes through once memory frees', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const store = new RedisStore({ url: server.url, keyPrefix: uniquePrefix() });
+  t.teardown(() => store.close());
+  await store.start();
+  const cli = (...args: string[]) => redisCli(['-p', String(server.port), ...args]);
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': 'master 1', 'fip_hifi.m3u8': 'hifi 1', 'fip_lofi.m3u8': 'lofi 1' }, state: '{"msn":1}' });
+  const lease = await store.acquireLease('fip', 'me', 60_000);
+
+  // Memory is full: every write that may grow it is refused (noeviction is Redis's default).
+  await cli('CONFIG', 'SET', 'maxmemory', '1');
+  const next = { channel: 'fip', playlists: { 'fip.m3u8': 'master 2', 'fip_hifi.m3u8': 'hifi 2' }, state: '{"msn":2}' };
+  for (const fence of [undefined, lease!.token]) {
+    const { error } = await rejection(store.publish({ ...next, fence }));
+    t.ok(isOnairError(error, 'ONAIR_STORE_FULL'), `the ${fence ? 'fenced' : 'unfenced'} publish is refused with ONAIR_STORE_FULL`);
+    t.equal((await store.getPlaylist('fip', 'fip_hifi.m3u8'))?.body, 'hifi 1', 'the previous playlists are still there');
+    t.equal((await store.getPlaylist('fip', 'fip_lofi.m3u8'))?.body, 'lofi 1', 'all of them, even one the refused publish would have removed');
+    t.equal(await store.getState('fip'), '{"msn":1}', 'and the previous state');
+  }
+  const { error } = await rejection(store.putSegment('fip', 'hifi', '3-1.ts', Uint8Array.from([1]), 30, lease!.token));
+  t.ok(isOnairError(error, 'ONAIR_STORE_FULL'), 'segment writes are refused the same way');
+
+  await cli('CONFIG', 'SET', 'maxmemory', '0');
+  await store.publish({ ...next, fence: lease!.token });
+  t.equal((await store.getPlaylist('fip', 'fip_hifi.m3u8'))?.body, 'hifi 2', 'once memory frees, the publish goes through');
+  t.equal(await store.getPlaylist('fip', 'fip_lofi.m3u8'), null, 'and removes the playlists it does not carry');
+  t.equal(await store.getState('fip'), '{"msn":2}');
 });

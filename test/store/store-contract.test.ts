@@ -143,15 +143,6 @@ for (const backend of backends) {
       t.equal(await store.getState('fipjazz'), null, 'per channel');
     });
 
-    t.test('the run counter counts 1, 2, 3 per channel', async (t) => {
-      const harness = backend.harness(t);
-      const store = await harness.open();
-      t.equal(await store.nextRun('fip'), 1);
-      t.equal(await store.nextRun('fip'), 2);
-      t.equal(await (await harness.openPeer(store)).nextRun('fip'), 3, 'shared by every store instance');
-      t.equal(await store.nextRun('fipjazz'), 1, 'another channel has its own counter');
-    });
-
     t.test('a subscriber hears the channel id after each publish', async (t) => {
       const store = await backend.harness(t).open();
       const updates = await listen(store, 2);

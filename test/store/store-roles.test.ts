@@ -49,7 +49,7 @@ function implementedRoles(store: MemoryStore | RedisStore): [Roles[keyof Roles][
 const ROLE_METHODS = {
   StoreLifecycle: ['start', 'close'],
   OriginStore: ['getPlaylist', 'getSegment', 'getState', 'subscribe'],
-  SegmentPublishStore: ['putSegment', 'publish', 'nextRun', 'getSegment', 'getState'],
+  SegmentPublishStore: ['putSegment', 'publish', 'getSegment', 'getState'],
   LeaseStore: ['acquireLease', 'renewLease', 'releaseLease'],
   ChannelStatusStore: ['putStatus', 'getStatus'],
   ListenerStore: ['recordListeners', 'countListeners'],
