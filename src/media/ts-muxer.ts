@@ -89,6 +89,8 @@ export class TsSegmentMuxer implements Muxer {
   /** The audio packets of the segment being muxed: payload bytes (0: a PCR-only packet) and PCR (or NO_PCR). */
   private readonly planPayload: number[] = [];
   private readonly planPcr: number[] = [];
+  /** Each frame's duration in 90 kHz ticks (0: unknown), for the segment being muxed. */
+  private readonly durations: number[] = [];
 
   constructor(options: TsSegmentMuxerOptions = {}) {
     this.audioPid = options.audioPid ?? 0x100;
@@ -111,6 +113,9 @@ export class TsSegmentMuxer implements Muxer {
 
   /** One segment: PAT, PMT, then the frames in PES packets. Length is a multiple of 188. */
   muxSegment(frames: readonly TimedAacFrame[]): Uint8Array {
+    const durations = this.durations;
+    durations.length = frames.length;
+    for (let index = 0; index < frames.length; index++) durations[index] = frameTicks(frames[index]);
     const groups = this.groupFrames(frames);
     this.planPayload.length = 0;
     this.planPcr.length = 0;
@@ -119,7 +124,7 @@ export class TsSegmentMuxer implements Muxer {
       // Where the next PCR will be at the latest: the next PES's first packet, or the next
       // segment's, which starts where this one's last frame ends.
       const next = groups[index + 1];
-      const nextPts = next ? frames[next.start].pts : ptsAdd(frames[group.end - 1].pts, Math.floor(frameTicks(frames[group.end - 1])));
+      const nextPts = next ? frames[next.start].pts : ptsAdd(frames[group.end - 1].pts, Math.floor(durations[group.end - 1]!));
       const before = this.planPayload.length;
       this.planPes(frames, group, nextPts);
       pesPackets.push(this.planPayload.length - before);
@@ -154,8 +159,9 @@ export class TsSegmentMuxer implements Muxer {
     for (let index = 0; index < frames.length; index++) {
       const size = frames[index].data.length;
       if (size > MAX_PES_PAYLOAD_BYTES) throw new RangeError(`a ${size}-byte frame cannot fit one PES`);
-      const continues = index > start && payloadBytes + size <= this.maxPesPayloadBytes && followsOn(frames[index - 1], frames[index])
-        && ptsDelta(frames[start].pts, frames[index].pts) + frameTicks(frames[index]) <= this.maxPesTicks;
+      const continues = index > start && payloadBytes + size <= this.maxPesPayloadBytes
+        && followsOn(frames[index - 1], this.durations[index - 1]!, frames[index])
+        && ptsDelta(frames[start].pts, frames[index].pts) + this.durations[index]! <= this.maxPesTicks;
       if (index > start && !continues) {
         groups.push({ start, end: index, payloadBytes });
         start = index;
@@ -191,7 +197,7 @@ export class TsSegmentMuxer implements Muxer {
       let start = frameStart;
       while (offset >= start + frames[index].data.length && index + 1 < group.end) start += frames[index++].data.length;
       const into = Math.max(0, offset - start) / frames[index].data.length;
-      return ptsAdd(frames[index].pts, Math.floor(Math.min(into * frameTicks(frames[index]) - lead, 0)));
+      return ptsAdd(frames[index].pts, Math.floor(Math.min(into * this.durations[index]! - lead, 0)));
     };
     let lastPcr = pcrAt(0);
     this.planPayload.push(Math.min(PCR_PACKET_CAPACITY, pesBytes));
@@ -211,7 +217,7 @@ export class TsSegmentMuxer implements Muxer {
       const nextPcr = pcrAt(offset + PACKET_CAPACITY);
       const withPcr = ptsDelta(lastPcr, nextPcr) >= this.maxPcrInterval;
       const chunk = Math.min(withPcr ? PCR_PACKET_CAPACITY : PACKET_CAPACITY, pesBytes - offset);
-      if (withPcr) lastPcr = earliest(ptsAdd(lastPcr, this.maxPcrInterval), nextPcr, ptsAdd(frames[frame].pts, 0));
+      if (withPcr) lastPcr = earliest(ptsAdd(lastPcr, this.maxPcrInterval), nextPcr, wrapPts(frames[frame].pts));
       this.planPayload.push(chunk);
       this.planPcr.push(withPcr ? lastPcr : NO_PCR);
       offset += chunk;
@@ -308,9 +314,10 @@ interface FrameGroup {
 /** One MPEG-TS muxer per rendition: the packager's default. */
 export const mpegTsMuxers: MuxerFactory = (_rendition, timing) => new TsSegmentMuxer({ segmentSeconds: timing?.segmentSeconds });
 
-/** The earliest of some 90 kHz times near each other, across the wrap. */
-function earliest(first: number, ...others: number[]): number {
-  return others.reduce((min, time) => (ptsDelta(min, time) < 0 ? time : min), first);
+/** The earliest of three 90 kHz times near each other, across the wrap. */
+function earliest(a: number, b: number, c: number): number {
+  const first = ptsDelta(a, b) < 0 ? b : a;
+  return ptsDelta(first, c) < 0 ? c : first;
 }
 
 /** A frame's duration in 90 kHz ticks: as given, or from its ADTS header; 0 when neither says. */
@@ -320,8 +327,8 @@ function frameTicks(frame: TimedAacFrame): number {
   return header === null ? 0 : (header.samples * 90_000) / header.sampleRate;
 }
 
-function followsOn(previous: TimedAacFrame, next: TimedAacFrame): boolean {
-  const nominal = frameTicks(previous);
+/** Whether `next` starts where `previous` (of `nominal` ticks; 0: unknown) ends, ±1 tick. */
+function followsOn(previous: TimedAacFrame, nominal: number, next: TimedAacFrame): boolean {
   if (nominal === 0) return true;
   return Math.abs(ptsDelta(previous.pts, next.pts) - nominal) <= 1;
 }

@@ -1,16 +1,22 @@
 /**
- * VLC 3 plays a live channel from its first second: FFmpeg pushes a test tone over SRT, onair
- * packages it, and cvlc (as an unprivileged user: it refuses root) plays the master playlist
- * for 20 s with its audio going to a WAV file. VLC places every audio block on the clock
- * it recovers from the PCR (ISO/IEC 13818-1 §2.7.2: at most 100 ms apart); with a PCR only
- * every ~2 s it threw the first second away ("Timestamp conversion failed", "Could not
- * convert timestamp … for faad", "buffer deadlock prevented"). Asserts none of those lines
- * and at least 18 s of decoded audio.
+ * VLC 3 plays a live channel: FFmpeg pushes a test tone over SRT, onair packages it, and cvlc
+ * (as an unprivileged user: it refuses root) plays one rendition's media playlist for 20 s
+ * with its audio going to a WAV file: 32k and 192k with 4 s segments, and 192k as LL-HLS.
+ * VLC clocks audio by the PCR and hands an audio PES on only once it is complete, so the
+ * PCR layout decides whether it drops audio: with a long PES and the PCR at its PTS it drops
+ * most of the audio as "buffer too late"; with a lead longer than a segment it re-buffers at
+ * every segment. Asserts no timestamp, buffering or decoder error line in VLC's -vv log (see
+ * DECODER_ERROR in test/helpers/vlc.ts) and at least 18 s of decoded audio.
+ *
+ * The master playlist is not played here: VLC starts on its first rendition and switches
+ * renditions after one segment, restarting its decoder, and in some runs discards what the
+ * first decoder held (about a second) and logs "Timestamp conversion failed", with any PCR
+ * layout, the old one included; that is VLC's adaptive start-up, not the stream's clock.
  */
 import t from 'tap';
 import { originUrl, playlistSegmentCount, startRole, startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
-import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
 import { DEMO_RENDITIONS } from '../../src/demo.js';
+import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
 
 const PLAY_SECONDS = 20;
 const MINIMUM_AUDIO_SECONDS = 18;

@@ -27,10 +27,12 @@ export interface VlcPlayback {
 /**
  * What VLC logs when it throws audio away: timestamps it cannot place on the clock it
  * recovers from the PCR ("Timestamp conversion failed", "Could not convert timestamp … for
- * faad"), the ES output giving up on buffering ("buffer deadlock prevented"), blocks dropped
+ * faad"), the ES output giving up on buffering ("buffer deadlock prevented"), a PCR that
+ * comes later than the clock expects (VLC then grows its delay and re-buffers), blocks dropped
  * as too late or discarded before the audio output, and faad's errors. One VLC log line each.
  */
-export const DECODER_ERROR = /Timestamp conversion failed|Could not convert timestamp|buffer deadlock|^faad error|discarded audio buffer|buffer too late/;
+export const DECODER_ERROR =
+  /Timestamp conversion failed|Could not convert timestamp|buffer deadlock|PCR +is called too late|^faad error|discarded audio buffer|buffer too late/;
 
 /** Why VLC cannot run here, or undefined when it can. */
 export function vlcUnavailable(): string | undefined {
