@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
   command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
   command -v strace >/dev/null 2>&1 || missing="$missing strace"
+  # VLC 3 for the VLC playback test (test/e2e/vlc.test.ts); cvlc comes with the base plugins.
+  command -v cvlc >/dev/null 2>&1 || missing="$missing vlc-bin vlc-plugin-base"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"
@@ -40,6 +42,15 @@ if [ -n "$missing" ]; then
   echo "onair setup: installing Debian packages:$missing"
   $as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# VLC refuses to run as root: the VLC test runs it as this unprivileged system user.
+if [ "${1:-}" = "--test" ] && ! id onair-test >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin onair-test
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo useradd --system --no-create-home --shell /usr/sbin/nologin onair-test
+  fi
 fi
 
 if ! ffmpeg -hide_banner -protocols 2>/dev/null | grep -qw srt; then

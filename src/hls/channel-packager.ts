@@ -75,7 +75,7 @@ export class ChannelPackager extends EventEmitter {
     this.sampleRate = channel.sampleRate;
     this.renditionIds = channel.renditions.map((rendition) => rendition.id);
     const makeMuxer = options.muxers ?? mpegTsMuxers;
-    this.muxers = channel.renditions.map((rendition) => makeMuxer(rendition));
+    this.muxers = channel.renditions.map((rendition) => makeMuxer(rendition, { segmentSeconds: options.segmentSeconds }));
     this.schedule = new SegmentSchedule(options.segmentSeconds, channel.sampleRate);
     const targetDuration = this.schedule.targetDuration();
     this.windowSize = windowSize(options.windowSegments, options.segmentSeconds, targetDuration);

@@ -33,8 +33,11 @@ export interface Muxer {
   initSegment?(): Uint8Array;
 }
 
-/** Makes the muxer of one rendition; called once per rendition when a packager is built. */
-export type MuxerFactory = (rendition: { id: string }) => Muxer;
+/**
+ * Makes the muxer of one rendition; called once per rendition when a packager is built, with
+ * the channel's nominal segment length (MPEG-TS sizes its PES and PCR lead by it).
+ */
+export type MuxerFactory = (rendition: { id: string }, timing?: { segmentSeconds: number }) => Muxer;
 
 /** A segment made of parts: the parts' bytes end to end. */
 export function joinParts(parts: readonly Uint8Array[]): Uint8Array {

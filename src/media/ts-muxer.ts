@@ -1,15 +1,17 @@
 /**
  * MPEG-TS segment muxer for one ADTS AAC stream (ISO/IEC 13818-1): every segment is a PAT
  * (§2.4.4.3) and a PMT (§2.4.4.8, stream_type 0x0F), then PES packets (§2.4.3.6) that each
- * carry as many consecutive whole ADTS frames as fit, split into 188-byte packets (§2.4.3.2)
- * with a PCR on the first packet of each PES and adaptation-field stuffing (§2.4.3.4) on the
- * last. Continuity counters run on from one segment to the next. The packager's first
- * `Muxer` (src/media/muxer.ts).
+ * carry consecutive whole ADTS frames, as many as fit (normally one PES per segment), split
+ * into 188-byte packets (§2.4.3.2) with adaptation-field stuffing (§2.4.3.4) on the last.
+ * The audio PID carries the PCR: on the first packet of every PES, and inside a PES as often
+ * as keeps consecutive PCRs at most 100 ms apart (§2.7.2), across segments and LL-HLS parts
+ * too; each PCR runs a fixed lead behind the PTS (pcrLeadFor). Continuity counters run on
+ * from one segment to the next. The packager's first `Muxer` (src/media/muxer.ts).
  */
 import { parseAdtsHeader } from './adts.js';
 import { mpegCrc32 } from './mpeg-crc32.js';
 import type { Muxer, MuxerFactory, TimedFrame } from './muxer.js';
-import { ptsDelta, wrapPts } from './pts.js';
+import { ptsAdd, ptsDelta, wrapPts } from './pts.js';
 import { PAT_PID, TS_PACKET_SIZE, TS_SYNC_BYTE, writePcr, writeTimestamp } from './ts-packet.js';
 
 /** A timed frame whose data is a whole ADTS frame, header included. */
@@ -20,8 +22,14 @@ export interface TsSegmentMuxerOptions {
   pmtPid?: number;
   /** Upper bound on the AAC bytes in one PES; defaults to the most PES_packet_length allows. */
   maxPesPayloadBytes?: number;
-  /** PCR = PTS of the PES minus this many 90 kHz ticks (wrapped). Default 0. */
+  /** The segment length the PCR lead and the PES span derive from (see pcrLeadFor); default 4. */
+  segmentSeconds?: number;
+  /** How far the PCR runs behind the PTS, in 90 kHz ticks; default pcrLeadFor(segmentSeconds). */
   pcrLeadTicks?: number;
+  /** Most 90 kHz ticks between two consecutive PCRs; default 9000 (100 ms, §2.7.2). */
+  maxPcrIntervalTicks?: number;
+  /** Upper bound on the PTS span of one PES (first frame to the end of the last), in 90 kHz ticks; default the lead + 0.6 s. */
+  maxPesTicks?: number;
 }
 
 const PROGRAM_NUMBER = 1;
@@ -32,27 +40,65 @@ const AUDIO_STREAM_ID = 0xc0;
 const PES_HEADER_BYTES = 14;
 /** PES_packet_length counts the 8 header bytes after it, so the payload can be 65535 − 8. */
 export const MAX_PES_PAYLOAD_BYTES = 0xffff - (PES_HEADER_BYTES - 6);
+/** ISO/IEC 13818-1 §2.7.2: PCRs at most 0.1 s apart. */
+export const MAX_PCR_INTERVAL_TICKS = 9000;
+/** Segment length the PCR lead and PES span derive from when none is given (the config default). */
+export const DEFAULT_SEGMENT_SECONDS = 4;
+/** The PCR runs this much less than a segment behind the PTS (see pcrLeadFor). */
+const LEAD_SHORTFALL_TICKS = 45_000;
+/** The longest lead: below the packager's first PTS (10 s), so the PCR does not wrap at the start of a run. */
+const MAX_PCR_LEAD_TICKS = 540_000;
+/** A PES may span this much more audio than the lead: a segment of 4 s at 48 kHz is up to 4.011 s. */
+const PES_OVERSHOOT_TICKS = 54_000;
+
+/**
+ * How far the PCR runs behind the PTS for segments of `segmentSeconds`: half a second less
+ * than a segment (0 for segments of half a second), at most 6 s.
+ *
+ * Measured with VLC 3, the one common player that clocks HLS by the PCR: it hands an audio
+ * PES on only once it is complete, so every PCR inside a PES must stay at or before about
+ * that PES's PTS (a PCR 2-4 s past it drops the audio as "buffer too late"); and a lead of
+ * more than a segment makes it call the PCR late and re-buffer at every segment. So one PES
+ * per segment (its 14-byte header and final stuffing cost 0.6 % of 32 kb/s audio once per
+ * 4 s, 2.6 % if it were once a second), a lead just under a segment, and PES that span at
+ * most the lead plus 0.6 s.
+ */
+export function pcrLeadFor(segmentSeconds: number): number {
+  return Math.min(MAX_PCR_LEAD_TICKS, Math.max(0, Math.round(segmentSeconds * 90_000) - LEAD_SHORTFALL_TICKS));
+}
+
 const TS_HEADER_BYTES = 4;
 /** adaptation_field_length, flags, 6-byte PCR. */
-const PCR_ADAPTATION_BYTES = 8;
-const FIRST_PACKET_CAPACITY = TS_PACKET_SIZE - TS_HEADER_BYTES - PCR_ADAPTATION_BYTES;
+export const PCR_ADAPTATION_BYTES = 8;
+const PCR_PACKET_CAPACITY = TS_PACKET_SIZE - TS_HEADER_BYTES - PCR_ADAPTATION_BYTES;
 const PACKET_CAPACITY = TS_PACKET_SIZE - TS_HEADER_BYTES;
+/** In a packet plan: this packet carries no PCR. */
+const NO_PCR = -1;
 
 export class TsSegmentMuxer implements Muxer {
   private readonly audioPid: number;
   private readonly pmtPid: number;
   private readonly maxPesPayloadBytes: number;
   private readonly pcrLeadTicks: number;
+  private readonly maxPcrInterval: number;
+  private readonly maxPesTicks: number;
   private readonly patSection: Uint8Array;
   private readonly pmtSection: Uint8Array;
   private readonly pesScratch = new Uint8Array(PES_HEADER_BYTES + MAX_PES_PAYLOAD_BYTES);
   private readonly continuity = new Map<number, number>();
+  /** The audio packets of the segment being muxed: payload bytes (0: a PCR-only packet) and PCR (or NO_PCR). */
+  private readonly planPayload: number[] = [];
+  private readonly planPcr: number[] = [];
+  /** Each frame's duration in 90 kHz ticks (0: unknown), for the segment being muxed. */
+  private readonly durations: number[] = [];
 
   constructor(options: TsSegmentMuxerOptions = {}) {
     this.audioPid = options.audioPid ?? 0x100;
     this.pmtPid = options.pmtPid ?? 0x1000;
     this.maxPesPayloadBytes = options.maxPesPayloadBytes ?? MAX_PES_PAYLOAD_BYTES;
-    this.pcrLeadTicks = options.pcrLeadTicks ?? 0;
+    this.pcrLeadTicks = options.pcrLeadTicks ?? pcrLeadFor(options.segmentSeconds ?? DEFAULT_SEGMENT_SECONDS);
+    this.maxPcrInterval = options.maxPcrIntervalTicks ?? MAX_PCR_INTERVAL_TICKS;
+    this.maxPesTicks = options.maxPesTicks ?? this.pcrLeadTicks + PES_OVERSHOOT_TICKS;
     for (const pid of [this.audioPid, this.pmtPid]) {
       if (!Number.isInteger(pid) || pid < 0x10 || pid > 0x1ffe) throw new RangeError(`PID ${pid} is reserved or out of range`);
     }
@@ -60,21 +106,39 @@ export class TsSegmentMuxer implements Muxer {
     if (!Number.isInteger(this.maxPesPayloadBytes) || this.maxPesPayloadBytes < 1 || this.maxPesPayloadBytes > MAX_PES_PAYLOAD_BYTES) {
       throw new RangeError(`maxPesPayloadBytes must be 1..${MAX_PES_PAYLOAD_BYTES}`);
     }
+    if (!Number.isInteger(this.maxPcrInterval) || this.maxPcrInterval < 1) throw new RangeError('maxPcrIntervalTicks must be a positive integer');
     this.patSection = buildPat(this.pmtPid);
     this.pmtSection = buildPmt(this.audioPid);
   }
 
   /** One segment: PAT, PMT, then the frames in PES packets. Length is a multiple of 188. */
   muxSegment(frames: readonly TimedAacFrame[]): Uint8Array {
+    const durations = this.durations;
+    durations.length = frames.length;
+    for (let index = 0; index < frames.length; index++) durations[index] = frameTicks(frames[index]);
     const groups = this.groupFrames(frames);
-    let packetCount = 2;
-    for (const group of groups) packetCount += packetsForPes(PES_HEADER_BYTES + group.payloadBytes);
-    const output = new Uint8Array(packetCount * TS_PACKET_SIZE);
+    this.planPayload.length = 0;
+    this.planPcr.length = 0;
+    const pesPackets: number[] = [];
+    groups.forEach((group, index) => {
+      // Where the next PCR will be at the latest: the next PES's first packet, or the next
+      // segment's, which starts where this one's last frame ends.
+      const next = groups[index + 1];
+      const nextPts = next ? frames[next.start].pts : ptsAdd(frames[group.end - 1].pts, Math.floor(durations[group.end - 1]!));
+      const before = this.planPayload.length;
+      this.planPes(frames, group, nextPts);
+      pesPackets.push(this.planPayload.length - before);
+    });
+    const output = new Uint8Array((2 + this.planPayload.length) * TS_PACKET_SIZE);
     const view = new DataView(output.buffer);
     this.writeSectionPacket(output, view, 0, PAT_PID, this.patSection);
     this.writeSectionPacket(output, view, TS_PACKET_SIZE, this.pmtPid, this.pmtSection);
     let offset = 2 * TS_PACKET_SIZE;
-    for (const group of groups) offset = this.writePes(output, view, offset, frames.slice(group.start, group.end), group.payloadBytes);
+    let plan = 0;
+    groups.forEach((group, index) => {
+      offset = this.writePes(output, view, offset, frames, group, plan, pesPackets[index]!);
+      plan += pesPackets[index]!;
+    });
     return output;
   }
 
@@ -88,14 +152,16 @@ export class TsSegmentMuxer implements Muxer {
    * maxPesPayloadBytes, and a new PES wherever the PTS does not continue by one frame
    * duration (±1 tick), since only the first frame of a PES carries its PTS.
    */
-  private groupFrames(frames: readonly TimedAacFrame[]): { start: number; end: number; payloadBytes: number }[] {
-    const groups: { start: number; end: number; payloadBytes: number }[] = [];
+  private groupFrames(frames: readonly TimedAacFrame[]): FrameGroup[] {
+    const groups: FrameGroup[] = [];
     let start = 0;
     let payloadBytes = 0;
     for (let index = 0; index < frames.length; index++) {
       const size = frames[index].data.length;
       if (size > MAX_PES_PAYLOAD_BYTES) throw new RangeError(`a ${size}-byte frame cannot fit one PES`);
-      const continues = index > start && payloadBytes + size <= this.maxPesPayloadBytes && followsOn(frames[index - 1], frames[index]);
+      const continues = index > start && payloadBytes + size <= this.maxPesPayloadBytes
+        && followsOn(frames[index - 1], this.durations[index - 1]!, frames[index])
+        && ptsDelta(frames[start].pts, frames[index].pts) + this.durations[index]! <= this.maxPesTicks;
       if (index > start && !continues) {
         groups.push({ start, end: index, payloadBytes });
         start = index;
@@ -107,34 +173,100 @@ export class TsSegmentMuxer implements Muxer {
     return groups;
   }
 
-  private writePes(output: Uint8Array, view: DataView, offset: number, frames: readonly TimedAacFrame[], payloadBytes: number): number {
+  /**
+   * Lays one PES out in packets and chooses which carry a PCR (§2.4.3.4, §2.7.2). The first
+   * packet always does; any other only when the next packet would come too late for the
+   * next PCR (more than maxPcrIntervalTicks after the last one): PCRs cost 8 bytes each, so
+   * they come as late as the interval allows. A PCR's value is the time the packet's first
+   * payload byte has on the PTS timeline, interpolated through the frame it falls in, less
+   * pcrLeadTicks, and never later than that frame's PTS: no PCR passes the PTS of a frame
+   * whose bytes follow it. Where one packet holds more than the interval of audio (tiny
+   * frames, e.g. silence at a low bit rate), packets with only an adaptation field and a PCR
+   * (no payload, §2.4.3.3: continuity_counter unchanged) fill the gap.
+   */
+  private planPes(frames: readonly TimedAacFrame[], group: FrameGroup, nextPts: number): void {
+    const pesBytes = PES_HEADER_BYTES + group.payloadBytes;
+    const lead = this.pcrLeadTicks;
+    // PES byte offset → PCR value, from the frame at `frame` (starting at `frameStart`) on;
+    // the header counts as the first frame's start.
+    let frame = group.start;
+    let frameStart = PES_HEADER_BYTES;
+    const pcrAt = (offset: number): number => {
+      if (offset >= pesBytes) return ptsAdd(nextPts, -lead);
+      let index = frame;
+      let start = frameStart;
+      while (offset >= start + frames[index].data.length && index + 1 < group.end) start += frames[index++].data.length;
+      const into = Math.max(0, offset - start) / frames[index].data.length;
+      return ptsAdd(frames[index].pts, Math.floor(Math.min(into * this.durations[index]! - lead, 0)));
+    };
+    let lastPcr = pcrAt(0);
+    this.planPayload.push(Math.min(PCR_PACKET_CAPACITY, pesBytes));
+    this.planPcr.push(lastPcr);
+    let offset = this.planPayload[this.planPayload.length - 1]!;
+    while (offset < pesBytes) {
+      while (offset >= frameStart + frames[frame].data.length && frame + 1 < group.end) frameStart += frames[frame++].data.length;
+      const candidate = pcrAt(offset);
+      while (ptsDelta(lastPcr, candidate) > this.maxPcrInterval) {
+        lastPcr = ptsAdd(lastPcr, this.maxPcrInterval);
+        this.planPayload.push(0);
+        this.planPcr.push(lastPcr);
+      }
+      // Without a PCR here, the next chance is the next packet (or the next PES's first): one
+      // is due here if by then the interval will have passed. Its value keeps to the grid of
+      // one PCR per interval where the timeline allows, so packet boundaries add no extra PCRs.
+      const nextPcr = pcrAt(offset + PACKET_CAPACITY);
+      const withPcr = ptsDelta(lastPcr, nextPcr) >= this.maxPcrInterval;
+      const chunk = Math.min(withPcr ? PCR_PACKET_CAPACITY : PACKET_CAPACITY, pesBytes - offset);
+      if (withPcr) lastPcr = earliest(ptsAdd(lastPcr, this.maxPcrInterval), nextPcr, wrapPts(frames[frame].pts));
+      this.planPayload.push(chunk);
+      this.planPcr.push(withPcr ? lastPcr : NO_PCR);
+      offset += chunk;
+    }
+    // The last packet may hold more than the interval too: fill up to the next PES's PCR.
+    const nextPesPcr = pcrAt(pesBytes);
+    while (ptsDelta(lastPcr, nextPesPcr) > this.maxPcrInterval) {
+      lastPcr = ptsAdd(lastPcr, this.maxPcrInterval);
+      this.planPayload.push(0);
+      this.planPcr.push(lastPcr);
+    }
+  }
+
+  private writePes(output: Uint8Array, view: DataView, offset: number, frames: readonly TimedAacFrame[], group: FrameGroup, plan: number, packets: number): number {
     const pes = this.pesScratch;
     const pesView = new DataView(pes.buffer);
-    const pts = wrapPts(frames[0].pts);
+    const pts = wrapPts(frames[group.start].pts);
     pesView.setUint32(0, 0x000001_00 | AUDIO_STREAM_ID); // packet_start_code_prefix, stream_id
-    pesView.setUint16(4, PES_HEADER_BYTES - 6 + payloadBytes); // PES_packet_length
+    pesView.setUint16(4, PES_HEADER_BYTES - 6 + group.payloadBytes); // PES_packet_length
     pesView.setUint8(6, 0x84); // '10', not scrambled, data_alignment_indicator: a frame starts the payload
     pesView.setUint8(7, 0x80); // PTS_DTS_flags = '10': PTS only
     pesView.setUint8(8, 5); // PES_header_data_length
     writeTimestamp(pesView, 9, 0b0010, pts);
     let length = PES_HEADER_BYTES;
-    for (const frame of frames) {
-      pes.set(frame.data, length);
-      length += frame.data.length;
+    for (let index = group.start; index < group.end; index++) {
+      pes.set(frames[index].data, length);
+      length += frames[index].data.length;
     }
     let written = 0;
-    while (written < length) {
-      const first = written === 0;
-      const capacity = first ? FIRST_PACKET_CAPACITY : PACKET_CAPACITY;
-      const chunk = Math.min(capacity, length - written);
+    for (let packet = plan; packet < plan + packets; packet++) {
+      const chunk = this.planPayload[packet]!;
+      const pcr = this.planPcr[packet]!;
+      const first = written === 0 && chunk > 0;
+      if (chunk === 0) {
+        this.writePcrOnlyPacket(output, view, offset, pcr);
+        offset += TS_PACKET_SIZE;
+        continue;
+      }
+      const hasPcr = pcr !== NO_PCR;
+      const capacity = hasPcr ? PCR_PACKET_CAPACITY : PACKET_CAPACITY;
       const stuffing = capacity - chunk;
-      const adaptationBytes = (first ? PCR_ADAPTATION_BYTES : 0) + stuffing;
+      const adaptationBytes = (hasPcr ? PCR_ADAPTATION_BYTES : 0) + stuffing;
       this.writeHeader(view, offset, this.audioPid, first, adaptationBytes > 0);
       if (adaptationBytes > 0) {
         view.setUint8(offset + 4, adaptationBytes - 1); // adaptation_field_length
-        if (adaptationBytes > 1) view.setUint8(offset + 5, first ? 0x50 : 0x00); // random_access_indicator, PCR_flag
-        if (first) writePcr(view, offset + 6, wrapPts(pts - this.pcrLeadTicks));
-        const stuffingStart = offset + 4 + (first ? PCR_ADAPTATION_BYTES : Math.min(2, adaptationBytes));
+        // random_access_indicator where a PES (and so a frame) starts; PCR_flag
+        if (adaptationBytes > 1) view.setUint8(offset + 5, (first ? 0x40 : 0) | (hasPcr ? 0x10 : 0));
+        if (hasPcr) writePcr(view, offset + 6, pcr);
+        const stuffingStart = offset + 4 + (hasPcr ? PCR_ADAPTATION_BYTES : Math.min(2, adaptationBytes));
         output.fill(0xff, stuffingStart, offset + 4 + adaptationBytes);
       }
       output.set(pes.subarray(written, written + chunk), offset + TS_PACKET_SIZE - chunk);
@@ -142,6 +274,18 @@ export class TsSegmentMuxer implements Muxer {
       offset += TS_PACKET_SIZE;
     }
     return offset;
+  }
+
+  /** A packet with only an adaptation field carrying a PCR: no payload, so its continuity_counter repeats the last one. */
+  private writePcrOnlyPacket(output: Uint8Array, view: DataView, offset: number, pcr: number): void {
+    const last = ((this.continuity.get(this.audioPid) ?? 0) + 15) & 0xf;
+    view.setUint8(offset, TS_SYNC_BYTE);
+    view.setUint16(offset + 1, this.audioPid);
+    view.setUint8(offset + 3, 0x20 | last); // adaptation_field_control '10': adaptation field only
+    view.setUint8(offset + 4, TS_PACKET_SIZE - TS_HEADER_BYTES - 1); // adaptation_field_length: the rest of the packet
+    view.setUint8(offset + 5, 0x10); // PCR_flag
+    writePcr(view, offset + 6, pcr);
+    output.fill(0xff, offset + 4 + PCR_ADAPTATION_BYTES, offset + TS_PACKET_SIZE);
   }
 
   private writeSectionPacket(output: Uint8Array, view: DataView, offset: number, pid: number, section: Uint8Array): void {
@@ -161,20 +305,31 @@ export class TsSegmentMuxer implements Muxer {
   }
 }
 
-/** One MPEG-TS muxer per rendition: the packager's default. */
-export const mpegTsMuxers: MuxerFactory = () => new TsSegmentMuxer();
-
-function packetsForPes(pesBytes: number): number {
-  return pesBytes <= FIRST_PACKET_CAPACITY ? 1 : 1 + Math.ceil((pesBytes - FIRST_PACKET_CAPACITY) / PACKET_CAPACITY);
+interface FrameGroup {
+  start: number;
+  end: number;
+  payloadBytes: number;
 }
 
-function followsOn(previous: TimedAacFrame, next: TimedAacFrame): boolean {
-  let nominal = previous.durationTicks;
-  if (nominal === undefined) {
-    const header = parseAdtsHeader(previous.data, 0);
-    if (header === null) return true;
-    nominal = (header.samples * 90_000) / header.sampleRate;
-  }
+/** One MPEG-TS muxer per rendition: the packager's default. */
+export const mpegTsMuxers: MuxerFactory = (_rendition, timing) => new TsSegmentMuxer({ segmentSeconds: timing?.segmentSeconds });
+
+/** The earliest of three 90 kHz times near each other, across the wrap. */
+function earliest(a: number, b: number, c: number): number {
+  const first = ptsDelta(a, b) < 0 ? b : a;
+  return ptsDelta(first, c) < 0 ? c : first;
+}
+
+/** A frame's duration in 90 kHz ticks: as given, or from its ADTS header; 0 when neither says. */
+function frameTicks(frame: TimedAacFrame): number {
+  if (frame.durationTicks !== undefined) return frame.durationTicks;
+  const header = parseAdtsHeader(frame.data, 0);
+  return header === null ? 0 : (header.samples * 90_000) / header.sampleRate;
+}
+
+/** Whether `next` starts where `previous` (of `nominal` ticks; 0: unknown) ends, ±1 tick. */
+function followsOn(previous: TimedAacFrame, nominal: number, next: TimedAacFrame): boolean {
+  if (nominal === 0) return true;
   return Math.abs(ptsDelta(previous.pts, next.pts) - nominal) <= 1;
 }
 
