@@ -51,7 +51,7 @@ t.test('a full recordings disk ends the session and holds its job, live audio go
   const catalog = new RecordingCatalog({ store: running.store, files: new RecordingFiles(dir) });
   startSender(t, config);
   const baseUrl = originUrl(config);
-  const metrics = async (): Promise<string> => (await fetch(`${baseUrl}/metrics`)).text();
+  const metrics = async (): Promise<string> => (await fetch(running.metricsUrl)).text();
 
   const first = await waitFor('a session with 3 segments', async () => {
     const record = (await catalog.list('fip')).find((candidate) => candidate.state === 'recording');
