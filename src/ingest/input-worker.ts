@@ -9,6 +9,7 @@
  * FFmpeg's silencedetect tells when the feed is digital silence (`silent`).
  * Nothing a feed sends can throw out of here.
  */
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Logger } from 'pino';
 import { acceptsAnySender, srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
 import { redactText, redactUrl } from '../logging/redact.js';
@@ -55,7 +56,8 @@ export interface InputWorkerOptions {
   /** A run (other than an SRT listener's) that produces nothing for this long hangs too (default 15000 ms). */
   startTimeoutMs?: number;
   startEncoder?: typeof startFfmpegEncoder;
-  now?: () => number;
+  /** Restart backoff, the watchdog, the kill grace and stamps run on it; default the system clock. */
+  clock?: Clock;
   /** The demuxer or ADTS parser threw (a bug a feed provoked): the owner restarts the channel. Unset: it is thrown. */
   onParserFault?: (error: unknown) => void;
 }
@@ -75,12 +77,14 @@ export class InputWorker {
   readonly inputId: string;
   private readonly options: InputWorkerOptions;
   private readonly logger: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private encoder: EncoderProcess | undefined;
   private encoderExited: Promise<void> | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private restartTimer: Timer | undefined;
+  private watchdog: Timer | undefined;
   private failures = 0;
+  /** When the running encoder last wrote a byte (the stall watchdog's reference). */
+  private lastOutputAt = 0;
   private runStartedAt = 0;
   private lastGarbageLog = 0;
   private stopping = false;
@@ -89,7 +93,7 @@ export class InputWorker {
   constructor(options: InputWorkerOptions) {
     this.options = options;
     this.inputId = options.input.id;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.logger = options.logger.child({ channel: options.channel.id, input: options.input.id });
   }
 
@@ -119,15 +123,15 @@ export class InputWorker {
   /** Stops FFmpeg (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
   async close(graceMs = 2000): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.restartTimer);
+    this.restartTimer?.cancel();
     this.disarmWatchdog();
     const encoder = this.encoder;
     const exited = this.encoderExited;
     if (!encoder || !exited) return;
     encoder.kill('SIGTERM');
-    const killTimer = setTimeout(() => encoder.kill('SIGKILL'), graceMs);
+    const killTimer = this.clock.setTimeout(() => encoder.kill('SIGKILL'), graceMs);
     await exited;
-    clearTimeout(killTimer);
+    killTimer.cancel();
   }
 
   private launch(): void {
@@ -138,7 +142,7 @@ export class InputWorker {
     let resolveExit!: () => void;
     this.encoderExited = new Promise((resolve) => (resolveExit = resolve));
     this.stats.encoderStarts += 1;
-    this.runStartedAt = this.now();
+    this.runStartedAt = this.clock.now();
     let garbageSeen = 0;
 
     const encoder = (this.options.startEncoder ?? startFfmpegEncoder)(spec, {
@@ -164,8 +168,8 @@ export class InputWorker {
     encoder.stdout.on('data', (chunk: Buffer) => {
       if (this.encoder === encoder && !this.stopping) {
         // The first bytes switch from the start timeout to the stall timeout; later ones push it back.
-        if (producedOutput) this.watchdog?.refresh();
-        else this.armWatchdog(encoder, true);
+        this.lastOutputAt = this.clock.now();
+        if (!producedOutput) this.armWatchdog(encoder, true);
         producedOutput = true;
       }
       this.stats.bytesReceived += chunk.byteLength;
@@ -179,7 +183,7 @@ export class InputWorker {
       }
       if (groups.length > 0) {
         this.stats.frameGroups += groups.length;
-        this.stats.lastFrameAt = this.now();
+        this.stats.lastFrameAt = this.clock.now();
         this.options.onFrameGroups(groups);
       }
       if (output.garbage > garbageSeen) {
@@ -201,19 +205,26 @@ export class InputWorker {
     const timeoutMs = producedOutput
       ? (this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS)
       : (this.options.startTimeoutMs ?? START_TIMEOUT_MS);
-    this.watchdog = setTimeout(() => {
+    const check = (): void => {
       if (this.encoder !== encoder || this.stopping) return;
+      // Output since the timer was set pushes the deadline back (one timer, not one per chunk).
+      const idleMs = producedOutput ? this.clock.now() - this.lastOutputAt : timeoutMs;
+      if (idleMs < timeoutMs) {
+        this.watchdog = this.clock.setTimeout(check, timeoutMs - idleMs);
+        return;
+      }
       this.stats.hangKills += 1;
       this.logger.error(
         { pid: encoder.pid(), timeoutMs, producedOutput },
         producedOutput ? 'encoder stopped producing output; killing it' : 'encoder produced no output after its start; killing it',
       );
       encoder.kill('SIGKILL');
-    }, timeoutMs);
+    };
+    this.watchdog = this.clock.setTimeout(check, timeoutMs);
   }
 
   private disarmWatchdog(): void {
-    clearTimeout(this.watchdog);
+    this.watchdog?.cancel();
     this.watchdog = undefined;
   }
 
@@ -235,7 +246,7 @@ export class InputWorker {
   }
 
   private logGarbage(): void {
-    const now = this.now();
+    const now = this.clock.now();
     if (now - this.lastGarbageLog < GARBAGE_LOG_INTERVAL_MS) return;
     this.lastGarbageLog = now;
     this.logger.warn({ garbageEvents: this.stats.garbageEvents }, 'feed delivered bytes that are not clean MPEG-TS/ADTS; skipped');
@@ -247,12 +258,12 @@ export class InputWorker {
     this.feedSilent = false; // nothing is known of the next run's audio yet
     this.notifyStateChange();
     if (this.stopping) return;
-    const ranFor = this.now() - this.runStartedAt;
+    const ranFor = this.clock.now() - this.runStartedAt;
     this.failures = ranFor >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
     const delay = backoffDelay(this.failures);
     const reason = exit.reason === undefined ? undefined : redactText(exit.reason);
     this.logger.warn({ code: exit.code, signal: exit.signal, reason, restartInMs: delay }, 'input encoder stopped');
-    this.restartTimer = setTimeout(() => {
+    this.restartTimer = this.clock.setTimeout(() => {
       if (this.stopping) return;
       this.stats.encoderRestarts += 1;
       this.launch();

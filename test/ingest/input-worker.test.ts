@@ -9,8 +9,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
@@ -112,6 +112,8 @@ interface WorkerOptions {
   logger?: pino.Logger;
   stallTimeoutMs?: number;
   startTimeoutMs?: number;
+  /** The worker's clock: a manual one where its timers are what is under test. */
+  clock?: ManualClock;
 }
 
 function startWorker(t: Test, options: WorkerOptions = {}) {
@@ -129,9 +131,14 @@ function startWorker(t: Test, options: WorkerOptions = {}) {
     startEncoder: encoders.startEncoder,
     stallTimeoutMs: options.stallTimeoutMs,
     startTimeoutMs: options.startTimeoutMs,
+    clock: options.clock,
   });
   worker.start();
-  t.teardown(() => worker.close(50));
+  t.teardown(async () => {
+    const closing = worker.close(50);
+    await options.clock?.advance(50);
+    await closing;
+  });
   return { worker, groups, changes, started: encoders.started };
 }
 
@@ -214,13 +221,15 @@ t.test('garbage between chunks is counted and skipped, and never throws', async 
 });
 
 t.test('an encoder that exits is restarted with backoff, and the new one is read from scratch', async (t) => {
-  const { worker, groups, started } = startWorker(t);
+  const clock = new ManualClock();
+  const { worker, groups, started } = startWorker(t, { clock });
   await feed(t, worker, started[0]!, split(TS.subarray(0, 188 * 100), 500));
-  const exitedAt = Date.now();
   started[0]!.exit();
-  await waitUntil(t, 'a second encoder is started', () => started.length === 2, 2000);
-  const delay = Date.now() - exitedAt;
-  t.ok(delay >= 370, `restarted after ${delay} ms, not at once (first backoff is 500 ms ± 25 %)`);
+  await waitUntil(t, 'the exit is seen', () => !worker.running);
+  await clock.advance(374);
+  t.equal(started.length, 1, 'not restarted at once (the first backoff is 500 ms ± 25 %)');
+  await clock.advance(251);
+  t.equal(started.length, 2, 'restarted within the first backoff');
   t.equal(worker.stats.encoderStarts, 2);
   t.equal(worker.stats.encoderRestarts, 1);
   t.strictSame(started[1]!.spec, started[0]!.spec);
@@ -231,27 +240,33 @@ t.test('an encoder that exits is restarted with backoff, and the new one is read
 });
 
 t.test('close() stops the encoder with SIGTERM and does not restart it', async (t) => {
-  const { worker, started } = startWorker(t);
+  const clock = new ManualClock();
+  const { worker, started } = startWorker(t, { clock });
   await worker.close();
   t.same(started[0]!.signals, ['SIGTERM']);
-  await sleep(700); // longer than the first backoff could be
+  await clock.advance(60_000); // far longer than any backoff
   t.equal(started.length, 1);
   t.equal(worker.stats.encoderStarts, 1);
 });
 
 t.test('close() kills an encoder that ignores SIGTERM after the grace period', async (t) => {
-  const { worker, started } = startWorker(t, { ignoresSigterm: true });
-  const begun = Date.now();
-  await worker.close(100);
-  t.same(started[0]!.signals, ['SIGTERM', 'SIGKILL']);
-  t.ok(Date.now() - begun >= 95, 'SIGKILL only after the grace period');
+  const clock = new ManualClock();
+  const { worker, started } = startWorker(t, { ignoresSigterm: true, clock });
+  const closing = worker.close(100);
+  await clock.advance(99);
+  t.same(started[0]!.signals, ['SIGTERM'], 'no SIGKILL within the grace period');
+  await clock.advance(1);
+  await closing;
+  t.same(started[0]!.signals, ['SIGTERM', 'SIGKILL'], 'SIGKILL once it is over');
 });
 
 t.test('close() while waiting to restart cancels the restart', async (t) => {
-  const { worker, started } = startWorker(t);
+  const clock = new ManualClock();
+  const { worker, started } = startWorker(t, { clock });
   started[0]!.exit();
+  await waitUntil(t, 'the exit is seen', () => !worker.running);
   await worker.close();
-  await sleep(700);
+  await clock.advance(60_000);
   t.equal(started.length, 1);
   t.equal(worker.stats.encoderRestarts, 0);
 });
@@ -287,22 +302,24 @@ t.test('a feed with the wrong number of AAC streams is logged with its channel a
 });
 
 t.test('an encoder that stops writing is killed by the watchdog and restarted with backoff', async (t) => {
-  const { worker, groups, started } = startWorker(t, { stallTimeoutMs: 200 });
+  const clock = new ManualClock();
+  const { worker, groups, started } = startWorker(t, { stallTimeoutMs: 200, clock });
   const packets = split(TS, 188 * 10);
   // Output every 50 ms keeps the watchdog quiet, well past its 200 ms.
   for (const chunk of packets.slice(0, 12)) {
-    await sleep(50);
+    await clock.advance(50);
     await feed(t, worker, started[0]!, [chunk]);
   }
-  const stalledAt = Date.now();
   t.equal(worker.stats.hangKills, 0, 'a writing encoder is left alone');
   t.same(started[0]!.signals, []);
-  await waitUntil(t, 'the silent encoder is killed', () => started[0]!.signals.length > 0, 2000);
-  const waited = Date.now() - stalledAt;
-  t.ok(waited >= 180 && waited < 1000, `killed ${waited} ms after its last output (stall timeout 200 ms)`);
-  t.same(started[0]!.signals, ['SIGKILL'], 'with SIGKILL: a hung FFmpeg may not answer SIGTERM');
+  await clock.advance(199);
+  t.same(started[0]!.signals, [], 'not killed 199 ms after its last output');
+  await clock.advance(1);
+  t.same(started[0]!.signals, ['SIGKILL'], 'killed 200 ms after its last output, with SIGKILL: a hung FFmpeg may not answer SIGTERM');
   t.equal(worker.stats.hangKills, 1);
-  await waitUntil(t, 'a new encoder is started', () => started.length === 2, 2000);
+  await waitUntil(t, 'the kill is seen', () => !worker.running);
+  await clock.advance(625);
+  t.equal(started.length, 2, 'a new encoder is started after the backoff');
   t.equal(worker.stats.encoderRestarts, 1);
   const before = groups.length;
   await feed(t, worker, started[1]!, split(TS, 1000));
@@ -310,13 +327,15 @@ t.test('an encoder that stops writing is killed by the watchdog and restarted wi
 });
 
 t.test('an SRT listener waiting for its caller is never killed before its first output', async (t) => {
-  const { worker, started } = startWorker(t, { startTimeoutMs: 100, stallTimeoutMs: 100 });
-  await sleep(500);
+  const clock = new ManualClock();
+  const { worker, started } = startWorker(t, { startTimeoutMs: 100, stallTimeoutMs: 100, clock });
+  await clock.advance(60_000);
   t.equal(worker.stats.hangKills, 0);
   t.same(started[0]!.signals, []);
   t.ok(worker.running);
   await feed(t, worker, started[0]!, [TS.subarray(0, 188 * 20)]);
-  await waitUntil(t, 'once it has written and stopped, the stall watchdog applies', () => worker.stats.hangKills === 1, 2000);
+  await clock.advance(100);
+  t.equal(worker.stats.hangKills, 1, 'once it has written and stopped, the stall watchdog applies');
 });
 
 t.test('any other input that writes nothing within the start timeout is killed and restarted', async (t) => {
