@@ -183,6 +183,8 @@ const channelSchema = z
     endAfterSeconds: secondsSchema(1, 3600, '30s').default(30),
     /** The rendition recorded; default: the one with the highest bitrate. */
     recordRendition: idSchema.optional(),
+    /** The longest a recorded session runs (a forgotten manual one included): it ends there, a new one may start. */
+    recordMaxSeconds: secondsSchema(60, 7 * 86400, '6h').default(6 * 3600),
     /** This channel's recordings retention, instead of `recordings.retention`. */
     recordRetention: retentionSchema.optional(),
   })

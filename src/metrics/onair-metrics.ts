@@ -263,41 +263,37 @@ export class OnairMetrics {
         for (const [id, stages] of ingest.faults) for (const [stage, count] of stages) this.inc({ channel: id, stage }, count);
       },
     });
-    const recorderGauge = (name: string, help: string, read: (channel: ChannelPipeline) => number | undefined): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['channel'] as const,
-        registers,
-        collect() {
-          this.reset();
-          for (const [id, channel] of channels()) {
-            const value = read(channel);
-            if (value !== undefined) this.set({ channel: id }, value);
-          }
-        },
-      });
+    /** A per-channel series read from each running channel at scrape time (none where `read` gives undefined). */
+    const perChannel = (kind: 'gauge' | 'counter', name: string, help: string, read: (channel: ChannelPipeline) => number | undefined): void => {
+      const values = (): [string, number][] =>
+        [...channels()].flatMap(([id, channel]): [string, number][] => {
+          const value = read(channel);
+          return value === undefined ? [] : [[id, value]];
+        });
+      const options = { name, help, labelNames: ['channel'] as const, registers };
+      if (kind === 'gauge') {
+        new Gauge({
+          ...options,
+          collect() {
+            this.reset();
+            for (const [channel, value] of values()) this.set({ channel }, value);
+          },
+        });
+      } else {
+        new Counter({
+          ...options,
+          collect() {
+            this.reset();
+            for (const [channel, value] of values()) this.inc({ channel }, value);
+          },
+        });
+      }
     };
-    recorderGauge('onair_recording_active', '1 while a session of the channel is being recorded here', (channel) => channel.recorder && (channel.recorder.current ? 1 : 0));
-    recorderGauge('onair_recording_disk_full', '1 while the recordings disk is full for the channel (recording waits for room)', (channel) => channel.recorder && (channel.recorder.diskFull ? 1 : 0));
-    const recorderCounter = (name: string, help: string, read: (channel: ChannelPipeline) => number | undefined): void => {
-      new Counter({
-        name,
-        help,
-        labelNames: ['channel'] as const,
-        registers,
-        collect() {
-          this.reset();
-          for (const [id, channel] of channels()) {
-            const value = read(channel);
-            if (value !== undefined) this.inc({ channel: id }, value);
-          }
-        },
-      });
-    };
-    recorderCounter('onair_recording_segments_written_total', 'Segments written to the recordings disk', (channel) => channel.recorder?.stats.segmentsWritten);
-    recorderCounter('onair_recording_write_errors_total', 'Segments that could not be recorded (disk or store errors)', (channel) => channel.recorder?.stats.writeErrors);
-    recorderCounter('onair_recording_disk_full_total', 'Times the recordings disk was found full', (channel) => channel.recorder?.stats.diskFullEvents);
+    perChannel('gauge', 'onair_recording_active', '1 while a session of the channel is being recorded here', (channel) => channel.recorder && (channel.recorder.current ? 1 : 0));
+    perChannel('gauge', 'onair_recording_disk_full', '1 while the recordings disk is full for the channel (recording waits for room)', (channel) => channel.recorder && (channel.recorder.diskFull ? 1 : 0));
+    perChannel('counter', 'onair_recording_segments_written_total', 'Segments written to the recordings disk', (channel) => channel.recorder?.stats.segmentsWritten);
+    perChannel('counter', 'onair_recording_write_errors_total', 'Segments that could not be recorded (disk or store errors)', (channel) => channel.recorder?.stats.writeErrors);
+    perChannel('counter', 'onair_recording_disk_full_total', 'Times the recordings disk was found full', (channel) => channel.recorder?.stats.diskFullEvents);
     new Gauge({
       name: 'onair_timeline_drift_seconds',
       help: 'Audio timeline minus wall clock since the first frame: an input running slow (−) or fast (+)',

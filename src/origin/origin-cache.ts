@@ -17,6 +17,7 @@ import { gzip } from 'node:zlib';
 import { systemClock, type Clock } from '../clock.js';
 import type { StoredPlaylist } from '../store/store.js';
 import { readPlaylistPosition, type PlaylistPosition } from './playlist-position.js';
+import { shareInFlight } from './in-flight.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -215,21 +216,14 @@ export class SegmentCache {
   }
 
   private read(key: string, load: SegmentLoader): Promise<Buffer | null> {
-    const inFlight = this.pending.get(key);
-    if (inFlight) return inFlight;
-
-    const promise = load().then((bytes) => {
-      if (!bytes) return null;
-      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      this.remember(key, buffer);
-      return buffer;
-    });
-    this.pending.set(key, promise);
-    const forget = (): void => {
-      this.pending.delete(key);
-    };
-    promise.then(forget, forget);
-    return promise;
+    return shareInFlight(this.pending, key, () =>
+      load().then((bytes) => {
+        if (!bytes) return null;
+        const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        this.remember(key, buffer);
+        return buffer;
+      }),
+    );
   }
 
   /** Drops the segments whose key starts with `prefix` (a channel that left the configuration). */

@@ -32,6 +32,7 @@ import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { literalQuery } from './query-parameters.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
+import { shareInFlight } from './in-flight.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -200,18 +201,12 @@ export class SignedVariants {
       return Promise.resolve(cached);
     }
     this.stats.misses += 1;
-    const inFlight = this.pending.get(key);
-    if (inFlight) return inFlight;
-    const promise = make().then((variant) => {
-      this.remember(key, variant);
-      return variant;
-    });
-    this.pending.set(key, promise);
-    const forget = (): void => {
-      this.pending.delete(key);
-    };
-    promise.then(forget, forget);
-    return promise;
+    return shareInFlight(this.pending, key, () =>
+      make().then((variant) => {
+        this.remember(key, variant);
+        return variant;
+      }),
+    );
   }
 
   private remember(key: string, variant: Buffer): void {

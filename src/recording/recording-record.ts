@@ -18,7 +18,7 @@ export type RecordingState = 'recording' | 'ended' | 'stitched' | 'done' | 'fail
 export type SessionTrigger = 'auto' | 'manual';
 /** `discontinuity`: the timeline broke (segments dropped in a store outage): the next session continues it. */
 /** `disk-full`: a segment could not be written (ENOSPC): the next session continues it once there is room. */
-export type EndReason = 'input-lost' | 'stopped' | 'shutdown' | 'interrupted' | 'discontinuity' | 'disk-full';
+export type EndReason = 'input-lost' | 'stopped' | 'shutdown' | 'interrupted' | 'discontinuity' | 'disk-full' | 'max-length';
 
 export interface WebhookOutcome {
   delivered: boolean;

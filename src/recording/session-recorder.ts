@@ -59,6 +59,8 @@ interface OpenSession {
   /** Fallback audio since the last segment of an input. */
   fallbackSeconds: number;
   recordedAny: boolean;
+  /** Audio recorded so far, for `recordMaxSeconds`. */
+  recordedSeconds: number;
 }
 
 /** A session to open at the next segment, going on from an ended one. */
@@ -272,7 +274,13 @@ export class SessionRecorder {
       this.options.jobs.resume(this.channelId);
     }
     open.recordedAny = true;
+    open.recordedSeconds += entry.durationSeconds;
     open.fallbackSeconds = fallback ? open.fallbackSeconds + entry.durationSeconds : 0;
+    if (open.recordedSeconds >= this.options.channel.recordMaxSeconds - 0.001) {
+      this.logger.info({ session, seconds: open.recordedSeconds }, 'the session reached recordMaxSeconds: it ends here');
+      await this.end('max-length');
+      return;
+    }
     // Float sums of frame durations: within a millisecond is there.
     if (open.record.trigger === 'auto' && open.fallbackSeconds >= this.options.channel.endAfterSeconds - 0.001) await this.end('input-lost');
   }
@@ -300,7 +308,7 @@ export class SessionRecorder {
 
   private async openSession(trigger: 'auto' | 'manual', startedAt: number, continues?: string): Promise<OpenSession> {
     const record = await this.options.catalog.open({ channel: this.channelId, rendition: this.rendition, trigger, startedAt, continues });
-    this.open = { record, fallbackSeconds: 0, recordedAny: false };
+    this.open = { record, fallbackSeconds: 0, recordedAny: false, recordedSeconds: 0 };
     this.logger.info({ session: record.session, trigger, rendition: this.rendition, ...(continues ? { continues } : {}) }, 'recording session started');
     return this.open;
   }

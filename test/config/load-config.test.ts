@@ -74,6 +74,7 @@ const ISSUE_CONFIG = {
       access: 'public',
       record: false,
       endAfterSeconds: 30,
+      recordMaxSeconds: 21600,
       renditions: [
         { id: 'lofi', bitrate: 32000 },
         { id: 'midfi', bitrate: 96000 },
@@ -334,6 +335,7 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'an unknown admin key', change: (raw) => (raw.admin = { tokens: [] }), where: 'admin.tokens' },
     { name: 'a webhook that is not an http(s) URL', change: (raw) => (raw.recordings = { webhook: { url: 'ftp://cms.example/hook' } }), where: 'recordings.webhook.url' },
     { name: 'a retention size that is not a size', change: (raw) => (raw.recordings = { retention: { maxSize: 'lots' } }), where: 'recordings.retention.maxSize' },
+    { name: 'a session maximum under a minute', change: (raw) => (raw.channels[0].recordMaxSeconds = '30s'), where: 'channels[0].recordMaxSeconds' },
     { name: 'a retention age under a minute', change: (raw) => (raw.channels[0].recordRetention = { maxAge: '10s' }), where: 'channels[0].recordRetention.maxAge' },
     { name: 'a webhook secret too short to sign with', change: (raw) => (raw.recordings = { webhook: { url: 'https://cms.example/hook', secret: 'short' } }), where: 'recordings.webhook.secret' },
   ];

@@ -143,6 +143,28 @@ t.test('a channel without record: true records nothing until an operator starts 
   await t.rejects(recorder.stopManual(), { code: 'ONAIR_RECORDING_NOT_RECORDING' }, 'a second stop finds nothing to stop');
 });
 
+t.test('a session ends at recordMaxSeconds: a forgotten manual one stops there, an automatic one goes on in a new session', async (t) => {
+  const manual = await rig(t, { recordMaxSeconds: '1m' });
+  await manual.recorder.lead();
+  manual.recorder.sourceChanged('main', at(0));
+  const started = await manual.recorder.startManual();
+  for (let msn = 0; msn < 59; msn++) await manual.publish(msn);
+  t.match(await manual.catalog.get('fip', started.session), { state: 'recording' }, 'still recording at 59 s');
+  await manual.publish(59);
+  t.match(await manual.catalog.get('fip', started.session), { state: 'ended', endReason: 'max-length', segments: 60 }, 'ended at 60 s');
+  t.same(manual.enqueued, [started.session], 'and its job queued');
+  await manual.publish(60);
+  t.equal((await manual.catalog.list('fip')).length, 1, 'no new session: nobody asked for one');
+
+  const automatic = await rig(t, { record: true, recordMaxSeconds: '1m' });
+  await automatic.recorder.lead();
+  automatic.recorder.sourceChanged('main', at(0));
+  for (let msn = 0; msn < 61; msn++) await automatic.publish(msn);
+  const sessions = await automatic.catalog.list('fip');
+  t.equal(sessions.length, 2, 'the automatic recording went on in a second session');
+  t.match(sessions.find((record) => record.endReason === 'max-length'), { segments: 60 });
+});
+
 t.test('an operator stop on a record: true channel holds automatic sessions back until audio starts again', async (t) => {
   const { recorder, catalog, publish } = await rig(t, { record: true, endAfterSeconds: 2 });
   await recorder.lead();
