@@ -17,7 +17,7 @@ import { gzip } from 'node:zlib';
 import { systemClock, type Clock } from '../clock.js';
 import type { StoredPlaylist } from '../store/store.js';
 import { readPlaylistPosition, type PlaylistPosition } from './playlist-position.js';
-import { shareInFlight } from './in-flight.js';
+import { ByteLru } from './byte-lru.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -189,66 +189,40 @@ function gzipVariantEtag(etag: string): string {
 export type SegmentLoader = () => Promise<Uint8Array | null>;
 
 export class SegmentCache {
-  readonly stats: CacheStats = { hits: 0, misses: 0 };
-  /** Map iteration order is insertion order: the first key is the least recently used. */
-  private readonly entries = new Map<string, Buffer>();
-  private readonly pending = new Map<string, Promise<Buffer | null>>();
-  private totalBytes = 0;
+  private readonly lru: ByteLru<Buffer>;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(maxBytes: number) {
+    this.lru = new ByteLru(maxBytes, (_, buffer) => buffer.byteLength);
+  }
+
+  get stats(): CacheStats {
+    return this.lru.stats;
+  }
 
   get(key: string, load: SegmentLoader): Promise<Buffer | null> {
-    const cached = this.entries.get(key);
-    if (cached) {
-      this.stats.hits += 1;
-      this.entries.delete(key);
-      this.entries.set(key, cached);
-      return Promise.resolve(cached);
-    }
-    this.stats.misses += 1;
-    return this.read(key, load);
+    return this.lru.get(key, () => asBuffer(load()));
   }
 
   /** Loads a segment before anyone asks (a new one was just published); not a request, not counted. */
   prefetch(key: string, load: SegmentLoader): void {
-    if (this.entries.has(key)) return;
-    this.read(key, load).catch(() => null);
-  }
-
-  private read(key: string, load: SegmentLoader): Promise<Buffer | null> {
-    return shareInFlight(this.pending, key, () =>
-      load().then((bytes) => {
-        if (!bytes) return null;
-        const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        this.remember(key, buffer);
-        return buffer;
-      }),
-    );
+    if (this.lru.has(key)) return;
+    this.lru.get(key, () => asBuffer(load()), false).catch(() => null);
   }
 
   /** Drops the segments whose key starts with `prefix` (a channel that left the configuration). */
   dropPrefix(prefix: string): void {
-    for (const [key, buffer] of this.entries) {
-      if (!key.startsWith(prefix)) continue;
-      this.entries.delete(key);
-      this.totalBytes -= buffer.byteLength;
-    }
+    this.lru.dropPrefix(prefix);
   }
 
   get sizeBytes(): number {
-    return this.totalBytes;
+    return this.lru.sizeBytes;
   }
+}
 
-  private remember(key: string, buffer: Buffer): void {
-    if (buffer.byteLength > this.maxBytes || this.entries.has(key)) return;
-    this.entries.set(key, buffer);
-    this.totalBytes += buffer.byteLength;
-    for (const [oldestKey, oldest] of this.entries) {
-      if (this.totalBytes <= this.maxBytes) break;
-      this.entries.delete(oldestKey);
-      this.totalBytes -= oldest.byteLength;
-    }
-  }
+/** The store's bytes as a Buffer over the same memory (no copy). */
+async function asBuffer(loading: Promise<Uint8Array | null>): Promise<Buffer | null> {
+  const bytes = await loading;
+  return bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 // Channel ids never contain a slash, so `channel/` is an unambiguous prefix.

@@ -32,7 +32,7 @@ import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { literalQuery } from './query-parameters.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
-import { shareInFlight } from './in-flight.js';
+import { ByteLru, type LruStats } from './byte-lru.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -179,46 +179,24 @@ async function addTokenToBody(body: Buffer, token: string, gzipped: boolean): Pr
  * recently used out first. Concurrent misses for one key share one rewrite.
  */
 export class SignedVariants {
-  private readonly entries = new Map<string, Buffer>();
-  private readonly pending = new Map<string, Promise<Buffer>>();
-  private totalBytes = 0;
-  readonly stats = { hits: 0, misses: 0 };
+  private readonly lru: ByteLru<Buffer>;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(private readonly maxBytes: number) {
+    this.lru = new ByteLru(maxBytes, entryBytes);
+  }
+
+  get stats(): LruStats {
+    return this.lru.stats;
+  }
 
   get sizeBytes(): number {
-    return this.totalBytes;
+    return this.lru.sizeBytes;
   }
 
   /** The variant under `key`, else `make()`'s (kept when it fits); no key: made, never kept. */
   get(key: string | undefined, make: () => Promise<Buffer>): Promise<Buffer> {
     if (key === undefined || this.maxBytes === 0) return make();
-    const cached = this.entries.get(key);
-    if (cached) {
-      this.stats.hits += 1;
-      this.entries.delete(key);
-      this.entries.set(key, cached);
-      return Promise.resolve(cached);
-    }
-    this.stats.misses += 1;
-    return shareInFlight(this.pending, key, () =>
-      make().then((variant) => {
-        this.remember(key, variant);
-        return variant;
-      }),
-    );
-  }
-
-  private remember(key: string, variant: Buffer): void {
-    const bytes = entryBytes(key, variant);
-    if (bytes > this.maxBytes || this.entries.has(key)) return;
-    this.entries.set(key, variant);
-    this.totalBytes += bytes;
-    for (const [oldestKey, oldest] of this.entries) {
-      if (this.totalBytes <= this.maxBytes) break;
-      this.entries.delete(oldestKey);
-      this.totalBytes -= entryBytes(oldestKey, oldest);
-    }
+    return this.lru.get(key, make);
   }
 }
 
