@@ -250,6 +250,11 @@ const originProtectionSchema = {
     .prefault({}),
 };
 
+/** `origin.trustedProxies` and `origin.limits` as the schema defaults them: an origin built without a config uses these. */
+export function originProtectionDefaults(): z.infer<z.ZodObject<typeof originProtectionSchema>> {
+  return z.object(originProtectionSchema).parse({});
+}
+
 function isIpOrCidr(value: string): boolean {
   const [address, prefix, ...rest] = value.split('/');
   const version = isIP(address ?? '');

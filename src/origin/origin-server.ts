@@ -18,7 +18,7 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ADMIN_PATH_PREFIXES, type OnairConfig } from '../config/config-schema.js';
+import { ADMIN_PATH_PREFIXES, originProtectionDefaults, type OnairConfig } from '../config/config-schema.js';
 import { OnairError } from '../errors.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
 import { addressMatcher, ConnectionLimits } from './client-limits.js';
@@ -53,20 +53,11 @@ export interface BuildOriginOptions extends OriginOptions {
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
 
-/** The config's defaults (test/origin/origin-server.test.ts keeps them equal). */
-export const DEFAULT_ORIGIN_LIMITS: OriginLimits = {
-  connections: 10_000,
-  connectionsPerClient: 256,
-  heldRequests: 5_000,
-  heldRequestsPerClient: 64,
-  requestTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 65_000,
-  maxEventLoopDelayMs: 1000,
-  ingestRequestsPerMinute: 600,
-  sessionIdsPerClient: 64,
-  signedPlaylistCacheBytes: 16 * 1024 * 1024,
-};
-export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.1', '::1'];
+const protectionDefaults = originProtectionDefaults();
+const { apiRequestsPerMinute: _apiRate, ...limitDefaults } = protectionDefaults.limits;
+/** The config's defaults, from its schema (the API's rate belongs to the control API). */
+export const DEFAULT_ORIGIN_LIMITS: OriginLimits = limitDefaults;
+export const DEFAULT_TRUSTED_PROXIES: string[] = protectionDefaults.trustedProxies;
 
 /** Held LL-HLS requests last at most this many target durations (origin-plugin.ts), plus a margin. */
 const HOLD_TARGET_DURATIONS = 3;
