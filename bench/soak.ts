@@ -9,7 +9,7 @@
  *
  *   node dist/bench/soak.js [--minutes 60] [--sample-seconds 30] [--dvr-seconds 600] [--samples-file samples.json]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,8 @@ import { pino } from 'pino';
 import { resolveConfig } from '../src/config/load-config.js';
 import { TestSignalSender } from '../src/ffmpeg/test-signal-sender.js';
 import { HlsVerifier, type VerifierReport } from '../test/helpers/hls-verifier.js';
+import { startRedisServer } from '../test/helpers/redis-server.js';
+import { sleep } from '../test/helpers/wait-until.js';
 import { formatTable, median } from './report.js';
 import { freeTcpPort, freeUdpPort } from './system.js';
 
@@ -73,29 +75,6 @@ function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
-    stdio: 'ignore',
-  });
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.ping();
-      return child;
-    } catch {
-      await sleep(100);
-    } finally {
-      client.disconnect();
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on port ${port}`);
-}
-
 function rssOf(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
@@ -134,14 +113,14 @@ function slopePerHour(seconds: number[], values: number[]): number {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const directory = await mkdtemp(join(tmpdir(), 'onair-soak-'));
-  const redisPort = await freeTcpPort();
   const originPort = await freeTcpPort();
   const adminPort = await freeTcpPort();
   const srtPorts = [await freeUdpPort(), await freeUdpPort()];
-  const redisProcess = await startRedis(redisPort);
-  const redis = new Redis({ port: redisPort, host: '127.0.0.1' });
+  // The tests' private redis-server: a free port, no persistence, noeviction (Redis's default).
+  const redisServer = await startRedisServer();
+  const redis = new Redis({ port: redisServer.port, host: '127.0.0.1' });
   const config = {
-    store: `redis://127.0.0.1:${redisPort}/0`,
+    store: `${redisServer.url}/0`,
     origin: { host: '127.0.0.1', port: originPort },
     admin: { host: '127.0.0.1', port: adminPort },
     hls: { segmentSeconds: 4, windowSegments: 6 },
@@ -173,7 +152,7 @@ async function main(): Promise<void> {
 
   const base = `http://127.0.0.1:${originPort}`;
   const metricsUrl = await findMetricsUrl([`http://127.0.0.1:${adminPort}/metrics`, `${base}/metrics`]);
-  progress(`bench:soak: onair pid ${onair.pid}, origin ${base}, metrics ${metricsUrl ?? 'not found'}, redis :${redisPort}, ${options.minutes} min, DVR ${options.dvrSeconds} s`);
+  progress(`bench:soak: onair pid ${onair.pid}, origin ${base}, metrics ${metricsUrl ?? 'not found'}, redis :${redisServer.port}, ${options.minutes} min, DVR ${options.dvrSeconds} s`);
   await waitForPlaylists(base);
   const verifiers = CHANNELS.map((channel) => new HlsVerifier({ baseUrl: base, channel, renditions: RENDITIONS.map((r) => r.id), pollIntervalMs: 1000 }));
   verifiers.forEach((verifier) => verifier.start());
@@ -205,7 +184,7 @@ async function main(): Promise<void> {
     onair.kill('SIGTERM');
     await new Promise((resolve) => onair.once('exit', resolve));
     redis.disconnect();
-    redisProcess.kill('SIGTERM');
+    await redisServer.stop();
     await rm(directory, { recursive: true, force: true });
     printReport(options, samples, reports);
   }
