@@ -148,8 +148,11 @@ t.test('silence decodes to digital silence in every rendition', async (t) => {
 t.test('a tone file loops, and decodes to that tone across the seam', async (t) => {
   // 1.6 s = 75 frames exactly, and a 1 kHz tone ends where it starts: a perfect loop to test the seam with.
   const path = await toneFile(t, 1.6, 'wav');
-  const source = await loadSafetySource(channelWith({ fallback: { file: path, loop: true } }), { logger: silentLogger });
-  t.equal(source.description, `file ${path} (looped)`);
+  // Kept, so that a file the loader refuses says why in the failure.
+  const logged: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(line) });
+  const source = await loadSafetySource(channelWith({ fallback: { file: path, loop: true } }), { logger });
+  t.equal(source.description, `file ${path} (looped)`, logged.join(''));
   const groups = take(source, 300);
   t.equal(loopPeriod(groups), 75, 'the file repeats every 75 frames (1.6 s): nothing added, nothing lost');
   for (const rendition of [0, 1]) {
