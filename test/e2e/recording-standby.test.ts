@@ -74,7 +74,9 @@ t.test('a standby pair stitches and announces a session exactly once, even when 
   }, 30_000);
   t.equal(done.state, 'done', done.error ?? 'stitched and announced');
 
-  // A wakes up with its stale lease and its job half done.
+  // A stays frozen until B has taken the lease over (a stitch can finish before the freeze
+  // lands, and a short freeze would leave A leading), then wakes up with its stale lease.
+  await waitFor('B leading', async () => (/"msg":"leading the channel"/.test(b.output()) ? true : undefined), 15_000);
   a.kill('SIGCONT');
   await waitFor('A standing by', async () => (/no longer leading the channel; standing by/.test(a.output()) ? true : undefined), 15_000);
   await sleep(2000);
