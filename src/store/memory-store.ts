@@ -10,6 +10,8 @@ import { EventEmitter } from 'node:events';
 import { OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
 import {
+  connectionCounts,
+  connectionCountTtlMs,
   EVENTS_KEPT,
   leaseTtlMs,
   listenerBucket,
@@ -53,6 +55,9 @@ interface MemoryChannel {
   recordings: Map<string, string>;
   /** Event ids of appendEventOnce, by key. */
   announced: Map<string, string>;
+  nowPlaying: string | null;
+  /** origin → its last connection-count report. */
+  connections: Map<string, { counts: Record<string, number>; expiresAt: number }>;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -61,6 +66,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly channels = new Map<string, MemoryChannel>();
   private readonly updates = new EventEmitter();
+  private readonly nowPlayingUpdates = new EventEmitter();
   private readonly events: StoredEvent[] = [];
   /** Ids as Redis streams make them: `<ms>-<seq>`, increasing even within one millisecond. */
   private lastEventMs = 0;
@@ -71,6 +77,7 @@ export class MemoryStore implements Store {
   constructor(options: { now?: () => number } = {}) {
     this.now = options.now ?? Date.now;
     this.updates.setMaxListeners(0);
+    this.nowPlayingUpdates.setMaxListeners(0);
   }
 
   async start(): Promise<void> {
@@ -83,6 +90,7 @@ export class MemoryStore implements Store {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.updates.removeAllListeners();
+    this.nowPlayingUpdates.removeAllListeners();
   }
 
   async putSegment(
@@ -163,6 +171,37 @@ export class MemoryStore implements Store {
 
   async getStatus(channel: string): Promise<string | null> {
     return this.channels.get(channel)?.status ?? null;
+  }
+
+  async putNowPlaying(channel: string, nowPlaying: string): Promise<void> {
+    this.channel(channel).nowPlaying = nowPlaying;
+    this.nowPlayingUpdates.emit('update', channel);
+  }
+
+  async getNowPlaying(channel: string): Promise<string | null> {
+    return this.channels.get(channel)?.nowPlaying ?? null;
+  }
+
+  async subscribeNowPlaying(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    this.nowPlayingUpdates.on('update', listener);
+    return async () => {
+      this.nowPlayingUpdates.off('update', listener);
+    };
+  }
+
+  async putConnectionCounts(origin: string, channel: string, counts: Record<string, number>, ttlMs: number): Promise<void> {
+    const expiresAt = this.now() + connectionCountTtlMs(ttlMs);
+    this.channel(channel).connections.set(origin, { counts: { ...connectionCounts(counts) }, expiresAt });
+  }
+
+  async getConnectionCounts(channel: string): Promise<Record<string, number>> {
+    const totals: Record<string, number> = {};
+    const now = this.now();
+    for (const report of this.channels.get(channel)?.connections.values() ?? []) {
+      if (report.expiresAt <= now) continue;
+      for (const [rendition, count] of Object.entries(report.counts)) totals[rendition] = (totals[rendition] ?? 0) + count;
+    }
+    return totals;
   }
 
   async recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void> {
@@ -256,6 +295,9 @@ export class MemoryStore implements Store {
       for (const [key, segment] of channel.segments) {
         if (segment.expiresAt <= now) channel.segments.delete(key);
       }
+      for (const [origin, report] of channel.connections) {
+        if (report.expiresAt <= now) channel.connections.delete(origin);
+      }
       for (const [key, set] of channel.listeners) {
         if (set.expiresAt <= now) channel.listeners.delete(key);
       }
@@ -277,7 +319,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map() };
+      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map(), nowPlaying: null, connections: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

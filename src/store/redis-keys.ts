@@ -13,8 +13,11 @@
  *   <prefix>:{<channel>}:listeners:<rendition>:<bucket>   HyperLogLog, client ids, PX TTL
  *   <prefix>:{<channel>}:recordings                       hash, session id → recording record JSON
  *   <prefix>:{<channel>}:announced                        hash, event key (session id) → event id (appendEventOnce)
+ *   <prefix>:{<channel>}:now-playing                      string, now playing JSON (never expires)
+ *   <prefix>:{<channel>}:connections                      hash, origin → `<expires at ms>|<counts JSON>`
  *   <prefix>:events                                       stream, events of every channel (recording.ready…)
  *   <prefix>:updates                                      pub/sub channel, message = channel id
+ *   <prefix>:now-playing-updates                          pub/sub channel, message = channel id
  *
  * The playlists hash holds, for each playlist file name, two fields: `<name>` → body and
  * `<name>#etag` → strong ETag. One hash per channel lets `publish` replace the whole set
@@ -79,6 +82,16 @@ export class RedisKeys {
     return `${this.channelPrefix(channel)}:listeners:${rendition}:${listenerBucket(bucket)}`;
   }
 
+  /** The channel's now playing (JSON), kept until replaced. */
+  nowPlaying(channel: string): string {
+    return `${this.channelPrefix(channel)}:now-playing`;
+  }
+
+  /** Every origin's last report of its open connections on the channel, with its expiry. */
+  connections(channel: string): string {
+    return `${this.channelPrefix(channel)}:connections`;
+  }
+
   /** The records of the channel's recorded sessions (src/recording), one hash field per session. */
   recordings(channel: string): string {
     return `${this.channelPrefix(channel)}:recordings`;
@@ -103,6 +116,11 @@ export class RedisKeys {
    */
   updates(): string {
     return `${this.prefix}:updates`;
+  }
+
+  /** Pub/sub channel on which each `putNowPlaying` announces the channel id it changed. */
+  nowPlayingUpdates(): string {
+    return `${this.prefix}:now-playing-updates`;
   }
 
   private channelPrefix(channel: string): string {

@@ -49,6 +49,8 @@ import { checkMemoryPolicy, type PolicyNode } from './redis-memory-policy.js';
 import { ACQUIRE_LEASE, APPEND_EVENT_ONCE, APPEND_EVENT_ONCE_CHECK, FENCED_HSET, FENCED_SET, PUBLISH, RECORD_LISTENERS, RELEASE_LEASE, RENEW_LEASE, runScript, type LuaScript } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
 import {
+  connectionCounts,
+  connectionCountTtlMs,
   EVENTS_KEPT,
   leaseTtlMs,
   listenerTtlMs,
@@ -85,6 +87,8 @@ export type RedisStoreOptions = RedisStoreUrlOptions | RedisStoreClientOptions;
 const DEFAULT_READY_TIMEOUT_MS = 5000;
 
 interface ListenerEntry {
+  /** Which announcements: publishes (`subscribe`) or now-playing changes (`subscribeNowPlaying`). */
+  topic: 'publish' | 'now-playing';
   listener: StoreUpdateListener;
 }
 
@@ -227,6 +231,49 @@ export class RedisStore implements Store {
     return this.run('GET status', () => this.client.get(key));
   }
 
+  async putNowPlaying(channel: string, nowPlaying: string): Promise<void> {
+    const key = this.keys.nowPlaying(channel);
+    await this.run('SET now playing', () => this.client.set(key, nowPlaying));
+    await this.run('PUBLISH now playing', () => this.client.publish(this.keys.nowPlayingUpdates(), channel));
+  }
+
+  async getNowPlaying(channel: string): Promise<string | null> {
+    const key = this.keys.nowPlaying(channel);
+    return this.run('GET now playing', () => this.client.get(key));
+  }
+
+  async subscribeNowPlaying(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    return this.addListener('now-playing', listener);
+  }
+
+  async putConnectionCounts(origin: string, channel: string, counts: Record<string, number>, ttlMs: number): Promise<void> {
+    const key = this.keys.connections(channel);
+    const expiresAt = Date.now() + connectionCountTtlMs(ttlMs);
+    const report = `${expiresAt}|${JSON.stringify(connectionCounts(counts))}`;
+    await this.run('HSET connections', () => this.client.hset(key, origin, report));
+  }
+
+  async getConnectionCounts(channel: string): Promise<Record<string, number>> {
+    const key = this.keys.connections(channel);
+    const reports = await this.run('HGETALL connections', () => this.client.hgetall(key));
+    const totals: Record<string, number> = {};
+    const now = Date.now();
+    const expired: string[] = [];
+    for (const [origin, report] of Object.entries(reports)) {
+      const separator = report.indexOf('|');
+      const expiresAt = Number(report.slice(0, separator));
+      if (!(expiresAt > now)) {
+        expired.push(origin);
+        continue;
+      }
+      const counts = JSON.parse(report.slice(separator + 1)) as Record<string, number>;
+      for (const [rendition, count] of Object.entries(counts)) totals[rendition] = (totals[rendition] ?? 0) + count;
+    }
+    // An origin that stopped reporting is forgotten by the next reader (the hash stays small).
+    if (expired.length > 0) await this.run('HDEL connections', () => this.client.hdel(key, ...expired));
+    return totals;
+  }
+
   async recordListeners(channel: string, rendition: string, bucket: number, clientIds: string[], ttlMs: number): Promise<void> {
     const key = this.keys.listeners(channel, rendition, bucket);
     const ttl = listenerTtlMs(ttlMs);
@@ -300,10 +347,14 @@ export class RedisStore implements Store {
   }
 
   async subscribe(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    return this.addListener('publish', listener);
+  }
+
+  private async addListener(topic: ListenerEntry['topic'], listener: StoreUpdateListener): Promise<() => Promise<void>> {
     await this.connectSubscriber();
     if (this.closing) throw new OnairError('ONAIR_STORE_UNAVAILABLE', 'the store is closed', { where: this.where });
     // An entry per call, so the same function subscribed twice is called twice, like EventEmitter.
-    const entry: ListenerEntry = { listener };
+    const entry: ListenerEntry = { topic, listener };
     this.listeners.add(entry);
     return async () => {
       this.listeners.delete(entry);
@@ -328,12 +379,14 @@ export class RedisStore implements Store {
     const subscriber = isCluster(this.client) ? createClusterSubscriber(this.client, this.limits, this.where) : this.client.duplicate();
     logConnectionEvents(subscriber, this.logger, { role: 'subscriber', url: this.where });
     const updates = this.keys.updates();
+    const nowPlayingUpdates = this.keys.nowPlayingUpdates();
     subscriber.on('message', (redisChannel: string, channel: string) => {
-      if (redisChannel === updates) this.notify(channel);
+      if (redisChannel === updates) this.notify('publish', channel);
+      if (redisChannel === nowPlayingUpdates) this.notify('now-playing', channel);
     });
     try {
       await waitUntilReady(subscriber, this.readyTimeoutMs, this.where);
-      await this.bounded('SUBSCRIBE', subscriber.subscribe(updates));
+      await this.bounded('SUBSCRIBE', subscriber.subscribe(updates, nowPlayingUpdates));
     } catch (error) {
       subscriber.disconnect();
       throw toStoreError(error, 'SUBSCRIBE', this.where);
@@ -341,8 +394,9 @@ export class RedisStore implements Store {
     return subscriber;
   }
 
-  private notify(channel: string): void {
-    for (const { listener } of [...this.listeners]) {
+  private notify(topic: ListenerEntry['topic'], channel: string): void {
+    for (const { topic: wanted, listener } of [...this.listeners]) {
+      if (wanted !== topic) continue;
       try {
         listener(channel);
       } catch (error) {

@@ -123,6 +123,34 @@ export interface ListenerStore {
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number>;
 }
 
+/**
+ * A channel's now playing (JSON, see src/metadata/now-playing.ts): set through the API, the
+ * Icecast admin endpoint or a source client; read by the packager (ID3 in segments), every
+ * origin's progressive mounts (ICY StreamTitle) and /channels.json. It never expires, so it
+ * survives restarts and takeovers, and is not fenced: whoever is allowed to set it, may.
+ */
+export interface NowPlayingStore {
+  /** Replaces the channel's now playing, then notifies `subscribeNowPlaying` listeners everywhere. */
+  putNowPlaying(channel: string, nowPlaying: string): Promise<void>;
+  getNowPlaying(channel: string): Promise<string | null>;
+  /** Calls `listener(channel)` after each `putNowPlaying`, from any writer sharing this store. */
+  subscribeNowPlaying(listener: StoreUpdateListener): Promise<() => Promise<void>>;
+}
+
+/**
+ * Exact counts of open connections (progressive listeners), reported by every origin for
+ * itself and summed across origins: an origin that stops reporting drops out after its TTL.
+ */
+export interface ConnectionCountStore {
+  /**
+   * Replaces origin `origin`'s counts for `channel` (rendition → open connections); the report
+   * expires `ttlMs` after this write unless it is written again.
+   */
+  putConnectionCounts(origin: string, channel: string, counts: Record<string, number>, ttlMs: number): Promise<void>;
+  /** rendition → the sum over the origins whose report has not expired (renditions nobody reported are absent). */
+  getConnectionCounts(channel: string): Promise<Record<string, number>>;
+}
+
 /** The records of recorded sessions (the recording catalog). */
 export interface RecordingStore {
   /**
@@ -162,7 +190,9 @@ export interface Store
     ChannelStatusStore,
     ListenerStore,
     RecordingStore,
-    EventStore {}
+    EventStore,
+    NowPlayingStore,
+    ConnectionCountStore {}
 
 /** Validates a lease TTL for `acquireLease`/`renewLease`: whole milliseconds, at least 1. */
 export function leaseTtlMs(ttlMs: number): number {
@@ -179,6 +209,21 @@ function positiveTtlMs(what: string, ttlMs: number): number {
     throw new RangeError(`${what} TTL must be a positive number of milliseconds, got ${ttlMs}`);
   }
   return Math.ceil(ttlMs);
+}
+
+/** Validates one origin's connection counts for `putConnectionCounts`: non-negative safe integers. */
+export function connectionCounts(counts: Record<string, number>): Record<string, number> {
+  for (const [rendition, count] of Object.entries(counts)) {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new RangeError(`a connection count must be a non-negative integer, got ${count} for ${rendition}`);
+    }
+  }
+  return counts;
+}
+
+/** Validates a connection-count report's TTL for `putConnectionCounts`: whole milliseconds, at least 1. */
+export function connectionCountTtlMs(ttlMs: number): number {
+  return positiveTtlMs('connection count', ttlMs);
 }
 
 /** Validates a listener time bucket for `recordListeners`/`countListeners`: a non-negative safe integer. */

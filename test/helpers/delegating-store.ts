@@ -46,6 +46,21 @@ export class DelegatingStore implements Store {
   countListeners(channel: string, renditions: string[], buckets: number[]): Promise<number> {
     return this.inner.countListeners(channel, renditions, buckets);
   }
+  putNowPlaying(channel: string, nowPlaying: string): Promise<void> {
+    return this.inner.putNowPlaying(channel, nowPlaying);
+  }
+  getNowPlaying(channel: string): Promise<string | null> {
+    return this.inner.getNowPlaying(channel);
+  }
+  subscribeNowPlaying(listener: StoreUpdateListener): Promise<() => Promise<void>> {
+    return this.inner.subscribeNowPlaying(listener);
+  }
+  putConnectionCounts(origin: string, channel: string, counts: Record<string, number>, ttlMs: number): Promise<void> {
+    return this.inner.putConnectionCounts(origin, channel, counts, ttlMs);
+  }
+  getConnectionCounts(channel: string): Promise<Record<string, number>> {
+    return this.inner.getConnectionCounts(channel);
+  }
   putRecording(channel: string, session: string, record: string, fence?: string): Promise<void> {
     return this.inner.putRecording(channel, session, record, fence);
   }

@@ -351,6 +351,55 @@ for (const backend of backends) {
       t.equal(await store.getStatus('fipjazz'), null, 'per channel');
     });
 
+    t.test('now playing reads back as last written, per channel, on every store instance, and announces each change', async (t) => {
+      const harness = backend.harness(t);
+      const writer = await harness.open();
+      const reader = await harness.openPeer(writer);
+      t.equal(await reader.getNowPlaying('fip'), null, 'nothing before the first write');
+      const heard: string[] = [];
+      const heardTwo = new Promise<void>((resolve) => {
+        void reader.subscribeNowPlaying((channel) => {
+          heard.push(channel);
+          if (heard.length === 2) resolve();
+        }).then(async (unsubscribe) => {
+          await writer.putNowPlaying('fip', '{"title":"Blue in Green"}');
+          await writer.putNowPlaying('fipjazz', '{"title":"So What"}');
+          await heardTwo;
+          await unsubscribe();
+        });
+      });
+      const publishes: string[] = [];
+      const stopPublishes = await reader.subscribe((channel) => publishes.push(channel));
+      await heardTwo;
+      t.same([...heard].sort(), ['fip', 'fipjazz'], 'one announcement per change');
+      t.equal(await reader.getNowPlaying('fip'), '{"title":"Blue in Green"}');
+      t.equal(await reader.getNowPlaying('fipjazz'), '{"title":"So What"}', 'per channel');
+      await writer.putNowPlaying('fip', '{"title":"Flamenco Sketches"}');
+      t.equal(await reader.getNowPlaying('fip'), '{"title":"Flamenco Sketches"}', 'the last write wins');
+      await harness.elapse(1200);
+      t.equal(await reader.getNowPlaying('fip'), '{"title":"Flamenco Sketches"}', 'it does not expire');
+      t.same(publishes, [], 'publish subscribers do not hear now-playing changes');
+      await stopPublishes();
+    });
+
+    t.test('connection counts add up across origins, per rendition, until a report expires', async (t) => {
+      const harness = backend.harness(t);
+      const store = await harness.open();
+      const peer = await harness.openPeer(store);
+      t.same(await store.getConnectionCounts('fip'), {}, 'nobody reported');
+      await store.putConnectionCounts('origin-a', 'fip', { hifi: 3, midfi: 1 }, 60_000);
+      await peer.putConnectionCounts('origin-b', 'fip', { hifi: 2 }, 800);
+      await peer.putConnectionCounts('origin-b', 'fipjazz', { hifi: 7 }, 60_000);
+      t.same(await peer.getConnectionCounts('fip'), { hifi: 5, midfi: 1 }, 'summed over origins');
+      await store.putConnectionCounts('origin-a', 'fip', { hifi: 4, midfi: 0 }, 60_000);
+      t.same(await store.getConnectionCounts('fip'), { hifi: 6, midfi: 0 }, "an origin's new report replaces its old one");
+      await harness.elapse(1500);
+      t.same(await store.getConnectionCounts('fip'), { hifi: 4, midfi: 0 }, 'an expired report no longer counts');
+      t.same(await store.getConnectionCounts('fipjazz'), { hifi: 7 }, 'per channel');
+      await t.rejects(store.putConnectionCounts('origin-a', 'fip', { hifi: -1 }, 1000), RangeError);
+      await t.rejects(store.putConnectionCounts('origin-a', 'fip', { hifi: 1 }, 0), RangeError);
+    });
+
     t.test('recording records read back, list per channel, are replaced and deleted, and never expire', async (t) => {
       const harness = backend.harness(t);
       const store = await harness.open();

@@ -10,6 +10,8 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import type {
   ChannelStatusStore,
   EventStore,
+  NowPlayingStore,
+  ConnectionCountStore,
   LeaseStore,
   ListenerStore,
   OriginStore,
@@ -28,6 +30,8 @@ interface Roles {
   ListenerStore: ListenerStore;
   RecordingStore: RecordingStore;
   EventStore: EventStore;
+  NowPlayingStore: NowPlayingStore;
+  ConnectionCountStore: ConnectionCountStore;
 }
 
 /** Compile-time check: either store, as every role and as the whole Store. */
@@ -41,6 +45,8 @@ function implementedRoles(store: MemoryStore | RedisStore): [Roles[keyof Roles][
     ListenerStore: store,
     RecordingStore: store,
     EventStore: store,
+    NowPlayingStore: store,
+    ConnectionCountStore: store,
   };
   return [Object.values(roles), store];
 }
@@ -55,6 +61,8 @@ const ROLE_METHODS = {
   ListenerStore: ['recordListeners', 'countListeners'],
   RecordingStore: ['putRecording', 'getRecording', 'listRecordings', 'deleteRecording'],
   EventStore: ['appendEvent', 'appendEventOnce', 'readEvents'],
+  NowPlayingStore: ['putNowPlaying', 'getNowPlaying', 'subscribeNowPlaying'],
+  ConnectionCountStore: ['putConnectionCounts', 'getConnectionCounts'],
 } as const satisfies { [Role in keyof Roles]: readonly (keyof Roles[Role])[] };
 
 /** Compile-time check that the lists above are complete: a method no list names fails `tsc`. */
