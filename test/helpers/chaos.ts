@@ -187,6 +187,12 @@ export function toneOrder(aired: AiredSegment[]): ToneVerdict[] {
 /** The rules every chaos run must keep, whatever the fault (docs/architecture.md, "Timeline" and "Sequence"). */
 export function assertListenerRules(t: Test, report: VerifierReport, what: string): void {
   t.same(report.errors, [], `${what}: the verifying listener saw no broken rule (no MSN going back, no 404, PTS/CC continuous, renditions aligned)`);
+  // RFC 8216 §6.2.1: a new playlist within 1.5 × TD of the previous one. The verifier sees each
+  // new MSN up to one polling interval after it appeared, so a measured gap can exceed the real
+  // one by that much: the bound allows the measurement's resolution, nothing more.
   const limit = 1.5 * (report.targetDuration ?? 1) * 1000;
-  t.ok(report.maxNewSegmentGapMs <= limit, `${what}: new segments at most ${report.maxNewSegmentGapMs} ms apart (≤ 1.5 × TD = ${limit} ms)`);
+  t.ok(
+    report.maxNewSegmentGapMs <= limit + report.pollIntervalMs,
+    `${what}: new segments at most ${report.maxNewSegmentGapMs} ms apart (≤ 1.5 × TD = ${limit} ms, measured every ${report.pollIntervalMs} ms)`,
+  );
 }

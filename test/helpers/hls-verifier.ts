@@ -52,6 +52,8 @@ export interface VerifierReport {
   playlistPolls: number;
   /** Largest interval between two consecutive new MSNs appearing (first rendition), ms. */
   maxNewSegmentGapMs: number;
+  /** How often the playlists were polled: a new MSN is seen up to this much after it appeared. */
+  pollIntervalMs: number;
   targetDuration: number | undefined;
   discontinuities: number;
   /** Playlist polls answered 503 (only with allowUnavailable), and when the last one was. */
@@ -122,6 +124,7 @@ export class HlsVerifier {
       segments,
       playlistPolls: this.polls,
       maxNewSegmentGapMs: this.maxGap,
+      pollIntervalMs: this.options.pollIntervalMs,
       targetDuration: this.targetDuration,
       discontinuities: first.filter((segment) => segment.discontinuity).length,
       unavailable: { ...this.unavailable },
