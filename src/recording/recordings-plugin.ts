@@ -86,6 +86,11 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
     method: ['GET', 'HEAD'],
     url: '/recordings/:channel/:file',
     schema: { params: { type: 'object', properties: { channel: CHANNEL_PARAM, file: { type: 'string', maxLength: 32 } } } },
+    // @fastify/send names the type from the extension, and knows no `.cue`: the cue sheet's type is set as it goes out.
+    onSend: async (request, reply, payload) => {
+      if (request.params.file.endsWith('.cue') && reply.statusCode < 400) reply.header('content-type', CUE_CONTENT_TYPE);
+      return payload;
+    },
     handler: async (request, reply) => {
       const { channel, file } = request.params;
       const name = FILE_NAME.exec(file)?.groups;
@@ -94,7 +99,6 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
       const record = await readRecord(channel, session);
       if (name.kind === 'm4a' || name.kind === 'cue') {
         if (!record || !STITCHED_STATES.has(record.state)) return reply.callNotFound();
-        if (name.kind === 'cue') reply.header('content-type', CUE_CONTENT_TYPE);
         return sendRecordingFile(reply, `${channel}/${session}.${name.kind}`, FINISHED_MAX_AGE_SECONDS);
       }
       if (!record || !hasPlaylist(record)) return reply.callNotFound();
