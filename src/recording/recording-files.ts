@@ -23,11 +23,11 @@
  * `fallback`: the safety source was on air for the whole segment (the input was gone). Segments
  * after `lastMsn` (a tail of fallback audio) are not part of the session. A session's segments
  * are one continuous timeline of one packager run (session-recorder.ts ends a session where it breaks).
-
-A chapter line is a now-playing change (docs/architecture.md, Chapters in recordings): its offset
-is seconds of the session's audio (the sum of the EXTINF before it, plus where in its segment it
-came), on a frame edge. It is appended in the same write as the line of the segment it falls in,
-so it is exactly as durable as that segment's line.
+ *
+ * A chapter line is a now-playing change (docs/architecture.md, Chapters in recordings): its offset
+ * is seconds of the session's audio (the sum of the EXTINF before it, plus where in its segment it
+ * came), on a frame edge. It is appended in the same write as the line of the segment it falls in,
+ * so it is exactly as durable as that segment's line.
  */
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
