@@ -188,6 +188,10 @@ t.test('the session\'s now playing becomes the file\'s chapters and a cue sheet 
   const [event] = await store.readEvents(10);
   t.match(event!.fields, { chapters: '2', cueUrl: `https://radio.example/recordings/fip/${record.session}.cue` });
   t.match(JSON.parse(hook.received[0]!.body), { chapters: 2, cueUrl: `https://radio.example/recordings/fip/${record.session}.cue` });
+  const emptyStore = new MemoryStore();
+  await emptyStore.start();
+  t.teardown(() => emptyStore.close());
+  t.match(await new RecordingCatalog({ store: emptyStore, files: catalog.files }).adoptFromDisk('fip'), [{ session: record.session, state: 'done', chapters: 2 }], 'a store that lost the record finds the chapters on disk');
 
   // A session without now playing: no cue sheet, and the announcement says 0.
   const plain = await endedSession(t);
