@@ -173,7 +173,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       stops.push(async () => retention.close());
       recordingJobs = recordingJobsFor(config, recordings, measuredStore, logger, { fence: leaseOf, retention });
       metrics.watchRecordings(recordingJobs, retention);
-      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder, recordings: { catalog: recordings, jobs: recordingJobs }, adminUrl });
+      ingest = new IngestService({ config, store: measuredStore, logger, startEncoder: options.startEncoder, recordings: { catalog: recordings, jobs: recordingJobs, nowPlaying: measuredStore }, adminUrl });
       stops.push(() => ingest!.close());
       // Stopped before the ingest: a session the shutdown ends is stitched at the next start
       // (or by the standby taking over), not half-stitched now.

@@ -41,6 +41,8 @@ export interface FfmpegJob {
   /** What FFmpeg reads: a URL, a path, a lavfi graph, `concatf:…`. */
   input: string;
   inputOptions: readonly string[];
+  /** More inputs after the first, each with its own options (e.g. an ffmetadata file of chapters). */
+  extraInputs?: readonly { input: string; options: readonly string[] }[];
   outputOptions: readonly string[];
   /** The output container (`-f`), unless the output options name it. */
   format?: string;
@@ -89,7 +91,9 @@ export async function ffprobe(path: string): Promise<ProbedStreams> {
 function commandFor(job: FfmpegJob, logger: Logger | undefined): ffmpeg.FfmpegCommand {
   const command = ffmpeg(job.input).setFfmpegPath(ffmpegLaunchPath(logger));
   if (job.niceness !== undefined) command.renice(job.niceness);
-  command.inputOptions([...job.inputOptions]).outputOptions([...job.outputOptions]);
+  command.inputOptions([...job.inputOptions]);
+  for (const extra of job.extraInputs ?? []) command.input(extra.input).inputOptions([...extra.options]);
+  command.outputOptions([...job.outputOptions]);
   if (job.format !== undefined) command.format(job.format);
   const { onProgress } = job;
   if (onProgress) command.on('progress', (progress: { timemark?: string }) => onProgress(progress.timemark));

@@ -1,7 +1,9 @@
 /**
  * FFmpeg's side of a recording (src/recording/recording-jobs.ts): a session's MPEG-TS
  * segments stitched into one MP4/M4A without re-encoding, gaps (segment files lost, e.g. to
- * a full disk) filled with silence of the same length, and the result measured with ffprobe.
+ * a full disk) filled with silence of the same length, chapters (the now playing of the
+ * session, docs/architecture.md, Chapters in recordings) written from an ffmetadata file,
+ * and the result measured with ffprobe.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -16,6 +18,16 @@ export interface StitchSpec {
   listPath: string;
   /** The `.m4a` to write (replaced if it exists). */
   outputPath: string;
+  /** An ffmetadata file (renderFfmetadata) whose chapters and tags the file gets. */
+  metadataPath?: string;
+}
+
+/** One chapter of a stitched file: where it starts and ends in the session's audio, and its title. */
+export interface StitchChapter {
+  startSeconds: number;
+  endSeconds: number;
+  /** What players show, e.g. `Artist - Title`. */
+  title: string;
 }
 
 export interface StitchOptions {
@@ -43,6 +55,27 @@ export interface SessionStitchSpec {
   workDir: string;
   outputPath: string;
   audio: StitchAudio;
+  /** The file's chapters, in order (none: no chapters). */
+  chapters?: readonly StitchChapter[];
+}
+
+/**
+ * FFmpeg's metadata file (ffmetadata, FFmpeg's "Metadata" format documentation) with one
+ * [CHAPTER] per chapter. The time base is the sample rate's, so a chapter starts on the exact
+ * sample (frame edge) the recorder put it on; `=`, `;`, `#`, `\` and newlines are escaped with
+ * a backslash, as the format requires.
+ */
+export function renderFfmetadata(chapters: readonly StitchChapter[], sampleRate: number): string {
+  const lines = [';FFMETADATA1'];
+  for (const chapter of chapters) {
+    lines.push('[CHAPTER]', `TIMEBASE=1/${sampleRate}`, `START=${Math.round(chapter.startSeconds * sampleRate)}`, `END=${Math.round(chapter.endSeconds * sampleRate)}`);
+    lines.push(`title=${escapeFfmetadata(chapter.title)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function escapeFfmetadata(text: string): string {
+  return text.replace(/[=;#\\\n]/g, (character) => `\\${character}`);
 }
 
 /**
@@ -53,9 +86,14 @@ export interface SessionStitchSpec {
  * re-encoding (one codec configuration throughout). Progress reports the final join.
  */
 export async function stitchSession(spec: SessionStitchSpec, options: StitchOptions = {}): Promise<void> {
+  let metadataPath: string | undefined;
+  if (spec.chapters && spec.chapters.length > 0) {
+    metadataPath = join(spec.workDir, 'chapters.ffmeta');
+    await writeFile(metadataPath, renderFfmetadata(spec.chapters, spec.audio.sampleRate));
+  }
   const [first] = spec.pieces;
   if (spec.pieces.length === 1 && first && 'segmentPaths' in first) {
-    return stitchSegments({ segmentPaths: first.segmentPaths, listPath: join(spec.workDir, 'segments.txt'), outputPath: spec.outputPath }, options);
+    return stitchSegments({ segmentPaths: first.segmentPaths, listPath: join(spec.workDir, 'segments.txt'), outputPath: spec.outputPath, metadataPath }, options);
   }
   if (!spec.pieces.some((piece) => 'segmentPaths' in piece)) throw new RangeError('nothing to stitch: no segments');
   const piecePaths: string[] = [];
@@ -74,7 +112,8 @@ export async function stitchSession(spec: SessionStitchSpec, options: StitchOpti
     {
       input: listPath,
       inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'concat', '-safe', '0'],
-      outputOptions: ['-map', '0:a:0', '-c', 'copy', '-movflags', '+faststart'],
+      ...metadataInput(metadataPath),
+      outputOptions: ['-map', '0:a:0', ...metadataMapping(metadataPath), '-c', 'copy', '-movflags', '+faststart'],
       format: 'mp4',
       output: spec.outputPath,
     },
@@ -148,13 +187,24 @@ export async function stitchSegments(spec: StitchSpec, options: StitchOptions = 
       input: `concatf:${spec.listPath}`,
       // `-stats` with `-loglevel error` prints the progress lines alone, unprefixed, for fluent-ffmpeg to parse.
       inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'mpegts'],
-      outputOptions: ['-map', '0:a:0', '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
+      ...metadataInput(spec.metadataPath),
+      outputOptions: ['-map', '0:a:0', ...metadataMapping(spec.metadataPath), '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
       format: 'mp4',
       output: spec.outputPath,
     },
     'stitch',
     options,
   );
+}
+
+/** The ffmetadata file as FFmpeg's second input, when there is one. */
+function metadataInput(metadataPath: string | undefined): { extraInputs?: { input: string; options: string[] }[] } {
+  return metadataPath ? { extraInputs: [{ input: metadataPath, options: ['-f', 'ffmetadata'] }] } : {};
+}
+
+/** Chapters and global tags from input 1 (the ffmetadata file); the audio stays a copy of input 0. */
+function metadataMapping(metadataPath: string | undefined): string[] {
+  return metadataPath ? ['-map_metadata', '1', '-map_chapters', '1'] : [];
 }
 
 /** `00:01:02.50` → 62.5; undefined for anything else (FFmpeg prints `N/A` before the first packet). */

@@ -27,7 +27,7 @@ import { FALLBACK_SOURCE_ID, InputSelector, type InputSwitch } from '../ingest/i
 import { InputWorker } from '../ingest/input-worker.js';
 import { loadSafetySource } from '../ingest/safety-source.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
-import { SessionRecorder, type RecordingJobQueue } from '../recording/session-recorder.js';
+import { SessionRecorder, type RecordingJobQueue, type SessionRecorderOptions } from '../recording/session-recorder.js';
 import type { ChannelStatusStore, LeaseStore, SegmentPublishStore } from '../store/store.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
@@ -41,8 +41,8 @@ export interface PipelineOptions {
   store: SegmentPublishStore & LeaseStore & ChannelStatusStore;
   logger: Logger;
   startEncoder?: typeof startEncoder;
-  /** Recordings (src/recording): where sessions go and who stitches them. None: nothing is recorded. */
-  recordings?: { catalog: RecordingCatalog; jobs: RecordingJobQueue };
+  /** Recordings (src/recording): where sessions go, who stitches them, the now playing for chapters. None: nothing is recorded. */
+  recordings?: { catalog: RecordingCatalog; jobs: RecordingJobQueue; nowPlaying?: SessionRecorderOptions['nowPlaying'] };
   /** This process's admin listener (/metrics, /api), stored in the status of the channels it leads. */
   adminUrl?: string;
   /** A stage of the channel threw; the pipeline has stopped taking audio (see the header). */

@@ -14,6 +14,7 @@ import { OnairError } from '../errors.js';
 import type { RecordingStore } from '../store/store.js';
 import { isDiskFull, lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
+import { sessionChapters } from './session-chapters.js';
 
 export interface NewSession {
   channel: string;
@@ -169,7 +170,8 @@ export class RecordingCatalog {
     const file = this.files.filePath(header.channel, header.session);
     if (!(await this.files.exists(file))) return ended;
     // Stitched and checked before the store lost its record: done, without announcing it again.
-    return { ...ended, state: 'done', durationSeconds: ended.segmentsSeconds, sizeBytes: (await stat(file)).size };
+    const chapters = sessionChapters(index.chapters, ended.segmentsSeconds!).length;
+    return { ...ended, state: 'done', durationSeconds: ended.segmentsSeconds, sizeBytes: (await stat(file)).size, chapters };
   }
 }
 

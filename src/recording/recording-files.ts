@@ -7,6 +7,7 @@
  *                                             the file being stitched (each attempt its own, so the
  *                                             two packagers of a standby pair never write one file)
  *   {dir}/{channel}/{session}.m4a             the stitched file, once the job has made and checked it
+ *   {dir}/{channel}/{session}.cue             its cue sheet, when the session has chapters (cue-sheet.ts)
  *
  * A segment file is written before its index line, so a crash loses at most the segment in
  * flight, and a torn last line is skipped when read. A write that fails (a full disk) leaves
@@ -16,11 +17,17 @@
  *
  *   {"type":"session","channel":"fip","session":"…","rendition":"hifi","trigger":"auto","startedAt":…}
  *   {"type":"segment","msn":12,"durationSeconds":1.002667,"programDateTime":…,"fallback":false}
+ *   {"type":"chapter","offsetSeconds":754.005333,"title":"…","artist":"…"}
  *   {"type":"end","lastMsn":40,"reason":"input-lost","endedAt":…}
  *
  * `fallback`: the safety source was on air for the whole segment (the input was gone). Segments
  * after `lastMsn` (a tail of fallback audio) are not part of the session. A session's segments
  * are one continuous timeline of one packager run (session-recorder.ts ends a session where it breaks).
+ *
+ * A chapter line is a now-playing change (docs/architecture.md, Chapters in recordings): its offset
+ * is seconds of the session's audio (the sum of the EXTINF before it, plus where in its segment it
+ * came), on a frame edge. It is appended in the same write as the line of the segment it falls in,
+ * so it is exactly as durable as that segment's line.
  */
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -45,6 +52,16 @@ export interface RecordedSegment {
   fallback: boolean;
 }
 
+/** A now-playing change of the session, as a chapter starts there. */
+export interface RecordedChapter {
+  type: 'chapter';
+  /** Seconds of the session's audio before it (on a frame edge). */
+  offsetSeconds: number;
+  title: string;
+  artist?: string;
+  album?: string;
+}
+
 export interface SessionEnd {
   type: 'end';
   /** The last segment of the session; undefined when none was kept. */
@@ -57,6 +74,8 @@ export interface SessionIndex {
   header: SessionHeader;
   /** Every segment line, in order (including a tail after `end.lastMsn`). */
   lines: RecordedSegment[];
+  /** Every chapter line, in the order written. */
+  chapters: RecordedChapter[];
   end?: SessionEnd;
 }
 
@@ -77,6 +96,11 @@ export class RecordingFiles {
   /** The stitched file, `{channel}/{session}.m4a` under the root. */
   filePath(channel: string, session: string): string {
     return join(this.channelDir(channel), `${session}.m4a`);
+  }
+
+  /** Its cue sheet, `{channel}/{session}.cue` under the root. */
+  cuePath(channel: string, session: string): string {
+    return join(this.channelDir(channel), `${session}.cue`);
   }
 
   /** Where earlier releases stitched (before per-attempt work directories); removed with the session. */
@@ -107,8 +131,11 @@ export class RecordingFiles {
     }
   }
 
-  /** Stores a segment's bytes, then its index line. A failed write (ENOSPC) removes what it left of the segment. */
-  async addSegment(channel: string, session: string, segment: RecordedSegment, bytes: Uint8Array): Promise<void> {
+  /**
+   * Stores a segment's bytes, then its index line with the lines of the chapters that start in
+   * it (one append). A failed write (ENOSPC) removes what it left of the segment.
+   */
+  async addSegment(channel: string, session: string, segment: RecordedSegment, bytes: Uint8Array, chapters: readonly RecordedChapter[] = []): Promise<void> {
     const directory = this.sessionDir(channel, session);
     const path = join(directory, this.segmentFile(segment.msn));
     try {
@@ -117,7 +144,7 @@ export class RecordingFiles {
       await rm(path, { force: true });
       throw error;
     }
-    await appendFile(join(directory, INDEX_FILE), `${JSON.stringify(segment)}\n`);
+    await appendFile(join(directory, INDEX_FILE), [segment, ...chapters].map((line) => `${JSON.stringify(line)}\n`).join(''));
   }
 
   /** Appends the end line and fsyncs the index: the session's extent survives a power loss. */
@@ -163,12 +190,11 @@ export class RecordingFiles {
   }
 
   /**
-   * Moves a checked stitch result into place, durably: the file is fsynced, renamed (atomic
-   * on one file system) and the directory fsynced, so the name and the bytes are on disk
-   * before anyone records the session as stitched.
+   * Moves a checked stitch result (the `.m4a`, or the cue sheet with `target`) into place,
+   * durably: the file is fsynced, renamed (atomic on one file system) and the directory
+   * fsynced, so the name and the bytes are on disk before anyone records the session as stitched.
    */
-  async publishFile(channel: string, session: string, stitchedPath: string): Promise<void> {
-    const target = this.filePath(channel, session);
+  async publishFile(channel: string, session: string, stitchedPath: string, target = this.filePath(channel, session)): Promise<void> {
     await syncFile(stitchedPath);
     await rename(stitchedPath, target);
     await syncDirectory(dirname(target));
@@ -176,13 +202,14 @@ export class RecordingFiles {
 
   /** Bytes the session takes on disk: its file, segments, index and work directories. */
   async sessionBytes(channel: string, session: string): Promise<number> {
-    return (await treeBytes(this.sessionDir(channel, session))) + (await treeBytes(this.filePath(channel, session)));
+    return (await treeBytes(this.sessionDir(channel, session))) + (await treeBytes(this.filePath(channel, session))) + (await treeBytes(this.cuePath(channel, session)));
   }
 
   /** Removes everything of a session: its segments, index and files. */
   async removeSession(channel: string, session: string): Promise<void> {
     await rm(this.sessionDir(channel, session), { recursive: true, force: true });
     await rm(this.filePath(channel, session), { force: true });
+    await rm(this.cuePath(channel, session), { force: true });
     await rm(this.partialFilePath(channel, session), { force: true });
   }
 
@@ -232,6 +259,7 @@ async function treeBytes(path: string): Promise<number> {
 export function parseSessionIndex(text: string): SessionIndex | undefined {
   let header: SessionHeader | undefined;
   const lines: RecordedSegment[] = [];
+  const chapters: RecordedChapter[] = [];
   let end: SessionEnd | undefined;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
@@ -243,9 +271,10 @@ export function parseSessionIndex(text: string): SessionIndex | undefined {
     }
     if (value.type === 'session') header ??= value as SessionHeader;
     else if (value.type === 'segment') lines.push(value as RecordedSegment);
+    else if (value.type === 'chapter') chapters.push(value as RecordedChapter);
     else if (value.type === 'end') end = value as SessionEnd;
   }
-  return header ? { header, lines, end } : undefined;
+  return header ? { header, lines, chapters, end } : undefined;
 }
 
 /**

@@ -7,7 +7,9 @@
  *              attempt's own (FFmpeg, no re-encoding; a segment file that is missing becomes
  *              silence of its length), measure it with ffprobe, check the duration against
  *              the sum of the segments' EXTINF (±0.1 s), fsync it and move it into place as
- *              `{session}.m4a` → stitched; then the segment files go (`keepSegments` keeps them)
+ *              `{session}.m4a` → stitched; then the segment files go (`keepSegments` keeps them).
+ *              The session's now-playing changes (its index's chapter lines) become the file's
+ *              chapters and a cue sheet beside it, `{session}.cue` (session-chapters.ts)
  *   stitched → append `recording.ready` to the store's events stream (once per session: the
  *              store keeps its id), POST the webhook (retried with backoff) → done
  *
@@ -22,7 +24,7 @@
  * Progress is logged (and reported to `onProgress`, the CLI's). A failed stitch leaves the
  * session `failed` with the reason; `onair record stitch` runs it again.
  */
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -34,6 +36,7 @@ import type { RecordingCatalog } from './recording-catalog.js';
 import { isDiskFull, sessionSegments, type RecordedSegment } from './recording-files.js';
 import type { RecordingRecord } from './recording-record.js';
 import type { RecordingRetention } from './recording-retention.js';
+import { chapterTitle, renderCueSheet, sessionChapters, type SessionChapter } from './session-chapters.js';
 import { deliverWebhook, type WebhookRetry, type WebhookTarget } from './webhook-sender.js';
 
 /** The stitched file's duration may differ from the segments' total by at most this much. */
@@ -154,7 +157,7 @@ export class RecordingJobs {
       throw new OnairError('ONAIR_RECORDING_STITCH_FAILED', `session ${session} of channel ${channel} cannot be stitched again: its segments were removed once its file was checked (recordings.keepSegments)`);
     }
     if (runOptions.restitch && record.state !== 'ended') {
-      record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined }, fence);
+      record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined, chapters: undefined }, fence);
     }
     if (record.state === 'ended') record = await this.stitch(record, fence, runOptions.onProgress);
     if (record.state === 'stitched') record = await this.announce(record, fence);
@@ -198,6 +201,7 @@ export class RecordingJobs {
     }
     const silenceSeconds = pieces.reduce((sum, piece) => sum + ('silenceSeconds' in piece ? piece.silenceSeconds : 0), 0);
     const expectedSeconds = segments.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+    const chapters = index ? sessionChapters(index.chapters, expectedSeconds) : [];
     this.logger.info({ channel, session, segments: segments.length, seconds: round(expectedSeconds), ...(silenceSeconds > 0 ? { silenceSeconds: round(silenceSeconds) } : {}) }, 'stitch started');
     const started = performance.now();
     let reported = -1;
@@ -215,7 +219,8 @@ export class RecordingJobs {
       const audio = this.options.audioOf?.(channel, record.rendition) ?? DEFAULT_AUDIO;
       let probed: ProbedMedia;
       try {
-        await this.stitcher.stitch({ pieces, workDir, outputPath, audio }, { onProgress: progress, signal: this.abort.signal, logger: this.logger });
+        const stitchChapters = chapters.map((chapter) => ({ startSeconds: chapter.startSeconds, endSeconds: chapter.endSeconds, title: chapterTitle(chapter) }));
+        await this.stitcher.stitch({ pieces, workDir, outputPath, audio, chapters: stitchChapters }, { onProgress: progress, signal: this.abort.signal, logger: this.logger });
         probed = await this.stitcher.probe(outputPath);
       } catch (error) {
         // Aborted by close(): the record stays `ended`, the job runs again at the next start.
@@ -230,6 +235,8 @@ export class RecordingJobs {
       // Still leading? Then the file goes into place (durably) and the record says so, fenced.
       record = await catalog.update(record, {}, fence);
       try {
+        // The cue sheet first: a file in place always has its cue sheet beside it.
+        await this.placeCueSheet(record, chapters, workDir);
         await files.publishFile(channel, session, outputPath);
       } catch (error) {
         if (isDiskFull(error)) return await this.diskFull(record, error as Error, fence);
@@ -238,12 +245,12 @@ export class RecordingJobs {
       if (reported < 100) progress(expectedSeconds);
       const stitched = await catalog.update(
         record,
-        { state: 'stitched', durationSeconds: probed.durationSeconds, sizeBytes: probed.sizeBytes, ...(silenceSeconds > 0 ? { silenceSeconds } : {}), error: undefined, errorCode: undefined },
+        { state: 'stitched', durationSeconds: probed.durationSeconds, sizeBytes: probed.sizeBytes, chapters: chapters.length, ...(silenceSeconds > 0 ? { silenceSeconds } : {}), error: undefined, errorCode: undefined },
         fence,
       );
       this.stats.silenceSeconds += silenceSeconds;
       this.logger.info(
-        { channel, session, durationSeconds: round(probed.durationSeconds), errorSeconds: round(errorSeconds), sizeBytes: probed.sizeBytes, silenceSeconds: round(silenceSeconds), tookMs: Math.round(performance.now() - started) },
+        { channel, session, durationSeconds: round(probed.durationSeconds), chapters: chapters.length, errorSeconds: round(errorSeconds), sizeBytes: probed.sizeBytes, silenceSeconds: round(silenceSeconds), tookMs: Math.round(performance.now() - started) },
         'recording stitched',
       );
       if (this.options.keepSegments) return stitched;
@@ -253,6 +260,19 @@ export class RecordingJobs {
     } finally {
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
+  }
+
+  /** Writes the session's cue sheet beside its file (durably), or removes a stale one when it has no chapters. */
+  private async placeCueSheet(record: RecordingRecord, chapters: readonly SessionChapter[], workDir: string): Promise<void> {
+    const { files } = this.options.catalog;
+    const { channel, session } = record;
+    if (chapters.length === 0) {
+      await rm(files.cuePath(channel, session), { force: true });
+      return;
+    }
+    const path = join(workDir, `${session}.cue`);
+    await writeFile(path, renderCueSheet(chapters, { fileName: `${session}.m4a`, channel, session }));
+    await files.publishFile(channel, session, path, files.cuePath(channel, session));
   }
 
   /** The session in runs of segment files that are there and gaps (lost files) to fill with silence. */
@@ -285,6 +305,9 @@ export class RecordingJobs {
       url: `${base}.m4a`,
       // The VOD playlist lists the segments: only while they are kept.
       ...(record.segmentsRemoved ? {} : { playlistUrl: `${base}.m3u8` }),
+      // The now-playing changes in it, as the file's chapters and the cue sheet's tracks.
+      chapters: record.chapters ?? 0,
+      ...(record.chapters ? { cueUrl: `${base}.cue` } : {}),
       durationSeconds: record.durationSeconds!,
       sizeBytes: record.sizeBytes!,
       startedAt: new Date(record.startedAt).toISOString(),

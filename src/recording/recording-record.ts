@@ -54,6 +54,8 @@ export interface RecordingRecord {
   /** Id of the `recording.ready` event in the store's events stream, once appended. */
   eventId?: string;
   webhook?: WebhookOutcome;
+  /** Set when stitched: the file's chapters (the session's now-playing changes); with any, a cue sheet is beside it. */
+  chapters?: number;
   /** Set when stitched: seconds of silence that stand in for segment files that were lost. */
   silenceSeconds?: number;
   /** The segment files were removed once the stitched file was checked (no VOD playlist then). */

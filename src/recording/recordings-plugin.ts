@@ -1,7 +1,8 @@
 /**
  * Recordings on the origin, as a Fastify plugin registered after the player page:
  *   GET/HEAD /recordings/{ch}.json                 the channel's sessions: state, times, duration, size, URLs
- *   GET/HEAD /recordings/{ch}/{session}.m4a         the stitched file (byte ranges, ETag, 304)
+ *   GET/HEAD /recordings/{ch}/{session}.m4a         the stitched file (byte ranges, ETag, 304), with chapters
+ *   GET/HEAD /recordings/{ch}/{session}.cue         its cue sheet, when the session has chapters (docs/architecture.md, Chapters in recordings)
  *   GET/HEAD /recordings/{ch}/{session}.m3u8        the session's VOD playlist (vod-playlist.ts)
  *   GET/HEAD /recordings/{ch}/{session}/{msn}.ts    the segments that playlist lists
  * Files come from `recordings.dir` (shared storage when origins run on other hosts), states
@@ -31,9 +32,10 @@ const SEGMENT_MAX_AGE_SECONDS = 31_536_000;
 /** Sessions come and go: the listing is refetched every few seconds. */
 const LISTING_CACHE_CONTROL = 'public, max-age=2';
 const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
+const CUE_CONTENT_TYPE = 'application/x-cue; charset=utf-8';
 
 const CHANNEL_PARAM = { type: 'string', pattern: '^[a-z0-9-]{1,32}$' } as const;
-const FILE_NAME = /^(?<session>[0-9TZ-]{16,20})\.(?<kind>m4a|m3u8)$/;
+const FILE_NAME = /^(?<session>[0-9TZ-]{16,20})\.(?<kind>m4a|m3u8|cue)$/;
 const SEGMENT_NAME = /^(?<msn>\d{1,15})\.ts$/;
 
 const ENDED_STATES = new Set<RecordingRecord['state']>(['ended', 'stitched', 'done', 'failed']);
@@ -72,6 +74,8 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
         sizeBytes: record.sizeBytes ?? null,
         // Relative to this listing.
         file: STITCHED_STATES.has(record.state) ? `${channel}/${record.session}.m4a` : null,
+        chapters: record.chapters ?? null,
+        cue: STITCHED_STATES.has(record.state) && record.chapters ? `${channel}/${record.session}.cue` : null,
         playlist: hasPlaylist(record) ? `${channel}/${record.session}.m3u8` : null,
       }));
       return reply.header('cache-control', LISTING_CACHE_CONTROL).send({ channel, sessions });
@@ -82,15 +86,20 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
     method: ['GET', 'HEAD'],
     url: '/recordings/:channel/:file',
     schema: { params: { type: 'object', properties: { channel: CHANNEL_PARAM, file: { type: 'string', maxLength: 32 } } } },
+    // @fastify/send names the type from the extension, and knows no `.cue`: the cue sheet's type is set as it goes out.
+    onSend: async (request, reply, payload) => {
+      if (request.params.file.endsWith('.cue') && reply.statusCode < 400) reply.header('content-type', CUE_CONTENT_TYPE);
+      return payload;
+    },
     handler: async (request, reply) => {
       const { channel, file } = request.params;
       const name = FILE_NAME.exec(file)?.groups;
       if (!name || !isSessionId(name.session!) || !knownChannel(channel)) return reply.callNotFound();
       const session = name.session!;
       const record = await readRecord(channel, session);
-      if (name.kind === 'm4a') {
+      if (name.kind === 'm4a' || name.kind === 'cue') {
         if (!record || !STITCHED_STATES.has(record.state)) return reply.callNotFound();
-        return sendRecordingFile(reply, `${channel}/${session}.m4a`, FINISHED_MAX_AGE_SECONDS);
+        return sendRecordingFile(reply, `${channel}/${session}.${name.kind}`, FINISHED_MAX_AGE_SECONDS);
       }
       if (!record || !hasPlaylist(record)) return reply.callNotFound();
       const index = await files.readIndex(channel, session);

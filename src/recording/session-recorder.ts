@@ -23,6 +23,13 @@
  * recorder waits for room (`diskFull`, a metric and an alert): the next segment that can be
  * written starts the session's continuation.
  *
+ * While it leads, it follows the channel's now playing (NowPlayingStore: the one current when
+ * it takes the lead, then each change announced) and puts it on the session's timeline as
+ * chapters (now-playing-timeline.ts; docs/architecture.md, Chapters in recordings): the one
+ * playing when a session starts at offset 0, each change at its frame, written to the index
+ * with the segment it falls in (recording-files.ts), so a crash keeps them as it keeps the
+ * segments. At most MAX_CHAPTERS_PER_SESSION per session.
+ *
  * Work is serialized on one queue, in segment order; store and disk failures are logged
  * and never stop the live stream.
  */
@@ -31,9 +38,12 @@ import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { segmentName } from '../hls/sequence-state.js';
-import type { OriginStore } from '../store/store.js';
+import { SAMPLES_PER_FRAME } from '../hls/segment-schedule.js';
+import { parseNowPlaying } from '../media/now-playing.js';
+import type { NowPlayingStore, OriginStore } from '../store/store.js';
+import { NowPlayingTimeline, type ChapterText, type SegmentNowPlaying } from './now-playing-timeline.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { isDiskFull } from './recording-files.js';
+import { isDiskFull, type RecordedChapter } from './recording-files.js';
 import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
 
 /** What the recorder needs of the stitch jobs. */
@@ -50,17 +60,26 @@ export interface SessionRecorderOptions {
   store: Pick<OriginStore, 'getSegment'>;
   jobs: RecordingJobQueue;
   logger: Logger;
+  /** The channel's now playing, kept as the sessions' chapters; none: no chapters. */
+  nowPlaying?: Pick<NowPlayingStore, 'getNowPlaying' | 'subscribeNowPlaying'>;
   /** Wall clock (ms), as the input selector's switches are stamped. */
   now?: () => number;
 }
+
+/** Chapters kept per session: a client flooding now-playing updates cannot grow an index without bound. */
+export const MAX_CHAPTERS_PER_SESSION = 2000;
 
 interface OpenSession {
   record: RecordingRecord;
   /** Fallback audio since the last segment of an input. */
   fallbackSeconds: number;
   recordedAny: boolean;
-  /** Audio recorded so far, for `recordMaxSeconds`. */
+  /** Audio recorded so far, for `recordMaxSeconds` (and the offset of the next chapter). */
   recordedSeconds: number;
+  /** Chapter lines written. */
+  chapters: number;
+  /** MAX_CHAPTERS_PER_SESSION was reached (said once). */
+  chaptersFull: boolean;
 }
 
 /** A session to open at the next segment, going on from an ended one. */
@@ -104,6 +123,11 @@ export class SessionRecorder {
   private armed = true;
   /** A session wanted at the next segment: a manual one taken over, or the rest of one cut by a timeline break. */
   private continuation: Continuation | undefined;
+  private readonly timeline = new NowPlayingTimeline();
+  private stopWatching: (() => Promise<void>) | undefined;
+  /** A read of the now playing is queued (announcements meanwhile share it), and when the last was announced. */
+  private nowPlayingReadQueued = false;
+  private announcedAt = 0;
 
   constructor(options: SessionRecorderOptions) {
     this.options = options;
@@ -133,12 +157,17 @@ export class SessionRecorder {
   /** This process now leads the channel: end sessions left open by a crash, resume their jobs. Never rejects (failures are logged). */
   lead(): Promise<void> {
     this.leading = true;
-    return this.enqueue(() => this.takeOver()).catch(() => undefined);
+    this.timeline.interrupt();
+    return this.enqueue(async () => {
+      await this.watchNowPlaying();
+      await this.takeOver();
+    }).catch(() => undefined);
   }
 
   /** Another packager leads: stop recording. The open session stays open for the next leader to end. */
   standBy(): Promise<void> {
     this.leading = false;
+    this.timeline.interrupt();
     return this.enqueue(async () => {
       this.open = undefined;
     });
@@ -147,7 +176,9 @@ export class SessionRecorder {
   /** A segment was published (by this leader); resolves once it is recorded. Never rejects (failures are logged). */
   segmentPublished(entry: WindowSegment): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return this.enqueue(() => this.record(entry)).catch(() => undefined);
+    // When it was published places the now-playing changes announced meanwhile.
+    const publishedAt = this.now();
+    return this.enqueue(() => this.record(entry, publishedAt)).catch(() => undefined);
   }
 
   /** Starts a manual session now, or makes the open one manual. Throws ONAIR_RECORDING_NOT_LEADING on a standby. */
@@ -181,6 +212,8 @@ export class SessionRecorder {
     return this.enqueue(async () => {
       if (this.open && this.leading) await this.end('shutdown');
       this.open = undefined;
+      await this.stopWatching?.().catch(() => undefined);
+      this.stopWatching = undefined;
     });
   }
 
@@ -214,10 +247,42 @@ export class SessionRecorder {
     jobs.resume(this.channelId);
   }
 
-  private async record(entry: WindowSegment): Promise<void> {
-    if (!this.leading) return;
+  /** Subscribes to the channel's now-playing changes (once), and reads the one current now. Failures are logged: no chapters, the audio records on. */
+  private async watchNowPlaying(): Promise<void> {
+    const { nowPlaying } = this.options;
+    if (!nowPlaying) return;
     try {
-      await this.recordSegment(entry);
+      this.stopWatching ??= await nowPlaying.subscribeNowPlaying((channel) => this.nowPlayingAnnounced(channel));
+      this.announcedAt = this.now();
+      await this.readNowPlaying();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not follow the now playing: recordings get no chapters until it can');
+    }
+  }
+
+  private nowPlayingAnnounced(channel: string): void {
+    if (channel !== this.channelId || !this.leading || this.closed) return;
+    this.announcedAt = this.now();
+    if (this.nowPlayingReadQueued) return;
+    this.nowPlayingReadQueued = true;
+    // On the queue: a change announced before a segment was published is read before that segment is recorded.
+    this.enqueue(async () => {
+      this.nowPlayingReadQueued = false;
+      await this.readNowPlaying();
+    }).catch(() => undefined);
+  }
+
+  private async readNowPlaying(): Promise<void> {
+    const announcedAt = this.announcedAt;
+    const nowPlaying = parseNowPlaying(await this.options.nowPlaying!.getNowPlaying(this.channelId));
+    if (nowPlaying) this.timeline.changed(chapterText(nowPlaying), announcedAt);
+  }
+
+  private async record(entry: WindowSegment, publishedAt: number): Promise<void> {
+    if (!this.leading) return;
+    const nowPlaying = this.options.nowPlaying ? this.timeline.segment(publishedAt, entry.durationSeconds, SAMPLES_PER_FRAME / this.options.channel.sampleRate) : undefined;
+    try {
+      await this.recordSegment(entry, nowPlaying);
     } catch (error) {
       this.stats.writeErrors += 1;
       if (!isDiskFull(error)) throw error;
@@ -243,7 +308,7 @@ export class SessionRecorder {
     }
   }
 
-  private async recordSegment(entry: WindowSegment): Promise<void> {
+  private async recordSegment(entry: WindowSegment, nowPlaying: SegmentNowPlaying | undefined): Promise<void> {
     const fallback = this.fallbackSince !== undefined && entry.programDateTime >= this.fallbackSince;
     if (this.open?.recordedAny && entry.discontinuity) await this.breakSession();
     const continuation = this.continuation;
@@ -265,7 +330,9 @@ export class SessionRecorder {
       return;
     }
     const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback } as const;
-    await this.options.catalog.files.addSegment(channel, session, segment, bytes);
+    const chapters = this.chaptersOf(open, nowPlaying);
+    await this.options.catalog.files.addSegment(channel, session, segment, bytes, chapters);
+    open.chapters += chapters.length;
     this.stats.segmentsWritten += 1;
     if (this.diskFull) {
       this.diskFull = false;
@@ -283,6 +350,20 @@ export class SessionRecorder {
     }
     // Float sums of frame durations: within a millisecond is there.
     if (open.record.trigger === 'auto' && open.fallbackSeconds >= this.options.channel.endAfterSeconds - 0.001) await this.end('input-lost');
+  }
+
+  /** The chapter lines of the segment about to be recorded: what played at the session's start, the changes inside it. */
+  private chaptersOf(open: OpenSession, nowPlaying: SegmentNowPlaying | undefined): RecordedChapter[] {
+    if (!nowPlaying) return [];
+    const starts: { offsetSeconds: number; text: ChapterText }[] = [];
+    if (!open.recordedAny && nowPlaying.atStart) starts.push({ offsetSeconds: 0, text: nowPlaying.atStart });
+    for (const change of nowPlaying.changes) starts.push({ offsetSeconds: open.recordedSeconds + change.offsetSeconds, text: change.text });
+    const room = MAX_CHAPTERS_PER_SESSION - open.chapters;
+    if (starts.length > room && !open.chaptersFull) {
+      open.chaptersFull = true;
+      this.logger.warn({ session: open.record.session, max: MAX_CHAPTERS_PER_SESSION }, 'the session has as many chapters as it may keep: later now-playing changes are not marked');
+    }
+    return starts.slice(0, Math.max(0, room)).map(({ offsetSeconds, text }) => ({ type: 'chapter', offsetSeconds: Math.round(offsetSeconds * 1e6) / 1e6, ...text }));
   }
 
   /** Opens the session `entry` starts, if one is due: a continuation, or an automatic one on audio. */
@@ -308,7 +389,7 @@ export class SessionRecorder {
 
   private async openSession(trigger: 'auto' | 'manual', startedAt: number, continues?: string): Promise<OpenSession> {
     const record = await this.options.catalog.open({ channel: this.channelId, rendition: this.rendition, trigger, startedAt, continues });
-    this.open = { record, fallbackSeconds: 0, recordedAny: false, recordedSeconds: 0 };
+    this.open = { record, fallbackSeconds: 0, recordedAny: false, recordedSeconds: 0, chapters: 0, chaptersFull: false };
     this.logger.info({ session: record.session, trigger, rendition: this.rendition, ...(continues ? { continues } : {}) }, 'recording session started');
     return this.open;
   }
@@ -324,4 +405,8 @@ export class SessionRecorder {
     if (ended) this.options.jobs.enqueue(ended.channel, ended.session);
     return ended;
   }
+}
+
+function chapterText(nowPlaying: ChapterText): ChapterText {
+  return { title: nowPlaying.title, ...(nowPlaying.artist !== undefined ? { artist: nowPlaying.artist } : {}), ...(nowPlaying.album !== undefined ? { album: nowPlaying.album } : {}) };
 }

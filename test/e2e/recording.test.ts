@@ -6,8 +6,10 @@
  * it on the events stream and to a webhook receiver that fails its first two calls. Then:
  * ffprobe's duration against the segments' total, a clean decode of the file, byte ranges
  * from the origin, and FFmpeg playing the session's VOD playlist from start to end (the
- * segments are kept here: `keepSegments`). Last, an operator records a short session through
- * the control API.
+ * segments are kept here: `keepSegments`). The now playing set before the session and changed
+ * during it (in the store, as the control API sets it) is in the published `.m4a` as chapters
+ * (ffprobe), the change where the index put it, and in the cue sheet the origin serves beside it.
+ * Last, an operator records a short session through the control API.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,11 +17,12 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
+import { nowPlayingFromSong, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
 import { RecordingFiles, sessionSegments } from '../../src/recording/recording-files.js';
 import type { RecordingRecord } from '../../src/recording/recording-record.js';
 import { originUrl, startRole, startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
-import { decodeToEnd, flakyReceiver, probeSeconds } from '../helpers/recording.js';
+import { decodeToEnd, flakyReceiver, probeSeconds, run } from '../helpers/recording.js';
 
 const RECORD_SECONDS = 30;
 const TOKEN = 'operator-token-0123456789';
@@ -36,10 +39,20 @@ t.test('30 s recorded, the input lost, the session stitched, checked, announced 
   const config = await recordingConfig(t, hook.url);
   const running = await startRole(t, config, 'start');
   const catalog = new RecordingCatalog({ store: running.store, files: new RecordingFiles(config.recordings.dir) });
+  const setSong = (song: string): Promise<void> => running.store.putNowPlaying('fip', serializeNowPlaying(nowPlayingFromSong(song, Date.now()) as NowPlaying));
+  await setSong('Oxmo Puccino - Le Café');
   const sender = startSender(t, config);
   const base = originUrl(config);
 
   const session = await waitFor('a session being recorded', async () => (await catalog.list('fip')).find((record) => record.state === 'recording'));
+  const recordedSeconds = async (): Promise<number> => ((await catalog.files.readIndex('fip', session.session))?.lines ?? []).reduce((sum, line) => sum + line.durationSeconds, 0);
+  await waitFor('10 s recorded', async () => ((await recordedSeconds()) >= 10 ? true : undefined), 30_000);
+  const beforeChange = await recordedSeconds();
+  await setSong('Miles Davis - So What = "1959"; #1');
+  const afterChange = await waitFor('two more segments recorded', async () => {
+    const seconds = await recordedSeconds();
+    return seconds >= beforeChange + 2 ? seconds : undefined;
+  });
   await waitFor(
     `${RECORD_SECONDS} s recorded`,
     async () => {
@@ -73,8 +86,26 @@ t.test('30 s recorded, the input lost, the session stitched, checked, announced 
   t.equal(decoded.code, 0, 'the file decodes');
   t.equal(decoded.errors, '', 'without one error');
 
+  // The now playing, as chapters of the file and tracks of the cue sheet.
+  const [opening, change] = index.chapters;
+  t.equal(index.chapters.length, 2, 'two chapter lines in the index');
+  t.match(opening, { offsetSeconds: 0, title: 'Le Café', artist: 'Oxmo Puccino' }, 'what played when the session started opens it');
+  t.match(change, { title: 'So What = "1959"; #1', artist: 'Miles Davis' });
+  t.ok(change!.offsetSeconds >= beforeChange && change!.offsetSeconds <= afterChange, `the change at ${change!.offsetSeconds} s of audio, set when ${beforeChange.toFixed(3)} s were recorded`);
+  const probedChapters = JSON.parse((await run('ffprobe', ['-v', 'error', '-show_chapters', '-of', 'json', `${base}/recordings/fip/${session.session}.m4a`])).stdout) as {
+    chapters: { start_time: string; end_time: string; tags: { title: string } }[];
+  };
+  t.same(probedChapters.chapters.map((chapter) => chapter.tags.title), ['Oxmo Puccino - Le Café', 'Miles Davis - So What = "1959"; #1'], 'the published .m4a has the chapters');
+  t.ok(Math.abs(Number(probedChapters.chapters[1]!.start_time) - change!.offsetSeconds) <= 0.0005, `the change's chapter starts at ${probedChapters.chapters[1]!.start_time} s, on its frame`);
+  t.ok(Math.abs(Number(probedChapters.chapters[1]!.end_time) - expectedSeconds) <= 0.0005, 'and lasts to the end');
+  t.equal(done.chapters, 2);
+  const cue = await fetch(`${base}/recordings/fip/${session.session}.cue`);
+  t.equal(cue.status, 200);
+  t.equal(cue.headers.get('content-type'), 'application/x-cue; charset=utf-8');
+  t.match(await cue.text(), /TRACK 02 AUDIO\n {4}TITLE "So What = '1959'; #1"\n {4}PERFORMER "Miles Davis"\n {4}INDEX 01 \d{2}:\d{2}:\d{2}\n$/);
+
   const [event] = await running.store.readEvents(10);
-  t.match(event?.fields, { event: 'recording.ready', channel: 'fip', session: session.session, url: `${base}/recordings/fip/${session.session}.m4a` });
+  t.match(event?.fields, { event: 'recording.ready', channel: 'fip', session: session.session, url: `${base}/recordings/fip/${session.session}.m4a`, chapters: '2', cueUrl: `${base}/recordings/fip/${session.session}.cue` });
   t.equal(hook.calls.length, 3, 'the receiver failed twice, then took it');
   t.ok(hook.calls[2]!.at - hook.calls[0]!.at >= 3000, 'after backing off 1 s, then 2 s');
   t.match(JSON.parse(hook.calls[2]!.body), { url: `${base}/recordings/fip/${session.session}.m4a`, durationSeconds: done.durationSeconds, sizeBytes: done.sizeBytes });

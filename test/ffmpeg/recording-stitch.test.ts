@@ -1,12 +1,19 @@
 /**
- * The refusals of the recordings' stitch and probe (src/ffmpeg/recording-stitch.ts); their
- * success is test/e2e/recording.test.ts.
+ * The recordings' stitch and probe (src/ffmpeg/recording-stitch.ts): its refusals, and the
+ * chapters (the session's now playing) written into the `.m4a` with real FFmpeg, read back
+ * with ffprobe: titles as written (ffmetadata escaping), starts on the exact frame, the
+ * duration and the audio packets unchanged (no re-encoding). The whole stitch job runs in
+ * test/e2e/recording.test.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
-import { probeMedia, stitchSegments } from '../../src/ffmpeg/recording-stitch.js';
+import t, { type Test } from 'tap';
+import { escapeFfmetadata, probeMedia, renderFfmetadata, stitchSegments, stitchSession, type StitchChapter } from '../../src/ffmpeg/recording-stitch.js';
+import { run, toneSegments } from '../helpers/recording.js';
+
+const FRAME = 1024 / 48000;
+const AUDIO = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
 
 t.test('stitching refuses relative or no segment paths, and reports what FFmpeg could not read; probing garbage fails', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'onair-stitch-'));
@@ -20,4 +27,73 @@ t.test('stitching refuses relative or no segment paths, and reports what FFmpeg 
   aborted.abort();
   await t.rejects(stitchSegments({ ...spec, segmentPaths: [join(dir, '0.ts')] }, { signal: aborted.signal }), /aborted/);
   await t.rejects(probeMedia(join(dir, '0.ts')));
+});
+
+t.test('ffmetadata escapes =, ;, #, backslashes and newlines, and counts in samples', async (t) => {
+  t.equal(escapeFfmetadata('a=b;c#d\\e\nf "g"'), 'a\\=b\\;c\\#d\\\\e\\\nf "g"');
+  t.equal(
+    renderFfmetadata([{ startSeconds: 0, endSeconds: 100 * FRAME, title: 'One' }, { startSeconds: 100 * FRAME, endSeconds: 5, title: 'Two' }], 48000),
+    ';FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/48000\nSTART=0\nEND=102400\ntitle=One\n[CHAPTER]\nTIMEBASE=1/48000\nSTART=102400\nEND=240000\ntitle=Two\n',
+  );
+});
+
+interface ProbedChapter {
+  start_time: string;
+  end_time: string;
+  tags?: { title?: string };
+}
+
+async function chaptersOf(path: string): Promise<ProbedChapter[]> {
+  const probed = await run('ffprobe', ['-v', 'error', '-show_chapters', '-of', 'json', path]);
+  return (JSON.parse(probed.stdout) as { chapters: ProbedChapter[] }).chapters;
+}
+
+/** MD5 of the file's audio packets as they are (no decode): equal means not re-encoded. */
+async function packetsMd5(path: string): Promise<string> {
+  return (await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', '-c', 'copy', '-f', 'md5', '-'])).stdout.trim();
+}
+
+const CHAPTERS: StitchChapter[] = [
+  { startSeconds: 0, endSeconds: 100 * FRAME, title: 'Intro' },
+  // Titles as they come from automation systems, and what ffmetadata must escape.
+  { startSeconds: 100 * FRAME, endSeconds: 211 * FRAME, title: 'Art=ist; #1 \\ - "Quoted"\nsecond line' },
+  { startSeconds: 211 * FRAME, endSeconds: 6, title: 'Élodie – Fin' },
+];
+
+async function checkChapters(t: Test, path: string, endSeconds: number): Promise<void> {
+  const chapters = await chaptersOf(path);
+  t.same(chapters.map((chapter) => chapter.tags?.title), CHAPTERS.map((chapter) => chapter.title), 'the titles, exactly as written');
+  for (const [index, chapter] of chapters.entries()) {
+    const expected = CHAPTERS[index]!.startSeconds;
+    // Read back in ms: within half of one, the frame (21.3 ms) is the exact one.
+    t.ok(Math.abs(Number(chapter.start_time) - expected) <= 0.0005, `chapter ${index + 1} starts at ${chapter.start_time} s: frame ${Math.round(expected / FRAME)} (${expected.toFixed(6)} s)`);
+  }
+  t.ok(Math.abs(Number(chapters.at(-1)!.end_time) - endSeconds) <= 0.0005, 'the last one ends at the end');
+}
+
+t.test('a stitched session carries its chapters, on the exact frames, with its audio copied as it was', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-stitch-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const segments = await toneSegments(dir, 6);
+  const totalSeconds = segments.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+  const chapters = CHAPTERS.map((chapter, index) => (index === CHAPTERS.length - 1 ? { ...chapter, endSeconds: totalSeconds } : chapter));
+  const segmentPaths = segments.map((segment) => segment.path);
+
+  const withChapters = join(dir, 'chapters.m4a');
+  await stitchSession({ pieces: [{ segmentPaths }], workDir: dir, outputPath: withChapters, audio: AUDIO, chapters });
+  await checkChapters(t, withChapters, totalSeconds);
+  const probed = await probeMedia(withChapters);
+  t.equal(probed.audioCodec, 'aac');
+  t.ok(Math.abs(probed.durationSeconds - totalSeconds) <= 0.1, `lasts ${probed.durationSeconds} s, the segments ${totalSeconds.toFixed(3)} s`);
+
+  const plain = join(dir, 'plain.m4a');
+  await stitchSession({ pieces: [{ segmentPaths }], workDir: dir, outputPath: plain, audio: AUDIO });
+  t.same(await chaptersOf(plain), [], 'no chapters given, none written');
+  t.equal(await packetsMd5(withChapters), await packetsMd5(plain), 'the same audio packets: copied, not re-encoded');
+
+  // A lost segment file: the pieces are joined, and the chapters still land where they were.
+  const gapped = join(dir, 'gapped.m4a');
+  const pieces = [{ segmentPaths: segmentPaths.slice(0, 2) }, { silenceSeconds: segments[2]!.durationSeconds }, { segmentPaths: segmentPaths.slice(3) }];
+  await stitchSession({ pieces, workDir: dir, outputPath: gapped, audio: AUDIO, chapters });
+  await checkChapters(t, gapped, totalSeconds);
 });

@@ -153,6 +153,57 @@ t.test('missing segment files become silence of their length in the stitch; with
   t.match(failed, { state: 'failed', errorCode: 'ONAIR_RECORDING_STITCH_FAILED', error: /none of the 3 segment files is on disk/ });
 });
 
+t.test('the session\'s now playing becomes the file\'s chapters and a cue sheet beside it, and the announcement counts them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-jobs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const catalog = new RecordingCatalog({ store, files: new RecordingFiles(dir), now: () => T0 });
+  const opened = await catalog.open({ channel: 'fip', rendition: 'hifi', trigger: 'auto', startedAt: T0 });
+  const chapters = [
+    [{ type: 'chapter', offsetSeconds: 0, title: 'Intro' }],
+    [{ type: 'chapter', offsetSeconds: 1.5, title: 'So What', artist: 'Miles Davis' }],
+    [],
+    // In the tail of fallback audio the session drops: no chapter of the file.
+    [{ type: 'chapter', offsetSeconds: 3.2, title: 'Gone', artist: 'Nobody' }],
+  ] as const;
+  for (const [msn, lines] of chapters.entries()) {
+    const segment = { type: 'segment', msn, durationSeconds: 1, programDateTime: T0 + msn * 1000, fallback: msn === 3 } as const;
+    await catalog.files.addSegment('fip', opened.session, segment, Uint8Array.from([msn]), lines);
+  }
+  const record = (await catalog.finish(opened, 'input-lost'))!;
+  t.equal(record.segments, 3);
+  const hook = await receiver(t, []);
+  const stitcher = fakeStitcher(3);
+  const done = await jobs(catalog, store, stitcher, { url: hook.url }).run('fip', record.session);
+  t.match(done, { state: 'done', chapters: 2 });
+  t.same(stitcher.last!.chapters, [
+    { startSeconds: 0, endSeconds: 1.5, title: 'Intro' },
+    { startSeconds: 1.5, endSeconds: 3, title: 'Miles Davis - So What' },
+  ], 'handed to FFmpeg with their ends');
+  const cue = await readFile(catalog.files.cuePath('fip', record.session), 'utf8');
+  t.match(cue, `FILE "${record.session}.m4a" WAVE\n  TRACK 01 AUDIO\n    TITLE "Intro"\n    INDEX 01 00:00:00\n  TRACK 02 AUDIO\n    TITLE "So What"\n    PERFORMER "Miles Davis"\n    INDEX 01 00:01:38\n`);
+  t.notMatch(cue, /Gone/);
+  const [event] = await store.readEvents(10);
+  t.match(event!.fields, { chapters: '2', cueUrl: `https://radio.example/recordings/fip/${record.session}.cue` });
+  t.match(JSON.parse(hook.received[0]!.body), { chapters: 2, cueUrl: `https://radio.example/recordings/fip/${record.session}.cue` });
+  const emptyStore = new MemoryStore();
+  await emptyStore.start();
+  t.teardown(() => emptyStore.close());
+  t.match(await new RecordingCatalog({ store: emptyStore, files: catalog.files }).adoptFromDisk('fip'), [{ session: record.session, state: 'done', chapters: 2 }], 'a store that lost the record finds the chapters on disk');
+
+  // A session without now playing: no cue sheet, and the announcement says 0.
+  const plain = await endedSession(t);
+  const plainHook = await receiver(t, []);
+  const plainDone = await jobs(plain.catalog, plain.store, fakeStitcher(3), { url: plainHook.url }).run('fip', plain.record.session);
+  t.match(plainDone, { state: 'done', chapters: 0 });
+  t.notOk(await plain.catalog.files.exists(plain.catalog.files.cuePath('fip', plain.record.session)));
+  const payload = JSON.parse(plainHook.received[0]!.body) as Record<string, unknown>;
+  t.equal(payload['chapters'], 0);
+  t.notOk('cueUrl' in payload);
+});
+
 /** Runs a command to its end; resolves with its exit code and output. */
 function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
