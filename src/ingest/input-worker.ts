@@ -305,7 +305,7 @@ export class EncoderOutputReader {
 
   /** The end of the stream: the groups still held by the last packets. */
   flush(): AacFrame[][] {
-    return this.groupsOf(this.demuxer.flush());
+    return [...this.groupsOf(this.demuxer.flush()), ...this.aligner.flush()];
   }
 
   private groupsOf(events: DemuxEvent[]): AacFrame[][] {

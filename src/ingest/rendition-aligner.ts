@@ -48,6 +48,8 @@ export class RenditionAligner {
   private origin: number | undefined;
   /** A group has carried MP3 frames since the last reset: before that, groups wait for the MP3 line to start. */
   private mp3Started = false;
+  /** Flushing: a queued MP3 frame is final without a later one. */
+  private ending = false;
 
   /** `renditions`: each rendition's codec in order, or a count of AAC renditions. */
   constructor(renditions: number | readonly RenditionCodec[]) {
@@ -77,6 +79,16 @@ export class RenditionAligner {
       this.stats.droppedFrames += 1;
     }
     return this.drain();
+  }
+
+  /** The end of the stream: the groups whose MP3 chunks waited for a later frame that will not come. */
+  flush(): AacFrame[][] {
+    this.ending = true;
+    try {
+      return this.drain();
+    } finally {
+      this.ending = false;
+    }
   }
 
   /** Forgets everything (a new encoder process starts a new PTS line). */
@@ -154,7 +166,7 @@ export class RenditionAligner {
         queue.shift();
         this.stats.droppedFrames += 1;
       }
-      if (queue.length === 0 || queue.at(-1)!.position < end) return 'wait';
+      if (queue.length === 0 || (!this.ending && queue.at(-1)!.position < end)) return 'wait';
       if (queue[0]!.position >= end) laterStart = true;
     }
     if (laterStart && !this.mp3Started) return 'not-started';
@@ -163,7 +175,7 @@ export class RenditionAligner {
     for (const index of this.mp3Indexes) {
       const queue = this.queues[index]!;
       const frames: MpegAudioFrame[] = [];
-      while (queue[0]!.position < end) frames.push(queue.shift()!.frame as MpegAudioFrame);
+      while (queue.length > 0 && queue[0]!.position < end) frames.push(queue.shift()!.frame as MpegAudioFrame);
       if (frames[0]) this.mp3Channels[index] = frames[0].channelCount;
       slots.set(index, frames);
     }

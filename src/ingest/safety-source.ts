@@ -55,7 +55,9 @@ export async function loadSafetySource(channel: ChannelConfig, options: { logger
   const path = fallback.file;
   let audio: HeldClip;
   try {
-    audio = HeldClip.of(await encodeFile(channel, path, logger));
+    // A looped file with MP3 renditions lasts a whole number of MP3 periods (see silentGroups),
+    // so every loop holds exactly its duration in MP3 frames and the MP3 timeline keeps time.
+    audio = HeldClip.of(await encodeFile(channel, path, logger), fallback.loop ? groupPeriod(channel) : 1);
     if (audio.length === 0) throw new OnairError('ONAIR_INPUT_FAILED', 'the file holds no audio');
   } catch (error) {
     logger.error({ err: error, file: path }, 'the fallback file cannot be used; the safety source plays silence instead');
@@ -103,7 +105,7 @@ const MP3_CLOCK_RENDITION = { bitrate: 32_000, audioChannels: 1, codec: 'aac' } 
 function silentGroups(channel: ChannelConfig, rendition: RenditionConfig): AacFrame[] {
   const audioChannels = rendition.audioChannels ?? channel.audioChannels;
   const mp3Samples = mp3FrameSamples(channel.sampleRate);
-  const period = channel.renditions.some((each) => each.codec === 'mp3') && mp3Samples ? leastCommonMultiple(SAMPLES_PER_FRAME, mp3Samples) / SAMPLES_PER_FRAME : 1;
+  const period = groupPeriod(channel);
   if (rendition.codec !== 'mp3' || !mp3Samples) return Array.from({ length: period }, () => silentAacFrame(channel.sampleRate, audioChannels));
   const frame = silentMp3Frame(channel.sampleRate, audioChannels, rendition.bitrate);
   return Array.from({ length: period }, (_, group) => {
@@ -112,6 +114,13 @@ function silentGroups(channel: ChannelConfig, rendition: RenditionConfig): AacFr
     const end = Math.ceil(((group + 1) * SAMPLES_PER_FRAME) / mp3Samples);
     return mp3Chunk(Array.from({ length: end - first }, () => frame), channel.sampleRate, audioChannels);
   });
+}
+
+/** Groups after which the AAC and MP3 frame grids meet again: 9 with MP3 renditions at 44.1/48 kHz, else 1. */
+function groupPeriod(channel: ChannelConfig): number {
+  const mp3Samples = mp3FrameSamples(channel.sampleRate);
+  if (!mp3Samples || !channel.renditions.some((rendition) => rendition.codec === 'mp3')) return 1;
+  return leastCommonMultiple(SAMPLES_PER_FRAME, mp3Samples) / SAMPLES_PER_FRAME;
 }
 
 function leastCommonMultiple(a: number, b: number): number {
@@ -174,8 +183,10 @@ class HeldClip {
     private readonly renditions: { bytes: Uint8Array; ends: Uint32Array; format: Omit<AacFrame, 'data' | 'pts'> }[],
   ) {}
 
-  static of(framesPerRendition: AacFrame[][]): HeldClip {
-    const length = Math.min(...framesPerRendition.map((frames) => frames.length));
+  /** `multipleOf`: the clip is cut to a multiple of this many groups (when it is that long). */
+  static of(framesPerRendition: AacFrame[][], multipleOf = 1): HeldClip {
+    const shortest = Math.min(...framesPerRendition.map((frames) => frames.length));
+    const length = shortest >= multipleOf ? shortest - (shortest % multipleOf) : shortest;
     const renditions = framesPerRendition.map((frames) => {
       const kept = frames.slice(0, length);
       const bytes = new Uint8Array(kept.reduce((total, frame) => total + frame.data.length, 0));

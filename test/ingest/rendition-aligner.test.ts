@@ -255,3 +255,13 @@ t.test('a stuck MP3 rendition holds the AAC ones to a bounded queue', async (t) 
   t.equal(aligner.stats.groups, 0);
   t.ok(aligner.stats.droppedFrames >= 1000 - 470, 'the oldest AAC frames are dropped');
 });
+
+t.test('flush() ends the stream: the last MP3 chunks are final without a later frame', async (t) => {
+  const aligner = new RenditionAligner(['aac', 'mp3']);
+  const groups = [...aligner.push(0, frames(0, 90000, 9)), ...aligner.push(1, mp3Frames(90000, 8))];
+  t.equal(groups.length, 7, 'group 7 holds frame 7 and waits for frame 8');
+  const last = aligner.flush();
+  t.same(last.map((group) => frameNumbers(group[1]!)), [[7]], 'at the end it goes out; the AAC group after it has no MP3 to go with');
+  t.same(aligner.flush(), [], 'nothing more');
+  t.same(aligner.push(0, frames(0, 90000 + 9 * FRAME_TICKS, 2)), [], 'and pushing again waits as before');
+});
