@@ -101,13 +101,23 @@ const inputSchema = z
   .strict()
   .superRefine(reportUnauthenticatedListener);
 
+/** LAME's Layer III bit rates at 44.1 and 48 kHz (MPEG-1): 32k to 320k. */
+export const MP3_BITRATE_RANGE = { min: 32_000, max: 320_000 } as const;
+
 const renditionSchema = z
   .object({
     id: idSchema,
     bitrate: bitrateSchema,
     audioChannels: audioChannelsSchema.optional(),
+    /** `aac` (AAC-LC, HLS in MPEG-TS) or `mp3` (libmp3lame: packed-audio segments, not in the master playlist). */
+    codec: z.enum(['aac', 'mp3'], { error: 'expected "aac" or "mp3"' }).default('aac'),
   })
-  .strict();
+  .strict()
+  .superRefine((rendition, context) => {
+    if (rendition.codec === 'mp3' && (rendition.bitrate < MP3_BITRATE_RANGE.min || rendition.bitrate > MP3_BITRATE_RANGE.max)) {
+      context.addIssue({ code: 'custom', path: ['bitrate'], message: 'expected an MP3 bitrate between 32k and 320k' });
+    }
+  });
 
 /**
  * The safety source behind every real input: `silence` (default) or an audio file,
@@ -181,7 +191,7 @@ const channelSchema = z
     record: z.boolean({ error: 'expected true or false' }).default(false),
     /** A recorded session ends once the safety source has been on air this long (input gone). */
     endAfterSeconds: secondsSchema(1, 3600, '30s').default(30),
-    /** The rendition recorded; default: the one with the highest bitrate. */
+    /** The rendition recorded (an AAC one); default: the AAC one with the highest bitrate. */
     recordRendition: idSchema.optional(),
     /** The longest a recorded session runs (a forgotten manual one included): it ends there, a new one may start. */
     recordMaxSeconds: secondsSchema(60, 7 * 86400, '6h').default(6 * 3600),
@@ -192,8 +202,16 @@ const channelSchema = z
   .superRefine((channel, context) => {
     reportDuplicates(channel.renditions, ['renditions'], context);
     reportDuplicates(channel.inputs, ['inputs'], context);
-    if (channel.recordRendition !== undefined && !channel.renditions.some((rendition) => rendition.id === channel.recordRendition)) {
+    const recorded = channel.renditions.find((rendition) => rendition.id === channel.recordRendition);
+    if (channel.recordRendition !== undefined && !recorded) {
       context.addIssue({ code: 'custom', path: ['recordRendition'], message: `expected the id of one of the channel's renditions` });
+    }
+    // MP3 renditions: docs/architecture.md, "MP3 renditions" (AAC is the channel's frame clock and what is recorded).
+    if (recorded && recorded.codec !== 'aac') {
+      context.addIssue({ code: 'custom', path: ['recordRendition'], message: 'expected the id of an AAC rendition (recordings are AAC)' });
+    }
+    if (!channel.renditions.some((rendition) => rendition.codec === 'aac')) {
+      context.addIssue({ code: 'custom', path: ['renditions'], message: 'expected at least one AAC rendition (codec: aac) beside MP3 ones' });
     }
   });
 

@@ -2,13 +2,15 @@
  * What FFmpeg is asked to do for a live input, as argument lists: how it reads the feed
  * (its container and the only protocols it may open, quick probing, real time and looping
  * for files, the log level) and how it encodes every
- * rendition as AAC-LC into ONE MPEG-TS (stream i = rendition i), with silencedetect on the
- * first stream when asked. The clip encoder reuses the output options. Pure: no process here.
+ * rendition as AAC-LC, or MP3 with libmp3lame, into ONE MPEG-TS (stream i = rendition i),
+ * with silencedetect on the first stream when asked. The clip encoder reuses the output options. Pure: no process here.
  */
 
 export interface EncoderRendition {
   bitrate: number;
   audioChannels: number;
+  /** Default `aac` (AAC-LC); `mp3` is LAME at a constant bit rate. */
+  codec?: 'aac' | 'mp3';
 }
 
 export interface EncoderSpec {
@@ -87,9 +89,11 @@ export function ffmpegInputOptions(spec: EncoderSpec): string[] {
 export function ffmpegOutputOptions(spec: EncoderSpec): string[] {
   const options: string[] = [];
   spec.renditions.forEach(() => options.push('-map', '0:a:0'));
-  options.push('-c:a', 'aac', '-profile:a', 'aac_low', '-ar', String(spec.sampleRate));
+  options.push('-ar', String(spec.sampleRate));
   spec.renditions.forEach((rendition, index) => {
-    options.push(`-b:a:${index}`, String(rendition.bitrate), `-ac:a:${index}`, String(rendition.audioChannels));
+    // Per stream: every stream is cut from the same decode, so all share one timeline.
+    const codec = rendition.codec === 'mp3' ? [`-c:a:${index}`, 'libmp3lame'] : [`-c:a:${index}`, 'aac', `-profile:a:${index}`, 'aac_low'];
+    options.push(...codec, `-b:a:${index}`, String(rendition.bitrate), `-ac:a:${index}`, String(rendition.audioChannels));
   });
   // Fill timestamp gaps of a lossy feed with silence so the sample count stays honest.
   const resample = 'aresample=async=1';

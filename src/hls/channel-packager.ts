@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { ChannelConfig } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 import { joinParts, type Muxer, type MuxerFactory, type TimedFrame } from '../media/muxer.js';
-import { mpegTsMuxers } from '../media/ts-muxer.js';
+import { codecMuxers } from '../media/packed-audio-muxer.js';
 import type { SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
 import { windowSize } from './channel-window.js';
@@ -37,7 +37,7 @@ export interface PackagerOptions {
   standby?: boolean;
   /** Wall clock (program date time, publish delays) and timers (retries, close); default the system's. */
   clock?: Clock;
-  /** Makes each rendition's muxer; default MPEG-TS. */
+  /** Makes each rendition's muxer; default by codec: MPEG-TS for AAC, packed audio for MP3. */
   muxers?: MuxerFactory;
 }
 
@@ -74,7 +74,7 @@ export class ChannelPackager extends EventEmitter {
     this.channelId = channel.id;
     this.sampleRate = channel.sampleRate;
     this.renditionIds = channel.renditions.map((rendition) => rendition.id);
-    const makeMuxer = options.muxers ?? mpegTsMuxers;
+    const makeMuxer = options.muxers ?? codecMuxers;
     this.muxers = channel.renditions.map((rendition) => makeMuxer(rendition, { segmentSeconds: options.segmentSeconds }));
     this.schedule = new SegmentSchedule(options.segmentSeconds, channel.sampleRate);
     const targetDuration = this.schedule.targetDuration();

@@ -14,7 +14,16 @@ import {
   type MasterVariant,
   type PlaylistSegment,
 } from './playlist-writer.js';
-import { deltaPlaylistName, dvrPlaylistName, masterPlaylistName, mediaPlaylistName, partUri, segmentUri } from './published-names.js';
+import {
+  deltaPlaylistName,
+  dvrPlaylistName,
+  masterPlaylistName,
+  mediaPlaylistName,
+  partUri,
+  segmentExtension,
+  segmentUri,
+  type SegmentExtension,
+} from './published-names.js';
 import type { ChannelState, DvrSegment } from './sequence-state.js';
 
 export interface LowLatencyTiming {
@@ -38,10 +47,11 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
   const variants: MasterVariant[] = [];
   for (const rendition of channel.renditions) {
     const name = mediaPlaylistName(channel.id, rendition.id);
-    const { mediaSequence, segments } = renditionSegments(state, rendition.id, context.lowLatency !== undefined);
+    const extension = segmentExtension(rendition);
+    const { mediaSequence, segments } = renditionSegments(state, rendition.id, extension, context.lowLatency !== undefined);
     const base = { targetDuration: state.targetDuration, mediaSequence, discontinuitySequence: state.discontinuitySequence, segments };
     if (context.lowLatency) {
-      const lowLatency = lowLatencyPart(channel, state, rendition.id, context.run, context.lowLatency);
+      const lowLatency = lowLatencyPart(channel, state, rendition.id, extension, context.run, context.lowLatency);
       playlists[name] = renderMediaPlaylist({ ...base, lowLatency });
       const openSeconds = lowLatency.openParts.reduce((sum, part) => sum + part.durationSeconds, 0);
       const skippedSegments = skippableSegments(segments, state.targetDuration, openSeconds);
@@ -49,7 +59,10 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
     } else {
       playlists[name] = renderMediaPlaylist(base);
     }
-    if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id);
+    if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id, extension);
+    // MP3 renditions are published for progressive mounts, not listed in the master
+    // (docs/architecture.md, "MP3 renditions": no mixed containers in one ABR ladder).
+    if (!inMaster(rendition)) continue;
     const measured = state.bandwidth[rendition.id];
     // Before the first measurement: the nominal bit rate plus the TS container's share.
     const estimate = rendition.bitrate * 1.05;
@@ -69,7 +82,12 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
  * discontinuity sequence counts the tags that left the DVR window: the live window's, less
  * those of the DVR-only segments before it (RFC 8216 §6.2.2).
  */
-function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string): string {
+/** Whether the master playlist lists a rendition: AAC ones only. */
+export function inMaster(rendition: { codec?: string }): boolean {
+  return rendition.codec !== 'mp3';
+}
+
+function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string, extension: SegmentExtension): string {
   const liveFirst = state.window[0]?.msn ?? state.nextMsn;
   const olderTags = dvr.filter((segment) => segment.msn < liveFirst && segment.discontinuity).length;
   return renderMediaPlaylist({
@@ -77,7 +95,7 @@ function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rend
     mediaSequence: dvr[0]?.msn ?? state.nextMsn,
     discontinuitySequence: state.discontinuitySequence - olderTags,
     segments: dvr.map((segment) => ({
-      uri: segmentUri(rendition, segment.msn, segment.run),
+      uri: segmentUri(rendition, segment.msn, segment.run, extension),
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
@@ -93,6 +111,7 @@ function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rend
 function renditionSegments(
   state: ChannelState,
   rendition: string,
+  extension: SegmentExtension,
   lowLatency: boolean,
 ): { mediaSequence: number; segments: PlaylistSegment[] } {
   const listed = state.window.filter((segment) => segment.bytes[rendition] !== undefined);
@@ -106,14 +125,14 @@ function renditionSegments(
   }
   const segments = listed.map((segment, index) => {
     const entry: PlaylistSegment = {
-      uri: segmentUri(rendition, segment.msn, segment.run),
+      uri: segmentUri(rendition, segment.msn, segment.run, extension),
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
     };
     if (withParts.has(index) && segment.parts) {
       entry.parts = segment.parts.map((durationSeconds, part) => ({
-        uri: partUri(rendition, segment.msn, segment.run, part),
+        uri: partUri(rendition, segment.msn, segment.run, part, extension),
         durationSeconds,
       }));
     }
@@ -126,17 +145,18 @@ function lowLatencyPart(
   channel: ChannelConfig,
   state: ChannelState,
   rendition: string,
+  extension: SegmentExtension,
   run: number,
   timing: LowLatencyTiming,
 ): LowLatencyPlaylist {
   const open = state.open;
   const openParts = (open?.parts ?? []).map((durationSeconds, part) => ({
-    uri: partUri(rendition, open!.msn, open!.run, part),
+    uri: partUri(rendition, open!.msn, open!.run, part, extension),
     durationSeconds,
   }));
   const preloadHintUri = open
-    ? partUri(rendition, open.msn, open.run, open.parts.length)
-    : partUri(rendition, state.nextMsn, run, 0);
+    ? partUri(rendition, open.msn, open.run, open.parts.length, extension)
+    : partUri(rendition, state.nextMsn, run, 0, extension);
   // Every rendition is published in the same step: the others' last part is this one's.
   const last = state.window.at(-1);
   const lastPart =
@@ -145,7 +165,7 @@ function lowLatencyPart(
       : last && { msn: last.msn, part: (last.parts?.length ?? 1) - 1 };
   const renditionReports = lastPart
     ? channel.renditions
-        .filter((other) => other.id !== rendition)
+        .filter((other) => other.id !== rendition && inMaster(other))
         .map((other) => ({ uri: mediaPlaylistName(channel.id, other.id), lastMsn: lastPart.msn, lastPart: lastPart.part }))
     : [];
   return {

@@ -3,6 +3,7 @@
  * the packager writes them, the origin routes and reads them back.
  *   segment              `{msn}-{run}.ts`           e.g. `1234-3.ts`
  *   part (LL-HLS)        `{msn}-{run}.{part}.ts`    e.g. `1234-3.2.ts` (part 0-based)
+ *   MP3 rendition's      `.mp3` in place of `.ts`   packed audio (docs/architecture.md, "MP3 renditions")
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
  *   master playlist      `{ch}.m3u8`
  *   media playlist       `{ch}_{rendition}.m3u8`
@@ -24,8 +25,11 @@ const MSN = '(0|[1-9][0-9]{0,14})';
 const RUN = '(0|[1-9][0-9]{0,15})';
 const PART_INDEX = '(0|[1-9][0-9]{0,3})';
 
+/** A segment's file extension: MPEG-TS, or packed MP3 audio for an MP3 rendition. */
+export type SegmentExtension = 'ts' | 'mp3';
+
 /** A segment or part name, anchored: for route schemas. */
-export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.ts$`;
+export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.(ts|mp3)$`;
 /** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
 export const PLAYLIST_NAME_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 
@@ -46,24 +50,29 @@ export type PlaylistName =
   | { kind: 'master'; channel: string }
   | { kind: 'media' | 'dvr' | 'delta'; channel: string; rendition: string };
 
-export function segmentName(msn: number, run: number): string {
-  return `${msn}-${run}.ts`;
+/** The extension of a rendition's segments and parts, by its codec (`aac` when absent). */
+export function segmentExtension(rendition: { codec?: string }): SegmentExtension {
+  return rendition.codec === 'mp3' ? 'mp3' : 'ts';
+}
+
+export function segmentName(msn: number, run: number, extension: SegmentExtension = 'ts'): string {
+  return `${msn}-${run}.${extension}`;
 }
 
 /** Part `part` (0-based) of segment `msn`: `1234-3.2.ts`. */
-export function partName(msn: number, run: number, part: number): string {
-  return `${msn}-${run}.${part}.ts`;
+export function partName(msn: number, run: number, part: number, extension: SegmentExtension = 'ts'): string {
+  return `${msn}-${run}.${part}.${extension}`;
 }
 
-export function segmentUri(rendition: string, msn: number, run: number): string {
-  return `${rendition}/${segmentName(msn, run)}`;
+export function segmentUri(rendition: string, msn: number, run: number, extension: SegmentExtension = 'ts'): string {
+  return `${rendition}/${segmentName(msn, run, extension)}`;
 }
 
-export function partUri(rendition: string, msn: number, run: number, part: number): string {
-  return `${rendition}/${partName(msn, run, part)}`;
+export function partUri(rendition: string, msn: number, run: number, part: number, extension: SegmentExtension = 'ts'): string {
+  return `${rendition}/${partName(msn, run, part, extension)}`;
 }
 
-/** `1234-3.ts` → { msn: 1234, run: 3 }, `1234-3.2.ts` → { …, part: 2 }; undefined for any other name. */
+/** `1234-3.ts` (or `.mp3`) → { msn: 1234, run: 3 }, `1234-3.2.ts` → { …, part: 2 }; undefined for any other name. */
 export function parseSegmentName(name: string): SegmentAddress | undefined {
   const match = SEGMENT_NAME.exec(name);
   if (!match) return undefined;

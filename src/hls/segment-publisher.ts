@@ -28,6 +28,7 @@ import {
   type ChannelState,
   type WindowSegment,
 } from './sequence-state.js';
+import { segmentExtension, type SegmentExtension } from './published-names.js';
 
 export interface PackagerStats {
   segmentsProduced: number;
@@ -94,6 +95,8 @@ export class SegmentPublisher {
   private readonly options: SegmentPublisherOptions;
   private readonly channelId: string;
   private readonly renditionIds: string[];
+  /** Each rendition's segment extension (`.ts`, or `.mp3` for packed MP3 audio). */
+  private readonly extensions: Map<string, SegmentExtension>;
   private readonly limits: WindowLimits;
   private readonly logger: Logger;
   /** The state as last published to the store (the production side runs ahead of it). */
@@ -116,6 +119,7 @@ export class SegmentPublisher {
     this.options = options;
     this.channelId = options.channel.id;
     this.renditionIds = options.channel.renditions.map((rendition) => rendition.id);
+    this.extensions = new Map(options.channel.renditions.map((rendition) => [rendition.id, segmentExtension(rendition)]));
     this.limits = { windowSize: options.windowSize, dvrSeconds: options.channel.dvrSeconds };
     this.logger = options.logger;
     this.leading = options.leading;
@@ -245,7 +249,7 @@ export class SegmentPublisher {
     const store = this.options.store;
     const payloads = new Map<string, Uint8Array>();
     for (const rendition of this.renditionIds) {
-      const parts = await Promise.all(open.parts.map((_, part) => store.getSegment(this.channelId, rendition, partName(open.msn, open.run, part))));
+      const parts = await Promise.all(open.parts.map((_, part) => store.getSegment(this.channelId, rendition, partName(open.msn, open.run, part, this.extensions.get(rendition)))));
       if (parts.some((part) => part === null)) {
         this.logger.warn({ msn: open.msn, run: open.run }, "the previous writer's listed parts are gone; its segment cannot be completed");
         this.state = { ...this.state, open: undefined };
@@ -254,7 +258,7 @@ export class SegmentPublisher {
       payloads.set(rendition, Buffer.concat(parts.map((part) => part!)));
     }
     const ttl = this.segmentTtlSeconds();
-    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run), bytes, ttl, fence)));
+    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run, this.extensions.get(rendition)), bytes, ttl, fence)));
     const bytes = Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength]));
     const { entry, endPts } = completedOpenSegment(open, bytes, this.state.nextPts);
     const state = stateWith(this.state, entry, endPts, this.limits);
@@ -353,7 +357,7 @@ export class SegmentPublisher {
     const ttl = this.segmentTtlSeconds();
     // 1. segment bytes (and any part not stored yet), every rendition, before any playlist lists them
     const writes = [...next.payloads].map(([rendition, bytes]) =>
-      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run), bytes, ttl, fence),
+      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run, this.extensions.get(rendition)), bytes, ttl, fence),
     );
     next.parts.forEach((part, index) => {
       if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence));
@@ -402,7 +406,7 @@ export class SegmentPublisher {
     // As long as segments: a part stored before a long store outage is still listed after it.
     const ttl = this.segmentTtlSeconds();
     return [...part.payloads].map(([rendition, bytes]) =>
-      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index), bytes, ttl, fence),
+      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index, this.extensions.get(rendition)), bytes, ttl, fence),
     );
   }
 

@@ -1,6 +1,6 @@
 /**
  * One contribution input of a channel: runs its FFmpeg encoder (src/ffmpeg/live-encoder.ts),
- * demuxes the MPEG-TS it writes, parses ADTS per rendition, aligns the renditions into
+ * demuxes the MPEG-TS it writes, parses ADTS (or MPEG audio for MP3) per rendition, aligns the renditions into
  * frame groups and hands them on. A feed that sends garbage or stops is logged with
  * channel and input id and counted. FFmpeg is supervised: one that exits is restarted with
  * capped, jittered backoff; one that hangs (no output for `stallTimeoutMs` once it has
@@ -14,15 +14,16 @@ import type { Logger } from 'pino';
 import { acceptsAnySender, srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
 import { redactText, redactUrl } from '../logging/redact.js';
 import { AdtsReader, type AacFrame } from '../media/adts.js';
+import { MpegAudioReader } from '../media/mpeg-audio.js';
 import { TsDemuxer, type DemuxEvent } from '../media/ts-demuxer.js';
 import type { EncoderSpec } from '../ffmpeg/encoder-arguments.js';
 import type { FfmpegExit } from '../ffmpeg/ffmpeg-process.js';
 import { startEncoder as startFfmpegEncoder, type EncoderProcess } from '../ffmpeg/live-encoder.js';
 import { backoffDelay } from '../ffmpeg/restart-backoff.js';
-import { RenditionAligner } from './rendition-aligner.js';
+import { RenditionAligner, type RenditionCodec } from './rendition-aligner.js';
 
-/** ISO/IEC 13818-1 stream_type for ADTS AAC. */
-const STREAM_TYPE_ADTS_AAC = 0x0f;
+/** ISO/IEC 13818-1 stream_type (Table 2-34) of each rendition codec: ADTS AAC; MPEG-1 or MPEG-2 audio (FFmpeg writes MP3 below 32 kHz as the latter). */
+const STREAM_TYPES: Record<RenditionCodec, readonly number[]> = { aac: [0x0f], mp3: [0x03, 0x04] };
 /** A run that lasted this long was healthy: the next failure starts the backoff again. */
 const HEALTHY_RUN_MS = 30_000;
 const GARBAGE_LOG_INTERVAL_MS = 5_000;
@@ -136,8 +137,8 @@ export class InputWorker {
 
   private launch(): void {
     const spec = encoderSpecFor(this.options.channel, this.options.input);
-    const output = new EncoderOutputReader(this.options.channel.renditions.length, (streams) => {
-      this.logger.error({ streams }, 'encoder output has an unexpected number of AAC streams');
+    const output = new EncoderOutputReader(renditionCodecs(this.options.channel), (streams) => {
+      this.logger.error({ streams }, 'encoder output has unexpected audio streams');
     });
     let resolveExit!: () => void;
     this.encoderExited = new Promise((resolve) => (resolveExit = resolve));
@@ -273,21 +274,25 @@ export class InputWorker {
 
 /**
  * Turns the MPEG-TS an encoder writes (stream i = rendition i) into frame groups: TS demux,
- * ADTS per AAC stream, renditions aligned by PTS. One per encoder run; pure, no I/O.
+ * ADTS per AAC stream and MPEG audio per MP3 stream, renditions aligned by PTS. One per
+ * encoder run; pure, no I/O.
  */
 export class EncoderOutputReader {
   private readonly demuxer = new TsDemuxer();
   private readonly aligner: RenditionAligner;
-  private readonly readers = new Map<number, { index: number; reader: AdtsReader }>();
+  private readonly readers = new Map<number, { index: number; reader: AdtsReader | MpegAudioReader }>();
+  private readonly codecs: readonly RenditionCodec[];
 
+  /** `renditions`: each rendition's codec in stream order, or a count of AAC renditions. */
   constructor(
-    private readonly renditionCount: number,
+    renditions: number | readonly RenditionCodec[],
     private readonly onUnexpectedStreams: (streams: number) => void = () => undefined,
   ) {
-    this.aligner = new RenditionAligner(renditionCount);
+    this.aligner = new RenditionAligner(renditions);
+    this.codecs = typeof renditions === 'number' ? Array.from({ length: renditions }, () => 'aac' as const) : renditions;
   }
 
-  /** Bad bytes so far: TS resyncs and continuity errors, ADTS resyncs, frames without a partner. */
+  /** Bad bytes so far: TS resyncs and continuity errors, ADTS/MPEG audio resyncs, frames without a partner. */
   get garbage(): number {
     let total = this.demuxer.stats.resyncs + this.demuxer.stats.continuityErrors + this.aligner.stats.droppedFrames;
     for (const { reader } of this.readers.values()) total += reader.stats.resyncs;
@@ -300,7 +305,7 @@ export class EncoderOutputReader {
 
   /** The end of the stream: the groups still held by the last packets. */
   flush(): AacFrame[][] {
-    return this.groupsOf(this.demuxer.flush());
+    return [...this.groupsOf(this.demuxer.flush()), ...this.aligner.flush()];
   }
 
   private groupsOf(events: DemuxEvent[]): AacFrame[][] {
@@ -308,9 +313,14 @@ export class EncoderOutputReader {
     for (const event of events) {
       if (event.kind === 'pmt') {
         this.readers.clear();
-        const audio = event.streams.filter((stream) => stream.streamType === STREAM_TYPE_ADTS_AAC);
-        audio.forEach((stream, index) => this.readers.set(stream.pid, { index, reader: new AdtsReader() }));
-        if (audio.length !== this.renditionCount) this.onUnexpectedStreams(audio.length);
+        const audio = event.streams.filter((stream) => STREAM_TYPES.aac.includes(stream.streamType) || STREAM_TYPES.mp3.includes(stream.streamType));
+        // Stream i must be rendition i in its codec; a stream of another codec is not read.
+        audio.forEach((stream, index) => {
+          const codec = this.codecs[index];
+          if (codec === undefined || !STREAM_TYPES[codec].includes(stream.streamType)) return;
+          this.readers.set(stream.pid, { index, reader: codec === 'mp3' ? new MpegAudioReader() : new AdtsReader() });
+        });
+        if (audio.length !== this.codecs.length || this.readers.size !== audio.length) this.onUnexpectedStreams(audio.length);
         continue;
       }
       const target = this.readers.get(event.pid);
@@ -319,6 +329,11 @@ export class EncoderOutputReader {
     }
     return groups;
   }
+}
+
+/** Each rendition's codec, in order: stream i of the encoder's output is rendition i. */
+export function renditionCodecs(channel: ChannelConfig): RenditionCodec[] {
+  return channel.renditions.map((rendition) => rendition.codec);
 }
 
 /** An input FFmpeg receives rather than fetches: silence before the first packet is normal. */
@@ -335,6 +350,7 @@ export function encoderSpecFor(channel: ChannelConfig, input: InputConfig): Enco
     renditions: channel.renditions.map((rendition) => ({
       bitrate: rendition.bitrate,
       audioChannels: rendition.audioChannels ?? channel.audioChannels,
+      codec: rendition.codec,
     })),
     realtime: isFile,
     loop: isFile,

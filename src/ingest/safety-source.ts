@@ -6,7 +6,9 @@
  * I/O, so the packager can take one in place of an input's group on any frame edge.
  *
  * Silence needs no FFmpeg: its AAC frames are built here, bit for bit what FFmpeg's encoder
- * makes of digital silence, so it is there at once and cannot fail.
+ * makes of digital silence, and so are the silent MP3 frames of MP3 renditions, chunked on the
+ * AAC frame grid as the aligner chunks live MP3 (docs/architecture.md, "MP3 renditions"), so
+ * it is there at once and cannot fail.
  *
  * A file is read up to its first 10 minutes (a longer one is cut, and the log says so).
  * `loop: true` repeats it; `loop: false` plays it once, then silence. A file that cannot be
@@ -14,9 +16,10 @@
  * missing jingle must not stop the station.
  */
 import type { Logger } from 'pino';
-import type { ChannelConfig } from '../config/config-schema.js';
+import type { ChannelConfig, RenditionConfig } from '../config/config-schema.js';
 import { buildAdtsHeader, type AacFrame } from '../media/adts.js';
 import { concatBytes } from '../media/bytes.js';
+import { mp3Chunk, mp3FrameSamples, silentMp3Frame } from '../media/mpeg-audio.js';
 import { samplesToTicks, wrapPts } from '../media/pts.js';
 import { encodeClip } from '../ffmpeg/clip-encoder.js';
 import { OnairError } from '../errors.js';
@@ -45,16 +48,16 @@ const AAC_LC = 2;
 
 export async function loadSafetySource(channel: ChannelConfig, options: { logger: Logger }): Promise<SafetySource> {
   const logger = options.logger.child({ channel: channel.id });
-  const silence = HeldClip.of(
-    channel.renditions.map((rendition) => [silentAacFrame(channel.sampleRate, rendition.audioChannels ?? channel.audioChannels)]),
-  );
+  const silence = HeldClip.of(channel.renditions.map((rendition) => silentGroups(channel, rendition)));
   const fallback = channel.fallback;
   if (fallback === 'silence') return new FrameSequence('silence', channel.sampleRate, undefined, silence);
 
   const path = fallback.file;
   let audio: HeldClip;
   try {
-    audio = HeldClip.of(await encodeFile(channel, path, logger));
+    // A looped file with MP3 renditions lasts a whole number of MP3 periods (see silentGroups),
+    // so every loop holds exactly its duration in MP3 frames and the MP3 timeline keeps time.
+    audio = HeldClip.of(await encodeFile(channel, path, logger), fallback.loop ? groupPeriod(channel) : 1);
     if (audio.length === 0) throw new OnairError('ONAIR_INPUT_FAILED', 'the file holds no audio');
   } catch (error) {
     logger.error({ err: error, file: path }, 'the fallback file cannot be used; the safety source plays silence instead');
@@ -79,12 +82,51 @@ async function encodeFile(channel: ChannelConfig, path: string, logger: Logger):
   return Promise.all(
     channel.renditions.map(async (rendition) => {
       const audioChannels = rendition.audioChannels ?? channel.audioChannels;
-      const spec = { path, maxSeconds: MAX_FALLBACK_FILE_SECONDS, sampleRate: channel.sampleRate, renditions: [{ bitrate: rendition.bitrate, audioChannels }] };
-      const reader = new EncoderOutputReader(1);
+      const encoded = { bitrate: rendition.bitrate, audioChannels, codec: rendition.codec };
+      // An MP3 rendition is cut into chunks on the AAC frame grid (rendition-aligner.ts): a
+      // small AAC stream is encoded beside it as the clock, and only its chunks are kept.
+      const renditions = rendition.codec === 'mp3' ? [MP3_CLOCK_RENDITION, encoded] : [encoded];
+      const spec = { path, maxSeconds: MAX_FALLBACK_FILE_SECONDS, sampleRate: channel.sampleRate, renditions };
+      const reader = new EncoderOutputReader(renditions.map((each) => each.codec));
       const ts = await encodeClip(spec, { logger });
-      return [...reader.push(ts), ...reader.flush()].map((group) => group[0]!).slice(PRIMING_FRAMES);
+      return [...reader.push(ts), ...reader.flush()].map((group) => group.at(-1)!).slice(PRIMING_FRAMES);
     }),
   );
+}
+
+/** The AAC stream that clocks an MP3 rendition's chunks when a clip is encoded (then discarded). */
+const MP3_CLOCK_RENDITION = { bitrate: 32_000, audioChannels: 1, codec: 'aac' } as const;
+
+/**
+ * One period of a rendition's silence, as frame groups: one silent AAC frame, or for an MP3
+ * rendition the chunks of silent MP3 frames on the AAC grid over the span after which both
+ * grids meet again (9216 samples at 44.1/48 kHz: 9 groups, 8 MP3 frames).
+ */
+function silentGroups(channel: ChannelConfig, rendition: RenditionConfig): AacFrame[] {
+  const audioChannels = rendition.audioChannels ?? channel.audioChannels;
+  const mp3Samples = mp3FrameSamples(channel.sampleRate);
+  const period = groupPeriod(channel);
+  if (rendition.codec !== 'mp3' || !mp3Samples) return Array.from({ length: period }, () => silentAacFrame(channel.sampleRate, audioChannels));
+  const frame = silentMp3Frame(channel.sampleRate, audioChannels, rendition.bitrate);
+  return Array.from({ length: period }, (_, group) => {
+    // MP3 frame k starts at sample k × mp3Samples: those starting within this group's 1024 samples.
+    const first = Math.ceil((group * SAMPLES_PER_FRAME) / mp3Samples);
+    const end = Math.ceil(((group + 1) * SAMPLES_PER_FRAME) / mp3Samples);
+    return mp3Chunk(Array.from({ length: end - first }, () => frame), channel.sampleRate, audioChannels);
+  });
+}
+
+/** Groups after which the AAC and MP3 frame grids meet again: 9 with MP3 renditions at 44.1/48 kHz, else 1. */
+function groupPeriod(channel: ChannelConfig): number {
+  const mp3Samples = mp3FrameSamples(channel.sampleRate);
+  if (!mp3Samples || !channel.renditions.some((rendition) => rendition.codec === 'mp3')) return 1;
+  return leastCommonMultiple(SAMPLES_PER_FRAME, mp3Samples) / SAMPLES_PER_FRAME;
+}
+
+function leastCommonMultiple(a: number, b: number): number {
+  let [x, y] = [a, b];
+  while (y !== 0) [x, y] = [y, x % y];
+  return (a / x) * b;
 }
 
 /** AAC syntactic element ids (ISO/IEC 14496-3 §4.5.2.1, Table 4.85). */
@@ -141,8 +183,10 @@ class HeldClip {
     private readonly renditions: { bytes: Uint8Array; ends: Uint32Array; format: Omit<AacFrame, 'data' | 'pts'> }[],
   ) {}
 
-  static of(framesPerRendition: AacFrame[][]): HeldClip {
-    const length = Math.min(...framesPerRendition.map((frames) => frames.length));
+  /** `multipleOf`: the clip is cut to a multiple of this many groups (when it is that long). */
+  static of(framesPerRendition: AacFrame[][], multipleOf = 1): HeldClip {
+    const shortest = Math.min(...framesPerRendition.map((frames) => frames.length));
+    const length = shortest >= multipleOf ? shortest - (shortest % multipleOf) : shortest;
     const renditions = framesPerRendition.map((frames) => {
       const kept = frames.slice(0, length);
       const bytes = new Uint8Array(kept.reduce((total, frame) => total + frame.data.length, 0));

@@ -3,8 +3,7 @@
  * header parser and builder, and a streaming reader that cuts a byte stream into whole
  * ADTS frames with PTS, resynchronising on garbage instead of throwing.
  */
-import { EMPTY_BYTES, concatBytes } from './bytes.js';
-import { ptsAdd, samplesToTicks } from './pts.js';
+import { SyncFrameReader, type SyncFrameFormat, type SyncFrameReaderStats } from './sync-frame-reader.js';
 
 /** sampling_frequency_index → Hz (14496-3 Table 1.18); 13 and 14 are reserved, 15 is not allowed in ADTS. */
 const SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -46,11 +45,7 @@ export interface AacFrame {
   pts?: number;
 }
 
-export interface AdtsReaderStats {
-  frames: number;
-  skippedBytes: number;
-  resyncs: number;
-}
+export type AdtsReaderStats = SyncFrameReaderStats;
 
 /** sampling_frequency_index for a rate, or -1 when ADTS cannot carry it. */
 export function sampleRateIndex(sampleRate: number): number {
@@ -120,129 +115,24 @@ export function buildAdtsHeader(options: {
   return header;
 }
 
-/**
- * Whether a candidate frame is confirmed: it ends exactly where the buffered bytes end, or
- * the next frame starts right after it with the same stream format.
- */
-function confirms(data: Uint8Array, position: number, header: AdtsHeader): boolean | 'unknown' {
-  const end = position + header.frameLength;
-  if (end === data.length) return true;
-  if (end + FIXED_HEADER_BYTES > data.length) return 'unknown';
-  const following = parseAdtsHeader(data, end);
-  return following !== null && sameStreamFormat(following, header);
-}
+/** An ADTS stream: one format (MPEG version, object type, rate, channels) throughout. */
+export const ADTS_FORMAT: SyncFrameFormat<AdtsHeader, AacFrame> = {
+  headerBytes: FIXED_HEADER_BYTES,
+  parse: parseAdtsHeader,
+  sameStream: (a, b) =>
+    a.mpegVersion === b.mpegVersion && a.objectType === b.objectType && a.samplingIndex === b.samplingIndex && a.channelConfiguration === b.channelConfiguration,
+  frame: (data, header) => ({
+    data,
+    sampleRate: header.sampleRate,
+    channelCount: header.channelCount,
+    objectType: header.objectType,
+    samples: header.samples,
+  }),
+};
 
-/** The next byte that could start a syncword, or the end of the buffer. */
-function nextSyncCandidate(data: Uint8Array, from: number): number {
-  const next = data.indexOf(0xff, from);
-  return next < 0 ? data.length : next;
-}
-
-function sameStreamFormat(a: AdtsHeader, b: AdtsHeader): boolean {
-  return a.mpegVersion === b.mpegVersion && a.objectType === b.objectType
-    && a.samplingIndex === b.samplingIndex && a.channelConfiguration === b.channelConfiguration;
-}
-
-/**
- * Cuts a byte stream into ADTS frames. Frames may be split across pushes. The first frame
- * that starts inside a chunk pushed with a PTS gets that PTS (the PES rule of 13818-1
- * §2.4.3.7); later frames get it plus their sample offset, exactly.
- *
- * A header right after an accepted frame with the same stream format is trusted. Any other
- * candidate (stream start, after garbage) is accepted only if the next frame also starts
- * with a matching header, or if it ends exactly where the buffered bytes end.
- */
-export class AdtsReader {
-  readonly stats: AdtsReaderStats = { frames: 0, skippedBytes: 0, resyncs: 0 };
-  private carry: Uint8Array = EMPTY_BYTES;
-  private previous: AdtsHeader | undefined;
-  private skipping = false;
-  private anchorPts: number | undefined;
-  private anchorRate = 0;
-  private samplesSinceAnchor = 0;
-
-  push(chunk: Uint8Array, pts?: number): AacFrame[] {
-    const chunkStart = this.carry.length;
-    const data = chunkStart === 0 ? chunk : concatBytes(this.carry, chunk);
-    let ptsToApply = pts;
-    const frames: AacFrame[] = [];
-    let position = 0;
-    while (data.length - position >= FIXED_HEADER_BYTES) {
-      const header = parseAdtsHeader(data, position);
-      const verdict = header ? this.judge(data, position, header) : 'reject';
-      if (verdict === 'wait') break;
-      if (verdict !== 'accept' || !header) {
-        const resumeAt = typeof verdict === 'number' ? verdict : nextSyncCandidate(data, position + 1);
-        this.skip(resumeAt - position);
-        position = resumeAt;
-        continue;
-      }
-      if (ptsToApply !== undefined && position >= chunkStart) {
-        this.anchor(ptsToApply, header.sampleRate);
-        ptsToApply = undefined;
-      }
-      frames.push(this.frameAt(data, position, header));
-      position += header.frameLength;
-    }
-    this.carry = position >= data.length ? EMPTY_BYTES : data.slice(position);
-    return frames;
-  }
-
-  /** Forgets buffered bytes, sync and PTS state (for a new input); stats keep counting. */
-  reset(): void {
-    this.carry = EMPTY_BYTES;
-    this.previous = undefined;
-    this.skipping = false;
-    this.anchorPts = undefined;
-    this.samplesSinceAnchor = 0;
-  }
-
-  /** 'accept', 'wait' for more bytes, 'reject', or the position of a better, confirmed candidate. */
-  private judge(data: Uint8Array, position: number, header: AdtsHeader): 'accept' | 'reject' | 'wait' | number {
-    const trusted = !this.skipping && this.previous !== undefined && sameStreamFormat(this.previous, header);
-    if (trusted) return position + header.frameLength <= data.length ? 'accept' : 'wait';
-    const confirmation = confirms(data, position, header);
-    if (confirmation !== 'unknown') return confirmation ? 'accept' : 'reject';
-    // Not decidable yet. If a confirmed frame starts further on, this candidate was a false
-    // sync (a real frame does not hide a confirmed pair of headers); otherwise wait.
-    for (let next = nextSyncCandidate(data, position + 1); next < data.length; next = nextSyncCandidate(data, next + 1)) {
-      const later = parseAdtsHeader(data, next);
-      if (later && confirms(data, next, later) === true) return next;
-    }
-    return 'wait';
-  }
-
-  private skip(byteCount: number): void {
-    if (!this.skipping) this.stats.resyncs += 1;
-    this.skipping = true;
-    this.stats.skippedBytes += byteCount;
-  }
-
-  private anchor(pts: number, sampleRate: number): void {
-    this.anchorPts = pts;
-    this.anchorRate = sampleRate;
-    this.samplesSinceAnchor = 0;
-  }
-
-  private frameAt(data: Uint8Array, position: number, header: AdtsHeader): AacFrame {
-    if (this.anchorPts !== undefined && this.anchorRate !== header.sampleRate) {
-      this.anchor(ptsAdd(this.anchorPts, samplesToTicks(this.samplesSinceAnchor, this.anchorRate)), header.sampleRate);
-    }
-    const frame: AacFrame = {
-      data: data.subarray(position, position + header.frameLength),
-      sampleRate: header.sampleRate,
-      channelCount: header.channelCount,
-      objectType: header.objectType,
-      samples: header.samples,
-    };
-    if (this.anchorPts !== undefined) {
-      frame.pts = ptsAdd(this.anchorPts, samplesToTicks(this.samplesSinceAnchor, header.sampleRate));
-      this.samplesSinceAnchor += header.samples;
-    }
-    this.previous = header;
-    this.skipping = false;
-    this.stats.frames += 1;
-    return frame;
+/** Cuts a byte stream into ADTS frames with PTS (src/media/sync-frame-reader.ts says how). */
+export class AdtsReader extends SyncFrameReader<AdtsHeader, AacFrame> {
+  constructor() {
+    super(ADTS_FORMAT);
   }
 }
-

@@ -5,7 +5,8 @@
  * new container (fMP4/CMAF next) is one more implementation of `Muxer`, chosen through a
  * `MuxerFactory`, not a branch in the packager (docs/architecture.md, "Layers").
  *
- * MPEG-TS (src/media/ts-muxer.ts) is the first implementation.
+ * MPEG-TS (src/media/ts-muxer.ts) is the first implementation; MP3 renditions are packed
+ * audio (src/media/packed-audio-muxer.ts).
  */
 
 /** One coded audio frame with its place on the 90 kHz timeline. */
@@ -35,9 +36,10 @@ export interface Muxer {
 
 /**
  * Makes the muxer of one rendition; called once per rendition when a packager is built, with
- * the channel's nominal segment length (MPEG-TS sizes its PES and PCR lead by it).
+ * the channel's nominal segment length (MPEG-TS sizes its PES and PCR lead by it) and its
+ * codec (`aac` when absent).
  */
-export type MuxerFactory = (rendition: { id: string }, timing?: { segmentSeconds: number }) => Muxer;
+export type MuxerFactory = (rendition: { id: string; codec?: string }, timing?: { segmentSeconds: number }) => Muxer;
 
 /** A segment made of parts: the parts' bytes end to end. */
 export function joinParts(parts: readonly Uint8Array[]): Uint8Array {

@@ -173,11 +173,16 @@ async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
   };
 }
 
-/** The last URI line ending in `.ts` (parts and hints are in tag attributes, not URI lines). */
+/** The last URI line ending in `.ts` or `.mp3` (parts and hints are in tag attributes, not URI lines). */
 function newestSegmentUri(body: string): string | undefined {
-  const end = body.lastIndexOf('.ts\n');
+  let end = -1;
+  let extension = '';
+  for (const candidate of ['.ts', '.mp3']) {
+    const at = body.lastIndexOf(`${candidate}\n`);
+    if (at > end) [end, extension] = [at, candidate];
+  }
   if (end === -1) return undefined;
-  const uri = body.slice(body.lastIndexOf('\n', end) + 1, end + '.ts'.length);
+  const uri = body.slice(body.lastIndexOf('\n', end) + 1, end + extension.length);
   return uri.startsWith('#') ? undefined : uri;
 }
 

@@ -5,6 +5,7 @@
  *   GET/HEAD /{ch}/{ch}_{rendition}_dvr.m3u8  DVR playlist (channels with dvrSeconds)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.{part}.ts  LL-HLS part (held while it is the preload hint)
+ *   (`.mp3` in place of `.ts` for an MP3 rendition's packed audio, `audio/mpeg`)
  *   GET/HEAD /healthz                      200 while the store answers, else 503
  * Cache-Control follows the table in docs/architecture.md, Origin; ETag/If-None-Match (RFC
  * 9110 §13), Range (RFC 9110 §14), gzip with Vary for playlists, CORS for web players.
@@ -48,6 +49,8 @@ export type { OriginChannel, OriginOptions } from './origin-options.js';
 
 export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
 export const SEGMENT_CONTENT_TYPE = 'video/mp2t';
+/** Packed MP3 audio segments and parts (`.mp3`, RFC 8216 §3.4): docs/architecture.md, "MP3 renditions". */
+export const MP3_SEGMENT_CONTENT_TYPE = 'audio/mpeg';
 const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
@@ -249,7 +252,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       if (!bytes) return sendError(reply, 404, 'segment not available');
 
       // A segment URI is never reused (docs/architecture.md, Sequence), so the URI itself is a strong validator.
-      const etag = `"${channel}/${rendition}/${segment.slice(0, -'.ts'.length)}"`;
+      const etag = `"${channel}/${rendition}/${segment.slice(0, segment.lastIndexOf('.'))}"`;
       reply.header('cache-control', SEGMENT_CACHE_CONTROL).header('etag', etag).header('accept-ranges', 'bytes');
       if (ifNoneMatchMatches(request.headers['if-none-match'], [etag])) return reply.code(304).send();
 
@@ -263,7 +266,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
           headers: { 'content-range': `bytes */${bytes.byteLength}` },
         });
       }
-      reply.header('content-type', SEGMENT_CONTENT_TYPE);
+      reply.header('content-type', segment.endsWith('.mp3') ? MP3_SEGMENT_CONTENT_TYPE : SEGMENT_CONTENT_TYPE);
       if (range.kind === 'full') return sendBody(request, reply, bytes);
       reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${bytes.byteLength}`);
       return sendBody(request, reply, bytes.subarray(range.start, range.end + 1));

@@ -88,10 +88,11 @@ interface Continuation {
   continues?: string;
 }
 
-/** The rendition a channel records: `recordRendition`, else the highest bitrate. */
+/** The rendition a channel records: `recordRendition`, else the AAC one with the highest bitrate. */
 export function recordedRendition(channel: ChannelConfig): string {
   if (channel.recordRendition) return channel.recordRendition;
-  return channel.renditions.reduce((best, rendition) => (rendition.bitrate > best.bitrate ? rendition : best)).id;
+  const aac = channel.renditions.filter((rendition) => rendition.codec === 'aac');
+  return aac.reduce((best, rendition) => (rendition.bitrate > best.bitrate ? rendition : best)).id;
 }
 
 export interface RecorderStats {

@@ -76,9 +76,9 @@ const ISSUE_CONFIG = {
       endAfterSeconds: 30,
       recordMaxSeconds: 21600,
       renditions: [
-        { id: 'lofi', bitrate: 32000 },
-        { id: 'midfi', bitrate: 96000 },
-        { id: 'hifi', bitrate: 192000 },
+        { id: 'lofi', bitrate: 32000, codec: 'aac' },
+        { id: 'midfi', bitrate: 96000, codec: 'aac' },
+        { id: 'hifi', bitrate: 192000, codec: 'aac' },
       ],
       inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
     },
@@ -208,8 +208,32 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'unknown key in a channel', change: (raw) => (raw.channels[0].bitrate = '96k'), where: 'channels[0].bitrate' },
     {
       name: 'unknown key in a rendition',
-      change: (raw) => (raw.channels[0].renditions[1].codec = 'aac'),
-      where: 'channels[0].renditions[1].codec',
+      change: (raw) => (raw.channels[0].renditions[1].codecs = 'aac'),
+      where: 'channels[0].renditions[1].codecs',
+    },
+    { name: 'a codec onair does not encode', change: (raw) => (raw.channels[0].renditions[1].codec = 'opus'), where: 'channels[0].renditions[1].codec' },
+    {
+      name: 'an MP3 bitrate LAME cannot make',
+      change: (raw) => Object.assign(raw.channels[0].renditions[1], { codec: 'mp3', bitrate: '384k' }),
+      where: 'channels[0].renditions[1].bitrate',
+    },
+    {
+      name: 'an MP3 bitrate under 32k',
+      change: (raw) => Object.assign(raw.channels[0].renditions[0], { codec: 'mp3', bitrate: '24k' }),
+      where: 'channels[0].renditions[0].bitrate',
+    },
+    {
+      name: 'a channel of MP3 renditions only (AAC is its clock)',
+      change: (raw) => raw.channels[0].renditions.forEach((rendition: Record<string, unknown>) => (rendition.codec = 'mp3')),
+      where: 'channels[0].renditions',
+    },
+    {
+      name: 'an MP3 rendition recorded',
+      change: (raw) => {
+        raw.channels[0].renditions[1].codec = 'mp3';
+        raw.channels[0].recordRendition = 'hifi';
+      },
+      where: 'channels[0].recordRendition',
     },
     { name: 'unknown key in origin', change: (raw) => (raw.origin = { hots: 'x' }), where: 'origin.hots' },
     { name: 'a fallback that is neither silence nor a file', change: (raw) => (raw.channels[0].fallback = 'jingle'), where: 'channels[0].fallback' },
@@ -347,6 +371,17 @@ t.test('each malformed config is reported at the key path of its mistake', async
       assertConfigError(t, caught(() => resolveConfig(raw)), 'ONAIR_CONFIG_INVALID', where);
     });
   }
+});
+
+t.test('a rendition is AAC unless it says codec: mp3', async (t) => {
+  const channel = resolveConfig({
+    channels: [rawTestChannel({ renditions: [{ id: 'hifi', bitrate: '192k' }, { id: 'mp3', bitrate: '320k', codec: 'mp3' }, { id: 'lofi', bitrate: '32k', codec: 'aac' }] })],
+  }).channels[0]!;
+  t.same(channel.renditions.map((rendition) => [rendition.id, rendition.codec, rendition.bitrate]), [
+    ['hifi', 'aac', 192000],
+    ['mp3', 'mp3', 320000],
+    ['lofi', 'aac', 32000],
+  ]);
 });
 
 t.test('recording keys resolve: durations parsed, the recorded rendition kept, the environment overrides the recordings section', async (t) => {

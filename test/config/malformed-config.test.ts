@@ -57,9 +57,16 @@ const cases: MalformedCase[] = [
   {
     name: 'an unknown key in a rendition',
     format: 'yaml',
-    text: CHANNELS.replace('{ id: hifi, bitrate: 192k }', '{ id: hifi, bitrate: 192k, codec: aac }'),
-    where: 'channels[0].renditions[1].codec',
+    text: CHANNELS.replace('{ id: hifi, bitrate: 192k }', '{ id: hifi, bitrate: 192k, codecs: aac }'),
+    where: 'channels[0].renditions[1].codecs',
     expected: /^unknown key$/,
+  },
+  {
+    name: 'an MP3 rendition above what LAME encodes',
+    format: 'yaml',
+    text: CHANNELS.replace('{ id: hifi, bitrate: 192k }', '{ id: hifi, bitrate: 448k, codec: mp3 }'),
+    where: 'channels[0].renditions[1].bitrate',
+    expected: /MP3 bitrate between 32k and 320k/,
   },
   { name: 'an unknown key in a channel (JSON)', format: 'json', text: json((c) => (c.channels[0].bitrate = '96k')), where: 'channels[0].bitrate', expected: /^unknown key$/ },
 

@@ -57,17 +57,16 @@ t.test('the encoder spec has one rendition per configured rendition, with its bi
   const spec = encoderSpecFor(channel, channel.inputs[0]!);
   t.equal(spec.sampleRate, 48000);
   t.same(spec.renditions, [
-    { bitrate: 24000, audioChannels: 1 },
-    { bitrate: 96000, audioChannels: 2 },
-    { bitrate: 192000, audioChannels: 2 },
+    { bitrate: 24000, audioChannels: 1, codec: 'aac' },
+    { bitrate: 96000, audioChannels: 2, codec: 'aac' },
+    { bitrate: 192000, audioChannels: 2, codec: 'aac' },
   ]);
   const options = ffmpegOutputOptions(spec);
   const pairs = options.map((option, index) => `${option} ${options[index + 1]}`);
   t.equal(pairs.filter((pair) => pair === '-map 0:a:0').length, 3, 'one output audio stream per rendition, all from the first input audio');
-  t.ok(pairs.includes('-c:a aac'));
-  t.ok(pairs.includes('-profile:a aac_low'));
   t.ok(pairs.includes('-ar 48000'));
   for (const [index, rendition] of spec.renditions.entries()) {
+    t.ok(pairs.includes(`-c:a:${index} aac`) && pairs.includes(`-profile:a:${index} aac_low`), `stream ${index} is AAC-LC`);
     t.ok(pairs.includes(`-b:a:${index} ${rendition.bitrate}`), `stream ${index} at ${rendition.bitrate} bit/s`);
     t.ok(pairs.includes(`-ac:a:${index} ${rendition.audioChannels}`), `stream ${index} with ${rendition.audioChannels} channels`);
   }
@@ -94,6 +93,29 @@ t.test('FFmpeg accepts the output options and makes one AAC stream per rendition
     { codec_name: 'aac', profile: 'LC', sample_rate: '48000', channels: 2 },
   ]);
   t.equal(probe.streams.length, 2);
+});
+
+t.test('an MP3 rendition is encoded by LAME in the same MPEG-TS, on the same timeline as the AAC ones', async (t) => {
+  const channel = channelWith(
+    [LISTENER],
+    [
+      { id: 'hifi', bitrate: '128k' },
+      { id: 'mp3', bitrate: '128k', codec: 'mp3' },
+      { id: 'mp3-mono', bitrate: '64k', codec: 'mp3', audioChannels: 1 },
+    ],
+  );
+  const options = ffmpegOutputOptions(encoderSpecFor(channel, channel.inputs[0]!));
+  t.equal(optionValue(options, '-c:a:1'), 'libmp3lame');
+  t.equal(optionValue(options, '-profile:a:1'), undefined, 'no AAC profile on an MP3 stream');
+  const ts = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'sine=duration=1', ...options, '-f', 'mpegts', 'pipe:1'], { timeout: 20_000 });
+  const probe = JSON.parse(
+    execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,sample_rate,channels,bit_rate', '-of', 'json', '-i', 'pipe:0'], { input: ts }).toString(),
+  ) as { streams: { codec_name: string; sample_rate: string; channels: number; bit_rate: string }[] };
+  t.match(probe.streams, [
+    { codec_name: 'aac', sample_rate: '48000', channels: 2 },
+    { codec_name: 'mp3', sample_rate: '48000', channels: 2, bit_rate: '128000' },
+    { codec_name: 'mp3', sample_rate: '48000', channels: 1, bit_rate: '64000' },
+  ]);
 });
 
 t.test('silenceSeconds asks FFmpeg for silencedetect on the first rendition only, at info level', async (t) => {

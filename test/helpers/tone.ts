@@ -36,6 +36,8 @@ export interface ToneReading {
 export interface ToneOptions {
   /** PCM rate FFmpeg decodes to; candidates must lie below half of it. Default 16000. */
   sampleRate?: number;
+  /** What the bytes are: ADTS AAC (default) or raw MP3 frames. */
+  format?: 'aac' | 'mp3';
 }
 
 /** Below this RMS level the audio counts as silence. */
@@ -60,8 +62,39 @@ export async function identifyTone(adts: Uint8Array, candidatesHz: number[], opt
   for (const hz of candidatesHz) {
     if (!(hz > 0 && hz < sampleRate / 2)) throw new Error(`identifyTone: candidate ${hz} Hz is outside 0..${sampleRate / 2} Hz`);
   }
-  const pcm = await decoders.run(() => decodeToPcm(adts, sampleRate));
+  const pcm = await decodePcm(adts, options);
   return classify(pcm, candidatesHz, sampleRate);
+}
+
+/** FFmpeg's decode of ADTS AAC or raw MP3 bytes to mono samples in -1..1 (at `sampleRate`, default 16000). */
+export function decodePcm(bytes: Uint8Array, options: ToneOptions = {}): Promise<Float32Array> {
+  return decoders.run(() => decodeToPcm(bytes, options.sampleRate ?? 16000, options.format ?? 'aac'));
+}
+
+/** Blocks of this length tell a dropout from a tone's zero crossings (440 Hz and up). */
+const DROPOUT_BLOCK_SECONDS = 0.004;
+
+/**
+ * The longest stretch (seconds, in 4 ms blocks) where a continuous tone drops out: blocks whose
+ * RMS falls below a tenth of the median block's. 0 for a tone without a gap. The first 50 ms
+ * (the decoder's start-up) are not judged.
+ */
+export function longestDropoutSeconds(samples: Float32Array, sampleRate: number): number {
+  const size = Math.round(DROPOUT_BLOCK_SECONDS * sampleRate);
+  const levels: number[] = [];
+  for (let at = Math.round(SKIP_START_SECONDS * sampleRate); at + size <= samples.length; at += size) {
+    let sum = 0;
+    for (let index = at; index < at + size; index++) sum += samples[index]! * samples[index]!;
+    levels.push(Math.sqrt(sum / size));
+  }
+  const median = [...levels].sort((a, b) => a - b)[Math.floor(levels.length / 2)] ?? 0;
+  let longest = 0;
+  let run = 0;
+  for (const level of levels) {
+    run = level < median / 10 ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  return longest * DROPOUT_BLOCK_SECONDS;
 }
 
 /** identifyTone for many pieces of audio, in order; the decoder limit still applies. */
@@ -133,10 +166,10 @@ function blockMeanSquare(block: Float32Array, hz: number, sampleRate: number): n
   return (amplitude * amplitude) / 2;
 }
 
-/** Runs `ffmpeg -f aac -i pipe:0 -f s16le -ac 1 -ar <rate> pipe:1`, bounded by a timeout. */
-function decodeToPcm(adts: Uint8Array, sampleRate: number): Promise<Float32Array> {
+/** Runs `ffmpeg -f aac|mp3 -i pipe:0 -f s16le -ac 1 -ar <rate> pipe:1`, bounded by a timeout. */
+function decodeToPcm(adts: Uint8Array, sampleRate: number, format: 'aac' | 'mp3'): Promise<Float32Array> {
   return new Promise((resolve, reject) => {
-    const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'aac', '-i', 'pipe:0'];
+    const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', format, '-i', 'pipe:0'];
     const child = spawn('ffmpeg', [...args, '-f', 's16le', '-ac', '1', '-ar', String(sampleRate), 'pipe:1'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -16,6 +16,7 @@ import {
   partUri,
   PLAYLIST_NAME_PATTERN,
   SEGMENT_NAME_PATTERN,
+  segmentExtension,
   segmentName,
   segmentUri,
 } from '../../src/hls/published-names.js';
@@ -41,6 +42,22 @@ t.test('segment and part names format as {msn}-{run}[.{part}].ts and read back',
   t.equal(segmentName(315_360_000, newRunId(Date.UTC(2026, 0, 1), 417)), '315360000-1767225600000417.ts');
   t.equal(segmentNameFromState, segmentName, 'sequence-state.ts still exports segmentName');
   t.equal(partNameFromState, partName, 'sequence-state.ts still exports partName');
+});
+
+t.test("an MP3 rendition's names end in .mp3 and read back the same", async (t) => {
+  t.equal(segmentExtension({ codec: 'mp3' }), 'mp3');
+  t.equal(segmentExtension({ codec: 'aac' }), 'ts');
+  t.equal(segmentExtension({}), 'ts');
+  t.equal(segmentName(1234, 3, 'mp3'), '1234-3.mp3');
+  t.equal(partName(1234, 3, 2, 'mp3'), '1234-3.2.mp3');
+  t.equal(segmentUri('midfi', 7, 1, 'mp3'), 'midfi/7-1.mp3');
+  t.equal(partUri('midfi', 7, 1, 0, 'mp3'), 'midfi/7-1.0.mp3');
+  t.strictSame(parseSegmentName('1234-3.mp3'), { msn: 1234, run: 3 });
+  t.strictSame(parseSegmentUri('midfi/12-3.4.mp3'), { rendition: 'midfi', msn: 12, run: 3, part: 4 });
+  for (const name of ['1-3.mp4', '1-3.MP3', '1-3.mp3.ts', '1-3.ts.mp3', '1-3.aac']) {
+    t.equal(parseSegmentName(name), undefined, name);
+    t.notMatch(name, new RegExp(SEGMENT_NAME_PATTERN), `${name}: the route refuses it too`);
+  }
 });
 
 t.test('names that are not a canonical segment or part are refused', async (t) => {

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { decodePcm, identifyTone, longestDropoutSeconds } from '../helpers/tone.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import t, { type Test } from 'tap';
 import type { ChannelConfig, InputConfig } from '../../src/config/config-schema.js';
@@ -18,8 +19,9 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { ffmpegOutputOptions, type EncoderSpec } from '../../src/ffmpeg/encoder-arguments.js';
 import type { FfmpegExit, FfmpegHandlers } from '../../src/ffmpeg/ffmpeg-process.js';
 import type { EncoderProcess } from '../../src/ffmpeg/live-encoder.js';
-import { encoderSpecFor, InputWorker, inputUrlWithOptions } from '../../src/ingest/input-worker.js';
+import { EncoderOutputReader, encoderSpecFor, InputWorker, inputUrlWithOptions, renditionCodecs } from '../../src/ingest/input-worker.js';
 import { buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
+import { MP3_OBJECT_TYPE, MpegAudioReader } from '../../src/media/mpeg-audio.js';
 import { ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 import { TsSegmentMuxer } from '../../src/media/ts-muxer.js';
 
@@ -184,6 +186,30 @@ t.test('FFmpeg output becomes frame groups with one frame per rendition', async 
   t.equal(worker.stats.bytesReceived, TS.length);
   t.equal(worker.stats.garbageEvents, 0);
   t.ok(worker.stats.lastFrameAt);
+});
+
+t.test("an MP3 rendition's frames from FFmpeg ride in the groups as chunks: each frame once, in order, decoding to the tone", async (t) => {
+  const channel = channelWith(
+    [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }],
+    [{ id: 'hifi', bitrate: '96k' }, { id: 'mp3', bitrate: '128k', codec: 'mp3' }],
+  );
+  const ts = encodeWithFfmpeg(encoderSpecFor(channel, channel.inputs[0]!));
+  const reader = new EncoderOutputReader(renditionCodecs(channel));
+  const groups = split(ts, 1000).flatMap((chunk) => reader.push(chunk));
+  const frameCounts = ffprobeFramesPerStream(ts);
+  t.ok(groups.length >= frameCounts[0]! - 2, `${groups.length} groups of ${frameCounts[0]} AAC frames`);
+  t.ok(groups.every((group) => group[0]!.objectType === 2 && group[1]!.objectType === MP3_OBJECT_TYPE && group[1]!.pts === group[0]!.pts));
+  const mp3 = Buffer.concat(groups.map((group) => group[1]!.data));
+  const carried = new MpegAudioReader().push(mp3);
+  // FFmpeg's own MP3 packets, from its MPEG-TS demuxer.
+  const probe = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'a:1', '-show_entries', 'packet=size', '-of', 'json', '-i', 'pipe:0'], { input: ts });
+  const sizes = (JSON.parse(probe.toString()) as { packets: { size: string }[] }).packets.map((packet) => Number(packet.size));
+  t.same(carried.map((frame) => frame.data.length), sizes.slice(0, carried.length), 'the MP3 frames FFmpeg wrote, in order, none twice');
+  t.ok(carried.length >= sizes.length - 3, `all but the last few, still waiting (${carried.length} of ${sizes.length})`);
+  t.equal(reader.garbage, 0, 'nothing dropped or skipped');
+  const reading = await identifyTone(mp3, [440, 1000], { format: 'mp3' });
+  t.equal(reading.tone, 440, 'the chunks decode to the tone');
+  t.equal(longestDropoutSeconds(await decodePcm(mp3, { format: 'mp3' }), 16000), 0, 'without a dropout');
 });
 
 t.test('garbage between chunks is counted and skipped, and never throws', async (t) => {

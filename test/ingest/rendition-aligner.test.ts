@@ -6,7 +6,8 @@
 import t from 'tap';
 import { RenditionAligner } from '../../src/ingest/rendition-aligner.js';
 import { buildAdtsHeader, type AacFrame } from '../../src/media/adts.js';
-import { PTS_WRAP, ptsAdd, samplesToTicks } from '../../src/media/pts.js';
+import { MP3_OBJECT_TYPE, parseMpegAudioHeader, silentMp3Frame, type MpegAudioFrame } from '../../src/media/mpeg-audio.js';
+import { PTS_WRAP, ptsAdd, ptsDelta, samplesToTicks } from '../../src/media/pts.js';
 
 const FRAME_TICKS = samplesToTicks(1024, 48000); // 1920
 
@@ -151,4 +152,116 @@ t.test('reset() starts a new PTS line, for a restarted encoder', async (t) => {
   t.equal(groups.length, 4);
   t.ok(wellFormed(groups, 2));
   t.equal(groups[0]![0]!.pts, 1000);
+});
+
+// MP3 renditions (docs/architecture.md, "MP3 renditions"): chunks of 1152-sample frames on the AAC grid.
+
+/** `count` MP3 frames at `sampleRate`, 1152 samples apart from `firstPts`; frame k carries k in its main data. */
+function mp3Frames(firstPts: number, count: number, sampleRate = 48000, firstIndex = 0): MpegAudioFrame[] {
+  const silent = silentMp3Frame(sampleRate, 2, 128000);
+  return Array.from({ length: count }, (_, index) => {
+    const data = Uint8Array.from(silent.data);
+    new DataView(data.buffer).setUint32(40, firstIndex + index);
+    return { data, sampleRate, channelCount: 2, samples: 1152, pts: ptsAdd(firstPts, samplesToTicks((firstIndex + index) * 1152, sampleRate)) };
+  });
+}
+
+/** The MP3 frame numbers a chunk carries. */
+function frameNumbers(chunk: AacFrame): number[] {
+  const numbers: number[] = [];
+  const view = new DataView(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength);
+  for (let offset = 0; offset < chunk.data.length; offset += parseMpegAudioHeader(chunk.data, offset)!.frameLength) numbers.push(view.getUint32(offset + 40));
+  return numbers;
+}
+
+/** AAC frames of one rendition at `sampleRate`. */
+function aacFrames(firstPts: number, count: number, sampleRate: number): AacFrame[] {
+  return frames(0, firstPts, count).map((frame, index) => ({ ...frame, sampleRate, pts: ptsAdd(firstPts, samplesToTicks(index * 1024, sampleRate)) }));
+}
+
+t.test('an MP3 rendition gets in each group the frames that start within its 1024 samples, each frame once', async (t) => {
+  // MP3 frames start `offset` ticks after the first AAC frame (LAME's delay differs from AAC's).
+  for (const sampleRate of [48000, 44100]) {
+    for (const offset of [0, 1, 700, samplesToTicks(1023, sampleRate), samplesToTicks(1100, sampleRate)]) {
+      const aligner = new RenditionAligner(['aac', 'mp3']);
+      const groups: AacFrame[][] = [];
+      const aac = aacFrames(90000, 200, sampleRate);
+      const mp3 = mp3Frames(90000 + offset, 180, sampleRate);
+      // In PES-sized pieces, interleaved as FFmpeg writes them.
+      for (let piece = 0; piece < 20; piece++) {
+        groups.push(...aligner.push(0, aac.slice(piece * 10, piece * 10 + 10)));
+        groups.push(...aligner.push(1, mp3.slice(piece * 9, piece * 9 + 9)));
+      }
+      const label = `${sampleRate} Hz, MP3 ${offset} ticks later`;
+      const carried = groups.flatMap((group) => frameNumbers(group[1]!));
+      t.same(carried, Array.from({ length: carried.length }, (_, index) => index), `${label}: every frame once, in order`);
+      const groupTicks = (1024 * 90000) / sampleRate;
+      const lastEnd = ptsDelta(90000, groups.at(-1)![0]!.pts!) + groupTicks;
+      t.ok(groups.length >= 198, `${label}: groups up to the last AAC frames (${groups.length})`);
+      t.equal(carried.length, mp3.filter((frame) => ptsDelta(90000, frame.pts!) < lastEnd).length, `${label}: every frame up to the last group's end`);
+      const misplaced = groups.filter((group) =>
+        frameNumbers(group[1]!).some((k) => {
+          const delta = ptsDelta(group[0]!.pts!, mp3[k]!.pts!);
+          return delta < -1 || delta > groupTicks + 1;
+        }),
+      );
+      t.equal(misplaced.length, 0, `${label}: a frame is in the group whose span holds its PTS`);
+      t.ok(groups.every((group) => group[1]!.objectType === MP3_OBJECT_TYPE && group[1]!.pts === group[0]!.pts && group[1]!.sampleRate === sampleRate), label);
+      t.equal(aligner.stats.droppedFrames, offset >= groupTicks ? 1 : 0, `${label}: only an AAC group before the MP3 line starts is dropped`);
+    }
+  }
+});
+
+t.test("an MP3 chunk is final only once a later MP3 frame is queued: the group waits for it", async (t) => {
+  const aligner = new RenditionAligner(['aac', 'mp3', 'aac']);
+  const mp3 = mp3Frames(90000 + 100, 10);
+  t.same(aligner.push(0, frames(0, 90000, 10)), []);
+  t.same(aligner.push(2, frames(2, 90000, 10)), []);
+  // Frames at 100, 2260, 4420: groups 0 and 1 (to 3840) have a later frame queued; group 2 (3840-5760) does not.
+  const groups = aligner.push(1, mp3.slice(0, 3));
+  t.same(groups.map((group) => frameNumbers(group[1]!)), [[0], [1]]);
+  t.ok(groups.every((group) => renditionOf(group[0]!) === 0 && renditionOf(group[2]!) === 2), 'AAC renditions keep their slots');
+  // Frames at 6580 and 8740: groups 2 and 3 (to 7680) are final; group 4 (7680-9600) waits.
+  t.same(aligner.push(1, mp3.slice(3, 5)).map((group) => frameNumbers(group[1]!)), [[2], [3]]);
+  t.same(aligner.push(1, mp3.slice(5, 6)).map((group) => frameNumbers(group[1]!)), [[4]], 'frame 5 (10900) makes group 4 final');
+});
+
+t.test('MP3 frames before the first AAC group are dropped; an empty chunk stands for a group without an MP3 frame', async (t) => {
+  const aligner = new RenditionAligner(['aac', 'mp3']);
+  const mp3 = mp3Frames(90000 - 3 * 2160, 30);
+  const groups = [...aligner.push(1, mp3), ...aligner.push(0, frames(0, 90000, 20))];
+  t.equal(aligner.stats.droppedFrames, 3, 'the three frames before the AAC line');
+  t.same(frameNumbers(groups[0]!.at(1)!), [3]);
+  t.ok(groups.some((group) => group[1]!.data.length === 0), '1152 > 1024: some groups have no MP3 frame');
+  t.equal(groups.filter((group) => group[1]!.data.length === 0).length, Math.floor(groups.length / 9), 'one in nine at 48 kHz');
+});
+
+t.test('with two MP3 renditions a group waits for both, and reset() starts a new line for them too', async (t) => {
+  const aligner = new RenditionAligner(['mp3', 'aac', 'mp3']);
+  t.same(aligner.push(1, frames(1, 90000, 20)), []);
+  t.same(aligner.push(0, mp3Frames(90000, 20)), [], 'the other MP3 rendition has nothing yet');
+  const groups = aligner.push(2, mp3Frames(90000, 20));
+  t.equal(groups.length, 20);
+  t.ok(groups.every((group) => frameNumbers(group[0]!).join() === frameNumbers(group[2]!).join() && renditionOf(group[1]!) === 1));
+  aligner.reset();
+  const again = [...aligner.push(1, frames(1, 5_000_000, 10)), ...aligner.push(0, mp3Frames(5_000_000, 10)), ...aligner.push(2, mp3Frames(5_000_000, 10))];
+  t.equal(again.length, 10);
+  t.same(frameNumbers(again[0]![0]!), [0]);
+});
+
+t.test('a stuck MP3 rendition holds the AAC ones to a bounded queue', async (t) => {
+  const aligner = new RenditionAligner(['aac', 'mp3']);
+  for (let index = 0; index < 100; index++) aligner.push(0, frames(0, 90000 + index * 10 * FRAME_TICKS, 10));
+  t.equal(aligner.stats.groups, 0);
+  t.ok(aligner.stats.droppedFrames >= 1000 - 470, 'the oldest AAC frames are dropped');
+});
+
+t.test('flush() ends the stream: the last MP3 chunks are final without a later frame', async (t) => {
+  const aligner = new RenditionAligner(['aac', 'mp3']);
+  const groups = [...aligner.push(0, frames(0, 90000, 9)), ...aligner.push(1, mp3Frames(90000, 8))];
+  t.equal(groups.length, 7, 'group 7 holds frame 7 and waits for frame 8');
+  const last = aligner.flush();
+  t.same(last.map((group) => frameNumbers(group[1]!)), [[7]], 'at the end it goes out; the AAC group after it has no MP3 to go with');
+  t.same(aligner.flush(), [], 'nothing more');
+  t.same(aligner.push(0, frames(0, 90000 + 9 * FRAME_TICKS, 2)), [], 'and pushing again waits as before');
 });

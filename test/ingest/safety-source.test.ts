@@ -16,18 +16,20 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import type { ChannelConfig } from '../../src/config/config-schema.js';
 import { loadSafetySource, silentAacFrame, type SafetySource } from '../../src/ingest/safety-source.js';
 import { AdtsReader, type AacFrame } from '../../src/media/adts.js';
+import { MP3_OBJECT_TYPE, MpegAudioReader, parseMpegAudioHeader } from '../../src/media/mpeg-audio.js';
 import { samplesToTicks } from '../../src/media/pts.js';
+import { decodePcm, identifyTone, longestDropoutSeconds } from '../helpers/tone.js';
 
 const silentLogger = pino({ level: 'silent' });
 
-function channelWith(options: { fallback?: unknown; sampleRate?: number } = {}): ChannelConfig {
+function channelWith(options: { fallback?: unknown; sampleRate?: number; renditions?: unknown[] } = {}): ChannelConfig {
   return resolveConfig({
     channels: [
       {
         id: 'fip',
         ...(options.sampleRate ? { sampleRate: options.sampleRate } : {}),
         ...(options.fallback ? { fallback: options.fallback } : {}),
-        renditions: [
+        renditions: options.renditions ?? [
           { id: 'mono', bitrate: '32k', audioChannels: 1 },
           { id: 'hifi', bitrate: '128k' },
         ],
@@ -201,4 +203,53 @@ t.test('a fallback file that cannot be used is logged with the channel, and sile
     t.match(lines, [{ level: 50, channel: 'fip', file: path }], `${path}: one error naming the channel and the file`);
     t.equal(peak(decode(take(source, 100), 1)), 0, 'the safety source is digital silence');
   }
+});
+
+// MP3 renditions (docs/architecture.md, "MP3 renditions"): chunks of MP3 frames on the AAC grid.
+const WITH_MP3 = [
+  { id: 'hifi', bitrate: '128k' },
+  { id: 'mp3', bitrate: '128k', codec: 'mp3' },
+  { id: 'mp3-mono', bitrate: '64k', codec: 'mp3', audioChannels: 1 },
+];
+
+/** An MP3 rendition's chunks back to back: its raw MP3 stream. */
+function mp3Of(groups: AacFrame[][], rendition: number): Uint8Array {
+  return Buffer.concat(groups.map((group) => group[rendition]!.data));
+}
+
+t.test('silence gives MP3 renditions 8 silent frames every 9 groups, which decode to digital silence', async (t) => {
+  for (const sampleRate of [48000, 44100]) {
+    const source = await loadSafetySource(channelWith({ sampleRate, renditions: WITH_MP3 }), { logger: silentLogger });
+    const groups = take(source, 900);
+    t.ok(groups.every((group) => group[0]!.objectType === 2 && group[1]!.objectType === MP3_OBJECT_TYPE && group[2]!.objectType === MP3_OBJECT_TYPE));
+    t.same(groups.slice(0, 9).map((group) => group[1]!.data.length > 0 ? 1 : 0), [1, 1, 1, 1, 1, 1, 1, 1, 0], `${sampleRate} Hz: frame k in group floor(k × 1152 / 1024)`);
+    const frames = new MpegAudioReader().push(mp3Of(groups, 1));
+    t.equal(frames.length, 800, '1152 samples per frame over 900 × 1024 samples');
+    t.match(parseMpegAudioHeader(frames[0]!.data, 0), { sampleRate, bitrate: 128000, channelCount: 2 });
+    t.match(parseMpegAudioHeader(mp3Of(groups, 2), 0), { sampleRate, bitrate: 64000, channelCount: 1 });
+    const pcm = await decodePcm(mp3Of(groups, 2), { format: 'mp3', sampleRate });
+    t.equal(pcm.length, 800 * 1152, `${sampleRate} Hz: every sample decoded`);
+    t.ok(pcm.every((sample) => sample === 0), `${sampleRate} Hz: digital silence`);
+    t.equal(peak(decode(groups, 0, sampleRate)), 0, 'and the AAC rendition is silent as before');
+  }
+});
+
+t.test('a fallback file is encoded into MP3 renditions too, and loops as the tone on the AAC grid', async (t) => {
+  const path = await toneFile(t, 1.6, 'wav');
+  const logged: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(line) });
+  const source = await loadSafetySource(channelWith({ fallback: { file: path, loop: true }, renditions: WITH_MP3 }), { logger });
+  t.equal(source.description, `file ${path} (looped)`, logged.join(''));
+  const groups = take(source, 300);
+  t.equal(loopPeriod(groups), 72, 'the file (75 groups) loops every 72 groups: a whole number of 9-group MP3 periods');
+  const frames = new MpegAudioReader().push(mp3Of(groups.slice(0, 288), 1));
+  t.equal(frames.length, 4 * 64, 'exactly 8 MP3 frames per 9 groups in every loop: the MP3 timeline keeps time');
+  t.ok(frames.every((frame) => frame.sampleRate === 48000 && frame.channelCount === 2));
+  for (const rendition of [1, 2]) {
+    const reading = await identifyTone(mp3Of(groups, rendition), [1000, 1500], { format: 'mp3' });
+    t.equal(reading.tone, 1000, `rendition ${rendition}: the tone`);
+  }
+  // A loop seam may overlap or gap by less than an MP3 frame (24 ms).
+  const dropout = longestDropoutSeconds(await decodePcm(mp3Of(groups, 1), { format: 'mp3' }), 16000);
+  t.ok(dropout <= 0.024, `no dropout longer than one MP3 frame at the seams (${dropout} s)`);
 });

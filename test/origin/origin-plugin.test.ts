@@ -187,6 +187,29 @@ t.test('a segment is served as immutable MPEG-TS with byte ranges advertised', a
   t.equal((await get(app, '/fip/hifi/100-1.ts')).headers.etag, response.headers.etag, 'the validator is stable');
 });
 
+t.test("an MP3 rendition's packed-audio segments and parts are served as audio/mpeg, immutable, with ranges and ETags", async (t) => {
+  const store = await filledStore(t);
+  await store.putSegment('jazz', 'hifi', '7-2.mp3', SEGMENT, 600);
+  await store.putSegment('jazz', 'hifi', '7-2.1.mp3', SEGMENT.subarray(0, 100), 600);
+  const app = await startOrigin(t, store);
+  const segment = await get(app, '/jazz/hifi/7-2.mp3');
+  t.equal(segment.statusCode, 200);
+  t.equal(segment.headers['content-type'], 'audio/mpeg');
+  t.equal(segment.headers['cache-control'], 'public, max-age=31536000, immutable');
+  t.equal(segment.headers['accept-ranges'], 'bytes');
+  t.same(segment.rawPayload, SEGMENT);
+  const part = await get(app, '/jazz/hifi/7-2.1.mp3');
+  t.equal(part.headers['content-type'], 'audio/mpeg');
+  t.equal(part.rawPayload.length, 100);
+  t.not(part.headers.etag, segment.headers.etag, 'a part and its segment have their own validators');
+  t.equal((await get(app, '/jazz/hifi/7-2.mp3', { 'if-none-match': segment.headers.etag as string })).statusCode, 304);
+  const range = await get(app, '/jazz/hifi/7-2.mp3', { range: 'bytes=10-19' });
+  t.equal(range.statusCode, 206);
+  t.same(range.rawPayload, SEGMENT.subarray(10, 20));
+  t.equal((await get(app, '/jazz/hifi/7-2.ts')).statusCode, 404, 'the same segment under .ts does not exist');
+  t.equal((await get(app, '/jazz/hifi/7-2.mp4')).statusCode, 400, 'another extension is a malformed name, as before');
+});
+
 t.test('a matching If-None-Match gets 304 without a body, for playlists and segments', async (t) => {
   const store = await filledStore(t);
   const app = await startOrigin(t, store);
