@@ -38,8 +38,8 @@ export interface FfmpegHandlers {
 }
 
 export interface FfmpegJob {
-  /** What FFmpeg reads: a URL, a path, a lavfi graph, `concatf:…`. */
-  input: string;
+  /** What FFmpeg reads: a URL, a path, a lavfi graph, `concatf:…`, or a stream piped to its stdin (`pipe:0`). */
+  input: string | Readable;
   inputOptions: readonly string[];
   outputOptions: readonly string[];
   /** The output container (`-f`), unless the output options name it. */

@@ -2,8 +2,8 @@
  * HTTP Basic credentials (RFC 7617) of Icecast's interfaces: the origin's admin endpoint
  * (`origin.icecastAdmin`) and a source input's mount (`source:<password>`). Nothing about the
  * answer's time says how much was right: user and password are compared as SHA-256 digests
- * with timingSafeEqual, both always, whatever the header (docs/architecture.md, Icecast
- * compatibility).
+ * with timingSafeEqual, both always, whatever the header
+ * (docs/architecture.md, Icecast admin endpoint).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 

@@ -2,7 +2,7 @@
  * Icecast's metadata update, `GET /admin/metadata?mode=updinfo&mount=/m&song=Artist%20-%20Title`,
  * as automation systems, Liquidsoap and source clients (BUTT, Mixxx) send it, to the origin
  * (src/origin/icecast-admin.ts) or to a source input's listener (src/ingest/icecast-source.ts),
- * and Icecast's XML replies (docs/architecture.md, Icecast compatibility).
+ * and Icecast's XML replies (docs/architecture.md, Icecast admin endpoint).
  *
  * The query is read from the raw request target: percent-escapes become bytes, then text in
  * the `charset` the client names (UTF-8 when none), so that invalid UTF-8 is refused rather

@@ -1,7 +1,6 @@
 /**
- * Icecast's admin metadata endpoint on the origin port (docs/architecture.md, Icecast
- * compatibility), so automation systems and Liquidsoap scripts that update an Icecast work
- * unchanged:
+ * Icecast's admin metadata endpoint on the origin port, so automation systems and Liquidsoap
+ * scripts that update an Icecast work unchanged (docs/architecture.md, Icecast admin endpoint):
  *   GET /admin/metadata?mount=/fip-hifi.aac&mode=updinfo&song=Artist%20-%20Title[&charset=…]
  * with HTTP Basic auth (`origin.icecastAdmin`). It sets the now playing of the channel whose
  * progressive mount (`/{channel}-{rendition}.aac` or `.mp3`) is named, and answers Icecast's
