@@ -1,7 +1,7 @@
 /**
  * An Icecast source input (docs/architecture.md, Icecast inputs): a small HTTP listener on the
  * input's address (`icecast://0.0.0.0:8010/live`) that accepts one source client on its mount,
- * as Icecast 2.4 does, so BUTT, Mixxx, Liquidsoap or `ffmpeg -f mp3 icecast://source:…@host:port/live`
+ * as Icecast 2.4 does (the HTTP read by hand: source-request.ts), so BUTT, Mixxx, Liquidsoap or `ffmpeg -f mp3 icecast://source:…@host:port/live`
  * can feed a channel:
  * - `PUT /live` (Icecast 2.4+, `Expect: 100-continue` answered once the credentials are
  *   checked) or the legacy `SOURCE /live`, with Basic auth `source:<password>`; wrong or
@@ -16,13 +16,14 @@
  * The body is the input worker's FeedStream: it pipes it into FFmpeg's stdin. Nothing a client
  * sends can throw out of here.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ERRORS, isOnairError, OnairError, type OnairErrorCode } from '../errors.js';
 import { BasicAuthCheck, ICECAST_CHALLENGE, type BasicCredentials } from '../http/basic-auth.js';
 import { AUTHENTICATION_REQUIRED, icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
 import { feedFormatOf, type FeedHandlers, type FeedStream, type InputFeed } from './input-feed.js';
+import { ChunkedDecoder, headEnd, MAX_HEAD_BYTES, parseRequestHead, type SourceRequestHead } from './source-request.js';
 
 export interface IcecastSourceOptions {
   host: string;
@@ -36,14 +37,17 @@ export interface IcecastSourceOptions {
   idleTimeoutMs?: number;
 }
 
-/** Source and metadata clients at once; more connections are refused by the kernel's backlog. */
+/** Source and metadata clients at once; more connections are closed at once. */
 const MAX_CONNECTIONS = 16;
 const HEADERS_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 30_000;
 const LISTEN_RETRY_MS = 2_000;
+/** Body bytes held between the socket and FFmpeg's pipe; the socket is paused beyond. */
+const BODY_BUFFER_BYTES = 64 * 1024;
 
 interface SourceConnection {
-  request: IncomingMessage;
+  body: Readable;
+  socket: Socket;
   format: string;
   /** An encoder run reads it now. */
   taken: boolean;
@@ -56,6 +60,7 @@ export class IcecastSourceFeed implements InputFeed {
   private readonly auth: BasicAuthCheck;
   private readonly logger: Logger;
   private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
   private current: SourceConnection | undefined;
   private waiter: ((stream: FeedStream | undefined) => void) | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -102,27 +107,20 @@ export class IcecastSourceFeed implements InputFeed {
     const waiting = this.waiter;
     this.waiter = undefined;
     waiting?.(undefined);
-    this.current?.request.socket.destroy();
     this.current = undefined;
+    for (const socket of this.sockets) socket.destroy();
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   private listen(): Promise<void> {
-    const server = createServer({ requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: 5_000, maxHeaderSize: 8192 });
+    const server = createServer((socket) => this.onConnection(socket));
     server.maxConnections = MAX_CONNECTIONS;
-    // An Expect: 100-continue is answered only once the credentials and the mount are checked.
-    server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => this.handle(request, response, true));
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => this.handle(request, response, false));
-    server.on('clientError', (error, socket: Socket) => socket.destroy());
     return new Promise((resolve) => {
       server.once('listening', () => {
-        this.server = server;
+        if (this.closed) server.close();
+        else this.server = server;
         this.logger.info('source input listening');
         resolve();
       });
@@ -136,62 +134,97 @@ export class IcecastSourceFeed implements InputFeed {
     });
   }
 
-  private handle(request: IncomingMessage, response: ServerResponse, expectsContinue: boolean): void {
-    request.on('error', () => undefined);
-    try {
-      const path = (request.url ?? '').split('?')[0];
-      if (!this.auth.check(request.headers.authorization)) {
-        this.logger.warn({ client: request.socket.remoteAddress, method: request.method }, 'source client refused: wrong credentials');
-        this.reply(response, 'ONAIR_ICECAST_UNAUTHORIZED', AUTHENTICATION_REQUIRED);
+  /** Reads the request head (bounded in bytes and time), then answers it. */
+  private onConnection(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setTimeout(HEADERS_TIMEOUT_MS, () => socket.destroy());
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      const end = headEnd(received);
+      if (end === undefined) {
+        if (received.length > MAX_HEAD_BYTES) this.refuse(socket, 431, 'Request Header Fields Too Large', icecastResponse('Request header too large', false));
         return;
       }
-      if (request.method === 'GET' && path === '/admin/metadata') {
-        this.updateMetadata(request, response);
+      socket.off('data', onData);
+      socket.pause();
+      const head = end[0] <= MAX_HEAD_BYTES ? parseRequestHead(received.subarray(0, end[0])) : undefined;
+      if (!head) {
+        this.refuse(socket, 400, 'Bad Request', icecastResponse('Bad request', false));
         return;
       }
-      if ((request.method !== 'PUT' && request.method !== 'SOURCE') || path !== this.options.mount) {
-        throw new OnairError('ONAIR_MOUNT_UNKNOWN', 'Source does not exist');
+      try {
+        this.handle(head, socket, received.subarray(end[1]));
+      } catch (error) {
+        if (!isOnairError(error)) throw error;
+        this.refuseWith(socket, error.code, icecastResponse(error.message, false));
       }
-      if (this.current && !this.current.ended) throw new OnairError('ONAIR_MOUNT_IN_USE', 'Mountpoint in use');
-      const contentType = request.headers['content-type'];
-      // No Content-Type: MP3, as Icecast assumes for old source clients.
-      const format = contentType === undefined ? 'mp3' : feedFormatOf(contentType);
-      if (format === undefined) throw new OnairError('ONAIR_SOURCE_FORMAT', 'Content-type not supported');
-      this.accept(request, response, format, expectsContinue);
-    } catch (error) {
-      if (!isOnairError(error)) throw error;
-      this.reply(response, error.code, icecastResponse(error.message, false));
-    }
+    };
+    socket.on('data', onData);
   }
 
-  private updateMetadata(request: IncomingMessage, response: ServerResponse): void {
-    const update = metadataUpdateFrom(request.url ?? '', Date.now());
+  private handle(head: SourceRequestHead, socket: Socket, bodyStart: Buffer): void {
+    const path = head.target.split('?')[0];
+    if (!this.auth.check(head.headers.get('authorization'))) {
+      this.logger.warn({ client: socket.remoteAddress, method: head.method }, 'source client refused: wrong credentials');
+      this.refuseWith(socket, 'ONAIR_ICECAST_UNAUTHORIZED', AUTHENTICATION_REQUIRED);
+      return;
+    }
+    if (head.method === 'GET' && path === '/admin/metadata') {
+      this.updateMetadata(head, socket);
+      return;
+    }
+    if ((head.method !== 'PUT' && head.method !== 'SOURCE') || path !== this.options.mount) {
+      throw new OnairError('ONAIR_MOUNT_UNKNOWN', 'Source does not exist');
+    }
+    if (this.current && !this.current.ended) throw new OnairError('ONAIR_MOUNT_IN_USE', 'Mountpoint in use');
+    const contentType = head.headers.get('content-type');
+    // No Content-Type: MP3, as Icecast assumes for old source clients.
+    const format = contentType === undefined ? 'mp3' : feedFormatOf(contentType);
+    if (format === undefined) throw new OnairError('ONAIR_SOURCE_FORMAT', 'Content-type not supported');
+    this.accept(head, socket, bodyStart, format);
+  }
+
+  private updateMetadata(head: SourceRequestHead, socket: Socket): void {
+    const update = metadataUpdateFrom(head.target, Date.now());
     if (update.mount !== this.options.mount) throw new OnairError('ONAIR_MOUNT_UNKNOWN', 'Source does not exist');
     this.logger.info({ title: update.nowPlaying.title }, 'source client sent a title');
     this.options.handlers.onNowPlaying(update.nowPlaying);
-    response.writeHead(200, { 'content-type': ICECAST_XML_CONTENT_TYPE, 'cache-control': 'no-store' }).end(METADATA_UPDATED);
+    this.respond(socket, 200, 'OK', METADATA_UPDATED);
   }
 
-  private accept(request: IncomingMessage, response: ServerResponse, format: string, expectsContinue: boolean): void {
-    if (expectsContinue) response.writeContinue();
+  private accept(head: SourceRequestHead, socket: Socket, bodyStart: Buffer, format: string): void {
+    // Only now, with the credentials and the mount checked, may the client send its body.
+    if (/100-continue/i.test(head.headers.get('expect') ?? '')) socket.write('HTTP/1.1 100 Continue\r\n\r\n');
     // Icecast's own answer, which source clients wait for before they send: HTTP/1.0, no headers.
-    request.socket.write('HTTP/1.0 200 OK\r\n\r\n');
-    const connection: SourceConnection = { request, format, taken: false, ended: false };
+    socket.write('HTTP/1.0 200 OK\r\n\r\n');
+    const raw = new PassThrough({ highWaterMark: BODY_BUFFER_BYTES });
+    if (bodyStart.length > 0) raw.write(bodyStart);
+    socket.pipe(raw);
+    const chunked = /chunked/i.test(head.headers.get('transfer-encoding') ?? '');
+    const body: Readable = chunked ? raw.pipe(new ChunkedDecoder()) : raw;
+    body.on('error', () => socket.destroy());
+    body.pause();
+    const connection: SourceConnection = { body, socket, format, taken: false, ended: false };
     this.current = connection;
-    this.logger.info({ client: request.socket.remoteAddress, format }, 'source client connected');
-    request.socket.setTimeout(this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => {
+    this.logger.info({ client: socket.remoteAddress, format }, 'source client connected');
+    socket.setTimeout(this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => {
       this.logger.warn('source client sent nothing for too long; dropped');
-      request.socket.destroy();
+      socket.destroy();
     });
     const ended = (): void => {
       if (connection.ended) return;
       connection.ended = true;
       if (this.current === connection) this.current = undefined;
       this.logger.info('source client disconnected');
-      request.socket.destroy();
+      // What was received still reaches FFmpeg; then its stdin ends.
+      raw.end();
+      socket.destroy();
     };
-    request.once('end', ended);
-    request.once('close', ended);
+    socket.once('close', ended);
+    body.once('end', ended);
     const waiting = this.waiter;
     if (waiting) {
       this.waiter = undefined;
@@ -202,18 +235,29 @@ export class IcecastSourceFeed implements InputFeed {
   private streamOf(connection: SourceConnection): FeedStream {
     connection.taken = true;
     return {
-      audio: connection.request,
+      audio: connection.body,
       format: connection.format,
       release: () => {
         connection.taken = false;
-        connection.request.pause();
+        connection.body.pause();
       },
     };
   }
 
-  private reply(response: ServerResponse, code: OnairErrorCode, body: string): void {
-    const headers: Record<string, string> = { 'content-type': ICECAST_XML_CONTENT_TYPE, 'cache-control': 'no-store', connection: 'close' };
-    if (code === 'ONAIR_ICECAST_UNAUTHORIZED') headers['www-authenticate'] = ICECAST_CHALLENGE;
-    response.writeHead(ERRORS[code].status, headers).end(body);
+  private refuseWith(socket: Socket, code: OnairErrorCode, body: string): void {
+    const status = ERRORS[code].status;
+    const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Authentication Required', 403: 'Forbidden', 415: 'Unsupported Media Type' };
+    this.refuse(socket, status, reasons[status] ?? 'Error', body, code === 'ONAIR_ICECAST_UNAUTHORIZED' ? { 'WWW-Authenticate': ICECAST_CHALLENGE } : {});
+  }
+
+  private refuse(socket: Socket, status: number, reason: string, body: string, headers: Record<string, string> = {}): void {
+    this.respond(socket, status, reason, body, headers);
+  }
+
+  /** One answer, then the connection closes (Icecast answers HTTP/1.0). */
+  private respond(socket: Socket, status: number, reason: string, body: string, headers: Record<string, string> = {}): void {
+    const lines = [`HTTP/1.0 ${status} ${reason}`, `Content-Type: ${ICECAST_XML_CONTENT_TYPE}`, `Content-Length: ${Buffer.byteLength(body)}`, 'Cache-Control: no-store', 'Connection: close'];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
   }
 }
