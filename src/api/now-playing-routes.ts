@@ -47,7 +47,7 @@ export async function nowPlayingRoutes(fastify: FastifyInstance, options: NowPla
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(body as Buffer);
     } catch {
-      done(new OnairError('ONAIR_BODY_NOT_UTF8', 'the body is not valid UTF-8', { where: 'body' }), undefined);
+      done(new OnairError('ONAIR_TEXT_ENCODING', 'the body is not valid UTF-8', { where: 'body' }), undefined);
       return;
     }
     try {

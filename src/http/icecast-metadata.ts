@@ -53,7 +53,7 @@ function percentDecode(text: string): Uint8Array {
 /**
  * Reads an updinfo request's query: the mount and the now playing it sets. Throws OnairError
  * ONAIR_NOW_PLAYING_INVALID (the parameter named) for another mode, no song nor title, an
- * unknown charset or a too long request, and ONAIR_BODY_NOT_UTF8 for text that is not valid in
+ * unknown charset or a too long request, and ONAIR_TEXT_ENCODING for text that is not valid in
  * its charset.
  */
 export function metadataUpdateFrom(requestTarget: string, setAt: number): MetadataUpdate {
@@ -74,7 +74,7 @@ export function metadataUpdateFrom(requestTarget: string, setAt: number): Metada
     try {
       return decoder.decode(bytes);
     } catch {
-      throw new OnairError('ONAIR_BODY_NOT_UTF8', `not valid ${charset}`, { where: name });
+      throw new OnairError('ONAIR_TEXT_ENCODING', `not valid ${charset}`, { where: name });
     }
   };
   const mode = text('mode');
@@ -100,5 +100,3 @@ export function icecastResponse(message: string, done: boolean): string {
 }
 
 export const METADATA_UPDATED = icecastResponse('Metadata update successful', true);
-/** The one answer to wrong or missing credentials, whatever the mount. */
-export const AUTHENTICATION_REQUIRED = icecastResponse('You need to authenticate', false);

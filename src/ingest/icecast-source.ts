@@ -21,7 +21,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ERRORS, isOnairError, OnairError, type OnairErrorCode } from '../errors.js';
 import { BasicAuthCheck, ICECAST_CHALLENGE, type BasicCredentials } from '../http/basic-auth.js';
-import { AUTHENTICATION_REQUIRED, icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
+import { icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
 import { feedFormatOf, type FeedHandlers, type FeedStream, type InputFeed } from './input-feed.js';
 import { ChunkedDecoder, headEnd, MAX_HEAD_BYTES, parseRequestHead, type SourceRequestHead } from './source-request.js';
 
@@ -145,14 +145,14 @@ export class IcecastSourceFeed implements InputFeed {
       received = Buffer.concat([received, chunk]);
       const end = headEnd(received);
       if (end === undefined) {
-        if (received.length > MAX_HEAD_BYTES) this.refuse(socket, 431, 'Request Header Fields Too Large', icecastResponse('Request header too large', false));
+        if (received.length > MAX_HEAD_BYTES) this.respond(socket, 431, 'Request Header Fields Too Large', icecastResponse('Request header too large', false));
         return;
       }
       socket.off('data', onData);
       socket.pause();
       const head = end[0] <= MAX_HEAD_BYTES ? parseRequestHead(received.subarray(0, end[0])) : undefined;
       if (!head) {
-        this.refuse(socket, 400, 'Bad Request', icecastResponse('Bad request', false));
+        this.respond(socket, 400, 'Bad Request', icecastResponse('Bad request', false));
         return;
       }
       try {
@@ -169,8 +169,7 @@ export class IcecastSourceFeed implements InputFeed {
     const path = head.target.split('?')[0];
     if (!this.auth.check(head.headers.get('authorization'))) {
       this.logger.warn({ client: socket.remoteAddress, method: head.method }, 'source client refused: wrong credentials');
-      this.refuseWith(socket, 'ONAIR_ICECAST_UNAUTHORIZED', AUTHENTICATION_REQUIRED);
-      return;
+      throw new OnairError('ONAIR_ICECAST_UNAUTHORIZED', 'You need to authenticate');
     }
     if (head.method === 'GET' && path === '/admin/metadata') {
       this.updateMetadata(head, socket);
@@ -247,11 +246,7 @@ export class IcecastSourceFeed implements InputFeed {
   private refuseWith(socket: Socket, code: OnairErrorCode, body: string): void {
     const status = ERRORS[code].status;
     const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Authentication Required', 403: 'Forbidden', 415: 'Unsupported Media Type' };
-    this.refuse(socket, status, reasons[status] ?? 'Error', body, code === 'ONAIR_ICECAST_UNAUTHORIZED' ? { 'WWW-Authenticate': ICECAST_CHALLENGE } : {});
-  }
-
-  private refuse(socket: Socket, status: number, reason: string, body: string, headers: Record<string, string> = {}): void {
-    this.respond(socket, status, reason, body, headers);
+    this.respond(socket, status, reasons[status] ?? 'Error', body, code === 'ONAIR_ICECAST_UNAUTHORIZED' ? { 'WWW-Authenticate': ICECAST_CHALLENGE } : {});
   }
 
   /** One answer, then the connection closes (Icecast answers HTTP/1.0). */

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isOnairError, OnairError, ERRORS } from '../errors.js';
 import { BasicAuthCheck, ICECAST_CHALLENGE, type BasicCredentials } from '../http/basic-auth.js';
 import { sendError } from '../http/error-replies.js';
-import { AUTHENTICATION_REQUIRED, icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
+import { icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
 import { readFromStore } from '../http/store-read.js';
 import { serializeNowPlaying } from '../media/now-playing.js';
 import type { NowPlayingStore } from '../store/store.js';
@@ -50,7 +50,7 @@ export async function icecastAdmin(fastify: FastifyInstance, options: IcecastAdm
     if (!check || !admin) return sendError(reply, 404, 'no such resource');
     if (!check.check(request.headers.authorization)) {
       reply.header('www-authenticate', ICECAST_CHALLENGE);
-      return xml(reply, ERRORS.ONAIR_ICECAST_UNAUTHORIZED.status, AUTHENTICATION_REQUIRED);
+      return refuse(reply, new OnairError('ONAIR_ICECAST_UNAUTHORIZED', 'You need to authenticate'));
     }
     try {
       const update = metadataUpdateFrom(request.url, Date.now());

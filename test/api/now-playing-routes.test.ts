@@ -73,7 +73,7 @@ t.test('invalid UTF-8 in the body is refused with 400, not replaced', async (t) 
   const body = Buffer.concat([Buffer.from('{"title":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
   const answer = await put(body);
   t.equal(answer.statusCode, 400);
-  t.equal(answer.json().error, 'invalid_utf8');
+  t.equal(answer.json().error, 'invalid_encoding');
   t.equal(await store.getNowPlaying('fip'), null, 'nothing stored');
   const valid = await put(Buffer.from('{"title":"café ♪"}'));
   t.equal(valid.json().title, 'café ♪', 'valid multi-byte text passes');
