@@ -476,7 +476,7 @@ function hasSrtPassphrase(input: { url: string; srt?: { passphrase?: string } })
 /** A listener input that takes audio from any sender: no SRT passphrase (udp:// and rtp:// have none). */
 export function acceptsAnySender(input: { url: string; srt?: { passphrase?: string } }): boolean {
   // A source input always has a password (reportIcecastInputProblems).
-  if (icecastSourceAddress(input.url) !== undefined) return false;
+  if (input.url.startsWith('icecast:')) return false;
   return inputReach(input.url) === 'listener' && !hasSrtPassphrase(input);
 }
 
