@@ -20,6 +20,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v strace >/dev/null 2>&1 || missing="$missing strace"
   # VLC 3 for the VLC playback test (test/e2e/vlc.test.ts); cvlc comes with the base plugins.
   command -v cvlc >/dev/null 2>&1 || missing="$missing vlc-bin vlc-plugin-base"
+  # curl sends Icecast metadata updates with Basic auth, as scripts do (test/e2e/icecast-source.test.ts).
+  command -v curl >/dev/null 2>&1 || missing="$missing curl"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

@@ -52,3 +52,15 @@ t.test('refusals name the key path', async (t) => {
   t.equal(refusedAt([{ id: 'main', url: '/srv/a.mp3' }], { origin: { icecastAdmin: { user: 'admin' } } }), 'origin.icecastAdmin.password');
   t.equal(refusedAt([{ id: 'main', url: '/srv/a.mp3' }], { origin: { icecastAdmin: { password: 'admin-secret' } } }), undefined);
 });
+
+t.test('a source input whose port is taken is refused before anything starts, naming the input', async (t) => {
+  const { createServer } = await import('node:net');
+  const { checkPortsFree } = await import('../../src/preflight.js');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const port = (taken.address() as { port: number }).port;
+  const config = configWith([{ id: 'studio', url: `icecast://127.0.0.1:${port}/live`, source: { password: 'hackme-please' } }], { origin: { port: 0 }, admin: { port: 0 } });
+  await t.rejects(checkPortsFree(config, 'ingest'), { code: 'ONAIR_PORT_IN_USE', where: 'channels[0].inputs[0].url' });
+  await t.resolves(checkPortsFree(config, 'origin'), 'an origin does not run inputs');
+});
