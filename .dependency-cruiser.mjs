@@ -28,12 +28,12 @@ const LAYERS = [
   { folder: 'media', may: [], why: 'src/media is pure bytes: it imports nothing but itself (not even errors or the clock)' },
   { folder: 'store', may: [...BASE], why: 'src/store sits under everything that reads or writes channels: it imports only errors, the clock, config and logging' },
   { folder: 'ffmpeg', may: [...BASE], why: 'src/ffmpeg runs processes for ingest and recording: it imports only errors, the clock, config and logging' },
-  { folder: 'http', may: [...BASE, '^src/store/'], why: 'src/http holds what origin, recordings and API share; it knows none of them' },
+  { folder: 'http', may: [...BASE, '^src/media/', '^src/store/'], why: 'src/http holds what origin, ingest, recordings and API share; it knows none of them' },
   { folder: 'hls', may: [...BASE, '^src/media/', '^src/store/'], why: 'src/hls cuts frames into segments and playlists: media below it, the store it writes to; no inputs, no HTTP' },
   {
     folder: 'ingest',
-    may: [...BASE, '^src/media/', '^src/store/', '^src/ffmpeg/'],
-    why: 'src/ingest turns feeds into frame groups: it knows FFmpeg, media and the store (leases), not the packager, recordings or HTTP',
+    may: [...BASE, '^src/media/', '^src/store/', '^src/ffmpeg/', '^src/http/'],
+    why: 'src/ingest turns feeds into frame groups: it knows FFmpeg, media, the store (leases) and the HTTP helpers (Icecast source auth and metadata), not the packager or recordings',
   },
   {
     folder: 'recording',

@@ -22,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v cvlc >/dev/null 2>&1 || missing="$missing vlc-bin vlc-plugin-base"
   # cuetools (cueprint, cuebreakpoints) reads back the recordings' cue sheets (test/recording/session-chapters.test.ts).
   command -v cueprint >/dev/null 2>&1 || missing="$missing cuetools"
+  # curl sends Icecast metadata updates with Basic auth, as scripts do (test/e2e/icecast-source.test.ts).
+  command -v curl >/dev/null 2>&1 || missing="$missing curl"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

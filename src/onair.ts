@@ -143,6 +143,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         recordings,
         trustedProxies: config.origin.trustedProxies,
         limits: config.origin.limits,
+        icecastAdmin: config.origin.icecastAdmin ? { credentials: config.origin.icecastAdmin, store: measuredStore } : undefined,
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { srtListenerAddress, type OnairConfig } from './config/config-schema.js';
+import { icecastSourceAddress, srtListenerAddress, type OnairConfig } from './config/config-schema.js';
 import { OnairError } from './errors.js';
 import { findOnPath, isExecutable } from './ffmpeg/ffmpeg-launcher.js';
 
@@ -27,6 +27,12 @@ export async function checkPortsFree(config: OnairConfig, role: Role): Promise<v
   if (role === 'origin') return;
   for (const [channelIndex, channel] of config.channels.entries()) {
     for (const [inputIndex, input] of channel.inputs.entries()) {
+      const source = icecastSourceAddress(input.url);
+      if (source && !(await tcpPortFree(source.host, source.port))) {
+        throw new OnairError('ONAIR_PORT_IN_USE', `${source.host}:${source.port} is already in use (Icecast source input)`, {
+          where: `channels[${channelIndex}].inputs[${inputIndex}].url`,
+        });
+      }
       const listener = srtListenerAddress(input.url);
       if (!listener) continue;
       if (!(await udpPortFree(listener.host, listener.port))) {

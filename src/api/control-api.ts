@@ -6,6 +6,7 @@
  *   DELETE /api/channels/{ch}/input       release the pin: priorities rule again
  *   POST   /api/channels/{ch}/recording   start or stop recording a session {"action":"start"|"stop"}
  *   POST   /api/reload                    re-read the config file and apply the channel changes
+ *   PUT    /api/channels/{ch}/now-playing set what plays now; GET reads it (now-playing-routes.ts)
  * Status comes from the store (what the leading packager wrote), so any process sharing the
  * store answers the reads; a switch needs the process that leads the channel (409 elsewhere,
  * a hot standby included: its selector is not what listeners hear).
@@ -25,7 +26,8 @@ import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { ChannelStatus } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
 import type { RecordingRecord } from '../recording/recording-record.js';
-import type { ChannelStatusStore, OriginStore } from '../store/store.js';
+import type { ChannelStatusStore, NowPlayingStore, OriginStore } from '../store/store.js';
+import { nowPlayingRoutes } from './now-playing-routes.js';
 
 export interface ReloadResult {
   added: string[];
@@ -35,7 +37,7 @@ export interface ReloadResult {
 
 export interface ControlApiOptions {
   tokens: readonly string[];
-  store: Pick<ChannelStatusStore, 'getStatus'> & Pick<OriginStore, 'getState'>;
+  store: Pick<ChannelStatusStore, 'getStatus'> & Pick<OriginStore, 'getState'> & Pick<NowPlayingStore, 'putNowPlaying' | 'getNowPlaying'>;
   /** The channels as configured now (they change on reload). */
   channels: () => readonly ChannelConfig[];
   /** The ingest of this process, when it runs one (manual switches need it). */
@@ -241,6 +243,8 @@ export async function controlApi(fastify: FastifyInstance, options: ControlApiOp
       }
     },
   );
+
+  await fastify.register(nowPlayingRoutes, { store: options.store, channels: options.channels, storeTimeoutMs });
 
   fastify.post(
     '/reload',

@@ -79,6 +79,21 @@ const srtOptionsSchema = z
   })
   .strict();
 
+/**
+ * An Icecast source input (`icecast://0.0.0.0:8010/live`): the credentials a source client
+ * (BUTT, Mixxx, Liquidsoap, `ffmpeg … icecast://source:…@host:port/live`) must present, as
+ * HTTP Basic auth, to feed the mount or update its metadata (src/ingest/icecast-source.ts).
+ */
+const sourceOptionsSchema = z
+  .object({
+    user: z.string().min(1).max(64).default('source'),
+    password: z
+      .string({ error: 'expected the password source clients must send (at least 8 characters)' })
+      .min(8, { error: 'expected at least 8 characters' })
+      .max(256),
+  })
+  .strict();
+
 /** The id under which the safety source appears in logs, the store and metrics: no input may take it. */
 export const FALLBACK_SOURCE_ID = 'fallback';
 
@@ -88,10 +103,14 @@ const inputSchema = z
     url: z
       .string({ error: 'expected a URL FFmpeg can read, e.g. srt://0.0.0.0:9000?mode=listener' })
       .min(1)
-      .refine((url) => /^(srt|udp|rtp|rtmp|http|https|file):/.test(url) || url.startsWith('/'), {
-        error: 'expected an srt://, udp://, rtmp://, http(s):// or file URL, or an absolute path',
+      .refine((url) => /^(srt|udp|rtp|rtmp|http|https|icecast|file):/.test(url) || url.startsWith('/'), {
+        error: 'expected an srt://, udp://, rtmp://, http(s)://, icecast:// or file URL, or an absolute path',
       }),
     srt: srtOptionsSchema.optional(),
+    /** For an `icecast://host:port/mount` input: the source client's credentials (required there). */
+    source: sourceOptionsSchema.optional(),
+    /** For an http(s):// input: onair pulls it itself with `Icy-MetaData: 1` and airs its StreamTitle as now playing. */
+    icyMetadata: z.boolean({ error: 'expected true or false' }).optional(),
     /**
      * A listener input (an SRT listener without a passphrase, udp://, rtp://) takes audio from
      * anyone who reaches its port: refused unless this says so (`onair check` warns about it).
@@ -99,7 +118,8 @@ const inputSchema = z
     allowUnauthenticated: z.boolean({ error: 'expected true or false' }).optional(),
   })
   .strict()
-  .superRefine(reportUnauthenticatedListener);
+  .superRefine(reportUnauthenticatedListener)
+  .superRefine(reportIcecastInputProblems);
 
 /** LAME's Layer III bit rates at 44.1 and 48 kHz (MPEG-1): 32k to 320k. */
 export const MP3_BITRATE_RANGE = { min: 32_000, max: 320_000 } as const;
@@ -297,6 +317,14 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).default(8080),
         ...originProtectionSchema,
+        /** Icecast's GET /admin/metadata on the origin port (src/origin/icecast-admin.ts); absent: off (404). */
+        icecastAdmin: z
+          .object({
+            user: z.string().min(1).max(64).default('admin'),
+            password: z.string({ error: 'expected the admin password (at least 8 characters)' }).min(8, { error: 'expected at least 8 characters' }).max(256),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -399,6 +427,7 @@ export const configSchema = z
   .superRefine((config, context) => {
     reportDuplicates(config.channels, ['channels'], context);
     reportDuplicateListeners(config, context);
+    reportDuplicateSourceListeners(config, context);
     reportPartsLongerThanSegments(config, context);
     reportSignedChannelsWithoutKey(config, context);
   });
@@ -452,7 +481,7 @@ export type InputReach = 'listener' | 'caller' | 'file';
 
 export function inputReach(url: string): InputReach {
   if (url.startsWith('/') || url.startsWith('file:')) return 'file';
-  if (url.startsWith('udp:') || url.startsWith('rtp:') || srtListenerAddress(url) !== undefined) return 'listener';
+  if (url.startsWith('udp:') || url.startsWith('rtp:') || url.startsWith('icecast:') || srtListenerAddress(url) !== undefined) return 'listener';
   return 'caller';
 }
 
@@ -464,6 +493,8 @@ function hasSrtPassphrase(input: { url: string; srt?: { passphrase?: string } })
 
 /** A listener input that takes audio from any sender: no SRT passphrase (udp:// and rtp:// have none). */
 export function acceptsAnySender(input: { url: string; srt?: { passphrase?: string } }): boolean {
+  // A source input always has a password (reportIcecastInputProblems).
+  if (input.url.startsWith('icecast:')) return false;
   return inputReach(input.url) === 'listener' && !hasSrtPassphrase(input);
 }
 
@@ -532,4 +563,45 @@ export function srtListenerAddress(url: string): { host: string; port: number } 
   }
   if (parsed.searchParams.get('mode') !== 'listener') return undefined;
   return { host: parsed.hostname || '0.0.0.0', port: Number(parsed.port) };
+}
+
+/** Where an Icecast source input listens and its mount: `icecast://0.0.0.0:8010/live` → 0.0.0.0, 8010, /live. */
+export function icecastSourceAddress(url: string): { host: string; port: number; mount: string } | undefined {
+  if (!url.startsWith('icecast://') || !URL.canParse(url)) return undefined;
+  const parsed = new URL(url);
+  if (parsed.port === '' || parsed.pathname.length < 2 || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') return undefined;
+  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port), mount: decodeURIComponent(parsed.pathname) };
+}
+
+/** A source input needs a well-formed address and a password; `source` and `icyMetadata` belong to their own kinds of input. */
+function reportIcecastInputProblems(input: { url: string; source?: unknown; icyMetadata?: boolean }, context: z.RefinementCtx): void {
+  if (input.url.startsWith('icecast:')) {
+    if (icecastSourceAddress(input.url) === undefined) {
+      context.addIssue({ code: 'custom', path: ['url'], message: 'expected icecast://host:port/mount (the address to listen on and the mount source clients use; no credentials in the URL)' });
+    }
+    if (input.source === undefined) {
+      context.addIssue({ code: 'custom', path: ['source', 'password'], message: 'a source input needs the password source clients must send: source: { password: … }' });
+    }
+  } else if (input.source !== undefined) {
+    context.addIssue({ code: 'custom', path: ['source'], message: 'only for an icecast://host:port/mount input' });
+  }
+  if (input.icyMetadata !== undefined && !/^https?:/.test(input.url)) {
+    context.addIssue({ code: 'custom', path: ['icyMetadata'], message: 'only for an http(s):// input' });
+  }
+}
+
+/** One source listener per TCP port: two source inputs on one port would fight over it. */
+function reportDuplicateSourceListeners(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  const seen = new Map<number, string>();
+  config.channels.forEach((channel, channelIndex) => {
+    channel.inputs.forEach((input, inputIndex) => {
+      const address = icecastSourceAddress(input.url);
+      if (!address) return;
+      const previous = seen.get(address.port);
+      if (previous) {
+        context.addIssue({ code: 'custom', path: ['channels', channelIndex, 'inputs', inputIndex, 'url'], message: `source port ${address.port} is already used by ${previous}` });
+      }
+      seen.set(address.port, `channels[${channelIndex}].inputs[${inputIndex}]`);
+    });
+  });
 }

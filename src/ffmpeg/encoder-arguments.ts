@@ -14,8 +14,10 @@ export interface EncoderRendition {
 }
 
 export interface EncoderSpec {
-  /** Anything FFmpeg reads: srt://, udp://, http(s)://, a file path. */
+  /** Anything FFmpeg reads: srt://, udp://, http(s)://, a file path, or `pipe:0` (stdin, fed by onair). */
   inputUrl: string;
+  /** For `pipe:0`: the container onair was told (`mp3`, `aac`, `ogg`); absent: probed among the audio containers. */
+  inputFormat?: string;
   sampleRate: number;
   renditions: readonly EncoderRendition[];
   /** Read the input at its native rate (files standing in for a live feed). */
@@ -48,7 +50,10 @@ export interface InputDemuxing {
 /** Audio containers a probed input (an Icecast mount, a file) may be in. */
 export const PROBED_AUDIO_FORMATS = ['aac', 'mp3', 'ogg', 'flac', 'wav', 'mpegts', 'mov', 'matroska'] as const;
 
-export function inputDemuxing(inputUrl: string): InputDemuxing {
+/** Containers a fed input may name (from a source client's or an upstream's Content-Type). */
+export const PIPED_AUDIO_FORMATS = ['mp3', 'aac', 'ogg'] as const;
+
+export function inputDemuxing(inputUrl: string, inputFormat?: string): InputDemuxing {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(inputUrl)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'srt':
@@ -62,6 +67,12 @@ export function inputDemuxing(inputUrl: string): InputDemuxing {
     case 'http':
     case 'https':
       return { formats: PROBED_AUDIO_FORMATS, protocols: ['http', 'https', 'tcp', 'tls'] };
+    case 'pipe':
+      // Audio onair feeds on stdin (an Icecast source client, a pulled ICY stream): the
+      // container it was told (always one of PIPED_AUDIO_FORMATS), else probed.
+      return inputFormat !== undefined && (PIPED_AUDIO_FORMATS as readonly string[]).includes(inputFormat)
+        ? { format: inputFormat, protocols: ['pipe'] }
+        : { formats: PROBED_AUDIO_FORMATS, protocols: ['pipe'] };
     default:
       // An absolute path or a file: URL (the config accepts nothing else).
       return { formats: PROBED_AUDIO_FORMATS, protocols: ['file'] };
@@ -77,7 +88,7 @@ export function ffmpegInputOptions(spec: EncoderSpec): string[] {
   // A second of probing is plenty for an audio feed and keeps start and failover quick
   // (FFmpeg's default spends ~5 s on a live MPEG-TS before the first frame).
   const options = ['-nostdin', '-hide_banner', ...logging, '-analyzeduration', '1000000', '-probesize', '65536'];
-  const demuxing = inputDemuxing(spec.inputUrl);
+  const demuxing = inputDemuxing(spec.inputUrl, spec.inputFormat);
   options.push('-protocol_whitelist', demuxing.protocols.join(','));
   if (demuxing.format !== undefined) options.push('-f', demuxing.format);
   if (demuxing.formats !== undefined) options.push('-format_whitelist', demuxing.formats.join(','));

@@ -38,8 +38,8 @@ export interface FfmpegHandlers {
 }
 
 export interface FfmpegJob {
-  /** What FFmpeg reads: a URL, a path, a lavfi graph, `concatf:…`. */
-  input: string;
+  /** What FFmpeg reads: a URL, a path, a lavfi graph, `concatf:…`, or a stream piped to its stdin (`pipe:0`). */
+  input: string | Readable;
   inputOptions: readonly string[];
   /** More inputs after the first, each with its own options (e.g. an ffmetadata file of chapters). */
   extraInputs?: readonly { input: string; options: readonly string[] }[];

@@ -12,9 +12,10 @@ export interface EncoderProcess extends FfmpegProcess {
   readonly stdout: Readable;
 }
 
-export function startEncoder(spec: EncoderSpec, handlers: FfmpegHandlers): EncoderProcess {
+/** With `stdin`, FFmpeg reads that stream (`spec.inputUrl` is then `pipe:0`): audio onair receives itself. */
+export function startEncoder(spec: EncoderSpec, handlers: FfmpegHandlers, stdin?: Readable): EncoderProcess {
   return pipeFfmpeg(
-    { input: spec.inputUrl, inputOptions: ffmpegInputOptions(spec), outputOptions: ffmpegOutputOptions(spec), format: 'mpegts' },
+    { input: stdin ?? spec.inputUrl, inputOptions: ffmpegInputOptions(spec), outputOptions: ffmpegOutputOptions(spec), format: 'mpegts' },
     handlers,
   );
 }

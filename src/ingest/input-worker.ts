@@ -7,6 +7,10 @@
  * produced some, or none within `startTimeoutMs` of its start unless it is an SRT listener
  * waiting for its caller) is killed and restarted the same way. With `silenceSeconds`,
  * FFmpeg's silencedetect tells when the feed is digital silence (`silent`).
+ * A fed input (an Icecast source mount, a pulled ICY stream: input-feed.ts) gets its audio
+ * from its feed before each run and pipes it into FFmpeg's stdin; the titles the feed learns
+ * go to `onNowPlaying`. While a source mount waits for its client no FFmpeg runs, so the input
+ * is unhealthy; when the client leaves, the worker waits for the next one at once.
  * Nothing a feed sends can throw out of here.
  */
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -20,6 +24,10 @@ import type { EncoderSpec } from '../ffmpeg/encoder-arguments.js';
 import type { FfmpegExit } from '../ffmpeg/ffmpeg-process.js';
 import { startEncoder as startFfmpegEncoder, type EncoderProcess } from '../ffmpeg/live-encoder.js';
 import { backoffDelay } from '../ffmpeg/restart-backoff.js';
+import { PassThrough } from 'node:stream';
+import type { NowPlaying } from '../media/now-playing.js';
+import { feedForInput } from './feed-for-input.js';
+import type { FeedStream, InputFeed } from './input-feed.js';
 import { RenditionAligner, type RenditionCodec } from './rendition-aligner.js';
 
 /** ISO/IEC 13818-1 stream_type (Table 2-34) of each rendition codec: ADTS AAC; MPEG-1 or MPEG-2 audio (FFmpeg writes MP3 below 32 kHz as the latter). */
@@ -61,6 +69,10 @@ export interface InputWorkerOptions {
   clock?: Clock;
   /** The demuxer or ADTS parser threw (a bug a feed provoked): the owner restarts the channel. Unset: it is thrown. */
   onParserFault?: (error: unknown) => void;
+  /** A title the input's feed learned (a source client's metadata, a pulled stream's StreamTitle). */
+  onNowPlaying?: (nowPlaying: NowPlaying) => void;
+  /** Where a fed input's audio comes from; default from the input's config (feed-for-input.ts). */
+  feed?: InputFeed;
 }
 
 export class InputWorker {
@@ -90,12 +102,15 @@ export class InputWorker {
   private lastGarbageLog = 0;
   private stopping = false;
   private feedSilent = false;
+  /** Where a fed input's audio comes from (undefined: FFmpeg reads the URL). */
+  private readonly feed: InputFeed | undefined;
 
   constructor(options: InputWorkerOptions) {
     this.options = options;
     this.inputId = options.input.id;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger.child({ channel: options.channel.id, input: options.input.id });
+    this.feed = options.feed ?? feedForInput(options.input, this.logger, { onNowPlaying: (nowPlaying) => this.options.onNowPlaying?.(nowPlaying) });
   }
 
   /** An encoder process is alive (started and not yet exited). */
@@ -118,7 +133,29 @@ export class InputWorker {
     if (acceptsAnySender(this.options.input)) {
       this.logger.warn({ url: redactUrl(this.options.input.url) }, 'input accepts audio from any sender that reaches it (allowUnauthenticated)');
     }
-    this.launch();
+    this.feed?.start();
+    this.run();
+  }
+
+  /** Starts the next encoder run: at once, or once the feed has a stream. */
+  private run(): void {
+    const feed = this.feed;
+    if (!feed) {
+      this.launch();
+      return;
+    }
+    this.runStartedAt = this.clock.now();
+    feed.next().then(
+      (stream) => {
+        if (!stream) return;
+        if (this.stopping) stream.release();
+        else this.launch(stream);
+      },
+      (error: unknown) => {
+        if (this.stopping) return;
+        this.onEncoderExit({ code: null, signal: null, reason: error instanceof Error ? error.message : String(error) });
+      },
+    );
   }
 
   /** Stops FFmpeg (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
@@ -126,6 +163,7 @@ export class InputWorker {
     this.stopping = true;
     this.restartTimer?.cancel();
     this.disarmWatchdog();
+    await this.feed?.close();
     const encoder = this.encoder;
     const exited = this.encoderExited;
     if (!encoder || !exited) return;
@@ -135,8 +173,12 @@ export class InputWorker {
     killTimer.cancel();
   }
 
-  private launch(): void {
-    const spec = encoderSpecFor(this.options.channel, this.options.input);
+  private launch(stream?: FeedStream): void {
+    const inputSpec = encoderSpecFor(this.options.channel, this.options.input);
+    // A fed input: FFmpeg reads the feed's audio on stdin, in the container it was told.
+    const spec = stream ? { ...inputSpec, inputUrl: 'pipe:0', inputFormat: stream.format, realtime: false, loop: false } : inputSpec;
+    const stdin = stream ? new PassThrough() : undefined;
+    if (stream && stdin) stream.audio.pipe(stdin);
     const output = new EncoderOutputReader(renditionCodecs(this.options.channel), (streams) => {
       this.logger.error({ streams }, 'encoder output has unexpected audio streams');
     });
@@ -157,10 +199,15 @@ export class InputWorker {
         if (this.encoder === encoder) this.setSilent(silent);
       },
       onExit: (exit) => {
+        if (stream && stdin) {
+          stream.audio.unpipe(stdin);
+          stdin.destroy();
+          stream.release();
+        }
         resolveExit();
         this.onEncoderExit(exit);
       },
-    });
+    }, stdin);
     this.encoder = encoder;
     this.armWatchdog(encoder, false);
     this.notifyStateChange();
@@ -260,14 +307,17 @@ export class InputWorker {
     this.notifyStateChange();
     if (this.stopping) return;
     const ranFor = this.clock.now() - this.runStartedAt;
-    this.failures = ranFor >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
-    const delay = backoffDelay(this.failures);
+    // A source client that left ends its run cleanly (EOF on stdin): wait for the next one at once.
+    const senderLeft = this.feed?.waitsForSender === true && exit.code === 0;
+    this.failures = senderLeft ? 0 : ranFor >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
+    const delay = senderLeft ? 0 : backoffDelay(this.failures);
     const reason = exit.reason === undefined ? undefined : redactText(exit.reason);
-    this.logger.warn({ code: exit.code, signal: exit.signal, reason, restartInMs: delay }, 'input encoder stopped');
+    if (senderLeft) this.logger.info('source client gone; waiting for the next');
+    else this.logger.warn({ code: exit.code, signal: exit.signal, reason, restartInMs: delay }, 'input encoder stopped');
     this.restartTimer = this.clock.setTimeout(() => {
       if (this.stopping) return;
       this.stats.encoderRestarts += 1;
-      this.launch();
+      this.run();
     }, delay);
   }
 }

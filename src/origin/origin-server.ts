@@ -20,8 +20,10 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ADMIN_PATH_PREFIXES, originProtectionDefaults, type OnairConfig } from '../config/config-schema.js';
 import { OnairError } from '../errors.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
 import { addressMatcher, ConnectionLimits } from './client-limits.js';
+import { icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
@@ -49,6 +51,8 @@ export interface BuildOriginOptions extends OriginOptions {
   trustedProxies?: string[];
   /** `origin.limits` (the API's rate is the control API's); each key defaults as in the config. */
   limits?: Partial<OriginLimits>;
+  /** `origin.icecastAdmin` and where its metadata updates go; absent: GET /admin/metadata is a 404. */
+  icecastAdmin?: IcecastAdminOptions['admin'];
 }
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
@@ -80,7 +84,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   const app = Fastify({
@@ -158,6 +162,12 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
     for (const url of ADMIN_PATHS_ON_ORIGIN) app.route({ method: ADMIN_METHODS, url, onRequest: notHere, handler: notHere });
+    // Icecast's admin metadata endpoint (a static route: it wins over `/:channel/:playlist`).
+    await app.register(icecastAdmin, {
+      admin: icecastAdminOptions,
+      channels: () => app.onairOrigin.channels(),
+      storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+    });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);

@@ -28,7 +28,8 @@ import { InputWorker } from '../ingest/input-worker.js';
 import { loadSafetySource } from '../ingest/safety-source.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { SessionRecorder, type RecordingJobQueue, type SessionRecorderOptions } from '../recording/session-recorder.js';
-import type { ChannelStatusStore, LeaseStore, SegmentPublishStore } from '../store/store.js';
+import { serializeNowPlaying, type NowPlaying } from '../media/now-playing.js';
+import type { ChannelStatusStore, LeaseStore, NowPlayingStore, SegmentPublishStore } from '../store/store.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
 const SELECTOR_TICK_MS = 20;
@@ -38,7 +39,7 @@ const monotonicNow = (): number => performance.now();
 export interface PipelineOptions {
   config: OnairConfig;
   /** What a channel's pipeline writes: segments and playlists, its lease, its status. */
-  store: SegmentPublishStore & LeaseStore & ChannelStatusStore;
+  store: SegmentPublishStore & LeaseStore & ChannelStatusStore & Pick<NowPlayingStore, 'putNowPlaying'>;
   logger: Logger;
   startEncoder?: typeof startEncoder;
   /** Recordings (src/recording): where sessions go, who stitches them, the now playing for chapters. None: nothing is recorded. */
@@ -95,6 +96,8 @@ export class ChannelPipeline {
   private closing = false;
   /** Set by the first exception of a stage: nothing more goes into the pipeline. */
   private faulted = false;
+  /** The last title each input's feed sent (a source client's metadata, a StreamTitle). */
+  private readonly inputTitles = new Map<string, NowPlaying>();
 
   constructor(channel: ChannelConfig, options: PipelineOptions) {
     this.channel = channel;
@@ -122,6 +125,7 @@ export class ChannelPipeline {
             if (!this.closing) this.guard('selector', () => this.selector?.tick(monotonicNow()));
           },
           onParserFault: (error) => this.fault('parser', error),
+          onNowPlaying: (nowPlaying) => this.inputNowPlaying(input.id, nowPlaying),
         }),
     );
     this.leadership = new ChannelLeadership({
@@ -232,8 +236,27 @@ export class ChannelPipeline {
     this.options.onFault?.({ channel: this.channel.id, stage, error });
   }
 
+  /**
+   * A title from an input's feed is the channel's now playing while that input is on air:
+   * at once when it is, else when it comes on air (a backup's titles never overwrite the
+   * main's). Only the leader writes it.
+   */
+  private inputNowPlaying(inputId: string, nowPlaying: NowPlaying): void {
+    this.inputTitles.set(inputId, nowPlaying);
+    if (this.selector?.activeSource === inputId) this.putNowPlaying(nowPlaying);
+  }
+
+  private putNowPlaying(nowPlaying: NowPlaying): void {
+    if (!this.packager.isLeading) return;
+    this.options.store.putNowPlaying(this.channel.id, serializeNowPlaying(nowPlaying)).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not store the now playing');
+    });
+  }
+
   private onSwitch(change: InputSwitch): void {
     this.lastSwitch = { change, wallClock: Date.now() };
+    const title = this.inputTitles.get(change.to);
+    if (title) this.putNowPlaying(title);
     this.recorder?.sourceChanged(change.to, this.lastSwitch.wallClock);
     this.switches.set(change.reason, (this.switches.get(change.reason) ?? 0) + 1);
     const log = change.to === FALLBACK_SOURCE_ID || change.reason !== 'available' ? 'warn' : 'info';

@@ -74,7 +74,7 @@ t.test('no token is 401 with a Bearer challenge, a wrong one 403; the OpenAPI do
   t.equal(docs.status, 200);
   const document = (await docs.json()) as { openapi: string; paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } };
   t.match(document.openapi, /^3\./);
-  t.strictSame(Object.keys(document.paths).sort(), ['/api/channels', '/api/channels/{channel}', '/api/channels/{channel}/input', '/api/channels/{channel}/recording', '/api/reload']);
+  t.strictSame(Object.keys(document.paths).sort(), ['/api/channels', '/api/channels/{channel}', '/api/channels/{channel}/input', '/api/channels/{channel}/now-playing', '/api/channels/{channel}/recording', '/api/reload']);
   t.ok(document.components.securitySchemes.bearer, 'declares the bearer scheme');
 });
 
