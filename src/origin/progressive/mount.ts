@@ -233,6 +233,8 @@ export class Mount {
     const chunk = joinFrames(frames);
     for (const listener of this.listeners) {
       if (listener.send(chunk, true)) this.stats.framesDelivered += frames.length;
+      // Cut off (too slow) or closed: it is gone from the count at once.
+      else this.detach(listener);
     }
   }
 }
