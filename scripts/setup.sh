@@ -20,6 +20,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v strace >/dev/null 2>&1 || missing="$missing strace"
   # VLC 3 for the VLC playback test (test/e2e/vlc.test.ts); cvlc comes with the base plugins.
   command -v cvlc >/dev/null 2>&1 || missing="$missing vlc-bin vlc-plugin-base"
+  # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
+  command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"
