@@ -206,9 +206,10 @@ export class Mount {
     }
     for (const read of plan.reads) {
       if (!this.following) return;
-      const address = parseSegmentUri(read.uri);
-      if (!address || address.rendition !== rendition) continue;
+      // `{rendition}/{name}`: `.ts`, or `.mp3`/`.aac` packed audio (its run, if the name has one, is kept for parts).
+      if (!read.uri.startsWith(`${rendition}/`)) continue;
       const segmentName = read.uri.slice(rendition.length + 1);
+      const run = parseSegmentUri(read.uri)?.run;
       const bytes = await readFromStore(`segment ${channel}/${read.uri}`, () => store.getSegment(channel, rendition, segmentName), storeTimeoutMs, clock);
       this.stats.reads += 1;
       if (!this.following) return;
@@ -223,7 +224,7 @@ export class Mount {
       this.position =
         read.part === undefined
           ? { msn: read.msn + 1, parts: 0, frames: 0 }
-          : { msn: read.msn, run: address.run, parts: read.part + 1, frames: (this.position?.msn === read.msn ? this.position.frames : 0) + frames.length };
+          : { msn: read.msn, run, parts: read.part + 1, frames: (this.position?.msn === read.msn ? this.position.frames : 0) + frames.length };
     }
   }
 

@@ -223,3 +223,34 @@ t.test('the mount stops reading the store a grace period after its last listener
   mount.attach(next);
   t.ok(next.frameIndices().length > 0, 'the next listener gets a burst again');
 });
+
+t.test('an MP3 rendition’s packed-audio segments (ID3 tag, then MPEG audio frames) come out as their frames, the tags left out', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const clock = new ManualClock();
+  const mount = new Mount({ channel: 'fip', rendition: 'midfi', store, burstSeconds: 60, maxBacklogBytes: 1 << 20, idleGraceMs: 1000, storeTimeoutMs: 1000, recheckMs: 1000, clock, logger });
+  t.teardown(() => mount.close());
+  // MPEG-1 Layer III, 128 kb/s, 48 kHz: 384-byte frames of 1152 samples (24 ms); the second byte of the payload numbers them.
+  const frame = (index: number): Buffer => Buffer.concat([Buffer.from([0xff, 0xfb, 0x94, 0x00]), Buffer.from([index]), Buffer.alloc(379, index)]);
+  const id3 = Buffer.from([0x49, 0x44, 0x33, 4, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4, 5]);
+  const segments: string[] = [];
+  const publish = async (msn: number): Promise<void> => {
+    const frames = Array.from({ length: 10 }, (_, at) => frame(msn * 10 + at));
+    await store.putSegment('fip', 'midfi', `${msn}-7.mp3`, Buffer.concat([id3, ...frames]), 600);
+    segments.push(`#EXTINF:0.24000,\nmidfi/${msn}-7.mp3`);
+    const playlist = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:1', '#EXT-X-MEDIA-SEQUENCE:0', ...segments, ''].join('\n');
+    await store.publish({ channel: 'fip', playlists: { 'fip_midfi.m3u8': playlist }, state: '{}' });
+  };
+  for (let msn = 0; msn < 3; msn++) await publish(msn);
+  await mount.wake();
+  const sink = new CollectingSink();
+  mount.attach(sink);
+  await publish(3);
+  mount.notify();
+  await clock.advance(10);
+  const received = Buffer.concat(sink.chunks);
+  t.equal(received.length, 40 * 384, 'every frame of the four segments, nothing of their tags');
+  const numbers = Array.from({ length: 40 }, (_, at) => received[at * 384 + 4]);
+  t.strictSame(numbers, Array.from({ length: 40 }, (_, at) => at), 'in order, once');
+});
