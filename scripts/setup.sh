@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v cueprint >/dev/null 2>&1 || missing="$missing cuetools"
   # curl sends Icecast metadata updates with Basic auth, as scripts do (test/e2e/icecast-source.test.ts).
   command -v curl >/dev/null 2>&1 || missing="$missing curl"
+  # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
+  command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

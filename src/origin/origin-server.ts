@@ -13,6 +13,7 @@
  * idle keep-alive connections close after keepAliveTimeoutMs, and a socket that moves no byte
  * for longer than that and the longest LL-HLS hold is closed (a slow reader included);
  * @fastify/under-pressure answers 503 ONAIR_ORIGIN_BUSY while the event loop lags.
+ * With `progressive`, the Icecast-style mounts and /status-json.xsl (src/origin/progressive/).
  */
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
@@ -29,13 +30,14 @@ import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
-import type { ListenerStore, OriginStore } from '../store/store.js';
+import type { ConnectionCountStore, ListenerStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
   /** Read by the origin and the player page, and holds the listener counts. */
-  store: OriginStore & ListenerStore;
+  store: OriginStore & ListenerStore & Partial<ConnectionCountStore>;
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
@@ -53,6 +55,8 @@ export interface BuildOriginOptions extends OriginOptions {
   limits?: Partial<OriginLimits>;
   /** `origin.icecastAdmin` and where its metadata updates go; absent: GET /admin/metadata is a 404. */
   icecastAdmin?: IcecastAdminOptions['admin'];
+  /** Icecast-style progressive mounts (src/origin/progressive/) and `origin.progressive`; none: no mounts. */
+  progressive?: Omit<ProgressiveOptions, 'store' | 'clock' | 'storeTimeoutMs'> & { store: ProgressiveStore };
 }
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
@@ -84,7 +88,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   const app = Fastify({
@@ -158,6 +162,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       serveAdminRoutes: false,
       sessionIdsPerClient: limits.sessionIdsPerClient,
       ingestRequestsPerMinute: limits.ingestRequestsPerMinute,
+      progressive: progressive !== undefined,
     });
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
@@ -169,6 +174,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
     });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
+    if (progressive) await app.register(mountsPlugin, { ...progressive, clock: originOptions.clock, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;
