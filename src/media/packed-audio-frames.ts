@@ -1,7 +1,7 @@
 /**
  * The MPEG audio frames of an HLS packed-audio segment (RFC 8216 §3.4: ID3v2 tags, id3.org
- * ID3v2.4 §3.1, then raw frames), as progressive mounts read them (docs/architecture.md,
- * "Progressive mounts"). Frame headers are src/media/mpeg-audio.ts's (Layer III, what onair
+ * ID3v2.4 §3.1, then raw frames), as progressive mounts read them
+ * (docs/architecture.md, Progressive mounts). Frame headers are src/media/mpeg-audio.ts's (Layer III, what onair
  * writes). Pure; bad bytes are skipped and counted, nothing throws on input.
  */
 import { parseMpegAudioHeader, type MpegAudioFrame, type MpegAudioHeader } from './mpeg-audio.js';
