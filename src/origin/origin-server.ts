@@ -29,11 +29,11 @@ import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
-import type { ListenerStore, OriginStore } from '../store/store.js';
+import type { ListenerStore, NowPlayingStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
-  /** Read by the origin and the player page, and holds the listener counts. */
-  store: OriginStore & ListenerStore;
+  /** Read by the origin and the player page (channels and their now playing), and holds the listener counts. */
+  store: OriginStore & ListenerStore & Pick<NowPlayingStore, 'getNowPlaying'>;
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
