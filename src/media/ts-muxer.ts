@@ -13,8 +13,10 @@
  * metadata_descriptor in its ES_info, a metadata_pointer_descriptor in the program_info),
  * and each now playing handed to `muxSegment` becomes one PES on that PID (private_stream_1,
  * data_alignment_indicator, PTS where it applies) holding an ID3v2.4 tag (src/media/id3.ts).
- * The metadata PES come right after the PMT, ahead of the audio they annotate: a player
- * shows them at their PTS. docs/architecture.md, "Now playing in HLS".
+ * A metadata PES goes right after the audio packet in which the first frame at or after its
+ * PTS begins: after a PCR (VLC takes the timestamp of a PES that comes before any PCR as the
+ * clock, then drops audio as late), and where the audio it annotates is in the multiplex.
+ * docs/architecture.md, "Now playing in HLS".
  */
 import { parseAdtsHeader } from './adts.js';
 import { nowPlayingId3Tag } from './id3.js';
@@ -166,18 +168,57 @@ export class TsSegmentMuxer implements Muxer {
       this.planPes(frames, group, nextPts);
       pesPackets.push(this.planPayload.length - before);
     });
+    const placement = this.placeMetadata(frames, groups, pesPackets, metadataPes);
     const output = new Uint8Array((2 + metadataPackets + this.planPayload.length) * TS_PACKET_SIZE);
     const view = new DataView(output.buffer);
     this.writeSectionPacket(output, view, 0, PAT_PID, this.patSection);
     this.writeSectionPacket(output, view, TS_PACKET_SIZE, this.pmtPid, this.pmtSection);
-    let offset = 2 * TS_PACKET_SIZE;
-    for (const pes of metadataPes) offset = this.writeDataPes(output, view, offset, this.metadataPid!, pes.pts, pes.tag);
+    let offset = this.writeMetadataAfter(output, view, 2 * TS_PACKET_SIZE, placement, NO_AUDIO_PACKET);
     let plan = 0;
     groups.forEach((group, index) => {
-      offset = this.writePes(output, view, offset, frames, group, plan, pesPackets[index]!);
+      offset = this.writePes(output, view, offset, frames, group, plan, pesPackets[index]!, placement);
       plan += pesPackets[index]!;
     });
     return output;
+  }
+
+  /**
+   * Where each metadata PES goes: after the audio packet (its index in the plan) in which the
+   * first frame at or after its PTS begins; after the last one if no frame is that late, and
+   * before any (NO_AUDIO_PACKET) if there is no audio at all.
+   */
+  private placeMetadata(frames: readonly TimedAacFrame[], groups: FrameGroup[], pesPackets: number[], metadata: DataPes[]): Map<number, DataPes[]> {
+    const placement = new Map<number, DataPes[]>();
+    for (const pes of metadata) {
+      const frame = frames.findIndex((candidate) => ptsDelta(pes.pts, candidate.pts) >= 0);
+      const packet = frame < 0 ? this.planPayload.length - 1 : this.packetHolding(frames, groups, pesPackets, frame);
+      const here = placement.get(packet);
+      if (here) here.push(pes);
+      else placement.set(packet, [pes]);
+    }
+    return placement;
+  }
+
+  /** The index in the plan of the audio packet in which frame `frame` begins. */
+  private packetHolding(frames: readonly TimedAacFrame[], groups: FrameGroup[], pesPackets: number[], frame: number): number {
+    let plan = 0;
+    for (const [index, group] of groups.entries()) {
+      if (frame >= group.end) {
+        plan += pesPackets[index]!;
+        continue;
+      }
+      let byte = PES_HEADER_BYTES;
+      for (let before = group.start; before < frame; before++) byte += frames[before].data.length;
+      for (let covered = this.planPayload[plan]!; covered <= byte; covered += this.planPayload[plan]!) plan += 1;
+      return plan;
+    }
+    return this.planPayload.length - 1;
+  }
+
+  /** Writes the metadata PES placed after audio packet `packet`. */
+  private writeMetadataAfter(output: Uint8Array, view: DataView, offset: number, placement: Map<number, DataPes[]>, packet: number): number {
+    for (const pes of placement.get(packet) ?? []) offset = this.writeDataPes(output, view, offset, this.metadataPid!, pes.pts, pes.tag);
+    return offset;
   }
 
   /** Starts every PID's continuity_counter at 0 again, e.g. after a signalled discontinuity. */
@@ -269,7 +310,16 @@ export class TsSegmentMuxer implements Muxer {
     }
   }
 
-  private writePes(output: Uint8Array, view: DataView, offset: number, frames: readonly TimedAacFrame[], group: FrameGroup, plan: number, packets: number): number {
+  private writePes(
+    output: Uint8Array,
+    view: DataView,
+    offset: number,
+    frames: readonly TimedAacFrame[],
+    group: FrameGroup,
+    plan: number,
+    packets: number,
+    metadata: Map<number, DataPes[]>,
+  ): number {
     const pes = this.pesScratch;
     const pesView = new DataView(pes.buffer);
     const pts = wrapPts(frames[group.start].pts);
@@ -291,7 +341,7 @@ export class TsSegmentMuxer implements Muxer {
       const first = written === 0 && chunk > 0;
       if (chunk === 0) {
         this.writePcrOnlyPacket(output, view, offset, pcr);
-        offset += TS_PACKET_SIZE;
+        offset = this.writeMetadataAfter(output, view, offset + TS_PACKET_SIZE, metadata, packet);
         continue;
       }
       const hasPcr = pcr !== NO_PCR;
@@ -309,7 +359,7 @@ export class TsSegmentMuxer implements Muxer {
       }
       output.set(pes.subarray(written, written + chunk), offset + TS_PACKET_SIZE - chunk);
       written += chunk;
-      offset += TS_PACKET_SIZE;
+      offset = this.writeMetadataAfter(output, view, offset + TS_PACKET_SIZE, metadata, packet);
     }
     return offset;
   }
@@ -330,7 +380,8 @@ export class TsSegmentMuxer implements Muxer {
    * stuffing (§2.4.3.4). No PCR: the audio PID carries it.
    */
   private writeDataPes(output: Uint8Array, view: DataView, offset: number, pid: number, pts: number, payload: Uint8Array): number {
-    const pes = this.pesScratch;
+    // Its own bytes: it is written in the middle of an audio PES, which is in pesScratch.
+    const pes = new Uint8Array(PES_HEADER_BYTES + payload.length);
     const pesView = new DataView(pes.buffer);
     pesView.setUint32(0, 0x000001_00 | PRIVATE_STREAM_1); // packet_start_code_prefix, stream_id
     pesView.setUint16(4, PES_HEADER_BYTES - 6 + payload.length); // PES_packet_length
@@ -385,6 +436,15 @@ export class TsSegmentMuxer implements Muxer {
     view.setUint8(offset + 3, (adaptation ? 0x30 : 0x10) | counter);
   }
 }
+
+/** A metadata PES to write: its PTS and its payload (an ID3 tag). */
+interface DataPes {
+  pts: number;
+  tag: Uint8Array;
+}
+
+/** In a metadata placement: before the first audio packet (a segment without audio). */
+const NO_AUDIO_PACKET = -1;
 
 interface FrameGroup {
   start: number;

@@ -4,18 +4,22 @@
  * store, as the control API or an Icecast update would. Then hls.js in Debian's Chromium,
  * on onair's player page, receives it as ID3 timed metadata (cues of a metadata text track,
  * with the title), the page shows it with its artwork, /channels.json lists it, and a change
- * reaches all three while the channel plays.
+ * reaches all three while the channel plays. And VLC 3, which clocks by the PCR and demuxes
+ * the ID3 stream too, plays a channel whose now playing changes mid-segment without a single
+ * timestamp or decoder error.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { ChannelListing } from '../../src/origin/player-plugin.js';
 import { serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { PlayerPage, launchChromium } from '../helpers/browser.js';
-import { originUrl, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
+import { originUrl, startRole, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
 
 const READY = /"msg":"ingest started"/;
 /** A 1×1 PNG: the artwork, served on loopback so the page loads nothing from another site. */
@@ -89,4 +93,27 @@ t.test('hls.js receives the now playing as ID3 cues; the page and /channels.json
   await row.getByText('Bill Evans – Été — Blue in Green').waitFor({ timeout: 10_000 });
   t.pass('the channel row follows the change');
   t.same(await player.errors(), [], 'no error at all');
+});
+
+const VLC_SECONDS = 12;
+const vlcMissing = vlcUnavailable();
+
+t.test('VLC plays a channel whose now playing changes mid-segment, with no timestamp or decoder error', { skip: vlcMissing }, async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  // 4 s segments, as in vlc.test.ts: VLC's live start-up has the margin it needs on a loaded machine.
+  const config = await testConfig({ segmentSeconds: 4 });
+  await startRole(t, config, 'start', store);
+  await store.putNowPlaying('fip', serializeNowPlaying({ title: 'So What', artist: 'Miles Davis', setAt: Date.now() }));
+  startSender(t, config);
+  const base = originUrl(config);
+  await waitForThreeSegments(base);
+  const changes = setInterval(() => void store.putNowPlaying('fip', serializeNowPlaying({ title: `Take ${Date.now()}`, artist: 'Miles Davis', setAt: Date.now() })), 1300);
+  t.teardown(() => clearInterval(changes));
+  const played = await playWithVlc(`${base}/fip/fip_hifi.m3u8`, VLC_SECONDS);
+  t.comment(`VLC exited ${played.code}, ${played.audioSeconds.toFixed(2)} s of audio, ${played.decoderErrors.length} decoder error lines`);
+  t.match(played.log, /found Metadata_descriptor type ID3/, 'VLC read the ID3 stream’s descriptors');
+  t.same(played.decoderErrors.slice(0, 10), [], 'VLC logged no timestamp, buffering or decoder error');
+  t.ok(played.audioSeconds >= VLC_SECONDS - 2, `VLC wrote ${played.audioSeconds.toFixed(2)} s of audio`);
 });

@@ -64,9 +64,19 @@ t.test('each timed metadata becomes a PES on the ID3 PID: private_stream_1, data
   const metadata: TimedMetadata[] = [{ pts: input[0]!.pts, nowPlaying: SO_WHAT }, { pts: change, nowPlaying: NEXT }];
   const segment = muxer.muxSegment(input, metadata);
   const packets = scanTsPackets(segment);
-  t.same(packets.slice(0, 4).map((packet) => packet.pid), [0, 0x1000, METADATA_PID, METADATA_PID], 'right after the PMT, one packet each');
-  t.ok(packets.slice(4).every((packet) => packet.pid === 0x100), 'then the audio');
-  const pesStart = 2 * 188 + 4 + 1 + segment[2 * 188 + 4]!;
+  t.same(packets.slice(0, 4).map((packet) => packet.pid), [0, 0x1000, 0x100, METADATA_PID], 'the first after the first audio packet (and its PCR)');
+  t.ok(packets[2]!.pcr !== undefined);
+  // The change: right after the audio packet in which frame 120 (250 bytes each, after a 14-byte PES header) begins.
+  const changeAt = packets.findIndex((packet, index) => index > 3 && packet.pid === METADATA_PID);
+  const audioBytesBefore = packets.slice(0, changeAt).reduce((sum, packet, index) => {
+    if (packet.pid !== 0x100) return sum;
+    const offset = index * 188;
+    return sum + 184 - (segment[offset + 3]! & 0x20 ? 1 + segment[offset + 4]! : 0);
+  }, 0);
+  const frameStart = 14 + 120 * 250;
+  t.ok(audioBytesBefore > frameStart && audioBytesBefore <= frameStart + 184, `after ${audioBytesBefore} audio bytes: frame 120 starts at ${frameStart}`);
+  t.equal(packets.filter((packet) => packet.pid === METADATA_PID).length, 2, 'one packet each');
+  const pesStart = 3 * 188 + 4 + 1 + segment[3 * 188 + 4]!;
   t.equal(Buffer.from(segment.subarray(pesStart, pesStart + 4)).toString('hex'), '000001bd', 'stream_id 0xbd');
   t.equal(segment[pesStart + 6], 0x84, 'data_alignment_indicator set');
   t.equal(segment[pesStart + 7], 0x80, 'PTS only');
@@ -99,6 +109,11 @@ t.test('a tag longer than a packet spans packets; continuity on the ID3 PID runs
   t.same(pes.map((event) => event.pts), [PTS_WRAP - 90_000, second[0]!.pts % PTS_WRAP]);
   t.same(readNowPlayingTag(pes[1]!.payload), { title: long.title, artist: long.artist, album: long.album });
   t.equal(demuxer.stats.continuityErrors, 0);
+});
+
+t.test('metadata for a segment without audio still gets written, after the PMT', async (t) => {
+  const segment = new TsSegmentMuxer().muxSegment([], [{ pts: 0, nowPlaying: SO_WHAT }]);
+  t.same(scanTsPackets(segment).map((packet) => packet.pid), [0, 0x1000, METADATA_PID]);
 });
 
 t.test('without timed metadata the muxer ignores metadata: only audio after the PMT', async (t) => {
