@@ -5,7 +5,7 @@
  * parts (segmenter.ts), one muxer per rendition makes their bytes (src/media/muxer.ts,
  * MPEG-TS by default), and the publisher queues and writes them, leading or standing by
  * (segment-publisher.ts), with the window arithmetic in channel-window.ts. The channel's now
- * playing rides the same timeline to every muxer (docs/architecture.md, "Now playing in HLS").
+ * playing rides the same timeline to every muxer (docs/architecture.md, "Timed metadata").
  * docs/architecture.md, "Data flow" and "Timeline".
  */
 import { EventEmitter } from 'node:events';

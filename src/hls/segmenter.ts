@@ -8,7 +8,7 @@
  * It also carries the channel's now playing as timed metadata on the same timeline: an
  * event at the first frame pushed after a change, and again at the first frame of every
  * segment (so the first part of a Low-Latency HLS segment), so a player that joins late
- * has it (docs/architecture.md, "Now playing in HLS").
+ * has it (docs/architecture.md, "Timed metadata").
  *
  * Timeline (docs/architecture.md, "Timeline"): PTS of frame n = start + n·1024·90000/sampleRate,
  * wrapped at 2^33; the wall clock, read once at this run's first frame, only stamps

@@ -1,8 +1,8 @@
 /**
  * ID3v2.4 tags, the payload of timed metadata in HLS (Apple, "Timed Metadata for HTTP Live
  * Streaming": an ID3 tag per metadata PES in MPEG-TS; the same tag goes in a packed-audio
- * segment's head or an fMP4 `emsg`). Pure: bytes in, bytes out (docs/architecture.md,
- * "Now playing in HLS").
+ * segment's head or an fMP4 `emsg`). Pure: bytes in, bytes out.
+ * docs/architecture.md, "Timed metadata".
  *
  * The layout follows id3.org's "ID3 tag version 2.4.0 - Main Structure": a 10-byte header
  * ('ID3', version 4.0, flags, a syncsafe size, §3.1), then frames, each a 10-byte header (a

@@ -10,7 +10,7 @@
  * Timed metadata (the channel's now playing at a point of the timeline) reaches every muxer
  * the same way, as what it means rather than as bytes: each container renders it its own way
  * (MPEG-TS: an ID3 PES; fMP4: an `emsg`; packed audio: the ID3 tag at the segment's head) or
- * leaves it out (docs/architecture.md, "Now playing in HLS").
+ * leaves it out (docs/architecture.md, "Timed metadata").
  */
 import type { NowPlaying } from './now-playing.js';
 

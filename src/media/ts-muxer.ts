@@ -16,7 +16,7 @@
  * A metadata PES goes right after the audio packet in which the first frame at or after its
  * PTS begins: after a PCR (VLC takes the timestamp of a PES that comes before any PCR as the
  * clock, then drops audio as late), and where the audio it annotates is in the multiplex.
- * docs/architecture.md, "Now playing in HLS".
+ * docs/architecture.md, "Timed metadata".
  */
 import { parseAdtsHeader } from './adts.js';
 import { nowPlayingId3Tag } from './id3.js';

@@ -8,7 +8,7 @@
  * selector's switches feed it, and it records while this process leads. This is where the
  * stages meet; none of them knows the others. It also follows the channel's now playing in
  * the store (read at start, re-read on each announcement) and hands it to the packager, which
- * puts it into the segments as timed metadata (docs/architecture.md, "Now playing in HLS").
+ * puts it into the segments as timed metadata (docs/architecture.md, "Timed metadata").
  *
  * Fault containment (docs/architecture.md, Failure model: "one channel's code throws"): every
  * way into the stages — the parser's bytes, the selector's frames and ticks, the packager's
