@@ -4,7 +4,8 @@
  * muxer being the model: the segmenter cuts the sample-count timeline into segments and
  * parts (segmenter.ts), one muxer per rendition makes their bytes (src/media/muxer.ts,
  * MPEG-TS by default), and the publisher queues and writes them, leading or standing by
- * (segment-publisher.ts), with the window arithmetic in channel-window.ts.
+ * (segment-publisher.ts), with the window arithmetic in channel-window.ts. The channel's now
+ * playing rides the same timeline to every muxer (docs/architecture.md, "Timed metadata").
  * docs/architecture.md, "Data flow" and "Timeline".
  */
 import { EventEmitter } from 'node:events';
@@ -12,7 +13,8 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import type { ChannelConfig } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
-import { joinParts, type Muxer, type MuxerFactory, type TimedFrame } from '../media/muxer.js';
+import { joinParts, type Muxer, type MuxerFactory, type TimedFrame, type TimedMetadata } from '../media/muxer.js';
+import type { NowPlaying } from '../media/now-playing.js';
 import { codecMuxers } from '../media/packed-audio-muxer.js';
 import type { SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
@@ -138,6 +140,14 @@ export class ChannelPackager extends EventEmitter {
     return this.segmenter.timelineDriftSeconds(this.clock.now());
   }
 
+  /**
+   * Sets the channel's now playing: it goes into the stream as timed metadata at the next
+   * frame, and again at the start of every segment (each muxer renders it: ID3 in MPEG-TS).
+   */
+  setNowPlaying(nowPlaying: NowPlaying | undefined): void {
+    this.segmenter.setNowPlaying(nowPlaying);
+  }
+
   /** Marks the next segment as the start of a new timeline (input switch without continuity, gap). */
   markDiscontinuity(): void {
     this.segmenter.markDiscontinuity();
@@ -180,24 +190,24 @@ export class ChannelPackager extends EventEmitter {
   }
 
   private muxPart(part: PartCut): void {
-    this.publisher.addPart({ durationSeconds: part.durationSeconds, payloads: this.mux(part.frames) });
+    this.publisher.addPart({ durationSeconds: part.durationSeconds, payloads: this.mux(part.frames, part.metadata) });
   }
 
   private muxSegment(segment: SegmentCut): void {
     // Low-Latency HLS segments are their parts end to end.
     const parts = this.publisher.openParts;
     const payloads = segment.frames
-      ? this.mux(segment.frames)
+      ? this.mux(segment.frames, segment.metadata ?? [])
       : new Map(this.renditionIds.map((id) => [id, joinParts(parts.map((part) => part.payloads.get(id)!))]));
     this.stats.segmentsProduced += 1;
     const { durationSeconds, programDateTime, discontinuity, endPts } = segment;
     this.publisher.addSegment({ durationSeconds, programDateTime, discontinuity, endPts, payloads });
   }
 
-  /** Each rendition's frames through its muxer. */
-  private mux(frames: TimedFrame[][]): Map<string, Uint8Array> {
+  /** Each rendition's frames, and the channel's timed metadata, through its muxer. */
+  private mux(frames: TimedFrame[][], metadata: TimedMetadata[]): Map<string, Uint8Array> {
     const payloads = new Map<string, Uint8Array>();
-    frames.forEach((renditionFrames, index) => payloads.set(this.renditionIds[index]!, this.muxers[index]!.muxSegment(renditionFrames)));
+    frames.forEach((renditionFrames, index) => payloads.set(this.renditionIds[index]!, this.muxers[index]!.muxSegment(renditionFrames, metadata)));
     return payloads;
   }
 }

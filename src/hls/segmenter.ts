@@ -5,12 +5,18 @@
  * with their PTS, durations, part boundaries, the discontinuity flag and the program date
  * time, and a muxer (src/media/muxer.ts) makes the bytes.
  *
+ * It also carries the channel's now playing as timed metadata on the same timeline: an
+ * event at the first frame pushed after a change, and again at the first frame of every
+ * segment (so the first part of a Low-Latency HLS segment), so a player that joins late
+ * has it (docs/architecture.md, "Timed metadata").
+ *
  * Timeline (docs/architecture.md, "Timeline"): PTS of frame n = start + n·1024·90000/sampleRate,
  * wrapped at 2^33; the wall clock, read once at this run's first frame, only stamps
  * EXT-X-PROGRAM-DATE-TIME.
  */
 import type { AacFrame } from '../media/adts.js';
-import type { TimedFrame } from '../media/muxer.js';
+import type { TimedFrame, TimedMetadata } from '../media/muxer.js';
+import type { NowPlaying } from '../media/now-playing.js';
 import { ptsAdd, samplesToTicks } from '../media/pts.js';
 import { SAMPLES_PER_FRAME, type SegmentSchedule } from './segment-schedule.js';
 
@@ -18,6 +24,8 @@ import { SAMPLES_PER_FRAME, type SegmentSchedule } from './segment-schedule.js';
 export interface FrameRun {
   frames: TimedFrame[][];
   durationSeconds: number;
+  /** The now playing events within these frames, in PTS order (the same for every rendition). */
+  metadata: TimedMetadata[];
 }
 
 /** A Low-Latency HLS part: the frames since the previous part of its segment. */
@@ -29,6 +37,8 @@ export interface PartCut extends FrameRun {
 export interface SegmentCut {
   /** The whole segment's frames; undefined for Low-Latency HLS, whose segments are their parts end to end. */
   frames: TimedFrame[][] | undefined;
+  /** Its now playing events; undefined for Low-Latency HLS (its parts carry them). */
+  metadata: TimedMetadata[] | undefined;
   durationSeconds: number;
   /** Wall-clock time (ms) of its first sample: this run's first frame's arrival plus the audio before it. */
   programDateTime: number;
@@ -70,6 +80,10 @@ export class Segmenter {
   private runStartPts = 0;
   private wallClockAnchor: number | undefined;
   private nextIsDiscontinuity = false;
+  /** What is on air now, whether it changed since the last frame, and its events in the current segment (frame offsets). */
+  private nowPlaying: NowPlaying | undefined;
+  private nowPlayingChanged = false;
+  private metadataEvents: { frame: number; nowPlaying: NowPlaying }[] = [];
 
   constructor(options: SegmenterOptions) {
     this.options = options;
@@ -85,10 +99,22 @@ export class Segmenter {
   /** Adds one frame group (one frame per rendition), cutting a part or a segment when the schedule says so. */
   push(frames: readonly AacFrame[]): void {
     this.wallClockAnchor ??= this.options.now();
+    const offset = this.current[0]!.length;
+    if (this.nowPlaying !== undefined && (offset === 0 || this.nowPlayingChanged)) this.metadataEvents.push({ frame: offset, nowPlaying: this.nowPlaying });
+    this.nowPlayingChanged = false;
     frames.forEach((frame, index) => this.current[index]!.push(frame));
     this.runFrames += 1;
     if (this.runFrames === this.options.schedule.endFrame(this.runSegments)) this.cutSegment();
     else if (this.current[0]!.length === this.partEnds[this.partsCut]) this.cutPart();
+  }
+
+  /**
+   * Sets what is on air from the next frame pushed on (undefined: nothing more to repeat).
+   * The event lands on that frame: within a frame of the change reaching the packager.
+   */
+  setNowPlaying(nowPlaying: NowPlaying | undefined): void {
+    this.nowPlaying = nowPlaying;
+    this.nowPlayingChanged = nowPlaying !== undefined;
   }
 
   /** Marks whether the next segment starts a new timeline for the player (by default: it does). */
@@ -116,6 +142,7 @@ export class Segmenter {
   private startSegment(): void {
     this.current = Array.from({ length: this.options.renditionCount }, () => []);
     this.partsCut = 0;
+    this.metadataEvents = [];
     const { partCount, schedule } = this.options;
     this.partEnds = partCount === undefined ? [] : schedule.partEnds(this.runSegments, partCount);
   }
@@ -139,13 +166,23 @@ export class Segmenter {
     );
   }
 
+  /** The now playing events on frames [from, to) of the current segment, timed. */
+  private timedMetadata(from: number, to: number): TimedMetadata[] {
+    return this.metadataEvents.filter((event) => event.frame >= from && event.frame < to).map((event) => ({ pts: this.framePts(event.frame), nowPlaying: event.nowPlaying }));
+  }
+
   /** Low-Latency HLS: the frames since the last part become the next part. */
   private cutPart(): void {
     const from = this.partsCut === 0 ? 0 : this.partEnds[this.partsCut - 1]!;
     const to = this.current[0]!.length;
     const index = this.partsCut;
     this.partsCut += 1;
-    this.options.onPart({ index, durationSeconds: this.options.schedule.frameSeconds(to - from), frames: this.timedFrames(from, to) });
+    this.options.onPart({
+      index,
+      durationSeconds: this.options.schedule.frameSeconds(to - from),
+      frames: this.timedFrames(from, to),
+      metadata: this.timedMetadata(from, to),
+    });
   }
 
   private cutSegment(): void {
@@ -156,6 +193,7 @@ export class Segmenter {
     if (lowLatency && (frameCount > (this.partEnds[this.partsCut - 1] ?? 0) || this.partsCut === 0)) this.cutPart();
     const segment: SegmentCut = {
       frames: lowLatency ? undefined : this.timedFrames(0, frameCount),
+      metadata: lowLatency ? undefined : this.timedMetadata(0, frameCount),
       durationSeconds: this.options.schedule.frameSeconds(frameCount),
       programDateTime: this.programDateTime(startFrame),
       discontinuity: this.nextIsDiscontinuity,

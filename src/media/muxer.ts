@@ -7,7 +7,13 @@
  *
  * MPEG-TS (src/media/ts-muxer.ts) is the first implementation; MP3 renditions are packed
  * audio (src/media/packed-audio-muxer.ts).
+ *
+ * Timed metadata (the channel's now playing at a point of the timeline) reaches every muxer
+ * the same way, as what it means rather than as bytes: each container renders it its own way
+ * (MPEG-TS: an ID3 PES; fMP4: an `emsg`; packed audio: the ID3 tag at the segment's head) or
+ * leaves it out (docs/architecture.md, "Timed metadata").
  */
+import type { NowPlaying } from './now-playing.js';
 
 /** One coded audio frame with its place on the 90 kHz timeline. */
 export interface TimedFrame {
@@ -19,14 +25,22 @@ export interface TimedFrame {
   durationTicks?: number;
 }
 
+/** The now playing from `pts` on (90 kHz, wrapped mod 2^33 when written). */
+export interface TimedMetadata {
+  pts: number;
+  nowPlaying: NowPlaying;
+}
+
 export interface Muxer {
   /**
    * The bytes of one segment, or of one part of a Low-Latency HLS segment: `frames` are
    * consecutive and share the rendition. Parts muxed one after the other must play when
    * joined end to end, since a segment made of parts is exactly its parts' bytes in order.
    * A muxer may carry state from one call to the next (MPEG-TS continuity counters).
+   * `metadata`, in PTS order, falls within the frames' span; a container without a way to
+   * carry it ignores it.
    */
-  muxSegment(frames: readonly TimedFrame[]): Uint8Array;
+  muxSegment(frames: readonly TimedFrame[], metadata?: readonly TimedMetadata[]): Uint8Array;
   /**
    * The initialization segment (EXT-X-MAP) that every segment of this rendition needs,
    * for containers that have one (fMP4); absent for self-contained segments (MPEG-TS).

@@ -7,10 +7,22 @@
  * as keeps consecutive PCRs at most 100 ms apart (§2.7.2), across segments and LL-HLS parts
  * too; each PCR runs a fixed lead behind the PTS (pcrLeadFor). Continuity counters run on
  * from one segment to the next. The packager's first `Muxer` (src/media/muxer.ts).
+ *
+ * Timed metadata (Apple, "Timed Metadata for HTTP Live Streaming", after ISO/IEC 13818-1
+ * §2.12): the PMT lists an ID3 stream on its own PID (stream_type 0x15, a
+ * metadata_descriptor in its ES_info, a metadata_pointer_descriptor in the program_info),
+ * and each now playing handed to `muxSegment` becomes one PES on that PID (private_stream_1,
+ * data_alignment_indicator, PTS where it applies) holding an ID3v2.4 tag (src/media/id3.ts).
+ * A metadata PES goes right after the audio packet in which the first frame at or after its
+ * PTS begins: after a PCR (VLC takes the timestamp of a PES that comes before any PCR as the
+ * clock, then drops audio as late), and where the audio it annotates is in the multiplex.
+ * docs/architecture.md, "Timed metadata".
  */
 import { parseAdtsHeader } from './adts.js';
+import { nowPlayingId3Tag } from './id3.js';
 import { mpegCrc32 } from './mpeg-crc32.js';
-import type { Muxer, MuxerFactory, TimedFrame } from './muxer.js';
+import type { Muxer, MuxerFactory, TimedFrame, TimedMetadata } from './muxer.js';
+import type { NowPlaying } from './now-playing.js';
 import { ptsAdd, ptsDelta, wrapPts } from './pts.js';
 import { PAT_PID, TS_PACKET_SIZE, TS_SYNC_BYTE, writePcr, writeTimestamp } from './ts-packet.js';
 
@@ -20,6 +32,14 @@ export type TimedAacFrame = TimedFrame;
 export interface TsSegmentMuxerOptions {
   audioPid?: number;
   pmtPid?: number;
+  /** The ID3 timed-metadata stream's PID; default 0x101. */
+  metadataPid?: number;
+  /**
+   * Whether the PMT lists the ID3 timed-metadata stream (and `muxSegment` writes the metadata
+   * it is given); default true. Without it the PAT and PMT are byte for byte FFmpeg's for one
+   * AAC stream, and metadata is ignored.
+   */
+  timedMetadata?: boolean;
   /** Upper bound on the AAC bytes in one PES; defaults to the most PES_packet_length allows. */
   maxPesPayloadBytes?: number;
   /** The segment length the PCR lead and the PES span derive from (see pcrLeadFor); default 4. */
@@ -36,6 +56,15 @@ const PROGRAM_NUMBER = 1;
 const TRANSPORT_STREAM_ID = 1;
 const STREAM_TYPE_ADTS_AAC = 0x0f;
 const AUDIO_STREAM_ID = 0xc0;
+/** ISO/IEC 13818-1 Table 2-34: metadata carried in PES packets. */
+const STREAM_TYPE_METADATA_PES = 0x15;
+/** Apple's timed metadata: ID3 travels in private_stream_1, not as metadata access units. */
+const PRIVATE_STREAM_1 = 0xbd;
+/** metadata_pointer_descriptor (§2.6.58) and metadata_descriptor (§2.6.60) tags. */
+const METADATA_POINTER_DESCRIPTOR = 37;
+const METADATA_DESCRIPTOR = 38;
+/** 'ID3 ', the registered format_identifier of both the metadata format and its application. */
+const ID3_FORMAT_IDENTIFIER = 0x49443320;
 /** PES header: start code, stream_id, PES_packet_length (6), flags (2), header length (1), PTS (5). */
 const PES_HEADER_BYTES = 14;
 /** PES_packet_length counts the 8 header bytes after it, so the payload can be 65535 − 8. */
@@ -78,6 +107,7 @@ const NO_PCR = -1;
 export class TsSegmentMuxer implements Muxer {
   private readonly audioPid: number;
   private readonly pmtPid: number;
+  private readonly metadataPid: number | undefined;
   private readonly maxPesPayloadBytes: number;
   private readonly pcrLeadTicks: number;
   private readonly maxPcrInterval: number;
@@ -91,28 +121,37 @@ export class TsSegmentMuxer implements Muxer {
   private readonly planPcr: number[] = [];
   /** Each frame's duration in 90 kHz ticks (0: unknown), for the segment being muxed. */
   private readonly durations: number[] = [];
+  /** The last now playing turned into an ID3 tag, and the tag: it repeats at every segment. */
+  private lastTag: { nowPlaying: NowPlaying; tag: Uint8Array } | undefined;
 
   constructor(options: TsSegmentMuxerOptions = {}) {
     this.audioPid = options.audioPid ?? 0x100;
     this.pmtPid = options.pmtPid ?? 0x1000;
+    this.metadataPid = options.timedMetadata === false ? undefined : options.metadataPid ?? 0x101;
     this.maxPesPayloadBytes = options.maxPesPayloadBytes ?? MAX_PES_PAYLOAD_BYTES;
     this.pcrLeadTicks = options.pcrLeadTicks ?? pcrLeadFor(options.segmentSeconds ?? DEFAULT_SEGMENT_SECONDS);
     this.maxPcrInterval = options.maxPcrIntervalTicks ?? MAX_PCR_INTERVAL_TICKS;
     this.maxPesTicks = options.maxPesTicks ?? this.pcrLeadTicks + PES_OVERSHOOT_TICKS;
-    for (const pid of [this.audioPid, this.pmtPid]) {
+    const pids = [this.audioPid, this.pmtPid, ...(this.metadataPid === undefined ? [] : [this.metadataPid])];
+    for (const pid of pids) {
       if (!Number.isInteger(pid) || pid < 0x10 || pid > 0x1ffe) throw new RangeError(`PID ${pid} is reserved or out of range`);
     }
-    if (this.audioPid === this.pmtPid) throw new RangeError('audioPid and pmtPid must differ');
+    if (new Set(pids).size !== pids.length) throw new RangeError('audioPid, pmtPid and metadataPid must differ');
     if (!Number.isInteger(this.maxPesPayloadBytes) || this.maxPesPayloadBytes < 1 || this.maxPesPayloadBytes > MAX_PES_PAYLOAD_BYTES) {
       throw new RangeError(`maxPesPayloadBytes must be 1..${MAX_PES_PAYLOAD_BYTES}`);
     }
     if (!Number.isInteger(this.maxPcrInterval) || this.maxPcrInterval < 1) throw new RangeError('maxPcrIntervalTicks must be a positive integer');
     this.patSection = buildPat(this.pmtPid);
-    this.pmtSection = buildPmt(this.audioPid);
+    this.pmtSection = buildPmt(this.audioPid, this.metadataPid);
   }
 
-  /** One segment: PAT, PMT, then the frames in PES packets. Length is a multiple of 188. */
-  muxSegment(frames: readonly TimedAacFrame[]): Uint8Array {
+  /**
+   * One segment: PAT, PMT, a PES per timed metadata (when the PMT lists the ID3 stream), then
+   * the frames in PES packets. Length is a multiple of 188.
+   */
+  muxSegment(frames: readonly TimedAacFrame[], metadata: readonly TimedMetadata[] = []): Uint8Array {
+    const metadataPes = this.metadataPid === undefined ? [] : metadata.map((event) => ({ pts: event.pts, tag: this.tagOf(event.nowPlaying) }));
+    const metadataPackets = metadataPes.reduce((sum, pes) => sum + dataPesPackets(pes.tag.length), 0);
     const durations = this.durations;
     durations.length = frames.length;
     for (let index = 0; index < frames.length; index++) durations[index] = frameTicks(frames[index]);
@@ -129,17 +168,57 @@ export class TsSegmentMuxer implements Muxer {
       this.planPes(frames, group, nextPts);
       pesPackets.push(this.planPayload.length - before);
     });
-    const output = new Uint8Array((2 + this.planPayload.length) * TS_PACKET_SIZE);
+    const placement = this.placeMetadata(frames, groups, pesPackets, metadataPes);
+    const output = new Uint8Array((2 + metadataPackets + this.planPayload.length) * TS_PACKET_SIZE);
     const view = new DataView(output.buffer);
     this.writeSectionPacket(output, view, 0, PAT_PID, this.patSection);
     this.writeSectionPacket(output, view, TS_PACKET_SIZE, this.pmtPid, this.pmtSection);
-    let offset = 2 * TS_PACKET_SIZE;
+    let offset = this.writeMetadataAfter(output, view, 2 * TS_PACKET_SIZE, placement, NO_AUDIO_PACKET);
     let plan = 0;
     groups.forEach((group, index) => {
-      offset = this.writePes(output, view, offset, frames, group, plan, pesPackets[index]!);
+      offset = this.writePes(output, view, offset, frames, group, plan, pesPackets[index]!, placement);
       plan += pesPackets[index]!;
     });
     return output;
+  }
+
+  /**
+   * Where each metadata PES goes: after the audio packet (its index in the plan) in which the
+   * first frame at or after its PTS begins; after the last one if no frame is that late, and
+   * before any (NO_AUDIO_PACKET) if there is no audio at all.
+   */
+  private placeMetadata(frames: readonly TimedAacFrame[], groups: FrameGroup[], pesPackets: number[], metadata: DataPes[]): Map<number, DataPes[]> {
+    const placement = new Map<number, DataPes[]>();
+    for (const pes of metadata) {
+      const frame = frames.findIndex((candidate) => ptsDelta(pes.pts, candidate.pts) >= 0);
+      const packet = frame < 0 ? this.planPayload.length - 1 : this.packetHolding(frames, groups, pesPackets, frame);
+      const here = placement.get(packet);
+      if (here) here.push(pes);
+      else placement.set(packet, [pes]);
+    }
+    return placement;
+  }
+
+  /** The index in the plan of the audio packet in which frame `frame` begins. */
+  private packetHolding(frames: readonly TimedAacFrame[], groups: FrameGroup[], pesPackets: number[], frame: number): number {
+    let plan = 0;
+    for (const [index, group] of groups.entries()) {
+      if (frame >= group.end) {
+        plan += pesPackets[index]!;
+        continue;
+      }
+      let byte = PES_HEADER_BYTES;
+      for (let before = group.start; before < frame; before++) byte += frames[before].data.length;
+      for (let covered = this.planPayload[plan]!; covered <= byte; covered += this.planPayload[plan]!) plan += 1;
+      return plan;
+    }
+    return this.planPayload.length - 1;
+  }
+
+  /** Writes the metadata PES placed after audio packet `packet`. */
+  private writeMetadataAfter(output: Uint8Array, view: DataView, offset: number, placement: Map<number, DataPes[]>, packet: number): number {
+    for (const pes of placement.get(packet) ?? []) offset = this.writeDataPes(output, view, offset, this.metadataPid!, pes.pts, pes.tag);
+    return offset;
   }
 
   /** Starts every PID's continuity_counter at 0 again, e.g. after a signalled discontinuity. */
@@ -231,7 +310,16 @@ export class TsSegmentMuxer implements Muxer {
     }
   }
 
-  private writePes(output: Uint8Array, view: DataView, offset: number, frames: readonly TimedAacFrame[], group: FrameGroup, plan: number, packets: number): number {
+  private writePes(
+    output: Uint8Array,
+    view: DataView,
+    offset: number,
+    frames: readonly TimedAacFrame[],
+    group: FrameGroup,
+    plan: number,
+    packets: number,
+    metadata: Map<number, DataPes[]>,
+  ): number {
     const pes = this.pesScratch;
     const pesView = new DataView(pes.buffer);
     const pts = wrapPts(frames[group.start].pts);
@@ -253,7 +341,7 @@ export class TsSegmentMuxer implements Muxer {
       const first = written === 0 && chunk > 0;
       if (chunk === 0) {
         this.writePcrOnlyPacket(output, view, offset, pcr);
-        offset += TS_PACKET_SIZE;
+        offset = this.writeMetadataAfter(output, view, offset + TS_PACKET_SIZE, metadata, packet);
         continue;
       }
       const hasPcr = pcr !== NO_PCR;
@@ -271,7 +359,51 @@ export class TsSegmentMuxer implements Muxer {
       }
       output.set(pes.subarray(written, written + chunk), offset + TS_PACKET_SIZE - chunk);
       written += chunk;
-      offset += TS_PACKET_SIZE;
+      offset = this.writeMetadataAfter(output, view, offset + TS_PACKET_SIZE, metadata, packet);
+    }
+    return offset;
+  }
+
+  /** The ID3 tag of `nowPlaying`, made once while it stays the same. */
+  private tagOf(nowPlaying: NowPlaying): Uint8Array {
+    if (this.lastTag?.nowPlaying !== nowPlaying) {
+      const tag = nowPlayingId3Tag(nowPlaying);
+      if (tag.length > MAX_PES_PAYLOAD_BYTES) throw new RangeError(`a ${tag.length}-byte ID3 tag cannot fit one PES`);
+      this.lastTag = { nowPlaying, tag };
+    }
+    return this.lastTag.tag;
+  }
+
+  /**
+   * One metadata PES (private_stream_1, PTS only, data_alignment_indicator: the payload starts
+   * with the ID3 tag) in as many packets as it needs, the last filled up with adaptation
+   * stuffing (§2.4.3.4). No PCR: the audio PID carries it.
+   */
+  private writeDataPes(output: Uint8Array, view: DataView, offset: number, pid: number, pts: number, payload: Uint8Array): number {
+    // Its own bytes: it is written in the middle of an audio PES, which is in pesScratch.
+    const pes = new Uint8Array(PES_HEADER_BYTES + payload.length);
+    const pesView = new DataView(pes.buffer);
+    pesView.setUint32(0, 0x000001_00 | PRIVATE_STREAM_1); // packet_start_code_prefix, stream_id
+    pesView.setUint16(4, PES_HEADER_BYTES - 6 + payload.length); // PES_packet_length
+    pesView.setUint8(6, 0x84); // '10', not scrambled, data_alignment_indicator
+    pesView.setUint8(7, 0x80); // PTS_DTS_flags = '10': PTS only
+    pesView.setUint8(8, 5); // PES_header_data_length
+    writeTimestamp(pesView, 9, 0b0010, wrapPts(pts));
+    pes.set(payload, PES_HEADER_BYTES);
+    const pesBytes = PES_HEADER_BYTES + payload.length;
+    for (let written = 0; written < pesBytes; offset += TS_PACKET_SIZE) {
+      const chunk = Math.min(PACKET_CAPACITY, pesBytes - written);
+      const stuffing = PACKET_CAPACITY - chunk;
+      this.writeHeader(view, offset, pid, written === 0, stuffing > 0);
+      if (stuffing > 0) {
+        view.setUint8(offset + 4, stuffing - 1); // adaptation_field_length
+        if (stuffing > 1) {
+          view.setUint8(offset + 5, 0); // no flags
+          output.fill(0xff, offset + 6, offset + 4 + stuffing);
+        }
+      }
+      output.set(pes.subarray(written, written + chunk), offset + TS_PACKET_SIZE - chunk);
+      written += chunk;
     }
     return offset;
   }
@@ -305,13 +437,27 @@ export class TsSegmentMuxer implements Muxer {
   }
 }
 
+/** A metadata PES to write: its PTS and its payload (an ID3 tag). */
+interface DataPes {
+  pts: number;
+  tag: Uint8Array;
+}
+
+/** In a metadata placement: before the first audio packet (a segment without audio). */
+const NO_AUDIO_PACKET = -1;
+
 interface FrameGroup {
   start: number;
   end: number;
   payloadBytes: number;
 }
 
-/** One MPEG-TS muxer per rendition: the packager's default. */
+/** Packets one data PES of `payloadBytes` takes (its header and payload, 184 bytes a packet). */
+function dataPesPackets(payloadBytes: number): number {
+  return Math.ceil((PES_HEADER_BYTES + payloadBytes) / PACKET_CAPACITY);
+}
+
+/** One MPEG-TS muxer per rendition, with the ID3 timed-metadata stream: the packager's default. */
 export const mpegTsMuxers: MuxerFactory = (_rendition, timing) => new TsSegmentMuxer({ segmentSeconds: timing?.segmentSeconds });
 
 /** The earliest of three 90 kHz times near each other, across the wrap. */
@@ -355,12 +501,51 @@ function buildPat(pmtPid: number): Uint8Array {
   return buildSection(0x00, TRANSPORT_STREAM_ID, new Uint8Array(body.buffer));
 }
 
-function buildPmt(audioPid: number): Uint8Array {
-  const body = new DataView(new ArrayBuffer(9));
+/**
+ * The PMT: the AAC stream, and with `metadataPid` the ID3 stream and its descriptors, the
+ * values Apple's timed-metadata spec gives (§2.3.2 there): format and application format
+ * 0xff/0xffff with 'ID3 ' as both identifiers, metadata_service_id 0, no locator record, no
+ * decoder configuration, no DSM-CC.
+ */
+function buildPmt(audioPid: number, metadataPid: number | undefined): Uint8Array {
+  const pointerBytes = metadataPid === undefined ? 0 : 17;
+  const metadataBytes = metadataPid === undefined ? 0 : 5 + 15;
+  const body = new DataView(new ArrayBuffer(4 + pointerBytes + 5 + metadataBytes));
   body.setUint16(0, 0xe000 | audioPid); // reserved, PCR_PID
-  body.setUint16(2, 0xf000); // reserved, program_info_length 0
-  body.setUint8(4, STREAM_TYPE_ADTS_AAC);
-  body.setUint16(5, 0xe000 | audioPid); // reserved, elementary_PID
-  body.setUint16(7, 0xf000); // reserved, ES_info_length 0
+  body.setUint16(2, 0xf000 | pointerBytes); // reserved, program_info_length
+  let offset = 4;
+  if (metadataPid !== undefined) {
+    body.setUint8(offset, METADATA_POINTER_DESCRIPTOR);
+    body.setUint8(offset + 1, 15); // descriptor_length
+    writeMetadataFormat(body, offset + 2);
+    body.setUint8(offset + 14, 0x1f); // metadata_locator_record_flag 0, MPEG_carriage_flags 0 (same TS), reserved
+    body.setUint16(offset + 15, PROGRAM_NUMBER); // the program the metadata belongs to
+    offset += pointerBytes;
+  }
+  body.setUint8(offset, STREAM_TYPE_ADTS_AAC);
+  body.setUint16(offset + 1, 0xe000 | audioPid); // reserved, elementary_PID
+  body.setUint16(offset + 3, 0xf000); // reserved, ES_info_length 0
+  offset += 5;
+  if (metadataPid !== undefined) {
+    body.setUint8(offset, STREAM_TYPE_METADATA_PES);
+    body.setUint16(offset + 1, 0xe000 | metadataPid); // reserved, elementary_PID
+    body.setUint16(offset + 3, 0xf000 | 15); // reserved, ES_info_length
+    body.setUint8(offset + 5, METADATA_DESCRIPTOR);
+    body.setUint8(offset + 6, 13); // descriptor_length
+    writeMetadataFormat(body, offset + 7);
+    body.setUint8(offset + 19, 0x0f); // decoder_config_flags 000, DSM-CC_flag 0, reserved
+  }
   return buildSection(0x02, PROGRAM_NUMBER, new Uint8Array(body.buffer));
+}
+
+/**
+ * metadata_application_format 0xffff, its identifier 'ID3 ', metadata_format 0xff, its
+ * identifier 'ID3 ', metadata_service_id 0: the 12 bytes both metadata descriptors begin with.
+ */
+function writeMetadataFormat(view: DataView, offset: number): void {
+  view.setUint16(offset, 0xffff);
+  view.setUint32(offset + 2, ID3_FORMAT_IDENTIFIER);
+  view.setUint8(offset + 6, 0xff);
+  view.setUint32(offset + 7, ID3_FORMAT_IDENTIFIER);
+  view.setUint8(offset + 11, 0); // metadata_service_id
 }

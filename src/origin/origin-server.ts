@@ -33,11 +33,11 @@ import { playerPlugin } from './player-plugin.js';
 import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
-import type { ConnectionCountStore, ListenerStore, OriginStore } from '../store/store.js';
+import type { ConnectionCountStore, ListenerStore, NowPlayingStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
-  /** Read by the origin and the player page, and holds the listener counts. */
-  store: OriginStore & ListenerStore & Partial<ConnectionCountStore>;
+  /** Read by the origin and the player page (channels and their now playing), and holds the listener counts. */
+  store: OriginStore & ListenerStore & Partial<ConnectionCountStore> & Pick<NowPlayingStore, 'getNowPlaying'>;
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */

@@ -3,10 +3,11 @@
  *   GET/HEAD /                    the player page (src/origin/player/index.html)
  *   GET/HEAD /_player/*           its script and style sheet (src/origin/player/)
  *   GET/HEAD /_player/hls/*       hls.js's light build, from the installed npm package
- *   GET/HEAD /channels.json       the channels, their renditions and whether each is live
+ *   GET/HEAD /channels.json       the channels, their renditions, whether each is live, and
+ *                                 what each has on air (docs/architecture.md, "Now playing")
  * `_player` is not a valid channel id, so these paths never shadow a channel's playlists.
- * Nothing is loaded from another site. Errors (404, 503 while the store is down) are the
- * origin's JSON answers, from the handlers the origin plugin installs.
+ * Nothing is loaded from another site but a now playing's artwork. Errors (404, 503 while the
+ * store is down) are the origin's JSON answers, from the handlers the origin plugin installs.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,11 +19,12 @@ import fp from 'fastify-plugin';
 import { OnairError } from '../errors.js';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
-import type { OriginStore } from '../store/store.js';
+import { parseNowPlaying } from '../media/now-playing.js';
+import type { NowPlayingStore, OriginStore } from '../store/store.js';
 import type { OriginChannel } from './origin-options.js';
 
 export interface PlayerOptions {
-  store: Pick<OriginStore, 'getState'>;
+  store: Pick<OriginStore, 'getState'> & Pick<NowPlayingStore, 'getNowPlaying'>;
   /** A store read slower than this answers 503; default 2000 ms, as for the origin. */
   storeTimeoutMs?: number;
 }
@@ -41,6 +43,16 @@ export interface ListedChannel {
   live: boolean;
   /** Seconds since the newest segment's audio ended (by its PROGRAM-DATE-TIME); null when none is known. */
   lastSegmentAgeSeconds: number | null;
+  /** What the channel has on air (src/media/now-playing.ts); null when nothing was set. */
+  nowPlaying: ListedNowPlaying | null;
+}
+
+/** A now playing as listeners see it: the fields a page shows, each present only when set. */
+export interface ListedNowPlaying {
+  title: string;
+  artist?: string;
+  album?: string;
+  artworkUrl?: string;
 }
 
 const PLAYER_PREFIX = '/_player/';
@@ -50,7 +62,7 @@ const HLS_SCRIPT = 'hls.light.min.js';
 const PAGE_MAX_AGE = '10s';
 /** hls.js changes only with an upgrade of the package; a day of caching, then revalidation. */
 const HLS_MAX_AGE = '1d';
-/** Live status moves with every segment: players and CDNs refetch it every few seconds. */
+/** Live status moves with every segment and the now playing with every track: players and CDNs refetch it every few seconds. */
 const LISTING_CACHE_CONTROL = 'public, max-age=2';
 /** How long one reading of the channels' states answers /channels.json. */
 const LISTING_MEMO_MS = 1000;
@@ -100,8 +112,11 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     if (recent && now - recent.at < LISTING_MEMO_MS) return recent.channels;
     const channels = Promise.all(
       fastify.onairOrigin.channels().map(async (channel) => {
-        const state = await readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs);
-        return listChannel(channel, state, now);
+        const [state, nowPlaying] = await Promise.all([
+          readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs),
+          readFromStore(`now playing ${channel.id}`, () => store.getNowPlaying(channel.id), storeTimeoutMs),
+        ]);
+        return listChannel(channel, state, nowPlaying, now);
       }),
     );
     recent = { at: now, channels };
@@ -122,8 +137,8 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
   });
 }
 
-/** One channel's entry, from its stored sequence state (src/hls/sequence-state.ts) at wall-clock `now`. */
-function listChannel(channel: OriginChannel, stateText: string | null, now: number): ListedChannel {
+/** One channel's entry, from its stored sequence state (src/hls/sequence-state.ts) and now playing at wall-clock `now`. */
+function listChannel(channel: OriginChannel, stateText: string | null, nowPlayingText: string | null, now: number): ListedChannel {
   const state = parseChannelState(stateText);
   const newest = state?.window.at(-1);
   let lastSegmentAgeSeconds: number | null = null;
@@ -139,7 +154,16 @@ function listChannel(channel: OriginChannel, stateText: string | null, now: numb
     renditions: channel.renditions.map((id) => ({ id, url: `${channel.id}/${channel.id}_${id}.m3u8` })),
     live: lastSegmentAgeSeconds !== null && lastSegmentAgeSeconds <= liveWithinSeconds,
     lastSegmentAgeSeconds,
+    nowPlaying: listedNowPlaying(nowPlayingText),
   };
+}
+
+/** The listed fields of a stored now playing (parsed and checked again: the store is trusted, but not blindly). */
+function listedNowPlaying(text: string | null): ListedNowPlaying | null {
+  const nowPlaying = parseNowPlaying(text);
+  if (nowPlaying === null) return null;
+  const { title, artist, album, artworkUrl } = nowPlaying;
+  return { title, ...(artist === undefined ? {} : { artist }), ...(album === undefined ? {} : { album }), ...(artworkUrl === undefined ? {} : { artworkUrl }) };
 }
 
 /** The directory holding onair's package.json: this module runs from src/ (tests) or dist/src/ (installed). */

@@ -6,7 +6,9 @@
  * everything but the writes, so a takeover publishes at once. With recordings on (a jobs
  * runner given), a session recorder is attached: the packager's `segment` events and the
  * selector's switches feed it, and it records while this process leads. This is where the
- * stages meet; none of them knows the others.
+ * stages meet; none of them knows the others. It also follows the channel's now playing in
+ * the store (read at start, re-read on each announcement) and hands it to the packager, which
+ * puts it into the segments as timed metadata (docs/architecture.md, "Timed metadata").
  *
  * Fault containment (docs/architecture.md, Failure model: "one channel's code throws"): every
  * way into the stages — the parser's bytes, the selector's frames and ticks, the packager's
@@ -18,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelConfig, OnairConfig } from '../config/config-schema.js';
 import type { MuxerFactory } from '../media/muxer.js';
+import { parseNowPlaying } from '../media/now-playing.js';
 import { OnairError } from '../errors.js';
 import type { startEncoder } from '../ffmpeg/live-encoder.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
@@ -35,11 +38,13 @@ import type { ChannelStatusStore, LeaseStore, NowPlayingStore, SegmentPublishSto
 const SELECTOR_TICK_MS = 20;
 /** The selector's clock: monotonic, never stepped by NTP. */
 const monotonicNow = (): number => performance.now();
+/** A failed read of the now playing is tried again after this long (one retry pending at most). */
+const NOW_PLAYING_RETRY_MS = 1000;
 
 export interface PipelineOptions {
   config: OnairConfig;
-  /** What a channel's pipeline writes: segments and playlists, its lease, its status. */
-  store: SegmentPublishStore & LeaseStore & ChannelStatusStore & Pick<NowPlayingStore, 'putNowPlaying'>;
+  /** What a channel's pipeline writes: segments and playlists, its lease, its status, its feeds' titles; and the now playing it reads. */
+  store: SegmentPublishStore & LeaseStore & ChannelStatusStore & Pick<NowPlayingStore, 'putNowPlaying' | 'getNowPlaying' | 'subscribeNowPlaying'>;
   logger: Logger;
   startEncoder?: typeof startEncoder;
   /** Recordings (src/recording): where sessions go, who stitches them, the now playing for chapters. None: nothing is recorded. */
@@ -98,6 +103,11 @@ export class ChannelPipeline {
   private faulted = false;
   /** The last title each input's feed sent (a source client's metadata, a StreamTitle). */
   private readonly inputTitles = new Map<string, NowPlaying>();
+  /** The now-playing subscription, the number of the latest read, the JSON last handed on, a pending retry. */
+  private stopNowPlaying: (() => Promise<void>) | undefined;
+  private nowPlayingReads = 0;
+  private nowPlayingJson: string | null = null;
+  private nowPlayingRetry: NodeJS.Timeout | undefined;
 
   constructor(channel: ChannelConfig, options: PipelineOptions) {
     this.channel = channel;
@@ -173,6 +183,8 @@ export class ChannelPipeline {
       emit: (group) => this.guard('packager', () => this.packager.pushFrameGroup(group)),
       onSwitch: (change) => this.onSwitch(change),
     });
+    // In the background: a store that is slow to answer never holds the audio up.
+    void this.followNowPlaying();
     await this.packager.start();
     for (const input of this.inputs) input.start();
     this.tickTimer = setInterval(() => this.guard('selector', () => this.selector!.tick(monotonicNow())), SELECTOR_TICK_MS);
@@ -204,11 +216,53 @@ export class ChannelPipeline {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.tickTimer);
+    clearTimeout(this.nowPlayingRetry);
+    await this.stopNowPlaying?.().catch(() => undefined);
     await Promise.all(this.inputs.map((input) => input.close()));
     await this.packager.close();
     // After the packager's last segments, before the lease goes: a standby then finds the session ended.
     await this.recorder?.close();
     await this.leadership.close();
+  }
+
+  /** Subscribes to now-playing announcements (this channel's), then reads the current one. */
+  private async followNowPlaying(): Promise<void> {
+    try {
+      const stop = await this.options.store.subscribeNowPlaying((channel) => {
+        if (channel === this.channel.id) void this.readNowPlaying();
+      });
+      if (this.closing) await stop();
+      else this.stopNowPlaying = stop;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not follow the now playing: segments carry none until the channel restarts');
+      return;
+    }
+    await this.readNowPlaying();
+  }
+
+  /**
+   * Reads the channel's now playing and hands it to the packager when it changed. Of reads
+   * that overlap, only the latest counts; a failed one is retried once a second until one
+   * succeeds (a change announced during a store outage is not lost).
+   */
+  private async readNowPlaying(): Promise<void> {
+    const read = ++this.nowPlayingReads;
+    clearTimeout(this.nowPlayingRetry);
+    this.nowPlayingRetry = undefined;
+    let json: string | null;
+    try {
+      json = await this.options.store.getNowPlaying(this.channel.id);
+    } catch (error) {
+      if (read !== this.nowPlayingReads || this.closing) return;
+      this.logger.warn({ err: error }, 'could not read the now playing; retrying');
+      this.nowPlayingRetry = setTimeout(() => void this.readNowPlaying(), NOW_PLAYING_RETRY_MS);
+      return;
+    }
+    if (read !== this.nowPlayingReads || this.closing || json === this.nowPlayingJson) return;
+    this.nowPlayingJson = json;
+    const nowPlaying = parseNowPlaying(json);
+    this.logger.info({ title: nowPlaying?.title ?? null, artist: nowPlaying?.artist ?? null }, 'now playing');
+    this.guard('packager', () => this.packager.setNowPlaying(nowPlaying ?? undefined));
   }
 
   /** True once a stage has thrown: the channel waits for its restart. */

@@ -9,6 +9,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { OnairError } from '../../src/errors.js';
 import { emptyChannelState } from '../../src/hls/sequence-state.js';
+import { serializeNowPlaying } from '../../src/media/now-playing.js';
 import { buildOrigin } from '../../src/origin/origin-server.js';
 import type { ChannelListing } from '../../src/origin/player-plugin.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -129,6 +130,24 @@ t.test('channels.json lists every channel with its renditions, live only while s
   t.ok(ages[0]! >= 1 && ages[0]! < 3, `fip's newest segment ended ${ages[0]} s ago`);
   t.ok(ages[1]! >= 60 && ages[1]! < 62, `jazz's newest segment ended ${ages[1]} s ago`);
   t.equal(ages[2], null, 'rock has no segment yet');
+});
+
+t.test('channels.json gives each channel its now playing: the fields a page shows, null when none is set or readable', async (t) => {
+  const store = await filledStore(t);
+  await store.putNowPlaying('fip', serializeNowPlaying({ title: 'So What', artist: 'Miles Davis', album: 'Kind of Blue', artworkUrl: 'https://art.example/kob.jpg', durationSeconds: 562, setAt: 1 }));
+  await store.putNowPlaying('jazz', '{"title": 5}');
+  const app = await startOrigin(t, store);
+  const response = await app.inject({ method: 'GET', url: '/channels.json' });
+  t.equal(response.headers['cache-control'], 'public, max-age=2', 'a short max-age: the now playing changes with every track');
+  t.same(
+    response.json<ChannelListing>().channels.map((channel) => [channel.id, channel.nowPlaying]),
+    [
+      ['fip', { title: 'So What', artist: 'Miles Davis', album: 'Kind of Blue', artworkUrl: 'https://art.example/kob.jpg' }],
+      ['jazz', null],
+      ['rock', null],
+    ],
+    'a stored value that is not a now playing is listed as none',
+  );
 });
 
 t.test('channels.json follows the origin when its channel list changes', async (t) => {

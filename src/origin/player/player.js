@@ -4,10 +4,17 @@
  * otherwise), offers "auto" or a fixed rendition, and shows the live latency every second.
  * Browsers without MediaSource but with native HLS (older iOS) play the master playlist directly.
  *
+ * Now playing: each channel's row shows what channels.json says it has on air; "On air" shows
+ * what the stream being heard says, from its ID3 timed metadata (hls.js, or Safari natively,
+ * turns it into cues of a metadata text track, active when their audio plays), and falls
+ * back to channels.json until the stream has said anything.
+ *
  * `window.onairPlayer` exposes the playback state for tests and latency measurements:
  * channel, playing, currentTime, latency (seconds behind the playlist's live edge, hls.js),
  * wallClockLatency (now minus the PROGRAM-DATE-TIME being heard), level and rendition (what
- * is heard), autoLevel, and errors (every error raised, as text, oldest first).
+ * is heard), autoLevel, track (the now playing "On air" shows: title, artist, album,
+ * artworkUrl, and source `stream` or `listing`; null when none), and errors (every error
+ * raised, as text, oldest first).
  */
 const LISTING_REFRESH_MS = 5000;
 const PLAYBACK_REFRESH_MS = 1000;
@@ -20,11 +27,15 @@ const qualitySelect = document.getElementById('quality');
 const renditionText = document.getElementById('rendition');
 const latencyText = document.getElementById('latency');
 const errorText = document.getElementById('error');
+const trackText = document.getElementById('track');
+const artwork = document.getElementById('artwork');
 
 /** Channel id → { channel, button, status, renditions } for the rows on the page. */
 const rows = new Map();
 let hls = null;
 let playingChannel = null;
+/** The now playing the stream being heard carries (from its ID3 cues); null until it says one. */
+let heard = null;
 
 const player = {
   errors: [],
@@ -52,6 +63,9 @@ const player = {
   },
   get autoLevel() {
     return hls ? hls.autoLevelEnabled : true;
+  },
+  get track() {
+    return shownTrack();
   },
 };
 window.onairPlayer = player;
@@ -93,8 +107,11 @@ function renderChannels(channels) {
     row.status.textContent = channel.live ? 'live' : 'off air';
     row.status.className = `status ${channel.live ? 'live' : 'off-air'}`;
     row.renditions.textContent = `Renditions: ${channel.renditions.map((rendition) => rendition.id).join(', ')}`;
+    row.onAir.textContent = channel.nowPlaying ? trackLine(channel.nowPlaying) : '';
+    row.onAir.hidden = !channel.nowPlaying;
   }
   renderButtons();
+  renderTrack();
 }
 
 function addRow(id) {
@@ -106,15 +123,18 @@ function addRow(id) {
   heading.append(' ', status);
   const renditions = document.createElement('p');
   renditions.className = 'renditions';
+  const onAir = document.createElement('p');
+  onAir.className = 'on-air';
+  onAir.hidden = true;
   const button = document.createElement('button');
   button.type = 'button';
   button.addEventListener('click', () => {
     if (playingChannel?.id === id) stop();
     else play(rows.get(id).channel);
   });
-  item.append(heading, renditions, button);
+  item.append(heading, renditions, onAir, button);
   channelList.append(item);
-  const row = { item, status, renditions, button, channel: null };
+  const row = { item, status, renditions, onAir, button, channel: null };
   rows.set(id, row);
   return row;
 }
@@ -132,6 +152,7 @@ function play(channel) {
   errorText.hidden = true;
   playingChannel = channel;
   nowPlaying.textContent = channel.id;
+  renderTrack();
   if (window.Hls?.isSupported()) {
     playWithHls(channel);
   } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
@@ -174,6 +195,8 @@ function stop() {
   audio.removeAttribute('src');
   audio.load();
   playingChannel = null;
+  heard = null;
+  renderTrack();
   nowPlaying.textContent = 'nothing';
   qualitySelect.replaceChildren(new Option('auto', '-1'));
   qualitySelect.disabled = true;
@@ -206,6 +229,61 @@ function renderPlayback() {
   const latency = player.latency;
   latencyText.textContent = player.playing && latency !== null ? `${latency.toFixed(1)} s` : '–';
 }
+
+/** "Artist – Title", or the title alone. */
+function trackLine(track) {
+  return track.artist ? `${track.artist} – ${track.title}` : track.title;
+}
+
+/** What "On air" shows: what the stream said last, else what channels.json says; null when neither. */
+function shownTrack() {
+  if (!playingChannel) return null;
+  if (heard) return { ...heard, source: 'stream' };
+  const listed = rows.get(playingChannel.id)?.channel?.nowPlaying;
+  return listed ? { ...listed, source: 'listing' } : null;
+}
+
+function renderTrack() {
+  const track = shownTrack();
+  trackText.textContent = track ? trackLine(track) : '–';
+  if (track?.artworkUrl) {
+    if (artwork.getAttribute('src') !== track.artworkUrl) artwork.src = track.artworkUrl;
+    artwork.hidden = false;
+  } else {
+    artwork.hidden = true;
+    artwork.removeAttribute('src');
+  }
+}
+
+/**
+ * The now playing of the ID3 tag whose cues are active (the latest, if several): one cue per
+ * ID3 frame, its value `{ key, info, data }` (TIT2 title, TPE1 artist, TALB album, TXXX
+ * `artworkUrl`), as hls.js and Safari give them.
+ */
+function readCues(track) {
+  const cues = [...(track.activeCues ?? [])].filter((cue) => cue.value && typeof cue.value.key === 'string');
+  if (cues.length === 0) return;
+  const start = Math.max(...cues.map((cue) => cue.startTime));
+  const fields = {};
+  for (const cue of cues) {
+    if (cue.startTime !== start) continue;
+    const { key, info, data } = cue.value;
+    if (key === 'TIT2') fields.title = data;
+    else if (key === 'TPE1') fields.artist = data;
+    else if (key === 'TALB') fields.album = data;
+    else if (key === 'TXXX' && info === 'artworkUrl') fields.artworkUrl = data;
+  }
+  if (typeof fields.title !== 'string' || !playingChannel) return;
+  heard = fields;
+  renderTrack();
+}
+
+audio.textTracks.addEventListener('addtrack', (event) => {
+  const track = event.track;
+  if (track.kind !== 'metadata') return;
+  track.mode = 'hidden'; // cues fire without being shown
+  track.addEventListener('cuechange', () => readCues(track));
+});
 
 audio.addEventListener('error', () => {
   if (playingChannel && audio.error) reportError(`media error ${audio.error.code}: ${audio.error.message}`);
