@@ -48,6 +48,7 @@ export const ERRORS = {
   ONAIR_PLAYER_MISSING: { status: 500, reply: 'player_missing', meaning: "the player page's files are not installed beside onair" },
   ONAIR_ORIGIN_BUSY: { status: 503, reply: 'busy', meaning: 'the origin holds as many LL-HLS requests as it may (for this client address, or in all), or is overloaded: retry after Retry-After' },
   ONAIR_RATE_LIMITED: { status: 429, reply: 'rate_limited', meaning: 'too many requests from this client address to the control API or the access-log ingest: retry after Retry-After' },
+  ONAIR_MOUNT_FULL: { status: 503, reply: 'mount_full', meaning: 'the origin serves as many progressive listeners as it may (origin.progressive.maxListeners): retry after Retry-After, or another origin' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

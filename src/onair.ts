@@ -25,6 +25,7 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
+import type { MountDescription } from './origin/progressive/mounts-plugin.js';
 import { IngestService } from './pipeline/ingest-service.js';
 import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
 import { RecordingCatalog } from './recording/recording-catalog.js';
@@ -109,6 +110,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       // What the operator asked for from now on; a channel that fails to start is retried by the next reload.
       config = candidate;
       origin?.onairOrigin.setChannels(originChannels(candidate));
+      origin?.onairMounts.setMounts(progressiveMounts(candidate));
       signedChannels = signedChannelIds(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
@@ -143,11 +145,13 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         recordings,
         trustedProxies: config.origin.trustedProxies,
         limits: config.origin.limits,
+        progressive: { store: measuredStore, mounts: progressiveMounts(config), ...config.origin.progressive },
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });
       metrics.watchOrigin(origin.onairOrigin);
       metrics.watchListeners(origin.onairListeners);
+      metrics.watchMounts(origin.onairMounts);
       originUrl = await origin.listen({ host: config.origin.host, port: config.origin.port });
       logger.info({ url: originUrl }, 'origin listening');
     }
@@ -247,6 +251,21 @@ function signedChannelIds(config: OnairConfig): Set<string> {
 
 function originChannels(config: OnairConfig): OriginChannel[] {
   return config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((rendition) => rendition.id) }));
+}
+
+/** Every rendition as an Icecast-style mount (src/origin/progressive/): MP3 renditions as .mp3, the others as .aac. */
+function progressiveMounts(config: OnairConfig): MountDescription[] {
+  return config.channels.flatMap((channel) =>
+    channel.renditions.map((rendition) => ({
+      channel: channel.id,
+      rendition: rendition.id,
+      codec: (rendition as { codec?: string }).codec === 'mp3' ? ('mp3' as const) : ('aac' as const),
+      bitrate: rendition.bitrate,
+      sampleRate: channel.sampleRate,
+      audioChannels: rendition.audioChannels ?? channel.audioChannels,
+      icy: channel.icy,
+    })),
+  );
 }
 
 /** Top-level keys other than `channels` that differ: only a restart applies them. */

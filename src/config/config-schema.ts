@@ -149,6 +149,20 @@ const retentionSchema = z
   })
   .strict();
 
+/**
+ * A channel's station identity on its progressive mounts (src/origin/progressive/): the
+ * icy-name, icy-description, icy-genre and icy-url headers and /status-json.xsl. Defaults:
+ * the channel id, "Unspecified description", "various", and the origin's own player page.
+ */
+const icySchema = z
+  .object({
+    name: z.string().min(1).max(256).optional(),
+    description: z.string().max(1024).optional(),
+    genre: z.string().max(256).optional(),
+    url: httpUrlString().optional(),
+  })
+  .strict();
+
 const channelSchema = z
   .object({
     // `/recordings/…` is where the origin serves recorded sessions (src/recording/recordings-plugin.ts).
@@ -187,6 +201,8 @@ const channelSchema = z
     recordMaxSeconds: secondsSchema(60, 7 * 86400, '6h').default(6 * 3600),
     /** This channel's recordings retention, instead of `recordings.retention`. */
     recordRetention: retentionSchema.optional(),
+    /** What its progressive mounts announce (icy-* headers, /status-json.xsl); see icySchema. */
+    icy: icySchema.optional(),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -197,9 +213,7 @@ const channelSchema = z
     }
   });
 
-const httpUrlSchema = z
-  .string({ error: 'expected an http:// or https:// URL' })
-  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'expected an http:// or https:// URL' });
+const httpUrlSchema = httpUrlString();
 
 const storeSchema = z
   .string({ error: 'expected "memory" or a redis:// URL' })
@@ -250,9 +264,50 @@ const originProtectionSchema = {
     .prefault({}),
 };
 
+/**
+ * The origin's progressive mounts (`/{channel}-{rendition}.aac|.mp3`, Icecast style;
+ * src/origin/progressive/): ICY metadata interval, the burst a new listener gets, the backlog
+ * after which a slow listener is dropped, and the listener cap of the process.
+ */
+const progressiveSchema = z
+  .object({
+    /** Audio bytes between two ICY metadata blocks (`icy-metaint`), for clients that send Icy-MetaData: 1. */
+    metaint: wholeNumber('a number of bytes', 256, 1_000_000).default(16000),
+    /** Seconds of the newest audio a new listener gets at once, so playback starts immediately. */
+    burstSeconds: secondsSchema(0, 60, '4s').default(4),
+    /** Unsent bytes a listener may have queued before it is disconnected as too slow. */
+    maxBacklogBytes: z
+      .union([z.string(), z.number()], { error: 'expected a size like 256k' })
+      .transform((value, context) => {
+        const bytes = parseByteSize(value);
+        if (bytes === undefined || bytes < 16 * 1024 || bytes > 64 * 1024 * 1024) {
+          context.addIssue({ code: 'custom', message: 'expected a size like 256k, between 16k and 64M' });
+          return z.NEVER;
+        }
+        return bytes;
+      })
+      .default(256 * 1024),
+    /** Progressive listeners of this origin process at once; more get 503 + Retry-After. */
+    maxListeners: wholeNumber('a number of listeners', 1, 1_000_000).default(5000),
+  })
+  .strict()
+  .prefault({});
+
+/** `origin.progressive` as the schema defaults it: an origin built without a config uses these. */
+export function progressiveDefaults(): z.output<typeof progressiveSchema> {
+  return progressiveSchema.parse({});
+}
+
 /** `origin.trustedProxies` and `origin.limits` as the schema defaults them: an origin built without a config uses these. */
 export function originProtectionDefaults(): z.infer<z.ZodObject<typeof originProtectionSchema>> {
   return z.object(originProtectionSchema).parse({});
+}
+
+/** An http(s) URL (a function, so schemas above its definition can use it). */
+function httpUrlString() {
+  return z
+    .string({ error: 'expected an http:// or https:// URL' })
+    .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'expected an http:// or https:// URL' });
 }
 
 function isIpOrCidr(value: string): boolean {
@@ -279,6 +334,7 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).default(8080),
         ...originProtectionSchema,
+        progressive: progressiveSchema,
       })
       .strict()
       .prefault({}),

@@ -11,6 +11,7 @@ import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
 import type { InputStats } from '../ingest/input-worker.js';
 import type { ListenerCounts, ListenersControl } from '../origin/listeners-plugin.js';
 import type { OriginControl } from '../origin/origin-plugin.js';
+import type { MountsControl } from '../origin/progressive/mounts-plugin.js';
 import type { ChannelPipeline } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
 import type { RecordingJobs } from '../recording/recording-jobs.js';
@@ -422,6 +423,53 @@ export class OnairMetrics {
       registers,
       collect() {
         this.set(origin.stats().heldRequests);
+      },
+    });
+  }
+
+  /**
+   * Progressive mounts (src/origin/progressive/): this process's open listener connections per
+   * mount (sum over instances for every origin's), slow listeners cut off, listeners refused
+   * at the cap, and jumps (a mount that fell out of the window), read at scrape time.
+   */
+  watchMounts(mounts: MountsControl): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'onair_progressive_listeners',
+      help: 'Open progressive (Icecast-style) listener connections of this origin, per mount',
+      labelNames: ['channel', 'rendition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const mount of mounts.stats().mounts) this.set({ channel: mount.channel, rendition: mount.rendition }, mount.listeners);
+      },
+    });
+    new Counter({
+      name: 'onair_progressive_slow_disconnects_total',
+      help: 'Progressive listeners disconnected because their unsent backlog passed origin.progressive.maxBacklogBytes',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(mounts.stats().slowDisconnects);
+      },
+    });
+    new Counter({
+      name: 'onair_progressive_refused_total',
+      help: 'Progressive listeners refused with 503 because the origin had origin.progressive.maxListeners',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(mounts.stats().refused);
+      },
+    });
+    new Counter({
+      name: 'onair_progressive_jumps_total',
+      help: 'Times a progressive mount went on from the live edge because its next segment had left the window',
+      labelNames: ['channel', 'rendition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const mount of mounts.stats().mounts) this.inc({ channel: mount.channel, rendition: mount.rendition }, mount.jumps);
       },
     });
   }

@@ -3,7 +3,8 @@
  * plugin registered after the origin plugin:
  *   - every GET of a media playlist `/{ch}/{ch}_{rendition}.m3u8` answered 200 or 304 is
  *     counted (master playlists are not: fetching one is not listening);
- *   GET  /listeners.json       `{ channels: { fip: { total, renditions: { hifi: n } } } }`
+ *   GET  /listeners.json       `{ channels: { fip: { total, renditions: { hifi: n }, progressive: { total, renditions } } } }`
+ *                              (`progressive`: open connections to the Icecast-style mounts, exact, every origin)
  *   POST /ingest/access-log    CDN/Varnish access-log lines, counted the same way, for
  *                              listeners the origin never sees behind a cache (below).
  * Counts live in the store, so every origin reports the same numbers. `total` counts a
@@ -41,7 +42,7 @@ import { OnairError } from '../errors.js';
 import { BearerTokens } from '../http/bearer-auth.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
-import type { ListenerStore } from '../store/store.js';
+import type { ConnectionCountStore, ListenerStore } from '../store/store.js';
 import { clientKey } from './client-limits.js';
 import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
 import {
@@ -56,7 +57,8 @@ import {
 import { literalQuery } from './query-parameters.js';
 
 export interface ListenersOptions {
-  store: ListenerStore;
+  /** With getConnectionCounts, the counts carry each channel's progressive listeners too. */
+  store: ListenerStore & Partial<Pick<ConnectionCountStore, 'getConnectionCounts'>>;
   /** EXT-X-TARGETDURATION in whole seconds: the length of a counting bucket. */
   targetDurationSeconds: number;
   /** The served channels, read again every second (e.g. `() => app.onairOrigin.channels()`). */
@@ -83,6 +85,12 @@ export interface ChannelListeners {
   /** Distinct listeners of the channel, whatever rendition they fetched. */
   total: number;
   renditions: Record<string, number>;
+  /**
+   * Progressive (Icecast-style) listeners: open connections to the channel's mounts, exact,
+   * summed over every origin (src/origin/progressive/). Not part of `total`, which counts
+   * HLS listeners. Absent when the store keeps no connection counts.
+   */
+  progressive?: { total: number; renditions: Record<string, number> };
 }
 
 export interface ListenerCounts {
@@ -177,7 +185,9 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
           ...renditions.map((rendition) => store.countListeners(channel, [rendition], buckets)),
         ]);
         const byRendition = Object.fromEntries(renditions.map((rendition, i) => [rendition, perRendition[i]]));
-        return [channel, { total, renditions: byRendition }] as const;
+        const listeners: ChannelListeners = { total, renditions: byRendition };
+        if (store.getConnectionCounts) listeners.progressive = progressiveOf(renditions, await store.getConnectionCounts(channel));
+        return [channel, listeners] as const;
       }),
     );
     return { channels: Object.fromEntries(channels) };
@@ -238,6 +248,12 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   };
   fastify.decorate('onairListeners', { ...control, adminRoutes });
   if (rawOptions.serveAdminRoutes ?? true) await fastify.register(adminRoutes);
+}
+
+/** Open progressive connections per served rendition (0 for one nobody reported) and their sum. */
+function progressiveOf(renditions: string[], counts: Record<string, number>): { total: number; renditions: Record<string, number> } {
+  const byRendition = Object.fromEntries(renditions.map((rendition) => [rendition, counts[rendition] ?? 0]));
+  return { total: Object.values(byRendition).reduce((sum, count) => sum + count, 0), renditions: byRendition };
 }
 
 /** `/fip/fip_hifi.m3u8` (or its DVR playlist `fip_hifi_dvr.m3u8`) → fip, hifi, for served channels and renditions only. */
@@ -340,7 +356,7 @@ function sendBadLine(reply: FastifyReply, line: number, reason: string): Fastify
 }
 
 interface ResolvedListenersOptions {
-  store: ListenerStore;
+  store: ListenersOptions['store'];
   targetDurationSeconds: number;
   channels: () => OriginChannel[];
   ingestTokens: string[];

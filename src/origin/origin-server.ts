@@ -27,13 +27,14 @@ import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
-import type { ListenerStore, OriginStore } from '../store/store.js';
+import type { ConnectionCountStore, ListenerStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
   /** Read by the origin and the player page, and holds the listener counts. */
-  store: OriginStore & ListenerStore;
+  store: OriginStore & ListenerStore & Partial<ConnectionCountStore>;
   /** A pino logger; without one the instance logs nothing. */
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
@@ -49,6 +50,8 @@ export interface BuildOriginOptions extends OriginOptions {
   trustedProxies?: string[];
   /** `origin.limits` (the API's rate is the control API's); each key defaults as in the config. */
   limits?: Partial<OriginLimits>;
+  /** Icecast-style progressive mounts (src/origin/progressive/) and `origin.progressive`; none: no mounts. */
+  progressive?: Omit<ProgressiveOptions, 'store' | 'clock' | 'storeTimeoutMs'> & { store: ProgressiveStore };
 }
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
@@ -80,7 +83,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, progressive, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   const app = Fastify({
@@ -159,6 +162,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
     for (const url of ADMIN_PATHS_ON_ORIGIN) app.route({ method: ADMIN_METHODS, url, onRequest: notHere, handler: notHere });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
+    if (progressive) await app.register(mountsPlugin, { ...progressive, clock: originOptions.clock, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;

@@ -1,0 +1,244 @@
+/**
+ * One progressive mount (`/{channel}-{rendition}.aac`) of one origin process: it follows the
+ * rendition's media playlist in the store while it has listeners, reads each new segment or
+ * LL-HLS part once, extracts its audio frames (src/media/segment-audio.ts) and writes them to
+ * every listener; docs/architecture.md, Progressive mounts.
+ *
+ * - What to read comes from follow-plan.ts: every MSN once, in order, across segment and part
+ *   boundaries, input switches and packager takeovers; a jump only when the next MSN left the
+ *   window.
+ * - The last `burstSeconds` of frames stay in memory: a new listener gets them at once.
+ * - A listener is written whole frames (chunks of whole frames); one whose unsent bytes pass
+ *   `maxBacklogBytes` is disconnected (mount-listener.ts).
+ * - It re-reads the playlist on each publish notification (`notify`) and, in case one was
+ *   lost, every `recheckMs`; it stops following `idleGraceMs` after its last listener left.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Clock, Timer } from '../../clock.js';
+import { mediaPlaylistName, parseSegmentUri } from '../../hls/published-names.js';
+import { parseMediaPlaylist, type MediaPlaylist } from '../../hls/playlist/index.js';
+import { readFromStore } from '../../http/store-read.js';
+import { containerOfName, segmentAudio, type AudioFrame } from '../../media/segment-audio.js';
+import type { OriginStore } from '../../store/store.js';
+import { planReads, type FollowPosition } from './follow-plan.js';
+import { FrameRing } from './frame-ring.js';
+import { MountListener, type ListenerSink } from './mount-listener.js';
+
+export interface MountOptions {
+  channel: string;
+  rendition: string;
+  store: Pick<OriginStore, 'getPlaylist' | 'getSegment'>;
+  /** Seconds of the newest audio a new listener gets at once. */
+  burstSeconds: number;
+  /** Unsent bytes a listener may have before it is disconnected. */
+  maxBacklogBytes: number;
+  /** How long the mount keeps following after its last listener left. */
+  idleGraceMs: number;
+  /** A store read slower than this fails (and is retried at the next notification or recheck). */
+  storeTimeoutMs: number;
+  /** The playlist is re-read this often even without a notification. */
+  recheckMs: number;
+  clock: Clock;
+  logger: FastifyBaseLogger;
+  /** Called when a slow listener is disconnected. */
+  onSlowListener?: () => void;
+}
+
+export interface MountStats {
+  /** Segments and parts read from the store. */
+  reads: number;
+  /** Times the mount went on from the live edge because its next MSN had left the window. */
+  jumps: number;
+  /** Frames written to listeners (each listener counted). */
+  framesDelivered: number;
+  readErrors: number;
+}
+
+export class Mount {
+  readonly stats: MountStats = { reads: 0, jumps: 0, framesDelivered: 0, readErrors: 0 };
+  private readonly listeners = new Set<MountListener>();
+  private readonly burst: FrameRing;
+  private position: FollowPosition | undefined;
+  private playlistEtag: string | undefined;
+  private playlist: MediaPlaylist | undefined;
+  private following = false;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+  private recheckTimer: Timer | undefined;
+  private idleTimer: Timer | undefined;
+  private title: string | undefined;
+  private firstPoll: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: MountOptions) {
+    this.burst = new FrameRing(options.burstSeconds);
+  }
+
+  get channel(): string {
+    return this.options.channel;
+  }
+
+  get rendition(): string {
+    return this.options.rendition;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Whether audio is flowing: the playlist was read and frames came out of it. */
+  get onAir(): boolean {
+    return this.burst.frameCount > 0;
+  }
+
+  /**
+   * Starts following if the mount was idle and resolves once its first read is done (bounded
+   * by the store timeout), so a caller can tell whether the mount has audio (`onAir`).
+   */
+  async wake(): Promise<void> {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    if (!this.following && !this.closed) {
+      this.following = true;
+      this.firstPoll = this.poll();
+    }
+    await this.firstPoll;
+  }
+
+  /** Adds a listener: it gets the burst now, then every new frame. */
+  attach(sink: ListenerSink, metaint?: number): MountListener {
+    const listener = new MountListener(sink, {
+      maxBacklogBytes: this.options.maxBacklogBytes,
+      metaint,
+      title: this.title,
+      onSlow: () => this.options.onSlowListener?.(),
+    });
+    this.listeners.add(listener);
+    const burst = this.burst.joined();
+    if (burst.length > 0) listener.send(burst, false);
+    return listener;
+  }
+
+  /** Removes a listener (its connection closed); the last one leaving starts the idle grace. */
+  detach(listener: MountListener): void {
+    if (this.listeners.delete(listener)) this.release();
+  }
+
+  /** A caller that woke the mount and attached nobody (HEAD, or no audio): idle again unless someone listens. */
+  release(): void {
+    if (this.listeners.size > 0 || this.closed || !this.following) return;
+    this.idleTimer?.cancel();
+    this.idleTimer = this.options.clock.setTimeout(() => this.stopFollowing(), this.options.idleGraceMs);
+  }
+
+  /** The store published the channel: read what is new. */
+  notify(): void {
+    if (this.following) void this.poll();
+  }
+
+  /** The channel's now playing changed (`Artist - Title`), for every ICY listener. */
+  setTitle(title: string | undefined): void {
+    this.title = title;
+    for (const listener of this.listeners) listener.setTitle(title);
+  }
+
+  /** Disconnects every listener and stops following. */
+  close(): void {
+    this.closed = true;
+    for (const listener of this.listeners) listener.close();
+    this.listeners.clear();
+    this.idleTimer?.cancel();
+    this.stopFollowing();
+  }
+
+  private stopFollowing(): void {
+    if (this.listeners.size > 0 && !this.closed) return;
+    this.following = false;
+    this.recheckTimer?.cancel();
+    this.recheckTimer = undefined;
+    this.position = undefined;
+    this.playlist = undefined;
+    this.playlistEtag = undefined;
+    this.firstPoll = undefined;
+    this.burst.clear();
+  }
+
+  /** One read pass at a time; a notification during a pass makes another pass follow it. */
+  private poll(): Promise<void> {
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      do {
+        this.pollAgain = false;
+        await this.readNew().catch((error: unknown) => {
+          this.stats.readErrors += 1;
+          this.options.logger.warn({ err: error, channel: this.channel, rendition: this.rendition }, 'progressive mount: store read failed, retrying');
+        });
+      } while (this.pollAgain && this.following);
+    })().finally(() => {
+      this.polling = undefined;
+      this.scheduleRecheck();
+    });
+    return this.polling;
+  }
+
+  private scheduleRecheck(): void {
+    this.recheckTimer?.cancel();
+    if (!this.following) return;
+    this.recheckTimer = this.options.clock.setTimeout(() => void this.poll(), this.options.recheckMs);
+  }
+
+  private async readNew(): Promise<void> {
+    const { channel, rendition, store, storeTimeoutMs, clock } = this.options;
+    const name = mediaPlaylistName(channel, rendition);
+    const stored = await readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs, clock);
+    if (!stored) return;
+    if (stored.etag !== this.playlistEtag) {
+      this.playlist = parseMediaPlaylist(stored.body);
+      this.playlistEtag = stored.etag;
+    }
+    const plan = planReads(this.playlist!, this.position, this.options.burstSeconds);
+    if (plan.jumped) {
+      this.stats.jumps += 1;
+      this.options.logger.warn({ channel, rendition, msn: this.position?.msn }, 'progressive mount fell out of the window: going on from the live edge');
+    }
+    for (const read of plan.reads) {
+      if (!this.following) return;
+      const address = parseSegmentUri(read.uri);
+      if (!address || address.rendition !== rendition) continue;
+      const segmentName = read.uri.slice(rendition.length + 1);
+      const bytes = await readFromStore(`segment ${channel}/${read.uri}`, () => store.getSegment(channel, rendition, segmentName), storeTimeoutMs, clock);
+      this.stats.reads += 1;
+      if (!this.following) return;
+      if (!bytes) {
+        // Listed yet gone (it expired while the store was unreachable): go on after it.
+        this.stats.jumps += 1;
+        this.position = { msn: read.msn + 1, parts: 0, frames: 0 };
+        continue;
+      }
+      const { frames } = segmentAudio(bytes, containerOfName(segmentName));
+      this.deliver(frames.slice(read.skipFrames));
+      this.position =
+        read.part === undefined
+          ? { msn: read.msn + 1, parts: 0, frames: 0 }
+          : { msn: read.msn, run: address.run, parts: read.part + 1, frames: (this.position?.msn === read.msn ? this.position.frames : 0) + frames.length };
+    }
+  }
+
+  private deliver(frames: AudioFrame[]): void {
+    if (frames.length === 0) return;
+    this.burst.push(frames);
+    const chunk = joinFrames(frames);
+    for (const listener of this.listeners) {
+      if (listener.send(chunk, true)) this.stats.framesDelivered += frames.length;
+      // Cut off (too slow) or closed: it is gone from the count at once.
+      else this.detach(listener);
+    }
+  }
+}
+
+function joinFrames(frames: AudioFrame[]): Buffer {
+  return Buffer.concat(frames.map((frame) => frame.data));
+}

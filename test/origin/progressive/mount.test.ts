@@ -1,0 +1,224 @@
+/**
+ * A progressive mount (src/origin/progressive/mount.ts) following a real packager's playlists
+ * in a MemoryStore: the burst on connect, every frame once and in order across segments, LL-HLS
+ * parts and a packager takeover (one jump at most), a slow listener cut off, and the mount
+ * stopping when its last listener left. Every frame carries its index in its payload, so the
+ * listener's bytes say exactly which frames it got.
+ */
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import { ChannelPackager } from '../../../src/hls/channel-packager.js';
+import { AdtsReader, buildAdtsHeader, type AacFrame } from '../../../src/media/adts.js';
+import { Mount } from '../../../src/origin/progressive/mount.js';
+import type { ListenerSink } from '../../../src/origin/progressive/mount-listener.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { testChannel } from '../../helpers/channel-config.js';
+import { ManualClock, settle } from '../../helpers/manual-clock.js';
+
+const SAMPLE_RATE = 48000;
+const FRAME_MS = (1024 * 1000) / SAMPLE_RATE;
+const logger = pino({ level: 'silent' });
+
+/** An ADTS frame whose payload starts with its index (4 bytes, big-endian). */
+function indexedFrame(index: number, bytes: number): AacFrame {
+  const data = new Uint8Array(bytes);
+  data.set(buildAdtsHeader({ sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, payloadLength: bytes - 7 }));
+  new DataView(data.buffer).setUint32(7, index);
+  return { data, sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, samples: 1024 };
+}
+
+/** A listener's connection: keeps what it is written; `stuck` makes it never drain. */
+class CollectingSink implements ListenerSink {
+  readonly chunks: Uint8Array[] = [];
+  destroyed = false;
+  stuck = false;
+  private unsent = 0;
+
+  write(chunk: Uint8Array): boolean {
+    this.chunks.push(chunk);
+    if (this.stuck) this.unsent += chunk.length;
+    return !this.stuck;
+  }
+
+  get writableLength(): number {
+    return this.unsent;
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
+
+  /** The indices of the whole frames received, in order. */
+  frameIndices(): number[] {
+    const reader = new AdtsReader();
+    return reader.push(Buffer.concat(this.chunks)).map((frame) => new DataView(frame.data.buffer, frame.data.byteOffset).getUint32(7));
+  }
+}
+
+/** Places where the indices do not go up by one. */
+function breaks(indices: number[]): string[] {
+  return indices.flatMap((index, at) => (at > 0 && index !== indices[at - 1]! + 1 ? [`${indices[at - 1]} → ${index}`] : []));
+}
+
+interface Setup {
+  clock: ManualClock;
+  store: MemoryStore;
+  mount: Mount;
+  /** Feeds `seconds` of frame groups to the packagers, in clock time. */
+  feed(packagers: ChannelPackager[], seconds: number): Promise<void>;
+  packager(options?: { standby?: boolean }): Promise<ChannelPackager>;
+  lastIndex(): number;
+}
+
+async function setup(t: Test, options: { lowLatency?: boolean; segmentSeconds?: number; maxBacklogBytes?: number } = {}): Promise<Setup> {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+  const store = new MemoryStore({ now: () => clock.now() });
+  await store.start();
+  t.teardown(() => store.close());
+  const segmentSeconds = options.segmentSeconds ?? 1;
+  const channel = testChannel(options.lowLatency ? { lowLatency: true, partSeconds: 0.5 } : {}, segmentSeconds);
+  const mount = new Mount({
+    channel: 'fip',
+    rendition: 'hifi',
+    store,
+    burstSeconds: 2,
+    maxBacklogBytes: options.maxBacklogBytes ?? 1024 * 1024,
+    idleGraceMs: 3000,
+    storeTimeoutMs: 1000,
+    recheckMs: 1000,
+    clock,
+    logger,
+  });
+  t.teardown(() => mount.close());
+  const unsubscribe = await store.subscribe(() => mount.notify());
+  t.teardown(unsubscribe);
+  let index = 0;
+  return {
+    clock,
+    store,
+    mount,
+    lastIndex: () => index - 1,
+    async packager(packagerOptions = {}) {
+      const packager = new ChannelPackager({ channel, segmentSeconds, windowSegments: 6, store, logger, clock, standby: packagerOptions.standby });
+      await packager.start();
+      t.teardown(() => packager.close(100));
+      return packager;
+    },
+    async feed(packagers, seconds) {
+      for (let frame = 0; frame < Math.round((seconds * 1000) / FRAME_MS); frame++) {
+        const group = [indexedFrame(index, 40), indexedFrame(index, 200)];
+        index += 1;
+        await clock.advance(FRAME_MS);
+        for (const packager of packagers) packager.pushFrameGroup(group);
+        // Let publishes and the mount's reads run.
+        for (let turn = 0; turn < 3; turn++) await settle();
+      }
+    },
+  };
+}
+
+t.test('a new listener gets the burst at once, then every frame once and in order across segments', async (t) => {
+  const { mount, feed, packager, lastIndex } = await setup(t);
+  const leader = await packager();
+  await feed([leader], 5);
+  await mount.wake();
+  t.ok(mount.onAir, 'the mount has audio');
+  const sink = new CollectingSink();
+  mount.attach(sink);
+  const burst = sink.frameIndices();
+  const burstSeconds = (burst.length * FRAME_MS) / 1000;
+  t.ok(burstSeconds >= 2 && burstSeconds < 2.1, `about 2 s of burst (${burstSeconds.toFixed(2)} s)`);
+  await feed([leader], 6);
+  const indices = sink.frameIndices();
+  t.strictSame(breaks(indices), [], 'no frame repeated or skipped across six segment boundaries');
+  t.ok(lastIndex() - indices.at(-1)! < 1000 / FRAME_MS + 2, 'and it is at most a segment behind the feed');
+  t.ok(sink.chunks.length >= 6, 'delivered segment by segment');
+  t.equal(mount.stats.jumps, 0);
+});
+
+t.test('with LL-HLS parts the mount delivers each part as it is published, then goes on after the segment without repeating it', async (t) => {
+  const { mount, feed, packager, lastIndex } = await setup(t, { lowLatency: true, segmentSeconds: 2 });
+  const leader = await packager();
+  await feed([leader], 5);
+  await mount.wake();
+  const sink = new CollectingSink();
+  mount.attach(sink);
+  await feed([leader], 7);
+  const indices = sink.frameIndices();
+  t.strictSame(breaks(indices), [], 'no frame repeated or skipped across parts and segments');
+  t.ok(lastIndex() - indices.at(-1)! <= 500 / FRAME_MS + 2, `at most a part (0.5 s) behind the feed (${lastIndex() - indices.at(-1)!} frames)`);
+});
+
+t.test('a packager takeover (new run id, the MSN going on) leaves at most one jump, and listeners stay', async (t) => {
+  const { clock, store, mount, feed, packager } = await setup(t);
+  const leader = await packager({ standby: true });
+  const standby = await packager({ standby: true });
+  await leader.promote((await store.acquireLease('fip', 'leader', 6000))!.token);
+  await feed([leader, standby], 4);
+  await mount.wake();
+  const sink = new CollectingSink();
+  mount.attach(sink);
+  await feed([leader, standby], 2);
+  const runs = async (): Promise<string[]> => [...(await store.getPlaylist('fip', 'fip_hifi.m3u8'))!.body.matchAll(/-(\d+)\.ts/g)].map((match) => match[1]!);
+  const leaderRun = (await runs()).at(-1);
+  // The leader freezes; its lease lapses; the standby takes over.
+  await feed([standby], 1.5);
+  await clock.advance(100);
+  const lease = await store.acquireLease('fip', 'standby', 60_000);
+  t.ok(lease, 'the standby gets the lease');
+  await standby.promote(lease!.token);
+  await feed([standby], 5);
+  t.not((await runs()).at(-1), leaderRun, 'the successor publishes under its own run id');
+  const indices = sink.frameIndices();
+  const found = breaks(indices);
+  t.ok(found.length <= 1, `at most one jump (${found.join(', ') || 'none'})`);
+  t.ok(indices.length > (9 * 1000) / FRAME_MS * 0.8, 'and the audio goes on after it');
+  t.equal(sink.destroyed, false);
+});
+
+t.test('a listener that does not read is disconnected once its backlog passes the bound; the others go on', async (t) => {
+  let slow = 0;
+  const { mount, feed, packager } = await setup(t, { maxBacklogBytes: 20_000 });
+  (mount as unknown as { options: { onSlowListener: () => void } }).options.onSlowListener = () => (slow += 1);
+  const leader = await packager();
+  await feed([leader], 3);
+  await mount.wake();
+  const stuck = new CollectingSink();
+  stuck.stuck = true;
+  const reading = new CollectingSink();
+  mount.attach(stuck);
+  mount.attach(reading);
+  await feed([leader], 3);
+  t.equal(stuck.destroyed, true, 'the stuck listener is cut off');
+  t.equal(slow, 1, 'and counted');
+  const unsent = stuck.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  t.ok(unsent < 20_000 + 2 * 200 * 50, `it never held much more than the bound (${unsent} bytes)`);
+  t.equal(reading.destroyed, false, 'the reading listener stays');
+  t.strictSame(breaks(reading.frameIndices()), []);
+  t.equal(mount.listenerCount, 1);
+});
+
+t.test('the mount stops reading the store a grace period after its last listener left, and starts again for the next one', async (t) => {
+  const { clock, mount, feed, packager } = await setup(t);
+  const leader = await packager();
+  await feed([leader], 3);
+  await mount.wake();
+  const sink = new CollectingSink();
+  const listener = mount.attach(sink);
+  await feed([leader], 2);
+  const readsWhileListening = mount.stats.reads;
+  t.ok(readsWhileListening >= 3);
+  listener.close();
+  mount.detach(listener);
+  await feed([leader], 2);
+  t.ok(mount.stats.reads > readsWhileListening, 'it still follows during the grace');
+  await clock.advance(1500);
+  t.notOk(mount.onAir, 'after the grace it stopped and let go of its burst');
+  const stoppedAt = mount.stats.reads;
+  await feed([leader], 3);
+  t.equal(mount.stats.reads, stoppedAt, 'no store read while nobody listens');
+  await mount.wake();
+  const next = new CollectingSink();
+  mount.attach(next);
+  t.ok(next.frameIndices().length > 0, 'the next listener gets a burst again');
+});
