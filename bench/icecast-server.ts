@@ -71,6 +71,7 @@ export interface IcecastSource {
   listenurl: string;
   listeners?: number;
   title?: string;
+  server_name?: string;
   server_type?: string;
 }
 
@@ -162,7 +163,12 @@ export async function startIcecast(options: IcecastOptions = {}): Promise<Runnin
   }
 }
 
-/** The icecast.xml: loopback only, no chroot, logs in the scratch directory, relays never on demand. */
+/**
+ * The icecast.xml: loopback only, no chroot, logs in the scratch directory, relays never on
+ * demand. A relayed mount's ICY metadata is declared UTF-8 (onair's StreamTitle is): icecast2
+ * passes the blocks to its listeners as they are, but reads them as Latin-1 for its own status
+ * pages unless told.
+ */
 export function icecastConfig(options: IcecastOptions & { port: number; directory: string; logDirectory: string }): string {
   const relays = (options.relays ?? []).map(
     (relay) => `
@@ -173,7 +179,11 @@ export function icecastConfig(options: IcecastOptions & { port: number; director
     <local-mount>${escapeXml(relay.localMount ?? relay.mount)}</local-mount>
     <on-demand>0</on-demand>
     <relay-shoutcast-metadata>1</relay-shoutcast-metadata>
-  </relay>`,
+  </relay>
+  <mount type="normal">
+    <mount-name>${escapeXml(relay.localMount ?? relay.mount)}</mount-name>
+    <charset>UTF-8</charset>
+  </mount>`,
   );
   return `<icecast>
   <location>loopback</location>

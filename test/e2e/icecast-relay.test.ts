@@ -57,6 +57,7 @@ t.test('icecast2 relays onair’s /fip-hifi.aac: FFmpeg hears the tone without a
     'FFmpeg read the first title, then the changed one (a quote in a StreamTitle becomes ’), and no other',
   );
   t.equal(status?.title, SECOND_ON_AIR, 'icecast2’s own status shows the title onair sent');
+  t.equal(status?.server_name, 'FIP relay test', 'and the station name from onair’s icy-name');
   t.equal(status?.listeners, 1, 'icecast2 counted its one listener');
 
   // The last second may hold the decoder's flush at SIGTERM: not part of the stream.
