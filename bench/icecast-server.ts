@@ -62,7 +62,7 @@ export interface RunningIcecast {
   readonly url: string;
   /** stdout + stderr and the error log, for diagnostics. */
   output(): string;
-  /** Icecast's /status-json.xsl (icestats). */
+  /** Icecast's /status-json.xsl (icestats); rejects on the malformed JSON icecast2 2.4 answers for a moment after start. */
   status(): Promise<IcecastStatus>;
   stop(): Promise<void>;
 }
@@ -154,7 +154,14 @@ export async function startIcecast(options: IcecastOptions = {}): Promise<Runnin
       pid: child.pid!,
       url,
       output: describe,
-      status: async () => (await (await fetch(`${url}/status-json.xsl`)).json()) as IcecastStatus,
+      status: async () => {
+        const text = await (await fetch(`${url}/status-json.xsl`)).text();
+        try {
+          return JSON.parse(text) as IcecastStatus;
+        } catch {
+          throw new Error(`icecast2's /status-json.xsl is not JSON: ${text.slice(0, 500)}`);
+        }
+      },
       stop,
     };
   } catch (error) {

@@ -60,14 +60,15 @@ export class IcecastBenchStack {
   }
 
   /** redis-server, `onair ingest` fed by a tone, `onair origin`; resolves once the mount sends audio. */
-  async startOnair(options: { segmentSeconds: number; profileDirectory?: string }): Promise<RunningOnairOrigin> {
+  async startOnair(options: { segmentSeconds: number; maxListeners: number; profileDirectory?: string }): Promise<RunningOnairOrigin> {
     this.redis = await startRedisServer();
     const port = await freeTcpPort();
     const srtPort = await freeUdpPort();
     const configPath = join(this.directory, 'onair.yaml');
     const config = {
       store: this.redis.url,
-      origin: { host: '127.0.0.1', port },
+      // Icecast's defaults for what a new listener gets and how far one may fall behind.
+      origin: { host: '127.0.0.1', port, progressive: { maxListeners: options.maxListeners, burstSeconds: 4, maxBacklogBytes: '512k' } },
       admin: { port: 0 },
       hls: { segmentSeconds: options.segmentSeconds },
       log: { level: 'warn' },
@@ -106,7 +107,9 @@ export class IcecastBenchStack {
     this.icecast = await startIcecast({ relays: [{ host: '127.0.0.1', port: originPort, mount: MOUNT_PATH }], maxClients });
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      const relayed = icecastSources(await this.icecast.status()).some((source) => source.listenurl.endsWith(MOUNT_PATH));
+      // icecast2 2.4 answers malformed JSON while its stats are still being filled in: try again.
+      const status = await this.icecast.status().catch(() => undefined);
+      const relayed = status !== undefined && icecastSources(status).some((source) => source.listenurl.endsWith(MOUNT_PATH));
       if (relayed && (await sendsAudio(`${this.icecast.url}${MOUNT_PATH}`))) return this.icecast;
       if (Date.now() > deadline) throw new Error(`icecast2 did not relay ${MOUNT_PATH} within ${READY_TIMEOUT_MS} ms:\n${this.icecast.output()}`);
       await sleep(500);

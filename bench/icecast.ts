@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   }
   try {
     progress('starting redis-server, onair ingest (a tone over SRT) and onair origin; waiting for the mount...');
-    const origin = await stack.startOnair({ segmentSeconds: SEGMENT_SECONDS, profileDirectory: options.profileDirectory });
+    const origin = await stack.startOnair({ segmentSeconds: SEGMENT_SECONDS, maxListeners: options.listeners + 16, profileDirectory: options.profileDirectory });
     progress(`starting icecast2 (${ICECAST_PATH}) relaying ${MOUNT_PATH}...`);
     const icecast = await stack.startIcecastRelay(origin.port, options.listeners + 16);
     const targets: Record<Server, Target> = {
