@@ -9,7 +9,7 @@
  * (what `runuser -u onair-test` does, without the extra runuser process), so `pid` is icecast2's
  * own: bench:icecast reads its CPU time and RSS from /proc/<pid>.
  *
- * Two roles (docs/architecture.md, "Icecast relay tests and bench:icecast"):
+ * Two roles (docs/architecture.md, "Icecast relay tests and benchmark"):
  * - a RELAY of an onair mount: `<relay>` pulls `/fip-hifi.aac` from onair's origin and republishes
  *   it under the same mount, ICY metadata included (relay-shoutcast-metadata);
  * - a plain server that a source client (FFmpeg's `icecast://`) feeds, for reference figures.

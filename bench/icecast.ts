@@ -7,7 +7,7 @@
  * at most 1.0 and 5,000 listeners run on this 2-core machine with no drops. Reported, never
  * asserted.
  *
- * Method (docs/architecture.md, "Icecast relay tests and bench:icecast"):
+ * Method (docs/architecture.md, "Icecast relay tests and benchmark"):
  * 1. icecast-stack.ts starts a redis-server, `onair ingest` (a tone over SRT, one 128k
  *    rendition) and `onair origin`, then icecast2 relaying the origin's /fip-hifi.aac. Both
  *    servers run the whole time; only the one under load has listeners.

@@ -3,7 +3,7 @@
  * (`<relay>` with relay-shoutcast-metadata), pulls onair's progressive mount /fip-hifi.aac and
  * republishes it; FFmpeg (`-icy 1`) listens to the relay, decodes a continuous tone, and reads
  * the StreamTitle that was set on onair, then a changed one, through the relay
- * (docs/architecture.md, "Icecast relay tests and bench:icecast").
+ * (docs/architecture.md, "Icecast relay tests and benchmark").
  */
 import t from 'tap';
 import { displayTitle, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';

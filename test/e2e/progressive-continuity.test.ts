@@ -1,7 +1,7 @@
 /**
  * A progressive listener (FFmpeg decoding /fip-hifi.aac as it arrives) hears the channel run on
- * across the two faults that change where the audio comes from (docs/architecture.md, "Failure
- * model" and "Progressive mounts"):
+ * across the two faults that change where the audio comes from
+ * (docs/architecture.md, "Failure model"; and its "Icecast relay tests and benchmark"):
  *
  * - an input switch: the main sender (500 Hz) is SIGKILLed and the backup (800 Hz) covers;
  * - a packager takeover: two `onair ingest` processes on one redis-server, each with its own
