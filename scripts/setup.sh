@@ -22,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v cvlc >/dev/null 2>&1 || missing="$missing vlc-bin vlc-plugin-base"
   # icecast2 as a relay of an onair mount (test/e2e/icecast-relay.test.ts, bench:icecast).
   command -v icecast2 >/dev/null 2>&1 || missing="$missing icecast2"
+  # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
+  command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

@@ -17,6 +17,7 @@
 #    is down, recent objects are served for up to a minute (segments for an hour) instead of
 #    errors.
 #  - Short negative caching: 404 for 1 s at most, 5xx not at all.
+#  - Progressive mounts (/{channel}-{rendition}.aac|.mp3) are piped: no caching, no buffering.
 #  - Varnish's built-in rules still apply after ours: an answer with Cache-Control no-store,
 #    no-cache or private, a Set-Cookie or Vary: * is never cached (e.g. /healthz).
 #  - Admin endpoints (/metrics, /api/…, /ingest/…, /listeners.json, /admin/…) are refused
@@ -49,6 +50,11 @@ sub vcl_recv {
     # Admin paths, in origin-form or absolute-form (http://host/metrics): refused here.
     if (req.url ~ "(?i)^(https?://[^/]*)?/+(metrics|api|ingest|admin|listeners\.json)([/?;#]|$)") {
         return (synth(404));
+    }
+    # Progressive mounts (/{channel}-{rendition}.aac|.mp3, Icecast style) are endless: piped,
+    # never cached nor buffered, one backend connection per listener (the origin counts them).
+    if (req.url ~ "^/[a-z0-9-]+\.(aac|mp3)(\?.*)?$") {
+        return (pipe);
     }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);

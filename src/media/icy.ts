@@ -1,6 +1,6 @@
 /**
- * ICY in-stream metadata (the SHOUTcast/Icecast convention; docs/architecture.md, Progressive
- * mounts): a client that sends `Icy-MetaData: 1` gets `icy-metaint: N` and, after every N
+ * ICY in-stream metadata, the SHOUTcast/Icecast convention (docs/architecture.md, Progressive mounts).
+ * A client that sends `Icy-MetaData: 1` gets `icy-metaint: N` and, after every N
  * audio bytes, one metadata block: a length byte L, then L × 16 bytes of text
  * (`StreamTitle='…';`) padded with NULs. L = 0 (one zero byte) means "unchanged".
  * Pure: builds blocks and interleaves them into audio chunks of any size.

@@ -57,8 +57,10 @@ import {
 import { literalQuery } from './query-parameters.js';
 
 export interface ListenersOptions {
-  /** With getConnectionCounts, the counts carry each channel's progressive listeners too. */
+  /** With getConnectionCounts and `progressive`, the counts carry each channel's progressive listeners too. */
   store: ListenerStore & Partial<Pick<ConnectionCountStore, 'getConnectionCounts'>>;
+  /** Add each channel's progressive (Icecast-style) listeners, from the store's connection counts; default false. */
+  progressive?: boolean;
   /** EXT-X-TARGETDURATION in whole seconds: the length of a counting bucket. */
   targetDurationSeconds: number;
   /** The served channels, read again every second (e.g. `() => app.onairOrigin.channels()`). */
@@ -88,7 +90,7 @@ export interface ChannelListeners {
   /**
    * Progressive (Icecast-style) listeners: open connections to the channel's mounts, exact,
    * summed over every origin (src/origin/progressive/). Not part of `total`, which counts
-   * HLS listeners. Absent when the store keeps no connection counts.
+   * HLS listeners. Absent without progressive mounts.
    */
   progressive?: { total: number; renditions: Record<string, number> };
 }
@@ -186,7 +188,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
         ]);
         const byRendition = Object.fromEntries(renditions.map((rendition, i) => [rendition, perRendition[i]]));
         const listeners: ChannelListeners = { total, renditions: byRendition };
-        if (store.getConnectionCounts) listeners.progressive = progressiveOf(renditions, await store.getConnectionCounts(channel));
+        if (options.progressive && store.getConnectionCounts) listeners.progressive = progressiveOf(renditions, await store.getConnectionCounts(channel));
         return [channel, listeners] as const;
       }),
     );
@@ -357,6 +359,7 @@ function sendBadLine(reply: FastifyReply, line: number, reason: string): Fastify
 
 interface ResolvedListenersOptions {
   store: ListenersOptions['store'];
+  progressive: boolean;
   targetDurationSeconds: number;
   channels: () => OriginChannel[];
   ingestTokens: string[];
@@ -384,6 +387,7 @@ function validateOptions(options: ListenersOptions): ResolvedListenersOptions {
   });
   return {
     store,
+    progressive: options.progressive === true,
     channels,
     ingestTokens,
     targetDurationSeconds: integerOption(options, 'targetDurationSeconds', undefined, 1),

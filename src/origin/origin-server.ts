@@ -13,6 +13,7 @@
  * idle keep-alive connections close after keepAliveTimeoutMs, and a socket that moves no byte
  * for longer than that and the longest LL-HLS hold is closed (a slow reader included);
  * @fastify/under-pressure answers 503 ONAIR_ORIGIN_BUSY while the event loop lags.
+ * With `progressive`, the Icecast-style mounts and /status-json.xsl (src/origin/progressive/).
  */
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
@@ -157,6 +158,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       serveAdminRoutes: false,
       sessionIdsPerClient: limits.sessionIdsPerClient,
       ingestRequestsPerMinute: limits.ingestRequestsPerMinute,
+      progressive: progressive !== undefined,
     });
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');

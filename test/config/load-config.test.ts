@@ -45,6 +45,8 @@ const ORIGIN_PROTECTION_DEFAULTS = {
     sessionIdsPerClient: 64,
     signedPlaylistCacheBytes: 16 * 1024 * 1024,
   },
+  // origin.progressive: the Icecast-style mounts (src/origin/progressive/).
+  progressive: { metaint: 16000, burstSeconds: 4, maxBacklogBytes: 256 * 1024, maxListeners: 5000 },
 };
 
 const ISSUE_CONFIG = {

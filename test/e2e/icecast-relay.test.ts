@@ -9,7 +9,7 @@ import t from 'tap';
 import { displayTitle, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
 import { icecastSources, icecastUnavailable, startIcecastRelay } from '../helpers/icecast.js';
 import { originUrl, startRole, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
-import { minimumBufferSeconds, startProgressiveListener } from '../helpers/progressive-listener.js';
+import { minimumBufferSeconds, startProgressiveListener } from '../helpers/ffmpeg-listener.js';
 import { analyseContinuity, describeToneRuns } from '../helpers/tone-continuity.js';
 import { sleep } from '../helpers/wait-until.js';
 

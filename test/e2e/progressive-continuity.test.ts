@@ -26,7 +26,7 @@ import { HlsVerifier, type VerifierReport } from '../helpers/hls-verifier.js';
 import { originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
 import { freeUdpPort } from '../helpers/ports.js';
-import { minimumBufferSeconds, startProgressiveListener, type Heard } from '../helpers/progressive-listener.js';
+import { minimumBufferSeconds, startProgressiveListener, type Heard } from '../helpers/ffmpeg-listener.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { analyseContinuity, describeToneRuns, type ContinuityReport } from '../helpers/tone-continuity.js';
 import { sleep } from '../helpers/wait-until.js';

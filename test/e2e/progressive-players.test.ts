@@ -19,7 +19,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { displayTitle, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
 import type { RunningOnair } from '../../src/onair.js';
 import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
-import { minimumBufferSeconds, startProgressiveListener } from '../helpers/progressive-listener.js';
+import { minimumBufferSeconds, startProgressiveListener } from '../helpers/ffmpeg-listener.js';
 import { analyseContinuity, describeToneRuns } from '../helpers/tone-continuity.js';
 import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
 import { sleep } from '../helpers/wait-until.js';

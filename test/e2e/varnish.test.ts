@@ -4,11 +4,13 @@
  * long, that a playlist update reaches clients within its max-age, that misses are not
  * pinned, that origin load stays nearly flat as listeners grow, that admin paths are refused
  * without reaching the origin, that Varnish's built-in rules still keep no-store answers
- * (/healthz) out of the cache, and that a dead origin's recent objects are still served (grace).
+ * (/healthz) out of the cache, that progressive mounts are piped (streamed, never cached), and
+ * that a dead origin's recent objects are still served (grace).
  */
 import t from 'tap';
 import { originUrl, startRole, startSender, testConfig, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { parsePlaylist } from '../helpers/m3u8.js';
+import { openStream } from '../helpers/progressive-listener.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { startVarnish } from '../helpers/varnish.js';
 import { sleep } from '../helpers/wait-until.js';
@@ -102,6 +104,33 @@ t.test("a no-store answer is not cached (Varnish's built-in rules run after ours
   t.equal(second.headers.get('cache-control'), 'no-store');
   t.equal(second.headers.get('x-cache'), 'MISS', 'the second request is not a hit');
   t.ok((await varnish.backendRequests()) - before >= 2, 'both were fetched from the origin');
+});
+
+t.test('progressive mounts are piped through Varnish: live bytes flow on, nothing is cached, and the origin counts each listener', async (t) => {
+  const port = Number(new URL(varnish.url).port);
+  const listeners = await Promise.all([openStream(port, '/fip-hifi.aac'), openStream(port, '/fip-hifi.aac?player=2')]);
+  t.teardown(() => listeners.forEach((listener) => listener.close()));
+  for (const listener of listeners) {
+    t.equal(listener.head.status, 200);
+    t.equal(listener.header('content-type'), 'audio/aac');
+    t.equal(listener.header('x-cache'), undefined, 'piped: Varnish did not deliver it from its cache');
+  }
+  const afterBurst = listeners.map((listener) => listener.body().length);
+  await sleep(3000);
+  listeners.forEach((listener, index) => {
+    t.ok(listener.body().length > afterBurst[index]! + 10_000, `listener ${index}: new audio kept arriving through Varnish (${afterBurst[index]} → ${listener.body().length} bytes)`);
+  });
+  const counted = onair.origin!.onairMounts.stats().mounts.find((mount) => mount.rendition === 'hifi')!.listeners;
+  t.equal(counted, 2, 'one backend connection per listener: the origin counts both');
+  listeners.forEach((listener) => listener.close());
+  await waitFor('the origin to see both leave', async () => (onair.origin!.onairMounts.stats().mounts.every((mount) => mount.listeners === 0) ? true : undefined), 5000);
+
+  const before = await varnish.backendRequests();
+  const status = await fetch(`${varnish.url}/status-json.xsl`);
+  await fetch(`${varnish.url}/status-json.xsl`);
+  t.equal(status.status, 200);
+  t.equal(((await status.json()) as { icestats: { source: unknown[] } }).icestats.source.length, 3);
+  t.ok((await varnish.backendRequests()) - before >= 2, 'the status is never served from the cache');
 });
 
 /** `listeners` players polling the playlist every second and fetching each new segment, for `seconds`. */

@@ -1,6 +1,6 @@
 /**
- * What a progressive mount reads next from a rendition's media playlist (docs/architecture.md,
- * Progressive mounts). Pure: given the parsed playlist and where the mount stands, the list of
+ * What a progressive mount reads next from a rendition's media playlist
+ * (docs/architecture.md, Progressive mounts). Pure: given the parsed playlist and where the mount stands, the list of
  * segments and parts to read, in order, so that every MSN is delivered once: whole segments
  * once they are complete, LL-HLS parts of the segment being made (for latency), and the rest
  * of a segment whose first parts were already delivered (its frames after those). A packager
