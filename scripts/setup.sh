@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish, chromium and prometheus's promtool with --test),
+# Makes a fresh clone runnable: Debian's ffmpeg and redis-server (and varnish, chromium, prometheus's promtool, VLC and icecast2 with --test),
 # the npm dependencies, and the TypeScript build. Used by `npm start` and `npm test`; safe to run again.
 # Where it cannot install (not root without sudo, not Debian/Ubuntu), it says exactly
 # what to install and stops.
@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v cueprint >/dev/null 2>&1 || missing="$missing cuetools"
   # curl sends Icecast metadata updates with Basic auth, as scripts do (test/e2e/icecast-source.test.ts).
   command -v curl >/dev/null 2>&1 || missing="$missing curl"
+  # icecast2 as a relay of an onair mount (test/e2e/icecast-relay.test.ts, bench:icecast).
+  command -v icecast2 >/dev/null 2>&1 || missing="$missing icecast2"
   # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
   command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 fi
@@ -48,10 +50,23 @@ if [ -n "$missing" ]; then
   echo "onair setup: installing Debian packages:$missing"
   $as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # Debian's icecast2 starts a system service on port 8000 when installed: the tests and
+  # bench:icecast run their own icecast2 on free loopback ports, so the one just installed is
+  # stopped and kept from starting at boot.
+  case "$missing" in *icecast2*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      $as_root systemctl disable --now icecast2 >/dev/null 2>&1 || true
+    else
+      $as_root /etc/init.d/icecast2 stop >/dev/null 2>&1 || true
+      $as_root update-rc.d icecast2 disable >/dev/null 2>&1 || true
+    fi ;;
+  esac
 fi
 
-# VLC refuses to run as root: the VLC test runs it as this unprivileged system user.
-if [ "${1:-}" = "--test" ] && ! id onair-test >/dev/null 2>&1; then
+# VLC and icecast2 refuse to run as root: the tests (and bench:icecast) run them as this unprivileged system user.
+needs_test_user="${1:-}"
+case " ${ONAIR_SETUP_EXTRA_PACKAGES:-} " in *" icecast2 "*) needs_test_user="--test" ;; esac
+if [ "$needs_test_user" = "--test" ] && ! id onair-test >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
     useradd --system --no-create-home --shell /usr/sbin/nologin onair-test
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then

@@ -1,0 +1,119 @@
+/**
+ * Real players on onair's progressive mounts, with titles: FFmpeg (`-icy 1`) and VLC 3 (as an
+ * unprivileged user: it refuses root) play /fip-hifi.aac (ADTS AAC) and /fip-midfi.mp3 (MPEG
+ * audio) of a live channel fed by a test tone, while the now playing changes once.
+ *
+ * - FFmpeg: the station headers as it reads them (icy-name, icy-genre), each StreamTitle it reads
+ *   ("Metadata update for StreamTitle", its verbose log), and the decoded tone, checked for gaps
+ *   (test/helpers/tone-continuity.ts).
+ * - VLC: its default HTTP access in VLC 3 never asks for ICY metadata; its `icyx://` scheme (the
+ *   access VLC uses for Icecast/SHOUTcast streams) sends `Icy-MetaData: 1`, reads the blocks and
+ *   sets the item's "Now Playing" meta, logging "New Icy-Title=…" at -vv. The test plays that URL
+ *   with the audio going to a WAV file (--aout=afile) and reads the log.
+ *
+ * The MP3 rendition needs `codec: mp3` in the channel config; where this build's config schema
+ * does not have it yet, the .mp3 cases are skipped and say so.
+ */
+import t, { type Test } from 'tap';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { displayTitle, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
+import type { RunningOnair } from '../../src/onair.js';
+import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
+import { minimumBufferSeconds, startProgressiveListener } from '../helpers/ffmpeg-listener.js';
+import { analyseContinuity, describeToneRuns } from '../helpers/tone-continuity.js';
+import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
+import { sleep } from '../helpers/wait-until.js';
+
+const TONE_HZ = 500;
+/** One frame: 1024 samples of AAC or 1152 of MP3 at 48 kHz (24 ms), plus the analysis's 5 ms window. */
+const ONE_FRAME_MS = 26;
+const FIRST: Omit<NowPlaying, 'setAt'> = { artist: 'Player Test', title: 'Überture' };
+const SECOND: Omit<NowPlaying, 'setAt'> = { artist: 'Player Test', title: 'Second Movement' };
+const ICY = { name: 'FIP player test', description: 'onair progressive mount', genre: 'Eclectic', url: 'https://example.org/fip' };
+const VLC_SECONDS = 14;
+
+const RENDITIONS = [
+  { id: 'lofi', bitrate: '32k' },
+  { id: 'hifi', bitrate: '128k' },
+  { id: 'midfi', bitrate: '128k', codec: 'mp3' },
+];
+
+/** Why this build cannot make an MP3 rendition (its config schema refuses `codec: mp3`), or undefined. */
+function mp3Unsupported(): string | undefined {
+  try {
+    resolveConfig({ channels: [{ id: 'fip', renditions: [RENDITIONS[2]], inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }] }] });
+    return undefined;
+  } catch (error) {
+    return `this build's channel config has no MP3 renditions yet (codec: mp3 refused: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
+  }
+}
+
+const noMp3 = mp3Unsupported();
+const noVlc = vlcUnavailable();
+if (noVlc) t.fail(noVlc);
+
+const MOUNTS = [
+  { path: '/fip-hifi.aac', format: 'AAC', skip: undefined, ffmpegDecoder: /Audio: aac/, vlcDecoder: /using audio decoder module "faad"/ },
+  { path: '/fip-midfi.mp3', format: 'MP3', skip: noMp3, ffmpegDecoder: /Audio: mp3/, vlcDecoder: /using audio decoder module "(mpg123|mad)"/ },
+] as const;
+
+async function startChannel(t: Test): Promise<{ base: string; onair: RunningOnair }> {
+  const renditions = noMp3 ? RENDITIONS.slice(0, 2) : RENDITIONS;
+  const config = await testConfig({ segmentSeconds: 1, channel: { renditions, icy: ICY } });
+  const onair = await startRole(t, config, 'start');
+  startSender(t, config, TONE_HZ);
+  const base = originUrl(config);
+  await waitForThreeSegments(base);
+  await setNowPlaying(onair, FIRST);
+  return { base, onair };
+}
+
+function setNowPlaying(onair: RunningOnair, nowPlaying: Omit<NowPlaying, 'setAt'>): Promise<void> {
+  return onair.store.putNowPlaying('fip', serializeNowPlaying({ ...nowPlaying, setAt: Date.now() }));
+}
+
+for (const mount of MOUNTS) {
+  t.test(`FFmpeg plays ${mount.path} (${mount.format}) with the station headers, both titles and an unbroken tone`, { skip: mount.skip }, async (t) => {
+    const { base, onair } = await startChannel(t);
+    const listener = startProgressiveListener(t, `${base}${mount.path}`);
+    await listener.waitForTitle(displayTitle(FIRST), 10_000);
+    await listener.waitForSeconds(8, 15_000);
+    await setNowPlaying(onair, SECOND);
+    await listener.waitForTitle(displayTitle(SECOND), 10_000);
+    await sleep(5000);
+    const heard = await listener.stop();
+
+    t.match(heard.log, mount.ffmpegDecoder, `FFmpeg decoded the stream as ${mount.format}`);
+    t.equal(heard.inputMetadata['icy-name'], ICY.name, 'icy-name from the channel config');
+    t.equal(heard.inputMetadata['icy-genre'], ICY.genre, 'icy-genre from the channel config');
+    t.same(heard.titles.filter((title) => title !== ''), [displayTitle(FIRST), displayTitle(SECOND)], 'FFmpeg read the title, then the changed one, and no other');
+
+    const report = analyseContinuity(heard.pcm.subarray(0, heard.pcm.length - heard.sampleRate), heard.sampleRate, [TONE_HZ]);
+    t.ok(report.seconds >= 12, `${report.seconds.toFixed(1)} s of audio decoded`);
+    t.same(report.toneRuns.map((run) => run.tone), [TONE_HZ], `the whole stream is the ${TONE_HZ} Hz tone (${describeToneRuns(report.toneRuns)})`);
+    t.ok(report.longestSilenceMs <= ONE_FRAME_MS, `no silence longer than one frame (longest ${report.longestSilenceMs.toFixed(0)} ms)`);
+    t.ok(report.beeps.length >= 10, `${report.beeps.length} one-second beeps heard`);
+    t.same(report.splices, [], 'every second of the tone is whole: no frame lost or repeated across segment boundaries');
+    const buffered = minimumBufferSeconds(heard, 2000);
+    t.ok(buffered > 0, `a player would never have run dry (at least ${buffered.toFixed(2)} s buffered after the start)`);
+  });
+}
+
+for (const mount of MOUNTS) {
+  const skip = mount.skip ?? noVlc;
+  t.test(`VLC plays ${mount.path} (${mount.format}) for ${VLC_SECONDS} s and shows both titles as Now Playing`, { skip }, async (t) => {
+    const { base, onair } = await startChannel(t);
+    const url = `${base.replace(/^http:/, 'icyx:')}${mount.path}`;
+    const changeTitle = sleep(6000).then(() => setNowPlaying(onair, SECOND));
+    const played = await playWithVlc(url, VLC_SECONDS);
+    await changeTitle;
+
+    t.comment(`VLC exited ${played.code}, ${played.audioSeconds.toFixed(2)} s of audio, ${played.decoderErrors.length} decoder error lines`);
+    t.match(played.log, /Icy-MetaInt: 16000/, 'VLC asked for ICY metadata and read icy-metaint');
+    t.match(played.log, mount.vlcDecoder, `VLC decoded ${mount.format}`);
+    const titles = [...played.log.matchAll(/New Icy-Title=(.*)$/gm)].map((match) => match[1]!.trim()).filter((title) => title !== '');
+    t.same(titles, [displayTitle(FIRST), displayTitle(SECOND)], 'VLC took the title, then the changed one, as Now Playing');
+    t.same(played.decoderErrors.slice(0, 10), [], 'VLC logged no timestamp, buffering or decoder error');
+    t.ok(played.audioSeconds >= VLC_SECONDS - 2, `VLC wrote ${played.audioSeconds.toFixed(2)} s of audio (≥ ${VLC_SECONDS - 2} s)`);
+  });
+}
