@@ -10,12 +10,8 @@
  *   access VLC uses for Icecast/SHOUTcast streams) sends `Icy-MetaData: 1`, reads the blocks and
  *   sets the item's "Now Playing" meta, logging "New Icy-Title=…" at -vv. The test plays that URL
  *   with the audio going to a WAV file (--aout=afile) and reads the log.
- *
- * The MP3 rendition needs `codec: mp3` in the channel config; where this build's config schema
- * does not have it yet, the .mp3 cases are skipped and say so.
  */
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { displayTitle, serializeNowPlaying, type NowPlaying } from '../../src/media/now-playing.js';
 import type { RunningOnair } from '../../src/onair.js';
 import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
@@ -38,28 +34,16 @@ const RENDITIONS = [
   { id: 'midfi', bitrate: '128k', codec: 'mp3' },
 ];
 
-/** Why this build cannot make an MP3 rendition (its config schema refuses `codec: mp3`), or undefined. */
-function mp3Unsupported(): string | undefined {
-  try {
-    resolveConfig({ channels: [{ id: 'fip', renditions: [RENDITIONS[2]], inputs: [{ id: 'main', url: 'srt://127.0.0.1:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }] }] });
-    return undefined;
-  } catch (error) {
-    return `this build's channel config has no MP3 renditions yet (codec: mp3 refused: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
-  }
-}
-
-const noMp3 = mp3Unsupported();
 const noVlc = vlcUnavailable();
 if (noVlc) t.fail(noVlc);
 
 const MOUNTS = [
-  { path: '/fip-hifi.aac', format: 'AAC', skip: undefined, ffmpegDecoder: /Audio: aac/, vlcDecoder: /using audio decoder module "faad"/ },
-  { path: '/fip-midfi.mp3', format: 'MP3', skip: noMp3, ffmpegDecoder: /Audio: mp3/, vlcDecoder: /using audio decoder module "(mpg123|mad)"/ },
+  { path: '/fip-hifi.aac', format: 'AAC', ffmpegDecoder: /Audio: aac/, vlcDecoder: /using audio decoder module "faad"/ },
+  { path: '/fip-midfi.mp3', format: 'MP3', ffmpegDecoder: /Audio: mp3/, vlcDecoder: /using audio decoder module "(mpg123|mad)"/ },
 ] as const;
 
 async function startChannel(t: Test): Promise<{ base: string; onair: RunningOnair }> {
-  const renditions = noMp3 ? RENDITIONS.slice(0, 2) : RENDITIONS;
-  const config = await testConfig({ segmentSeconds: 1, channel: { renditions, icy: ICY } });
+  const config = await testConfig({ segmentSeconds: 1, channel: { renditions: RENDITIONS, icy: ICY } });
   const onair = await startRole(t, config, 'start');
   startSender(t, config, TONE_HZ);
   const base = originUrl(config);
@@ -73,7 +57,7 @@ function setNowPlaying(onair: RunningOnair, nowPlaying: Omit<NowPlaying, 'setAt'
 }
 
 for (const mount of MOUNTS) {
-  t.test(`FFmpeg plays ${mount.path} (${mount.format}) with the station headers, both titles and an unbroken tone`, { skip: mount.skip }, async (t) => {
+  t.test(`FFmpeg plays ${mount.path} (${mount.format}) with the station headers, both titles and an unbroken tone`, async (t) => {
     const { base, onair } = await startChannel(t);
     const listener = startProgressiveListener(t, `${base}${mount.path}`);
     await listener.waitForTitle(displayTitle(FIRST), 10_000);
@@ -100,8 +84,7 @@ for (const mount of MOUNTS) {
 }
 
 for (const mount of MOUNTS) {
-  const skip = mount.skip ?? noVlc;
-  t.test(`VLC plays ${mount.path} (${mount.format}) for ${VLC_SECONDS} s and shows both titles as Now Playing`, { skip }, async (t) => {
+  t.test(`VLC plays ${mount.path} (${mount.format}) for ${VLC_SECONDS} s and shows both titles as Now Playing`, { skip: noVlc }, async (t) => {
     const { base, onair } = await startChannel(t);
     const url = `${base.replace(/^http:/, 'icyx:')}${mount.path}`;
     const changeTitle = sleep(6000).then(() => setNowPlaying(onair, SECOND));
