@@ -484,6 +484,7 @@ export const configSchema = z
     reportDuplicates(config.channels, ['channels'], context);
     reportDuplicateListeners(config, context);
     reportDuplicateSourceListeners(config, context);
+    reportAmbiguousMounts(config, context);
     reportPartsLongerThanSegments(config, context);
     reportSignedChannelsWithoutKey(config, context);
   });
@@ -647,6 +648,29 @@ function reportIcecastInputProblems(input: { url: string; source?: unknown; icyM
 }
 
 /** One source listener per TCP port: two source inputs on one port would fight over it. */
+/**
+ * Progressive mounts are named `/{channel}-{rendition}.{aac|mp3}` (docs/architecture.md,
+ * Progressive mounts), and ids may contain `-`: channel `a` with rendition `b-c` and channel
+ * `a-b` with rendition `c` would both be `/a-b-c.aac`. Such a pair is refused, naming the second.
+ */
+function reportAmbiguousMounts(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  config.channels.forEach((channel, channelIndex) => {
+    channel.renditions.forEach((rendition, renditionIndex) => {
+      const mount = `/${channel.id}-${rendition.id}.${rendition.codec === 'mp3' ? 'mp3' : 'aac'}`;
+      const first = seen.get(mount);
+      if (first !== undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['channels', channelIndex, 'renditions', renditionIndex, 'id'],
+          message: `its progressive mount ${mount} is also ${first}'s: rename one of them`,
+        });
+      }
+      seen.set(mount, first ?? `channels[${channelIndex}].renditions[${renditionIndex}]`);
+    });
+  });
+}
+
 function reportDuplicateSourceListeners(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
   const seen = new Map<number, string>();
   config.channels.forEach((channel, channelIndex) => {

@@ -158,6 +158,8 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
     const next = new Map<string, ServedMount>();
     for (const description of mounts) {
       const name = mountName(description);
+      // The config refuses two renditions with one mount name (reportAmbiguousMounts); a
+      // caller that skipped it still gets the first one served.
       if (next.has(name)) {
         fastify.log.warn({ mount: name }, 'two renditions give the same mount name: the first one is served');
         continue;
