@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeTcpPort } from './system.js';
+import { answers, freeTcpPort, sleep } from './system.js';
 
 export const ICECAST_PATH = process.env.ONAIR_ICECAST ?? '/usr/bin/icecast2';
 /** The unprivileged user icecast2 (and VLC) run as when the tests run as root. */
@@ -259,13 +259,4 @@ function readTail(path: string): string {
   }
 }
 
-function answers(url: string): Promise<boolean> {
-  return fetch(url).then(
-    (response) => response.body?.cancel().then(() => true) ?? true,
-    () => false,
-  );
-}
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}

@@ -21,7 +21,7 @@ import { stringify } from 'yaml';
 import { TestSignalSender } from '../src/ffmpeg/test-signal-sender.js';
 import { startRedisServer, type RedisServerHandle } from '../test/helpers/redis-server.js';
 import { icecastSources, startIcecast, type RunningIcecast } from './icecast-server.js';
-import { freeTcpPort, freeUdpPort } from './system.js';
+import { freeTcpPort, freeUdpPort, sleep, stopChild } from './system.js';
 
 const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const STOP_GRACE_MS = 5000;
@@ -122,7 +122,7 @@ export class IcecastBenchStack {
     await this.icecast?.stop();
     await this.sender?.close();
     // The origin first (its profile is written as it exits), then the ingest, then Redis.
-    for (const child of this.children.reverse()) await stopChild(child.process);
+    for (const child of this.children.reverse()) await stopChild(child.process, STOP_GRACE_MS);
     await this.redis?.stop();
     process.off('exit', this.killOnExit);
     rmSync(this.directory, { recursive: true, force: true });
@@ -161,18 +161,4 @@ async function sendsAudio(url: string): Promise<boolean> {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}

@@ -41,7 +41,7 @@ import { ICECAST_PATH, icecastUnavailable } from './icecast-server.js';
 import { IcecastBenchStack, MOUNT_PATH, RENDITION } from './icecast-stack.js';
 import type { IcecastTally, IcecastWorkerJob } from './icecast-worker.js';
 import { formatTable, median } from './report.js';
-import { processCpuSeconds } from './system.js';
+import { processCpuSeconds, sleep } from './system.js';
 
 const WORKER_URL = new URL('./icecast-worker.js', import.meta.url);
 const SEGMENT_SECONDS = 2;
@@ -340,9 +340,6 @@ function ownCpuSeconds(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}
 
 function sleepUntil(wallMs: number): Promise<void> {
   return sleep(Math.max(wallMs - (performance.timeOrigin + performance.now()), 0));

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { TestSignalSender } from '../src/ffmpeg/test-signal-sender.js';
 import { parseMasterPlaylist, parseMediaPlaylist } from './listeners-playlist.js';
-import { freeTcpPort, freeUdpPort, processCpuSeconds } from './system.js';
+import { answers, freeTcpPort, freeUdpPort, processCpuSeconds, sleep, stopChild } from './system.js';
 
 const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const VCL_PATH = fileURLToPath(new URL('../../deploy/varnish/default.vcl', import.meta.url));
@@ -114,7 +114,7 @@ export class BenchStack {
     if (this.stopped) return;
     this.stopped = true;
     await Promise.all(this.senders.map((sender) => sender.close()));
-    await Promise.all(this.children.reverse().map((child) => stopChild(child.process)));
+    await Promise.all(this.children.reverse().map((child) => stopChild(child.process, STOP_GRACE_MS)));
     process.off('exit', this.killOnExit);
     rmSync(this.directory, { recursive: true, force: true });
   }
@@ -181,27 +181,7 @@ function varnishCounter(workdir: string, counter: string): Promise<number> {
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-function answers(url: string): Promise<boolean> {
-  return fetch(url).then(
-    (response) => response.body?.cancel().then(() => true) ?? true,
-    () => false,
-  );
-}
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}
 
 

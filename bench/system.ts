@@ -1,8 +1,10 @@
 /**
  * Machine helpers shared by the benches (and the tests, for free ports): free loopback
- * ports and a process's CPU time from /proc.
+ * ports, a process's CPU time from /proc, stopping a child, waiting.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -44,4 +46,29 @@ export function processCpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether `url` answers at all (any status): a server that has started listening. */
+export function answers(url: string): Promise<boolean> {
+  return fetch(url).then(
+    (response) => response.body?.cancel().then(() => true) ?? true,
+    () => false,
+  );
+}
+
+export function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
