@@ -13,7 +13,7 @@
  * one legitimate splice, where one sender's audio follows another's, is told apart. Pure: PCM in
  * (mono, -1..1), a report out; test/helpers/tone-continuity.test.ts checks it on synthetic tones.
  */
-import { classify, SILENCE_DBFS, type ToneVerdict } from './tone.js';
+import { classify, goertzelAmplitude, SILENCE_DBFS, type ToneVerdict } from './tone.js';
 
 export interface ContinuityOptions {
   /** Audio before this is not analysed (a decoder's start-up). Default 0.1 s. */
@@ -164,18 +164,3 @@ function beepOnsets(audio: Float32Array, sampleRate: number, hz: number): number
   return onsets;
 }
 
-/** Amplitude of the component at `hz` in a Hann-windowed block (the window's gain of 0.5 divided out). */
-function goertzelAmplitude(block: Float32Array, hz: number, sampleRate: number): number {
-  const count = block.length;
-  const coefficient = 2 * Math.cos((2 * Math.PI * hz) / sampleRate);
-  const windowStep = (2 * Math.PI) / (count - 1);
-  let previous = 0;
-  let beforePrevious = 0;
-  for (let index = 0; index < count; index++) {
-    const current = block[index]! * (0.5 - 0.5 * Math.cos(windowStep * index)) + coefficient * previous - beforePrevious;
-    beforePrevious = previous;
-    previous = current;
-  }
-  const magnitudeSquared = previous * previous + beforePrevious * beforePrevious - coefficient * previous * beforePrevious;
-  return (2 * Math.sqrt(Math.max(0, magnitudeSquared))) / (count * 0.5);
-}

@@ -148,8 +148,14 @@ function toneMeanSquare(samples: Float32Array, hz: number, sampleRate: number): 
   return total / blocks;
 }
 
-/** One Goertzel over one Hann-windowed block; the window's coherent gain of 0.5 is divided out. */
+/** One Goertzel over one Hann-windowed block: the tone's mean square (amplitude² / 2). */
 function blockMeanSquare(block: Float32Array, hz: number, sampleRate: number): number {
+  const amplitude = goertzelAmplitude(block, hz, sampleRate);
+  return (amplitude * amplitude) / 2;
+}
+
+/** Amplitude of the component at `hz` in a Hann-windowed block (the window's coherent gain of 0.5 divided out). */
+export function goertzelAmplitude(block: Float32Array, hz: number, sampleRate: number): number {
   const count = block.length;
   const coefficient = 2 * Math.cos((2 * Math.PI * hz) / sampleRate);
   const windowStep = (2 * Math.PI) / (count - 1);
@@ -162,8 +168,7 @@ function blockMeanSquare(block: Float32Array, hz: number, sampleRate: number): n
     previous = current;
   }
   const magnitudeSquared = previous * previous + beforePrevious * beforePrevious - coefficient * previous * beforePrevious;
-  const amplitude = (2 * Math.sqrt(Math.max(0, magnitudeSquared))) / (count * 0.5);
-  return (amplitude * amplitude) / 2;
+  return (2 * Math.sqrt(Math.max(0, magnitudeSquared))) / (count * 0.5);
 }
 
 /** Runs `ffmpeg -f aac|mp3 -i pipe:0 -f s16le -ac 1 -ar <rate> pipe:1`, bounded by a timeout. */
