@@ -649,8 +649,8 @@ function reportIcecastInputProblems(input: { url: string; source?: unknown; icyM
 
 /** One source listener per TCP port: two source inputs on one port would fight over it. */
 /**
- * Progressive mounts are named `/{channel}-{rendition}.{aac|mp3}` (docs/architecture.md,
- * Progressive mounts), and ids may contain `-`: channel `a` with rendition `b-c` and channel
+ * Progressive mounts are named `/{channel}-{rendition}.{aac|mp3}`
+ * (docs/architecture.md, Progressive mounts), and ids may contain `-`: channel `a` with rendition `b-c` and channel
  * `a-b` with rendition `c` would both be `/a-b-c.aac`. Such a pair is refused, naming the second.
  */
 function reportAmbiguousMounts(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
