@@ -16,7 +16,7 @@
  * continues the count while its PTS is where the count says (a tick of rounding either side,
  * or, for MP3, within the first chunk's group), so the 2^33 PTS wrap never shows in tfdt;
  * a jump (input switch onto a new grid, a new run) re-anchors by the PTS distance.
- * docs/architecture.md, "fMP4 (CMAF) container".
+ * docs/architecture.md, "CMAF container".
  */
 import { parseAdtsHeader } from './adts.js';
 import { nowPlayingId3Tag } from './id3.js';
