@@ -137,6 +137,26 @@ t.test('LL-HLS parts joined after the init segment decode like the segment, and 
   t.same(parsed.topLevel, ['ftyp', 'moov', ...parts.flatMap(() => ['moof', 'mdat'])], 'mp4box: the init then a moof + mdat per part');
 });
 
+t.test("FFmpeg's HLS reader plays an fMP4 playlist (EXT-X-MAP, segments and parts) to the exact sample count", async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'onair-fmp4-hls-'));
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+  const frames = aacFrames(6, '96k', 90_000);
+  const muxer = new Fmp4Muxer();
+  // Segment 0 whole, segment 1 as four parts joined (what the packager publishes), segment 2 whole.
+  const segments = [
+    muxer.muxSegment(frames.slice(0, 94)),
+    joinParts(slices(frames.slice(94, 188), 24).map((part) => muxer.muxSegment(part))),
+    muxer.muxSegment(frames.slice(188)),
+  ];
+  writeFileSync(join(directory, 'init.mp4'), muxer.initSegment());
+  segments.forEach((segment, index) => writeFileSync(join(directory, `${index}.m4s`), segment));
+  const entries = [94, 94, frames.length - 188].map((count, index) => `#EXTINF:${((count * 1024) / 48000).toFixed(5)},\n${index}.m4s\n`);
+  const playlist = join(directory, 'audio.m3u8');
+  writeFileSync(playlist, `#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI="init.mp4"\n${entries.join('')}#EXT-X-ENDLIST\n`);
+  t.match(probe(playlist).streams, [{ codec_name: 'aac', sample_rate: '48000', channels: 2 }]);
+  t.equal(decodedSamples(playlist), frames.length * 1024, 'every sample of every segment, none twice');
+});
+
 t.test('mp4box.js reports a fragmented AAC-LC track with every sample, its size and decode time', async (t) => {
   const frames = aacFrames(3, '192k', 123_456);
   const muxer = new Fmp4Muxer();
