@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
 import t, { type Test } from 'tap';
 import { AdtsReader, parseAdtsHeader } from '../../src/media/adts.js';
-import { Fmp4Muxer, codecsAttribute, fmp4Muxers } from '../../src/media/fmp4-muxer.js';
+import { Fmp4Muxer, codecsAttribute, fmp4MuxerFor, fmp4Muxers, formatFor } from '../../src/media/fmp4-muxer.js';
 import { MpegAudioReader, mp3Chunk, type MpegAudioFrame } from '../../src/media/mpeg-audio.js';
 import { joinParts, type TimedFrame } from '../../src/media/muxer.js';
 import { PTS_WRAP, ptsAdd } from '../../src/media/pts.js';
@@ -230,8 +230,15 @@ t.test('the factory is codec aware; the init segment waits for the first frame o
   t.type(fmp4Muxers({ id: 'hifi' }), Fmp4Muxer);
   t.throws(() => fmp4Muxers({ id: 'lossless', codec: 'flac' }), RangeError);
   t.throws(() => new Fmp4Muxer().initSegment(), RangeError);
-  const given = new Fmp4Muxer({ format: { codec: 'aac', sampleRate: 44100, channelCount: 1, aac: { objectType: 2, samplingIndex: 4, channelConfiguration: 1 } } });
+  const given = new Fmp4Muxer({ format: formatFor('aac', 44100, 1)! });
   t.match(parseWithMp4box(given.initSegment()).info.tracks[0], { codec: 'mp4a.40.2', timescale: 44100, audio: { sample_rate: 44100, channel_count: 1 } });
+  // From a configured rendition: the same init segment as the first real frame gives.
+  const frames = aacFrames(1, '96k', 0);
+  const learned = new Fmp4Muxer();
+  learned.muxSegment(frames);
+  t.same(fmp4MuxerFor({ id: 'hifi', codec: 'aac', sampleRate: 48000, channelCount: 2 }).initSegment(), learned.initSegment(), 'AAC-LC 48 kHz stereo from the config');
+  t.match(parseWithMp4box(fmp4MuxerFor({ id: 'mp3', codec: 'mp3', sampleRate: 44100, channelCount: 2 }).initSegment()).info.tracks[0], { codec: 'mp4a.6b', timescale: 44100 });
+  t.equal(formatFor('aac', 12345, 2), undefined, 'a rate ADTS cannot say');
 });
 
 t.test('container overhead per byte of AAC payload: fMP4 against MPEG-TS, 2-s segments and 0.5-s parts', async (t) => {
