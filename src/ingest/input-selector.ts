@@ -14,16 +14,24 @@
  * Clock. The active input drives the packager as its frames arrive. A guard ticks
  * against the wall clock: when the packager falls more than `bufferMs` behind real time
  * (the active input stopped delivering, before `inputTimeoutMs` declares it dead), the
- * gap up to real time is filled from the next input that has audio buffered, else from
- * the safety source, so playlists keep advancing on time. An input coming back must
+ * gap is filled from the next input that has audio buffered, else up to real time from
+ * the safety source, so playlists keep advancing on time. An input that covers a gap is
+ * committed to until the active input delivers again or a switch: its buffered audio, then
+ * each burst it delivers, goes on air as it comes, so its stream runs on frame after frame
+ * (inputs deliver in bursts of a few frames; the safety source never plays between them). The
+ * safety source fills only when that input is late by bufferMs too. An input coming back must
  * deliver steadily for half a second before it is taken. Frames that would put the output more
  * than `bufferMs` ahead of real time (an FFmpeg start-up burst, a feed resuming after a
- * fill) are dropped. Non-active inputs keep only their latest `bufferMs` of audio.
+ * fill) are dropped. Non-active inputs keep only their latest 2 × `bufferMs` of audio (enough
+ * to put a gap's output half a buffer ahead of their own delivery, see `cover`).
  *
  * No timers or I/O here: `tick(now)` is called by the owner with a monotonic clock (a wall
- * clock stepped by NTP would drop or burst audio); tests drive it with a fake clock. After
- * the process was frozen, the gap is filled up to real time at once: the packager's
- * program date time stays true and its queue bound drops what can no longer be listed.
+ * clock stepped by NTP would drop or burst audio), every few tens of milliseconds; tests drive
+ * it with a fake clock. A tick that comes late (the process was starved) fills nothing: the
+ * inputs' audio of that time is still unread in their pipes (Node runs timers before I/O), and
+ * is read before the next tick. After the process was frozen for inputTimeoutMs or more, the
+ * gap is filled up to real time at once: the packager's program date time stays true and its
+ * queue bound drops what can no longer be listed.
  */
 import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID } from '../config/config-schema.js';
@@ -89,6 +97,8 @@ export { FALLBACK_SOURCE_ID };
  * flushing its last frames as it exits is a burst, not a feed that is back.
  */
 const ONSET_MS = 500;
+/** A tick this long after the previous one follows a stall of the process (ticks come every few tens of ms). */
+const STALL_MS = 50;
 const SAMPLES_PER_FRAME = 1024;
 
 interface InputTrack {
@@ -111,6 +121,9 @@ export class InputSelector {
   private emitted = 0;
   /** Input an operator pinned: preferred over priority while it is healthy. */
   private pinned: number | undefined;
+  /** Input covering a gap of the active one: its frames go on air as they come. */
+  private filler: number | undefined;
+  private lastTickAt: number | undefined;
 
   constructor(options: InputSelectorOptions) {
     this.options = options;
@@ -158,19 +171,29 @@ export class InputSelector {
     if (!track || groups.length === 0) return;
     track.lastFrameAt = now;
     if (index === this.active) {
+      // The active input delivers again: whatever covered its gap steps back.
+      this.filler = undefined;
       for (const group of groups) this.emitAhead(group, now);
       return;
     }
+    if (index === this.filler) {
+      for (const group of groups) this.emitAhead(group, now, 'filledFrames');
+      return;
+    }
     track.queue.push(...groups);
-    if (track.queue.length > this.bufferFrames) track.queue.splice(0, track.queue.length - this.bufferFrames);
+    if (track.queue.length > 2 * this.bufferFrames) track.queue.splice(0, track.queue.length - 2 * this.bufferFrames);
     // Nothing or the safety source on air: audio needn't wait for the next tick.
     if (this.active === undefined || this.active === -1) this.tick(now);
   }
 
   /** Re-evaluates health and the active source, then fills any gap behind real time. */
   tick(now: number): void {
+    const sinceTick = this.lastTickAt === undefined ? 0 : now - this.lastTickAt;
+    this.lastTickAt = now;
     this.updateHealth(now);
     this.select(now);
+    // After a stall the inputs' audio of that time is read before the next tick: no fill yet.
+    if (sinceTick > STALL_MS && sinceTick < this.options.inputTimeoutMs) return;
     this.fill(now);
   }
 
@@ -178,11 +201,6 @@ export class InputSelector {
   private isEstablished(index: number, now: number): boolean {
     const track = this.tracks[index]!;
     return this.isHealthy(index, now) && track.healthySince !== undefined && track.lastFrameAt! - track.healthySince >= ONSET_MS;
-  }
-
-  /** Frames arrived within the last half buffer: the feed is flowing right now. */
-  private isDelivering(index: number, now: number): boolean {
-    return this.isHealthy(index, now) && now - this.tracks[index]!.lastFrameAt! <= Math.max(this.options.bufferMs / 2, 60);
   }
 
   private isHealthy(index: number, now: number): boolean {
@@ -249,12 +267,17 @@ export class InputSelector {
   private switchTo(next: number, reason: SwitchReason, now: number): void {
     const from = this.activeSource;
     this.active = next;
+    // An input that covered the gap is on its own now: its audio ran on, nothing is queued.
+    this.filler = undefined;
     this.stats.switches += 1;
     this.options.onSwitch?.({ from, to: this.activeSource!, reason, at: now });
     if (next === -1) return;
-    const queue = this.tracks[next]!.queue.splice(0);
-    // The very first audio: its buffered frames belong to the recent past, not to the future.
-    this.anchor ??= now - queue.length * this.frameMs;
+    let queue = this.tracks[next]!.queue.splice(0);
+    if (this.anchor === undefined) {
+      // The very first audio: its latest bufferMs belongs to the recent past, not to the future.
+      queue = queue.slice(Math.max(0, queue.length - this.bufferFrames));
+      this.anchor = now - queue.length * this.frameMs;
+    }
     // The newest of the new input's buffered audio covers the time the output is behind, if
     // any; older frames would replay what the listener has just heard from the last source.
     const behind = Math.max(0, Math.floor(this.framesBehind(now)));
@@ -262,12 +285,12 @@ export class InputSelector {
   }
 
   /** Emits a group unless it would put the output more than bufferMs ahead of real time. */
-  private emitAhead(group: AacFrame[], now: number): void {
+  private emitAhead(group: AacFrame[], now: number, stat: 'activeFrames' | 'filledFrames' = 'activeFrames'): void {
     if (this.anchor !== undefined && this.framesBehind(now) < -this.bufferFrames) {
       this.stats.droppedAheadFrames += 1;
       return;
     }
-    this.stats.activeFrames += 1;
+    this.stats[stat] += 1;
     this.emit(group, now);
   }
 
@@ -285,23 +308,51 @@ export class InputSelector {
   private fill(now: number): void {
     if (this.anchor === undefined || this.active === undefined) return;
     const behind = Math.floor(this.framesBehind(now));
-    // The active input gets bufferMs of slack; past that, the gap is filled up to real time.
+    // The source on air (the active input, or the input covering its gap) gets bufferMs of
+    // slack; past that, the gap is filled.
     if (behind <= 0 || (this.active !== -1 && behind <= this.bufferFrames)) return;
-    let missing = behind;
-    // Another live input covers the gap as far as its buffer goes (the rest waits for the
-    // next tick); only with none live does the safety source play.
-    const donor = this.active === -1 ? undefined : this.tracks.find((_, index) => index !== this.active && this.isDelivering(index, now));
-    if (donor) {
-      for (const group of donor.queue.splice(0, missing)) {
-        this.stats.filledFrames += 1;
-        this.emit(group, now);
-      }
+    if (this.filler !== undefined && !this.isHealthy(this.filler, now)) this.filler = undefined;
+    // Another input whose own audio is not as late covers the gap from its buffer, and is
+    // committed to; with none, the safety source fills up to real time.
+    const donor =
+      this.active === -1
+        ? -1
+        : this.tracks.findIndex(
+            (track, index) =>
+              index !== this.active && index !== this.filler && track.queue.length > 0 && this.isHealthy(index, now) && now - track.lastFrameAt! < this.options.bufferMs,
+          );
+    if (donor !== -1) {
+      this.cover(donor, behind, now);
       return;
     }
-    for (; missing > 0; missing--) {
-      this.stats.safetyFrames += 1;
-      if (this.active !== -1) this.stats.filledFrames += 1;
-      this.emit(this.options.safety.nextGroup(), now);
+    for (let missing = behind; missing > 0; missing--) this.emitSafety(now);
+  }
+
+  /**
+   * Commits to input `donor` for the active input's gap. Its newest buffered frames go on air:
+   * as many as put the output where the donor's own bursts then keep it between bufferMs behind
+   * and bufferMs ahead of real time (half a buffer ahead of its own delivery, since it is late by
+   * up to a burst), so that its next bursts run on from there with no fill. Only what its buffer
+   * cannot cover past bufferMs is silence, first (after a stall).
+   */
+  private cover(donor: number, behind: number, now: number): void {
+    const track = this.tracks[donor]!;
+    const lag = (now - track.lastFrameAt!) / this.frameMs;
+    const target = Math.floor(lag - this.bufferFrames / 2);
+    const queue = track.queue.splice(0);
+    const frames = queue.slice(queue.length - Math.min(queue.length, Math.max(1, behind - target)));
+    const short = behind - frames.length;
+    if (short > this.bufferFrames) for (let missing = short - Math.max(0, target); missing > 0; missing--) this.emitSafety(now);
+    this.filler = donor;
+    for (const group of frames) {
+      this.stats.filledFrames += 1;
+      this.emit(group, now);
     }
+  }
+
+  private emitSafety(now: number): void {
+    this.stats.safetyFrames += 1;
+    if (this.active !== -1) this.stats.filledFrames += 1;
+    this.emit(this.options.safety.nextGroup(), now);
   }
 }

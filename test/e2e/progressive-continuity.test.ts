@@ -57,13 +57,19 @@ function switchSeconds(report: ContinuityReport, to: number): number {
  * segments themselves differ (a loaded machine can make the selector fill a late main from the
  * backup for a moment).
  */
-function assertOrder(t: Test, heard: ContinuityReport, published: ContinuityReport, expected: number[], what: string): void {
-  const order = toneOrder(heard);
+function assertOrder(t: Test, heard: ContinuityReport, published: ContinuityReport, expected: number[], what: string, strict = false): void {
+  let order = toneOrder(heard);
+  if (strict && order[0] !== expected[0] && order.includes(expected[0]!)) {
+    // The connect burst reached back to the channel's start, when the other input happened to
+    // be steady first and aired until the first one had recovered (recoverSeconds): not the switch tested.
+    t.comment(`the connect burst began before ${expected[0]} was on air: ${order.join(' → ')}`);
+    order = order.slice(order.indexOf(expected[0]!));
+  }
   const publishedOrder = toneOrder(published);
   const tail = publishedOrder.slice(Math.max(0, publishedOrder.length - order.length));
   t.same(order, tail, `the listener heard the sources in the order the published segments carry them (${order.join(' → ')})`);
   t.same(order, expected, what, {
-    todo: JSON.stringify(tail) === JSON.stringify(expected) ? false : `the published segments carry ${tail.join(' → ')} themselves: the ingest's input selector, not the mount`,
+    todo: strict || JSON.stringify(tail) === JSON.stringify(expected) ? false : `the published segments carry ${tail.join(' → ')} themselves: the ingest's input selector, not the mount`,
   });
 }
 
@@ -115,16 +121,16 @@ function publishedAudio(report: VerifierReport): ContinuityReport {
 }
 
 /**
- * The mount adds no break of its own; and the end-to-end rule (`allowed` breaks at most), a TODO
- * naming the ingest when the published segments carry breaks themselves.
+ * The mount adds no break of its own; and the end-to-end rule (`allowed` breaks at most). Unless
+ * `strict`, a TODO naming the ingest when the published segments carry breaks themselves.
  */
-function assertContinuity(t: Test, heard: ContinuityReport, published: ContinuityReport, to: number, allowed: number): void {
+function assertContinuity(t: Test, heard: ContinuityReport, published: ContinuityReport, to: number, allowed: number, strict = false): void {
   const found = breaks(heard, to);
   const inSegments = breaks(published, to);
   t.comment(`mount listener: ${heard.seconds.toFixed(1)} s, ${describeToneRuns(heard.toneRuns)}; ${heard.beeps.length} beeps; breaks: ${describeBreaks(found)}`);
   t.comment(`published segments: ${published.seconds.toFixed(1)} s, ${describeToneRuns(published.toneRuns)}; breaks: ${describeBreaks(inSegments)}`);
   t.same(describeBreaks(notPublished(found, published, to)), 'none', 'the mount adds no break of its own: every break heard is in the published segments');
-  const ingestBreaks = inSegments.length > allowed;
+  const ingestBreaks = !strict && inSegments.length > allowed;
   t.ok(found.length <= allowed, `the listener heard at most ${allowed} break(s) longer than a frame: ${describeBreaks(found)}`, {
     todo: ingestBreaks ? `the published HLS segments carry these breaks themselves (${describeBreaks(inSegments)}): the ingest's input selector, not the mount` : false,
   });
@@ -153,8 +159,9 @@ t.test('an input switch: the listener hears the main, then the backup, with no b
   const published = publishedAudio(await verifier.stop());
 
   const report = analyse(heard);
-  assertOrder(t, report, published, [MAIN_HZ, BACKUP_HZ], 'the main, then the backup');
-  assertContinuity(t, report, published, BACKUP_HZ, 0);
+  // Strict: the input selector commits to the backup for the gap (docs/architecture.md, "Gaps and switches without a break").
+  assertOrder(t, report, published, [MAIN_HZ, BACKUP_HZ], 'the main, then the backup', true);
+  assertContinuity(t, report, published, BACKUP_HZ, 0, true);
   t.ok(report.beeps.filter((beep) => beep.carrierHz === BACKUP_HZ).length >= 4, 'the backup’s seconds were checked too');
   const buffered = minimumBufferSeconds(heard, 2000);
   t.ok(buffered > 0, `the listener never ran dry (at least ${buffered.toFixed(2)} s buffered after the start)`);
