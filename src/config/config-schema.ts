@@ -654,19 +654,21 @@ function reportIcecastInputProblems(input: { url: string; source?: unknown; icyM
  * `a-b` with rendition `c` would both be `/a-b-c.aac`. Such a pair is refused, naming the second.
  */
 function reportAmbiguousMounts(config: { channels: ChannelConfig[] }, context: z.RefinementCtx): void {
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { path: string; ids: string }>();
   config.channels.forEach((channel, channelIndex) => {
     channel.renditions.forEach((rendition, renditionIndex) => {
       const mount = `/${channel.id}-${rendition.id}.${rendition.codec === 'mp3' ? 'mp3' : 'aac'}`;
+      const ids = `${channel.id}\u0000${rendition.id}`;
       const first = seen.get(mount);
-      if (first !== undefined) {
+      // The same channel and rendition ids twice are already refused as duplicate ids.
+      if (first !== undefined && first.ids !== ids) {
         context.addIssue({
           code: 'custom',
           path: ['channels', channelIndex, 'renditions', renditionIndex, 'id'],
-          message: `its progressive mount ${mount} is also ${first}'s: rename one of them`,
+          message: `its progressive mount ${mount} is also ${first.path}'s: rename one of them`,
         });
       }
-      seen.set(mount, first ?? `channels[${channelIndex}].renditions[${renditionIndex}]`);
+      if (first === undefined) seen.set(mount, { path: `channels[${channelIndex}].renditions[${renditionIndex}]`, ids });
     });
   });
 }
