@@ -1,5 +1,5 @@
 /**
- * An fMP4 channel end to end (docs/architecture.md, "fMP4 channels"): the built CLI (`onair
+ * An fMP4 channel end to end (docs/architecture.md, "Fragmented MP4 channels"): the built CLI (`onair
  * start`, a child process) packages a tone FFmpeg sends over SRT on a `container: fmp4`
  * channel with Low-Latency HLS and three AAC renditions. The origin serves playlists with
  * EXT-X-MAP, init segments and `.m4s` segments and parts as audio/mp4; ffprobe and FFmpeg read

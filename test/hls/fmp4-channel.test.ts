@@ -1,6 +1,6 @@
 /**
  * A `container: fmp4` channel through the real packager and a MemoryStore, fed the frame
- * groups of a real FFmpeg encode (docs/architecture.md, "fMP4 channels"): every rendition's
+ * groups of a real FFmpeg encode (docs/architecture.md, "Fragmented MP4 channels"): every rendition's
  * segments and parts are `.m4s`, its init segment `init-{run}.mp4` is stored before any
  * playlist lists it, every media playlist (live, Low-Latency, delta, DVR) carries EXT-X-MAP
  * and the version it needs, the master lists the AAC renditions with CODECS mp4a.40.2, and
