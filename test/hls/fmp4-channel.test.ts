@@ -20,7 +20,9 @@ import { parseMediaPlaylist } from '../../src/hls/playlist/index.js';
 import { EncoderOutputReader, encoderSpecFor, renditionCodecs } from '../../src/ingest/input-worker.js';
 import type { AacFrame } from '../../src/media/adts.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import type { PublishRequest } from '../../src/store/store.js';
 import { testChannel } from '../helpers/channel-config.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const logger = pino({ level: 'silent' });
 const RENDITIONS = [
@@ -42,6 +44,28 @@ function encodedGroups(channel: ReturnType<typeof testChannel>): AacFrame[][] {
   );
   const reader = new EncoderOutputReader(renditionCodecs(channel));
   return [...reader.push(ts), ...reader.flush()] as AacFrame[][];
+}
+
+/**
+ * A MemoryStore that checks, at every publish, that each URI the playlists name (EXT-X-MAP,
+ * segments, parts; not the preload hint) is already stored: the write order players rely on.
+ */
+class OrderCheckingStore extends MemoryStore {
+  readonly unstored = new Set<string>();
+  published = 0;
+
+  override async publish(request: PublishRequest): Promise<void> {
+    for (const [name, text] of Object.entries(request.playlists)) {
+      if (name === 'fip.m3u8') continue;
+      const listed = text.split('\n').flatMap((line) => (line.startsWith('#EXT-X-PRELOAD-HINT') ? [] : line.startsWith('#') ? [...line.matchAll(/URI="([^"]+)"/g)].map((match) => match[1]!) : line === '' ? [] : [line]));
+      for (const uri of listed.filter((uri) => !uri.endsWith('.m3u8'))) {
+        const [rendition, file] = uri.split('/') as [string, string];
+        if ((await this.getSegment(request.channel, rendition, file)) === null) this.unstored.add(`${name}: ${uri}`);
+      }
+    }
+    this.published += 1;
+    await super.publish(request);
+  }
 }
 
 type Segment = { msn: number; run: number; durationSeconds: number; discontinuity: boolean; parts?: number[] };
@@ -81,9 +105,11 @@ for (const lowLatency of [false, true]) {
   t.test(`an fMP4 channel${lowLatency ? ' with Low-Latency HLS' : ''}: .m4s segments, a stored init per run, EXT-X-MAP in every media playlist, ffprobe reads them`, async (t) => {
     const channel = fmp4Channel(lowLatency);
     const groups = encodedGroups(channel);
-    const store = new MemoryStore();
+    const store = new OrderCheckingStore();
     const segments = await packaged(t, store, channel, groups, 5);
     const run = segments[0]!.run;
+    t.ok(store.published >= 5, `${store.published} publishes checked`);
+    t.same([...store.unstored], [], 'every init segment, segment and part was stored before a playlist named it');
     t.ok(segments.every((segment) => !segment.discontinuity), 'one timeline: nothing dropped');
 
     const master = (await store.getPlaylist('fip', 'fip.m3u8'))!.body;
@@ -138,7 +164,7 @@ for (const lowLatency of [false, true]) {
 t.test('a restart on the same store: the new run stores its own init and its first segment gets EXT-X-MAP after the discontinuity', async (t) => {
   const channel = fmp4Channel(false);
   const groups = encodedGroups(channel);
-  const store = new MemoryStore();
+  const store = new OrderCheckingStore();
   const first = await packaged(t, store, channel, groups.slice(0, groups.length / 2), 2);
   const second = await packaged(t, store, channel, groups.slice(groups.length / 2), 2);
   const [before, after] = [first[0]!.run, second[0]!.run];
@@ -146,9 +172,43 @@ t.test('a restart on the same store: the new run stores its own init and its fir
   const media = parseMediaPlaylist((await store.getPlaylist('fip', 'fip_hifi.m3u8'))!.body);
   const restart = media.segments.findIndex((segment) => segment.uri.endsWith(`-${after}.m4s`));
   t.ok(restart > 0, 'both runs are listed');
+  t.same([...store.unstored], [], 'the new run stored its init before listing its first segment');
   t.strictSame(media.segments[0]!.map, { uri: `hifi/init-${before}.mp4` });
   t.equal(media.segments[restart]!.discontinuity, true);
   t.strictSame(media.segments[restart]!.map, { uri: `hifi/init-${after}.mp4` }, 'the new run names its own init');
   const inits = await Promise.all([before, after].map((run) => store.getSegment('fip', 'hifi', `init-${run}.mp4`)));
   t.ok(inits.every((init) => init !== null), 'both inits are stored (the old one as long as its segments are listed)');
+});
+
+t.test("a run's init segments live twice the segment TTL and are written again once a segment TTL has passed", async (t) => {
+  const channel = fmp4Channel(false);
+  const groups = encodedGroups(channel);
+  const store = new OrderCheckingStore();
+  const initWrites: { at: number; ttl: number }[] = [];
+  const clock = new ManualClock();
+  const putSegment = store.putSegment.bind(store);
+  store.putSegment = async (channelId, rendition, name, bytes, ttl, fence) => {
+    if (rendition === 'hifi' && name.startsWith('init-')) initWrites.push({ at: clock.now(), ttl });
+    return putSegment(channelId, rendition, name, bytes, ttl, fence);
+  };
+  const packager = new ChannelPackager({ channel, segmentSeconds: 2, windowSegments: 6, store, logger, clock });
+  t.teardown(() => packager.close());
+  await packager.start();
+  const ttl = packager.segmentTtlSeconds();
+  let published = 0;
+  packager.on('segment', () => (published += 1));
+  const perSegment = Math.ceil(groups.length / 5);
+  for (let segment = 0; segment < 4; segment++) {
+    for (const group of groups.slice(segment * perSegment, (segment + 1) * perSegment)) packager.pushFrameGroup(group);
+    while (published < segment + 1) await once(packager, 'segment');
+    // The second segment comes just before a segment TTL has passed, the third just after.
+    await clock.advance(segment === 0 ? ttl * 1000 - 1 : segment === 1 ? 2 : 1000);
+  }
+  t.same(
+    initWrites.map((write) => write.ttl),
+    [2 * ttl, 2 * ttl],
+    'written with the first segment, and again with the first one a segment TTL later, each time for two segment TTLs',
+  );
+  t.ok(initWrites[1]!.at - initWrites[0]!.at >= ttl * 1000, 'not before a segment TTL has passed');
+  t.same([...store.unstored], []);
 });
