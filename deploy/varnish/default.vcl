@@ -114,7 +114,7 @@ sub vcl_backend_response {
             set beresp.ttl = 1s;
         }
         set beresp.grace = 0s;
-    } else if (bereq.url ~ "\.ts(\?|$)") {
+    } else if (bereq.url ~ "\.(ts|m4s|mp4|mp3)(\?|$)") {
         set beresp.grace = 1h;
     } else {
         set beresp.grace = 60s;

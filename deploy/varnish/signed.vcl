@@ -15,7 +15,7 @@
 # How it works:
 #  - The origin stays the authority: it checks the token of every request it receives and
 #    answers 403 (Cache-Control: no-store) to a bad one; this file never caches a 403.
-#  - A segment or part (`.ts`) whose token is valid here (the same checks as
+#  - A segment, part or init segment (`.ts`, `.m4s`, `.mp4`; `.mp3` packed audio) whose token is valid here (the same checks as
 #    src/origin/signed-urls.ts: signature, expiry, path prefix) is cached under its URL
 #    without the token, in a key space of its own: every listener's valid token hits the
 #    same object. A miss is fetched with the listener's token, so the origin checks it too.
@@ -32,7 +32,7 @@ import std;
 
 sub vcl_recv {
     unset req.http.X-Onair-Segment-Key;
-    if (req.url ~ "^/[^?]+\.ts\?([^#]*&)?token=[1-9][0-9]{0,10}~[A-Za-z0-9_-]{2,342}~[A-Za-z0-9_-]{43}(&|$)") {
+    if (req.url ~ "^/[^?]+\.(ts|m4s|mp4|mp3)\?([^#]*&)?token=[1-9][0-9]{0,10}~[A-Za-z0-9_-]{2,342}~[A-Za-z0-9_-]{43}(&|$)") {
         call onair_share_signed_segment;
     }
 }
