@@ -15,6 +15,7 @@ import type { ChannelConfig } from '../config/config-schema.js';
 import type { AacFrame } from '../media/adts.js';
 import { joinParts, type Muxer, type MuxerFactory, type TimedFrame, type TimedMetadata } from '../media/muxer.js';
 import type { NowPlaying } from '../media/now-playing.js';
+import { fmp4Muxers } from '../media/fmp4-muxer.js';
 import { codecMuxers } from '../media/packed-audio-muxer.js';
 import type { SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
@@ -39,7 +40,10 @@ export interface PackagerOptions {
   standby?: boolean;
   /** Wall clock (program date time, publish delays) and timers (retries, close); default the system's. */
   clock?: Clock;
-  /** Makes each rendition's muxer; default by codec: MPEG-TS for AAC, packed audio for MP3. */
+  /**
+   * Makes each rendition's muxer; default by the channel's container and the codec: MPEG-TS
+   * for AAC and packed audio for MP3, or CMAF for every rendition of a `container: fmp4` channel.
+   */
   muxers?: MuxerFactory;
 }
 
@@ -76,7 +80,7 @@ export class ChannelPackager extends EventEmitter {
     this.channelId = channel.id;
     this.sampleRate = channel.sampleRate;
     this.renditionIds = channel.renditions.map((rendition) => rendition.id);
-    const makeMuxer = options.muxers ?? codecMuxers;
+    const makeMuxer = options.muxers ?? (channel.container === 'fmp4' ? fmp4Muxers : codecMuxers);
     this.muxers = channel.renditions.map((rendition) => makeMuxer(rendition, { segmentSeconds: options.segmentSeconds }));
     this.schedule = new SegmentSchedule(options.segmentSeconds, channel.sampleRate);
     const targetDuration = this.schedule.targetDuration();
@@ -107,6 +111,8 @@ export class ChannelPackager extends EventEmitter {
       inProgress: this.segmenter,
       onSegment: (entry, timing) => this.emit('segment', entry, timing),
       onFenced: () => this.emit('fenced'),
+      // fMP4 (docs/architecture.md, "fMP4 channels"): the run's EXT-X-MAP targets.
+      ...(channel.container === 'fmp4' ? { initSegments: () => this.initSegments() } : {}),
     });
   }
 
@@ -202,6 +208,11 @@ export class ChannelPackager extends EventEmitter {
     this.stats.segmentsProduced += 1;
     const { durationSeconds, programDateTime, discontinuity, endPts } = segment;
     this.publisher.addSegment({ durationSeconds, programDateTime, discontinuity, endPts, payloads });
+  }
+
+  /** Each rendition's init segment; asked only once segments or parts are muxed. */
+  private initSegments(): Map<string, Uint8Array> {
+    return new Map(this.renditionIds.map((id, index) => [id, this.muxers[index]!.initSegment!()]));
   }
 
   /** Each rendition's frames, and the channel's timed metadata, through its muxer. */

@@ -17,6 +17,7 @@ import {
 import {
   deltaPlaylistName,
   dvrPlaylistName,
+  initSegmentUri,
   masterPlaylistName,
   mediaPlaylistName,
   partUri,
@@ -47,7 +48,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
   const variants: MasterVariant[] = [];
   for (const rendition of channel.renditions) {
     const name = mediaPlaylistName(channel.id, rendition.id);
-    const extension = segmentExtension(rendition);
+    const extension = segmentExtension(rendition, channel.container);
     const { mediaSequence, segments } = renditionSegments(state, rendition.id, extension, context.lowLatency !== undefined);
     const base = { targetDuration: state.targetDuration, mediaSequence, discontinuitySequence: state.discontinuitySequence, segments };
     if (context.lowLatency) {
@@ -61,7 +62,8 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
     }
     if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id, extension);
     // MP3 renditions are published for progressive mounts, not listed in the master
-    // (docs/architecture.md, "MP3 renditions": no mixed containers in one ABR ladder).
+    // (docs/architecture.md, "MP3 renditions": no mixed containers in one ABR ladder), on
+    // fMP4 channels too (docs/architecture.md, "fMP4 channels").
     if (!inMaster(rendition)) continue;
     const measured = state.bandwidth[rendition.id];
     // Before the first measurement: the nominal bit rate plus the TS container's share.
@@ -87,6 +89,11 @@ export function inMaster(rendition: { codec?: string }): boolean {
   return rendition.codec !== 'mp3';
 }
 
+/** fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "fMP4 channels"). */
+function initOf(rendition: string, run: number, extension: SegmentExtension): { initUri?: string } {
+  return extension === 'm4s' ? { initUri: initSegmentUri(rendition, run) } : {};
+}
+
 function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string, extension: SegmentExtension): string {
   const liveFirst = state.window[0]?.msn ?? state.nextMsn;
   const olderTags = dvr.filter((segment) => segment.msn < liveFirst && segment.discontinuity).length;
@@ -99,6 +106,7 @@ function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rend
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
+      ...initOf(rendition, segment.run, extension),
     })),
   });
 }
@@ -129,6 +137,7 @@ function renditionSegments(
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
+      ...initOf(rendition, segment.run, extension),
     };
     if (withParts.has(index) && segment.parts) {
       entry.parts = segment.parts.map((durationSeconds, part) => ({
@@ -172,6 +181,7 @@ function lowLatencyPart(
     partTargetSeconds: timing.partTargetSeconds,
     openParts,
     openDiscontinuity: open?.discontinuity ?? false,
+    ...(open && extension === 'm4s' ? { openInitUri: initSegmentUri(rendition, open.run) } : {}),
     preloadHintUri,
     renditionReports,
   };

@@ -16,6 +16,11 @@ export interface PlaylistSegment {
   programDateTime: number;
   /** True when this segment starts a new timeline (EXT-X-DISCONTINUITY before it). */
   discontinuity: boolean;
+  /**
+   * fMP4: the URI of the init segment it needs. EXT-X-MAP is written before the first segment
+   * listed, and again where the init changes or a discontinuity starts (RFC 8216 §4.3.2.5).
+   */
+  initUri?: string;
   /** Its partial segments, listed while it is near the live edge (Low-Latency HLS). */
   parts?: readonly PlaylistPart[];
 }
@@ -33,6 +38,8 @@ export interface LowLatencyPlaylist {
   openParts: readonly PlaylistPart[];
   /** The segment being made starts a new timeline. */
   openDiscontinuity: boolean;
+  /** fMP4: the init segment the segment being made needs. */
+  openInitUri?: string;
   /** EXT-X-PRELOAD-HINT: the next part's URI. */
   preloadHintUri: string;
   /** EXT-X-RENDITION-REPORT for each other rendition of the channel. */
@@ -59,6 +66,8 @@ export interface MasterVariant {
 
 /** Version 3 is what we use: floating-point EXTINF (§7). */
 export const PLAYLIST_VERSION = 3;
+/** A media playlist with EXT-X-MAP (and no EXT-X-I-FRAMES-ONLY) needs version 6 (RFC 8216 §7). */
+export const INIT_SECTION_PLAYLIST_VERSION = 6;
 /** Low-Latency media playlists: EXT-X-SKIP needs version 9 (rfc8216bis §4.4.5.2), in full and delta playlists alike. */
 export const LOW_LATENCY_PLAYLIST_VERSION = 9;
 /** HOLD-BACK, and the oldest a segment's parts stay listed, in target durations (rfc8216bis §4.4.3.8, §6.2.2). */
@@ -78,12 +87,14 @@ export function describeMediaPlaylist(playlist: MediaPlaylist): m3u8.MediaPlayli
   const lowLatency = playlist.lowLatency;
   const { targetDuration } = playlist;
   const skipped = lowLatency?.skippedSegments ?? 0;
+  const maps = new InitSections();
+  const segments = playlist.segments.slice(skipped).map((segment) => describeSegment(segment, maps));
   const described: m3u8.MediaPlaylist = {
-    version: lowLatency ? LOW_LATENCY_PLAYLIST_VERSION : PLAYLIST_VERSION,
+    version: lowLatency ? LOW_LATENCY_PLAYLIST_VERSION : maps.written ? INIT_SECTION_PLAYLIST_VERSION : PLAYLIST_VERSION,
     targetDuration,
     mediaSequence: playlist.mediaSequence,
     discontinuitySequence: playlist.discontinuitySequence,
-    segments: playlist.segments.slice(skipped).map(describeSegment),
+    segments,
     preloadHints: [],
     renditionReports: [],
     endList: false,
@@ -100,20 +111,42 @@ export function describeMediaPlaylist(playlist: MediaPlaylist): m3u8.MediaPlayli
   described.partInf = { partTargetSeconds };
   if (lowLatency.openParts.length > 0) {
     described.partialSegment = { discontinuity: lowLatency.openDiscontinuity, parts: lowLatency.openParts.map(describePart) };
+    const map = maps.before(lowLatency.openInitUri, lowLatency.openDiscontinuity);
+    if (map) described.partialSegment.map = map;
   }
   described.preloadHints = [{ type: 'PART', uri: lowLatency.preloadHintUri }];
   described.renditionReports = lowLatency.renditionReports.map((report) => ({ ...report }));
   return described;
 }
 
-function describeSegment(segment: PlaylistSegment): m3u8.MediaSegment {
-  return {
+function describeSegment(segment: PlaylistSegment, maps: InitSections): m3u8.MediaSegment {
+  const described: m3u8.MediaSegment = {
     uri: segment.uri,
     durationSeconds: segment.durationSeconds,
     discontinuity: segment.discontinuity,
     programDateTime: segment.programDateTime,
     parts: (segment.parts ?? []).map(describePart),
   };
+  const map = maps.before(segment.initUri, segment.discontinuity);
+  if (map) described.map = map;
+  return described;
+}
+
+/**
+ * Where EXT-X-MAP goes, in listing order: before the first segment listed (a delta update's
+ * too: the skipped ones' tags are gone with them), where the init changes (a new packager
+ * run) and after every discontinuity, so a player that resets there never lacks it.
+ */
+class InitSections {
+  written = false;
+  private current: string | undefined;
+
+  before(initUri: string | undefined, discontinuity: boolean): m3u8.MediaInitSection | undefined {
+    if (initUri === undefined || (initUri === this.current && !discontinuity)) return undefined;
+    this.current = initUri;
+    this.written = true;
+    return { uri: initUri };
+  }
 }
 
 /** Every part is independent: each AAC frame decodes on its own. */

@@ -4,6 +4,8 @@
  *   segment              `{msn}-{run}.ts`           e.g. `1234-3.ts`
  *   part (LL-HLS)        `{msn}-{run}.{part}.ts`    e.g. `1234-3.2.ts` (part 0-based)
  *   MP3 rendition's      `.mp3` in place of `.ts`   packed audio (docs/architecture.md, "MP3 renditions")
+ *   fMP4 channel's       `.m4s` in place of `.ts`   CMAF chunks (docs/architecture.md, "fMP4 channels")
+ *   init segment (fMP4)  `init-{run}.mp4`           EXT-X-MAP of the run's segments and parts
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
  *   master playlist      `{ch}.m3u8`
  *   media playlist       `{ch}_{rendition}.m3u8`
@@ -25,15 +27,21 @@ const MSN = '(0|[1-9][0-9]{0,14})';
 const RUN = '(0|[1-9][0-9]{0,15})';
 const PART_INDEX = '(0|[1-9][0-9]{0,3})';
 
-/** A segment's file extension: MPEG-TS, or packed MP3 audio for an MP3 rendition. */
-export type SegmentExtension = 'ts' | 'mp3';
+/** A segment's file extension: MPEG-TS, packed MP3 audio for an MP3 rendition, or fMP4 (CMAF) on an fMP4 channel. */
+export type SegmentExtension = 'ts' | 'mp3' | 'm4s';
 
 /** A segment or part name, anchored: for route schemas. */
-export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.(ts|mp3)$`;
+export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.(ts|mp3|m4s)$`;
+/** An fMP4 init segment's name, anchored: for route schemas. */
+export const INIT_SEGMENT_NAME_PATTERN = `^init-${RUN}\\.mp4$`;
 /** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
 export const PLAYLIST_NAME_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 
+/** What the segment route serves under a rendition, anchored: a segment, a part or an fMP4 init segment. */
+export const MEDIA_FILE_NAME_PATTERN = `${SEGMENT_NAME_PATTERN}|${INIT_SEGMENT_NAME_PATTERN}`;
+
 const SEGMENT_NAME = new RegExp(SEGMENT_NAME_PATTERN);
+const INIT_SEGMENT_NAME = new RegExp(INIT_SEGMENT_NAME_PATTERN);
 const ID = new RegExp(`^${ID_PATTERN_SOURCE}$`);
 const PLAYLIST_SUFFIX = '.m3u8';
 const DVR_SUFFIX = '_dvr';
@@ -50,9 +58,35 @@ export type PlaylistName =
   | { kind: 'master'; channel: string }
   | { kind: 'media' | 'dvr' | 'delta'; channel: string; rendition: string };
 
-/** The extension of a rendition's segments and parts, by its codec (`aac` when absent). */
-export function segmentExtension(rendition: { codec?: string }): SegmentExtension {
+/** A channel's delivery container (`ts` when absent). */
+export type Container = 'ts' | 'fmp4';
+
+/**
+ * The extension of a rendition's segments and parts, by its channel's container (`ts` when
+ * absent) and its codec (`aac` when absent): every rendition of an fMP4 channel is `.m4s`.
+ */
+export function segmentExtension(rendition: { codec?: string }, container: Container = 'ts'): SegmentExtension {
+  if (container === 'fmp4') return 'm4s';
   return rendition.codec === 'mp3' ? 'mp3' : 'ts';
+}
+
+/**
+ * The init segment (EXT-X-MAP) of run `run`'s segments and parts, fMP4 only: `init-1767225600000417.mp4`.
+ * Each run writes its own, so the name is never reused with other bytes.
+ */
+export function initSegmentName(run: number): string {
+  return `init-${run}.mp4`;
+}
+
+export function initSegmentUri(rendition: string, run: number): string {
+  return `${rendition}/${initSegmentName(run)}`;
+}
+
+/** `init-3.mp4` → 3; undefined for any other name. */
+export function parseInitSegmentName(name: string): number | undefined {
+  const match = INIT_SEGMENT_NAME.exec(name);
+  const run = match ? Number(match[1]) : undefined;
+  return run !== undefined && Number.isSafeInteger(run) ? run : undefined;
 }
 
 export function segmentName(msn: number, run: number, extension: SegmentExtension = 'ts'): string {
@@ -72,7 +106,7 @@ export function partUri(rendition: string, msn: number, run: number, part: numbe
   return `${rendition}/${partName(msn, run, part, extension)}`;
 }
 
-/** `1234-3.ts` (or `.mp3`) → { msn: 1234, run: 3 }, `1234-3.2.ts` → { …, part: 2 }; undefined for any other name. */
+/** `1234-3.ts` (or `.mp3`, `.m4s`) → { msn: 1234, run: 3 }, `1234-3.2.ts` → { …, part: 2 }; undefined for any other name. */
 export function parseSegmentName(name: string): SegmentAddress | undefined {
   const match = SEGMENT_NAME.exec(name);
   if (!match) return undefined;

@@ -28,7 +28,7 @@ import {
   type ChannelState,
   type WindowSegment,
 } from './sequence-state.js';
-import { segmentExtension, type SegmentExtension } from './published-names.js';
+import { initSegmentName, segmentExtension, type SegmentExtension } from './published-names.js';
 
 export interface PackagerStats {
   segmentsProduced: number;
@@ -85,6 +85,11 @@ export interface SegmentPublisherOptions {
   onSegment: (entry: WindowSegment, timing: SegmentTiming) => void;
   /** A write was refused with the lease it carried: this publisher now stands by. */
   onFenced: () => void;
+  /**
+   * fMP4: each rendition's init segment (asked once something is muxed: the muxer learns the
+   * format from the first frame), stored as `init-{run}.mp4` before anything of the run is listed.
+   */
+  initSegments?: () => ReadonlyMap<string, Uint8Array>;
 }
 
 /** First PTS of a brand-new channel: 10 s, clear of zero for players that dislike it. */
@@ -114,12 +119,14 @@ export class SegmentPublisher {
   private fence: string | undefined;
   /** Whether this run has published anything (its own state may be the stored one). */
   private publishedInRun = false;
+  /** fMP4: when this run's init segments were last written (clock ms), to keep them alive as long as its segments. */
+  private initWrittenAt: number | undefined;
 
   constructor(options: SegmentPublisherOptions) {
     this.options = options;
     this.channelId = options.channel.id;
     this.renditionIds = options.channel.renditions.map((rendition) => rendition.id);
-    this.extensions = new Map(options.channel.renditions.map((rendition) => [rendition.id, segmentExtension(rendition)]));
+    this.extensions = new Map(options.channel.renditions.map((rendition) => [rendition.id, segmentExtension(rendition, options.channel.container)]));
     this.limits = { windowSize: options.windowSize, dvrSeconds: options.channel.dvrSeconds };
     this.logger = options.logger;
     this.leading = options.leading;
@@ -258,6 +265,7 @@ export class SegmentPublisher {
       payloads.set(rendition, Buffer.concat(parts.map((part) => part!)));
     }
     const ttl = this.segmentTtlSeconds();
+    await this.keepPredecessorInit(open.run, fence);
     await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run, this.extensions.get(rendition)), bytes, ttl, fence)));
     const bytes = Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength]));
     const { entry, endPts } = completedOpenSegment(open, bytes, this.state.nextPts);
@@ -265,6 +273,45 @@ export class SegmentPublisher {
     await store.publish({ channel: this.channelId, playlists: this.renderPlaylists(state), state: JSON.stringify(state), fence });
     this.state = state;
     this.logger.info({ msn: open.msn, run: open.run, parts: open.parts.length }, "completed the previous writer's open segment from its parts");
+  }
+
+  /**
+   * fMP4: the completed segment needs its writer's init segment as long as it is listed
+   * itself, so that init is written again with this run's TTL (it is the predecessor's
+   * bytes, under its name: a name never gets other bytes).
+   */
+  private async keepPredecessorInit(run: number, fence: string | undefined): Promise<void> {
+    if (!this.options.initSegments) return;
+    const store = this.options.store;
+    const name = initSegmentName(run);
+    await Promise.all(
+      this.renditionIds.map(async (rendition) => {
+        const bytes = await store.getSegment(this.channelId, rendition, name);
+        if (bytes) await store.putSegment(this.channelId, rendition, name, bytes, this.initTtlSeconds(), fence);
+      }),
+    );
+  }
+
+  /**
+   * An init segment lives two segment TTLs and is written again once a segment TTL has
+   * passed: whenever a segment of the run is written, its init outlives it.
+   */
+  private initTtlSeconds(): number {
+    return 2 * this.segmentTtlSeconds();
+  }
+
+  /** fMP4: this run's init segments, written when none is stored yet or they are a segment TTL old. */
+  private initWrites(fence: string | undefined): Promise<void>[] {
+    const initSegments = this.options.initSegments;
+    const now = this.options.clock.now();
+    if (!initSegments || (this.initWrittenAt !== undefined && now - this.initWrittenAt < this.segmentTtlSeconds() * 1000)) return [];
+    const ttl = this.initTtlSeconds();
+    const writes = [...initSegments()].map(([rendition, bytes]) => this.options.store.putSegment(this.channelId, rendition, initSegmentName(this.run), bytes, ttl, fence));
+    return [
+      Promise.all(writes).then(() => {
+        this.initWrittenAt = now;
+      }),
+    ];
   }
 
   /** Waits (bounded) until no store write is under way. */
@@ -355,10 +402,11 @@ export class SegmentPublisher {
     const store = this.options.store;
     const msn = this.state.nextMsn;
     const ttl = this.segmentTtlSeconds();
-    // 1. segment bytes (and any part not stored yet), every rendition, before any playlist lists them
+    // 1. segment bytes (and any part not stored yet, and fMP4's init segments), every rendition, before any playlist lists them
     const writes = [...next.payloads].map(([rendition, bytes]) =>
       store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run, this.extensions.get(rendition)), bytes, ttl, fence),
     );
+    writes.push(...this.initWrites(fence));
     next.parts.forEach((part, index) => {
       if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence));
     });
@@ -390,7 +438,7 @@ export class SegmentPublisher {
     const index = this.queue.openParts.indexOf(part);
     const start = this.options.inProgress.openSegmentStart();
     const programDateTime = monotonicPdt(this.state.window, start.programDateTime);
-    await Promise.all(this.partWrites(part, msn, index, fence));
+    await Promise.all([...this.partWrites(part, msn, index, fence), ...this.initWrites(fence)]);
     part.storedAs = msn;
     // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
     if (this.queue.openParts[index] !== part) return;

@@ -173,11 +173,11 @@ async function encodePlaylist(stored: StoredPlaylist): Promise<CachedPlaylist> {
   };
 }
 
-/** The last URI line ending in `.ts` or `.mp3` (parts and hints are in tag attributes, not URI lines). */
+/** The last URI line ending in `.ts`, `.mp3` or `.m4s` (parts, hints and EXT-X-MAP are in tag attributes, not URI lines). */
 function newestSegmentUri(body: string): string | undefined {
   let end = -1;
   let extension = '';
-  for (const candidate of ['.ts', '.mp3']) {
+  for (const candidate of ['.ts', '.mp3', '.m4s']) {
     const at = body.lastIndexOf(`${candidate}\n`);
     if (at > end) [end, extension] = [at, candidate];
   }

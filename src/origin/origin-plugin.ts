@@ -6,6 +6,8 @@
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.ts  segment (immutable; Range supported)
  *   GET/HEAD /{ch}/{rendition}/{msn}-{run}.{part}.ts  LL-HLS part (held while it is the preload hint)
  *   (`.mp3` in place of `.ts` for an MP3 rendition's packed audio, `audio/mpeg`)
+ *   (`.m4s` in place of `.ts` on an fMP4 channel, `audio/mp4`)
+ *   GET/HEAD /{ch}/{rendition}/init-{run}.mp4  fMP4 init segment (EXT-X-MAP; immutable like segments)
  *   GET/HEAD /healthz                      200 while the store answers, else 503
  * Cache-Control follows the table in docs/architecture.md, Origin; ETag/If-None-Match (RFC
  * 9110 §13), Range (RFC 9110 §14), gzip with Vary for playlists, CORS for web players.
@@ -26,10 +28,10 @@ import { sleepOn, type Clock } from '../clock.js';
 import {
   deltaPlaylistName,
   masterPlaylistName,
+  MEDIA_FILE_NAME_PATTERN,
   mediaPlaylistName,
   parseSegmentName,
   PLAYLIST_NAME_PATTERN,
-  SEGMENT_NAME_PATTERN,
 } from '../hls/published-names.js';
 import { OnairError } from '../errors.js';
 import { originErrorHandler, sendError, sendOnairError } from '../http/error-replies.js';
@@ -51,6 +53,11 @@ export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
 export const SEGMENT_CONTENT_TYPE = 'video/mp2t';
 /** Packed MP3 audio segments and parts (`.mp3`, RFC 8216 §3.4): docs/architecture.md, "MP3 renditions". */
 export const MP3_SEGMENT_CONTENT_TYPE = 'audio/mpeg';
+/**
+ * fMP4 segments, parts (`.m4s`) and init segments (`.mp4`) of an audio-only channel: ISO BMFF
+ * with no video track is `audio/mp4` (RFC 4337 §2); docs/architecture.md, "fMP4 channels".
+ */
+export const FMP4_CONTENT_TYPE = 'audio/mp4';
 const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
@@ -240,7 +247,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       params: paramsSchema({
         channel: `^${ID_PATTERN_SOURCE}$`,
         rendition: `^${ID_PATTERN_SOURCE}$`,
-        segment: SEGMENT_NAME_PATTERN,
+        segment: MEDIA_FILE_NAME_PATTERN,
       }),
     },
     handler: async (request, reply) => {
@@ -271,7 +278,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
           headers: { 'content-range': `bytes */${bytes.byteLength}` },
         });
       }
-      reply.header('content-type', segment.endsWith('.mp3') ? MP3_SEGMENT_CONTENT_TYPE : SEGMENT_CONTENT_TYPE);
+      reply.header('content-type', segmentContentType(segment));
       if (range.kind === 'full') return sendBody(request, reply, bytes);
       reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${bytes.byteLength}`);
       return sendBody(request, reply, bytes.subarray(range.start, range.end + 1));
@@ -378,6 +385,13 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
  */
 function sendBusy(reply: FastifyReply): FastifyReply {
   return sendOnairError(reply, new OnairError('ONAIR_ORIGIN_BUSY', 'too many requests held for this client address or in all; retry shortly'));
+}
+
+/** By the name's extension: `.mp3` packed audio, `.m4s`/`.mp4` fMP4, else MPEG-TS. */
+export function segmentContentType(name: string): string {
+  if (name.endsWith('.mp3')) return MP3_SEGMENT_CONTENT_TYPE;
+  if (name.endsWith('.m4s') || name.endsWith('.mp4')) return FMP4_CONTENT_TYPE;
+  return SEGMENT_CONTENT_TYPE;
 }
 
 /** Repeated header lines read as one comma-separated value (RFC 9110 §5.3). */

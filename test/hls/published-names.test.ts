@@ -7,8 +7,13 @@ import t from 'tap';
 import {
   deltaPlaylistName,
   dvrPlaylistName,
+  INIT_SEGMENT_NAME_PATTERN,
+  initSegmentName,
+  initSegmentUri,
   masterPlaylistName,
+  MEDIA_FILE_NAME_PATTERN,
   mediaPlaylistName,
+  parseInitSegmentName,
   parsePlaylistName,
   parseSegmentName,
   parseSegmentUri,
@@ -58,6 +63,32 @@ t.test("an MP3 rendition's names end in .mp3 and read back the same", async (t) 
     t.equal(parseSegmentName(name), undefined, name);
     t.notMatch(name, new RegExp(SEGMENT_NAME_PATTERN), `${name}: the route refuses it too`);
   }
+});
+
+t.test("an fMP4 channel's segments and parts end in .m4s, its init segments are init-{run}.mp4, and they read back", async (t) => {
+  t.equal(segmentExtension({ codec: 'aac' }, 'fmp4'), 'm4s');
+  t.equal(segmentExtension({ codec: 'mp3' }, 'fmp4'), 'm4s', 'MP3 renditions of an fMP4 channel are CMAF too');
+  t.equal(segmentExtension({ codec: 'mp3' }, 'ts'), 'mp3');
+  t.equal(segmentName(1234, 1767225600000417, 'm4s'), '1234-1767225600000417.m4s');
+  t.equal(partUri('hifi', 7, 1, 3, 'm4s'), 'hifi/7-1.3.m4s');
+  t.strictSame(parseSegmentName('1234-3.m4s'), { msn: 1234, run: 3 });
+  t.strictSame(parseSegmentUri('hifi/12-3.4.m4s'), { rendition: 'hifi', msn: 12, run: 3, part: 4 });
+  t.equal(initSegmentName(1767225600000417), 'init-1767225600000417.mp4');
+  t.equal(initSegmentUri('hifi', 3), 'hifi/init-3.mp4');
+  t.equal(parseInitSegmentName('init-1767225600000417.mp4'), 1767225600000417);
+  t.equal(parseInitSegmentName('init-0.mp4'), 0);
+  const media = new RegExp(MEDIA_FILE_NAME_PATTERN);
+  t.match('init-3.mp4', media, 'the segment route admits init segments');
+  t.match('12-3.4.m4s', media, 'and .m4s parts');
+  t.match('12-3.ts', media, 'and everything it admitted before');
+  for (const name of ['init-03.mp4', 'init-3.m4s', 'init.mp4', 'init-3.mp4.ts', 'xinit-3.mp4', 'init-3.mp4x', 'init-12345678901234567.mp4', '3.mp4', '1-3.mp4', '1-3.M4S', '1-3.m4s.ts']) {
+    t.equal(parseInitSegmentName(name), undefined, name);
+    t.equal(parseSegmentName(name), undefined, name);
+    t.notMatch(name, media, `${name}: the route refuses it`);
+  }
+  t.equal(parseInitSegmentName('init-9007199254740992.mp4'), undefined, 'a run past 2^53 - 1 is refused');
+  t.notMatch('init-3.mp4', new RegExp(SEGMENT_NAME_PATTERN), 'an init segment is no segment: never held as a preload hint');
+  t.match('init-3.mp4', new RegExp(INIT_SEGMENT_NAME_PATTERN));
 });
 
 t.test('names that are not a canonical segment or part are refused', async (t) => {

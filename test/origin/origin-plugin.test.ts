@@ -187,6 +187,37 @@ t.test('a segment is served as immutable MPEG-TS with byte ranges advertised', a
   t.equal((await get(app, '/fip/hifi/100-1.ts')).headers.etag, response.headers.etag, 'the validator is stable');
 });
 
+t.test("an fMP4 channel's init segments, segments and parts are served as audio/mp4, immutable, with ranges and ETags", async (t) => {
+  const store = await filledStore(t);
+  await store.putSegment('jazz', 'hifi', 'init-1767225600000417.mp4', SEGMENT.subarray(0, 600), 600);
+  await store.putSegment('jazz', 'hifi', '7-2.m4s', SEGMENT, 600);
+  await store.putSegment('jazz', 'hifi', '7-2.1.m4s', SEGMENT.subarray(0, 100), 600);
+  const app = await startOrigin(t, store);
+  const init = await get(app, '/jazz/hifi/init-1767225600000417.mp4');
+  t.equal(init.statusCode, 200);
+  t.equal(init.headers['content-type'], 'audio/mp4');
+  t.equal(init.headers['cache-control'], 'public, max-age=31536000, immutable', 'an init name is never reused: immutable like segments');
+  t.equal(init.rawPayload.length, 600);
+  t.equal((await get(app, '/jazz/hifi/init-1767225600000417.mp4', { 'if-none-match': init.headers.etag as string })).statusCode, 304);
+  const segment = await get(app, '/jazz/hifi/7-2.m4s');
+  t.equal(segment.statusCode, 200);
+  t.equal(segment.headers['content-type'], 'audio/mp4');
+  t.equal(segment.headers['cache-control'], 'public, max-age=31536000, immutable');
+  t.equal(segment.headers['accept-ranges'], 'bytes');
+  t.same(segment.rawPayload, SEGMENT);
+  const part = await get(app, '/jazz/hifi/7-2.1.m4s');
+  t.equal(part.headers['content-type'], 'audio/mp4');
+  t.equal(part.rawPayload.length, 100);
+  t.not(part.headers.etag, segment.headers.etag);
+  t.not(init.headers.etag, segment.headers.etag);
+  const range = await get(app, '/jazz/hifi/7-2.m4s', { range: 'bytes=10-19' });
+  t.equal(range.statusCode, 206);
+  t.same(range.rawPayload, SEGMENT.subarray(10, 20));
+  t.equal((await get(app, '/jazz/hifi/init-5.mp4')).statusCode, 404, 'an init segment not stored is 404 at once (never held)');
+  t.equal((await get(app, '/jazz/hifi/init-05.mp4')).statusCode, 400, 'a malformed init name is a client mistake');
+  t.equal((await get(app, '/jazz/hifi/init.mp4')).statusCode, 400);
+});
+
 t.test("an MP3 rendition's packed-audio segments and parts are served as audio/mpeg, immutable, with ranges and ETags", async (t) => {
   const store = await filledStore(t);
   await store.putSegment('jazz', 'hifi', '7-2.mp3', SEGMENT, 600);

@@ -8,6 +8,8 @@ declare module 'm3u8-parser' {
     dateTimeString?: string;
     programDateTime?: number;
     parts?: ParsedPart[];
+    /** EXT-X-MAP in effect for this segment. */
+    map?: { uri: string };
   }
   export interface ParsedPart {
     uri: string;

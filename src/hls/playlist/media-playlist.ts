@@ -5,7 +5,7 @@
  * when parsing (§6.3.1), so text → structure → text is exact for the text the codec writes.
  *
  * Tag order when writing: the playlist tags, the segments (each with its discontinuity,
- * program date time and parts), the partial segment's parts, the preload hints, the
+ * init section, program date time and parts), the partial segment's parts, the preload hints, the
  * rendition reports, EXT-X-ENDLIST.
  */
 import {
@@ -37,7 +37,9 @@ import {
   EXTINF,
   formatPartialSegment,
   formatSegment,
+  MAP,
   parseExtinf,
+  parseMap,
   PROGRAM_DATE_TIME,
   SegmentBuilder,
   type MediaSegment,
@@ -123,6 +125,9 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
           break;
         case DISCONTINUITY:
           segment.markDiscontinuity();
+          break;
+        case MAP:
+          segment.setMap(parseMap(value));
           break;
         case PROGRAM_DATE_TIME:
           segment.setProgramDateTime(readDateTime(value, name));

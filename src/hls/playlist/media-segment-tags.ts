@@ -1,11 +1,17 @@
 /**
  * The media segment tags (RFC 8216 §4.3.2): EXTINF (§4.3.2.1), EXT-X-DISCONTINUITY
- * (§4.3.2.3) and EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), with the segment's parts
+ * (§4.3.2.3), EXT-X-MAP (§4.3.2.5) and EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), with the segment's parts
  * (EXT-X-PART, low-latency-tags.ts) and its URI line: a segment's structure and its lines.
  */
+import { AttributeReader } from './attributes.js';
 import { formatPart, type MediaPart } from './low-latency-tags.js';
 import { PlaylistParseError } from './playlist-parse-error.js';
-import { formatDateTime, formatFixedDecimal, formatUriLine, readDecimalFloat } from './values.js';
+import { formatDateTime, formatFixedDecimal, formatQuotedString, formatUriLine, readDecimalFloat } from './values.js';
+
+/** EXT-X-MAP (§4.3.2.5): the init segment of this segment and those after it, until the next one. */
+export interface MediaInitSection {
+  uri: string;
+}
 
 export interface MediaSegment {
   uri: string;
@@ -13,6 +19,8 @@ export interface MediaSegment {
   durationSeconds: number;
   /** EXT-X-DISCONTINUITY before it: the segment starts a new timeline. */
   discontinuity: boolean;
+  /** EXT-X-MAP before it (after any EXT-X-DISCONTINUITY): it and those after it need this init segment. */
+  map?: MediaInitSection;
   /** EXT-X-PROGRAM-DATE-TIME of its first sample, ms since the epoch. */
   programDateTime?: number;
   /** Its parts (Low-Latency HLS), listed before its EXTINF. */
@@ -22,6 +30,7 @@ export interface MediaSegment {
 /** The segment being made: what is listed after the last complete segment (Low-Latency HLS). */
 export interface PartialSegment {
   discontinuity: boolean;
+  map?: MediaInitSection;
   programDateTime?: number;
   parts: MediaPart[];
 }
@@ -29,6 +38,18 @@ export interface PartialSegment {
 export const EXTINF = '#EXTINF';
 export const DISCONTINUITY = '#EXT-X-DISCONTINUITY';
 export const PROGRAM_DATE_TIME = '#EXT-X-PROGRAM-DATE-TIME';
+export const MAP = '#EXT-X-MAP';
+
+/** `URI="…"`; a BYTERANGE is refused: onair writes whole init segments and reads back only its own playlists. */
+export function parseMap(value: string): MediaInitSection {
+  const attributes = AttributeReader.parse(value, MAP);
+  if (attributes.quotedString('BYTERANGE') !== undefined) throw new PlaylistParseError(`${MAP}: BYTERANGE is not supported`);
+  return { uri: attributes.required('URI', attributes.quotedString) };
+}
+
+export function formatMap(map: MediaInitSection): string {
+  return `${MAP}:URI=${formatQuotedString(map.uri)}`;
+}
 
 /** `<duration>,[<title>]`: the duration in seconds. */
 export function parseExtinf(value: string): number {
@@ -53,6 +74,7 @@ export function formatPartialSegment(partial: PartialSegment): string[] {
 function segmentHead(segment: PartialSegment): string[] {
   const lines: string[] = [];
   if (segment.discontinuity) lines.push(DISCONTINUITY);
+  if (segment.map) lines.push(formatMap(segment.map));
   if (segment.programDateTime !== undefined) lines.push(`${PROGRAM_DATE_TIME}:${formatDateTime(segment.programDateTime)}`);
   for (const part of segment.parts) lines.push(formatPart(part));
   return lines;
@@ -61,12 +83,17 @@ function segmentHead(segment: PartialSegment): string[] {
 /** Collects the tags of the segment being read until its URI line closes it. */
 export class SegmentBuilder {
   private discontinuity = false;
+  private map: MediaInitSection | undefined;
   private programDateTime: number | undefined;
   private durationSeconds: number | undefined;
   private parts: MediaPart[] = [];
 
   markDiscontinuity(): void {
     this.discontinuity = true;
+  }
+
+  setMap(map: MediaInitSection): void {
+    this.map = map;
   }
 
   setProgramDateTime(ms: number): void {
@@ -85,6 +112,7 @@ export class SegmentBuilder {
   close(uri: string): MediaSegment {
     if (this.durationSeconds === undefined) throw new PlaylistParseError(`URI line "${uri}" without EXTINF`);
     const segment: MediaSegment = { uri, durationSeconds: this.durationSeconds, discontinuity: this.discontinuity, parts: this.parts };
+    if (this.map) segment.map = this.map;
     if (this.programDateTime !== undefined) segment.programDateTime = this.programDateTime;
     this.reset();
     return segment;
@@ -93,14 +121,16 @@ export class SegmentBuilder {
   /** At the end of the playlist: what is listed of a segment without its URI line yet. */
   partial(): PartialSegment | undefined {
     if (this.durationSeconds !== undefined) throw new PlaylistParseError('EXTINF without a URI line');
-    if (!this.discontinuity && this.programDateTime === undefined && this.parts.length === 0) return undefined;
+    if (!this.discontinuity && !this.map && this.programDateTime === undefined && this.parts.length === 0) return undefined;
     const partial: PartialSegment = { discontinuity: this.discontinuity, parts: this.parts };
+    if (this.map) partial.map = this.map;
     if (this.programDateTime !== undefined) partial.programDateTime = this.programDateTime;
     return partial;
   }
 
   private reset(): void {
     this.discontinuity = false;
+    this.map = undefined;
     this.programDateTime = undefined;
     this.durationSeconds = undefined;
     this.parts = [];

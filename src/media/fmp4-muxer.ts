@@ -1,0 +1,351 @@
+/**
+ * Fragmented MP4 / CMAF muxer for one audio rendition (ISO/IEC 14496-12 fragments, ISO/IEC
+ * 23000-19 CMAF tracks): the init segment (EXT-X-MAP) is ftyp + moov with one sound track
+ * whose sample entry describes the codec (AAC or MP3 in `mp4a` + `esds`, ISO/IEC 14496-14
+ * §5.6; the sample-entry switch is the seam for Opus `Opus`/`dOps` and FLAC `fLaC`/`dfLa`);
+ * every `muxSegment` call (a segment, or an LL-HLS part) is one CMAF chunk: optional `emsg`
+ * boxes, then moof (mfhd, traf: tfhd, tfdt, trun) and mdat. Parts joined end to end are
+ * a valid segment: consecutive fragments of the same track.
+ *
+ * Samples: AAC frames arrive as whole ADTS frames and go in as raw access units (the ADTS
+ * header stripped; its fields make the AudioSpecificConfig); an MP3 rendition's chunks
+ * (src/media/mpeg-audio.ts mp3Chunk) hold whole MP3 frames, each one sample.
+ *
+ * Time: the media timescale is the sample rate and the decode time (tfdt, 64 bits) counts
+ * samples. The first chunk anchors it at its PTS converted to samples; each later chunk
+ * continues the count while its PTS is where the count says (a tick of rounding either side,
+ * or, for MP3, within the first chunk's group), so the 2^33 PTS wrap never shows in tfdt;
+ * a jump (input switch onto a new grid, a new run) re-anchors by the PTS distance.
+ * docs/architecture.md, "fMP4 (CMAF) container".
+ */
+import { parseAdtsHeader } from './adts.js';
+import { nowPlayingId3Tag } from './id3.js';
+import { box, cString, descriptor, fourCc, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
+import { parseMpegAudioHeader } from './mpeg-audio.js';
+import type { Muxer, MuxerFactory, TimedFrame, TimedMetadata } from './muxer.js';
+import type { NowPlaying } from './now-playing.js';
+import { PTS_CLOCK_HZ, ptsAdd, ptsDelta, samplesToTicks } from './pts.js';
+
+/** Codecs this muxer writes; `opus` and `flac` would add a sample entry each (see sampleEntry). */
+export type Fmp4Codec = 'aac' | 'mp3';
+
+/** What the init segment says about the one audio track. */
+export interface AudioTrackFormat {
+  codec: Fmp4Codec;
+  sampleRate: number;
+  channelCount: number;
+  /** AAC: the MPEG-4 audio object type (2 = AAC-LC), sampling index and channel configuration of the ADTS header. */
+  aac?: { objectType: number; samplingIndex: number; channelConfiguration: number };
+}
+
+const TRACK_ID = 1;
+/** mvhd's timescale: the movie header carries no durations (they are in the fragments). */
+const MOVIE_TIMESCALE = 1000;
+/** ISO/IEC 14496-1 Table 5, objectTypeIndication: 0x40 MPEG-4 audio, 0x6B MPEG-1 audio (Layer III included). */
+const OBJECT_TYPE_MPEG4_AUDIO = 0x40;
+const OBJECT_TYPE_MPEG1_AUDIO = 0x6b;
+/** streamType 0x05 (AudioStream) << 2 | upStream 0 | reserved 1 (14496-1 §7.2.6.6). */
+const AUDIO_STREAM_TYPE_BYTE = (0x05 << 2) | 1;
+/** Descriptor tags (14496-1 Table 1). */
+const ES_DESCRIPTOR_TAG = 0x03;
+const DECODER_CONFIG_TAG = 0x04;
+const DECODER_SPECIFIC_INFO_TAG = 0x05;
+const SL_CONFIG_TAG = 0x06;
+/** tfhd flags (14496-12 §8.8.7.1). */
+const TFHD_DEFAULT_SAMPLE_DURATION = 0x000008;
+const TFHD_DEFAULT_BASE_IS_MOOF = 0x020000;
+/** trun flags (§8.8.8.1). */
+const TRUN_DATA_OFFSET = 0x000001;
+const TRUN_SAMPLE_DURATION = 0x000100;
+const TRUN_SAMPLE_SIZE = 0x000200;
+/** AOM "Carriage of ID3 Timed Metadata in CMAF": emsg version 1 with this scheme. */
+export const ID3_EMSG_SCHEME = 'https://aomedia.org/emsg/ID3';
+/** emsg event_duration when unknown (ISO/IEC 23009-1 §5.10.3.3.4). */
+const UNKNOWN_EVENT_DURATION = 0xffffffff;
+/** size (4) and type (4) of the mdat box. */
+const MDAT_HEADER_BYTES = 8;
+
+/** The RFC 6381 CODECS value of a rendition: `mp4a.40.2` (AAC-LC; `mp4a.40.5` HE-AAC…) or `mp4a.40.34` (MP3). */
+export function codecsAttribute(rendition: { codec?: string; aacObjectType?: number }): string {
+  if (rendition.codec === 'mp3') return 'mp4a.40.34';
+  if (rendition.codec === undefined || rendition.codec === 'aac') return `mp4a.40.${rendition.aacObjectType ?? 2}`;
+  throw new RangeError(`no fMP4 CODECS value for codec "${rendition.codec}"`);
+}
+
+/** The track format a frame implies (an ADTS frame for AAC, an MP3 chunk for MP3), or undefined if it has none. */
+export function formatOfFrame(codec: Fmp4Codec, data: Uint8Array): AudioTrackFormat | undefined {
+  if (codec === 'mp3') {
+    const header = parseMpegAudioHeader(data, 0);
+    return header ? { codec, sampleRate: header.sampleRate, channelCount: header.channelCount } : undefined;
+  }
+  const header = parseAdtsHeader(data, 0);
+  if (!header) return undefined;
+  return {
+    codec,
+    sampleRate: header.sampleRate,
+    channelCount: header.channelCount,
+    aac: { objectType: header.objectType, samplingIndex: header.samplingIndex, channelConfiguration: header.channelConfiguration },
+  };
+}
+
+/**
+ * AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) for AAC-LC and the other GA object types:
+ * audioObjectType (5), samplingFrequencyIndex (4), channelConfiguration (4), then
+ * GASpecificConfig: frameLengthFlag 0 (1024), dependsOnCoreCoder 0, extensionFlag 0.
+ */
+export function audioSpecificConfig(aac: NonNullable<AudioTrackFormat['aac']>): Uint8Array {
+  const bits = (aac.objectType << 11) | (aac.samplingIndex << 7) | (aac.channelConfiguration << 3);
+  return Uint8Array.of(bits >> 8, bits & 0xff);
+}
+
+/** The `esds` box (14496-14 §5.6): ES_Descriptor → DecoderConfigDescriptor (+ DecoderSpecificInfo for AAC), SLConfigDescriptor. */
+export function esdsBox(format: AudioTrackFormat): Uint8Array {
+  const decoderSpecific: BoxPart[] = format.aac ? [descriptor(DECODER_SPECIFIC_INFO_TAG, audioSpecificConfig(format.aac))] : [];
+  const decoderConfig = descriptor(
+    DECODER_CONFIG_TAG,
+    u8(format.codec === 'mp3' ? OBJECT_TYPE_MPEG1_AUDIO : OBJECT_TYPE_MPEG4_AUDIO),
+    u8(AUDIO_STREAM_TYPE_BYTE),
+    u24(0), // bufferSizeDB: unknown
+    u32(0), // maxBitrate: unknown (the playlist's BANDWIDTH carries it)
+    u32(0), // avgBitrate: 0 means variable or unknown
+    ...decoderSpecific,
+  );
+  // ES_ID 0 (set by the file format), no stream dependence, URL or OCR stream; SL predefined 2 (MP4).
+  const esDescriptor = descriptor(ES_DESCRIPTOR_TAG, u16(0), u8(0), decoderConfig, descriptor(SL_CONFIG_TAG, u8(2)));
+  return fullBox('esds', 0, 0, esDescriptor);
+}
+
+/** AudioSampleEntry fields (14496-12 §12.2.3): reserved, data_reference_index 1, channels, 16-bit samples, rate as 16.16. */
+function audioSampleEntry(type: string, format: AudioTrackFormat, ...children: Uint8Array[]): Uint8Array {
+  return box(
+    type,
+    zeros(6),
+    u16(1), // data_reference_index
+    zeros(8), // reserved (version, revision, vendor)
+    u16(format.channelCount),
+    u16(16), // samplesize
+    u16(0), // pre_defined
+    u16(0), // reserved
+    u32(format.sampleRate < 0x10000 ? format.sampleRate * 0x10000 : 0),
+    ...children,
+  );
+}
+
+/** The one sample entry of the track: the seam where Opus (`Opus` + `dOps`) and FLAC (`fLaC` + `dfLa`) go. */
+export function sampleEntry(format: AudioTrackFormat): Uint8Array {
+  switch (format.codec) {
+    case 'aac':
+    case 'mp3':
+      return audioSampleEntry('mp4a', format, esdsBox(format));
+  }
+}
+
+/** ftyp: CMAF brands for AAC (`cmfc` track, ISO/IEC 23000-19 §7.2; `iso6` fragments with tfdt); MP3 is no CMAF media profile, so plain `iso6`. */
+export function ftypBox(format: AudioTrackFormat): Uint8Array {
+  const brands = format.codec === 'aac' ? ['cmfc', 'iso6', 'mp41', 'dash'] : ['iso6', 'mp41', 'dash'];
+  return box('ftyp', fourCc(brands[0]!), u32(0), ...brands.map(fourCc));
+}
+
+/** The init segment: ftyp + moov (mvhd, trak, mvex/trex) with empty sample tables (§8.8.1: the samples are in the fragments). */
+export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
+  const mvhd = fullBox('mvhd', 0, 0,
+    u32(0), u32(0), // creation and modification time
+    u32(MOVIE_TIMESCALE), u32(0), // timescale, duration (unknown: live)
+    u32(0x00010000), u16(0x0100), zeros(10), // rate 1.0, volume 1.0, reserved
+    UNITY_MATRIX, zeros(24), // matrix, pre_defined
+    u32(TRACK_ID + 1)); // next_track_ID
+  // tkhd flags: track_enabled | track_in_movie; an audio track's volume is 1.0, its size 0×0.
+  const tkhd = fullBox('tkhd', 0, 0x3, u32(0), u32(0), u32(TRACK_ID), u32(0), u32(0), zeros(8), u16(0), u16(0), u16(0x0100), u16(0), UNITY_MATRIX, u32(0), u32(0));
+  const mdhd = fullBox('mdhd', 0, 0, u32(0), u32(0), u32(format.sampleRate), u32(0), u16(packedLanguage('und')), u16(0));
+  const hdlr = fullBox('hdlr', 0, 0, u32(0), fourCc('soun'), zeros(12), cString('SoundHandler'));
+  const smhd = fullBox('smhd', 0, 0, u16(0), u16(0)); // balance, reserved
+  const dinf = box('dinf', fullBox('dref', 0, 0, u32(1), fullBox('url ', 0, 0x1))); // media in this file
+  const stbl = box('stbl',
+    fullBox('stsd', 0, 0, u32(1), sampleEntry(format)),
+    fullBox('stts', 0, 0, u32(0)),
+    fullBox('stsc', 0, 0, u32(0)),
+    fullBox('stsz', 0, 0, u32(0), u32(0)),
+    fullBox('stco', 0, 0, u32(0)));
+  const trak = box('trak', tkhd, box('mdia', mdhd, hdlr, box('minf', smhd, dinf, stbl)));
+  // trex: sample description 1, no default duration or size (each tfhd/trun says), flags 0 (sync samples).
+  const mvex = box('mvex', fullBox('trex', 0, 0, u32(TRACK_ID), u32(1), u32(0), u32(0), u32(0)));
+  const moov = box('moov', mvhd, trak, mvex);
+  const ftyp = ftypBox(format);
+  const init = new Uint8Array(ftyp.length + moov.length);
+  init.set(ftyp);
+  init.set(moov, ftyp.length);
+  return init;
+}
+
+/** One sample: its bytes in the frame it came from, and its duration in samples. */
+interface Sample {
+  data: Uint8Array;
+  duration: number;
+}
+
+/** The samples of one timed frame: the raw AAC access unit of an ADTS frame, or each MP3 frame of a chunk. */
+function samplesOf(codec: Fmp4Codec, data: Uint8Array, into: Sample[]): void {
+  if (codec === 'aac') {
+    const header = parseAdtsHeader(data, 0);
+    // One raw data block per frame, as FFmpeg writes (several blocks would be several samples; their positions are in the CRC'd header only).
+    if (header) into.push({ data: data.subarray(header.headerLength, Math.min(header.frameLength, data.length)), duration: header.samples });
+    return;
+  }
+  for (let offset = 0; offset < data.length; ) {
+    const header = parseMpegAudioHeader(data, offset);
+    if (!header || offset + header.frameLength > data.length) return;
+    into.push({ data: data.subarray(offset, offset + header.frameLength), duration: header.samples });
+    offset += header.frameLength;
+  }
+}
+
+/** The movie fragment (14496-12 §8.8.4): mfhd, then a traf with tfhd (default-base-is-moof), tfdt (version 1) and trun. */
+export function moofBox(sequenceNumber: number, baseMediaDecodeTime: number, samples: readonly { size: number; duration: number }[]): Uint8Array {
+  const constant = samples.every((sample) => sample.duration === samples[0]!.duration);
+  const tfhdFlags = TFHD_DEFAULT_BASE_IS_MOOF | (constant && samples.length > 0 ? TFHD_DEFAULT_SAMPLE_DURATION : 0);
+  const tfhd = fullBox('tfhd', 0, tfhdFlags, u32(TRACK_ID), ...(tfhdFlags & TFHD_DEFAULT_SAMPLE_DURATION ? [u32(samples[0]!.duration)] : []));
+  const tfdt = fullBox('tfdt', 1, 0, u64(baseMediaDecodeTime));
+  const perSample = constant ? samples.map((sample) => u32(sample.size)) : samples.flatMap((sample) => [u32(sample.duration), u32(sample.size)]);
+  const trunFlags = TRUN_DATA_OFFSET | TRUN_SAMPLE_SIZE | (constant ? 0 : TRUN_SAMPLE_DURATION);
+  // The data offset counts from the moof's first byte (default-base-is-moof) to the first sample, past the mdat header.
+  const trunBytes = 12 + 4 + 4 + 4 * perSample.length;
+  const moofBytes = 8 + 16 + 8 + tfhd.length + tfdt.length + trunBytes;
+  const trun = fullBox('trun', 0, trunFlags, u32(samples.length), { int32: moofBytes + MDAT_HEADER_BYTES }, ...perSample);
+  return box('moof', fullBox('mfhd', 0, 0, u32(sequenceNumber)), box('traf', tfhd, tfdt, trun));
+}
+
+/** An `emsg` version 1 (ISO/IEC 23009-1 §5.10.3.3) carrying an ID3 tag at `presentationTime` (track timescale). */
+export function id3EmsgBox(timescale: number, presentationTime: number, id: number, tag: Uint8Array): Uint8Array {
+  return fullBox('emsg', 1, 0, u32(timescale), u64(presentationTime), u32(UNKNOWN_EVENT_DURATION), u32(id), cString(ID3_EMSG_SCHEME), cString(''), tag);
+}
+
+export interface Fmp4MuxerOptions {
+  codec?: Fmp4Codec;
+  /** The track format, when known before the first frame (else the first frame's header gives it). */
+  format?: AudioTrackFormat;
+  /** Whether `muxSegment` writes timed metadata as ID3 `emsg` boxes; default true. */
+  timedMetadata?: boolean;
+}
+
+export class Fmp4Muxer implements Muxer {
+  private readonly codec: Fmp4Codec;
+  private readonly timedMetadata: boolean;
+  private format: AudioTrackFormat | undefined;
+  private sequenceNumber = 0;
+  private eventId = 0;
+  /** The decode timeline: where it was anchored (PTS and decode time) and the samples written since. */
+  private anchorPts: number | undefined;
+  private anchorDecodeTime = 0;
+  private samplesSinceAnchor = 0;
+  private readonly samples: Sample[] = [];
+  private lastTag: { nowPlaying: NowPlaying; tag: Uint8Array } | undefined;
+
+  constructor(options: Fmp4MuxerOptions = {}) {
+    this.codec = options.format?.codec ?? options.codec ?? 'aac';
+    this.format = options.format;
+    this.timedMetadata = options.timedMetadata ?? true;
+  }
+
+  /** The init segment; the format comes from the options or the first frame muxed, so before either there is none. */
+  initSegment(): Uint8Array {
+    if (!this.format) throw new RangeError('the fMP4 init segment needs the track format: mux a frame first or pass `format`');
+    return initSegmentFor(this.format);
+  }
+
+  /** The track format, once known. */
+  trackFormat(): AudioTrackFormat | undefined {
+    return this.format;
+  }
+
+  /** The decode time (samples) the next chunk continues from, once the timeline has begun. */
+  nextDecodeTime(): number | undefined {
+    return this.anchorPts === undefined ? undefined : this.anchorDecodeTime + this.samplesSinceAnchor;
+  }
+
+  /** One CMAF chunk: an `emsg` per timed metadata event, moof, mdat. */
+  muxSegment(frames: readonly TimedFrame[], metadata: readonly TimedMetadata[] = []): Uint8Array {
+    const samples = this.samples;
+    samples.length = 0;
+    let first: TimedFrame | undefined;
+    for (const frame of frames) {
+      const before = samples.length;
+      samplesOf(this.codec, frame.data, samples);
+      if (samples.length > before && !first) {
+        first = frame;
+        this.format ??= formatOfFrame(this.codec, frame.data);
+      }
+    }
+    const sampleRate = this.format?.sampleRate ?? 0;
+    const decodeTime = first && sampleRate > 0 ? this.decodeTimeOf(first, sampleRate) : this.nextDecodeTime() ?? 0;
+    const emsgs = this.timedMetadata && sampleRate > 0 ? this.emsgsFor(metadata, first ?? frames[0], decodeTime, sampleRate) : [];
+    this.sequenceNumber += 1;
+    const moof = moofBox(this.sequenceNumber, decodeTime, samples.map((sample) => ({ size: sample.data.length, duration: sample.duration })));
+    const payloadBytes = samples.reduce((total, sample) => total + sample.data.length, 0);
+    const emsgBytes = emsgs.reduce((total, emsg) => total + emsg.length, 0);
+    const chunk = new Uint8Array(emsgBytes + moof.length + MDAT_HEADER_BYTES + payloadBytes);
+    let offset = 0;
+    for (const emsg of emsgs) {
+      chunk.set(emsg, offset);
+      offset += emsg.length;
+    }
+    chunk.set(moof, offset);
+    offset += moof.length;
+    new DataView(chunk.buffer).setUint32(offset, MDAT_HEADER_BYTES + payloadBytes);
+    chunk.set(fourCc('mdat'), offset + 4);
+    offset += MDAT_HEADER_BYTES;
+    for (const sample of samples) {
+      chunk.set(sample.data, offset);
+      offset += sample.data.length;
+      this.samplesSinceAnchor += sample.duration;
+    }
+    return chunk;
+  }
+
+  /**
+   * The decode time of the chunk whose first sample comes from `frame`: the count so far while
+   * `frame`'s PTS is where the count says (±1 tick of rounding; an MP3 chunk's first frame
+   * starts anywhere in its group), else re-anchored at `frame`'s PTS.
+   */
+  private decodeTimeOf(frame: TimedFrame, sampleRate: number): number {
+    if (this.anchorPts === undefined) {
+      this.anchor(frame.pts, Math.round((frame.pts * sampleRate) / PTS_CLOCK_HZ));
+      return this.anchorDecodeTime;
+    }
+    const expected = ptsAdd(this.anchorPts, samplesToTicks(this.samplesSinceAnchor, sampleRate));
+    const span = this.codec === 'mp3' ? (frame.durationTicks ?? 0) + 1 : 2;
+    const late = ptsDelta(frame.pts, expected);
+    const counted = this.anchorDecodeTime + this.samplesSinceAnchor;
+    if (late >= -1 && late < span) return counted;
+    // A jump: move the timeline by the PTS distance (never below 0: tfdt is unsigned).
+    this.anchor(frame.pts, Math.max(0, counted - Math.round((late * sampleRate) / PTS_CLOCK_HZ)));
+    return this.anchorDecodeTime;
+  }
+
+  private anchor(pts: number, decodeTime: number): void {
+    this.anchorPts = pts;
+    this.anchorDecodeTime = decodeTime;
+    this.samplesSinceAnchor = 0;
+  }
+
+  /** An ID3 `emsg` per event, at its PTS's place on the decode timeline of this chunk. */
+  private emsgsFor(metadata: readonly TimedMetadata[], first: TimedFrame | undefined, decodeTime: number, sampleRate: number): Uint8Array[] {
+    return metadata.map((event) => {
+      const offsetTicks = first ? ptsDelta(first.pts, event.pts) : 0;
+      const time = Math.max(0, decodeTime + Math.round((offsetTicks * sampleRate) / PTS_CLOCK_HZ));
+      this.eventId = (this.eventId + 1) % 0x100000000;
+      return id3EmsgBox(sampleRate, time, this.eventId, this.tagOf(event.nowPlaying));
+    });
+  }
+
+  private tagOf(nowPlaying: NowPlaying): Uint8Array {
+    if (this.lastTag?.nowPlaying !== nowPlaying) this.lastTag = { nowPlaying, tag: nowPlayingId3Tag(nowPlaying) };
+    return this.lastTag.tag;
+  }
+}
+
+/** The fMP4 muxer of each rendition by its codec (AAC when absent). */
+export const fmp4Muxers: MuxerFactory = (rendition) => {
+  const codec = rendition.codec ?? 'aac';
+  if (codec !== 'aac' && codec !== 'mp3') throw new RangeError(`the fMP4 muxer does not write codec "${codec}" yet`);
+  return new Fmp4Muxer({ codec });
+};
