@@ -210,7 +210,7 @@ const channelSchema = z
     recoverSeconds: secondsSchema(0, 600, '5s').default(5),
     /** When set, an input that delivers only digital silence for this long is unhealthy. */
     silenceSeconds: secondsSchema(1, 3600, '10s').optional(),
-    /** Delivery container: `ts` (MPEG-TS, packed audio for MP3) or `fmp4` (CMAF, EXT-X-MAP; docs/architecture.md, "fMP4 channels"). */
+    /** Delivery container: `ts` (MPEG-TS, packed audio for MP3) or `fmp4` (CMAF, EXT-X-MAP; docs/architecture.md, "Fragmented MP4 channels"). */
     container: z.enum(['ts', 'fmp4'], { error: 'expected "ts" or "fmp4"' }).default('ts'),
     /** Low-Latency HLS (rfc8216bis): partial segments, blocking reload, delta updates. */
     lowLatency: z.boolean({ error: 'expected true or false' }).default(false),
@@ -251,7 +251,7 @@ const channelSchema = z
     if (!channel.renditions.some((rendition) => rendition.codec === 'aac')) {
       context.addIssue({ code: 'custom', path: ['renditions'], message: 'expected at least one AAC rendition (codec: aac) beside MP3 ones' });
     }
-    // Recordings stitch MPEG-TS segments (docs/architecture.md, "fMP4 channels").
+    // Recordings stitch MPEG-TS segments (docs/architecture.md, "Fragmented MP4 channels").
     if (channel.container === 'fmp4' && channel.record) {
       context.addIssue({ code: 'custom', path: ['record'], message: 'expected false on a container: fmp4 channel (recordings need container: ts)' });
     }

@@ -113,7 +113,7 @@ export class ChannelPackager extends EventEmitter {
       inProgress: this.segmenter,
       onSegment: (entry, timing) => this.emit('segment', entry, timing),
       onFenced: () => this.emit('fenced'),
-      // fMP4 (docs/architecture.md, "fMP4 channels"): the run's EXT-X-MAP targets.
+      // fMP4 (docs/architecture.md, "Fragmented MP4 channels"): the run's EXT-X-MAP targets.
       ...(channel.container === 'fmp4' ? { initSegments: () => this.initSegments() } : {}),
       ...(options.manifests ? { manifests: options.manifests } : {}),
     });

@@ -63,7 +63,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
     if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id, extension);
     // MP3 renditions are published for progressive mounts, not listed in the master
     // (docs/architecture.md, "MP3 renditions": no mixed containers in one ABR ladder), on
-    // fMP4 channels too (docs/architecture.md, "fMP4 channels").
+    // fMP4 channels too (docs/architecture.md, "Fragmented MP4 channels").
     if (!inMaster(rendition)) continue;
     const measured = state.bandwidth[rendition.id];
     // Before the first measurement: the nominal bit rate plus the TS container's share.
@@ -89,7 +89,7 @@ export function inMaster(rendition: { codec?: string }): boolean {
   return rendition.codec !== 'mp3';
 }
 
-/** fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "fMP4 channels"). */
+/** fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "Fragmented MP4 channels"). */
 function initOf(rendition: string, run: number, extension: SegmentExtension): { initUri?: string } {
   return extension === 'm4s' ? { initUri: initSegmentUri(rendition, run) } : {};
 }

@@ -4,7 +4,7 @@
  *   segment              `{msn}-{run}.ts`           e.g. `1234-3.ts`
  *   part (LL-HLS)        `{msn}-{run}.{part}.ts`    e.g. `1234-3.2.ts` (part 0-based)
  *   MP3 rendition's      `.mp3` in place of `.ts`   packed audio (docs/architecture.md, "MP3 renditions")
- *   fMP4 channel's       `.m4s` in place of `.ts`   CMAF chunks (docs/architecture.md, "fMP4 channels")
+ *   fMP4 channel's       `.m4s` in place of `.ts`   CMAF chunks (docs/architecture.md, "Fragmented MP4 channels")
  *   init segment (fMP4)  `init-{run}.mp4`           EXT-X-MAP of the run's segments and parts
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
  *   master playlist      `{ch}.m3u8`

@@ -16,9 +16,9 @@
  * continues the count while its PTS is where the count says (a tick of rounding either side,
  * or, for MP3, within the first chunk's group), so the 2^33 PTS wrap never shows in tfdt;
  * a jump (input switch onto a new grid, a new run) re-anchors by the PTS distance.
- * docs/architecture.md, "fMP4 (CMAF) container".
+ * docs/architecture.md, "CMAF container".
  */
-import { parseAdtsHeader } from './adts.js';
+import { parseAdtsHeader, sampleRateIndex } from './adts.js';
 import { nowPlayingId3Tag } from './id3.js';
 import { box, cString, descriptor, fourCc, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
 import { parseMpegAudioHeader } from './mpeg-audio.js';
@@ -86,6 +86,20 @@ export function formatOfFrame(codec: Fmp4Codec, data: Uint8Array): AudioTrackFor
     channelCount: header.channelCount,
     aac: { objectType: header.objectType, samplingIndex: header.samplingIndex, channelConfiguration: header.channelConfiguration },
   };
+}
+
+/**
+ * The track format of a rendition known from its configuration (AAC meaning AAC-LC, as the
+ * encoder makes it), so the init segment can exist before the first frame; undefined when
+ * the rate or channel count is not one the codec's header can say.
+ */
+export function formatFor(codec: Fmp4Codec, sampleRate: number, channelCount: number): AudioTrackFormat | undefined {
+  if (codec === 'mp3') return [1, 2].includes(channelCount) && [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000].includes(sampleRate) ? { codec, sampleRate, channelCount } : undefined;
+  const samplingIndex = sampleRateIndex(sampleRate);
+  // channel_configuration 1–6 is that many channels, 7 is 8 (14496-3 Table 1.19).
+  const channelConfiguration = channelCount === 8 ? 7 : channelCount >= 1 && channelCount <= 6 ? channelCount : -1;
+  if (samplingIndex < 0 || channelConfiguration < 0) return undefined;
+  return { codec, sampleRate, channelCount, aac: { objectType: 2, samplingIndex, channelConfiguration } };
 }
 
 /**
@@ -343,9 +357,16 @@ export class Fmp4Muxer implements Muxer {
   }
 }
 
-/** The fMP4 muxer of each rendition by its codec (AAC when absent). */
-export const fmp4Muxers: MuxerFactory = (rendition) => {
+/**
+ * The fMP4 muxer of a rendition by its codec (AAC when absent); with its sample rate and
+ * channel count (a configured rendition has both) the init segment is ready before any frame.
+ */
+export function fmp4MuxerFor(rendition: { id: string; codec?: string; sampleRate?: number; channelCount?: number }): Fmp4Muxer {
   const codec = rendition.codec ?? 'aac';
   if (codec !== 'aac' && codec !== 'mp3') throw new RangeError(`the fMP4 muxer does not write codec "${codec}" yet`);
-  return new Fmp4Muxer({ codec });
-};
+  const format = rendition.sampleRate && rendition.channelCount ? formatFor(codec, rendition.sampleRate, rendition.channelCount) : undefined;
+  return new Fmp4Muxer(format ? { format } : { codec });
+}
+
+/** The fMP4 muxer of each rendition by its codec: `fmp4MuxerFor` as a `MuxerFactory`. */
+export const fmp4Muxers: MuxerFactory = (rendition) => fmp4MuxerFor(rendition);

@@ -3,7 +3,7 @@
  * builders the fMP4/CMAF muxer (src/media/fmp4-muxer.ts) assembles into init segments and
  * fragments. Every builder returns a whole box (32-bit size, four-character type, body);
  * nothing here knows about codecs beyond the MPEG-4 descriptors of `esds` (ISO/IEC 14496-1
- * §7.2.6). docs/architecture.md, "fMP4 (CMAF) container".
+ * §7.2.6). docs/architecture.md, "CMAF container".
  */
 
 /** A box's body is a run of parts: bytes, or a number written as an unsigned integer of `bytes` width. */

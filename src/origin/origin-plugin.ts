@@ -55,7 +55,7 @@ export const SEGMENT_CONTENT_TYPE = 'video/mp2t';
 export const MP3_SEGMENT_CONTENT_TYPE = 'audio/mpeg';
 /**
  * fMP4 segments, parts (`.m4s`) and init segments (`.mp4`) of an audio-only channel: ISO BMFF
- * with no video track is `audio/mp4` (RFC 4337 §2); docs/architecture.md, "fMP4 channels".
+ * with no video track is `audio/mp4` (RFC 4337 §2); docs/architecture.md, "Fragmented MP4 channels".
  */
 export const FMP4_CONTENT_TYPE = 'audio/mp4';
 const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';

@@ -9,6 +9,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import t, { type Test } from 'tap';
 import { originFrameworkErrorHandler } from '../../src/http/error-replies.js';
 import { MAX_PARAM_LENGTH, originPlugin } from '../../src/origin/origin-plugin.js';
+import { renderMediaPlaylist } from '../../src/hls/playlist-writer.js';
 import { signedAccessPlugin, SignedVariants } from '../../src/origin/signed-access.js';
 import type { SignedAccessOptions } from '../../src/origin/signed-access.js';
 import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
@@ -452,4 +453,31 @@ t.test('the variant cache is bounded in bytes, least recently used out first, an
   await none.get('a', make(1));
   await none.get('a', make(1));
   t.equal(made, 9, 'a zero budget keeps nothing');
+});
+
+t.test('fMP4 on a signed channel: the EXT-X-MAP URI carries the token, and the init segment needs one like any segment', async (t) => {
+  const store = await filledStore(t);
+  const playlist = renderMediaPlaylist({
+    targetDuration: TARGET_DURATION,
+    mediaSequence: 200,
+    discontinuitySequence: 0,
+    segments: [200, 201].map((msn) => ({ uri: `hifi/${msn}-5.m4s`, durationSeconds: 3.989, programDateTime: Date.UTC(2024, 4, 1, 12), discontinuity: false, initUri: 'hifi/init-5.mp4' })),
+  });
+  await store.putSegment('fip', 'hifi', 'init-5.mp4', segmentBytes('fip/hifi/init-5'), 600);
+  for (const msn of [200, 201]) await store.putSegment('fip', 'hifi', `${msn}-5.m4s`, segmentBytes(`fip/hifi/${msn}-5`), 600);
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': FIP_MASTER, 'fip_hifi.m3u8': playlist, 'fip_lofi.m3u8': lowLatencyPlaylist('lofi', 1) }, state: JSON.stringify({ msn: 201 }) });
+  const app = await startOrigin(t, store);
+  const token = fipToken();
+  const media = await get(app, `/fip/fip_hifi.m3u8?token=${token}`);
+  t.equal(media.statusCode, 200);
+  t.match(media.body, `#EXT-X-MAP:URI="hifi/init-5.mp4?token=${token}"`);
+  const uris = urisOf(media.body);
+  t.same(uris, [`hifi/init-5.mp4?token=${token}`, `hifi/200-5.m4s?token=${token}`, `hifi/201-5.m4s?token=${token}`]);
+  for (const uri of uris) {
+    const response = await get(app, resolveUri('/fip/fip_hifi.m3u8', uri));
+    t.equal(response.statusCode, 200, uri);
+    t.equal(response.headers['content-type'], 'audio/mp4', uri);
+  }
+  assertRefused(t, await get(app, '/fip/hifi/init-5.mp4'), 'token_missing', 'an init segment without a token');
+  assertRefused(t, await get(app, '/fip/hifi/200-5.m4s'), 'token_missing', 'an .m4s segment without a token');
 });
