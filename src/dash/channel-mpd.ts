@@ -1,6 +1,6 @@
 /**
  * A channel's MPEG-DASH MPDs, from the same sequence state the HLS media playlists are rendered
- * from (docs/architecture.md, "MPEG-DASH"): `{ch}.mpd` over the live window and, with a DVR
+ * from (docs/architecture.md, "MPEG-DASH manifests"): `{ch}.mpd` over the live window and, with a DVR
  * window, `{ch}_dvr.mpd` over it. The packager publishes them with the playlists, in the same
  * atomic step, for `container: fmp4` channels only; they list the fMP4 segments those
  * playlists list, `$Number$` being the HLS MSN.

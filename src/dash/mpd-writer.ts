@@ -1,6 +1,6 @@
 /**
  * A dynamic MPEG-DASH MPD (ISO/IEC 23009-1; DASH-IF IOP live profile) as text, from a typed
- * description: pure, no I/O, no clock (docs/architecture.md, "MPEG-DASH"). The caller
+ * description: pure, no I/O, no clock (docs/architecture.md, "MPEG-DASH manifests"). The caller
  * (channel-mpd.ts) builds the description from the same window the HLS media playlists list;
  * this module only serializes it, in the element order the MPD schema requires.
  *

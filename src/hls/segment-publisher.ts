@@ -90,7 +90,7 @@ export interface SegmentPublisherOptions {
    * format from the first frame), stored as `init-{run}.mp4` before anything of the run is listed.
    */
   initSegments?: () => ReadonlyMap<string, Uint8Array>;
-  /** More manifests over the same state, published with the playlists (fmp4 channels: the DASH MPDs, docs/architecture.md, "MPEG-DASH"). */
+  /** More manifests over the same state, published with the playlists (fmp4 channels: the DASH MPDs, docs/architecture.md, "MPEG-DASH manifests"). */
   manifests?: ManifestRenderer;
 }
 

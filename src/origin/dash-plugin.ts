@@ -1,5 +1,5 @@
 /**
- * MPEG-DASH on the origin port (docs/architecture.md, "MPEG-DASH"), a Fastify plugin registered
+ * MPEG-DASH on the origin port (docs/architecture.md, "MPEG-DASH manifests"), a Fastify plugin registered
  * after the origin plugin on the same instance:
  *   GET/HEAD /{ch}/{ch}.mpd        the live MPD of an fmp4 channel
  *   GET/HEAD /{ch}/{ch}_dvr.mpd    the MPD over its DVR window

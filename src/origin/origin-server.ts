@@ -153,7 +153,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }),
     });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
-    // MPEG-DASH MPDs of fmp4 channels and the /time clock (docs/architecture.md, "MPEG-DASH").
+    // MPEG-DASH MPDs of fmp4 channels and the /time clock (docs/architecture.md, "MPEG-DASH manifests").
     await app.register(dashPlugin, { targetDurationSeconds: originOptions.targetDurationSeconds, clock: originOptions.clock });
     await app.register(listenersPlugin, {
       store: originOptions.store,

@@ -123,7 +123,7 @@ export class ChannelPipeline {
       logger: options.logger,
       standby: true,
       muxers: options.muxersFor?.(channel),
-      // fmp4 channels are MPEG-DASH too: the MPDs go out with the playlists (docs/architecture.md, "MPEG-DASH").
+      // fmp4 channels are MPEG-DASH too: the MPDs go out with the playlists (docs/architecture.md, "MPEG-DASH manifests").
       ...(channel.container === 'fmp4' ? { manifests: (state) => renderChannelMpds(channel, state) } : {}),
     });
     this.inputs = channel.inputs.map(
