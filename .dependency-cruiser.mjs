@@ -12,6 +12,7 @@
  *   3  src/ffmpeg/     every FFmpeg process (fluent-ffmpeg in one file)
  *   4  src/http/       HTTP helpers shared by origin, recordings and API
  *   5  src/hls/        segmenter, packager, playlists
+ *   5  src/dash/       the MPEG-DASH MPD writer, beside the playlists (reads the same state)
  *   6  src/ingest/     inputs, input worker, selector, aligner, safety source, leadership
  *   7  src/recording/  sessions, stitch jobs, the recordings routes
  *   8  src/pipeline/   per channel: inputs → selector → packager (+ recorder); the ingest service
@@ -31,6 +32,11 @@ const LAYERS = [
   { folder: 'http', may: [...BASE, '^src/media/', '^src/store/'], why: 'src/http holds what origin, ingest, recordings and API share; it knows none of them' },
   { folder: 'hls', may: [...BASE, '^src/media/', '^src/store/'], why: 'src/hls cuts frames into segments and playlists: media below it, the store it writes to; no inputs, no HTTP' },
   {
+    folder: 'dash',
+    may: [...BASE, '^src/media/', '^src/store/', '^src/hls/'],
+    why: 'src/dash writes MPDs over the same channel state as the HLS playlists: it may read hls, media and the store; no inputs, no HTTP',
+  },
+  {
     folder: 'ingest',
     may: [...BASE, '^src/media/', '^src/store/', '^src/ffmpeg/', '^src/http/'],
     why: 'src/ingest turns feeds into frame groups: it knows FFmpeg, media, the store (leases) and the HTTP helpers (Icecast source auth and metadata), not the packager or recordings',
@@ -42,12 +48,12 @@ const LAYERS = [
   },
   {
     folder: 'pipeline',
-    may: [...BASE, '^src/media/', '^src/store/', '^src/ffmpeg/', '^src/hls/', '^src/ingest/', '^src/recording/'],
+    may: [...BASE, '^src/media/', '^src/store/', '^src/ffmpeg/', '^src/hls/', '^src/dash/', '^src/ingest/', '^src/recording/'],
     why: 'src/pipeline wires inputs → selector → packager and attaches the recorder: it may import every stage, no HTTP layer',
   },
   {
     folder: 'origin',
-    may: [...BASE, '^src/media/', '^src/store/', '^src/http/', '^src/hls/', '^src/recording/'],
+    may: [...BASE, '^src/media/', '^src/store/', '^src/http/', '^src/hls/', '^src/dash/', '^src/recording/'],
     why: 'src/origin serves what the store holds: never the pipeline, ingest or the control API',
   },
   {

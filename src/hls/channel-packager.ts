@@ -21,7 +21,7 @@ import type { SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
 import { windowSize } from './channel-window.js';
 import { SegmentSchedule } from './segment-schedule.js';
-import { SegmentPublisher, type PackagerStats } from './segment-publisher.js';
+import { SegmentPublisher, type ManifestRenderer, type PackagerStats } from './segment-publisher.js';
 import { Segmenter, type PartCut, type SegmentCut } from './segmenter.js';
 
 export { MIN_WINDOW_SEGMENTS } from './channel-window.js';
@@ -45,6 +45,8 @@ export interface PackagerOptions {
    * for AAC and packed audio for MP3, or CMAF for every rendition of a `container: fmp4` channel.
    */
   muxers?: MuxerFactory;
+  /** More manifests published with the playlists in the same step (the pipeline hands in the DASH MPDs of fmp4 channels). */
+  manifests?: ManifestRenderer;
 }
 
 export class ChannelPackager extends EventEmitter {
@@ -113,6 +115,7 @@ export class ChannelPackager extends EventEmitter {
       onFenced: () => this.emit('fenced'),
       // fMP4 (docs/architecture.md, "Fragmented MP4 channels"): the run's EXT-X-MAP targets.
       ...(channel.container === 'fmp4' ? { initSegments: () => this.initSegments() } : {}),
+      ...(options.manifests ? { manifests: options.manifests } : {}),
     });
   }
 

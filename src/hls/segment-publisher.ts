@@ -90,7 +90,12 @@ export interface SegmentPublisherOptions {
    * format from the first frame), stored as `init-{run}.mp4` before anything of the run is listed.
    */
   initSegments?: () => ReadonlyMap<string, Uint8Array>;
+  /** More manifests over the same state, published with the playlists (fmp4 channels: the DASH MPDs, docs/architecture.md, "MPEG-DASH manifests"). */
+  manifests?: ManifestRenderer;
 }
+
+/** Renders manifests (name → text) from a channel's sequence state; src/hls cannot import their writers, so they are handed in. */
+export type ManifestRenderer = (state: ChannelState) => Record<string, string>;
 
 /** First PTS of a brand-new channel: 10 s, clear of zero for players that dislike it. */
 const INITIAL_PTS = 900_000;
@@ -459,6 +464,7 @@ export class SegmentPublisher {
   }
 
   private renderPlaylists(state: ChannelState): Record<string, string> {
-    return renderChannelPlaylists(this.options.channel, state, { run: this.run, lowLatency: this.options.lowLatency });
+    const playlists = renderChannelPlaylists(this.options.channel, state, { run: this.run, lowLatency: this.options.lowLatency });
+    return this.options.manifests ? { ...playlists, ...this.options.manifests(state) } : playlists;
   }
 }

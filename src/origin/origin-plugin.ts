@@ -77,6 +77,8 @@ export interface OriginControl {
   /** Replaces the served channels; throws ONAIR_CONFIG_INVALID for a bad list. */
   setChannels(channels: OriginChannel[]): void;
   channels(): OriginChannel[];
+  /** A stored manifest of a served channel from the playlist memory cache (re-read on publish), null when absent: the DASH MPDs (dash-plugin.ts). */
+  playlist(channel: string, name: string): Promise<CachedPlaylist | null>;
   /** Memory-cache hits and misses, the LL-HLS requests held right now and those refused so far (for metrics). */
   stats(): { playlistCache: CacheStats; segmentCache: CacheStats; heldRequests: number; heldRequestsRefused: number };
 }
@@ -157,6 +159,9 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     },
     channels(): OriginChannel[] {
       return [...channels].map(([id, renditions]) => ({ id, renditions: [...renditions] }));
+    },
+    playlist(channel: string, name: string): Promise<CachedPlaylist | null> {
+      return channels.has(channel) ? playlists.get(channel, name) : Promise.resolve(null);
     },
     stats() {
       return { playlistCache: playlists.stats, segmentCache: segments.stats, heldRequests: held.held, heldRequestsRefused: held.refused };

@@ -24,6 +24,7 @@ import { OnairError } from '../errors.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
 import { addressMatcher, ConnectionLimits } from './client-limits.js';
+import { dashPlugin } from './dash-plugin.js';
 import { icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
@@ -152,6 +153,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }),
     });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
+    // MPEG-DASH MPDs of fmp4 channels and the /time clock (docs/architecture.md, "MPEG-DASH manifests").
+    await app.register(dashPlugin, { targetDurationSeconds: originOptions.targetDurationSeconds, clock: originOptions.clock });
     await app.register(listenersPlugin, {
       store: originOptions.store,
       targetDurationSeconds: originOptions.targetDurationSeconds,

@@ -30,6 +30,7 @@ import { OnairError } from '../errors.js';
 import { sendError } from '../http/error-replies.js';
 import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
+import { MPD_ROUTE } from './dash-plugin.js';
 import { literalQuery } from './query-parameters.js';
 import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 import { ByteLru, type LruStats } from './byte-lru.js';
@@ -67,7 +68,8 @@ declare module 'fastify' {
 const MAX_AGE = /max-age=(\d+)/;
 
 /** The origin's routes of a channel's playlists, parts and segments (origin-plugin.ts). */
-const MEDIA_ROUTES = new Set([PLAYLIST_ROUTE, SEGMENT_ROUTE]);
+// A signed channel's MPDs need a token too (their segment URLs carry none: DASH on signed channels is not done yet).
+const MEDIA_ROUTES = new Set([PLAYLIST_ROUTE, SEGMENT_ROUTE, MPD_ROUTE]);
 /** The recordings' routes (recording/recordings-plugin.ts): a channel's token covers them. */
 const RECORDINGS_PREFIX = '/recordings/';
 

@@ -23,6 +23,7 @@ import type { MuxerFactory } from '../media/muxer.js';
 import { parseNowPlaying } from '../media/now-playing.js';
 import { OnairError } from '../errors.js';
 import type { startEncoder } from '../ffmpeg/live-encoder.js';
+import { renderChannelMpds } from '../dash/channel-mpd.js';
 import { ChannelPackager } from '../hls/channel-packager.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { ChannelLeadership, defaultLeaseMs } from '../ingest/channel-leadership.js';
@@ -122,6 +123,8 @@ export class ChannelPipeline {
       logger: options.logger,
       standby: true,
       muxers: options.muxersFor?.(channel),
+      // fmp4 channels are MPEG-DASH too: the MPDs go out with the playlists (docs/architecture.md, "MPEG-DASH manifests").
+      ...(channel.container === 'fmp4' ? { manifests: (state) => renderChannelMpds(channel, state) } : {}),
     });
     this.inputs = channel.inputs.map(
       (input, priority) =>
