@@ -107,6 +107,8 @@ async function runDemo(): Promise<number> {
   process.stdout.write(
     `\nonair demo is running: a test tone goes over SRT into the packager.\n` +
       `Open ${base}/fip/fip.m3u8 in a player (VLC, ffplay, Safari, hls.js); the first segments appear after ~${config.hls.segmentSeconds * 2} s.\n` +
+      `Icecast-style: ${base}/fip-hifi.aac and ${base}/fip-mp3.mp3 (with titles: Icy-MetaData: 1), status at ${base}/status-json.xsl.\n` +
+      `The player page: ${base}/\n` +
       `Press Ctrl+C to stop.\n\n`,
   );
   await stopRequested;
