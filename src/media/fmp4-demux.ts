@@ -1,7 +1,7 @@
 /**
  * Reads back what src/media/fmp4-muxer.ts (or any fragmented MP4 audio writer) makes, for
- * progressive mounts on fMP4 channels (docs/architecture.md, "Progressive mounts on fMP4
- * channels"): the init segment's one sound track (ISO/IEC 14496-12 moov/trak, mdhd timescale,
+ * progressive mounts on fMP4 channels (docs/architecture.md, "Progressive mounts on fMP4 channels"):
+ * the init segment's one sound track (ISO/IEC 14496-12 moov/trak, mdhd timescale,
  * trex defaults, the `mp4a` sample entry's `esds`, ISO/IEC 14496-14 §5.6, with the
  * AudioSpecificConfig of ISO/IEC 14496-3 §1.6.2.1), and the samples of a CMAF chunk or
  * segment (moof: traf with tfhd and trun, §8.8.7–8.8.8, the bytes in mdat).

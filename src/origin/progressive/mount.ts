@@ -13,8 +13,8 @@
  * - It re-reads the playlist on each publish notification (`notify`) and, in case one was
  *   lost, every `recheckMs`; it stops following `idleGraceMs` after its last listener left.
  * - On an fMP4 channel it reads the EXT-X-MAP init segment of what it follows once per URI
- *   (a run's; the last few kept) for the track its samples need (docs/architecture.md,
- *   "Progressive mounts on fMP4 channels").
+ *   (a run's; the last few kept) for the track its samples need
+ *   (docs/architecture.md, "Progressive mounts on fMP4 channels").
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock, Timer } from '../../clock.js';
