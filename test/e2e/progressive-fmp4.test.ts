@@ -1,6 +1,6 @@
 /**
- * Progressive mounts on a `container: fmp4` channel end to end (docs/architecture.md,
- * "Progressive mounts on fMP4 channels"): a real redis-server, a real `onair ingest`
+ * Progressive mounts on a `container: fmp4` channel end to end
+ * (docs/architecture.md, "Progressive mounts on fMP4 channels"): a real redis-server, a real `onair ingest`
  * (dist/src/cli.js) fed a 440 Hz tone over SRT, packaging CMAF (`.m4s` + `init-{run}.mp4`),
  * and a separate real `onair origin` serving `/fip-hifi.aac` and `/fip-midfi.mp3` from the
  * store alone. FFmpeg decodes ≥ 8 s of each mount as continuous tone; the AAC mount is
