@@ -201,8 +201,8 @@ function soundTrack(bytes: Uint8Array, trak: Box, trexes: Box[]): Fmp4Track | un
   if (!mp4a) return undefined;
   const entry = new Cursor(bytes, mp4a.body, mp4a.end);
   if (!entry.skip(16)) return undefined;
-  const channelCount = entry.u16()!;
-  if (!entry.skip(6)) return undefined;
+  const channelCount = entry.u16();
+  if (channelCount === undefined || !entry.skip(6)) return undefined;
   const entryRate = (entry.u32() ?? 0) >>> 16;
   const esds = child(bytes, mp4a, 'esds', AUDIO_SAMPLE_ENTRY_FIELDS);
   const decoder = esds ? decoderConfig(bytes, esds) : undefined;
@@ -328,7 +328,8 @@ export function audioSpecificConfig(bytes: Uint8Array): { objectType: number; sa
 
 /** The ADTS fields of a config, when ADTS can carry it: object types 1–4, a table rate, channel configuration 1–7. */
 function adtsFields(config: NonNullable<ReturnType<typeof audioSpecificConfig>>, channelCount: number): Pick<Fmp4Track, 'adts' | 'sampleRate' | 'channelCount'> | Record<string, never> {
-  if (config.objectType < 1 || config.objectType > 4 || config.samplingIndex >= SAMPLE_RATES.length || config.channelConfiguration < 1 || config.channelConfiguration > 7) return {};
+  const within = (value: number, low: number, high: number): boolean => Number.isInteger(value) && value >= low && value <= high;
+  if (!within(config.objectType, 1, 4) || !within(config.samplingIndex, 0, SAMPLE_RATES.length - 1) || !within(config.channelConfiguration, 1, 7)) return {};
   const channels = config.channelConfiguration === 7 ? 8 : config.channelConfiguration;
   return {
     adts: { objectType: config.objectType, samplingIndex: config.samplingIndex, channelConfiguration: config.channelConfiguration },

@@ -63,7 +63,12 @@ function fmp4Audio(bytes: Uint8Array, track: Fmp4Track): SegmentAudio {
 /** A raw AAC access unit behind the ADTS header its track's config says; undefined when ADTS cannot carry it. */
 function adtsFrameOf(unit: Uint8Array, track: Fmp4Track): AudioFrame | undefined {
   if (!track.adts || unit.length > MAX_ADTS_PAYLOAD) return undefined;
-  const header = buildAdtsHeader({ sampleRate: track.sampleRate, channelCount: track.channelCount, objectType: track.adts.objectType, payloadLength: unit.length });
+  let header: Uint8Array;
+  try {
+    header = buildAdtsHeader({ sampleRate: track.sampleRate, channelCount: track.channelCount, objectType: track.adts.objectType, payloadLength: unit.length });
+  } catch {
+    return undefined; // a track ADTS cannot say (parseInitSegment should not give one): no frame, never a throw
+  }
   const data = new Uint8Array(header.length + unit.length);
   data.set(header);
   data.set(unit, header.length);

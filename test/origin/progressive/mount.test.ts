@@ -295,3 +295,29 @@ t.test('an fMP4 MP3 rendition: its samples come out as the MP3 frames, read with
   t.strictSame(Array.from({ length: 40 }, (_, at) => received[at * 384 + 4]), Array.from({ length: 40 }, (_, at) => at), 'in order, once');
   t.equal(mount.stats.initReads, 1, 'the init segment read once');
 });
+
+t.test('fMP4: init segments kept are bounded (the last four), whatever the runs in the window', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const clock = new ManualClock();
+  const mount = new Mount({ channel: 'fip', rendition: 'hifi', store, burstSeconds: 60, maxBacklogBytes: 1 << 20, idleGraceMs: 1000, storeTimeoutMs: 1000, recheckMs: 1000, clock, logger });
+  t.teardown(() => mount.close());
+  // Eight segments, each of its own run (and init segment): the mount reads every init once and keeps four.
+  const lines: string[] = [];
+  for (let msn = 0; msn < 8; msn++) {
+    const muxer = new Fmp4Muxer({ codec: 'aac' });
+    const frames = Array.from({ length: 5 }, (_, at) => ({ data: indexedFrame(msn * 5 + at, 100).data, pts: (msn * 5 + at) * 1920, durationTicks: 1920 }));
+    const segment = muxer.muxSegment(frames, []);
+    await store.putSegment('fip', 'hifi', `init-${msn + 1}.mp4`, muxer.initSegment(), 600);
+    await store.putSegment('fip', 'hifi', `${msn}-${msn + 1}.m4s`, segment, 600);
+    lines.push('#EXT-X-DISCONTINUITY', `#EXT-X-MAP:URI="hifi/init-${msn + 1}.mp4"`, `#EXTINF:0.10667,\nhifi/${msn}-${msn + 1}.m4s`);
+  }
+  await store.publish({ channel: 'fip', playlists: { 'fip_hifi.m3u8': ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:1', '#EXT-X-MEDIA-SEQUENCE:0', ...lines.slice(1), ''].join('\n') }, state: '{}' });
+  await mount.wake();
+  const sink = new CollectingSink();
+  mount.attach(sink);
+  t.strictSame(sink.frameIndices(), Array.from({ length: 40 }, (_, at) => at), 'every frame of the eight runs, in order');
+  t.equal(mount.stats.initReads, 8);
+  t.equal((mount as unknown as { inits: Map<string, unknown> }).inits.size, 4, 'four init segments kept');
+});
