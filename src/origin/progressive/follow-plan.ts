@@ -6,7 +6,8 @@
  * of a segment whose first parts were already delivered (its frames after those). A packager
  * takeover (a new run id in the names, the MSN going on) needs nothing special; only when the
  * mount's next MSN left the window (it fell behind, or the store lost its data) does it jump,
- * once, to the live edge.
+ * once, to the live edge. On an fMP4 channel each read names the EXT-X-MAP in force for it
+ * (the last one listed at or before its segment), the init segment its samples need.
  */
 import { parseSegmentUri } from '../../hls/published-names.js';
 import type { MediaPlaylist } from '../../hls/playlist/index.js';
@@ -29,6 +30,8 @@ export interface FollowRead {
   part?: number;
   skipFrames: number;
   durationSeconds: number;
+  /** The URI of the EXT-X-MAP in force (fMP4), if the playlist lists one. */
+  mapUri?: string;
 }
 
 export interface FollowPlan {
@@ -44,6 +47,7 @@ interface ListedUnit {
   uri: string | undefined;
   durationSeconds: number;
   parts: { uri: string; durationSeconds: number }[];
+  mapUri: string | undefined;
 }
 
 /**
@@ -72,8 +76,9 @@ export function planReads(playlist: MediaPlaylist, position: FollowPosition | un
 
 /** The reads that deliver what is left of `unit` after `delivered`. */
 function readsOf(unit: ListedUnit, delivered: FollowPosition): FollowRead[] {
+  const map = unit.mapUri === undefined ? {} : { mapUri: unit.mapUri };
   if (unit.uri !== undefined) {
-    return [{ uri: unit.uri, msn: unit.msn, skipFrames: delivered.frames, durationSeconds: unit.durationSeconds }];
+    return [{ uri: unit.uri, msn: unit.msn, skipFrames: delivered.frames, durationSeconds: unit.durationSeconds, ...map }];
   }
   return unit.parts.slice(delivered.parts).map((part, index) => ({
     uri: part.uri,
@@ -81,6 +86,7 @@ function readsOf(unit: ListedUnit, delivered: FollowPosition): FollowRead[] {
     part: delivered.parts + index,
     skipFrames: 0,
     durationSeconds: part.durationSeconds,
+    ...map,
   }));
 }
 
@@ -103,13 +109,19 @@ function fromLiveEdge(units: ListedUnit[], seconds: number): FollowRead[] {
 
 function listedUnits(playlist: MediaPlaylist): ListedUnit[] {
   const first = playlist.mediaSequence + (playlist.skip?.skippedSegments ?? 0);
-  const units: ListedUnit[] = playlist.segments.map((segment, index) => ({
-    msn: first + index,
-    run: parseSegmentUri(segment.uri)?.run,
-    uri: segment.uri,
-    durationSeconds: segment.durationSeconds,
-    parts: segment.parts.map((part) => ({ uri: part.uri, durationSeconds: part.durationSeconds })),
-  }));
+  // An EXT-X-MAP applies to its segment and those after it, until the next (RFC 8216 §4.3.2.5).
+  let mapUri: string | undefined;
+  const units: ListedUnit[] = playlist.segments.map((segment, index) => {
+    mapUri = segment.map?.uri ?? mapUri;
+    return {
+      msn: first + index,
+      run: parseSegmentUri(segment.uri)?.run,
+      uri: segment.uri,
+      durationSeconds: segment.durationSeconds,
+      parts: segment.parts.map((part) => ({ uri: part.uri, durationSeconds: part.durationSeconds })),
+      mapUri,
+    };
+  });
   const partial = playlist.partialSegment;
   if (partial && partial.parts.length > 0) {
     units.push({
@@ -118,6 +130,7 @@ function listedUnits(playlist: MediaPlaylist): ListedUnit[] {
       uri: undefined,
       durationSeconds: partial.parts.reduce((sum, part) => sum + part.durationSeconds, 0),
       parts: partial.parts.map((part) => ({ uri: part.uri, durationSeconds: part.durationSeconds })),
+      mapUri: partial.map?.uri ?? mapUri,
     });
   }
   return units;

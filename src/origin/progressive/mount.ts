@@ -12,12 +12,16 @@
  *   `maxBacklogBytes` is disconnected (mount-listener.ts).
  * - It re-reads the playlist on each publish notification (`notify`) and, in case one was
  *   lost, every `recheckMs`; it stops following `idleGraceMs` after its last listener left.
+ * - On an fMP4 channel it reads the EXT-X-MAP init segment of what it follows once per URI
+ *   (a run's; the last few kept) for the track its samples need
+ *   (docs/architecture.md, "Progressive mounts on fMP4 channels").
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock, Timer } from '../../clock.js';
-import { mediaPlaylistName, parseSegmentUri } from '../../hls/published-names.js';
+import { initSegmentUri, mediaPlaylistName, parseSegmentUri } from '../../hls/published-names.js';
 import { parseMediaPlaylist, type MediaPlaylist } from '../../hls/playlist/index.js';
 import { readFromStore } from '../../http/store-read.js';
+import { parseInitSegment, type Fmp4Track } from '../../media/fmp4-demux.js';
 import { containerOfName, segmentAudio, type AudioFrame } from '../../media/segment-audio.js';
 import type { OriginStore } from '../../store/store.js';
 import { planReads, type FollowPosition } from './follow-plan.js';
@@ -52,10 +56,17 @@ export interface MountStats {
   /** Frames written to listeners (each listener counted). */
   framesDelivered: number;
   readErrors: number;
+  /** fMP4 init segments read from the store. */
+  initReads: number;
 }
 
+/** Init segments (parsed) a mount keeps: the runs of a window's segments, a takeover or two. */
+const MAX_CACHED_INITS = 4;
+
 export class Mount {
-  readonly stats: MountStats = { reads: 0, jumps: 0, framesDelivered: 0, readErrors: 0 };
+  readonly stats: MountStats = { reads: 0, jumps: 0, framesDelivered: 0, readErrors: 0, initReads: 0 };
+  /** fMP4: the track of each init segment URI read (undefined: it has none onair reads), oldest first. */
+  private readonly inits = new Map<string, Fmp4Track | undefined>();
   private readonly listeners = new Set<MountListener>();
   private readonly burst: FrameRing;
   private position: FollowPosition | undefined;
@@ -161,6 +172,7 @@ export class Mount {
     this.playlistEtag = undefined;
     this.firstPoll = undefined;
     this.burst.clear();
+    this.inits.clear();
   }
 
   /** One read pass at a time; a notification during a pass makes another pass follow it. */
@@ -206,10 +218,15 @@ export class Mount {
     }
     for (const read of plan.reads) {
       if (!this.following) return;
-      // `{rendition}/{name}`: `.ts`, or `.mp3`/`.aac` packed audio (its run, if the name has one, is kept for parts).
+      // `{rendition}/{name}`: `.ts`, `.m4s`, or `.mp3`/`.aac` packed audio (its run, if the name has one, is kept for parts).
       if (!read.uri.startsWith(`${rendition}/`)) continue;
       const segmentName = read.uri.slice(rendition.length + 1);
       const run = parseSegmentUri(read.uri)?.run;
+      const container = containerOfName(segmentName);
+      // fMP4: the EXT-X-MAP in force, else the run's own init segment (each run stores one).
+      const mapUri = read.mapUri ?? (run === undefined ? undefined : initSegmentUri(rendition, run));
+      const track = container === 'fmp4' && mapUri !== undefined ? await this.trackOf(mapUri) : undefined;
+      if (!this.following) return;
       const bytes = await readFromStore(`segment ${channel}/${read.uri}`, () => store.getSegment(channel, rendition, segmentName), storeTimeoutMs, clock);
       this.stats.reads += 1;
       if (!this.following) return;
@@ -219,13 +236,32 @@ export class Mount {
         this.position = { msn: read.msn + 1, parts: 0, frames: 0 };
         continue;
       }
-      const { frames } = segmentAudio(bytes, containerOfName(segmentName));
+      const { frames } = segmentAudio(bytes, container, track);
       this.deliver(frames.slice(read.skipFrames));
       this.position =
         read.part === undefined
           ? { msn: read.msn + 1, parts: 0, frames: 0 }
           : { msn: read.msn, run, parts: read.part + 1, frames: (this.position?.msn === read.msn ? this.position.frames : 0) + frames.length };
     }
+  }
+
+  /**
+   * The track of the init segment at `uri` (`{rendition}/init-{run}.mp4`), read once and kept
+   * (the last MAX_CACHED_INITS); undefined when it is gone or has no track onair reads (the
+   * segments that need it then give no frames). A store failure throws: the read is retried.
+   */
+  private async trackOf(uri: string): Promise<Fmp4Track | undefined> {
+    if (this.inits.has(uri)) return this.inits.get(uri);
+    const { channel, rendition, store, storeTimeoutMs, clock } = this.options;
+    if (!uri.startsWith(`${rendition}/`)) return undefined;
+    const bytes = await readFromStore(`init segment ${channel}/${uri}`, () => store.getSegment(channel, rendition, uri.slice(rendition.length + 1)), storeTimeoutMs, clock);
+    this.stats.initReads += 1;
+    // Gone (expired while the store was away): not kept, so a later read may find it.
+    if (!bytes) return undefined;
+    const track = parseInitSegment(bytes);
+    this.inits.set(uri, track);
+    if (this.inits.size > MAX_CACHED_INITS) this.inits.delete(this.inits.keys().next().value!);
+    return track;
   }
 
   private deliver(frames: AudioFrame[]): void {
