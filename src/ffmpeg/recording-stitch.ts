@@ -177,8 +177,8 @@ function runToEnd(job: Parameters<typeof runFfmpeg>[0], what: string, options: S
  * index first so a player can seek over HTTP at once. (The concat demuxer would treat each
  * segment as a file of its own, and loses frames at their edges.) fMP4 segments (CMAF chunks
  * of one run) after their init segment are, end to end, one fragmented MP4 file: the same list,
- * read as MP4, its raw AAC samples copied as they are (docs/architecture.md, "Recordings of
- * fMP4 channels"). Rejects with FFmpeg's last error lines when it fails.
+ * read as MP4, its raw AAC samples copied as they are
+ * (docs/architecture.md, "Recordings of fMP4 channels"). Rejects with FFmpeg's last error lines when it fails.
  */
 export async function stitchSegments(spec: StitchSpec, options: StitchOptions = {}): Promise<void> {
   if (spec.segmentPaths.length === 0) throw new RangeError('nothing to stitch: no segments');
