@@ -251,10 +251,6 @@ const channelSchema = z
     if (!channel.renditions.some((rendition) => rendition.codec === 'aac')) {
       context.addIssue({ code: 'custom', path: ['renditions'], message: 'expected at least one AAC rendition (codec: aac) beside MP3 ones' });
     }
-    // Recordings stitch MPEG-TS segments (docs/architecture.md, "Fragmented MP4 channels").
-    if (channel.container === 'fmp4' && channel.record) {
-      context.addIssue({ code: 'custom', path: ['record'], message: 'expected false on a container: fmp4 channel (recordings need container: ts)' });
-    }
   });
 
 const httpUrlSchema = httpUrlString();

@@ -1,6 +1,6 @@
 /**
  * FFmpeg's side of a recording (src/recording/recording-jobs.ts): a session's MPEG-TS
- * segments stitched into one MP4/M4A without re-encoding, gaps (segment files lost, e.g. to
+ * (or fMP4) segments stitched into one MP4/M4A without re-encoding, gaps (segment files lost, e.g. to
  * a full disk) filled with silence of the same length, chapters (the now playing of the
  * session, docs/architecture.md, Chapters in recordings) written from an ffmetadata file,
  * and the result measured with ffprobe.
@@ -14,6 +14,8 @@ import { OnairError } from '../errors.js';
 export interface StitchSpec {
   /** The segment files in order, absolute paths: one continuous MPEG-TS timeline (one packager run). */
   segmentPaths: readonly string[];
+  /** fMP4 segments (`.m4s`): their run's init segment, absolute path; absent for MPEG-TS ones. */
+  initPath?: string;
   /** Where FFmpeg's list of those paths is written. */
   listPath: string;
   /** The `.m4a` to write (replaced if it exists). */
@@ -39,7 +41,7 @@ export interface StitchOptions {
 }
 
 /** A session in order: runs of segment files that are there, and the gaps between them. */
-export type StitchPiece = { segmentPaths: readonly string[] } | { silenceSeconds: number };
+export type StitchPiece = { segmentPaths: readonly string[]; initPath?: string } | { silenceSeconds: number };
 
 /** The recorded rendition's audio, which the silence of a gap is encoded as. */
 export interface StitchAudio {
@@ -93,14 +95,14 @@ export async function stitchSession(spec: SessionStitchSpec, options: StitchOpti
   }
   const [first] = spec.pieces;
   if (spec.pieces.length === 1 && first && 'segmentPaths' in first) {
-    return stitchSegments({ segmentPaths: first.segmentPaths, listPath: join(spec.workDir, 'segments.txt'), outputPath: spec.outputPath, metadataPath }, options);
+    return stitchSegments({ segmentPaths: first.segmentPaths, initPath: first.initPath, listPath: join(spec.workDir, 'segments.txt'), outputPath: spec.outputPath, metadataPath }, options);
   }
   if (!spec.pieces.some((piece) => 'segmentPaths' in piece)) throw new RangeError('nothing to stitch: no segments');
   const piecePaths: string[] = [];
   for (const [index, piece] of spec.pieces.entries()) {
     const path = join(spec.workDir, `piece-${index}.m4a`);
     if ('segmentPaths' in piece) {
-      await stitchSegments({ segmentPaths: piece.segmentPaths, listPath: join(spec.workDir, `segments-${index}.txt`), outputPath: path }, { signal: options.signal, logger: options.logger });
+      await stitchSegments({ segmentPaths: piece.segmentPaths, initPath: piece.initPath, listPath: join(spec.workDir, `segments-${index}.txt`), outputPath: path }, { signal: options.signal, logger: options.logger });
     } else {
       await encodeSilence(path, piece.silenceSeconds, spec.audio, options);
     }
@@ -173,22 +175,26 @@ function runToEnd(job: Parameters<typeof runFfmpeg>[0], what: string, options: S
  * `concatf:` protocol (a list file, so any number of segments fits), `-c copy` with
  * `aac_adtstoasc` (ADTS headers → the MP4 AudioSpecificConfig), and `+faststart` puts the
  * index first so a player can seek over HTTP at once. (The concat demuxer would treat each
- * segment as a file of its own, and loses frames at their edges.) Rejects with FFmpeg's
- * last error lines when it fails.
+ * segment as a file of its own, and loses frames at their edges.) fMP4 segments (CMAF chunks
+ * of one run) after their init segment are, end to end, one fragmented MP4 file: the same list,
+ * read as MP4, its raw AAC samples copied as they are
+ * (docs/architecture.md, "Recordings of fMP4 channels"). Rejects with FFmpeg's last error lines when it fails.
  */
 export async function stitchSegments(spec: StitchSpec, options: StitchOptions = {}): Promise<void> {
   if (spec.segmentPaths.length === 0) throw new RangeError('nothing to stitch: no segments');
-  if (spec.segmentPaths.some((path) => !isAbsolute(path) || /[\r\n]/.test(path))) {
+  const paths = spec.initPath === undefined ? spec.segmentPaths : [spec.initPath, ...spec.segmentPaths];
+  if (paths.some((path) => !isAbsolute(path) || /[\r\n]/.test(path))) {
     throw new RangeError('segment paths must be absolute, one per line');
   }
-  await writeFile(spec.listPath, `${spec.segmentPaths.join('\n')}\n`);
+  await writeFile(spec.listPath, `${paths.join('\n')}\n`);
+  const fmp4 = spec.initPath !== undefined;
   await runToEnd(
     {
       input: `concatf:${spec.listPath}`,
       // `-stats` with `-loglevel error` prints the progress lines alone, unprefixed, for fluent-ffmpeg to parse.
-      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', 'mpegts'],
+      inputOptions: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-stats', '-f', fmp4 ? 'mp4' : 'mpegts'],
       ...metadataInput(spec.metadataPath),
-      outputOptions: ['-map', '0:a:0', ...metadataMapping(spec.metadataPath), '-c', 'copy', '-bsf:a', 'aac_adtstoasc', '-movflags', '+faststart'],
+      outputOptions: ['-map', '0:a:0', ...metadataMapping(spec.metadataPath), '-c', 'copy', ...(fmp4 ? [] : ['-bsf:a', 'aac_adtstoasc']), '-movflags', '+faststart'],
       format: 'mp4',
       output: spec.outputPath,
     },

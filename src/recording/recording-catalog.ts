@@ -110,7 +110,7 @@ export class RecordingCatalog {
       // it is deleted below, so the index read later ends at the same segment.
       if (!isDiskFull(error)) throw error;
     }
-    const dropped = lines.filter((line) => lastMsn === undefined || line.msn > lastMsn).map((line) => line.msn);
+    const dropped = lines.filter((line) => lastMsn === undefined || line.msn > lastMsn);
     await this.files.deleteSegments(channel, session, dropped);
     const resumeManual = record.trigger === 'manual' && (reason === 'shutdown' || reason === 'interrupted');
     const kept = index ? sessionSegments({ ...index, end: { type: 'end', lastMsn, reason, endedAt } }) : [];

@@ -2,6 +2,8 @@
  * What a recording is on disk, under `recordings.dir`:
  *
  *   {dir}/{channel}/{session}/{msn}.ts        the recorded segments (MPEG-TS, one rendition)
+ *   {dir}/{channel}/{session}/{msn}.m4s       … of a `container: fmp4` channel (CMAF chunks), and
+ *   {dir}/{channel}/{session}/init-{run}.mp4  the init segment of each packager run they come from
  *   {dir}/{channel}/{session}/index.jsonl     the session's index, append-only JSON lines
  *   {dir}/{channel}/{session}/stitch-{nonce}/ one stitch attempt's work: FFmpeg's lists, pieces and
  *                                             the file being stitched (each attempt its own, so the
@@ -10,13 +12,15 @@
  *   {dir}/{channel}/{session}.cue             its cue sheet, when the session has chapters (cue-sheet.ts)
  *
  * A segment file is written before its index line, so a crash loses at most the segment in
- * flight, and a torn last line is skipped when read. A write that fails (a full disk) leaves
+ * flight, and a torn last line is skipped when read; an fMP4 init segment is written before the
+ * first segment line that names it (docs/architecture.md, "Recordings of fMP4 channels"). A write that fails (a full disk) leaves
  * no partial segment file. The stitched file is fsynced, renamed into place and its directory
  * fsynced before the job records it (publishFile), and the index is fsynced with its end line,
  * so a power loss never leaves a record that says done over an empty file. Index lines:
  *
  *   {"type":"session","channel":"fip","session":"…","rendition":"hifi","trigger":"auto","startedAt":…}
  *   {"type":"segment","msn":12,"durationSeconds":1.002667,"programDateTime":…,"fallback":false}
+ *   {"type":"segment","msn":13,…,"initRun":1767225600000417}      fMP4: `13.m4s`, needs `init-{initRun}.mp4`
  *   {"type":"chapter","offsetSeconds":754.005333,"title":"…","artist":"…"}
  *   {"type":"end","lastMsn":40,"reason":"input-lost","endedAt":…}
  *
@@ -50,6 +54,11 @@ export interface RecordedSegment {
   durationSeconds: number;
   programDateTime: number;
   fallback: boolean;
+  /**
+   * fMP4 channels only: the packager run whose init segment (`init-{run}.mp4`, beside the
+   * segments) this `{msn}.m4s` needs. Absent: an MPEG-TS segment, `{msn}.ts`.
+   */
+  initRun?: number;
 }
 
 /** A now-playing change of the session, as a chapter starts there. */
@@ -115,8 +124,28 @@ export class RecordingFiles {
     return directory;
   }
 
-  segmentFile(msn: number): string {
-    return `${msn}.ts`;
+  /** A recorded segment's file: `{msn}.m4s` for an fMP4 one (with `initRun`), else `{msn}.ts`. */
+  segmentFile(segment: Pick<RecordedSegment, 'msn' | 'initRun'>): string {
+    return segment.initRun === undefined ? `${segment.msn}.ts` : `${segment.msn}.m4s`;
+  }
+
+  /** An fMP4 run's init segment in the session directory: `init-{run}.mp4`. */
+  initFile(run: number): string {
+    return `init-${run}.mp4`;
+  }
+
+  /**
+   * Stores an fMP4 run's init segment in the session (before any segment line names it),
+   * replacing one of the same run. A failed write (ENOSPC) removes what it left.
+   */
+  async addInit(channel: string, session: string, run: number, bytes: Uint8Array): Promise<void> {
+    const path = join(this.sessionDir(channel, session), this.initFile(run));
+    try {
+      await writeFile(path, bytes);
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
   }
 
   async createSession(header: SessionHeader): Promise<void> {
@@ -137,7 +166,7 @@ export class RecordingFiles {
    */
   async addSegment(channel: string, session: string, segment: RecordedSegment, bytes: Uint8Array, chapters: readonly RecordedChapter[] = []): Promise<void> {
     const directory = this.sessionDir(channel, session);
-    const path = join(directory, this.segmentFile(segment.msn));
+    const path = join(directory, this.segmentFile(segment));
     try {
       await writeFile(path, bytes);
     } catch (error) {
@@ -184,9 +213,18 @@ export class RecordingFiles {
     );
   }
 
-  async deleteSegments(channel: string, session: string, msns: readonly number[]): Promise<void> {
+  /** Removes segment files (a bare MSN is an MPEG-TS one); init segments stay (deleteInits). */
+  async deleteSegments(channel: string, session: string, segments: readonly (number | Pick<RecordedSegment, 'msn' | 'initRun'>)[]): Promise<void> {
     const directory = this.sessionDir(channel, session);
-    await Promise.all(msns.map((msn) => rm(join(directory, this.segmentFile(msn)), { force: true })));
+    const names = segments.map((segment) => this.segmentFile(typeof segment === 'number' ? { msn: segment } : segment));
+    await Promise.all(names.map((name) => rm(join(directory, name), { force: true })));
+  }
+
+  /** Removes the init segments the fMP4 ones among `segments` need (once none of them is needed any more). */
+  async deleteInits(channel: string, session: string, segments: readonly Pick<RecordedSegment, 'initRun'>[]): Promise<void> {
+    const directory = this.sessionDir(channel, session);
+    const runs = new Set(segments.flatMap((segment) => (segment.initRun === undefined ? [] : [segment.initRun])));
+    await Promise.all([...runs].map((run) => rm(join(directory, this.initFile(run)), { force: true })));
   }
 
   /**

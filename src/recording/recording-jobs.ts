@@ -255,7 +255,8 @@ export class RecordingJobs {
       );
       if (this.options.keepSegments) return stitched;
       // The file is checked and on disk: the segments have done their work.
-      await files.deleteSegments(channel, session, segments.map((segment) => segment.msn));
+      await files.deleteSegments(channel, session, segments);
+      await files.deleteInits(channel, session, segments);
       return await catalog.update(stitched, { segmentsRemoved: true }, fence);
     } finally {
       if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -275,16 +276,24 @@ export class RecordingJobs {
     await files.publishFile(channel, session, path, files.cuePath(channel, session));
   }
 
-  /** The session in runs of segment files that are there and gaps (lost files) to fill with silence. */
+  /**
+   * The session in runs of segment files that are there and gaps (lost files) to fill with
+   * silence. An fMP4 run of files is one packager run's: a new init segment starts a new piece
+   * (docs/architecture.md, "Recordings of fMP4 channels"), and a segment whose init is lost is a gap.
+   */
   private async piecesOf(segments: readonly RecordedSegment[], directory: string): Promise<StitchPiece[]> {
     const { files } = this.options.catalog;
     const pieces: StitchPiece[] = [];
+    const initsThere = new Map<number, boolean>();
     for (const segment of segments) {
-      const path = join(directory, files.segmentFile(segment.msn));
+      const path = join(directory, files.segmentFile(segment));
+      const initPath = segment.initRun === undefined ? undefined : join(directory, files.initFile(segment.initRun));
+      if (initPath !== undefined && !initsThere.has(segment.initRun!)) initsThere.set(segment.initRun!, await files.exists(initPath));
       const last = pieces.at(-1);
-      if (await files.exists(path)) {
-        if (last && 'segmentPaths' in last) (last.segmentPaths as string[]).push(path);
-        else pieces.push({ segmentPaths: [path] });
+      const there = (initPath === undefined || initsThere.get(segment.initRun!) === true) && (await files.exists(path));
+      if (there) {
+        if (last && 'segmentPaths' in last && last.initPath === initPath) (last.segmentPaths as string[]).push(path);
+        else pieces.push(initPath === undefined ? { segmentPaths: [path] } : { segmentPaths: [path], initPath });
       } else if (last && 'silenceSeconds' in last) {
         last.silenceSeconds += segment.durationSeconds;
       } else {

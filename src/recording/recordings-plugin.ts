@@ -5,6 +5,7 @@
  *   GET/HEAD /recordings/{ch}/{session}.cue         its cue sheet, when the session has chapters (docs/architecture.md, Chapters in recordings)
  *   GET/HEAD /recordings/{ch}/{session}.m3u8        the session's VOD playlist (vod-playlist.ts)
  *   GET/HEAD /recordings/{ch}/{session}/{msn}.ts    the segments that playlist lists
+ *            (fMP4 channels: `{msn}.m4s` and `init-{run}.mp4`, `audio/mp4`)
  * Files come from `recordings.dir` (shared storage when origins run on other hosts), states
  * from the store. The file is served with @fastify/static's `reply.sendFile` (the player
  * plugin registers it) from the recordings root; only exact, validated names reach it. A
@@ -36,7 +37,9 @@ const CUE_CONTENT_TYPE = 'application/x-cue; charset=utf-8';
 
 const CHANNEL_PARAM = { type: 'string', pattern: '^[a-z0-9-]{1,32}$' } as const;
 const FILE_NAME = /^(?<session>[0-9TZ-]{16,20})\.(?<kind>m4a|m3u8|cue)$/;
-const SEGMENT_NAME = /^(?<msn>\d{1,15})\.ts$/;
+const SEGMENT_NAME = /^(?:\d{1,15}\.(?:ts|m4s)|init-\d{1,16}\.mp4)$/;
+/** fMP4 segments and init segments of an audio-only channel (the origin's type for them). */
+const FMP4_CONTENT_TYPE = 'audio/mp4';
 
 const ENDED_STATES = new Set<RecordingRecord['state']>(['ended', 'stitched', 'done', 'failed']);
 const STITCHED_STATES = new Set<RecordingRecord['state']>(['stitched', 'done']);
@@ -116,7 +119,12 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
     method: ['GET', 'HEAD'],
     url: '/recordings/:channel/:session/:segment',
     schema: {
-      params: { type: 'object', properties: { channel: CHANNEL_PARAM, session: { type: 'string', maxLength: 20 }, segment: { type: 'string', maxLength: 20 } } },
+      params: { type: 'object', properties: { channel: CHANNEL_PARAM, session: { type: 'string', maxLength: 20 }, segment: { type: 'string', maxLength: 32 } } },
+    },
+    // `.m4s` is no type @fastify/send knows: fMP4 files get the origin's as they go out.
+    onSend: async (request, reply, payload) => {
+      if (/\.(m4s|mp4)$/.test(request.params.segment) && reply.statusCode < 400) reply.header('content-type', FMP4_CONTENT_TYPE);
+      return payload;
     },
     handler: async (request, reply) => {
       const { channel, session, segment } = request.params;

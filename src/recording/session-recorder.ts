@@ -37,7 +37,7 @@ import type { Logger } from 'pino';
 import { OnairError } from '../errors.js';
 import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.js';
 import type { WindowSegment } from '../hls/sequence-state.js';
-import { segmentName } from '../hls/sequence-state.js';
+import { initSegmentName, segmentExtension, segmentName } from '../hls/published-names.js';
 import { SAMPLES_PER_FRAME } from '../hls/segment-schedule.js';
 import { parseNowPlaying } from '../media/now-playing.js';
 import type { NowPlayingStore, OriginStore } from '../store/store.js';
@@ -80,6 +80,8 @@ interface OpenSession {
   chapters: number;
   /** MAX_CHAPTERS_PER_SESSION was reached (said once). */
   chaptersFull: boolean;
+  /** fMP4: the run whose init segment was copied into the session last. */
+  initRun?: number;
 }
 
 /** A session to open at the next segment, going on from an ended one. */
@@ -324,13 +326,22 @@ export class SessionRecorder {
     }
     const open = this.open!;
     const { channel, session } = open.record;
-    const bytes = await this.options.store.getSegment(channel, this.rendition, segmentName(entry.msn, entry.run));
-    if (!bytes) {
-      this.logger.warn({ session, msn: entry.msn }, 'a published segment was gone before it could be recorded: the session ends before it');
+    const fmp4 = this.options.channel.container === 'fmp4';
+    const bytes = await this.options.store.getSegment(channel, this.rendition, segmentName(entry.msn, entry.run, segmentExtension({ codec: 'aac' }, this.options.channel.container)));
+    // fMP4: the segment's run's init segment goes into the session before the first segment that needs it
+    // (docs/architecture.md, "Recordings of fMP4 channels").
+    const needsInit = fmp4 && open.initRun !== entry.run;
+    const init = needsInit ? await this.options.store.getSegment(channel, this.rendition, initSegmentName(entry.run)) : undefined;
+    if (!bytes || (needsInit && !init)) {
+      this.logger.warn({ session, msn: entry.msn }, `a published ${bytes ? 'init segment' : 'segment'} was gone before it could be recorded: the session ends before it`);
       if (open.recordedAny) await this.breakSession();
       return;
     }
-    const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback } as const;
+    if (init) {
+      await this.options.catalog.files.addInit(channel, session, entry.run, init);
+      open.initRun = entry.run;
+    }
+    const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback, ...(fmp4 ? { initRun: entry.run } : {}) } as const;
     const chapters = this.chaptersOf(open, nowPlaying);
     await this.options.catalog.files.addSegment(channel, session, segment, bytes, chapters);
     open.chapters += chapters.length;

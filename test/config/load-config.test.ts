@@ -259,7 +259,6 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'an API token too short to be a secret', change: (raw) => (raw.api = { tokens: ['short'] }), where: 'api.tokens[0]' },
     { name: 'a signing key too short to be a secret', change: (raw) => (raw.signing = { key: 'short' }), where: 'signing.key' },
     { name: 'an unknown container', change: (raw) => (raw.channels[0].container = 'mkv'), where: 'channels[0].container' },
-    { name: 'recordings on an fmp4 channel', change: (raw) => Object.assign(raw.channels[0], { container: 'fmp4', record: true }), where: 'channels[0].record' },
     { name: 'low latency that is not a boolean', change: (raw) => (raw.channels[0].lowLatency = 'yes'), where: 'channels[0].lowLatency' },
     { name: 'a lease too short to renew', change: (raw) => (raw.ingest = { leaseMs: 50 }), where: 'ingest.leaseMs' },
     { name: 'an unknown key in ingest', change: (raw) => (raw.ingest = { lease: 1000 }), where: 'ingest.lease' },
@@ -402,6 +401,9 @@ t.test('recording keys resolve: durations parsed, the recorded rendition kept, t
   const retained = resolveConfig({ ...validRaw(), recordings: { retention: { maxAge: '30d', maxSize: '20G' }, keepSegments: true } });
   t.strictSame(retained.recordings.retention, { maxAge: 30 * 86400, maxSize: 20 * 1024 ** 3 }, 'retention: 30d and 20G in seconds and bytes');
   t.equal(retained.recordings.keepSegments, true);
+  const fmp4 = validRaw();
+  Object.assign(fmp4.channels[0], { container: 'fmp4', record: true });
+  t.match(resolveConfig(fmp4).channels[0], { container: 'fmp4', record: true }, 'an fMP4 channel records too');
   t.strictSame(config.recordings, {
     dir: '/srv/recordings',
     publicUrl: 'https://radio.example',

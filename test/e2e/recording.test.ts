@@ -143,3 +143,58 @@ t.test('30 s recorded, the input lost, the session stitched, checked, announced 
   t.match(manual, { trigger: 'manual', endReason: 'stopped' } satisfies Partial<RecordingRecord>);
   t.ok(Math.abs(manual.durationSeconds! - manual.segmentsSeconds!) <= 0.1, 'its file checks out too');
 });
+
+t.test('a container: fmp4 channel records: .m4s and init segments kept, the .m4a decodes with the segments duration and its chapter, the VOD and DVR playlists carry EXT-X-MAP', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-recordings-fmp4-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const base = await testConfig({ segmentSeconds: 1, channel: { container: 'fmp4', record: false, dvrSeconds: 60 } });
+  const config = resolveConfig({ ...structuredClone(base), recordings: { dir, keepSegments: true }, api: { tokens: [TOKEN] } });
+  const running = await startRole(t, config, 'start');
+  const catalog = new RecordingCatalog({ store: running.store, files: new RecordingFiles(dir) });
+  await running.store.putNowPlaying('fip', serializeNowPlaying(nowPlayingFromSong('Nina Simone - Sinnerman', Date.now()) as NowPlaying));
+  startSender(t, config);
+  const origin = originUrl(config);
+  const dvr = await waitFor('the DVR playlist lists segments', async () => {
+    const response = await fetch(`${origin}/fip/fip_hifi_dvr.m3u8`);
+    const text = response.ok ? await response.text() : '';
+    return /\.m4s\n/.test(text) ? text : undefined;
+  }, 30_000);
+  t.match(dvr, /#EXT-X-MAP:URI="hifi\/init-\d+\.mp4"\n/, 'the DVR playlist carries EXT-X-MAP');
+
+  const api = (action: string): Promise<Response> =>
+    fetch(`${running.apiUrl}/api/channels/fip/recording`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
+  const started = (await (await api('start')).json()) as { session: string };
+  await waitFor('6 segments recorded', async () => (((await catalog.files.readIndex('fip', started.session))?.lines.length ?? 0) >= 6 ? true : undefined), 30_000);
+  t.equal((await api('stop')).status, 200);
+  const done = await waitFor('the fMP4 session done', async () => {
+    const record = await catalog.get('fip', started.session);
+    return record?.state === 'done' || record?.state === 'failed' ? record : undefined;
+  }, 30_000);
+  t.match(done, { state: 'done', trigger: 'manual', endReason: 'stopped', chapters: 1 });
+
+  const index = (await catalog.files.readIndex('fip', started.session))!;
+  const kept = sessionSegments(index);
+  t.ok(kept.every((segment) => Number.isSafeInteger(segment.initRun)), 'each segment line names its init segment');
+  const names = await readdir(catalog.files.sessionDir('fip', started.session));
+  t.equal(names.filter((name) => name.endsWith('.m4s')).length, kept.length, 'the .m4s segments kept');
+  t.ok(names.includes(`init-${kept[0]!.initRun}.mp4`), 'with their init segment');
+  const expectedSeconds = kept.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+  const file = catalog.files.filePath('fip', started.session);
+  const decoded = await decodeToEnd(file);
+  t.equal(decoded.code, 0, 'the .m4a decodes');
+  t.equal(decoded.errors, '', 'without one error');
+  t.ok(Math.abs(decoded.decodedSeconds - expectedSeconds) <= 0.05, `${decoded.decodedSeconds.toFixed(3)} s decoded of ${expectedSeconds.toFixed(3)} s of segments`);
+  t.ok(Math.abs((await probeSeconds(file)) - expectedSeconds) <= 0.1, 'ffprobe agrees');
+  const chapters = JSON.parse((await run('ffprobe', ['-v', 'error', '-show_chapters', '-of', 'json', `${origin}/recordings/fip/${started.session}.m4a`])).stdout) as { chapters: { tags: { title: string } }[] };
+  t.same(chapters.chapters.map((chapter) => chapter.tags.title), ['Nina Simone - Sinnerman'], 'the now playing is its chapter');
+
+  const playlistUrl = `${origin}/recordings/fip/${started.session}.m3u8`;
+  const playlist = await (await fetch(playlistUrl)).text();
+  t.match(playlist, new RegExp(`#EXT-X-MAP:URI="${started.session}/init-${kept[0]!.initRun}\\.mp4"\\n`), 'the VOD playlist carries EXT-X-MAP');
+  const init = await fetch(`${origin}/recordings/fip/${started.session}/init-${kept[0]!.initRun}.mp4`);
+  t.equal(init.status, 200);
+  t.equal(init.headers.get('content-type'), 'audio/mp4');
+  const played = await decodeToEnd(playlistUrl);
+  t.equal(played.code, 0, `FFmpeg plays the VOD playlist: ${played.errors}`);
+  t.ok(Math.abs(played.decodedSeconds - expectedSeconds) <= 0.1, `from start to end: ${played.decodedSeconds.toFixed(3)} s decoded of ${expectedSeconds.toFixed(3)} s`);
+});

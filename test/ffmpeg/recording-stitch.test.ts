@@ -5,12 +5,12 @@
  * duration and the audio packets unchanged (no re-encoding). The whole stitch job runs in
  * test/e2e/recording.test.ts.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { escapeFfmetadata, probeMedia, renderFfmetadata, stitchSegments, stitchSession, type StitchChapter } from '../../src/ffmpeg/recording-stitch.js';
-import { run, toneSegments } from '../helpers/recording.js';
+import { decodeToEnd, fmp4ToneSegments, run, toneSegments } from '../helpers/recording.js';
 
 const FRAME = 1024 / 48000;
 const AUDIO = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
@@ -96,4 +96,45 @@ t.test('a stitched session carries its chapters, on the exact frames, with its a
   const pieces = [{ segmentPaths: segmentPaths.slice(0, 2) }, { silenceSeconds: segments[2]!.durationSeconds }, { segmentPaths: segmentPaths.slice(3) }];
   await stitchSession({ pieces, workDir: dir, outputPath: gapped, audio: AUDIO, chapters });
   await checkChapters(t, gapped, totalSeconds);
+});
+
+t.test('fMP4 segments of onair muxer stitch without re-encoding: init + segments per run, runs and gaps joined, exact duration, chapters on their frames', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'onair-stitch-fmp4-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const first = await fmp4ToneSegments(dir, 4, 'a-');
+  // A second packager run: its own init segment, its own timeline.
+  const second = await fmp4ToneSegments(dir, 3, 'b-', 77_777_777);
+  const seconds = (segments: readonly { durationSeconds: number }[]): number => segments.reduce((sum, segment) => sum + segment.durationSeconds, 0);
+
+  // One run: the file holds exactly the segments' frames, copied as they are.
+  const single = join(dir, 'single.m4a');
+  await stitchSession({ pieces: [{ segmentPaths: first.segments.map((segment) => segment.path), initPath: first.initPath }], workDir: dir, outputPath: single, audio: AUDIO });
+  const probed = await probeMedia(single);
+  t.equal(probed.audioCodec, 'aac');
+  t.ok(Math.abs(probed.durationSeconds - seconds(first.segments)) <= 0.002, `lasts ${probed.durationSeconds} s, the segments ${seconds(first.segments).toFixed(6)} s`);
+  const joined = join(dir, 'joined.mp4');
+  await writeFile(joined, Buffer.concat(await Promise.all([first.initPath, ...first.segments.map((segment) => segment.path)].map((path) => readFile(path)))));
+  t.equal(await packetsMd5(single), await packetsMd5(joined), 'the same audio packets as the segments: copied, not re-encoded');
+  const decoded = await decodeToEnd(single);
+  t.equal(decoded.code, 0, decoded.errors);
+  t.equal(decoded.errors, '', 'decodes without an error');
+
+  // Two runs and a lost segment between them, with chapters.
+  const gapSeconds = second.segments[0]!.durationSeconds;
+  const totalSeconds = seconds(first.segments) + seconds(second.segments);
+  const chapters = CHAPTERS.map((chapter, index) => (index === CHAPTERS.length - 1 ? { ...chapter, endSeconds: totalSeconds } : chapter));
+  const gapped = join(dir, 'gapped.m4a');
+  const pieces = [
+    { segmentPaths: first.segments.map((segment) => segment.path), initPath: first.initPath },
+    { silenceSeconds: gapSeconds },
+    { segmentPaths: second.segments.slice(1).map((segment) => segment.path), initPath: second.initPath },
+  ];
+  await stitchSession({ pieces, workDir: dir, outputPath: gapped, audio: AUDIO, chapters });
+  const whole = await probeMedia(gapped);
+  t.ok(Math.abs(whole.durationSeconds - totalSeconds) <= 0.1, `two runs and a gap last ${whole.durationSeconds} s, the segments ${totalSeconds.toFixed(6)} s`);
+  await checkChapters(t, gapped, totalSeconds);
+  t.equal((await decodeToEnd(gapped)).code, 0, 'decodes to the end');
+
+  // A segment whose init segment is not given is no MPEG-TS: FFmpeg refuses it, nothing passes as a recording.
+  await t.rejects(stitchSegments({ segmentPaths: [first.segments[0]!.path], listPath: join(dir, 'bad.txt'), outputPath: join(dir, 'bad.m4a') }), { code: 'ONAIR_FFMPEG_FAILED' });
 });

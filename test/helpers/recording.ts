@@ -4,11 +4,14 @@
  * receiver that fails its first calls.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { AdtsReader } from '../../src/media/adts.js';
+import { Fmp4Muxer } from '../../src/media/fmp4-muxer.js';
+import { ptsAdd } from '../../src/media/pts.js';
 
 /** Runs a command to its end (bounded); resolves with its exit code and output. */
 export function run(command: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -80,4 +83,37 @@ export async function toneSegments(dir: string, seconds: number): Promise<CutSeg
       const [name, start, end] = line.split(',');
       return { path: join(dir, name!), startSeconds: Number(start), durationSeconds: Number(end) - Number(start) };
     });
+}
+
+/**
+ * `seconds` of a 440 Hz tone (48 kHz stereo AAC 128k) as one packager run of an fMP4 channel
+ * writes it: onair's own muxer (src/media/fmp4-muxer.ts), 47-frame (~1 s) `.m4s` segments
+ * named `{prefix}{n}.m4s`, and its init segment `{prefix}init.mp4`, in `dir`. `startPts`
+ * places the run on the 90 kHz timeline (a later run starts elsewhere).
+ */
+export async function fmp4ToneSegments(dir: string, seconds: number, prefix = '', startPts = 900_000): Promise<{ initPath: string; segments: CutSegment[] }> {
+  const made = await runBytes('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', String(seconds), '-ac', '2', '-c:a', 'aac', '-b:a', '128k', '-f', 'adts', 'pipe:1']);
+  const frameTicks = (1024 * 90_000) / 48_000;
+  const frames = new AdtsReader().push(made).map((frame, index) => ({ data: frame.data, pts: ptsAdd(startPts, index * frameTicks), durationTicks: frameTicks }));
+  const muxer = new Fmp4Muxer();
+  const segments: CutSegment[] = [];
+  for (let first = 0; first < frames.length; first += 47) {
+    const slice = frames.slice(first, first + 47);
+    const path = join(dir, `${prefix}${segments.length}.m4s`);
+    await writeFile(path, muxer.muxSegment(slice));
+    segments.push({ path, startSeconds: (first * 1024) / 48_000, durationSeconds: (slice.length * 1024) / 48_000 });
+  }
+  const initPath = join(dir, `${prefix}init.mp4`);
+  await writeFile(initPath, muxer.initSegment());
+  return { initPath, segments };
+}
+
+/** A command's standard output, as bytes (it must succeed). */
+function runBytes(command: string, args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.on('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${command} exited with ${code}`))));
+  });
 }

@@ -6,7 +6,7 @@
  * that manual sessions follow the operator, and that a crash loses nothing recorded.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -317,4 +317,43 @@ t.test('a full disk (a real tmpfs) ends the session, queues its job and waits; t
   t.match(recorder.current, { state: 'recording', trigger: 'auto', continues: first.session }, 'the session goes on in a new one');
   t.same(resumed.slice(-1), ['fip'], 'the waiting jobs are resumed at once');
   t.same((await files.readIndex('fip', recorder.current!.session))!.lines.map((line) => line.msn), [5]);
+});
+
+t.test('an fMP4 channel records its .m4s segments with the init segment of each run, named in the index', async (t) => {
+  const { recorder, catalog, files, store } = await rig(t, { container: 'fmp4', record: true, endAfterSeconds: 1 });
+  await recorder.lead();
+  recorder.sourceChanged('main', at(0));
+  const initOf = (run: number): Uint8Array => Uint8Array.from([0x66, 0x74, 0x79, 0x70, run]);
+  // Run 7 writes 0–1; run 9 (a successor) completes 2, and writes 3; run 9's init is gone when 4 comes.
+  const publish = async (msn: number, run: number, withInit = true): Promise<void> => {
+    await store.putSegment('fip', 'hifi', segmentName(msn, run, 'm4s'), Uint8Array.from([0x6d, msn]), 60);
+    if (withInit) await store.putSegment('fip', 'hifi', `init-${run}.mp4`, initOf(run), 60);
+    await recorder.segmentPublished({ msn, run, durationSeconds: 1, programDateTime: T0 + msn * 1000, discontinuity: false, bytes: {} });
+  };
+  await publish(0, 7);
+  await publish(1, 7);
+  await publish(2, 9);
+  await publish(3, 9);
+  const [record] = await catalog.list('fip');
+  const directory = files.sessionDir('fip', record!.session);
+  const index = (await files.readIndex('fip', record!.session))!;
+  t.same(
+    index.lines.map((line) => [line.msn, line.initRun]),
+    [[0, 7], [1, 7], [2, 9], [3, 9]],
+    'each segment line names the run whose init it needs',
+  );
+  t.same((await readdir(directory)).sort(), ['0.m4s', '1.m4s', '2.m4s', '3.m4s', 'index.jsonl', 'init-7.mp4', 'init-9.mp4']);
+  t.same([...(await readFile(join(directory, 'init-9.mp4')))], [...initOf(9)], 'the init segment as published');
+  t.same([...(await readFile(join(directory, '2.m4s')))], [0x6d, 2]);
+
+  // An init segment gone from the store: the session ends before the segment that needs it.
+  await publish(4, 11, false);
+  const ended = (await catalog.list('fip'))[0]!;
+  t.match(ended, { session: record!.session, endReason: 'discontinuity', segments: 4 });
+
+  // Removing a stitched session's segments takes its init segments with them.
+  const kept = sessionSegments((await files.readIndex('fip', record!.session))!);
+  await files.deleteSegments('fip', record!.session, kept);
+  await files.deleteInits('fip', record!.session, kept);
+  t.same(await readdir(directory), ['index.jsonl']);
 });

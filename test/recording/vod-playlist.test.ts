@@ -53,3 +53,16 @@ t.test('the target duration is the longest EXTINF rounded (RFC 8216 §4.3.3.1)',
 t.test('an empty session has no playlist', async (t) => {
   t.throws(() => renderVodPlaylist('20261121T231500Z', []), RangeError);
 });
+
+t.test("an fMP4 session's playlist lists .m4s segments behind EXT-X-MAP, again where the init segment changes", async (t) => {
+  const fmp4 = (msn: number, initRun: number): RecordedSegment => ({ ...segment(msn, 1.002667, T0 + msn * 1000), initRun });
+  const text = renderVodPlaylist('20261121T231500Z', [fmp4(1, 7), fmp4(2, 7), fmp4(3, 9)]);
+  t.match(text, /#EXT-X-VERSION:6\n/, 'EXT-X-MAP needs version 6');
+  t.same(
+    text.split('\n').filter((line) => line.startsWith('#EXT-X-MAP') || (line !== '' && !line.startsWith('#'))),
+    ['#EXT-X-MAP:URI="20261121T231500Z/init-7.mp4"', '20261121T231500Z/1.m4s', '20261121T231500Z/2.m4s', '#EXT-X-MAP:URI="20261121T231500Z/init-9.mp4"', '20261121T231500Z/3.m4s'],
+  );
+  const { manifest, warnings } = parsePlaylist(text);
+  t.same(warnings, []);
+  t.same(manifest.segments.map((parsed) => parsed.map?.uri), ['20261121T231500Z/init-7.mp4', '20261121T231500Z/init-7.mp4', '20261121T231500Z/init-9.mp4']);
+});
