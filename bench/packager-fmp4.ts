@@ -1,5 +1,5 @@
 /**
- * The fMP4 rows of `npm run bench:packager` (issue 14, docs/architecture.md "CMAF container"):
+ * The fMP4 rows of `npm run bench:packager` (issue 14; docs/architecture.md, "CMAF container"):
  * on the same ADTS file and in the same alternation as the MPEG-TS rows, onair's CMAF packaging
  * (`container: fmp4`) against FFmpeg's `-f hls -hls_segment_type fmp4` and `-f dash`, all
  * copying the same AAC; and Low-Latency HLS channels (0.5 s parts) on both containers, with
