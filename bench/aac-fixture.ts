@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdtsReader } from '../src/media/adts.js';
+import { AdtsReader, parseAdtsHeader } from '../src/media/adts.js';
 
 export const FIXTURE_SAMPLE_RATE = 48_000;
 /** Bump when the signal or the encoder settings change, so stale caches are not reused. */
@@ -21,6 +21,8 @@ export interface AacFixture {
   bitrate: string;
   /** Whole file: every ADTS frame, headers included. */
   bytes: number;
+  /** The raw AAC access units: `bytes` without the ADTS headers (the payload fMP4 carries). */
+  rawBytes: number;
   frames: number;
   /** frames × 1024 / sample rate. */
   audioSeconds: number;
@@ -91,15 +93,17 @@ async function describeFixture(path: string, bitrate: string): Promise<AacFixtur
   const reader = new AdtsReader();
   let frames = 0;
   let sampleCount = 0;
+  let headerBytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
     for (const frame of reader.push(chunk as Buffer)) {
       frames += 1;
       sampleCount += frame.samples;
+      headerBytes += parseAdtsHeader(frame.data, 0)!.headerLength;
     }
   }
   if (reader.stats.skippedBytes > 0) throw new Error(`${path}: ${reader.stats.skippedBytes} bytes are not ADTS; delete it to regenerate`);
   const { size } = await stat(path);
-  return { path, bitrate, bytes: size, frames, audioSeconds: sampleCount / FIXTURE_SAMPLE_RATE };
+  return { path, bitrate, bytes: size, rawBytes: size - headerBytes, frames, audioSeconds: sampleCount / FIXTURE_SAMPLE_RATE };
 }
 
 function runFfmpeg(args: string[]): Promise<void> {

@@ -6,16 +6,21 @@
  * ratio ≤ 1.0 and container overhead within 1 point of the MPEG-TS floor. Timings are reported as
  * medians, never asserted.
  *
+ * The fMP4 rows (bench/packager-fmp4.ts) run in the same alternation: onair's CMAF packaging
+ * against FFmpeg's `-hls_segment_type fmp4` and `-f dash`, and Low-Latency channels (0.5 s parts)
+ * on both containers, with overhead against the raw AAC payload. `--ts-only` leaves them out.
+ *
  * With `--against <git ref>` it also runs the packager as it was at that commit (built beside
  * this checkout), in the same alternation, and prints this build's CPU over that one's.
  *
- *   node dist/bench/packager.js [--quick] [--bitrate 128k[,96k…]] [--runs N] [--against <git ref>]
+ *   node dist/bench/packager.js [--quick] [--bitrate 128k[,96k…]] [--runs N] [--against <git ref>] [--ts-only]
  */
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureFixtures, FIXTURE_SAMPLE_RATE, type AacFixture } from './aac-fixture.js';
 import { prepareBaseline, type Baseline } from './packager-baseline.js';
+import { emptyFmp4Runs, FMP4_SIDES, fmp4ReportLines, runFmp4Side, type Fmp4Runs, type Fmp4Side } from './packager-fmp4.js';
 import { ffmpegVersion, runFfmpegHls, runOnairWorker, scratchRoot, type SideRun } from './packager-runs.js';
 import { formatTable, median } from './report.js';
 
@@ -41,6 +46,8 @@ interface BenchOptions {
   seconds: number;
   /** A git ref whose packager runs beside this one. */
   against: string | undefined;
+  /** Leave out the fMP4 and Low-Latency rows. */
+  tsOnly: boolean;
 }
 
 interface BitrateResult {
@@ -49,6 +56,8 @@ interface BitrateResult {
   ffmpeg: SideRun[];
   /** The `--against` build's runs (empty without it). */
   baseline: SideRun[];
+  /** The fMP4 and Low-Latency rows' runs (empty with --ts-only). */
+  fmp4: Fmp4Runs;
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -59,6 +68,7 @@ function parseOptions(argv: string[]): BenchOptions {
       bitrate: { type: 'string', multiple: true },
       runs: { type: 'string' },
       against: { type: 'string' },
+      'ts-only': { type: 'boolean', default: false },
     },
   });
   const bitrates = (values.bitrate ?? DEFAULT_BITRATES).flatMap((value) => value.split(',')).map((value) => value.trim().toLowerCase());
@@ -67,7 +77,7 @@ function parseOptions(argv: string[]): BenchOptions {
   }
   const runs = values.runs === undefined ? (values.quick ? 1 : 3) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, got "${values.runs}"`);
-  return { bitrates, runs, seconds: values.quick ? QUICK_SECONDS : HOUR_SECONDS, against: values.against };
+  return { bitrates, runs, seconds: values.quick ? QUICK_SECONDS : HOUR_SECONDS, against: values.against, tsOnly: values['ts-only'] };
 }
 
 function progress(line: string): void {
@@ -90,20 +100,22 @@ async function main(): Promise<void> {
   const results: BitrateResult[] = [];
   for (const bitrate of options.bitrates) {
     const fixture = fixtures.get(bitrate)!;
-    const result: BitrateResult = { fixture, onair: [], ffmpeg: [], baseline: [] };
-    const sides = baseline ? (['ffmpeg', 'onair', 'baseline'] as const) : (['ffmpeg', 'onair'] as const);
+    const result: BitrateResult = { fixture, onair: [], ffmpeg: [], baseline: [], fmp4: emptyFmp4Runs() };
+    const sides: ('ffmpeg' | 'onair' | 'baseline' | Fmp4Side)[] = ['ffmpeg', 'onair', ...(baseline ? (['baseline'] as const) : []), ...(options.tsOnly ? [] : FMP4_SIDES)];
     for (let run = 0; run < options.runs; run++) {
       // Rotate which side goes first, so none always runs on a warmer machine.
       const order = sides.map((_, index) => sides[(index + run) % sides.length]!);
       for (const side of order) {
         if (side === 'ffmpeg') result.ffmpeg.push(await runFfmpegHls(fixture));
         else if (side === 'onair') result.onair.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE }));
-        else result.baseline.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE, workerPath: baseline!.workerPath }));
+        else if (side === 'baseline') result.baseline.push(await runOnairWorker({ path: fixture.path, bitrate, sampleRate: FIXTURE_SAMPLE_RATE, workerPath: baseline!.workerPath }));
+        else result.fmp4[side].push(await runFmp4Side(side, fixture));
       }
       progress(
         `${bitrate} run ${run + 1}/${options.runs}: onair ${result.onair[run]!.cpuSeconds.toFixed(3)} s CPU, `
           + `ffmpeg ${result.ffmpeg[run]!.cpuSeconds.toFixed(3)} s CPU`
-          + (baseline ? `, ${baseline.commit} ${result.baseline[run]!.cpuSeconds.toFixed(3)} s CPU` : ''),
+          + (baseline ? `, ${baseline.commit} ${result.baseline[run]!.cpuSeconds.toFixed(3)} s CPU` : '')
+          + (options.tsOnly ? '' : `, fmp4: onair ${result.fmp4['onair-fmp4'][run]!.cpuSeconds.toFixed(3)} s, ffmpeg hls ${result.fmp4['ffmpeg-hls-fmp4'][run]!.cpuSeconds.toFixed(3)} s, dash ${result.fmp4['ffmpeg-dash'][run]!.cpuSeconds.toFixed(3)} s`),
       );
     }
     results.push(result);
@@ -186,6 +198,7 @@ function printReport(options: BenchOptions, results: BitrateResult[], baseline: 
     `verdict, speed (ratio ≤ ${SPEED_TARGET_RATIO.toFixed(1)}): ${describeVerdicts(speed)}; without Node start-up: ${describeVerdicts(steadySpeed)}.`,
     `verdict, overhead over the MPEG-TS floor (≤ ${FLOOR_MARGIN_POINTS} point): ${describeVerdicts(nearFloor)}.`,
     ...(baseline ? [`against ${options.against} (${baseline.commit}), built beside this checkout and run in the same alternation: "onair/${baseline.commit} CPU" > 1 is a slowdown.`] : []),
+    ...(options.tsOnly ? [] : fmp4ReportLines(results.map(({ fixture, onair, fmp4 }) => ({ fixture, onairTs: onair, fmp4 })), options.runs)),
     `(${context.elapsedSeconds.toFixed(0)} s in total)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
