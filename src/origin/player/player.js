@@ -278,8 +278,9 @@ async function playWithDash(channel) {
     reportError(`dash.js error ${error.code ?? ''}: ${error.message ?? JSON.stringify(error)}`.replace(/ +:/, ':'));
     stop();
   });
-  dash.initialize(audio, channel.dashUrl, false);
-  startAudio();
+  // Absolute: dash.js resolves MPD refreshes, BaseURLs and its CMCD reports against it.
+  // autoPlay: dash.js starts the element itself once it has joined the live edge.
+  dash.initialize(audio, new URL(channel.dashUrl, location.href).href, true);
 }
 
 /** dash.js's audio Representations of the current Period (id, bandwidth, codecs), by bandwidth. */
