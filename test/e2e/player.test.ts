@@ -60,6 +60,8 @@ t.test('the player page plays fip in Chromium: live, renditions listed, time adv
   t.notOk(after.autoLevel, 'the chosen rendition holds (auto is off)');
   t.ok(afterSwitch.advancedSeconds >= AFTER_SWITCH_SECONDS, `media time advanced ${afterSwitch.advancedSeconds.toFixed(2)} s after the switch`);
   t.same(afterSwitch.errors, [], 'no error across the switch');
+  t.match(await player.page.locator('#codec').textContent(), /^mp4a\.40\.2, \d+ kb\/s$/, 'the page shows the codec and bit rate heard');
+  t.equal(await player.page.locator('#format').textContent(), 'HLS', 'played through HLS');
 
   await player.page.getByRole('button', { name: 'Stop fip' }).click();
   const stopped = await player.state();
