@@ -3,8 +3,10 @@
  *   GET/HEAD /                    the player page (src/origin/player/index.html)
  *   GET/HEAD /_player/*           its script and style sheet (src/origin/player/)
  *   GET/HEAD /_player/hls/*       hls.js's light build, from the installed npm package
- *   GET/HEAD /channels.json       the channels, their renditions, whether each is live, and
- *                                 what each has on air (docs/architecture.md, "Now playing")
+ *   GET/HEAD /_player/dash/*      dash.js's media player build (fmp4 channels' MPDs), likewise
+ *   GET/HEAD /channels.json       the channels, their renditions and codecs, their container and
+ *                                 DASH MPD, whether each is live, and what each has on air
+ *                                 (docs/architecture.md, "Now playing", "Player page")
  * `_player` is not a valid channel id, so these paths never shadow a channel's playlists.
  * Nothing is loaded from another site but a now playing's artwork. Errors (404, 503 while the
  * store is down) are the origin's JSON answers, from the handlers the origin plugin installs.
@@ -17,6 +19,9 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { OnairError } from '../errors.js';
+import { mpdName } from '../dash/channel-mpd.js';
+import { parseMasterPlaylist } from '../hls/playlist/master-playlist.js';
+import { masterPlaylistName } from '../hls/published-names.js';
 import { parseChannelState } from '../hls/sequence-state.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import { parseNowPlaying } from '../media/now-playing.js';
@@ -38,13 +43,25 @@ export interface ListedChannel {
   id: string;
   /** Master playlist, e.g. `fip/fip.m3u8`. */
   url: string;
-  renditions: { id: string; url: string }[];
+  /** Each rendition with its RFC 6381 codecs (`mp4a.40.2`) as the master or MPD lists it; null while unpublished or unlisted. */
+  renditions: ListedRendition[];
+  /** `fmp4` while the channel publishes a DASH MPD, `ts` while it publishes a master playlist only, null before either. */
+  container: 'ts' | 'fmp4' | null;
+  /** The live MPD, e.g. `fip/fip.mpd`, on fmp4 channels; null otherwise. */
+  dashUrl: string | null;
   /** True while the newest segment ended at most LIVE_WITHIN_TARGET_DURATIONS × TD ago. */
   live: boolean;
   /** Seconds since the newest segment's audio ended (by its PROGRAM-DATE-TIME); null when none is known. */
   lastSegmentAgeSeconds: number | null;
   /** What the channel has on air (src/media/now-playing.ts); null when nothing was set. */
   nowPlaying: ListedNowPlaying | null;
+}
+
+export interface ListedRendition {
+  id: string;
+  /** Its media playlist, e.g. `fip/fip_hifi.m3u8`. */
+  url: string;
+  codecs: string | null;
 }
 
 /** A now playing as listeners see it: the fields a page shows, each present only when set. */
@@ -62,6 +79,11 @@ const HLS_SCRIPT = 'hls.light.min.js';
 const PAGE_MAX_AGE = '10s';
 /** hls.js changes only with an upgrade of the package; a day of caching, then revalidation. */
 const HLS_MAX_AGE = '1d';
+const DASH_PREFIX = `${PLAYER_PREFIX}dash/`;
+/** dash.js's player without DRM, MSS, offline and reporting (not used here): about 0.7 MB, loaded by the page only to play DASH. */
+const DASH_SCRIPT = 'dash.mediaplayer.min.js';
+/** dash.js also changes only with an upgrade of the package. */
+const DASH_MAX_AGE = HLS_MAX_AGE;
 /** Live status moves with every segment and the now playing with every track: players and CDNs refetch it every few seconds. */
 const LISTING_CACHE_CONTROL = 'public, max-age=2';
 /** How long one reading of the channels' states answers /channels.json. */
@@ -71,6 +93,8 @@ const LIVE_WITHIN_TARGET_DURATIONS = 3;
 
 const PLAYER_DIR = join(packageRoot(), 'src', 'origin', 'player');
 const HLS_DIR = dirname(createRequire(import.meta.url).resolve(`hls.js/dist/${HLS_SCRIPT}`));
+/** The package exports only its full build (`require`: dist/modern/umd/dash.all.min.js); the media player build sits beside it. */
+const DASH_DIR = dirname(createRequire(import.meta.url).resolve('dashjs'));
 
 async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions): Promise<void> {
   const { store } = options;
@@ -95,6 +119,15 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     acceptRanges: false,
     allowedPath: (pathName) => pathName === `/${HLS_SCRIPT}`,
   });
+  await fastify.register(fastifyStatic, {
+    root: DASH_DIR,
+    prefix: DASH_PREFIX,
+    decorateReply: false,
+    index: false,
+    maxAge: DASH_MAX_AGE,
+    acceptRanges: false,
+    allowedPath: (pathName) => pathName === `/${DASH_SCRIPT}`,
+  });
 
   fastify.route({
     method: ['GET', 'HEAD'],
@@ -112,11 +145,15 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
     if (recent && now - recent.at < LISTING_MEMO_MS) return recent.channels;
     const channels = Promise.all(
       fastify.onairOrigin.channels().map(async (channel) => {
-        const [state, nowPlaying] = await Promise.all([
+        // The master and MPD come from the origin's playlist memory cache (re-read on publish).
+        const [state, nowPlaying, master, mpd] = await Promise.all([
           readFromStore(`state ${channel.id}`, () => store.getState(channel.id), storeTimeoutMs),
           readFromStore(`now playing ${channel.id}`, () => store.getNowPlaying(channel.id), storeTimeoutMs),
+          fastify.onairOrigin.playlist(channel.id, masterPlaylistName(channel.id)),
+          fastify.onairOrigin.playlist(channel.id, mpdName(channel.id)),
         ]);
-        return listChannel(channel, state, nowPlaying, now);
+        const manifests = { master: master?.body.toString('utf8') ?? null, mpd: mpd?.body.toString('utf8') ?? null };
+        return listChannel(channel, state, nowPlaying, manifests, now);
       }),
     );
     recent = { at: now, channels };
@@ -137,8 +174,17 @@ async function registerPlayer(fastify: FastifyInstance, options: PlayerOptions):
   });
 }
 
-/** One channel's entry, from its stored sequence state (src/hls/sequence-state.ts) and now playing at wall-clock `now`. */
-function listChannel(channel: OriginChannel, stateText: string | null, nowPlayingText: string | null, now: number): ListedChannel {
+/**
+ * One channel's entry, from its stored sequence state (src/hls/sequence-state.ts), now playing
+ * and published master playlist and MPD (null when absent) at wall-clock `now`.
+ */
+function listChannel(
+  channel: OriginChannel,
+  stateText: string | null,
+  nowPlayingText: string | null,
+  manifests: { master: string | null; mpd: string | null },
+  now: number,
+): ListedChannel {
   const state = parseChannelState(stateText);
   const newest = state?.window.at(-1);
   let lastSegmentAgeSeconds: number | null = null;
@@ -147,15 +193,55 @@ function listChannel(channel: OriginChannel, stateText: string | null, nowPlayin
     // Clocks of packager and origin differ a little: a segment never ends in the future.
     lastSegmentAgeSeconds = Math.round(Math.max(0, now - endedAt) / 100) / 10;
   }
+  const masterCodecs = variantCodecs(manifests.master);
+  const mpdCodecs = representationCodecs(manifests.mpd);
   const liveWithinSeconds = state ? LIVE_WITHIN_TARGET_DURATIONS * state.targetDuration : 0;
   return {
     id: channel.id,
     url: `${channel.id}/${channel.id}.m3u8`,
-    renditions: channel.renditions.map((id) => ({ id, url: `${channel.id}/${channel.id}_${id}.m3u8` })),
+    renditions: channel.renditions.map((id) => {
+      const name = `${channel.id}_${id}.m3u8`;
+      return { id, url: `${channel.id}/${name}`, codecs: masterCodecs.get(name) ?? mpdCodecs.get(id) ?? null };
+    }),
+    container: manifests.mpd !== null ? 'fmp4' : manifests.master !== null ? 'ts' : null,
+    dashUrl: manifests.mpd !== null ? `${channel.id}/${mpdName(channel.id)}` : null,
     live: lastSegmentAgeSeconds !== null && lastSegmentAgeSeconds <= liveWithinSeconds,
     lastSegmentAgeSeconds,
     nowPlaying: listedNowPlaying(nowPlayingText),
   };
+}
+
+/** Media playlist name → CODECS of the variants of a stored master playlist (none for text that is not one). */
+function variantCodecs(master: string | null): Map<string, string> {
+  const codecs = new Map<string, string>();
+  if (master === null) return codecs;
+  try {
+    for (const variant of parseMasterPlaylist(master).variants) {
+      if (variant.codecs !== undefined) codecs.set(variant.uri, variant.codecs);
+    }
+  } catch {
+    // The store is trusted, but not blindly: a master that does not parse lists no codecs.
+  }
+  return codecs;
+}
+
+/**
+ * Representation id → codecs of its AdaptationSet in a stored MPD (src/dash/mpd-writer.ts writes
+ * `codecs` on the AdaptationSet, Representations inside it): the renditions a master leaves out,
+ * e.g. MP3 ones of fmp4 channels (docs/architecture.md, "Player page").
+ */
+function representationCodecs(mpd: string | null): Map<string, string> {
+  const codecs = new Map<string, string>();
+  if (mpd === null) return codecs;
+  for (const set of mpd.matchAll(/<AdaptationSet\b([^>]*)>([\s\S]*?)<\/AdaptationSet>/g)) {
+    const setCodecs = /\scodecs="([^"]*)"/.exec(set[1]!)?.[1];
+    for (const representation of set[2]!.matchAll(/<Representation\b([^>]*)>/g)) {
+      const id = /\sid="([^"]*)"/.exec(representation[1]!)?.[1];
+      const own = /\scodecs="([^"]*)"/.exec(representation[1]!)?.[1];
+      if (id !== undefined && (own ?? setCodecs) !== undefined) codecs.set(id, (own ?? setCodecs)!);
+    }
+  }
+  return codecs;
 }
 
 /** The listed fields of a stored now playing (parsed and checked again: the store is trusted, but not blindly). */

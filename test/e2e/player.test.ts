@@ -3,6 +3,8 @@
  * onair packages it (memory store) and serves the page; Debian's Chromium (playwright-core)
  * opens `/`, sees fip live with its renditions, plays it through hls.js, and must hear media
  * time advance in real time, with no hls.js, media or page error, across a quality switch.
+ * An fmp4 channel is played through DASH (dash.js, loaded from the origin) and the page shows
+ * the codec and bit rate heard.
  */
 import type { Browser } from 'playwright-core';
 import t, { type Test } from 'tap';
@@ -12,6 +14,7 @@ import { originUrl, RENDITIONS, startRole, startSender, testConfig, waitForThree
 const PLAY_SECONDS = 5;
 const AFTER_SWITCH_SECONDS = 3;
 const LOW_LATENCY_PLAY_SECONDS = 8;
+const DASH_PLAY_SECONDS = 4;
 
 /** onair with fip fed by FFmpeg over SRT, three segments out, and Chromium starting meanwhile. */
 async function startLive(t: Test, options: Parameters<typeof testConfig>[0]): Promise<{ base: string; browserStarting: Promise<Browser> }> {
@@ -57,10 +60,52 @@ t.test('the player page plays fip in Chromium: live, renditions listed, time adv
   t.notOk(after.autoLevel, 'the chosen rendition holds (auto is off)');
   t.ok(afterSwitch.advancedSeconds >= AFTER_SWITCH_SECONDS, `media time advanced ${afterSwitch.advancedSeconds.toFixed(2)} s after the switch`);
   t.same(afterSwitch.errors, [], 'no error across the switch');
+  t.match(await player.page.locator('#codec').textContent(), /^mp4a\.40\.2, \d+ kb\/s$/, 'the page shows the codec and bit rate heard');
+  t.equal(await player.page.locator('#format').textContent(), 'HLS', 'played through HLS');
 
   await player.page.getByRole('button', { name: 'Stop fip' }).click();
   const stopped = await player.state();
   t.notOk(stopped.playing, 'Stop stops');
+  t.same(await player.errors(), [], 'no error at all');
+});
+
+t.test('the player page plays an fmp4 channel through DASH in Chromium and shows its codec', async (t) => {
+  const { base, browserStarting } = await startLive(t, { segmentSeconds: 2, channel: { container: 'fmp4' } });
+  const player = await PlayerPage.open(await browserStarting, base);
+  const requests: string[] = [];
+  player.page.on('request', (request) => requests.push(new URL(request.url()).pathname));
+
+  const row = player.page.getByRole('listitem').filter({ has: player.page.getByRole('heading', { name: /^fip\b/ }) });
+  await row.getByText('live', { exact: true }).waitFor({ timeout: 10_000 });
+  t.match(await row.locator('.renditions').textContent(), /\(mp4a\.40\.2\)/, 'the renditions are listed with their codecs');
+  const format = row.getByLabel('Format of fip');
+  await format.waitFor({ state: 'visible', timeout: 10_000 });
+  t.equal(await format.inputValue(), 'hls', 'HLS by default');
+  await format.selectOption('dash');
+
+  const playback = await player.play('fip', DASH_PLAY_SECONDS, 40_000);
+  t.same(playback.errors, [], 'no dash.js, media or page error');
+  t.ok(playback.advancedSeconds >= DASH_PLAY_SECONDS, `media time advanced ${playback.advancedSeconds.toFixed(2)} s in ${playback.wallSeconds.toFixed(2)} s`);
+  t.ok(requests.includes('/_player/dash/dash.mediaplayer.min.js'), 'dash.js came from the origin');
+  t.ok(requests.includes('/fip/fip.mpd'), 'the live MPD was loaded');
+  t.ok(requests.some((path) => /^\/fip\/[a-z0-9-]+\/.+\.m4s$/.test(path)), 'fMP4 segments were loaded');
+  t.notOk(requests.some((path) => path.endsWith('.m3u8')), 'no HLS playlist was loaded');
+
+  await player.page.waitForFunction(() => window.onairPlayer.rendition !== null, undefined, { timeout: 10_000, polling: 100 });
+  const heard = await player.page.evaluate(() => {
+    const state = window.onairPlayer as unknown as { format: string | null; codecs: string | null; bitrate: number | null; rendition: string | null };
+    return { format: state.format, codecs: state.codecs, bitrate: state.bitrate, rendition: state.rendition };
+  });
+  t.comment(JSON.stringify(heard));
+  t.equal(heard.format, 'dash', 'played through DASH');
+  t.equal(heard.codecs, 'mp4a.40.2', 'the codec heard');
+  t.ok(heard.bitrate !== null && heard.bitrate > 10_000, `its bit rate ${heard.bitrate} b/s`);
+  await player.page.waitForFunction(() => document.getElementById('codec')!.textContent !== '–', undefined, { timeout: 5_000, polling: 100 });
+  t.match(await player.page.locator('#codec').textContent(), /^mp4a\.40\.2, \d+ kb\/s$/, 'the page shows codec and bit rate');
+  t.equal(await player.page.locator('#format').textContent(), 'DASH', 'and the format');
+
+  await player.page.getByRole('button', { name: 'Stop fip' }).click();
+  t.notOk((await player.state()).playing, 'Stop stops');
   t.same(await player.errors(), [], 'no error at all');
 });
 

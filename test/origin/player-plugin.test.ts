@@ -7,7 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import type { Test } from 'tap';
+import { renderChannelMpds } from '../../src/dash/channel-mpd.js';
 import { OnairError } from '../../src/errors.js';
+import { renderMasterPlaylist } from '../../src/hls/playlist-writer.js';
 import { emptyChannelState } from '../../src/hls/sequence-state.js';
 import { serializeNowPlaying } from '../../src/media/now-playing.js';
 import { buildOrigin } from '../../src/origin/origin-server.js';
@@ -27,6 +29,13 @@ const JS_TYPE = /^(application|text)\/javascript/;
 
 /** Publishes a channel whose newest segment (MSN 7) ended `endedSecondsAgo` ago. */
 async function publishChannel(store: Store, channel: string, endedSecondsAgo: number): Promise<void> {
+  const state = liveState(endedSecondsAgo);
+  const playlist = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${TARGET_DURATION}\n#EXT-X-MEDIA-SEQUENCE:6\n`;
+  await store.publish({ channel, playlists: { [`${channel}.m3u8`]: playlist, [`${channel}_hifi.m3u8`]: playlist }, state: JSON.stringify(state) });
+}
+
+/** A sequence state whose newest segment (MSN 7) ended `endedSecondsAgo` ago. */
+function liveState(endedSecondsAgo: number): ReturnType<typeof emptyChannelState> {
   const state = emptyChannelState(TARGET_DURATION, 0);
   const durationSeconds = 3.989;
   const end = Date.now() - endedSecondsAgo * 1000;
@@ -39,8 +48,8 @@ async function publishChannel(store: Store, channel: string, endedSecondsAgo: nu
     discontinuity: false,
   }));
   state.nextMsn = 8;
-  const playlist = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${TARGET_DURATION}\n#EXT-X-MEDIA-SEQUENCE:6\n`;
-  await store.publish({ channel, playlists: { [`${channel}.m3u8`]: playlist, [`${channel}_hifi.m3u8`]: playlist }, state: JSON.stringify(state) });
+  state.nextPts = 2 * 3.989 * 90_000;
+  return state;
 }
 
 /** fip live (newest segment ended 1 s ago), jazz silent for a minute, rock never published. */
@@ -103,6 +112,27 @@ t.test('hls.js is served as JavaScript from the installed package, cached for a 
   t.equal(revalidated.statusCode, 304, 'a cached copy is revalidated with its ETag');
 });
 
+t.test('dash.js is served as JavaScript from the installed package, cached for a day like hls.js', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const url = '/_player/dash/dash.mediaplayer.min.js';
+  const response = await app.inject({ method: 'GET', url });
+  t.equal(response.statusCode, 200);
+  t.match(response.headers['content-type'], JS_TYPE);
+  t.equal(response.headers['cache-control'], 'public, max-age=86400');
+  t.match(response.body.slice(0, 2000), /e\.dashjs=t\(\)/, 'the UMD build, which defines window.dashjs');
+  t.ok(response.body.length > 100_000, `the whole build (${response.body.length} bytes)`);
+  t.notOk(response.headers['accept-ranges'], 'no ranges, as for hls.js');
+
+  const revalidated = await app.inject({ method: 'GET', url, headers: { 'if-none-match': String(response.headers.etag) } });
+  t.equal(revalidated.statusCode, 304, 'a cached copy is revalidated with its ETag');
+  const head = await app.inject({ method: 'HEAD', url });
+  t.equal(head.statusCode, 200, 'HEAD works');
+  t.equal(head.body, '', 'HEAD has no body');
+
+  const script = (await app.inject({ method: 'GET', url: '/_player/player.js' })).body;
+  t.match(script, `'${url.slice(1)}'`, 'the page script loads this very path (relative)');
+});
+
 t.test('channels.json lists every channel with its renditions, live only while segments keep coming', async (t) => {
   const app = await startOrigin(t, await filledStore(t));
   const response = await app.inject({ method: 'GET', url: '/channels.json' });
@@ -117,19 +147,87 @@ t.test('channels.json lists every channel with its renditions, live only while s
         id: 'fip',
         url: 'fip/fip.m3u8',
         renditions: [
-          { id: 'lofi', url: 'fip/fip_lofi.m3u8' },
-          { id: 'hifi', url: 'fip/fip_hifi.m3u8' },
+          { id: 'lofi', url: 'fip/fip_lofi.m3u8', codecs: null },
+          { id: 'hifi', url: 'fip/fip_hifi.m3u8', codecs: null },
         ],
         live: true,
       },
-      { id: 'jazz', url: 'jazz/jazz.m3u8', renditions: [{ id: 'hifi', url: 'jazz/jazz_hifi.m3u8' }], live: false },
-      { id: 'rock', url: 'rock/rock.m3u8', renditions: [{ id: 'hifi', url: 'rock/rock_hifi.m3u8' }], live: false },
+      { id: 'jazz', url: 'jazz/jazz.m3u8', renditions: [{ id: 'hifi', url: 'jazz/jazz_hifi.m3u8', codecs: null }], live: false },
+      { id: 'rock', url: 'rock/rock.m3u8', renditions: [{ id: 'hifi', url: 'rock/rock_hifi.m3u8', codecs: null }], live: false },
     ],
   );
   const ages = listing.channels.map((channel) => channel.lastSegmentAgeSeconds);
   t.ok(ages[0]! >= 1 && ages[0]! < 3, `fip's newest segment ended ${ages[0]} s ago`);
   t.ok(ages[1]! >= 60 && ages[1]! < 62, `jazz's newest segment ended ${ages[1]} s ago`);
   t.equal(ages[2], null, 'rock has no segment yet');
+});
+
+t.test('channels.json gives each channel its container, its DASH MPD on fmp4 channels and each rendition its codecs', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const state = liveState(1);
+  const master = (ids: string[]): string =>
+    renderMasterPlaylist(ids.map((id) => ({ uri: `${id}.m3u8`, bandwidth: 130_000, averageBandwidth: 128_000, codecs: 'mp4a.40.2' })));
+  // A TS channel: master playlist only; its MP3 rendition is not in the master (packed audio).
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': master(['fip_hifi']) }, state: JSON.stringify(state) });
+  // An fmp4 channel: the master lists its AAC rendition, the MPD (as the packager renders it) AAC and MP3.
+  const mpds = renderChannelMpds(
+    { id: 'jazz', sampleRate: 48_000, renditions: [{ id: 'hifi', bitrate: 128_000 }, { id: 'mp3', codec: 'mp3', bitrate: 128_000 }] },
+    state,
+  );
+  await store.publish({ channel: 'jazz', playlists: { 'jazz.m3u8': master(['jazz_hifi']), ...mpds }, state: JSON.stringify(state) });
+  const app = await buildOrigin({
+    store,
+    channels: [
+      { id: 'fip', renditions: ['hifi', 'mp3'] },
+      { id: 'jazz', renditions: ['hifi', 'mp3'] },
+      { id: 'rock', renditions: ['hifi'] },
+    ],
+    targetDurationSeconds: TARGET_DURATION,
+    storeTimeoutMs: 200,
+  });
+  t.teardown(() => app.close());
+  await app.ready();
+
+  const listing = (await app.inject({ method: 'GET', url: '/channels.json' })).json<ChannelListing>();
+  t.same(
+    listing.channels.map(({ id, url, renditions, container, dashUrl }) => ({ id, url, renditions, container, dashUrl })),
+    [
+      {
+        id: 'fip',
+        url: 'fip/fip.m3u8',
+        renditions: [
+          { id: 'hifi', url: 'fip/fip_hifi.m3u8', codecs: 'mp4a.40.2' },
+          { id: 'mp3', url: 'fip/fip_mp3.m3u8', codecs: null },
+        ],
+        container: 'ts',
+        dashUrl: null,
+      },
+      {
+        id: 'jazz',
+        url: 'jazz/jazz.m3u8',
+        renditions: [
+          { id: 'hifi', url: 'jazz/jazz_hifi.m3u8', codecs: 'mp4a.40.2' },
+          { id: 'mp3', url: 'jazz/jazz_mp3.m3u8', codecs: 'mp4a.40.34' },
+        ],
+        container: 'fmp4',
+        dashUrl: 'jazz/jazz.mpd',
+      },
+      { id: 'rock', url: 'rock/rock.m3u8', renditions: [{ id: 'hifi', url: 'rock/rock_hifi.m3u8', codecs: null }], container: null, dashUrl: null },
+    ],
+    'codecs as the master lists them, else as the MPD does; nothing published, nothing known',
+  );
+  t.same(
+    listing.channels.map((channel) => [channel.live, channel.lastSegmentAgeSeconds !== null, channel.nowPlaying]),
+    [
+      [true, true, null],
+      [true, true, null],
+      [false, false, null],
+    ],
+    'the existing fields are still there',
+  );
+  t.equal((await app.inject({ method: 'GET', url: '/jazz/jazz.mpd' })).statusCode, 200, 'the listed dashUrl is served');
 });
 
 t.test('channels.json gives each channel its now playing: the fields a page shows, null when none is set or readable', async (t) => {
@@ -181,6 +279,10 @@ t.test('unknown assets and files outside the player get the origin JSON 404', as
     '/_player/hls/hls.light.min.js.map',
     '/_player/hls/missing.js',
     '/_player/hls/%2e%2e/%2e%2e/package.json',
+    '/_player/dash/dash.all.min.js',
+    '/_player/dash/dash.mediaplayer.min.js.map',
+    '/_player/dash/dash.mediaplayer.debug.js',
+    '/_player/dash/%2e%2e/%2e%2e/%2e%2e/package.json',
     '/_player/%2e%2e/player-plugin.ts',
   ];
   for (const url of urls) {
@@ -194,7 +296,7 @@ t.test('unknown assets and files outside the player get the origin JSON 404', as
 
 t.test('player paths and channel paths do not take each other', async (t) => {
   const app = await startOrigin(t, await filledStore(t));
-  for (const url of ['/channels.json', '/_player/player.js', '/_player/hls/hls.light.min.js']) {
+  for (const url of ['/channels.json', '/_player/player.js', '/_player/hls/hls.light.min.js', '/_player/dash/dash.mediaplayer.min.js']) {
     t.equal((await app.inject({ method: 'GET', url })).statusCode, 200, `${url} reaches the player`);
   }
   t.equal((await app.inject({ method: 'GET', url: '/fip/fip.m3u8' })).statusCode, 200, 'the master playlist is still served');

@@ -3,6 +3,9 @@
  * plays one with hls.js (lowLatencyMode: LL-HLS when the playlists offer it, plain HLS
  * otherwise), offers "auto" or a fixed rendition, and shows the live latency every second.
  * Browsers without MediaSource but with native HLS (older iOS) play the master playlist directly.
+ * fmp4 channels (those channels.json gives a dashUrl) offer a Format choice, HLS (the default)
+ * or DASH: DASH plays the live MPD with dash.js, loaded from this origin on first use.
+ * "Codec" shows the codecs and bit rate of the rendition being heard.
  *
  * Now playing: each channel's row shows what channels.json says it has on air; "On air" shows
  * what the stream being heard says, from its ID3 timed metadata (hls.js, or Safari natively,
@@ -13,11 +16,14 @@
  * channel, playing, currentTime, latency (seconds behind the playlist's live edge, hls.js),
  * wallClockLatency (now minus the PROGRAM-DATE-TIME being heard), level and rendition (what
  * is heard), autoLevel, track (the now playing "On air" shows: title, artist, album,
- * artworkUrl, and source `stream` or `listing`; null when none), and errors (every error
- * raised, as text, oldest first).
+ * artworkUrl, and source `stream` or `listing`; null when none), format (`hls`, `dash` or
+ * `native`; null when stopped), codecs and bitrate (of the rendition heard, bits per second;
+ * null when unknown), and errors (every error raised, as text, oldest first).
  */
 const LISTING_REFRESH_MS = 5000;
 const PLAYBACK_REFRESH_MS = 1000;
+/** dash.js's media player build (src/origin/player-plugin.ts), relative to the page. */
+const DASH_SCRIPT = '_player/dash/dash.mediaplayer.min.js';
 
 const audio = document.getElementById('audio');
 const channelList = document.getElementById('channels');
@@ -29,10 +35,18 @@ const latencyText = document.getElementById('latency');
 const errorText = document.getElementById('error');
 const trackText = document.getElementById('track');
 const artwork = document.getElementById('artwork');
+const formatText = document.getElementById('format');
+const codecText = document.getElementById('codec');
 
 /** Channel id → { channel, button, status, renditions } for the rows on the page. */
 const rows = new Map();
 let hls = null;
+/** The dash.js MediaPlayer while DASH plays. */
+let dash = null;
+/** How the channel being heard is played: `hls`, `dash` or `native`; null when stopped. */
+let playingFormat = null;
+/** dash.js loading (window.dashjs once loaded); null until first needed or after a failed load. */
+let dashLoading = null;
 let playingChannel = null;
 /** The now playing the stream being heard carries (from its ID3 cues); null until it says one. */
 let heard = null;
@@ -49,6 +63,10 @@ const player = {
     return audio.currentTime;
   },
   get latency() {
+    if (dash) {
+      const latency = dash.getCurrentLiveLatency();
+      return Number.isFinite(latency) && latency > 0 ? latency : null;
+    }
     return hls && hls.latency > 0 ? hls.latency : null;
   },
   get wallClockLatency() {
@@ -56,13 +74,28 @@ const player = {
     return heard ? (Date.now() - heard.getTime()) / 1000 : null;
   },
   get level() {
+    if (dash) {
+      const current = dashRepresentation();
+      return current ? dashRepresentations().findIndex((representation) => representation.id === current.id) : -1;
+    }
     return hls ? hls.currentLevel : -1;
   },
   get rendition() {
+    if (dash) return dashRepresentation()?.id ?? null;
     return hls && hls.currentLevel >= 0 ? renditionName(hls.levels[hls.currentLevel]) : null;
   },
   get autoLevel() {
+    if (dash) return dash.getSettings().streaming.abr.autoSwitchBitrate.audio !== false;
     return hls ? hls.autoLevelEnabled : true;
+  },
+  get format() {
+    return playingFormat;
+  },
+  get codecs() {
+    return heardQuality()?.codecs ?? null;
+  },
+  get bitrate() {
+    return heardQuality()?.bitrate ?? null;
   },
   get track() {
     return shownTrack();
@@ -106,7 +139,9 @@ function renderChannels(channels) {
     row.channel = channel;
     row.status.textContent = channel.live ? 'live' : 'off air';
     row.status.className = `status ${channel.live ? 'live' : 'off-air'}`;
-    row.renditions.textContent = `Renditions: ${channel.renditions.map((rendition) => rendition.id).join(', ')}`;
+    row.renditions.textContent = `Renditions: ${channel.renditions.map(renditionLine).join(', ')}`;
+    row.formatLine.hidden = !channel.dashUrl;
+    if (!channel.dashUrl) row.format.value = 'hls';
     row.onAir.textContent = channel.nowPlaying ? trackLine(channel.nowPlaying) : '';
     row.onAir.hidden = !channel.nowPlaying;
   }
@@ -123,6 +158,17 @@ function addRow(id) {
   heading.append(' ', status);
   const renditions = document.createElement('p');
   renditions.className = 'renditions';
+  const formatLine = document.createElement('p');
+  formatLine.className = 'format';
+  formatLine.hidden = true;
+  const format = document.createElement('select');
+  format.setAttribute('aria-label', `Format of ${id}`);
+  format.append(new Option('HLS', 'hls', true, true), new Option('DASH', 'dash'));
+  // A new choice for the channel being heard takes effect at once.
+  format.addEventListener('change', () => {
+    if (playingChannel?.id === id) play(rows.get(id).channel);
+  });
+  formatLine.append('Format: ', format);
   const onAir = document.createElement('p');
   onAir.className = 'on-air';
   onAir.hidden = true;
@@ -132,9 +178,9 @@ function addRow(id) {
     if (playingChannel?.id === id) stop();
     else play(rows.get(id).channel);
   });
-  item.append(heading, renditions, onAir, button);
+  item.append(heading, renditions, formatLine, onAir, button);
   channelList.append(item);
-  const row = { item, status, renditions, onAir, button, channel: null };
+  const row = { item, status, renditions, formatLine, format, onAir, button, channel: null };
   rows.set(id, row);
   return row;
 }
@@ -153,9 +199,14 @@ function play(channel) {
   playingChannel = channel;
   nowPlaying.textContent = channel.id;
   renderTrack();
-  if (window.Hls?.isSupported()) {
+  if (channel.dashUrl && rows.get(channel.id)?.format.value === 'dash') {
+    playingFormat = 'dash';
+    playWithDash(channel);
+  } else if (window.Hls?.isSupported()) {
+    playingFormat = 'hls';
     playWithHls(channel);
   } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
+    playingFormat = 'native';
     audio.src = channel.url;
     startAudio();
   } else {
@@ -181,6 +232,88 @@ function playWithHls(channel) {
   hls.attachMedia(audio);
 }
 
+/** dash.js, loaded from this origin the first time a channel is played through DASH. */
+function loadDash() {
+  dashLoading ??= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = DASH_SCRIPT;
+    script.addEventListener('load', () => (window.dashjs ? resolve(window.dashjs) : reject(new Error('dash.js did not load'))));
+    script.addEventListener('error', () => {
+      script.remove();
+      dashLoading = null;
+      reject(new Error('dash.js could not be loaded'));
+    });
+    document.head.append(script);
+  });
+  return dashLoading;
+}
+
+async function playWithDash(channel) {
+  if (!window.MediaSource && !window.ManagedMediaSource) {
+    reportError('This browser cannot play DASH (no MediaSource).');
+    stop();
+    return;
+  }
+  let dashjs;
+  try {
+    dashjs = await loadDash();
+  } catch (error) {
+    if (playingChannel === channel) {
+      reportError(error.message);
+      stop();
+    }
+    return;
+  }
+  // Stopped, or another channel or format chosen, while dash.js loaded.
+  if (playingChannel !== channel || playingFormat !== 'dash' || dash) return;
+  const events = dashjs.MediaPlayer.events;
+  dash = dashjs.MediaPlayer().create();
+  dash.on(events.STREAM_INITIALIZED, () => {
+    fillQualities();
+    renderPlayback();
+  });
+  dash.on(events.QUALITY_CHANGE_RENDERED, renderPlayback);
+  dash.on(events.ERROR, (event) => {
+    const error = event.error ?? event;
+    reportError(`dash.js error ${error.code ?? ''}: ${error.message ?? JSON.stringify(error)}`.replace(/ +:/, ':'));
+    stop();
+  });
+  // Absolute: dash.js resolves MPD refreshes, BaseURLs and its CMCD reports against it.
+  // autoPlay: dash.js starts the element itself once it has joined the live edge.
+  dash.initialize(audio, new URL(channel.dashUrl, location.href).href, true);
+}
+
+/** dash.js's audio Representations of the current Period (id, bandwidth, codecs), by bandwidth. */
+function dashRepresentations() {
+  return dash ? [...dash.getRepresentationsByType('audio')].sort((a, b) => a.bandwidth - b.bandwidth) : [];
+}
+
+function dashRepresentation() {
+  return dash?.getCurrentRepresentationForType('audio') ?? null;
+}
+
+/** The codecs and bit rate of what is heard: from the player, else what channels.json lists for that rendition. */
+function heardQuality() {
+  if (!playingChannel) return null;
+  let codecs = null;
+  let bitrate = null;
+  if (dash) {
+    const representation = dashRepresentation();
+    if (!representation) return null;
+    // dash.js gives `audio/mp4;codecs="mp4a.40.2"` or the bare value.
+    codecs = /codecs="?([^";]+)"?/.exec(representation.codecs ?? '')?.[1] ?? representation.codecs ?? null;
+    bitrate = representation.bandwidth ?? null;
+  } else if (hls && hls.currentLevel >= 0) {
+    const level = hls.levels[hls.currentLevel];
+    codecs = level.attrs?.CODECS ?? level.audioCodec ?? null;
+    bitrate = level.bitrate || null;
+  } else {
+    return null;
+  }
+  const listed = playingChannel.renditions.find((rendition) => rendition.id === player.rendition);
+  return { codecs: codecs ?? listed?.codecs ?? null, bitrate };
+}
+
 function startAudio() {
   audio.play().catch((error) => {
     if (playingChannel) reportError(`playback refused: ${error.message}`);
@@ -192,6 +325,11 @@ function stop() {
     hls.destroy();
     hls = null;
   }
+  if (dash) {
+    dash.destroy();
+    dash = null;
+  }
+  playingFormat = null;
   audio.removeAttribute('src');
   audio.load();
   playingChannel = null;
@@ -204,9 +342,11 @@ function stop() {
   renderPlayback();
 }
 
-/** "auto" plus one choice per hls.js level (sorted by bit rate), named after its rendition. */
+/** "auto" plus one choice per hls.js level or dash.js Representation (sorted by bit rate), named after its rendition. */
 function fillQualities() {
-  const choices = hls.levels.map(
+  const choices = dash
+    ? dashRepresentations().map((representation) => new Option(`${representation.id} (${Math.round(representation.bandwidth / 1000)} kb/s)`, representation.id))
+    : hls.levels.map(
     (level, index) => new Option(`${renditionName(level)} (${Math.round(level.bitrate / 1000)} kb/s)`, String(index)),
   );
   qualitySelect.replaceChildren(new Option('auto', '-1'), ...choices);
@@ -221,13 +361,29 @@ function renditionName(level) {
 qualitySelect.addEventListener('change', () => {
   // nextLevel switches from the next segment on: no gap, unlike currentLevel's buffer flush.
   if (hls) hls.nextLevel = Number(qualitySelect.value);
+  if (dash) {
+    const auto = qualitySelect.value === '-1';
+    dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { audio: auto } } } });
+    if (!auto) dash.setRepresentationForTypeById('audio', qualitySelect.value);
+  }
 });
+
+/** "hifi (mp4a.40.2)", or the id alone when its codecs are unknown. */
+function renditionLine(rendition) {
+  return rendition.codecs ? `${rendition.id} (${rendition.codecs})` : rendition.id;
+}
+
+const FORMAT_NAMES = { hls: 'HLS', dash: 'DASH', native: 'HLS (native)' };
 
 function renderPlayback() {
   const rendition = player.rendition;
   renditionText.textContent = rendition ? `playing ${rendition}` : '';
   const latency = player.latency;
   latencyText.textContent = player.playing && latency !== null ? `${latency.toFixed(1)} s` : '–';
+  formatText.textContent = playingFormat ? FORMAT_NAMES[playingFormat] : '–';
+  const quality = heardQuality();
+  const parts = [quality?.codecs, quality?.bitrate ? `${Math.round(quality.bitrate / 1000)} kb/s` : null].filter(Boolean);
+  codecText.textContent = parts.length > 0 ? parts.join(', ') : '–';
 }
 
 /** "Artist – Title", or the title alone. */
