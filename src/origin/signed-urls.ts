@@ -105,9 +105,10 @@ export function addTokenToPlaylist(playlist: string, token: string): string {
 }
 
 /**
- * Adds `token` to the segment URLs of a DASH MPD (ISO/IEC 23009-1 §5.3.9.4): the `media`,
- * `initialization` and `index` attributes of every SegmentTemplate, after a `?` or, when the
- * template has a query already, after `&amp;` (the text is XML). A token has no `$`, so
+ * Adds `token` to the segment URLs of a DASH MPD (docs/architecture.md, "MPEG-DASH manifests";
+ * ISO/IEC 23009-1 §5.3.9.4): the `media`, `initialization` and `index` attributes of every
+ * SegmentTemplate, after a `?` or, when the template has a query already, after `&amp;` (the
+ * text is XML). A token has no `$`, so
  * `$Number$` and `$RepresentationID$` stay the only template identifiers, nor any XML special
  * character. BaseURL is left alone: a base URL's query is not kept when a template resolves
  * against it (RFC 3986 §5.2.2), and the templates carry the token anyway; UTCTiming, Location
