@@ -7,9 +7,10 @@
  *   code (`token_missing`, `token_malformed`, `token_expired`, `token_forged`,
  *   `token_wrong_path`), `Cache-Control: no-store` (a refusal is about one token, never about
  *   the resource). A store outage still answers 503 as usual, but only to a valid token.
- * - onSend: a signed channel's playlists carry the request's token on every relative URI, so
- *   players need nothing special (a verified token has URL-safe characters only, so nothing
- *   else can enter the playlist). A gzip-coded playlist is decoded, rewritten and compressed
+ * - onSend: a signed channel's playlists carry the request's token on every relative URI, and
+ *   its MPDs on every SegmentTemplate URL (media, initialization), so players need nothing
+ *   special (a verified token has URL-safe characters only, so nothing else can enter the
+ *   playlist or the MPD). A gzip-coded playlist is decoded, rewritten and compressed
  *   again, once per (path, playlist version and coding, token): the result is kept in a
  *   byte-bounded LRU (`cacheBytes`, least recently used out first; a variant larger than
  *   the whole budget is not kept), so a token's repeated reloads cost a lookup. ETags and 304s stay the origin's: one ETag per playlist version and coding, which
@@ -30,9 +31,9 @@ import { OnairError } from '../errors.js';
 import { sendError } from '../http/error-replies.js';
 import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
-import { MPD_ROUTE } from './dash-plugin.js';
+import { DASH_CONTENT_TYPE, MPD_ROUTE } from './dash-plugin.js';
 import { literalQuery } from './query-parameters.js';
-import { addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
+import { addTokenToMpd, addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 import { ByteLru, type LruStats } from './byte-lru.js';
 
 const gzipAsync = promisify(gzip);
@@ -67,8 +68,7 @@ declare module 'fastify' {
 
 const MAX_AGE = /max-age=(\d+)/;
 
-/** The origin's routes of a channel's playlists, parts and segments (origin-plugin.ts). */
-// A signed channel's MPDs need a token too (their segment URLs carry none: DASH on signed channels is not done yet).
+/** The origin's routes of a channel's playlists, parts and segments (origin-plugin.ts), and its MPDs (dash-plugin.ts). */
 const MEDIA_ROUTES = new Set([PLAYLIST_ROUTE, SEGMENT_ROUTE, MPD_ROUTE]);
 /** The recordings' routes (recording/recordings-plugin.ts): a channel's token covers them. */
 const RECORDINGS_PREFIX = '/recordings/';
@@ -119,7 +119,8 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     const granted = request.grantedToken;
     if (granted === null) return done(null, payload);
     capMaxAge(reply, granted.expiresAt - nowSeconds());
-    if (reply.statusCode !== 200 || reply.getHeader('content-type') !== PLAYLIST_CONTENT_TYPE) return done(null, payload);
+    const addToken = reply.statusCode === 200 ? TOKEN_ADDERS.get(reply.getHeader('content-type')) : undefined;
+    if (addToken === undefined) return done(null, payload);
     if (request.method === 'HEAD') {
       // No body to rewrite: the origin's length would count the playlist without tokens.
       reply.removeHeader('content-length');
@@ -132,7 +133,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
     // One ETag names one body of one path (origin-plugin.ts); without one, nothing is kept.
     const variantKey = typeof etag === 'string' ? `${path}\n${etag}\n${granted.token}` : undefined;
-    variants.get(variantKey, () => addTokenToBody(body, granted.token, gzipped)).then(
+    variants.get(variantKey, () => addTokenToBody(body, granted.token, gzipped, addToken)).then(
       (signed) => done(null, signed),
       (error: Error) => done(error),
     );
@@ -170,9 +171,15 @@ function capMaxAge(reply: FastifyReply, tokenSecondsLeft: number): void {
   if (remainingSeconds < Number(current[1])) reply.header('cache-control', cacheControl.replace(MAX_AGE, `max-age=${remainingSeconds}`));
 }
 
-async function addTokenToBody(body: Buffer, token: string, gzipped: boolean): Promise<Buffer> {
+/** The bodies that name URLs, by Content-Type: HLS playlists, and DASH MPDs (segment templates). */
+const TOKEN_ADDERS = new Map<unknown, (text: string, token: string) => string>([
+  [PLAYLIST_CONTENT_TYPE, addTokenToPlaylist],
+  [DASH_CONTENT_TYPE, addTokenToMpd],
+]);
+
+async function addTokenToBody(body: Buffer, token: string, gzipped: boolean, addToken: (text: string, token: string) => string): Promise<Buffer> {
   const text = (gzipped ? await gunzipAsync(body) : body).toString('utf8');
-  const signed = Buffer.from(addTokenToPlaylist(text, token), 'utf8');
+  const signed = Buffer.from(addToken(text, token), 'utf8');
   return gzipped ? gzipAsync(signed) : signed;
 }
 

@@ -104,6 +104,32 @@ export function addTokenToPlaylist(playlist: string, token: string): string {
     .join('\n');
 }
 
+/**
+ * Adds `token` to the segment URLs of a DASH MPD (docs/architecture.md, "MPEG-DASH manifests";
+ * ISO/IEC 23009-1 §5.3.9.4): the `media`, `initialization` and `index` attributes of every
+ * SegmentTemplate, after a `?` or, when the template has a query already, after `&amp;` (the
+ * text is XML). A token has no `$`, so
+ * `$Number$` and `$RepresentationID$` stay the only template identifiers, nor any XML special
+ * character. BaseURL is left alone: a base URL's query is not kept when a template resolves
+ * against it (RFC 3986 §5.2.2), and the templates carry the token anyway; UTCTiming, Location
+ * and absolute URLs (another host) are left alone too.
+ */
+export function addTokenToMpd(mpd: string, token: string): string {
+  return mpd.replace(SEGMENT_TEMPLATE_TAG, (tag: string) =>
+    tag.replace(TAG_ATTRIBUTE, (match: string, name: string, quote: string, value: string) =>
+      TEMPLATE_URL_ATTRIBUTES.has(name) && value !== '' && isRelativeReference(value)
+        ? `${match.slice(0, -1)}${value.includes('?') ? '&amp;' : '?'}${TOKEN_PARAMETER}=${token}${quote}`
+        : match,
+    ),
+  );
+}
+
+// A SegmentTemplate start tag, its attributes matched whole so that a quoted `>` does not end it.
+const SEGMENT_TEMPLATE_TAG = /<SegmentTemplate(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*\/?>/g;
+// Each attribute of that tag, matched whole, so that `media="` inside another attribute's value is not taken for one.
+const TAG_ATTRIBUTE = /\s([^\s=/>]+)\s*=\s*(["'])((?:(?!\2)[^])*)\2/g;
+const TEMPLATE_URL_ATTRIBUTES = new Set(['media', 'initialization', 'index']);
+
 function signature(key: string, signed: string): string {
   return createHmac('sha256', key).update(signed, 'utf8').digest('base64url');
 }

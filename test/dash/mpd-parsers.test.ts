@@ -10,6 +10,7 @@ import { renderChannelMpds, type MpdChannel } from '../../src/dash/channel-mpd.j
 import type { ChannelState, WindowSegment } from '../../src/hls/sequence-state.js';
 import { launchChromium } from '../helpers/browser.js';
 import { openDashPage } from '../helpers/dash-page.js';
+import { addTokenToMpd, signPath } from '../../src/origin/signed-urls.js';
 
 /** A host no request leaves the browser for: playwright answers everything. */
 const BASE = 'http://onair.test';
@@ -150,5 +151,92 @@ t.test('dash.js and shaka-player parse a live MPD with two Periods: Periods, Rep
   );
   const gaps = byShaka.references.slice(1).map((reference, index) => reference.start - byShaka.references[index]!.end);
   t.ok(gaps.every((gap) => Math.abs(gap) < 0.05), `the presentation is continuous across segments and Periods (gaps ${gaps.map((gap) => gap.toFixed(3)).join(', ')} s)`);
+  t.same(errors, [], 'no page error');
+});
+
+t.test('a signed channel’s MPD (addTokenToMpd): dash.js reads the token on every template, shaka-player resolves every segment URL with it', async (t) => {
+  // A token whose query text needs no escaping in XML; a template query (`&amp;`) is tested in signed-urls.test.ts.
+  const token = signPath({ key: 'onair-test-key', pathPrefix: '/fip/', expiresAt: 4_000_000_000 });
+  const mpd = addTokenToMpd(renderChannelMpds(channel, liveState())['fip.mpd']!, token);
+  const browser = await launchChromium(t);
+  const { page, errors } = await openDashPage(browser, BASE);
+  await page.route(`${BASE}/fip/fip.mpd?token=${token}`, (route) => route.fulfill({ body: mpd, contentType: 'application/dash+xml' }));
+  await page.route(`${BASE}/time`, (route) => route.fulfill({ body: new Date().toISOString(), contentType: 'text/plain' }));
+  const url = `${BASE}/fip/fip.mpd?token=${token}`;
+
+  const byDashjs = await page.evaluate(
+    (url) =>
+      new Promise<{ error: string | null; templates: string[] }>((resolve) => {
+        const player = window.dashjs.MediaPlayer().create();
+        player.initialize();
+        player.retrieveManifest(url, (manifest, error) => {
+          type Node = Record<string, unknown>;
+          const list = (value: unknown): Node[] => (Array.isArray(value) ? (value as Node[]) : value ? [value as Node] : []);
+          const templates = list((manifest as Node | null)?.Period).flatMap((period) => {
+            const template = (list(period.AdaptationSet)[0]?.SegmentTemplate ?? {}) as Node;
+            return [String(template.initialization), String(template.media)];
+          });
+          resolve({ error: error ? JSON.stringify(error) : null, templates });
+        });
+      }),
+    url,
+  );
+  t.equal(byDashjs.error, null, 'dash.js reports no error');
+  t.same(
+    byDashjs.templates,
+    ['$RepresentationID$/init-7.mp4', '$RepresentationID$/$Number$-7.m4s', '$RepresentationID$/init-9.mp4', '$RepresentationID$/$Number$-9.m4s'].map((template) => `${template}?token=${token}`),
+    'dash.js reads both Periods’ templates with the token after them',
+  );
+
+  const byShaka = await page.evaluate(async (url) => {
+    const shaka = (window as unknown as { shaka: any }).shaka;
+    const errors: string[] = [];
+    const noop = (): void => undefined;
+    const parser = new shaka.dash.DashParser();
+    const config = shaka.util.PlayerConfiguration.createDefault();
+    parser.configure(config.manifest);
+    const networkingEngine = new shaka.net.NetworkingEngine();
+    networkingEngine.configure(config.networking);
+    const manifest = await parser.start(url, {
+      networkingEngine,
+      filter: async () => undefined,
+      makeTextStreamsForClosedCaptions: noop,
+      onTimelineRegionAdded: noop,
+      onEvent: noop,
+      onError: (error: { code: number }) => errors.push(`shaka error ${error.code}`),
+      isLowLatencyMode: () => false,
+      isAutoLowLatencyMode: () => false,
+      enableLowLatencyMode: noop,
+      updateDuration: noop,
+      newDrmInfo: noop,
+      onManifestUpdated: noop,
+      getBandwidthEstimate: () => 1_000_000,
+      onMetadata: async () => undefined,
+      disableStream: noop,
+      addFont: noop,
+      getStreamingRetryParameters: () => shaka.net.NetworkingEngine.defaultRetryParameters(),
+      onSegmentReceived: noop,
+    });
+    const uris: string[] = [];
+    for (const variant of manifest.variants) {
+      const audio = variant.audio;
+      await audio.createSegmentIndex();
+      for (const reference of audio.segmentIndex) {
+        if (!reference) continue;
+        // (shaka's compiled build exports no way to read an init segment's URIs: dash.js's templates above show those.)
+        uris.push(reference.getUris()[0]);
+      }
+    }
+    await parser.stop();
+    return { errors, uris };
+  }, url);
+  t.same(byShaka.errors, [], 'shaka reports no error');
+  const expected = ['lofi', 'hifi'].flatMap((id) =>
+    [500, 501, 502, 503, 504, 505].flatMap((msn) => {
+      const run = msn < 503 ? 7 : 9;
+      return [`${BASE}/fip/${id}/${msn}-${run}.m4s?token=${token}`];
+    }),
+  );
+  t.same([...byShaka.uris].sort(), [...expected].sort(), 'shaka resolves every segment URL of both Representations and Periods with the token');
   t.same(errors, [], 'no page error');
 });

@@ -14,6 +14,8 @@ import { signedAccessPlugin, SignedVariants } from '../../src/origin/signed-acce
 import type { SignedAccessOptions } from '../../src/origin/signed-access.js';
 import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { renderChannelMpds } from '../../src/dash/channel-mpd.js';
+import { dashPlugin } from '../../src/origin/dash-plugin.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const KEY = 'onair-test-signing-key-0123456789abcdef';
@@ -480,4 +482,87 @@ t.test('fMP4 on a signed channel: the EXT-X-MAP URI carries the token, and the i
   }
   assertRefused(t, await get(app, '/fip/hifi/init-5.mp4'), 'token_missing', 'an init segment without a token');
   assertRefused(t, await get(app, '/fip/hifi/200-5.m4s'), 'token_missing', 'an .m4s segment without a token');
+});
+
+/** fip as an fmp4 channel with MPDs: MSN 300–301 of run 6, then a takeover, 302 of run 8; hifi and lofi. */
+async function publishFipMpds(store: MemoryStore): Promise<void> {
+  const window = [300, 301, 302].map((msn) => ({ msn, run: msn < 302 ? 6 : 8, durationSeconds: 4, programDateTime: Date.UTC(2024, 4, 1, 12) + (msn - 300) * 4000, discontinuity: msn === 302, bytes: { hifi: 96_000, lofi: 32_000 } }));
+  const mpds = renderChannelMpds(
+    { id: 'fip', sampleRate: 48_000, renditions: [{ id: 'hifi', bitrate: 192_000 }, { id: 'lofi', bitrate: 64_000 }] },
+    { version: 1, targetDuration: TARGET_DURATION, nextMsn: 303, discontinuitySequence: 0, nextPts: 900_000, window, bandwidth: {}, dvr: window },
+  );
+  for (const rendition of ['hifi', 'lofi']) {
+    for (const run of [6, 8]) await store.putSegment('fip', rendition, `init-${run}.mp4`, segmentBytes(`fip/${rendition}/init-${run}`), 600);
+    for (const { msn, run } of window) await store.putSegment('fip', rendition, `${msn}-${run}.m4s`, segmentBytes(`fip/${rendition}/${msn}-${run}`), 600);
+  }
+  await store.publish({ channel: 'fip', playlists: { 'fip.m3u8': FIP_MASTER, 'fip_hifi.m3u8': lowLatencyPlaylist('hifi', 1), 'fip_lofi.m3u8': lowLatencyPlaylist('lofi', 1), ...mpds }, state: JSON.stringify({ msn: 302 }) });
+}
+
+/** Every segment URL an MPD's SegmentTemplates name, expanded per Representation and segment (ISO/IEC 23009-1 §5.3.9.4.4), XML-unescaped. */
+function mpdSegmentUrls(mpd: string): string[] {
+  const unescape = (value: string): string => value.replaceAll('&amp;', '&');
+  const representations = [...new Set([...mpd.matchAll(/<Representation id="([^"]+)"/g)].map((match) => match[1]!))];
+  return [...mpd.matchAll(/<SegmentTemplate [^>]*startNumber="(\d+)" initialization="([^"]+)" media="([^"]+)">([^]*?)<\/SegmentTemplate>/g)].flatMap(
+    ([, startNumber, initialization, media, timeline]) => {
+      const count = [...timeline!.matchAll(/<S [^>]*?(?:r="(\d+)")?\/>/g)].reduce((sum, entry) => sum + 1 + Number(entry[1] ?? 0), 0);
+      return representations.flatMap((id) => [
+        unescape(initialization!).replace('$RepresentationID$', id),
+        ...Array.from({ length: count }, (_, index) => unescape(media!).replace('$RepresentationID$', id).replace('$Number$', String(Number(startNumber) + index))),
+      ]);
+    },
+  );
+}
+
+t.test('DASH on a signed channel: MPDs need the token and carry it on every segment and init URL, each of which answers 200', async (t) => {
+  const store = await filledStore(t);
+  await publishFipMpds(store);
+  const app = await startOrigin(t, store, {}, (app) => void app.register(dashPlugin, { targetDurationSeconds: TARGET_DURATION, clock }));
+  const token = fipToken();
+  for (const mpdUrl of ['/fip/fip.mpd', '/fip/fip_dvr.mpd']) {
+    assertRefused(t, await get(app, mpdUrl), 'token_missing', `${mpdUrl} without a token`);
+    assertRefused(t, await get(app, mpdUrl, {}, 'HEAD'), 'token_missing', `HEAD ${mpdUrl} without a token`);
+    assertRefused(t, await get(app, `${mpdUrl}?token=${fipToken(nowSeconds())}`), 'token_expired', `${mpdUrl} with an expired token`);
+    const response = await get(app, `${mpdUrl}?token=${token}`);
+    t.equal(response.statusCode, 200, mpdUrl);
+    t.equal(response.headers['content-type'], 'application/dash+xml', mpdUrl);
+    t.match(response.body, '<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/time"/>', 'UTCTiming stays public');
+    const urls = mpdSegmentUrls(response.body);
+    t.same(
+      urls,
+      ['hifi/init-6.mp4', 'hifi/300-6.m4s', 'hifi/301-6.m4s', 'lofi/init-6.mp4', 'lofi/300-6.m4s', 'lofi/301-6.m4s', 'hifi/init-8.mp4', 'hifi/302-8.m4s', 'lofi/init-8.mp4', 'lofi/302-8.m4s'].map((url) => `${url}?token=${token}`),
+      `${mpdUrl}: every init and media URL of both Periods carries the token`,
+    );
+    for (const url of urls) {
+      const segment = await get(app, resolveUri(mpdUrl, url));
+      t.equal(segment.statusCode, 200, url);
+      t.equal(segment.headers['content-type'], 'audio/mp4', url);
+      t.same(segment.rawPayload, segmentBytes(`fip/${url.slice(0, url.indexOf('?')).replace(/\.m4s$|\.mp4$/, '')}`), url);
+      assertRefused(t, await get(app, resolveUri(mpdUrl, url.slice(0, url.indexOf('?')))), 'token_missing', `${url} without its token`);
+    }
+  }
+  const time = await get(app, '/time');
+  t.equal(time.statusCode, 200, 'the UTCTiming clock needs no token');
+});
+
+t.test('DASH on a signed channel: gzip, ETag and 304, HEAD, max-age capped at the token, one MPD per token', async (t) => {
+  const store = await filledStore(t);
+  await publishFipMpds(store);
+  const app = await startOrigin(t, store, {}, (app) => void app.register(dashPlugin, { targetDurationSeconds: TARGET_DURATION, clock }));
+  const token = fipToken();
+  const plain = await get(app, `/fip/fip.mpd?token=${token}`);
+  t.match(plain.body, `media="$RepresentationID$/$Number$-6.m4s?token=${token}"`);
+  const gzipped = await get(app, `/fip/fip.mpd?token=${token}`, { 'accept-encoding': 'gzip' });
+  t.equal(gzipped.headers['content-encoding'], 'gzip');
+  t.equal(gunzipSync(gzipped.rawPayload).toString('utf8'), plain.body, 'the gzip-coded MPD is the same rewritten MPD');
+  const notModified = await get(app, `/fip/fip.mpd?token=${token}`, { 'if-none-match': String(plain.headers.etag) });
+  t.equal(notModified.statusCode, 304, 'If-None-Match with the ETag: 304');
+  const head = await get(app, `/fip/fip.mpd?token=${token}`, {}, 'HEAD');
+  t.equal(head.statusCode, 200);
+  t.equal(head.headers['content-length'], undefined, 'HEAD has no Content-Length that would count no tokens');
+  const shortToken = fipToken(nowSeconds() + 1);
+  const short = await get(app, `/fip/fip.mpd?token=${shortToken}`);
+  t.equal(short.headers['cache-control'], 'public, max-age=1', 'max-age capped at the token’s remaining second');
+  t.match(short.body, `?token=${shortToken}"`, 'another token, its own MPD');
+  t.notMatch(short.body, token, 'never the MPD of another token');
+  t.equal(plain.headers['cache-control'], `public, max-age=${TARGET_DURATION / 2}`, 'a long token keeps the MPD’s own max-age');
 });

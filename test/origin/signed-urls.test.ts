@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import * as crypto from 'node:crypto';
 import t from 'tap';
-import { addTokenToPlaylist, channelPathPrefix, signPath, verifyToken } from '../../src/origin/signed-urls.js';
+import { addTokenToMpd, addTokenToPlaylist, channelPathPrefix, signPath, verifyToken } from '../../src/origin/signed-urls.js';
+import { renderChannelMpds } from '../../src/dash/channel-mpd.js';
 
 const KEY = 'onair-test-signing-key-0123456789abcdef';
 const EXPIRES_AT = 1893456000; // 2030-01-01T00:00:00Z
@@ -218,6 +219,52 @@ t.test('absolute URIs, comments and URI-like text inside other attributes are le
     '',
   ].join('\n');
   t.equal(addTokenToPlaylist(playlist, 'T'), playlist);
+});
+
+t.test("a channel MPD's SegmentTemplate media and initialization get the token, and nothing else changes", async (t) => {
+  const token = signPath({ key: 'k', pathPrefix: '/fip/', expiresAt: 2_000_000_000 });
+  const mpd = renderChannelMpds(
+    { id: 'fip', sampleRate: 48_000, renditions: [{ id: 'hifi', codec: 'aac', bitrate: 192_000 }] },
+    {
+      version: 1,
+      targetDuration: 2,
+      nextMsn: 12,
+      discontinuitySequence: 0,
+      nextPts: 900_000,
+      bandwidth: {},
+      window: [10, 11].map((msn) => ({ msn, run: msn === 10 ? 3 : 4, durationSeconds: 2, programDateTime: 1_700_000_000_000 + msn * 2000, discontinuity: msn === 11, bytes: { hifi: 1000 } })),
+    },
+  )['fip.mpd']!;
+  t.match(mpd, 'media="$RepresentationID$/$Number$-3.m4s"', 'the fixture names segments by $Number$');
+  const signed = addTokenToMpd(mpd, token);
+  t.equal(
+    signed,
+    mpd.replaceAll(/(initialization|media)="([^"]*)"/g, `$1="$2?token=${token}"`),
+    'both Periods: media and initialization (and only those) end in ?token=',
+  );
+  t.equal((signed.match(/\?token=/g) ?? []).length, 4, 'two Periods, two URLs each');
+  t.match(signed, '<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/time"/>', 'UTCTiming stays public');
+  t.match(signed, `media="$RepresentationID$/$Number$-3.m4s?token=${token}"`, 'the token follows the template, whose identifiers stay whole');
+});
+
+t.test('MPD: a template with a query gets &amp;token; absolute URLs, BaseURL and look-alike attributes are left alone', async (t) => {
+  const mpd = [
+    '<MPD>',
+    '<BaseURL>seg/</BaseURL>',
+    `<SegmentTemplate timescale="48000" initialization='i.mp4?a=1&amp;b=2' media="$Number$.m4s?x=$$" index="idx.sidx"/>`,
+    '<SegmentTemplate title="a media=&quot;x&quot; > initialization=y" media="https://cdn.example/$Number$.m4s" initialization="//cdn.example/i.mp4" xmedia="m.m4s" media2="n.m4s">',
+    '</SegmentTemplate>',
+    '<SegmentTemplateX media="z.m4s"/>',
+    '<SegmentTemplate media=""/>',
+    '</MPD>',
+  ].join('\n');
+  t.equal(
+    addTokenToMpd(mpd, 'T'),
+    mpd
+      .replace(`'i.mp4?a=1&amp;b=2'`, `'i.mp4?a=1&amp;b=2&amp;token=T'`)
+      .replace('"$Number$.m4s?x=$$"', () => '"$Number$.m4s?x=$$&amp;token=T"')
+      .replace('"idx.sidx"', '"idx.sidx?token=T"'),
+  );
 });
 
 function flip(text: string, index: number): string {
