@@ -20,7 +20,7 @@
  */
 import { parseAdtsHeader, sampleRateIndex } from './adts.js';
 import { nowPlayingId3Tag } from './id3.js';
-import { box, cString, descriptor, fourCc, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
+import { box, cString, descriptor, fourCc, fourCcCode, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
 import { parseMpegAudioHeader } from './mpeg-audio.js';
 import type { Muxer, MuxerFactory, TimedFrame, TimedMetadata } from './muxer.js';
 import type { NowPlaying } from './now-playing.js';
@@ -191,41 +191,119 @@ export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
   return init;
 }
 
-/** One sample: its bytes in the frame it came from, and its duration in samples. */
-interface Sample {
-  data: Uint8Array;
-  duration: number;
-}
-
-/** The samples of one timed frame: the raw AAC access unit of an ADTS frame, or each MP3 frame of a chunk. */
-function samplesOf(codec: Fmp4Codec, data: Uint8Array, into: Sample[]): void {
+/**
+ * The samples of one timed frame, appended to the caller's scratch arrays (no object per
+ * sample: this runs for every frame): the raw AAC access unit of an ADTS frame, or each MP3
+ * frame of a chunk, as a view into the frame, and its duration in samples.
+ */
+function samplesOf(codec: Fmp4Codec, data: Uint8Array, views: Uint8Array[], durations: number[]): void {
   if (codec === 'aac') {
     const header = parseAdtsHeader(data, 0);
     // One raw data block per frame, as FFmpeg writes (several blocks would be several samples; their positions are in the CRC'd header only).
-    if (header) into.push({ data: data.subarray(header.headerLength, Math.min(header.frameLength, data.length)), duration: header.samples });
+    if (header) {
+      views.push(data.subarray(header.headerLength, Math.min(header.frameLength, data.length)));
+      durations.push(header.samples);
+    }
     return;
   }
   for (let offset = 0; offset < data.length; ) {
     const header = parseMpegAudioHeader(data, offset);
     if (!header || offset + header.frameLength > data.length) return;
-    into.push({ data: data.subarray(offset, offset + header.frameLength), duration: header.samples });
+    views.push(data.subarray(offset, offset + header.frameLength));
+    durations.push(header.samples);
     offset += header.frameLength;
   }
 }
 
-/** The movie fragment (14496-12 §8.8.4): mfhd, then a traf with tfhd (default-base-is-moof), tfdt (version 1) and trun. */
-export function moofBox(sequenceNumber: number, baseMediaDecodeTime: number, samples: readonly { size: number; duration: number }[]): Uint8Array {
-  const constant = samples.every((sample) => sample.duration === samples[0]!.duration);
-  const tfhdFlags = TFHD_DEFAULT_BASE_IS_MOOF | (constant && samples.length > 0 ? TFHD_DEFAULT_SAMPLE_DURATION : 0);
-  const tfhd = fullBox('tfhd', 0, tfhdFlags, u32(TRACK_ID), ...(tfhdFlags & TFHD_DEFAULT_SAMPLE_DURATION ? [u32(samples[0]!.duration)] : []));
-  const tfdt = fullBox('tfdt', 1, 0, u64(baseMediaDecodeTime));
-  const perSample = constant ? samples.map((sample) => u32(sample.size)) : samples.flatMap((sample) => [u32(sample.duration), u32(sample.size)]);
-  const trunFlags = TRUN_DATA_OFFSET | TRUN_SAMPLE_SIZE | (constant ? 0 : TRUN_SAMPLE_DURATION);
+/** Box types of the movie fragment and mdat, as the 32-bit numbers written in their headers. */
+const MOOF = fourCcCode('moof');
+const MFHD = fourCcCode('mfhd');
+const TRAF = fourCcCode('traf');
+const TFHD = fourCcCode('tfhd');
+const TFDT = fourCcCode('tfdt');
+const TRUN = fourCcCode('trun');
+const MDAT = fourCcCode('mdat');
+const MFHD_BYTES = 16;
+const TFDT_V1_BYTES = 20;
+const MAX_UINT32 = 0xffffffff;
+
+/** Whether every duration equals the first (true for none): trun then leaves them to tfhd's default. */
+function constantDurations(durations: readonly number[]): boolean {
+  for (let index = 1; index < durations.length; index += 1) if (durations[index] !== durations[0]) return false;
+  return true;
+}
+
+/** The size of the moof `writeMoof` writes for `count` samples. */
+function moofSize(count: number, constant: boolean): number {
+  const tfhdBytes = 12 + 4 + (constant && count > 0 ? 4 : 0);
+  const trunBytes = 12 + 4 + 4 + (constant ? 4 : 8) * count;
+  return 8 + MFHD_BYTES + 8 + tfhdBytes + TFDT_V1_BYTES + trunBytes;
+}
+
+function writeBoxHeader(view: DataView, offset: number, size: number, type: number): void {
+  view.setUint32(offset, size);
+  view.setUint32(offset + 4, type);
+}
+
+function writeFullBoxHeader(view: DataView, offset: number, size: number, type: number, version: number, flags: number): void {
+  writeBoxHeader(view, offset, size, type);
+  view.setUint32(offset + 8, ((version << 24) | (flags & 0xffffff)) >>> 0);
+}
+
+/**
+ * The movie fragment (14496-12 §8.8.4), written in place at `offset` of `view` (which has
+ * `moofSize` bytes there): mfhd, then a traf with tfhd (default-base-is-moof, and the default
+ * sample duration when all are equal), tfdt (version 1) and trun (data offset, each sample's
+ * size, and its duration unless constant). Returns the offset after the moof.
+ */
+function writeMoof(view: DataView, offset: number, sequenceNumber: number, baseMediaDecodeTime: number, durations: readonly number[], sizes: readonly number[]): number {
+  if (!Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0 || sequenceNumber > MAX_UINT32) throw new RangeError(`${sequenceNumber} does not fit in 4 unsigned bytes`);
+  if (!Number.isSafeInteger(baseMediaDecodeTime) || baseMediaDecodeTime < 0) throw new RangeError(`${baseMediaDecodeTime} does not fit in 8 unsigned bytes`);
+  const count = sizes.length;
+  const constant = constantDurations(durations);
+  const moofBytes = moofSize(count, constant);
+  const defaultDuration = constant && count > 0;
+  const tfhdBytes = 12 + 4 + (defaultDuration ? 4 : 0);
+  const trunBytes = 12 + 4 + 4 + (constant ? 4 : 8) * count;
+  let at = offset;
+  writeBoxHeader(view, at, moofBytes, MOOF);
+  at += 8;
+  writeFullBoxHeader(view, at, MFHD_BYTES, MFHD, 0, 0);
+  view.setUint32(at + 12, sequenceNumber);
+  at += MFHD_BYTES;
+  writeBoxHeader(view, at, moofBytes - 8 - MFHD_BYTES, TRAF);
+  at += 8;
+  writeFullBoxHeader(view, at, tfhdBytes, TFHD, 0, TFHD_DEFAULT_BASE_IS_MOOF | (defaultDuration ? TFHD_DEFAULT_SAMPLE_DURATION : 0));
+  view.setUint32(at + 12, TRACK_ID);
+  if (defaultDuration) view.setUint32(at + 16, durations[0]!);
+  at += tfhdBytes;
+  writeFullBoxHeader(view, at, TFDT_V1_BYTES, TFDT, 1, 0);
+  view.setUint32(at + 12, Math.floor(baseMediaDecodeTime / 2 ** 32));
+  view.setUint32(at + 16, baseMediaDecodeTime % 2 ** 32);
+  at += TFDT_V1_BYTES;
+  writeFullBoxHeader(view, at, trunBytes, TRUN, 0, TRUN_DATA_OFFSET | TRUN_SAMPLE_SIZE | (constant ? 0 : TRUN_SAMPLE_DURATION));
+  view.setUint32(at + 12, count);
   // The data offset counts from the moof's first byte (default-base-is-moof) to the first sample, past the mdat header.
-  const trunBytes = 12 + 4 + 4 + 4 * perSample.length;
-  const moofBytes = 8 + 16 + 8 + tfhd.length + tfdt.length + trunBytes;
-  const trun = fullBox('trun', 0, trunFlags, u32(samples.length), { int32: moofBytes + MDAT_HEADER_BYTES }, ...perSample);
-  return box('moof', fullBox('mfhd', 0, 0, u32(sequenceNumber)), box('traf', tfhd, tfdt, trun));
+  view.setInt32(at + 16, moofBytes + MDAT_HEADER_BYTES);
+  at += 20;
+  for (let index = 0; index < count; index += 1) {
+    if (!constant) {
+      view.setUint32(at, durations[index]!);
+      at += 4;
+    }
+    view.setUint32(at, sizes[index]!);
+    at += 4;
+  }
+  return at;
+}
+
+/** The movie fragment (14496-12 §8.8.4) as its own bytes: what `muxSegment` writes before the mdat. */
+export function moofBox(sequenceNumber: number, baseMediaDecodeTime: number, samples: readonly { size: number; duration: number }[]): Uint8Array {
+  const durations = samples.map((sample) => sample.duration);
+  const sizes = samples.map((sample) => sample.size);
+  const bytes = new Uint8Array(moofSize(samples.length, constantDurations(durations)));
+  writeMoof(new DataView(bytes.buffer), 0, sequenceNumber, baseMediaDecodeTime, durations, sizes);
+  return bytes;
 }
 
 /** An `emsg` version 1 (ISO/IEC 23009-1 §5.10.3.3) carrying an ID3 tag at `presentationTime` (track timescale). */
@@ -251,7 +329,10 @@ export class Fmp4Muxer implements Muxer {
   private anchorPts: number | undefined;
   private anchorDecodeTime = 0;
   private samplesSinceAnchor = 0;
-  private readonly samples: Sample[] = [];
+  /** Scratch of `muxSegment`, reused from call to call: each sample's bytes (a view into its frame), duration and size. */
+  private readonly sampleViews: Uint8Array[] = [];
+  private readonly sampleDurations: number[] = [];
+  private readonly sampleSizes: number[] = [];
   private lastTag: { nowPlaying: NowPlaying; tag: Uint8Array } | undefined;
 
   constructor(options: Fmp4MuxerOptions = {}) {
@@ -276,41 +357,58 @@ export class Fmp4Muxer implements Muxer {
     return this.anchorPts === undefined ? undefined : this.anchorDecodeTime + this.samplesSinceAnchor;
   }
 
-  /** One CMAF chunk: an `emsg` per timed metadata event, moof, mdat. */
+  /**
+   * One CMAF chunk: an `emsg` per timed metadata event, moof, mdat; written into one buffer of
+   * the chunk's size, with no object per sample (this runs for every segment and part).
+   */
   muxSegment(frames: readonly TimedFrame[], metadata: readonly TimedMetadata[] = []): Uint8Array {
-    const samples = this.samples;
-    samples.length = 0;
+    const views = this.sampleViews;
+    const durations = this.sampleDurations;
+    const sizes = this.sampleSizes;
     let first: TimedFrame | undefined;
     for (const frame of frames) {
-      const before = samples.length;
-      samplesOf(this.codec, frame.data, samples);
-      if (samples.length > before && !first) {
+      const before = views.length;
+      samplesOf(this.codec, frame.data, views, durations);
+      if (views.length > before && !first) {
         first = frame;
         this.format ??= formatOfFrame(this.codec, frame.data);
       }
     }
+    let payloadBytes = 0;
+    for (let index = 0; index < views.length; index += 1) {
+      const size = views[index]!.length;
+      sizes.push(size);
+      payloadBytes += size;
+    }
     const sampleRate = this.format?.sampleRate ?? 0;
     const decodeTime = first && sampleRate > 0 ? this.decodeTimeOf(first, sampleRate) : this.nextDecodeTime() ?? 0;
-    const emsgs = this.timedMetadata && sampleRate > 0 ? this.emsgsFor(metadata, first ?? frames[0], decodeTime, sampleRate) : [];
+    const emsgs = this.timedMetadata && sampleRate > 0 && metadata.length > 0 ? this.emsgsFor(metadata, first ?? frames[0], decodeTime, sampleRate) : [];
     this.sequenceNumber += 1;
-    const moof = moofBox(this.sequenceNumber, decodeTime, samples.map((sample) => ({ size: sample.data.length, duration: sample.duration })));
-    const payloadBytes = samples.reduce((total, sample) => total + sample.data.length, 0);
-    const emsgBytes = emsgs.reduce((total, emsg) => total + emsg.length, 0);
-    const chunk = new Uint8Array(emsgBytes + moof.length + MDAT_HEADER_BYTES + payloadBytes);
+    let emsgBytes = 0;
+    for (const emsg of emsgs) emsgBytes += emsg.length;
+    const moofBytes = moofSize(views.length, constantDurations(durations));
+    const chunk = new Uint8Array(emsgBytes + moofBytes + MDAT_HEADER_BYTES + payloadBytes);
+    const view = new DataView(chunk.buffer);
     let offset = 0;
     for (const emsg of emsgs) {
       chunk.set(emsg, offset);
       offset += emsg.length;
     }
-    chunk.set(moof, offset);
-    offset += moof.length;
-    new DataView(chunk.buffer).setUint32(offset, MDAT_HEADER_BYTES + payloadBytes);
-    chunk.set(fourCc('mdat'), offset + 4);
-    offset += MDAT_HEADER_BYTES;
-    for (const sample of samples) {
-      chunk.set(sample.data, offset);
-      offset += sample.data.length;
-      this.samplesSinceAnchor += sample.duration;
+    try {
+      offset = writeMoof(view, offset, this.sequenceNumber, decodeTime, durations, sizes);
+      writeBoxHeader(view, offset, MDAT_HEADER_BYTES + payloadBytes, MDAT);
+      offset += MDAT_HEADER_BYTES;
+      for (let index = 0; index < views.length; index += 1) {
+        const sample = views[index]!;
+        chunk.set(sample, offset);
+        offset += sample.length;
+        this.samplesSinceAnchor += durations[index]!;
+      }
+    } finally {
+      // Drop the views, so the scratch holds no frame's bytes between calls.
+      views.length = 0;
+      durations.length = 0;
+      sizes.length = 0;
     }
     return chunk;
   }

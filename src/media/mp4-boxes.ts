@@ -32,6 +32,11 @@ export function fourCc(text: string): Uint8Array {
   if (text.length !== 4) throw new RangeError(`a four-character code needs 4 characters, got "${text}"`);
   return Uint8Array.from(text, (character) => character.charCodeAt(0));
 }
+/** Four ASCII characters as the big-endian 32-bit number a box header holds (for writing a header in place). */
+export function fourCcCode(text: string): number {
+  const bytes = fourCc(text);
+  return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+}
 /** A NUL-terminated UTF-8 string (hdlr name, emsg scheme and value). */
 export function cString(text: string): Uint8Array {
   const encoded = new TextEncoder().encode(text);
