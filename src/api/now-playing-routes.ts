@@ -25,16 +25,17 @@ export interface NowPlayingRoutesOptions {
 /** A now playing update is a few hundred bytes; this leaves room for long UTF-8 text and nothing more. */
 const BODY_LIMIT_BYTES = 16 * 1024;
 
+/** The fields a client sets (the body of PUT); the stored view adds `setAt`. */
+const nowPlayingFields = {
+  title: { type: 'string' },
+  artist: { type: 'string' },
+  album: { type: 'string' },
+  artworkUrl: { type: 'string' },
+  durationSeconds: { type: 'number' },
+} as const;
 const nowPlayingView = {
   type: 'object',
-  properties: {
-    title: { type: 'string' },
-    artist: { type: 'string' },
-    album: { type: 'string' },
-    artworkUrl: { type: 'string' },
-    durationSeconds: { type: 'number' },
-    setAt: { type: 'number', description: 'when it was set, in milliseconds since the epoch' },
-  },
+  properties: { ...nowPlayingFields, setAt: { type: 'number', description: 'when it was set, in milliseconds since the epoch' } },
 } as const;
 const errorBody = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const channelParams = { type: 'object', required: ['channel'], properties: { channel: { type: 'string', maxLength: 32 } } } as const;
@@ -73,17 +74,7 @@ export async function nowPlayingRoutes(fastify: FastifyInstance, options: NowPla
       schema: {
         summary: `Set what the channel plays now: every format shows it (text over the documented length is truncated; artworkUrl at most ${MAX_ARTWORK_URL} characters)`,
         params: channelParams,
-        body: {
-          type: 'object',
-          required: ['title'],
-          properties: {
-            title: { type: 'string' },
-            artist: { type: 'string' },
-            album: { type: 'string' },
-            artworkUrl: { type: 'string' },
-            durationSeconds: { type: 'number' },
-          },
-        },
+        body: { type: 'object', required: ['title'], properties: nowPlayingFields },
         response: { 200: nowPlayingView, 400: errorBody, 404: errorBody },
       },
       // Checked by nowPlayingFrom, which names the field and cleans the text.
