@@ -171,7 +171,9 @@ t.test('dash.js and shaka-player play an fmp4 channel across an input switch and
 
   // (1) The main input dies: the backup takes over inside packager A.
   await mainA.close('SIGKILL');
-  await waitFor('the backup on air', async () => (status.current()?.activeInput === 'backup' ? true : undefined), 15_000);
+  await waitFor('the backup on air', async () => (status.current()?.activeInput === 'backup' ? true : undefined), 15_000).catch((error: Error) =>
+    Promise.reject(new Error(`${error.message}; status changes: ${JSON.stringify(status.changes)}`)),
+  );
   await sleep(5000);
   t.comment(`Periods after the input switch: ${(await mpdPeriods(mpdUrl)).map((period) => period.id).join(', ')}`);
 
