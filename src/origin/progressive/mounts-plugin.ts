@@ -283,19 +283,34 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
         refused += 1;
         return sendOnairError(reply, new OnairError('ONAIR_MOUNT_FULL', 'this origin serves as many progressive listeners as it may; retry shortly'));
       }
-      // The place is taken now, so that requests waiting for the store cannot pass the cap together.
+      // The place is taken now, so that requests waiting for the store cannot pass the cap together,
+      // and given back exactly once: by the connection's end, whenever it comes (a client that hangs
+      // up while the store is read must not keep it), or at once when no listener is attached.
       listening += 1;
+      let released = false;
+      const free = (): void => {
+        if (released) return;
+        released = true;
+        listening -= 1;
+      };
+      reply.raw.once('close', free);
       let attached = false;
       try {
         if (!titles.has(description.channel)) await loadTitle(description.channel).catch(() => titles.set(description.channel, undefined));
         await mount.wake();
+        if (reply.raw.destroyed) {
+          // Gone while we waited: nothing to answer, nobody to attach.
+          mount.release();
+          reply.hijack();
+          return reply;
+        }
         if (!mount.onAir) {
           mount.release();
           return sendError(reply, 404, 'the mount is not on air');
         }
         attached = request.method === 'GET';
       } finally {
-        if (!attached) listening -= 1;
+        if (!attached) free();
       }
       const icy = request.headers['icy-metadata'] === '1';
       const headers = mountHeaders(request, reply, description, icy ? metaint : undefined);
@@ -313,7 +328,7 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
       const listener = mount.attach(response, icy ? metaint : undefined);
       entry.peak = Math.max(entry.peak, mount.listenerCount);
       response.once('close', () => {
-        listening -= 1;
+        free();
         listener.close();
         mount.detach(listener);
       });

@@ -5,12 +5,14 @@
  * /status-json.xsl has Icecast 2.4's shape (icecast-status.ts: one source an object, several an
  * array, dates as Icecast writes them).
  */
+import { connect } from 'node:net';
 import { pino } from 'pino';
 import t from 'tap';
 import { ChannelPackager } from '../../../src/hls/channel-packager.js';
 import { buildOrigin } from '../../../src/origin/origin-server.js';
 import { icecastIsoDate, icecastStatus, rfc2822Date, type StatusSource } from '../../../src/origin/progressive/icecast-status.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
+import { DelegatingStore } from '../../helpers/delegating-store.js';
 import { FrameSource, pushUntilCut } from '../../helpers/aac-frames.js';
 import { testChannel } from '../../helpers/channel-config.js';
 import { openStream } from '../../helpers/progressive-listener.js';
@@ -66,6 +68,55 @@ t.test('past maxListeners a listener gets 503 mount_full with Retry-After; a pla
   await waitUntil(t, 'both gone', () => app.onairMounts.stats().mounts.every((mount) => mount.listeners === 0));
   const offAir = await fetch(`http://127.0.0.1:${port}/off-hifi.aac`);
   t.equal(offAir.status, 404, 'a channel with no playlist is not on air');
+});
+
+t.test('clients that hang up while the mount reads the store do not keep their places', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const packager = new ChannelPackager({ channel: testChannel({}, 1), segmentSeconds: 1, windowSegments: 6, store, logger });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  const frames = new FrameSource();
+  for (let segment = 0; segment < 4; segment++) pushUntilCut(packager, frames);
+  await waitUntil(t, 'segments published', () => packager.stats.segmentsPublished >= 3);
+
+  // The first read of the channel's title waits until the test opens the gate.
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  let titleReads = 0;
+  class SlowTitles extends DelegatingStore {
+    override async getNowPlaying(channel: string): Promise<string | null> {
+      titleReads += 1;
+      await gate;
+      return this.inner.getNowPlaying(channel);
+    }
+  }
+  const slow = new SlowTitles(store);
+  const mounts = [{ channel: 'fip', rendition: 'hifi', codec: 'aac' as const, bitrate: 192_000, sampleRate: 48000, audioChannels: 2 }];
+  const app = await buildOrigin({
+    store,
+    channels: [{ id: 'fip', renditions: ['lofi', 'hifi'] }],
+    targetDurationSeconds: 1,
+    progressive: { store: slow, mounts, maxListeners: 2 },
+  });
+  t.teardown(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+
+  // Two clients take both places, then hang up while the title is being read.
+  const quitters = [0, 1].map(() => connect({ port, host: '127.0.0.1' }, function (this: ReturnType<typeof connect>) {
+    this.write('GET /fip-hifi.aac HTTP/1.1\r\nhost: x\r\n\r\n');
+  }));
+  await waitUntil(t, 'both requests waiting for the title', () => titleReads >= 2);
+  for (const socket of quitters) socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  openGate();
+
+  const listeners = await Promise.all([openStream(port, '/fip-hifi.aac'), openStream(port, '/fip-hifi.aac')]);
+  t.teardown(() => listeners.forEach((listener) => listener.close()));
+  t.same(listeners.map((listener) => listener.head.status), [200, 200], 'both places are free again');
+  t.equal(app.onairMounts.stats().refused, 0, 'nobody was refused');
 });
 
 const source = (mount: string, listeners: number): StatusSource => ({
