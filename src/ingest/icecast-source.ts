@@ -35,11 +35,19 @@ export interface IcecastSourceOptions {
   handlers: FeedHandlers;
   /** A connected source that sends no byte this long is dropped (default 30 s). */
   idleTimeoutMs?: number;
+  /** A connection must have sent its whole request head within this (default 10 s). */
+  headTimeoutMs?: number;
 }
 
 /** Source and metadata clients at once; more connections are closed at once. */
 const MAX_CONNECTIONS = 16;
 const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Connections of one address still sending their request head. With the 10-s deadline, this
+ * keeps one host that trickles bytes or opens silent connections from filling MAX_CONNECTIONS
+ * and locking the real source client out.
+ */
+const MAX_PENDING_HEADS_PER_ADDRESS = 4;
 const IDLE_TIMEOUT_MS = 30_000;
 const LISTEN_RETRY_MS = 2_000;
 /** Body bytes held between the socket and FFmpeg's pipe; the socket is paused beyond. */
@@ -61,6 +69,8 @@ export class IcecastSourceFeed implements InputFeed {
   private readonly logger: Logger;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Remote address → its connections still sending a head (at most MAX_CONNECTIONS entries). */
+  private readonly pendingHeads = new Map<string, number>();
   private current: SourceConnection | undefined;
   private waiter: ((stream: FeedStream | undefined) => void) | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -139,17 +149,37 @@ export class IcecastSourceFeed implements InputFeed {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    socket.setTimeout(HEADERS_TIMEOUT_MS, () => socket.destroy());
+    const address = socket.remoteAddress ?? '';
+    const pending = this.pendingHeads.get(address) ?? 0;
+    if (pending >= MAX_PENDING_HEADS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    this.pendingHeads.set(address, pending + 1);
+    // A deadline for the whole head (an idle timer alone lets a client trickle a byte at a time).
+    let headDone = false;
+    const deadline = setTimeout(() => socket.destroy(), this.options.headTimeoutMs ?? HEADERS_TIMEOUT_MS);
+    const headOver = (): void => {
+      if (headDone) return;
+      headDone = true;
+      clearTimeout(deadline);
+      const left = (this.pendingHeads.get(address) ?? 1) - 1;
+      if (left > 0) this.pendingHeads.set(address, left);
+      else this.pendingHeads.delete(address);
+    };
+    socket.once('close', headOver);
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       received = Buffer.concat([received, chunk]);
       const end = headEnd(received);
-      if (end === undefined) {
-        if (received.length > MAX_HEAD_BYTES) this.respond(socket, 431, 'Request Header Fields Too Large', icecastResponse('Request header too large', false));
-        return;
-      }
+      if (end === undefined && received.length <= MAX_HEAD_BYTES) return;
       socket.off('data', onData);
       socket.pause();
+      headOver();
+      if (end === undefined) {
+        this.respond(socket, 431, 'Request Header Fields Too Large', icecastResponse('Request header too large', false));
+        return;
+      }
       const head = end[0] <= MAX_HEAD_BYTES ? parseRequestHead(received.subarray(0, end[0])) : undefined;
       if (!head) {
         this.respond(socket, 400, 'Bad Request', icecastResponse('Bad request', false));
@@ -158,8 +188,13 @@ export class IcecastSourceFeed implements InputFeed {
       try {
         this.handle(head, socket, received.subarray(end[1]));
       } catch (error) {
-        if (!isOnairError(error)) throw error;
-        this.refuseWith(socket, error.code, icecastResponse(error.message, false));
+        if (isOnairError(error)) {
+          this.refuseWith(socket, error.code, icecastResponse(error.message, false));
+        } else {
+          // Nothing a client sends may throw out of a socket handler: a bug here ends this connection only.
+          this.logger.error({ err: error }, 'source request failed');
+          socket.destroy();
+        }
       }
     };
     socket.on('data', onData);

@@ -18,7 +18,7 @@ import { waitUntil } from '../helpers/wait-until.js';
 const PASSWORD = 'hackme-please';
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function sourceFeed(t: Test): Promise<{ feed: IcecastSourceFeed; port: number; titles: NowPlaying[] }> {
+async function sourceFeed(t: Test, options: { headTimeoutMs?: number } = {}): Promise<{ feed: IcecastSourceFeed; port: number; titles: NowPlaying[] }> {
   const titles: NowPlaying[] = [];
   const feed = new IcecastSourceFeed({
     host: '127.0.0.1',
@@ -27,6 +27,7 @@ async function sourceFeed(t: Test): Promise<{ feed: IcecastSourceFeed; port: num
     credentials: { user: 'source', password: PASSWORD },
     logger: pino({ level: 'silent' }),
     handlers: { onNowPlaying: (nowPlaying) => titles.push(nowPlaying) },
+    ...options,
   });
   feed.start();
   await feed.ready();
@@ -157,4 +158,35 @@ t.test('metadata updates with the source password become titles; the wrong passw
   const badUtf8 = await fetch(`${base}&song=caf%C3%28`, { headers: { authorization: basic('source', PASSWORD) } });
   t.equal(badUtf8.status, 400);
   t.equal(titles.length, 2);
+});
+
+t.test('a client that trickles its head is cut at the deadline, and one address cannot hold more than 4 heads open', async (t) => {
+  const { feed, port } = await sourceFeed(t, { headTimeoutMs: 600 });
+  // One byte every 100 ms never lets an idle timer fire: only a deadline for the whole head ends it.
+  const trickler = client(t, port);
+  const head = `PUT /live HTTP/1.1\r\nauthorization: ${basic('source', PASSWORD)}\r\n`;
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent < head.length) trickler.socket.write(head[sent++]!);
+  }, 100);
+  t.teardown(() => clearInterval(timer));
+  const started = Date.now();
+  await trickler.closed;
+  clearInterval(timer);
+  t.ok(Date.now() - started < 3000, `closed at the head deadline, after ${Date.now() - started} ms and ${sent} bytes`);
+
+  // Four silent connections are held; a fifth from the same address is closed at once.
+  const silent = [0, 1, 2, 3].map(() => client(t, port));
+  await Promise.all(silent.map(({ socket }) => once(socket, 'connect')));
+  const fifth = client(t, port);
+  await fifth.closed;
+  t.equal(fifth.received(), '', 'the fifth gets nothing and is closed');
+  await Promise.all(silent.map(({ closed }) => closed));
+
+  // Once they are gone (the deadline), the source connects as usual.
+  const next = feed.next();
+  const source = client(t, port);
+  source.socket.write(`PUT /live HTTP/1.1\r\nauthorization: ${basic('source', PASSWORD)}\r\ncontent-type: audio/mpeg\r\n\r\n`);
+  t.ok(await next, 'the real source is taken');
+  await waitUntil(t, 'the 200 answer', () => source.received().startsWith('HTTP/1.0 200 OK'));
 });
