@@ -80,9 +80,18 @@ t.test('an MP3 rendition is published as .mp3 packed audio that plays on seamles
   t.ok(frameCounts.every((count) => count >= 40 && count <= 43), `about 41.7 MP3 frames per 1 s segment (${frameCounts.join(', ')})`);
   const stamps = segments.map((segment) => readTransportStreamTimestamp(segment));
   t.ok(stamps.every((stamp) => stamp !== undefined), 'each segment starts with its ID3 timestamp tag');
+  // Each stamp is where the previous segment's frames end. The muxer falls back to the frame
+  // group's PTS when its count leaves the group (docs/architecture.md, MP3 renditions), so a stamp
+  // may be off by less than one group (1024 samples); once in this window at most, and said.
+  const inexact: string[] = [];
   for (let index = 1; index < segments.length; index++) {
-    t.equal(ptsDelta(stamps[index - 1]!, stamps[index]!), samplesToTicks(frameCounts[index - 1]! * 1152, 48000), `segment ${index} is stamped where segment ${index - 1}'s frames end (${chosen[index]})`);
+    const expected = samplesToTicks(frameCounts[index - 1]! * 1152, 48000);
+    const delta = ptsDelta(stamps[index - 1]!, stamps[index]!);
+    t.ok(Math.abs(delta - expected) < samplesToTicks(1024, 48000), `segment ${index} is stamped within a group of where segment ${index - 1}'s frames end (${chosen[index]})`);
+    if (delta !== expected) inexact.push(`segment ${index}: ${delta - expected} ticks`);
   }
+  if (inexact.length > 0) t.comment(`stamps off the frame count: ${inexact.join(', ')}`);
+  t.ok(inexact.length <= 1, `stamps follow the frame count exactly but at most once (${inexact.length})`);
 
   // Joined (each tag stripped, as a player does), the frames decode to the tone without a gap.
   const mp3 = Buffer.concat(segments.map((segment) => segment.subarray(TIMESTAMP_TAG_BYTES)));
