@@ -16,7 +16,7 @@ import type { Page } from 'playwright-core';
 import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
 import { launchChromium } from '../helpers/browser.js';
-import { BACKUP_HZ, MAIN_HZ, startToneSender, watchStatus } from '../helpers/chaos.js';
+import { BACKUP_HZ, leaderPid, MAIN_HZ, startToneSender, watchStatus } from '../helpers/chaos.js';
 import { openDashPage } from '../helpers/dash-page.js';
 import { loopbackSettings, originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
@@ -54,10 +54,6 @@ async function dashConfig(store: string, inputs: string[]): Promise<OnairConfig>
   });
 }
 
-function leaderPid(leader: string | undefined): number | undefined {
-  const pid = leader?.split(':').at(-2);
-  return pid === undefined ? undefined : Number(pid);
-}
 
 async function startDashJs(page: Page, url: string): Promise<void> {
   await page.evaluate((url) => {

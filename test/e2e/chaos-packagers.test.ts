@@ -9,46 +9,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
-import type { OnairConfig } from '../../src/config/config-schema.js';
-import { airedTones, assertListenerRules, BACKUP_HZ, CHAOS_RENDITIONS, chaosConfig, describeRuns, MAIN_HZ, startToneSender, toneOrder, watchStatus } from '../helpers/chaos.js';
+import { airedTones, assertListenerRules, BACKUP_HZ, CHAOS_RENDITIONS, chaosConfig, describeRuns, leaderPid, MAIN_HZ, startPackagerPair, startToneSender, toneOrder } from '../helpers/chaos.js';
 import { HlsVerifier } from '../helpers/hls-verifier.js';
 import { originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { isAlive, startOnairProcess, type OnairProcess } from '../helpers/onair-process.js';
-import { freeUdpPort } from '../helpers/ports.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
 /** The same channel config with its main input on another SRT port: the second packager host. */
-async function onAnotherHost(config: OnairConfig): Promise<OnairConfig> {
-  const [channel] = config.channels;
-  const port = await freeUdpPort();
-  return resolveConfig({
-    ...config,
-    channels: [{ ...channel!, renditions: channel!.renditions.map((r) => ({ ...r })), inputs: [{ ...channel!.inputs[0]!, url: `srt://127.0.0.1:${port}?mode=listener` }] }],
-  });
-}
 
-function leaderPid(leader: string | undefined): number | undefined {
-  const pid = leader?.split(':').at(-2);
-  return pid === undefined ? undefined : Number(pid);
-}
 
-/** Redis, an origin, packager A leading and packager B standing by, each with its own copy of the feed. */
+/** The pair (startPackagerPair), once the standby is up for a while, and a verifying listener. */
 async function startPair(t: Test) {
-  const redis = await startRedisServer();
-  t.teardown(() => redis.stop());
-  // 2 s segments: the takeover bound (a TD) and the stall bound (1.5 × TD) leave room for the
-  // verifier's 100 ms polling on a busy 2-core machine.
-  const configA = await chaosConfig({ store: redis.url, inputs: 1, segmentSeconds: 2 });
-  const configB = await onAnotherHost(configA);
-  startToneSender(t, configA, 0, MAIN_HZ);
-  startToneSender(t, configB, 0, BACKUP_HZ);
-  const origin = await startRole(t, configA, 'origin');
-  const status = watchStatus(t, origin.store);
-  const first = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: READY });
-  await waitFor('packager A leading', async () => (leaderPid(status.current()?.leader) === first.pid ? true : undefined), 20_000);
-  const second = await startOnairProcess(t, { role: 'ingest', config: configB, readyPattern: READY });
-  await waitForThreeSegments(originUrl(configA));
+  const { configA, status, first, second } = await startPackagerPair(t);
   await sleep(3000);
   t.equal(leaderPid(status.current()?.leader), first.pid, 'the first packager still leads once the standby is up');
   const verifier = new HlsVerifier({ baseUrl: originUrl(configA), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100 });

@@ -19,21 +19,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
 import type { OnairConfig } from '../../src/config/config-schema.js';
-import { BACKUP_HZ, chaosConfig, MAIN_HZ, startToneSender, watchStatus } from '../helpers/chaos.js';
+import { BACKUP_HZ, chaosConfig, leaderPid, MAIN_HZ, startPackagerPair, startToneSender, watchStatus } from '../helpers/chaos.js';
 import { HlsVerifier, type VerifierReport } from '../helpers/hls-verifier.js';
 import { originUrl, startRole, waitFor, waitForThreeSegments } from '../helpers/onair-harness.js';
-import { startOnairProcess } from '../helpers/onair-process.js';
-import { freeUdpPort } from '../helpers/ports.js';
 import { minimumBufferSeconds, startProgressiveListener, type Heard } from '../helpers/ffmpeg-listener.js';
-import { startRedisServer } from '../helpers/redis-server.js';
 import { analyseContinuity, describeToneRuns, type ContinuityReport } from '../helpers/tone-continuity.js';
 import { sleep } from '../helpers/wait-until.js';
 
 /** One AAC frame at 48 kHz is 21.3 ms; the analysis's 5 ms window makes a frame of silence read up to ~26 ms. */
 const ONE_FRAME_MS = 26;
-const READY = /"msg":"ingest started"/;
 
 /** The tones heard in order; unclear blocks (a switch inside one) and silence (checked as breaks) left out. */
 function toneOrder(report: ContinuityReport): (number | string)[] {
@@ -168,19 +163,7 @@ t.test('an input switch: the listener hears the main, then the backup, with no b
 });
 
 /** The same channel config with its main input on another SRT port: the second packager host. */
-async function onAnotherHost(config: OnairConfig): Promise<OnairConfig> {
-  const [channel] = config.channels;
-  const port = await freeUdpPort();
-  return resolveConfig({
-    ...config,
-    channels: [{ ...channel!, renditions: channel!.renditions.map((rendition) => ({ ...rendition })), inputs: [{ ...channel!.inputs[0]!, url: `srt://127.0.0.1:${port}?mode=listener` }] }],
-  });
-}
 
-function leaderPid(leader: string | undefined): number | undefined {
-  const pid = leader?.split(':').at(-2);
-  return pid === undefined ? undefined : Number(pid);
-}
 
 function startVerifier(config: OnairConfig): HlsVerifier {
   const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: ['hifi'], pollIntervalMs: 150 });
@@ -188,25 +171,9 @@ function startVerifier(config: OnairConfig): HlsVerifier {
   return verifier;
 }
 
-async function startPair(t: Test) {
-  const redis = await startRedisServer();
-  t.teardown(() => redis.stop());
-  // 2 s segments, as the packager chaos test: a takeover within one TD.
-  const configA = await chaosConfig({ store: redis.url, inputs: 1, segmentSeconds: 2 });
-  const configB = await onAnotherHost(configA);
-  startToneSender(t, configA, 0, MAIN_HZ);
-  startToneSender(t, configB, 0, BACKUP_HZ);
-  const origin = await startRole(t, configA, 'origin');
-  const status = watchStatus(t, origin.store);
-  const first = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: READY });
-  await waitFor('packager A leading', async () => (leaderPid(status.current()?.leader) === first.pid ? true : undefined), 20_000);
-  const second = await startOnairProcess(t, { role: 'ingest', config: configB, readyPattern: READY });
-  await waitForThreeSegments(originUrl(configA));
-  return { configA, status, first, second };
-}
 
 t.test('a packager takeover: the listener hears the leader’s feed, then the standby’s, with at most one break, at the takeover', async (t) => {
-  const { configA, status, first, second } = await startPair(t);
+  const { configA, status, first, second } = await startPackagerPair(t);
   const verifier = startVerifier(configA);
   const listener = startProgressiveListener(t, `${originUrl(configA)}/fip-hifi.aac`);
   await listener.waitForSeconds(10, 20_000);

@@ -13,14 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { OnairConfig } from '../../src/config/config-schema.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
 import { RecordingFiles } from '../../src/recording/recording-files.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import { onAnotherHost } from '../helpers/chaos.js';
 import { startSender, testConfig, waitFor } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
-import { freeUdpPort } from '../helpers/ports.js';
 import { decodeToEnd, probeSeconds } from '../helpers/recording.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
@@ -28,11 +27,6 @@ const READY = /"msg":"ingest started"/;
 const RECORDED = 8;
 
 /** The same config with the channel's SRT listener on another port: the second packager host. */
-async function onAnotherHost(config: OnairConfig): Promise<OnairConfig> {
-  const raw = structuredClone(config) as unknown as { channels: { inputs: { url: string }[] }[] };
-  raw.channels[0]!.inputs[0]!.url = `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`;
-  return resolveConfig(raw);
-}
 
 /** Lines of a process's output about `session` with message `msg`. */
 function logLines(output: string, session: string, msg: string): string[] {

@@ -12,8 +12,10 @@ import { TestSignalSender } from '../../src/ffmpeg/test-signal-sender.js';
 import { inputUrlWithOptions } from '../../src/ingest/input-worker.js';
 import type { Store } from '../../src/store/store.js';
 import type { VerifierReport } from './hls-verifier.js';
-import { loopbackSettings } from './onair-harness.js';
+import { loopbackSettings, originUrl, startRole, waitFor, waitForThreeSegments } from './onair-harness.js';
+import { startOnairProcess, type OnairProcess } from './onair-process.js';
 import { freeUdpPort } from './ports.js';
+import { startRedisServer } from './redis-server.js';
 import { identifyTones, type ToneVerdict } from './tone.js';
 
 export const MAIN_HZ = 500;
@@ -195,4 +197,48 @@ export function assertListenerRules(t: Test, report: VerifierReport, what: strin
     report.maxNewSegmentGapMs <= limit + report.pollIntervalMs,
     `${what}: new segments at most ${report.maxNewSegmentGapMs} ms apart (≤ 1.5 × TD = ${limit} ms, measured every ${report.pollIntervalMs} ms)`,
   );
+}
+
+/** The same config for a packager on another host: its own copy of the feed on its own SRT port. */
+export async function onAnotherHost(config: OnairConfig): Promise<OnairConfig> {
+  const [channel] = config.channels;
+  const port = await freeUdpPort();
+  return resolveConfig({
+    ...config,
+    channels: [{ ...channel!, renditions: channel!.renditions.map((rendition) => ({ ...rendition })), inputs: [{ ...channel!.inputs[0]!, url: `srt://127.0.0.1:${port}?mode=listener` }] }],
+  });
+}
+
+/** The PID in a leader's lease owner (`host:pid:random`). */
+export function leaderPid(leader: string | undefined): number | undefined {
+  const pid = leader?.split(':').at(-2);
+  return pid === undefined ? undefined : Number(pid);
+}
+
+const INGEST_READY = /"msg":"ingest started"/;
+
+/**
+ * Redis, an origin, packager A leading and packager B standing by, each with its own copy of the
+ * feed (A: MAIN_HZ, B: BACKUP_HZ), 2 s segments: the takeover bound (a TD) and the stall bound
+ * (1.5 × TD) leave room for a verifier's polling on a busy 2-core machine.
+ */
+export async function startPackagerPair(t: Test): Promise<{
+  configA: OnairConfig;
+  status: ReturnType<typeof watchStatus>;
+  first: OnairProcess;
+  second: OnairProcess;
+}> {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const configA = await chaosConfig({ store: redis.url, inputs: 1, segmentSeconds: 2 });
+  const configB = await onAnotherHost(configA);
+  startToneSender(t, configA, 0, MAIN_HZ);
+  startToneSender(t, configB, 0, BACKUP_HZ);
+  const origin = await startRole(t, configA, 'origin');
+  const status = watchStatus(t, origin.store);
+  const first = await startOnairProcess(t, { role: 'ingest', config: configA, readyPattern: INGEST_READY });
+  await waitFor('packager A leading', async () => (leaderPid(status.current()?.leader) === first.pid ? true : undefined), 20_000);
+  const second = await startOnairProcess(t, { role: 'ingest', config: configB, readyPattern: INGEST_READY });
+  await waitForThreeSegments(originUrl(configA));
+  return { configA, status, first, second };
 }

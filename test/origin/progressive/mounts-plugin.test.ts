@@ -7,7 +7,7 @@
  */
 import { connect } from 'node:net';
 import { pino } from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ChannelPackager } from '../../../src/hls/channel-packager.js';
 import { buildOrigin } from '../../../src/origin/origin-server.js';
 import { icecastIsoDate, icecastStatus, rfc2822Date, type StatusSource } from '../../../src/origin/progressive/icecast-status.js';
@@ -20,7 +20,8 @@ import { waitUntil } from '../../helpers/wait-until.js';
 
 const logger = pino({ level: 'silent' });
 
-t.test('past maxListeners a listener gets 503 mount_full with Retry-After; a place frees when one leaves; a channel off air is 404', async (t) => {
+/** A MemoryStore in which a real packager has published a few segments of channel `fip`. */
+async function storeWithSegments(t: Test): Promise<MemoryStore> {
   const store = new MemoryStore();
   await store.start();
   t.teardown(() => store.close());
@@ -30,6 +31,11 @@ t.test('past maxListeners a listener gets 503 mount_full with Retry-After; a pla
   const source = new FrameSource();
   for (let segment = 0; segment < 4; segment++) pushUntilCut(packager, source);
   await waitUntil(t, 'segments published', () => packager.stats.segmentsPublished >= 3);
+  return store;
+}
+
+t.test('past maxListeners a listener gets 503 mount_full with Retry-After; a place frees when one leaves; a channel off air is 404', async (t) => {
+  const store = await storeWithSegments(t);
 
   const mounts = ['fip', 'off'].flatMap((channel) =>
     ['lofi', 'hifi'].map((rendition) => ({ channel, rendition, codec: 'aac' as const, bitrate: 192_000, sampleRate: 48000, audioChannels: 2 })),
@@ -71,15 +77,7 @@ t.test('past maxListeners a listener gets 503 mount_full with Retry-After; a pla
 });
 
 t.test('clients that hang up while the mount reads the store do not keep their places', async (t) => {
-  const store = new MemoryStore();
-  await store.start();
-  t.teardown(() => store.close());
-  const packager = new ChannelPackager({ channel: testChannel({}, 1), segmentSeconds: 1, windowSegments: 6, store, logger });
-  await packager.start();
-  t.teardown(() => packager.close(100));
-  const frames = new FrameSource();
-  for (let segment = 0; segment < 4; segment++) pushUntilCut(packager, frames);
-  await waitUntil(t, 'segments published', () => packager.stats.segmentsPublished >= 3);
+  const store = await storeWithSegments(t);
 
   // The first read of the channel's title waits until the test opens the gate.
   let openGate!: () => void;
