@@ -51,6 +51,7 @@ export const ERRORS = {
   ONAIR_NOW_PLAYING_INVALID: { status: 400, reply: 'now_playing_invalid', meaning: 'a now playing update is refused: no title, a wrong type, a bad artwork URL or duration, an unknown field, mode or charset (the message names the field)' },
   ONAIR_TEXT_ENCODING: { status: 400, reply: 'invalid_encoding', meaning: 'a now playing update carries text that is not valid UTF-8 (or not valid in the charset it names)' },
   ONAIR_ICECAST_UNAUTHORIZED: { status: 401, reply: 'unauthorized', meaning: "wrong or missing Basic credentials at Icecast's admin endpoint or a source mount (the same answer whether the mount exists or not)" },
+  ONAIR_AUTH_THROTTLED: { status: 429, reply: 'too_many_failures', meaning: 'an address gave a wrong Icecast source or admin password too often: it is locked out (1 s, doubling per further failure, at most 60 s) whatever it sends; retry after Retry-After' },
   ONAIR_MOUNT_UNKNOWN: { status: 400, reply: 'mount_unknown', meaning: "an authenticated Icecast admin request names a mount that is not one of the channels' (Icecast's \"Source does not exist\")" },
   ONAIR_MOUNT_IN_USE: { status: 403, reply: 'mount_in_use', meaning: 'a source client connected to a mount that already has one (Icecast\'s "Mountpoint in use")' },
   ONAIR_SOURCE_FORMAT: { status: 415, reply: 'unsupported_format', meaning: 'a source client sent a Content-Type other than MP3 (audio/mpeg), AAC (audio/aac, audio/aacp) or Ogg' },

@@ -7,7 +7,9 @@
  *   checked) or the legacy `SOURCE /live`, with Basic auth `source:<password>`; wrong or
  *   missing credentials (or another mount) → 401, a second source on the mount → 403
  *   "Mountpoint in use", a Content-Type other than MP3, AAC or Ogg → 415 (none: MP3, as
- *   Icecast assumes). Accepted: `HTTP/1.0 200 OK` at once, then the body streams for as long
+ *   Icecast assumes). After 5 wrong passwords an address is locked out, for 1 s and then twice
+ *   as long at each further failure (429 + Retry-After, credentials not looked at:
+ *   src/http/auth-backoff.ts). Accepted: `HTTP/1.0 200 OK` at once, then the body streams for as long
  *   as the client sends, read only as fast as FFmpeg takes it (back-pressure: the kernel's
  *   socket buffers are all that is held). A source that sends nothing for `idleTimeoutMs` is
  *   dropped.
@@ -20,6 +22,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ERRORS, isOnairError, OnairError, type OnairErrorCode } from '../errors.js';
+import type { Clock } from '../clock.js';
+import { AuthFailureBackoff, TOO_MANY_FAILURES } from '../http/auth-backoff.js';
 import { BasicAuthCheck, ICECAST_CHALLENGE, type BasicCredentials } from '../http/basic-auth.js';
 import { icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
 import { feedFormatOf, type FeedHandlers, type FeedStream, type InputFeed } from './input-feed.js';
@@ -37,6 +41,8 @@ export interface IcecastSourceOptions {
   idleTimeoutMs?: number;
   /** A connection must have sent its whole request head within this (default 10 s). */
   headTimeoutMs?: number;
+  /** Times the lock-outs of addresses that guess the password (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Source and metadata clients at once; more connections are closed at once. */
@@ -66,6 +72,7 @@ export class IcecastSourceFeed implements InputFeed {
   readonly waitsForSender = true;
   private readonly options: IcecastSourceOptions;
   private readonly auth: BasicAuthCheck;
+  private readonly backoff: AuthFailureBackoff;
   private readonly logger: Logger;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -80,6 +87,7 @@ export class IcecastSourceFeed implements InputFeed {
   constructor(options: IcecastSourceOptions) {
     this.options = options;
     this.auth = new BasicAuthCheck(options.credentials);
+    this.backoff = new AuthFailureBackoff({ clock: options.clock });
     this.logger = options.logger.child({ source: `${options.host}:${options.port}${options.mount}` });
   }
 
@@ -202,10 +210,19 @@ export class IcecastSourceFeed implements InputFeed {
 
   private handle(head: SourceRequestHead, socket: Socket, bodyStart: Buffer): void {
     const path = head.target.split('?')[0];
+    const client = socket.remoteAddress;
+    const lockedMs = this.backoff.lockedForMs(client);
+    if (lockedMs > 0) {
+      this.logger.warn({ client, method: head.method }, 'source client refused: locked out after failed logins');
+      this.refuseWith(socket, 'ONAIR_AUTH_THROTTLED', icecastResponse(TOO_MANY_FAILURES, false), { 'Retry-After': String(Math.ceil(lockedMs / 1000)) });
+      return;
+    }
     if (!this.auth.check(head.headers.get('authorization'))) {
-      this.logger.warn({ client: socket.remoteAddress, method: head.method }, 'source client refused: wrong credentials');
+      this.backoff.failed(client);
+      this.logger.warn({ client, method: head.method }, 'source client refused: wrong credentials');
       throw new OnairError('ONAIR_ICECAST_UNAUTHORIZED', 'You need to authenticate');
     }
+    this.backoff.succeeded(client);
     if (head.method === 'GET' && path === '/admin/metadata') {
       this.updateMetadata(head, socket);
       return;
@@ -278,10 +295,11 @@ export class IcecastSourceFeed implements InputFeed {
     };
   }
 
-  private refuseWith(socket: Socket, code: OnairErrorCode, body: string): void {
+  private refuseWith(socket: Socket, code: OnairErrorCode, body: string, headers: Record<string, string> = {}): void {
     const status = ERRORS[code].status;
-    const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Authentication Required', 403: 'Forbidden', 415: 'Unsupported Media Type' };
-    this.respond(socket, status, reasons[status] ?? 'Error', body, code === 'ONAIR_ICECAST_UNAUTHORIZED' ? { 'WWW-Authenticate': ICECAST_CHALLENGE } : {});
+    const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Authentication Required', 403: 'Forbidden', 415: 'Unsupported Media Type', 429: 'Too Many Requests' };
+    const challenge: Record<string, string> = code === 'ONAIR_ICECAST_UNAUTHORIZED' ? { 'WWW-Authenticate': ICECAST_CHALLENGE } : {};
+    this.respond(socket, status, reasons[status] ?? 'Error', body, { ...challenge, ...headers });
   }
 
   /** One answer, then the connection closes (Icecast answers HTTP/1.0). */

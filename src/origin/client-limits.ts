@@ -2,10 +2,8 @@
  * Caps per client address and per process against hostile clients: held requests and
  * connections are capped per address and per process (docs/architecture.md, Origin).
  *
- * - clientKey: the address a cap counts by: the request's IP as Fastify reports it (from
- *   X-Forwarded-For only when the connection comes from a trusted proxy), an IPv4-mapped
- *   IPv6 address as IPv4, and any other IPv6 address by its /64 (one subscriber's
- *   allocation: an attacker has 2^64 of those), as @fastify/rate-limit counts them.
+ * - Caps count by clientKey (src/http/client-address.ts) of the request's IP as Fastify reports
+ *   it (from X-Forwarded-For only when the connection comes from a trusted proxy).
  * - HeldRequestLimits: LL-HLS requests held at once (blocking reloads, hinted parts), in all
  *   and per client. Over either cap a request is refused at once (the origin answers 503 +
  *   Retry-After) instead of being held. Memory: one map entry per client holding a request,
@@ -17,16 +15,7 @@
  */
 import { BlockList, isIP, type Socket } from 'node:net';
 import type { Server } from 'node:http';
-import { normalizeIP } from '@fastify/rate-limit';
-
-/** Prefix length an IPv6 client is counted by. */
-export const IPV6_CLIENT_PREFIX = 64;
-
-/** The key a client address is counted by (see the header); an empty address counts as one client. */
-export function clientKey(ip: string | undefined): string {
-  if (!ip) return '';
-  return isIP(ip) === 0 ? ip : normalizeIP(ip, IPV6_CLIENT_PREFIX);
-}
+import { clientKey } from '../http/client-address.js';
 
 /** Releases one held request; calling it again does nothing. */
 export type Release = () => void;

@@ -6,10 +6,14 @@
  * progressive mount (`/{channel}-{rendition}.aac` or `.mp3`) is named, and answers Icecast's
  * XML. Credentials are checked first and in constant time: a wrong or missing password gets
  * the same 401 whether the mount exists or not. Without `origin.icecastAdmin` the path is a
- * plain 404, as if not there. The request is bounded (MAX_METADATA_REQUEST_LENGTH).
+ * plain 404, as if not there. The request is bounded (MAX_METADATA_REQUEST_LENGTH). An address
+ * that keeps guessing the password is locked out with 429 + Retry-After
+ * (src/http/auth-backoff.ts), counted by the client IP as the origin sees it.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isOnairError, OnairError, ERRORS } from '../errors.js';
+import type { Clock } from '../clock.js';
+import { AuthFailureBackoff, TOO_MANY_FAILURES } from '../http/auth-backoff.js';
 import { BasicAuthCheck, ICECAST_CHALLENGE, type BasicCredentials } from '../http/basic-auth.js';
 import { sendError } from '../http/error-replies.js';
 import { icecastResponse, ICECAST_XML_CONTENT_TYPE, metadataUpdateFrom, METADATA_UPDATED } from '../http/icecast-metadata.js';
@@ -23,6 +27,8 @@ export interface IcecastAdminOptions {
   admin?: { credentials: BasicCredentials; store: Pick<NowPlayingStore, 'putNowPlaying'> };
   channels: () => OriginChannel[];
   storeTimeoutMs: number;
+  /** Times the lock-outs of addresses that guess the password (default: the system clock). */
+  clock?: Clock;
 }
 
 /** The progressive mount names of a rendition: Icecast mounts are paths. */
@@ -41,6 +47,7 @@ export function channelOfMount(mount: string, channels: readonly OriginChannel[]
 export async function icecastAdmin(fastify: FastifyInstance, options: IcecastAdminOptions): Promise<void> {
   const admin = options.admin;
   const check = admin ? new BasicAuthCheck(admin.credentials) : undefined;
+  const backoff = new AuthFailureBackoff({ clock: options.clock });
 
   const xml = (reply: FastifyReply, status: number, body: string): FastifyReply =>
     reply.code(status).header('content-type', ICECAST_XML_CONTENT_TYPE).header('cache-control', 'no-store').send(body);
@@ -48,10 +55,17 @@ export async function icecastAdmin(fastify: FastifyInstance, options: IcecastAdm
 
   fastify.get('/admin/metadata', async (request, reply) => {
     if (!check || !admin) return sendError(reply, 404, 'no such resource');
+    const lockedMs = backoff.lockedForMs(request.ip);
+    if (lockedMs > 0) {
+      reply.header('retry-after', String(Math.ceil(lockedMs / 1000)));
+      return refuse(reply, new OnairError('ONAIR_AUTH_THROTTLED', TOO_MANY_FAILURES));
+    }
     if (!check.check(request.headers.authorization)) {
+      backoff.failed(request.ip);
       reply.header('www-authenticate', ICECAST_CHALLENGE);
       return refuse(reply, new OnairError('ONAIR_ICECAST_UNAUTHORIZED', 'You need to authenticate'));
     }
+    backoff.succeeded(request.ip);
     try {
       const update = metadataUpdateFrom(request.url, Date.now());
       const channel = channelOfMount(update.mount, options.channels());

@@ -30,7 +30,7 @@
  * Each client address may POST `ingestRequestsPerMinute` times a minute (@fastify/rate-limit,
  * before the token is checked); more get 429 ONAIR_RATE_LIMITED with Retry-After.
  *
- * Session ids are client-chosen: per client address (client-limits.ts clientKey; a log
+ * Session ids are client-chosen: per client address (src/http/client-address.ts clientKey; a log
  * line's `client`) at most `sessionIdsPerClient` distinct ones count per bucket
  * (SessionIdLimiter); past that, the request counts by IP and User-Agent.
  */
@@ -43,7 +43,7 @@ import { BearerTokens } from '../http/bearer-auth.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { ConnectionCountStore, ListenerStore } from '../store/store.js';
-import { clientKey } from './client-limits.js';
+import { clientKey } from '../http/client-address.js';
 import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-options.js';
 import {
   DEFAULT_FLUSH_INTERVAL_MS,

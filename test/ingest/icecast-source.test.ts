@@ -13,12 +13,13 @@ import t, { type Test } from 'tap';
 import { IcecastSourceFeed } from '../../src/ingest/icecast-source.js';
 import type { FeedStream } from '../../src/ingest/input-feed.js';
 import type { NowPlaying } from '../../src/media/now-playing.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const PASSWORD = 'hackme-please';
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function sourceFeed(t: Test, options: { headTimeoutMs?: number } = {}): Promise<{ feed: IcecastSourceFeed; port: number; titles: NowPlaying[] }> {
+async function sourceFeed(t: Test, options: { headTimeoutMs?: number; clock?: ManualClock } = {}): Promise<{ feed: IcecastSourceFeed; port: number; titles: NowPlaying[] }> {
   const titles: NowPlaying[] = [];
   const feed = new IcecastSourceFeed({
     host: '127.0.0.1',
@@ -110,6 +111,31 @@ t.test('wrong or missing credentials get 401 with the challenge, the same for an
   }
   t.equal(new Set(answers).size, 1, 'one answer whatever the mount or the user');
   t.equal(handed, false);
+});
+
+t.test('an address that guesses the password is locked out after 5 failures, even with the right one, for 1 s and then twice as long', async (t) => {
+  const clock = new ManualClock();
+  const { feed, port } = await sourceFeed(t, { clock });
+  const put = async (password: string): Promise<string> => {
+    const source = client(t, port);
+    source.socket.write(`PUT /live HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('source', password)}\r\nContent-Type: audio/mpeg\r\n\r\n`);
+    if (password === PASSWORD) await waitUntil(t, 'an answer', () => source.received().length > 0);
+    else await source.closed;
+    const answer = source.received();
+    source.socket.destroy();
+    return answer;
+  };
+  for (let attempt = 1; attempt <= 5; attempt++) t.match(await put(`guess-${attempt}`), /^HTTP\/1\.0 401 /, `guess ${attempt}: 401 at once`);
+  const locked = await put(PASSWORD);
+  t.match(locked, /^HTTP\/1\.0 429 Too Many Requests\r\n/, 'locked out: the right password is not even looked at');
+  t.match(locked, /Retry-After: 1\r\n/);
+  t.notMatch(locked, /WWW-Authenticate/i);
+  await clock.advance(1_000);
+  t.match(await put('guess-6'), /^HTTP\/1\.0 401 /, 'free to try again after the lock-out');
+  t.match(await put(PASSWORD), /^HTTP\/1\.0 429 .*\r\n[^]*Retry-After: 2\r\n/, 'the next lock-out is twice as long');
+  await clock.advance(2_000);
+  t.equal(await put(PASSWORD), 'HTTP/1.0 200 OK\r\n\r\n', 'the right password gets in once the lock-out is over');
+  t.ok(await feed.next(), 'and its body is the feed');
 });
 
 t.test('a second source on the mount gets 403 Mountpoint in use until the first leaves', async (t) => {

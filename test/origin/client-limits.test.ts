@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import t from 'tap';
-import { addressMatcher, clientKey, ConnectionLimits, HeldRequestLimits } from '../../src/origin/client-limits.js';
+import { clientKey } from '../../src/http/client-address.js';
+import { addressMatcher, ConnectionLimits, HeldRequestLimits } from '../../src/origin/client-limits.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 t.test('a client is its IPv4 address, or the /64 of its IPv6 address', async (t) => {

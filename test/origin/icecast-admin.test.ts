@@ -87,3 +87,15 @@ t.test('without origin.icecastAdmin the path is a plain 404', async (t) => {
   t.equal(answer.statusCode, 404);
   t.equal(answer.json().error, 'not_found');
 });
+
+t.test('an address that guesses the password is locked out with 429 + Retry-After, even with the right one', async (t) => {
+  const { get, stored } = await origin(t);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    t.equal((await get('mount=/fip-hifi.aac&mode=updinfo&song=x', basic('admin', `guess-${attempt}`))).statusCode, 401);
+  }
+  const locked = await get('mount=/fip-hifi.aac&mode=updinfo&song=x');
+  t.equal(locked.statusCode, 429);
+  t.equal(locked.headers['retry-after'], '1');
+  t.match(locked.body, /<message>Too many failed logins; try again later<\/message>/);
+  t.equal(await stored('fip'), null, 'nothing was set');
+});
