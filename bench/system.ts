@@ -11,29 +11,52 @@ import { createServer } from 'node:net';
 /** /proc/<pid>/stat counts in clock ticks; USER_HZ is 100 on every Linux build that matters. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** A free loopback TCP port: the OS picks one, we release it and hand it on. */
+/**
+ * Free loopback ports are drawn at random below Linux's ephemeral range (32768–60999), where
+ * the kernel never puts the local end of an outgoing connection: a port the OS picked (port 0)
+ * and we released could be taken by any client connection before the test's server binds it,
+ * which made servers fail with EADDRINUSE on a busy machine. A port is handed out once per
+ * process, and only after a bind to it succeeded.
+ */
+const PORT_RANGE = { first: 20_000, last: 32_767 };
+const PORT_ATTEMPTS = 200;
+const handedOut = new Set<number>();
+
+async function freePort(bindable: (port: number) => Promise<boolean>): Promise<number> {
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = PORT_RANGE.first + Math.floor(Math.random() * (PORT_RANGE.last - PORT_RANGE.first + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free loopback port in ${PORT_RANGE.first}-${PORT_RANGE.last} after ${PORT_ATTEMPTS} attempts`);
+}
+
+/** A free loopback TCP port. */
 export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+  return freePort(
+    (port) =>
+      new Promise((resolve) => {
+        const server = createServer();
+        server.once('error', () => resolve(false));
+        server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+      }),
+  );
 }
 
 /** A free loopback UDP port (SRT listeners). */
 export function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const port = socket.address().port;
-      socket.close(() => resolve(port));
-    });
-  });
+  return freePort(
+    (port) =>
+      new Promise((resolve) => {
+        const socket = createSocket('udp4');
+        socket.once('error', () => {
+          socket.close();
+          resolve(false);
+        });
+        socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+      }),
+  );
 }
 
 /** User + system CPU seconds of process `pid` so far; 0 once it is gone. */
