@@ -7,8 +7,8 @@
  * same time, each decode 20 s of the channel's DVR MPD with no error.
  *
  * Both read a static copy of the MPD (same templates, timeline and segments, a BaseURL to the
- * origin); neither follows our live MPD (docs/architecture.md, "DASH clients that need a static
- * copy"):
+ * origin); neither follows our live MPD
+ * (docs/architecture.md, "DASH clients that need a static copy"):
  * - FFmpeg (libavformat/dashdec.c, 5.1 to current) keeps `cur_seq_no` as a segment number
  *   (startNumber + index, what `$Number$` gets) but get_segment_start_time_based_on_timeline()
  *   and calc_next_seg_no_from_timelines() count it as an index from 0, so each
