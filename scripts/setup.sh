@@ -28,6 +28,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v icecast2 >/dev/null 2>&1 || missing="$missing icecast2"
   # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
   command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+  # GStreamer's dashdemux (plugins-bad) with its MP4 demuxer (plugins-good) and AAC decoder (libav) reads the DASH MPD (test/e2e/dash.test.ts).
+  command -v gst-launch-1.0 >/dev/null 2>&1 || missing="$missing gstreamer1.0-tools"
+  gst-inspect-1.0 dashdemux >/dev/null 2>&1 || missing="$missing gstreamer1.0-plugins-bad"
+  gst-inspect-1.0 qtdemux >/dev/null 2>&1 || missing="$missing gstreamer1.0-plugins-good"
+  gst-inspect-1.0 avdec_aac >/dev/null 2>&1 || missing="$missing gstreamer1.0-libav"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

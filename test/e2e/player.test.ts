@@ -29,6 +29,9 @@ async function startLive(t: Test, options: Parameters<typeof testConfig>[0]): Pr
 /** Seconds of audio aired before the DVR test seeks back (the live window is 6 s). */
 const DVR_HISTORY_SECONDS = 12;
 
+// The scenarios share nothing but the machine (each its own onair, sender and Chromium): two run at a time.
+t.jobs = 2;
+
 t.test('the player page plays fip in Chromium: live, renditions listed, time advancing, no error, quality switch', async (t) => {
   const { base, browserStarting } = await startLive(t, { segmentSeconds: 1 });
   const player = await PlayerPage.open(await browserStarting, base);

@@ -8,6 +8,9 @@
  * every segment. Asserts no timestamp, buffering or decoder error line in VLC's -vv log (see
  * DECODER_ERROR in test/helpers/vlc.ts) and at least 18 s of decoded audio.
  *
+ * The three plays are independent (each its own onair, sender and VLC on free ports) and run at
+ * the same time, so the file takes one play's time, not three.
+ *
  * The master playlist is not played here: VLC starts on its first rendition and switches
  * renditions after one segment, restarting its decoder, and in some runs discards what the
  * first decoder held (about a second) and logs "Timestamp conversion failed", with any PCR
@@ -23,6 +26,9 @@ const MINIMUM_AUDIO_SECONDS = 18;
 
 const unavailable = vlcUnavailable();
 if (unavailable) t.fail(unavailable);
+
+// The CASES run at once: they share nothing but the machine.
+t.jobs = 3;
 
 const CASES = [
   { rendition: 'hifi', segmentSeconds: 4, lowLatency: false },
