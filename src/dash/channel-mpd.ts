@@ -17,7 +17,7 @@
  * in the MPD's timing at the wall-clock end of its audio, as it does in HLS.
  */
 import type { ChannelState } from '../hls/sequence-state.js';
-import { PTS_CLOCK_HZ, ptsAdd, samplesToTicks } from '../media/pts.js';
+import { samplesToTicks, ticksToSamples } from '../media/pts.js';
 import { renderMpd, type Mpd, type MpdAdaptationSet, type MpdPeriod } from './mpd-writer.js';
 
 /** What the MPDs need of a channel's configuration. */
@@ -115,11 +115,12 @@ function describeMpd(
 function periodsOf(listed: readonly ListedSegment[], endPts: number, discontinuitySequence: number, sampleRate: number): MpdPeriod[] {
   // Sample counts, exact: durations are whole frames of the sample rate.
   const durations = listed.map((segment) => Math.round(segment.durationSeconds * sampleRate));
-  // Each segment's first PTS, back from the end (segments are contiguous on the PTS line).
+  // Each segment's first PTS, back from the end (segments are contiguous on the PTS line, which
+  // the packager does not wrap: src/media/pts.ts), so `t` goes on counting as the tfdt does.
   const startPts: number[] = new Array<number>(listed.length);
   let pts = endPts;
   for (let index = listed.length - 1; index >= 0; index--) {
-    pts = ptsAdd(pts, -samplesToTicks(durations[index]!, sampleRate));
+    pts -= samplesToTicks(durations[index]!, sampleRate);
     startPts[index] = pts;
   }
   const periods: MpdPeriod[] = [];
@@ -130,7 +131,7 @@ function periodsOf(listed: readonly ListedSegment[], endPts: number, discontinui
     if (segment.discontinuity) sequence += 1;
     const previous = listed[index - 1];
     if (!period || segment.discontinuity || segment.run !== previous?.run) {
-      time = Math.round((startPts[index]! * sampleRate) / PTS_CLOCK_HZ);
+      time = ticksToSamples(Math.max(0, startPts[index]!), sampleRate);
       period = {
         // A run change without a discontinuity tag does not happen; should it, the MSN keeps ids apart.
         id: !period || segment.discontinuity ? `${sequence}` : `${sequence}-${segment.msn}`,

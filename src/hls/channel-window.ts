@@ -6,7 +6,6 @@
  * timers, no clock: the publisher (segment-publisher.ts) applies what these return.
  * docs/architecture.md, "Sequence".
  */
-import { ptsAdd } from '../media/pts.js';
 import { knowsNoSegment, type ChannelState, type DvrSegment, type OpenSegment, type WindowSegment } from './sequence-state.js';
 
 /** Minimum live window (Apple HLS authoring spec; docs/architecture.md, "Sequence"): 6 segments and 3 × TD. */
@@ -154,5 +153,5 @@ export function completedOpenSegment(open: OpenSegment, bytes: Record<string, nu
     bytes,
     parts: open.parts,
   };
-  return { entry, endPts: ptsAdd(nextPts, Math.round(durationSeconds * 90_000)) };
+  return { entry, endPts: nextPts + Math.round(durationSeconds * 90_000) };
 }

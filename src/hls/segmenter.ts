@@ -17,7 +17,7 @@
 import type { AacFrame } from '../media/adts.js';
 import type { TimedFrame, TimedMetadata } from '../media/muxer.js';
 import type { NowPlaying } from '../media/now-playing.js';
-import { ptsAdd, samplesToTicks } from '../media/pts.js';
+import { samplesToTicks } from '../media/pts.js';
 import { SAMPLES_PER_FRAME, type SegmentSchedule } from './segment-schedule.js';
 
 /** Consecutive frames of every rendition: `frames[i]` is rendition i's, timed. */
@@ -147,10 +147,10 @@ export class Segmenter {
     this.partEnds = partCount === undefined ? [] : schedule.partEnds(this.runSegments, partCount);
   }
 
-  /** PTS of frame `frame` of the current segment. */
+  /** PTS of frame `frame` of the current segment, on the unwrapped timeline (src/media/pts.ts). */
   private framePts(frame: number): number {
     const segmentStart = this.runFrames - this.current[0]!.length;
-    return ptsAdd(this.runStartPts, samplesToTicks((segmentStart + frame) * SAMPLES_PER_FRAME, this.options.schedule.sampleRate));
+    return this.runStartPts + samplesToTicks((segmentStart + frame) * SAMPLES_PER_FRAME, this.options.schedule.sampleRate);
   }
 
   /** Frames [from, to) of the current segment, timed, for every rendition. */
@@ -160,7 +160,7 @@ export class Segmenter {
     return this.current.map((frames) =>
       frames.slice(from, to).map((frame, frameIndex) => ({
         data: frame.data,
-        pts: ptsAdd(startPts, samplesToTicks(frameIndex * SAMPLES_PER_FRAME, sampleRate)),
+        pts: startPts + samplesToTicks(frameIndex * SAMPLES_PER_FRAME, sampleRate),
         durationTicks: this.frameTicks,
       })),
     );

@@ -24,7 +24,7 @@ import { box, cString, descriptor, fourCc, fourCcCode, fullBox, packedLanguage, 
 import { parseMpegAudioHeader } from './mpeg-audio.js';
 import type { Muxer, MuxerFactory, TimedFrame, TimedMetadata } from './muxer.js';
 import type { NowPlaying } from './now-playing.js';
-import { PTS_CLOCK_HZ, ptsAdd, ptsDelta, samplesToTicks } from './pts.js';
+import { PTS_CLOCK_HZ, ptsAdd, ptsDelta, samplesToTicks, ticksToSamples } from './pts.js';
 
 /** Codecs this muxer writes; `opus` and `flac` would add a sample entry each (see sampleEntry). */
 export type Fmp4Codec = 'aac' | 'mp3';
@@ -420,7 +420,7 @@ export class Fmp4Muxer implements Muxer {
    */
   private decodeTimeOf(frame: TimedFrame, sampleRate: number): number {
     if (this.anchorPts === undefined) {
-      this.anchor(frame.pts, Math.round((frame.pts * sampleRate) / PTS_CLOCK_HZ));
+      this.anchor(frame.pts, ticksToSamples(Math.max(0, frame.pts), sampleRate));
       return this.anchorDecodeTime;
     }
     const expected = ptsAdd(this.anchorPts, samplesToTicks(this.samplesSinceAnchor, sampleRate));

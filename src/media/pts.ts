@@ -2,6 +2,11 @@
  * 90 kHz presentation timestamps (ISO/IEC 13818-1 §2.4.3.7, PTS field): 33-bit counters
  * that wrap at 2^33 ticks, about 26.5 hours. Everything here is exact integer math on
  * JavaScript numbers (all values stay below 2^53).
+ *
+ * The packager's own timeline (docs/architecture.md, "Timeline") is NOT wrapped: its ticks go
+ * on counting past 2^33, so that what counts time without a wrap (the fMP4 tfdt, the DASH `t`)
+ * follows a channel that runs for days. Containers with a 33-bit field (MPEG-TS, the packed
+ * audio timestamp) wrap when they write; every comparison goes through `ptsDelta`.
  */
 
 export const PTS_CLOCK_HZ = 90_000;
@@ -33,6 +38,31 @@ function greatestCommonDivisor(a: number, b: number): number {
   return a;
 }
 
+/** 90 kHz over `sampleRate`, reduced (48000 → 15/8, 44100 → 100/49). */
+function tickRatio(sampleRate: number): { numerator: number; denominator: number } {
+  const divisor = greatestCommonDivisor(PTS_CLOCK_HZ, sampleRate);
+  return { numerator: PTS_CLOCK_HZ / divisor, denominator: sampleRate / divisor };
+}
+
+/**
+ * round(ticks · sampleRate / 90000): a place on the unwrapped timeline in samples, exact for
+ * the ticks of years of running (the reduced ratio keeps the product below 2^53 far longer
+ * than `ticks * sampleRate` would: 24 days at 48 kHz).
+ */
+export function ticksToSamples(ticks: number, sampleRate: number): number {
+  if (!Number.isSafeInteger(ticks) || ticks < 0 || !Number.isInteger(sampleRate) || sampleRate <= 0) {
+    throw new RangeError(`ticksToSamples needs a tick count ≥ 0 and a rate, got ${ticks} ticks at ${sampleRate} Hz`);
+  }
+  const { numerator, denominator } = tickRatio(sampleRate);
+  const product = ticks * denominator;
+  if (!Number.isSafeInteger(product)) {
+    // Half up, as Math.round: floor((2·ticks·denominator + numerator) / (2·numerator)).
+    const twice = 2n * BigInt(ticks) * BigInt(denominator) + BigInt(numerator);
+    return Number(twice / (2n * BigInt(numerator)));
+  }
+  return Math.round(product / numerator);
+}
+
 /**
  * floor(samples · 90000 / sampleRate), exact for every rate (44100 included). The ratio is
  * reduced first (48000 → 15/8, 44100 → 100/49) so the product stays far below 2^53.
@@ -41,9 +71,7 @@ export function samplesToTicks(samples: number, sampleRate: number): number {
   if (!Number.isInteger(samples) || !Number.isInteger(sampleRate) || sampleRate <= 0) {
     throw new RangeError(`samplesToTicks needs integers, got ${samples} samples at ${sampleRate} Hz`);
   }
-  const divisor = greatestCommonDivisor(PTS_CLOCK_HZ, sampleRate);
-  const numerator = PTS_CLOCK_HZ / divisor;
-  const denominator = sampleRate / divisor;
+  const { numerator, denominator } = tickRatio(sampleRate);
   const product = samples * numerator;
   if (!Number.isSafeInteger(product)) {
     const exact = BigInt(samples) * BigInt(numerator);

@@ -31,6 +31,8 @@ const ADTS_CASES = 3000;
 const CASE_BUDGET_MS = 1000;
 /** The watchdog's patience when no case completes at all. */
 const STALL_MS = 5000;
+/** A new worker loads and compiles this file first: on a loaded machine that alone took over 5 s. */
+const WORKER_START_MS = 60_000;
 const TS_PACKET_SIZE = 188;
 /** The most an ADTS reader may hold back: one frame of the largest frame_length plus a header. */
 const MAX_ADTS_CARRY = 0x1fff + 7;
@@ -515,8 +517,8 @@ function runWatched(input: Omit<FuzzWorkerInput, 'progress' | 'mediaFuzz'>): Pro
       if (now !== finished) {
         finished = now;
         lastProgressAt = Date.now();
-      } else if (Date.now() - lastProgressAt > STALL_MS) {
-        settle(() => reject(new Error(`no case finished for ${STALL_MS} ms: ${label} is stuck (seed ${input.seed})`)));
+      } else if (Date.now() - lastProgressAt > (label === 'starting the worker' ? WORKER_START_MS : STALL_MS)) {
+        settle(() => reject(new Error(`no case finished in time: ${label} is stuck (seed ${input.seed})`)));
       }
     }, 100);
     const settle = (action: () => void) => {

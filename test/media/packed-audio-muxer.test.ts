@@ -63,6 +63,17 @@ t.test('the timestamp tag is an ID3v2.4 PRIV frame with the 33-bit PTS, byte for
   t.equal(readTransportStreamTimestamp(Uint8Array.from([0x47, 0x40])), undefined);
 });
 
+t.test("the packager's unwrapped timeline (past 2^33) gives the very bytes of the wrapped one", async (t) => {
+  const unwrapped = chunked(lameFrames(2), PTS_WRAP - 20 * GROUP_TICKS, 700);
+  const wrapped = unwrapped.map((chunk) => ({ ...chunk, pts: chunk.pts % PTS_WRAP }));
+  t.ok(unwrapped.at(-1)!.pts > PTS_WRAP, 'the chunks cross the wrap');
+  const [a, b] = [new PackedAudioMuxer(), new PackedAudioMuxer()];
+  const half = Math.floor(unwrapped.length / 2);
+  for (const [from, to] of [[0, half], [half, unwrapped.length]] as const) {
+    t.same(Buffer.from(b.muxSegment(unwrapped.slice(from, to))), Buffer.from(a.muxSegment(wrapped.slice(from, to))), `chunks ${from}-${to}`);
+  }
+});
+
 t.test("FFmpeg's HLS reader plays packed segments from the stamped time, continuously", async (t) => {
   const directory = mkdtempSync(join(tmpdir(), 'onair-packed-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { PTS_WRAP, ptsAdd, ptsDelta, samplesToTicks, wrapPts } from '../../src/media/pts.js';
+import { PTS_WRAP, ptsAdd, ptsDelta, samplesToTicks, ticksToSamples, wrapPts } from '../../src/media/pts.js';
 
 t.test('wrapPts brings any tick count into [0, 2^33)', async (t) => {
   t.equal(PTS_WRAP, 8589934592);
@@ -36,4 +36,18 @@ t.test('samplesToTicks is exact integer math for 48 kHz and 44.1 kHz', async (t)
   t.equal(samplesToTicks(month * 44100, 44100), month * 90000);
   t.equal(samplesToTicks(month * 44100 + 1, 44100), month * 90000 + 2);
   t.throws(() => samplesToTicks(1.5, 48000), RangeError);
+});
+
+t.test('ticksToSamples: round(ticks · rate / 90000), exact after years of ticks, the inverse of samplesToTicks on frame edges', async (t) => {
+  t.equal(ticksToSamples(1920, 48000), 1024);
+  t.equal(ticksToSamples(PTS_WRAP, 48000), 4581298449, '2^33 ticks: 4581298449.07 samples at 48 kHz');
+  t.equal(ticksToSamples(PTS_WRAP, 44100), 4209067950, '2^33 ticks: 4209067950.08 at 44.1 kHz');
+  const years = 10 * 365 * 86400 * 90000;
+  for (const rate of [44100, 48000, 32000]) {
+    const exact = (BigInt(years) * BigInt(rate) * 2n + 90000n) / 180000n;
+    t.equal(ticksToSamples(years, rate), Number(exact), `${rate} Hz: exact after 10 years, where ticks · rate passes 2^53`);
+    for (const samples of [0, 1024, 1024 * 4_000_000_001]) t.equal(ticksToSamples(samplesToTicks(samples, rate), rate), samples, `${rate} Hz: ${samples} samples round-trip`);
+  }
+  t.throws(() => ticksToSamples(-1, 48000), RangeError);
+  t.throws(() => ticksToSamples(0.5, 48000), RangeError);
 });

@@ -114,6 +114,16 @@ t.test('PTS is wrapped at 2^33 for frames that cross the wrap', async (t) => {
   t.same(demux(new TsSegmentMuxer().muxSegment(unwrapped)).events.filter((event) => event.kind === 'pes').map((event) => event.pts), [100]);
 });
 
+t.test('the packager\'s unwrapped timeline (past 2^33) gives the very bytes of the wrapped one, PCR included', async (t) => {
+  const wrapped = frames(96, 250, PTS_WRAP - 40 * 1920);
+  const unwrapped = wrapped.map((frame, index) => ({ ...frame, pts: PTS_WRAP - 40 * 1920 + index * 1920 }));
+  t.ok(unwrapped.at(-1)!.pts > PTS_WRAP && wrapped.at(-1)!.pts < PTS_WRAP, 'the run crosses the wrap');
+  const [a, b] = [new TsSegmentMuxer(), new TsSegmentMuxer()];
+  for (const [from, to] of [[0, 48], [48, 96]] as const) {
+    t.same(Buffer.from(b.muxSegment(unwrapped.slice(from, to))), Buffer.from(a.muxSegment(wrapped.slice(from, to))), `frames ${from}-${to}`);
+  }
+});
+
 t.test('each PES holds as many whole frames as fit, and a PTS gap starts a new PES', async (t) => {
   const big = demux(new TsSegmentMuxer().muxSegment(frames(188, 500, 0))).events.filter((event) => event.kind === 'pes');
   t.same(big.map((event) => event.payload.length), [131 * 500, 57 * 500]);
