@@ -31,7 +31,7 @@ import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
-import { playbackAuthPlugin, type PlaybackAuthOptions } from './playback-auth.js';
+import { PLAYBACK_AUTH_PATH, playbackAuthPlugin, type PlaybackAuthOptions } from './playback-auth.js';
 import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
@@ -173,6 +173,9 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
     for (const url of ADMIN_PATHS_ON_ORIGIN) app.route({ method: ADMIN_METHODS, url, onRequest: notHere, handler: notHere });
+    // POST /auth/playback with `entitlements`; without, a 404 rather than the playlist route's 405.
+    if (playbackAuth) await app.register(playbackAuthPlugin, { clock: originOptions.clock, ...playbackAuth });
+    else app.post(PLAYBACK_AUTH_PATH, notHere);
     // Icecast's admin metadata endpoint (a static route: it wins over `/:channel/:playlist`).
     await app.register(icecastAdmin, {
       admin: icecastAdminOptions,
@@ -180,7 +183,6 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
     });
     if (recordings) await app.register(recordingsPlugin, { catalog: recordings, storeTimeoutMs: originOptions.storeTimeoutMs });
-    if (playbackAuth) await app.register(playbackAuthPlugin, { clock: originOptions.clock, ...playbackAuth });
     if (progressive) await app.register(mountsPlugin, { ...progressive, clock: originOptions.clock, storeTimeoutMs: originOptions.storeTimeoutMs });
   } catch (error) {
     await app.close().catch(() => undefined);
