@@ -359,7 +359,7 @@ function isIpOrCidr(value: string): boolean {
 }
 
 /**
- * POST /auth/playback (src/origin/playback-auth.ts, docs/architecture.md "Entitlement tokens"):
+ * POST /auth/playback (src/origin/playback-auth.ts; docs/architecture.md, "Entitlement tokens"):
  * the identity provider's JWTs, verified against its JWKS URL or a PEM public key, traded for
  * playback URLs of the channels they entitle. Absent: the endpoint is off (404).
  */

@@ -1,6 +1,6 @@
 /**
- * Verifies the identity provider's JWTs for POST /auth/playback (docs/architecture.md,
- * "Entitlement tokens") with `jose`: a compact JWS (RFC 7515) signed with one of the configured
+ * Verifies the identity provider's JWTs for POST /auth/playback with `jose`
+ * (docs/architecture.md, "Entitlement tokens"): a compact JWS (RFC 7515) signed with one of the configured
  * asymmetric algorithms (never `none`, never HS*: the key is public, RFC 8725 §3.1), by a key from
  * the provider's JWKS URL or from a PEM file; `iss`, `aud` and `exp` required and checked
  * (RFC 7519 §4.1), `nbf`/`iat` when present, all within a small clock tolerance.
