@@ -10,11 +10,13 @@
  *
  * The JWKS fetch is bounded: a timeout, a body of at most 256 KiB, no redirects, one fetch at a
  * time (jose shares it), a refetch for an unknown `kid` at most once per cooldown, and after a
- * failed fetch none for a second (every request meanwhile gets 503 at once), so a flood of
- * tokens cannot turn into a flood of requests to the provider.
+ * failed fetch none for a second, so a flood of tokens cannot turn into a flood of requests to
+ * the provider. While the provider fails, the keys it served last (even past cacheMaxAge) still
+ * verify; with none, requests get 503.
  */
 import { readFile } from 'node:fs/promises';
 import {
+  createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
   errors,
@@ -23,6 +25,7 @@ import {
   jwtVerify,
   type CryptoKey,
   type FetchImplementation,
+  type JSONWebKeySet,
   type JWSHeaderParameters,
   type JWTPayload,
 } from 'jose';
@@ -127,17 +130,24 @@ function remoteKeys(url: string, settings: NonNullable<PlaybackTokenOptions['jwk
     [customFetch]: boundedFetch,
   });
   let failedAt = -Infinity;
+  // The last set fetched, kept past cacheMaxAge for an outage of the provider (imported once per set).
+  let stale: { set: JSONWebKeySet; keys: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const lastKnownKeys = (header: JWSHeaderParameters, cause?: unknown): Promise<CryptoKey> => {
+    const set = remote.jwks();
+    if (!set) throw new OnairError('ONAIR_JWKS_UNAVAILABLE', "the identity provider's keys are unavailable; retry shortly", { cause });
+    if (stale?.set !== set) stale = { set, keys: createLocalJWKSet(set) };
+    return stale.keys(header);
+  };
   return async (header) => {
-    if (clock.now() - failedAt < JWKS_FAILURE_BACKOFF_MS && !remote.fresh) {
-      throw new OnairError('ONAIR_JWKS_UNAVAILABLE', "the identity provider's keys are unavailable; retry shortly");
-    }
+    if (clock.now() - failedAt < JWKS_FAILURE_BACKOFF_MS && !remote.fresh) return lastKnownKeys(header);
     try {
       return await remote(header);
     } catch (error) {
       // No key for this kid/alg (after one refetch unless cooling down): the token's problem.
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
       failedAt = clock.now();
-      throw new OnairError('ONAIR_JWKS_UNAVAILABLE', "the identity provider's keys are unavailable; retry shortly", { cause: error });
+      // The provider is down or broken: the keys it served last still verify its tokens.
+      return lastKnownKeys(header, error);
     }
   };
 }

@@ -344,6 +344,25 @@ t.test('a JWKS URL: keys by kid, an unknown kid refetches once per cooldown, a f
   t.equal(jwks.hits, before + 2);
 });
 
+t.test('while the provider fails, the keys it served last still verify its tokens, even past cacheMaxAge', async (t) => {
+  const jwks = await startJwksServer(t);
+  const keys = [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256' }];
+  jwks.answer = json({ keys });
+  // cacheMaxAge 0: every request refetches, so each one meets the outage.
+  const app = await startOrigin(t, {}, { publicKeyFile: undefined, jwksUrl: jwks.url, jwks: { timeoutMs: 300, cooldownSeconds: 30, cacheMaxAgeSeconds: 0 } });
+  t.equal((await authorize(app, await issue({ tier: 'free' }, { kid: 'rsa-1' }))).statusCode, 200);
+  t.equal(jwks.hits, 1);
+  jwks.answer = (response) => {
+    response.writeHead(502);
+    response.end();
+  };
+  t.equal((await authorize(app, await issue({ tier: 'free' }, { kid: 'rsa-1' }))).statusCode, 200, 'the refetch failed: the last keys verify');
+  t.equal(jwks.hits, 2);
+  t.equal((await authorize(app, await issue({ tier: 'free' }, { kid: 'rsa-1' }))).statusCode, 200, 'within the backoff: the last keys, no fetch');
+  t.equal(jwks.hits, 2);
+  t.same(await refusal(app, await issue({ tier: 'free' }, { kid: 'rsa-1', key: otherRsa.privateKey })), [401, 'jwt_signature'], 'and they still refuse a forged token');
+});
+
 t.test('a JWKS fetch is bounded: a provider that never answers times out, an oversized or invalid set is refused', async (t) => {
   const jwks = await startJwksServer(t);
   const jwksOptions = { publicKeyFile: undefined, jwksUrl: jwks.url, jwks: { timeoutMs: 300, cooldownSeconds: 30, cacheMaxAgeSeconds: 600 } };
