@@ -16,7 +16,8 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWTPayload } from 'jose';
 import t, { type Test } from 'tap';
 import { buildOrigin } from '../../src/origin/origin-server.js';
-import { playbackAuthPlugin, type PlaybackAuthOptions } from '../../src/origin/playback-auth.js';
+import { playbackAuthOptionsOf, playbackAuthPlugin, playbackChannelsOf, type PlaybackAuthOptions } from '../../src/origin/playback-auth.js';
+import { resolveConfig } from '../../src/config/load-config.js';
 import type { PlaybackChannel } from '../../src/origin/playback-entitlements.js';
 import { createPlaybackTokenVerifier, MAX_JWKS_BYTES, type PlaybackTokenOptions } from '../../src/origin/playback-token.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -197,6 +198,28 @@ t.test('entitlements: the channels claim (a list or space-separated), tiers, sev
   t.same(await idsOf({ tier: '__proto__' }), [], 'no inherited property is a tier');
   t.same(await idsOf({}), [], 'no claim: nothing');
   t.same(await idsOf({ tier: 'free' }, 'body'), ['jazz'], 'the JWT in a JSON body works as well');
+});
+
+t.test('publicUrl is the base of the returned URLs (a CDN)', async (t) => {
+  const app = await startOrigin(t, { publicUrl: 'https://cdn.radio.example/' });
+  const granted = (await authorize(app, await issue({ tier: 'premium' }))).json<Granted>();
+  t.match(granted.channels[0]!.hls, /^https:\/\/cdn\.radio\.example\/fip\/fip\.m3u8\?token=/);
+  t.same(granted.channels[1]!.mounts, ['https://cdn.radio.example/jazz-hifi.aac', 'https://cdn.radio.example/jazz-mp3.mp3']);
+});
+
+t.test("the config's channels as the endpoint sees them: access, container, mounts with their codec's extension", async (t) => {
+  const config = resolveConfig({
+    signing: { key: SIGNING_KEY },
+    channels: [
+      { id: 'fip', access: 'signed', container: 'fmp4', renditions: [{ id: 'hifi', bitrate: '96k' }], inputs: [{ id: 'main', url: 'http://127.0.0.1:8000/fip' }] },
+      { id: 'jazz', renditions: [{ id: 'hifi', bitrate: '96k' }, { id: 'mp3', bitrate: '128k', codec: 'mp3' }], inputs: [{ id: 'main', url: 'http://127.0.0.1:8000/jazz' }] },
+    ],
+  });
+  t.same(playbackChannelsOf(config), [
+    { id: 'fip', access: 'signed', container: 'fmp4', mounts: ['/fip-hifi.aac'] },
+    { id: 'jazz', access: 'public', container: 'ts', mounts: ['/jazz-hifi.aac', '/jazz-mp3.mp3'] },
+  ]);
+  t.equal(await playbackAuthOptionsOf(config, () => []), undefined, 'no entitlements: no endpoint');
 });
 
 /** Posts and returns [status, reply name]. */
