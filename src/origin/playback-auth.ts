@@ -5,14 +5,14 @@
  * the public ones. On only with `entitlements` in the config; without, the path is the origin's 404.
  *
  * - The JWT comes as `Authorization: Bearer <jwt>` (RFC 6750 §2.1; it wins) or as a JSON body
- *   `{"token":"<jwt>"}` (at most 16 KiB, else 413). playback-token.ts verifies it.
+ *   `{"token":"<jwt>"}` (at most 16 KiB, else 413). playback-auth-token.ts verifies it.
  * - 200: `{ expiresAt, expires, channels: [{ id, access, hls, dash, mounts }] }`, no-store. The
  *   URLs' tokens expire `urlTtl` from now, rounded up to a whole minute, so players asking in
  *   the same minute share tokens, and so cached playlists.
  * - A refused JWT: 401 with its ONAIR_JWT_* reply name and `WWW-Authenticate: Bearer
  *   error="invalid_token"` (RFC 6750 §3); the keys unavailable: 503 + Retry-After. Never cached.
  * - Bounded: requests per minute and client address (@fastify/rate-limit, counted before the
- *   body is read), the body limit, the JWT length, and the JWKS fetch (playback-token.ts).
+ *   body is read), the body limit, the JWT length, and the JWKS fetch (playback-auth-token.ts).
  * - Browsers: CORS with a preflight that allows POST, Authorization and Content-Type.
  */
 import rateLimit from '@fastify/rate-limit';
@@ -22,8 +22,8 @@ import { systemClock, type Clock } from '../clock.js';
 import type { OnairConfig } from '../config/config-schema.js';
 import { ERRORS, isOnairError, OnairError } from '../errors.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
-import { channelPlayback, entitledChannels, type EntitlementRules, type PlaybackChannel } from './playback-entitlements.js';
-import { createPlaybackTokenVerifier, type PlaybackTokenVerifier } from './playback-token.js';
+import { channelPlayback, entitledChannels, type EntitlementRules, type PlaybackChannel } from './playback-auth-entitlements.js';
+import { createPlaybackTokenVerifier, type PlaybackTokenVerifier } from './playback-auth-token.js';
 import { mountName } from './progressive/mounts-plugin.js';
 
 export const PLAYBACK_AUTH_PATH = '/auth/playback';

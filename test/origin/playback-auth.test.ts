@@ -18,8 +18,8 @@ import t, { type Test } from 'tap';
 import { buildOrigin } from '../../src/origin/origin-server.js';
 import { playbackAuthOptionsOf, playbackAuthPlugin, playbackChannelsOf, type PlaybackAuthOptions } from '../../src/origin/playback-auth.js';
 import { resolveConfig } from '../../src/config/load-config.js';
-import type { PlaybackChannel } from '../../src/origin/playback-entitlements.js';
-import { createPlaybackTokenVerifier, MAX_JWKS_BYTES, type PlaybackTokenOptions } from '../../src/origin/playback-token.js';
+import type { PlaybackChannel } from '../../src/origin/playback-auth-entitlements.js';
+import { createPlaybackTokenVerifier, MAX_JWKS_BYTES, type PlaybackTokenOptions } from '../../src/origin/playback-auth-token.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
