@@ -56,6 +56,17 @@ export const ERRORS = {
   ONAIR_MOUNT_IN_USE: { status: 403, reply: 'mount_in_use', meaning: 'a source client connected to a mount that already has one (Icecast\'s "Mountpoint in use")' },
   ONAIR_SOURCE_FORMAT: { status: 415, reply: 'unsupported_format', meaning: 'a source client sent a Content-Type other than MP3 (audio/mpeg), AAC (audio/aac, audio/aacp) or Ogg' },
   ONAIR_MOUNT_FULL: { status: 503, reply: 'mount_full', meaning: 'the origin serves as many progressive listeners as it may (origin.progressive.maxListeners): retry after Retry-After, or another origin' },
+  ONAIR_JWT_MISSING: { status: 401, reply: 'jwt_missing', meaning: 'POST /auth/playback without a JWT: no `Authorization: Bearer` header and no `token` in a JSON body' },
+  ONAIR_JWT_MALFORMED: { status: 401, reply: 'jwt_malformed', meaning: 'the token is not a compact JWS JWT (three base64url parts, JSON header and claims) or is longer than 8192 characters' },
+  ONAIR_JWT_ALGORITHM: { status: 401, reply: 'jwt_algorithm', meaning: 'the token is signed with an algorithm not in entitlements.algorithms (none and HS* never are)' },
+  ONAIR_JWT_KEY_UNKNOWN: { status: 401, reply: 'jwt_key_unknown', meaning: "no key of the identity provider's JWKS (or the PEM key) matches the token's kid and algorithm" },
+  ONAIR_JWT_SIGNATURE: { status: 401, reply: 'jwt_signature', meaning: "the token's signature does not verify with the provider's key" },
+  ONAIR_JWT_EXPIRED: { status: 401, reply: 'jwt_expired', meaning: "the token's exp has passed, beyond entitlements.clockTolerance" },
+  ONAIR_JWT_NOT_YET_VALID: { status: 401, reply: 'jwt_not_yet_valid', meaning: "the token's nbf or iat is in the future, beyond entitlements.clockTolerance" },
+  ONAIR_JWT_ISSUER: { status: 401, reply: 'jwt_issuer', meaning: "the token's iss is not entitlements.issuer" },
+  ONAIR_JWT_AUDIENCE: { status: 401, reply: 'jwt_audience', meaning: "the token's aud does not name entitlements.audience" },
+  ONAIR_JWT_CLAIMS: { status: 401, reply: 'jwt_claims', meaning: 'the token lacks iss, aud or exp, or a claim has the wrong type (the channels and tier claims: a string or a list of strings)' },
+  ONAIR_JWKS_UNAVAILABLE: { status: 503, reply: 'jwks_unavailable', meaning: "the identity provider's JWKS could not be fetched in time, was not a 200 JWK set, or was larger than 256 KiB: retry after Retry-After" },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

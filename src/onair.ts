@@ -25,6 +25,7 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
+import { playbackAuthOptionsOf, playbackChannelsOf } from './origin/playback-auth.js';
 import type { MountDescription } from './origin/progressive/mounts-plugin.js';
 import { IngestService } from './pipeline/ingest-service.js';
 import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
@@ -97,6 +98,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir) });
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
+  // The channels POST /auth/playback grants from (entitlements), rebuilt on reload like the Set above.
+  let playbackChannels = playbackChannelsOf(config);
 
   const reload = (): Promise<ReloadResult> => {
     const next = reloading.then(async () => {
@@ -112,6 +115,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       origin?.onairOrigin.setChannels(originChannels(candidate));
       origin?.onairMounts.setMounts(progressiveMounts(candidate));
       signedChannels = signedChannelIds(candidate);
+      playbackChannels = playbackChannelsOf(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
       return result;
@@ -147,6 +151,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         limits: config.origin.limits,
         icecastAdmin: config.origin.icecastAdmin ? { credentials: config.origin.icecastAdmin, store: measuredStore } : undefined,
         progressive: { store: measuredStore, mounts: progressiveMounts(config), ...config.origin.progressive },
+        playbackAuth: await playbackAuthOptionsOf(config, () => playbackChannels),
       });
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });

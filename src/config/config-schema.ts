@@ -358,6 +358,59 @@ function isIpOrCidr(value: string): boolean {
   return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
 }
 
+/**
+ * POST /auth/playback (src/origin/playback-auth.ts; docs/architecture.md, "Entitlement tokens"):
+ * the identity provider's JWTs, verified against its JWKS URL or a PEM public key, traded for
+ * playback URLs of the channels they entitle. Absent: the endpoint is off (404).
+ */
+const ENTITLEMENT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+const entitlementsSchema = z
+  .object({
+    /** The `iss` every token must carry. */
+    issuer: z.string({ error: 'expected the issuer (iss) of the identity provider' }).min(1).max(1024),
+    /** The `aud` (one of them) every token must carry. */
+    audience: z.union([z.string().min(1).max(1024), z.array(z.string().min(1).max(1024)).min(1).max(16)], { error: 'expected an audience or a list of them' }),
+    /** The provider's JSON Web Key Set (https in production). */
+    jwksUrl: httpUrlString().optional(),
+    /** Or a PEM public key (SPKI) or certificate file. */
+    publicKeyFile: z.string().min(1).optional(),
+    /** Accepted JWS algorithms: public-key ones only (`none` and HS* never). */
+    algorithms: z
+      .array(z.enum(ENTITLEMENT_ALGORITHMS, { error: `expected one of ${ENTITLEMENT_ALGORITHMS.join(', ')} (none and HS* are never accepted)` }))
+      .min(1)
+      .default(['RS256', 'ES256', 'EdDSA']),
+    /** Leeway on exp, nbf and iat. */
+    clockTolerance: secondsSchema(0, 300, '30s').default(30),
+    /** Claim listing channel ids (a list, or a space-separated string). */
+    channelsClaim: z.string().min(1).max(256).default('channels'),
+    /** Claim naming a tier (or a list of tiers), mapped to channels by `tiers`. */
+    tierClaim: z.string().min(1).max(256).default('tier'),
+    tiers: z.record(z.string().min(1).max(64), z.array(idSchema).max(1000), { error: 'expected tier names mapped to lists of channel ids' }).default({}),
+    /** How long the returned signed URLs stay valid. */
+    urlTtl: secondsSchema(60, 7 * 86400, '1h').default(3600),
+    /** Base of the returned URLs (a CDN); default: paths on the origin the request came to. */
+    publicUrl: httpUrlString().optional(),
+    /** POSTs per minute and client address; more get 429. */
+    requestsPerMinute: wholeNumber('a number of requests', 1, 1_000_000).default(60),
+    jwks: z
+      .object({
+        /** A JWKS fetch slower than this fails (503 to the request that waited on it). */
+        timeoutMs: wholeNumber('milliseconds', 100, 30_000).default(5000),
+        /** A token with an unknown key id refetches the JWKS at most once per this. */
+        cooldown: secondsSchema(0, 3600, '30s').default(30),
+        /** The JWKS is refetched once it is older than this. */
+        cacheMaxAge: secondsSchema(10, 86400, '10m').default(600),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((entitlements, context) => {
+    if ((entitlements.jwksUrl === undefined) === (entitlements.publicKeyFile === undefined)) {
+      context.addIssue({ code: 'custom', path: ['jwksUrl'], message: 'expected exactly one of jwksUrl and publicKeyFile' });
+    }
+  });
+
 export const configSchema = z
   .object({
     store: storeSchema.default('memory'),
@@ -475,6 +528,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** POST /auth/playback: entitlement tokens traded for playback URLs; absent: off. */
+    entitlements: entitlementsSchema.optional(),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -489,6 +544,7 @@ export const configSchema = z
     reportAmbiguousMounts(config, context);
     reportPartsLongerThanSegments(config, context);
     reportSignedChannelsWithoutKey(config, context);
+    reportUnknownTierChannels(config, context);
   });
 
 export type OnairConfig = z.output<typeof configSchema>;
@@ -528,6 +584,16 @@ function reportSignedChannelsWithoutKey(config: { signing: { key?: string }; cha
       message: 'a signed channel needs signing.key (or ONAIR_SIGNING_KEY)',
     });
   });
+}
+
+/** `entitlements.tiers` may name only configured channels. */
+function reportUnknownTierChannels(config: { entitlements?: { tiers: Record<string, string[]> }; channels: ChannelConfig[] }, context: z.RefinementCtx): void {
+  const known = new Set(config.channels.map((channel) => channel.id));
+  for (const [tier, ids] of Object.entries(config.entitlements?.tiers ?? {})) {
+    ids.forEach((id, index) => {
+      if (!known.has(id)) context.addIssue({ code: 'custom', path: ['entitlements', 'tiers', tier, index], message: `no channel "${id}" in channels` });
+    });
+  }
 }
 
 /**

@@ -31,6 +31,7 @@ import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import { PLAYBACK_AUTH_PATH, playbackAuthPlugin, type PlaybackAuthOptions } from './playback-auth.js';
 import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
@@ -58,6 +59,8 @@ export interface BuildOriginOptions extends OriginOptions {
   icecastAdmin?: IcecastAdminOptions['admin'];
   /** Icecast-style progressive mounts (src/origin/progressive/) and `origin.progressive`; none: no mounts. */
   progressive?: Omit<ProgressiveOptions, 'store' | 'clock' | 'storeTimeoutMs'> & { store: ProgressiveStore };
+  /** POST /auth/playback (`entitlements`, playback-auth.ts); absent: the path is a 404. */
+  playbackAuth?: PlaybackAuthOptions;
 }
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
@@ -89,7 +92,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   const app = Fastify({
@@ -170,6 +173,9 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Not the origin's parametric routes (a 400 or 405 for /api/channels): admin paths are unknown here.
     const notHere = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => sendError(reply, 404, 'no such resource');
     for (const url of ADMIN_PATHS_ON_ORIGIN) app.route({ method: ADMIN_METHODS, url, onRequest: notHere, handler: notHere });
+    // POST /auth/playback with `entitlements`; without, a 404 rather than the playlist route's 405.
+    if (playbackAuth) await app.register(playbackAuthPlugin, { clock: originOptions.clock, ...playbackAuth });
+    else app.post(PLAYBACK_AUTH_PATH, notHere);
     // Icecast's admin metadata endpoint (a static route: it wins over `/:channel/:playlist`).
     await app.register(icecastAdmin, {
       admin: icecastAdminOptions,
