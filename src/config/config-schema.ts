@@ -160,7 +160,7 @@ const fallbackSchema = z.union(
 export const ADMIN_PATH_PREFIXES: readonly string[] = ['api', 'ingest', 'metrics'];
 
 /**
- * S3-compatible object storage of finished recordings (docs/architecture.md, Recordings in S3).
+ * S3-compatible object storage of finished recordings (docs/architecture.md, "Recordings in object storage").
  * Credentials come from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the AWS SDK's default chain).
  */
 const s3StorageSchema = z

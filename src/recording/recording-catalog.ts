@@ -153,7 +153,7 @@ export class RecordingCatalog {
       throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is being recorded: stop it first`);
     }
     await this.files.removeSession(channel, session);
-    // Its objects go with it (docs/architecture.md, Recordings in S3).
+    // Its objects go with it (docs/architecture.md, "Recordings in object storage").
     if (this.objects && record?.objects) {
       for (const key of [record.objects.file, record.objects.cue]) if (key) await this.objects.delete(key);
     }

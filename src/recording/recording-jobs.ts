@@ -13,7 +13,7 @@
  *   stitched → with `recordings.storage.s3`: the file goes to the bucket as a resumable multipart
  *              upload, its cue sheet in one PUT, both checked (s3-multipart-upload.ts); the
  *              record keeps the upload's parts as they are confirmed, then the objects' keys
- *              (docs/architecture.md, Recordings in S3). A failed upload keeps its parts, and the
+ *              (docs/architecture.md, "Recordings in object storage"). A failed upload keeps its parts, and the
  *              job is queued again a little later
  *   stitched → append `recording.ready` to the store's events stream (once per session: the
  *              store keeps its id), POST the webhook (retried with backoff) → done
@@ -360,7 +360,7 @@ export class RecordingJobs {
   }
 
   /**
-   * The stitched file and its cue sheet into the bucket (docs/architecture.md, Recordings in S3):
+   * The stitched file and its cue sheet into the bucket (docs/architecture.md, "Recordings in object storage"):
    * each confirmed part is saved in the record (fenced) before the next is read, so a run cut
    * here resumes with the parts the server holds. A failure keeps them and queues the job again.
    */

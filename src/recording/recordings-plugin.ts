@@ -15,7 +15,7 @@
  * With `recordings.storage.s3`, a session whose file is in the bucket is served from there: its
  * `.m4a` and `.cue` answer 302 to the object (a presigned GET valid `presignSeconds`, or the
  * plain object URL), so the bytes, ranges and their bandwidth are the bucket's (or its CDN's),
- * and an origin on another host needs no shared disk (docs/architecture.md, Recordings in S3).
+ * and an origin on another host needs no shared disk (docs/architecture.md, "Recordings in object storage").
  * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';

@@ -1,5 +1,5 @@
 /**
- * Finished recordings in S3-compatible object storage (docs/architecture.md, Recordings in S3),
+ * Finished recordings in S3-compatible object storage (docs/architecture.md, "Recordings in object storage"),
  * when `recordings.storage.s3` is set: the bucket, the keys, the URLs, and the uploads of one
  * session's files. Local disk stays where sessions are recorded and stitched; the bucket is
  * where the checked `.m4a` and its cue sheet go after the stitch, so an origin on another
