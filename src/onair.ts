@@ -97,6 +97,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   let recordingJobs: RecordingJobs | undefined;
   const recordingObjects = s3StorageFor(config);
   const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir), ...(recordingObjects ? { objects: recordingObjects } : {}) });
+  if (recordingObjects) stops.push(async () => recordingObjects.close());
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
 

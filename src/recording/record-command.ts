@@ -43,8 +43,8 @@ export async function runRecordCommand(
   const logger: Logger = createLogger({ level: config.log.level === 'silent' ? 'silent' : 'warn' });
   const store: Store = createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   await store.start();
+  const objects = s3StorageFor(config);
   try {
-    const objects = s3StorageFor(config);
     const catalog = new RecordingCatalog({ store, files: new RecordingFiles(config.recordings.dir), ...(objects ? { objects } : {}) });
     for (const id of channels) await catalog.adoptFromDisk(id);
     if (action === 'list') {
@@ -71,6 +71,7 @@ export async function runRecordCommand(
     if (isOnairError(error)) return refuse(output, error.message);
     throw error;
   } finally {
+    objects?.close();
     await store.close();
   }
 }

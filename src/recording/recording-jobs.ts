@@ -13,8 +13,8 @@
  *   stitched → with `recordings.storage.s3`: the file goes to the bucket as a resumable multipart
  *              upload, its cue sheet in one PUT, both checked (s3-multipart-upload.ts); the
  *              record keeps the upload's parts as they are confirmed, then the objects' keys
- *              (docs/architecture.md, "Recordings in object storage"). A failed upload keeps its parts, and the
- *              job is queued again a little later
+ *              (docs/architecture.md, "Recordings in object storage"). A failed upload
+ *              keeps its parts, and the job is queued again a little later
  *   stitched → append `recording.ready` to the store's events stream (once per session: the
  *              store keeps its id), POST the webhook (retried with backoff) → done
  *
@@ -63,7 +63,7 @@ export interface Stitcher {
 const ffmpegStitcher: Stitcher = { stitch: stitchSession, probe: probeMedia };
 
 /** How jobs ended, for metrics. */
-export type JobOutcome = 'done' | 'failed' | 'disk_full' | 'fenced' | 'upload_failed';
+export type JobOutcome = 'done' | 'failed' | 'disk_full' | 'fenced';
 
 export interface RecordingJobsOptions {
   catalog: RecordingCatalog;
@@ -105,14 +105,14 @@ export interface RecordingJobStats {
   outcomes: Record<JobOutcome, number>;
   /** Seconds of silence stitched in for lost segment files. */
   silenceSeconds: number;
-  /** Parts sent to object storage (a resumed upload sends only those the server lacks). */
-  partsSent: number;
+  /** recordings.storage.s3: parts sent (a resumed upload sends only those the server lacks), and uploads failed (queued again). */
+  uploads: { partsSent: number; failed: number };
 }
 
 const DEFAULT_AUDIO: StitchAudio = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
 
 export class RecordingJobs {
-  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0, upload_failed: 0 }, silenceSeconds: 0, partsSent: 0 };
+  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0, uploads: { partsSent: 0, failed: 0 } };
   private readonly options: RecordingJobsOptions;
   private readonly logger: Logger;
   private readonly stitcher: Stitcher;
@@ -386,14 +386,14 @@ export class RecordingJobs {
         signal: this.abort.signal,
         logger: this.logger.child({ channel, session }),
       });
-      this.stats.partsSent += result.partsSent;
+      this.stats.uploads.partsSent += result.partsSent;
       if (cueKey) await storage.putSmallFile(cueKey, catalog.files.cuePath(channel, session), CUE_CONTENT_TYPE, this.abort.signal);
     } catch (error) {
       if (this.abort.signal.aborted || (error as OnairError).code === 'ONAIR_FENCED') throw error;
       const failure = new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the upload to the bucket failed: ${(error as Error).message}`, { where: `${channel}/${session}`, cause: error });
       const retryMs = this.options.uploadRetryMs ?? DISK_FULL_RETRY_MS;
       this.logger.error({ channel, session, code: failure.code, key: fileKey, retryMs, err: error }, 'the recording could not be uploaded: the job runs again later');
-      this.stats.outcomes.upload_failed += 1;
+      this.stats.uploads.failed += 1;
       this.retryLater(channel, session, retryMs);
       return catalog.update(record, { error: failure.message, errorCode: failure.code }, fence);
     }

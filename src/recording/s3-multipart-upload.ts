@@ -1,7 +1,8 @@
 /**
- * One file into the bucket as a multipart upload that survives a crash (docs/architecture.md,
- * "Recordings in object storage"). lib-storage's `Upload` cannot resume (it keeps its UploadId
- * and parts in memory only), so the parts are sent here with client-s3's commands, one at a time:
+ * One file into the bucket as a multipart upload that survives a crash
+ * (docs/architecture.md, "Recordings in object storage"). lib-storage's `Upload` cannot resume
+ * (it keeps its UploadId and parts in memory only), so the parts are sent here with client-s3's
+ * commands, one at a time:
  *
  *   CreateMultipartUpload (ChecksumAlgorithm CRC32) → state { uploadId, partSize, parts: [] } saved
  *   UploadPart n (Content-MD5, x-amz-checksum-crc32) → the answer's ETag must be the part's MD5

@@ -21,7 +21,9 @@ import { RecordingFiles } from '../../src/recording/recording-files.js';
 import { RecordingJobs, type Stitcher } from '../../src/recording/recording-jobs.js';
 import { MIN_PART_SIZE } from '../../src/recording/s3-multipart-upload.js';
 import { S3RecordingStorage } from '../../src/recording/s3-storage.js';
+import type { RecordingRecord } from '../../src/recording/recording-record.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import type { RecordingStore } from '../../src/store/store.js';
 import { startS3Server } from '../helpers/s3-server.js';
 
 const T0 = Date.parse('2026-11-21T23:15:00.000Z');
@@ -50,6 +52,19 @@ async function endedSession(t: Test, objects?: S3RecordingStorage): Promise<{ ca
   }
   await catalog.finish(opened, 'stopped');
   return { catalog, store, session: opened.session };
+}
+
+/** The memory store, telling `onRecord` each recording record written (to cut a job at a chosen step). */
+function watchedStore(store: MemoryStore, onRecord: (record: RecordingRecord) => void): RecordingStore {
+  return {
+    async putRecording(channel, session, text, fence) {
+      await store.putRecording(channel, session, text, fence);
+      onRecord(JSON.parse(text) as RecordingRecord);
+    },
+    getRecording: (channel, session) => store.getRecording(channel, session),
+    listRecordings: (channel) => store.listRecordings(channel),
+    deleteRecording: (channel, session) => store.deleteRecording(channel, session),
+  };
 }
 
 async function webhookReceiver(t: Test): Promise<{ url: string; payloads: Record<string, unknown>[] }> {
@@ -86,7 +101,7 @@ t.test('the stitched file goes to the bucket; the webhook URL fetches it and the
   t.equal(record.state, 'done');
   t.same(record.objects, { file: `onair/fip/${session}.m4a` });
   t.equal(record.upload, undefined, 'the finished upload leaves no state behind');
-  t.equal(jobs.stats.partsSent, 3);
+  t.equal(jobs.stats.uploads.partsSent, 3);
 
   const payload = hook.payloads[0]!;
   t.equal(payload.url, `https://radio.example/recordings/fip/${session}.m4a`, 'the origin URL is kept');
@@ -115,16 +130,18 @@ t.test('a job cut mid-upload resumes with only the parts the bucket lacks', asyn
   t.teardown(() => storage.close());
   const { catalog, store, session } = await endedSession(t, storage);
   // The first run stops (its process closes) once the first part is saved in the record.
-  const first = new RecordingJobs({ catalog, store, logger: pino({ level: 'silent' }), publicUrl: 'https://radio.example', stitcher, uploadPartSize: MIN_PART_SIZE });
-  const put = store.putRecording.bind(store);
   let closing: Promise<void> | undefined;
-  store.putRecording = async (channel, id, text, fence) => {
-    await put(channel, id, text, fence);
-    if ((JSON.parse(text) as { upload?: { parts: unknown[] } }).upload?.parts.length === 1) closing ??= first.close();
-  };
+  const watched = new RecordingCatalog({
+    store: watchedStore(store, (record) => {
+      if (record.upload?.parts.length === 1) closing ??= first.close();
+    }),
+    files: catalog.files,
+    objects: storage,
+    now: () => T0,
+  });
+  const first = new RecordingJobs({ catalog: watched, store, logger: pino({ level: 'silent' }), publicUrl: 'https://radio.example', stitcher, uploadPartSize: MIN_PART_SIZE });
   await t.rejects(first.run('fip', session));
   await closing;
-  store.putRecording = put;
   const cut = (await catalog.get('fip', session))!;
   t.equal(cut.state, 'stitched');
   t.equal(cut.upload?.parts.length, 1, 'the record keeps the confirmed part');
@@ -133,7 +150,7 @@ t.test('a job cut mid-upload resumes with only the parts the bucket lacks', asyn
   t.teardown(() => second.close());
   const record = await second.run('fip', session);
   t.equal(record.state, 'done');
-  t.equal(second.stats.partsSent, 2, 'parts 2 and 3 only');
+  t.equal(second.stats.uploads.partsSent, 2, 'parts 2 and 3 only');
   const response = await fetch(await storage.urlOf(record.objects!.file));
   t.ok(Buffer.from(await response.arrayBuffer()).equals(FILE));
 });
