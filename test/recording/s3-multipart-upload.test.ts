@@ -5,7 +5,9 @@
  * saved state and sends only the parts that were missing (counted at the client); a part
  * corrupted on the way (a loopback proxy flips a byte: a fault a real server cannot show on
  * demand) is caught by its MD5 and sent again, a corruption that persists fails the upload,
- * and an object whose ETag is not the file's is refused.
+ * and an object whose ETag is not the file's is refused. s3rver has no ListParts: a proxy in
+ * front of it answers ListParts from the parts s3rver confirmed (and can forget one, or the whole
+ * upload), so the resume's confirmation runs over real HTTP and the SDK's XML parsing.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -99,6 +101,7 @@ t.test('a process killed mid-upload is resumed: only the parts missing from its 
   const missing = Array.from({ length: PARTS }, (_, index) => index + 1).filter((partNumber) => !state.parts.some((part) => part.partNumber === partNumber));
   t.same(partRequests, missing, `only the missing parts were sent: ${missing.join(', ')}`);
   t.equal(result.partsSent, missing.length);
+  t.equal(result.confirmedByListParts, false, 's3rver has no ListParts: the saved state is trusted');
   t.ok((await objectBytes(storage, 'fip/killed.m4a')).equals(bytes), 'the object is the whole file');
 });
 
@@ -176,4 +179,88 @@ t.test('a small file goes in one PUT, its MD5 checked', async (t) => {
   await storage.putSmallFile(key, path, 'application/x-cue');
   t.ok((await objectBytes(storage, key)).equals(bytes));
   t.notMatch(await storage.urlOf(key), /X-Amz-Signature/, 'without presignSeconds, the plain object URL');
+});
+
+/** A loopback proxy to the server that answers ListParts itself, from the UploadPart answers it saw (`held`); `gone`: NoSuchUpload. */
+async function listPartsProxy(t: Test, target: string): Promise<{ url: string; held: Map<number, { etag: string; size: number }>; listed: number[]; gone: { value: boolean } }> {
+  const held = new Map<number, { etag: string; size: number }>();
+  const listed: number[] = [];
+  const gone = { value: false };
+  const server = createServer((incoming, outgoing) => {
+    const chunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(incoming.url!, 'http://proxy');
+      const uploadId = url.searchParams.get('uploadId');
+      if (incoming.method === 'GET' && uploadId) {
+        listed.push(held.size);
+        if (gone.value) {
+          outgoing.writeHead(404, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>');
+          return;
+        }
+        const parts = [...held].sort(([a], [b]) => a - b).map(([partNumber, part]) => `<Part><PartNumber>${partNumber}</PartNumber><ETag>&quot;${part.etag}&quot;</ETag><Size>${part.size}</Size></Part>`);
+        outgoing
+          .writeHead(200, { 'content-type': 'application/xml' })
+          .end(`<?xml version="1.0" encoding="UTF-8"?><ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><UploadId>${uploadId}</UploadId><IsTruncated>false</IsTruncated>${parts.join('')}</ListPartsResult>`);
+        return;
+      }
+      const forward = httpRequest(`${target}${incoming.url}`, { method: incoming.method, headers: incoming.headers }, (answer) => {
+        const partNumber = Number(url.searchParams.get('partNumber'));
+        if (incoming.method === 'PUT' && partNumber > 0 && answer.statusCode === 200) held.set(partNumber, { etag: String(answer.headers.etag).replace(/"/g, ''), size: body.length });
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      });
+      forward.on('error', () => outgoing.destroy());
+      forward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, held, listed, gone };
+}
+
+/** Uploads until `parts` parts are saved, then stops (as a shutdown would); returns the saved state. */
+async function cutUpload(storage: S3RecordingStorage, s3: S3ServerHandle, key: string, path: string, parts: number): Promise<MultipartState> {
+  const stop = new AbortController();
+  let saved: MultipartState | undefined;
+  await uploadFileMultipart({
+    client: storage.client, bucket: s3.bucket, key, path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, signal: stop.signal,
+    save: async (state) => {
+      saved = state;
+      if (state.parts.length === parts) stop.abort();
+    },
+  }).catch(() => undefined);
+  return saved!;
+}
+
+t.test('a resumed upload asks ListParts and sends again a recorded part the server does not hold', async (t) => {
+  const s3 = await startS3Server(t);
+  const proxy = await listPartsProxy(t, s3.endpoint);
+  const { storage, partRequests } = countingStorage(t, s3, proxy.url);
+  const { path, bytes } = await scratchFile(t);
+  const state = await cutUpload(storage, s3, 'fip/listed.m4a', path, 2);
+  t.equal(state.parts.length, 2);
+  proxy.held.delete(2);
+  partRequests.length = 0;
+  const result = await uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/listed.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, state, save: async () => undefined });
+  t.equal(result.confirmedByListParts, true);
+  t.same(proxy.listed, [1], 'ListParts was asked once, and listed part 1 only');
+  t.same(partRequests, [2, 3, 4], 'part 2, recorded but not held, went again');
+  t.ok((await objectBytes(storage, 'fip/listed.m4a')).equals(bytes));
+});
+
+t.test('an upload the server no longer knows (NoSuchUpload) starts again from part 1', async (t) => {
+  const s3 = await startS3Server(t);
+  const proxy = await listPartsProxy(t, s3.endpoint);
+  const { storage, partRequests } = countingStorage(t, s3, proxy.url);
+  const { path, bytes } = await scratchFile(t);
+  const state = await cutUpload(storage, s3, 'fip/forgotten.m4a', path, 2);
+  proxy.gone.value = true;
+  partRequests.length = 0;
+  const saved: MultipartState[] = [];
+  await uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/forgotten.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, state, save: async (next) => void saved.push(next) });
+  t.same(partRequests, [1, 2, 3, 4]);
+  t.not(saved[0]!.uploadId, state.uploadId, 'a new upload');
+  t.ok((await objectBytes(storage, 'fip/forgotten.m4a')).equals(bytes));
 });
