@@ -52,11 +52,7 @@ export class S3RecordingStorage {
     return `${this.prefix}${channel}/${session}.${extension}`;
   }
 
-  /** Whether URLs are presigned (and expire). */
-  get presigned(): boolean {
-    return this.presignSeconds !== undefined;
-  }
-
+  /** How long URLs are valid: undefined for plain object URLs. */
   get presignExpirySeconds(): number | undefined {
     return this.presignSeconds;
   }
