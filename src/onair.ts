@@ -33,6 +33,7 @@ import { RecordingCatalog } from './recording/recording-catalog.js';
 import { RecordingFiles } from './recording/recording-files.js';
 import { recordingJobsFor, type RecordingJobs } from './recording/recording-jobs.js';
 import { RecordingRetention } from './recording/recording-retention.js';
+import { s3StorageFor } from './recording/s3-storage.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 
@@ -95,7 +96,9 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   let origin: FastifyInstance | undefined;
   let ingest: IngestService | undefined;
   let recordingJobs: RecordingJobs | undefined;
-  const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir) });
+  const recordingObjects = s3StorageFor(config);
+  const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir), ...(recordingObjects ? { objects: recordingObjects } : {}) });
+  if (recordingObjects) stops.push(async () => recordingObjects.close());
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
   // The channels POST /auth/playback grants from (entitlements), rebuilt on reload like the Set above.

@@ -159,6 +159,25 @@ const fallbackSchema = z.union(
 /** First path segments of the admin listener's routes: no channel may take them. */
 export const ADMIN_PATH_PREFIXES: readonly string[] = ['api', 'ingest', 'metrics'];
 
+/**
+ * S3-compatible object storage of finished recordings (docs/architecture.md, "Recordings in object storage").
+ * Credentials come from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the AWS SDK's default chain).
+ */
+const s3StorageSchema = z
+  .object({
+    /** The S3 endpoint, e.g. https://s3.eu-west-3.amazonaws.com or a MinIO/Ceph/R2 URL; default: AWS's for `region`. */
+    endpoint: httpUrlString().optional(),
+    bucket: z.string({ error: 'expected a bucket name' }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected a bucket name (3–63 of a-z 0-9 . -)' }),
+    region: z.string().min(1).default('us-east-1'),
+    /** Prepended to every key: `{prefix}{channel}/{session}.m4a`. */
+    prefix: z.string().max(512).regex(/^(?!\/)[^\s]*$/, { error: 'expected a key prefix without spaces nor a leading "/"' }).default(''),
+    /** Path-style URLs (`{endpoint}/{bucket}/{key}`), as most self-hosted servers want. */
+    forcePathStyle: z.boolean({ error: 'expected true or false' }).default(false),
+    /** Set: webhooks and the origin's redirects carry presigned GET URLs valid this long; unset: plain object URLs (a public bucket or CDN). */
+    presignSeconds: wholeNumber('a number of seconds', 1, 604_800).optional(),
+  })
+  .strict();
+
 /** Recordings retention, per channel: sessions past either limit are removed, oldest first (src/recording/recording-retention.ts). */
 const retentionSchema = z
   .object({
@@ -525,6 +544,8 @@ export const configSchema = z
         retention: retentionSchema.prefault({}),
         /** Keep a session's segments (and its VOD playlist) once its file is stitched and checked; default: removed then. */
         keepSegments: z.boolean({ error: 'expected true or false' }).default(false),
+        /** Where finished recordings also go; none: local disk only (src/recording/s3-storage.ts). */
+        storage: z.object({ s3: s3StorageSchema.optional() }).strict().optional(),
       })
       .strict()
       .prefault({}),

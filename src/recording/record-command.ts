@@ -17,6 +17,7 @@ import { RecordingCatalog } from './recording-catalog.js';
 import { RecordingFiles } from './recording-files.js';
 import { recordingJobsFor } from './recording-jobs.js';
 import { isSessionId, type RecordingRecord } from './recording-record.js';
+import { s3StorageFor } from './s3-storage.js';
 
 export const RECORD_USAGE = 'record list | record stitch <session> | record rm <session>   [--channel <id>]';
 
@@ -42,8 +43,9 @@ export async function runRecordCommand(
   const logger: Logger = createLogger({ level: config.log.level === 'silent' ? 'silent' : 'warn' });
   const store: Store = createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   await store.start();
+  const objects = s3StorageFor(config);
   try {
-    const catalog = new RecordingCatalog({ store, files: new RecordingFiles(config.recordings.dir) });
+    const catalog = new RecordingCatalog({ store, files: new RecordingFiles(config.recordings.dir), ...(objects ? { objects } : {}) });
     for (const id of channels) await catalog.adoptFromDisk(id);
     if (action === 'list') {
       await list(catalog, channels, output);
@@ -69,6 +71,7 @@ export async function runRecordCommand(
     if (isOnairError(error)) return refuse(output, error.message);
     throw error;
   } finally {
+    objects?.close();
     await store.close();
   }
 }

@@ -13,6 +13,7 @@ import { stat } from 'node:fs/promises';
 import { OnairError } from '../errors.js';
 import type { RecordingStore } from '../store/store.js';
 import { isDiskFull, lastKeptMsn, sessionSegments, type RecordingFiles, type SessionIndex } from './recording-files.js';
+import type { S3RecordingStorage } from './s3-storage.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
 import { sessionChapters } from './session-chapters.js';
 
@@ -26,12 +27,15 @@ export interface NewSession {
 
 export class RecordingCatalog {
   readonly files: RecordingFiles;
+  /** recordings.storage.s3: where finished files also go (none: local disk only). */
+  readonly objects: S3RecordingStorage | undefined;
   private readonly store: RecordingStore;
   private readonly now: () => number;
 
-  constructor(options: { store: RecordingStore; files: RecordingFiles; now?: () => number }) {
+  constructor(options: { store: RecordingStore; files: RecordingFiles; objects?: S3RecordingStorage; now?: () => number }) {
     this.store = options.store;
     this.files = options.files;
+    this.objects = options.objects;
     this.now = options.now ?? Date.now;
   }
 
@@ -149,6 +153,10 @@ export class RecordingCatalog {
       throw new OnairError('ONAIR_RECORDING_BUSY', `session ${session} of channel ${channel} is being recorded: stop it first`);
     }
     await this.files.removeSession(channel, session);
+    // Its objects go with it (docs/architecture.md, "Recordings in object storage").
+    if (this.objects && record?.objects) {
+      for (const key of [record.objects.file, record.objects.cue]) if (key) await this.objects.delete(key);
+    }
     await this.store.deleteRecording(channel, session);
   }
 

@@ -10,6 +10,11 @@
  *              `{session}.m4a` → stitched; then the segment files go (`keepSegments` keeps them).
  *              The session's now-playing changes (its index's chapter lines) become the file's
  *              chapters and a cue sheet beside it, `{session}.cue` (session-chapters.ts)
+ *   stitched → with `recordings.storage.s3`: the file goes to the bucket as a resumable multipart
+ *              upload, its cue sheet in one PUT, both checked (s3-multipart-upload.ts); the
+ *              record keeps the upload's parts as they are confirmed, then the objects' keys
+ *              (docs/architecture.md, "Recordings in object storage"). A failed upload
+ *              keeps its parts, and the job is queued again a little later
  *   stitched → append `recording.ready` to the store's events stream (once per session: the
  *              store keeps its id), POST the webhook (retried with backoff) → done
  *
@@ -36,14 +41,18 @@ import type { RecordingCatalog } from './recording-catalog.js';
 import { isDiskFull, sessionSegments, type RecordedSegment } from './recording-files.js';
 import type { RecordingRecord } from './recording-record.js';
 import type { RecordingRetention } from './recording-retention.js';
+import type { S3RecordingStorage } from './s3-storage.js';
 import { chapterTitle, renderCueSheet, sessionChapters, type SessionChapter } from './session-chapters.js';
+import { uploadFileMultipart, type MultipartUploadResult } from './s3-multipart-upload.js';
 import { deliverWebhook, type WebhookRetry, type WebhookTarget } from './webhook-sender.js';
 
 /** The stitched file's duration may differ from the segments' total by at most this much. */
 export const DURATION_TOLERANCE_SECONDS = 0.1;
 export const READY_EVENT = 'recording.ready';
-/** A job stopped by a full disk is queued again after this long. */
+/** A job stopped by a full disk, or a failed upload, is queued again after this long. */
 const DISK_FULL_RETRY_MS = 60_000;
+const M4A_CONTENT_TYPE = 'audio/mp4';
+const CUE_CONTENT_TYPE = 'application/x-cue; charset=utf-8';
 
 /** FFmpeg's side of a job (src/ffmpeg/recording-stitch.ts; tests may pass others). */
 export interface Stitcher {
@@ -78,6 +87,10 @@ export interface RecordingJobsOptions {
   retention?: RecordingRetention;
   /** Delay before a job stopped by a full disk runs again (default 60 s). */
   diskFullRetryMs?: number;
+  /** Delay before a failed upload runs again (default 60 s). */
+  uploadRetryMs?: number;
+  /** Part size of the uploads (default 8 MiB; tests use S3's smallest, 5 MiB). */
+  uploadPartSize?: number;
 }
 
 export interface RunOptions {
@@ -92,12 +105,14 @@ export interface RecordingJobStats {
   outcomes: Record<JobOutcome, number>;
   /** Seconds of silence stitched in for lost segment files. */
   silenceSeconds: number;
+  /** recordings.storage.s3: parts sent (a resumed upload sends only those the server lacks), and uploads failed (queued again). */
+  uploads: { partsSent: number; failed: number };
 }
 
 const DEFAULT_AUDIO: StitchAudio = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
 
 export class RecordingJobs {
-  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0 };
+  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0, uploads: { partsSent: 0, failed: 0 } };
   private readonly options: RecordingJobsOptions;
   private readonly logger: Logger;
   private readonly stitcher: Stitcher;
@@ -157,10 +172,12 @@ export class RecordingJobs {
       throw new OnairError('ONAIR_RECORDING_STITCH_FAILED', `session ${session} of channel ${channel} cannot be stitched again: its segments were removed once its file was checked (recordings.keepSegments)`);
     }
     if (runOptions.restitch && record.state !== 'ended') {
-      record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined, chapters: undefined }, fence);
+      record = await catalog.update(record, { state: 'ended', error: undefined, errorCode: undefined, eventId: undefined, webhook: undefined, durationSeconds: undefined, sizeBytes: undefined, chapters: undefined, upload: undefined, objects: undefined }, fence);
     }
     if (record.state === 'ended') record = await this.stitch(record, fence, runOptions.onProgress);
-    if (record.state === 'stitched') record = await this.announce(record, fence);
+    const { objects } = catalog;
+    if (record.state === 'stitched' && objects && !record.objects) record = await this.upload(record, fence);
+    if (record.state === 'stitched' && (!objects || record.objects)) record = await this.announce(record, fence);
     if (record.state === 'done') {
       this.stats.outcomes.done += 1;
       await this.options.retention?.sweep(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'retention failed'));
@@ -322,6 +339,8 @@ export class RecordingJobs {
       startedAt: new Date(record.startedAt).toISOString(),
       endedAt: new Date(record.endedAt ?? record.updatedAt).toISOString(),
       endReason: record.endReason ?? 'stopped',
+      // In the bucket (recordings.storage.s3): presigned for `presignSeconds`, or plain object URLs.
+      ...(catalog.objects && record.objects ? await objectUrls(catalog.objects, record.objects) : {}),
     };
     if (!record.eventId) {
       const fields = Object.fromEntries(Object.entries(announcement).map(([key, value]) => [key, String(value)]));
@@ -340,6 +359,48 @@ export class RecordingJobs {
     return done;
   }
 
+  /**
+   * The stitched file and its cue sheet into the bucket (docs/architecture.md, "Recordings in object storage"):
+   * each confirmed part is saved in the record (fenced) before the next is read, so a run cut
+   * here resumes with the parts the server holds. A failure keeps them and queues the job again.
+   */
+  private async upload(record: RecordingRecord, fence: string | undefined): Promise<RecordingRecord> {
+    const { catalog } = this.options;
+    const storage = catalog.objects!;
+    const { channel, session } = record;
+    const fileKey = storage.keyOf(channel, session, 'm4a');
+    const cueKey = record.chapters ? storage.keyOf(channel, session, 'cue') : undefined;
+    let result: MultipartUploadResult;
+    try {
+      result = await uploadFileMultipart({
+        client: storage.client,
+        bucket: storage.bucket,
+        key: fileKey,
+        path: catalog.files.filePath(channel, session),
+        contentType: M4A_CONTENT_TYPE,
+        ...(record.upload ? { state: record.upload } : {}),
+        save: async (upload) => {
+          record = await catalog.update(record, { upload }, fence);
+        },
+        ...(this.options.uploadPartSize ? { partSize: this.options.uploadPartSize } : {}),
+        signal: this.abort.signal,
+        logger: this.logger.child({ channel, session }),
+      });
+      this.stats.uploads.partsSent += result.partsSent;
+      if (cueKey) await storage.putSmallFile(cueKey, catalog.files.cuePath(channel, session), CUE_CONTENT_TYPE, this.abort.signal);
+    } catch (error) {
+      if (this.abort.signal.aborted || (error as OnairError).code === 'ONAIR_FENCED') throw error;
+      const failure = new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the upload to the bucket failed: ${(error as Error).message}`, { where: `${channel}/${session}`, cause: error });
+      const retryMs = this.options.uploadRetryMs ?? DISK_FULL_RETRY_MS;
+      this.logger.error({ channel, session, code: failure.code, key: fileKey, retryMs, err: error }, 'the recording could not be uploaded: the job runs again later');
+      this.stats.uploads.failed += 1;
+      this.retryLater(channel, session, retryMs);
+      return catalog.update(record, { error: failure.message, errorCode: failure.code }, fence);
+    }
+    this.logger.info({ channel, session, bucket: storage.bucket, key: fileKey, parts: result.parts, partsSent: result.partsSent, partsResent: result.partsResent, sizeBytes: result.size }, 'recording uploaded');
+    return catalog.update(record, { upload: undefined, objects: { file: fileKey, ...(cueKey ? { cue: cueKey } : {}) }, error: undefined, errorCode: undefined }, fence);
+  }
+
   private async fail(record: RecordingRecord, reason: string, fence: string | undefined): Promise<RecordingRecord> {
     const error = new OnairError('ONAIR_RECORDING_STITCH_FAILED', reason, { where: `${record.channel}/${record.session}` });
     this.logger.error({ channel: record.channel, session: record.session, code: error.code, reason }, 'recording could not be stitched');
@@ -355,13 +416,17 @@ export class RecordingJobs {
     this.logger.error({ channel, session, code: error.code, retryMs }, 'the recordings disk is full: the stitch waits for room');
     this.stats.outcomes.disk_full += 1;
     await this.options.retention?.sweep(channel).catch(() => undefined);
+    this.retryLater(channel, session, retryMs);
+    return this.options.catalog.update(record, { error: error.message, errorCode: error.code }, fence);
+  }
+
+  private retryLater(channel: string, session: string, retryMs: number): void {
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       this.enqueue(channel, session);
     }, retryMs);
     timer.unref();
     this.retryTimers.add(timer);
-    return this.options.catalog.update(record, { error: error.message, errorCode: error.code }, fence);
   }
 }
 
@@ -393,6 +458,16 @@ function renditionAudio(channel: ChannelConfig | undefined, renditionId: string)
   const rendition = channel?.renditions.find((candidate) => candidate.id === renditionId);
   if (!channel || !rendition) return undefined;
   return { sampleRate: channel.sampleRate, channels: rendition.audioChannels ?? channel.audioChannels, bitrate: rendition.bitrate };
+}
+
+/** The object URLs of a session in the announcement: the file's, and its cue sheet's when it has one. */
+async function objectUrls(storage: S3RecordingStorage, objects: NonNullable<RecordingRecord['objects']>): Promise<{ objectUrl: string; cueObjectUrl?: string; objectUrlExpiresAt?: string }> {
+  const expiry = storage.presignExpirySeconds;
+  return {
+    objectUrl: await storage.urlOf(objects.file),
+    ...(objects.cue ? { cueObjectUrl: await storage.urlOf(objects.cue) } : {}),
+    ...(expiry !== undefined ? { objectUrlExpiresAt: new Date(Date.now() + expiry * 1000).toISOString() } : {}),
+  };
 }
 
 function round(seconds: number): number {

@@ -7,11 +7,14 @@
  *   ended ──(stitched, duration checked)──► stitched ──(event + webhook)──► done
  *   ended ──(FFmpeg failed, duration off, no segment at all)──► failed   (`onair record stitch` retries)
  *   ended ──(disk full)──► ended, with `errorCode` ONAIR_RECORDING_DISK_FULL: the job is queued again
+ *   stitched ──(recordings.storage.s3: uploaded and checked, `objects` set)──► stitched ──► done
+ *   stitched ──(upload failed)──► stitched, with `upload` (its parts) and ONAIR_RECORDING_UPLOAD_FAILED: queued again
  *
  * Session ids are the UTC start time, `20261121T231500Z` (a `-2`, `-3`… suffix when two
  * start in the same second), so they sort in time order and are safe in URLs and keys.
  */
 import { OnairError, type OnairErrorCode } from '../errors.js';
+import type { MultipartState } from './s3-multipart-upload.js';
 
 export type RecordingState = 'recording' | 'ended' | 'stitched' | 'done' | 'failed';
 /** `auto`: started by audio on a `record: true` channel; `manual`: by the control API. */
@@ -60,6 +63,10 @@ export interface RecordingRecord {
   silenceSeconds?: number;
   /** The segment files were removed once the stitched file was checked (no VOD playlist then). */
   segmentsRemoved?: boolean;
+  /** recordings.storage.s3: the file's multipart upload in progress, to resume after a crash (s3-multipart-upload.ts). */
+  upload?: MultipartState;
+  /** recordings.storage.s3: the keys of the file and its cue sheet in the bucket, once uploaded and checked. */
+  objects?: { file: string; cue?: string };
   /** Why the job failed (or waits: a full disk). */
   error?: string;
   errorCode?: OnairErrorCode;

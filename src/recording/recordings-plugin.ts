@@ -12,6 +12,10 @@
  * session still being recorded has no playlist yet (404), an unstitched one no file, and one
  * whose segments were removed after its stitch (the default, `recordings.keepSegments`) no
  * playlist any more.
+ * With `recordings.storage.s3`, a session whose file is in the bucket is served from there: its
+ * `.m4a` and `.cue` answer 302 to the object (a presigned GET valid `presignSeconds`, or the
+ * plain object URL), so the bytes, ranges and their bandwidth are the bucket's (or its CDN's),
+ * and an origin on another host needs no shared disk (docs/architecture.md, "Recordings in object storage").
  * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -20,6 +24,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { sessionSegments } from './recording-files.js';
 import { isSessionId, type RecordingRecord } from './recording-record.js';
+import type { S3RecordingStorage } from './s3-storage.js';
 import { renderVodPlaylist } from './vod-playlist.js';
 
 export interface RecordingsPluginOptions {
@@ -102,6 +107,11 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
       const record = await readRecord(channel, session);
       if (name.kind === 'm4a' || name.kind === 'cue') {
         if (!record || !STITCHED_STATES.has(record.state)) return reply.callNotFound();
+        if (catalog.objects && record.objects) {
+          const key = name.kind === 'm4a' ? record.objects.file : record.objects.cue;
+          if (!key) return reply.callNotFound();
+          return redirectToObject(reply, catalog.objects, key);
+        }
         return sendRecordingFile(reply, `${channel}/${session}.${name.kind}`, FINISHED_MAX_AGE_SECONDS);
       }
       if (!record || !hasPlaylist(record)) return reply.callNotFound();
@@ -133,6 +143,13 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
       return sendRecordingFile(reply, `${channel}/${session}/${segment}`, SEGMENT_MAX_AGE_SECONDS);
     },
   });
+
+  /** 302 to the object; a presigned URL is cached for half its life at most, so no cache hands out an expired one. */
+  async function redirectToObject(reply: FastifyReply, storage: S3RecordingStorage, key: string): Promise<FastifyReply> {
+    const expiry = storage.presignExpirySeconds;
+    const maxAge = expiry === undefined ? FINISHED_MAX_AGE_SECONDS : Math.min(FINISHED_MAX_AGE_SECONDS, Math.floor(expiry / 2));
+    return reply.header('cache-control', `public, max-age=${maxAge}`).redirect(await storage.urlOf(key), 302);
+  }
 
   /** Streams a file under the recordings root: ranges, ETag and 304 by @fastify/send; a missing file is the JSON 404. */
   function sendRecordingFile(reply: FastifyReply, relativePath: string, maxAgeSeconds: number): FastifyReply {

@@ -366,6 +366,8 @@ t.test('each malformed config is reported at the key path of its mistake', async
     { name: 'a session maximum under a minute', change: (raw) => (raw.channels[0].recordMaxSeconds = '30s'), where: 'channels[0].recordMaxSeconds' },
     { name: 'a retention age under a minute', change: (raw) => (raw.channels[0].recordRetention = { maxAge: '10s' }), where: 'channels[0].recordRetention.maxAge' },
     { name: 'a webhook secret too short to sign with', change: (raw) => (raw.recordings = { webhook: { url: 'https://cms.example/hook', secret: 'short' } }), where: 'recordings.webhook.secret' },
+    { name: 'an S3 bucket name S3 refuses', change: (raw) => (raw.recordings = { storage: { s3: { bucket: 'Bad_Bucket' } } }), where: 'recordings.storage.s3.bucket' },
+    { name: 'a presigned URL life past S3\'s week', change: (raw) => (raw.recordings = { storage: { s3: { bucket: 'onair', presignSeconds: 604_801 } } }), where: 'recordings.storage.s3.presignSeconds' },
   ];
   t.ok(cases.length >= 12);
   for (const { name, change, where } of cases) {
