@@ -55,6 +55,7 @@ export const ERRORS = {
   ONAIR_MOUNT_IN_USE: { status: 403, reply: 'mount_in_use', meaning: 'a source client connected to a mount that already has one (Icecast\'s "Mountpoint in use")' },
   ONAIR_SOURCE_FORMAT: { status: 415, reply: 'unsupported_format', meaning: 'a source client sent a Content-Type other than MP3 (audio/mpeg), AAC (audio/aac, audio/aacp) or Ogg' },
   ONAIR_MOUNT_FULL: { status: 503, reply: 'mount_full', meaning: 'the origin serves as many progressive listeners as it may (origin.progressive.maxListeners): retry after Retry-After, or another origin' },
+  ONAIR_TLS_RELOAD_FAILED: { status: 500, reply: 'tls_reload_failed', meaning: "on SIGHUP, a listener's new certificate or key could not be read or do not match: the previous pair stays in use (the message names the key)" },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;
