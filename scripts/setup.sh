@@ -28,6 +28,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v icecast2 >/dev/null 2>&1 || missing="$missing icecast2"
   # python3 for the progressive test's stalled listener (a socket with a small MSS and receive buffer).
   command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+  # certutil makes the NSS db in which Chromium trusts the HTTPS test's CA (test/e2e/tls.test.ts); openssl makes the CA.
+  command -v certutil >/dev/null 2>&1 || missing="$missing libnss3-tools"
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

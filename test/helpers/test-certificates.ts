@@ -5,7 +5,9 @@
  * so a test can tell which certificate a listener presents.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -44,4 +46,17 @@ export async function makeTestCa(t: Test): Promise<TestCa> {
       return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`), serial: serialHex.toUpperCase() };
     },
   };
+}
+
+/** The serial number (hex) of the certificate a new TLS connection to 127.0.0.1:`port` is shown, verified against the CA. */
+export function presentedSerial(caFile: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: readFileSync(caFile), servername: 'localhost' }, () => {
+      const serial = socket.getPeerX509Certificate()?.serialNumber.toUpperCase() ?? '';
+      socket.destroy();
+      resolve(serial);
+    });
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no TLS handshake within 10 s')));
+    socket.once('error', reject);
+  });
 }

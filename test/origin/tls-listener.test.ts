@@ -11,7 +11,6 @@ import { execFile } from 'node:child_process';
 import { writeFile, copyFile } from 'node:fs/promises';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
-import { connect as connectTls } from 'node:tls';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +27,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Server as TlsServer } from 'node:tls';
 import { FrameSource, pushUntilCut } from '../helpers/aac-frames.js';
 import { rawTestChannel, testChannel } from '../helpers/channel-config.js';
-import { makeTestCa, type TestCa } from '../helpers/test-certificates.js';
+import { makeTestCa, presentedSerial, type TestCa } from '../helpers/test-certificates.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const execFileAsync = promisify(execFile);
@@ -92,18 +91,6 @@ async function curl(ca: TestCa, args: string[]): Promise<string> {
   }
 }
 
-/** The serial number of the certificate a new TLS connection to `port` is shown (verified against the CA). */
-function presentedSerial(ca: TestCa, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTls({ host: '127.0.0.1', port, ca: readFileSync(ca.caFile), servername: 'localhost' }, () => {
-      const serial = socket.getPeerX509Certificate()?.serialNumber.toUpperCase() ?? '';
-      socket.destroy();
-      resolve(serial);
-    });
-    socket.once('error', reject);
-  });
-}
-
 function http2Get(session: ClientHttp2Session, path: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':path': path });
@@ -164,7 +151,7 @@ t.test('a reload presents the new certificate to new connections and an open HTT
   const ca = await makeTestCa(t);
   const first = await ca.issue('leaf', '1A03');
   const origin = await startTlsOrigin(t, await publishedStore(t), tlsSettings(first, { http2: true }));
-  t.equal(await presentedSerial(ca, origin.port), '1A03');
+  t.equal(await presentedSerial(ca.caFile, origin.port), '1A03');
 
   const session = connectHttp2(origin.base, { ca: readFileSync(ca.caFile) });
   t.teardown(() => session.destroy());
@@ -175,7 +162,7 @@ t.test('a reload presents the new certificate to new connections and an open HTT
   await copyFile(second.keyFile, first.keyFile);
   const reloader = new CertificateReloader(origin.server, origin.tls, silent);
   t.equal(await reloader.reload(), true, 'the new pair is in use');
-  t.equal(await presentedSerial(ca, origin.port), '2B04', 'a new connection is shown the new certificate');
+  t.equal(await presentedSerial(ca.caFile, origin.port), '2B04', 'a new connection is shown the new certificate');
   t.equal((await http2Get(session, '/fip/fip_hifi.m3u8')).status, 200, 'the session opened before the reload is still served');
   t.notOk(session.closed || session.destroyed);
 });
@@ -193,7 +180,7 @@ t.test('a bad reload is logged with its code and the old pair is kept', async (t
   t.equal(await reloader.reload(), false);
   t.match(origin.logs.at(-1), { code: 'ONAIR_TLS_RELOAD_FAILED', msg: /previous certificate is kept/ });
   t.match(JSON.stringify(origin.logs.at(-1)), /origin\.tls\.keyFile/, 'the log names the key');
-  t.equal(await presentedSerial(ca, origin.port), '1A05', 'the old certificate is still presented');
+  t.equal(await presentedSerial(ca.caFile, origin.port), '1A05', 'the old certificate is still presented');
 
   // A certificate file that is not PEM at all.
   await writeFile(first.certFile, 'not a certificate');
@@ -201,7 +188,7 @@ t.test('a bad reload is logged with its code and the old pair is kept', async (t
   t.match(origin.logs.at(-1), { code: 'ONAIR_TLS_RELOAD_FAILED' });
   const answer = await curl(ca, ['-w', '\n%{http_code}', `${origin.base}/fip/fip.m3u8`]);
   t.match(answer, /\n200$/, 'HTTPS still served with the old pair');
-  t.equal(await presentedSerial(ca, origin.port), '1A05');
+  t.equal(await presentedSerial(ca.caFile, origin.port), '1A05');
 });
 
 t.test('missing, unreadable or mismatched files are config errors naming the key', async (t) => {
