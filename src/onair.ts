@@ -26,7 +26,7 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
-import { CertificateReloader, readTlsPair, tlsServerOptions, type TlsListenerOptions } from './origin/tls-listener.js';
+import { applyHttp1Timeouts, CertificateReloader, destroyHttp2SessionsOnClose, readTlsPair, tlsServerOptions, type TlsListenerOptions } from './origin/tls-listener.js';
 import type { MountDescription } from './origin/progressive/mounts-plugin.js';
 import { IngestService } from './pipeline/ingest-service.js';
 import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
@@ -37,8 +37,8 @@ import { RecordingRetention } from './recording/recording-retention.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 
-/** An idle admin connection or HTTP/2 session (a scraper between scrapes) closes after this. */
-const ADMIN_IDLE_TIMEOUT_MS = 72_000;
+/** An idle admin connection or HTTP/2 session (a scraper between scrapes) closes after Fastify's keep-alive timeout. */
+const ADMIN_TIMEOUTS = { keepAliveTimeoutMs: 72_000, idleTimeoutMs: 72_000 };
 
 /** How often recordings retention runs besides after each finished job. */
 const RETENTION_INTERVAL_MS = 5 * 60_000;
@@ -230,8 +230,10 @@ async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOpti
     forceCloseConnections: true,
     return503OnClosing: true,
     // HTTPS (docs/architecture.md, "HTTPS listeners"): Fastify's default timeouts otherwise.
-    ...(options.tls ? tlsServerOptions(options.tls, { idleTimeoutMs: ADMIN_IDLE_TIMEOUT_MS }) : {}),
+    ...(options.tls ? tlsServerOptions(options.tls, ADMIN_TIMEOUTS) : {}),
   }) as unknown as FastifyInstance;
+  applyHttp1Timeouts(admin.server, options.tls, ADMIN_TIMEOUTS);
+  destroyHttp2SessionsOnClose(admin, options.tls);
   try {
     admin.setErrorHandler(originErrorHandler);
     admin.setNotFoundHandler((request, reply) => sendError(reply, 404, 'no such resource'));

@@ -30,7 +30,7 @@ import { icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
-import { applyHttp1Timeouts, tlsServerOptions, type TlsListenerOptions } from './tls-listener.js';
+import { applyHttp1Timeouts, destroyHttp2SessionsOnClose, tlsServerOptions, type TlsListenerOptions } from './tls-listener.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
@@ -125,6 +125,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     ...(tls ? tlsServerOptions(tls, timeouts) : {}),
   }) as unknown as FastifyInstance;
   applyHttp1Timeouts(app.server, tls, timeouts);
+  destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
   new ConnectionLimits(limits.connectionsPerClient, addressMatcher(trustedProxies)).attach(app.server);
   // Callback style, like the other per-request hooks: no promise per request.

@@ -18,7 +18,8 @@
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
-import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import type { Http2Session } from 'node:http2';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { TlsConfig } from '../config/config-schema.js';
 import { OnairError } from '../errors.js';
 
@@ -119,6 +120,26 @@ export function applyHttp1Timeouts(server: object, tls: TlsListenerOptions | und
   if (connectionsCheckingInterval !== undefined) http1.connectionsCheckingInterval = connectionsCheckingInterval;
   if (timeouts.requestTimeoutMs !== undefined) http1.requestTimeout = timeouts.requestTimeoutMs;
   if (timeouts.keepAliveTimeoutMs !== undefined) http1.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
+}
+
+/**
+ * On close, ends every HTTP/2 session at once, as forceCloseConnections does to HTTP/1.1
+ * connections: Fastify's own session close is graceful and waits for open streams, which a
+ * progressive listener's never ends, so the server would never finish closing. One entry per
+ * open connection: bounded by server.maxConnections.
+ */
+export function destroyHttp2SessionsOnClose(app: FastifyInstance, tls: TlsListenerOptions | undefined): void {
+  if (!tls?.settings.http2) return;
+  const sessions = new Set<Http2Session>();
+  app.server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  app.addHook('preClose', (done) => {
+    for (const session of sessions) session.destroy();
+    sessions.clear();
+    done();
+  });
 }
 
 /**

@@ -10,7 +10,9 @@
 import { execFile } from 'node:child_process';
 import { writeFile, copyFile } from 'node:fs/promises';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import { connect as connectTcp } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +23,8 @@ import type { TlsConfig } from '../../src/config/config-schema.js';
 import { isOnairError } from '../../src/errors.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { startOnair } from '../../src/onair.js';
-import { buildOrigin } from '../../src/origin/origin-server.js';
+import { buildOrigin, type BuildOriginOptions } from '../../src/origin/origin-server.js';
+import type { FastifyInstance } from 'fastify';
 import { CertificateReloader, readTlsPair, type TlsListenerOptions } from '../../src/origin/tls-listener.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Server as TlsServer } from 'node:tls';
@@ -52,6 +55,7 @@ function tlsSettings(files: { certFile: string; keyFile: string }, more: Partial
 }
 
 interface TlsOrigin {
+  app: FastifyInstance;
   port: number;
   base: string;
   tls: TlsListenerOptions;
@@ -59,7 +63,7 @@ interface TlsOrigin {
   logs: { code?: string; msg: string; serial?: string }[];
 }
 
-async function startTlsOrigin(t: Test, store: MemoryStore, settings: TlsConfig): Promise<TlsOrigin> {
+async function startTlsOrigin(t: Test, store: MemoryStore, settings: TlsConfig, more: Partial<BuildOriginOptions> = {}): Promise<TlsOrigin> {
   const logs: TlsOrigin['logs'] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const tls = { settings, keyPath: 'origin.tls', pair: await readTlsPair(settings, 'origin.tls') };
@@ -73,11 +77,12 @@ async function startTlsOrigin(t: Test, store: MemoryStore, settings: TlsConfig):
       mounts: [{ channel: 'fip', rendition: 'hifi', codec: 'aac', bitrate: 192_000, sampleRate: 48000, audioChannels: 2 }],
     },
     tls,
+    ...more,
   });
   t.teardown(() => app.close());
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
-  return { port, base: `https://127.0.0.1:${port}`, tls, server: app.server as unknown as TlsServer, logs };
+  return { app, port, base: `https://127.0.0.1:${port}`, tls, server: app.server as unknown as TlsServer, logs };
 }
 
 /** curl trusting the test CA; resolves with stdout, also when curl stops at --max-time (exit 28). */
@@ -145,6 +150,8 @@ t.test('a progressive mount streams ADTS over HTTP/1.1 TLS (car radios, Icecast 
     t.match(readFileSync(join(ca.dir, 'head.txt'), 'latin1'), /icy-metaint: \d+/i, `${version}: ICY metadata offered`);
   }
   t.same(warnings, [], 'no header HTTP/2 forbids (Connection) is sent');
+  await waitUntil(t, 'both listeners gone', () => origin.app.onairMounts.stats().mounts.every((mount) => mount.listeners === 0), 10_000);
+  t.pass('a listener that leaves gives its place back, on HTTP/1.1 and HTTP/2');
 });
 
 t.test('a reload presents the new certificate to new connections and an open HTTP/2 session goes on', async (t) => {
@@ -238,4 +245,55 @@ t.test('a client that never finishes its handshake is cut off, and an HTTP/2 cli
   t.teardown(() => session.destroy());
   const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve) => session.once('remoteSettings', resolve));
   t.equal(settings.maxConcurrentStreams, 7, 'SETTINGS_MAX_CONCURRENT_STREAMS is the configured limit');
+});
+
+t.test('the connection caps count TLS connections, before their handshake', async (t) => {
+  const ca = await makeTestCa(t);
+  // Loopback is not a trusted proxy here, so that the per-client cap applies to it.
+  const origin = await startTlsOrigin(t, await publishedStore(t), tlsSettings(await ca.issue('leaf', '1A0A'), { http2: true }), {
+    trustedProxies: ['10.9.9.9'],
+    limits: { connectionsPerClient: 2 },
+  });
+  const open = (): Promise<'secure' | 'refused'> =>
+    new Promise((resolve) => {
+      const socket = connectTls({ host: '127.0.0.1', port: origin.port, ca: readFileSync(ca.caFile), servername: 'localhost' }, () => resolve('secure'));
+      t.teardown(() => socket.destroy());
+      socket.once('error', () => resolve('refused'));
+      socket.once('close', () => resolve('refused'));
+    });
+  t.equal(await open(), 'secure');
+  t.equal(await open(), 'secure');
+  t.equal(await open(), 'refused', 'a third connection of the same client is closed (connectionsPerClient: 2)');
+});
+
+t.test('closing the origin ends open HTTP/2 sessions and HTTP/1.1 connections, progressive streams on both included', async (t) => {
+  const ca = await makeTestCa(t);
+  const origin = await startTlsOrigin(t, await publishedStore(t), tlsSettings(await ca.issue('leaf', '1A0B'), { http2: true }));
+  const session = connectHttp2(origin.base, { ca: readFileSync(ca.caFile) });
+  t.teardown(() => session.destroy());
+  t.equal((await http2Get(session, '/fip/fip.m3u8')).status, 200);
+  const mount = session.request({ ':path': '/fip-hifi.aac' });
+  mount.on('error', () => undefined);
+  let mountBytes = 0;
+  mount.on('data', (chunk: Buffer) => (mountBytes += chunk.length));
+  await waitUntil(t, 'the mount streams', () => mountBytes > 1000, 10_000);
+  const agent = new HttpsAgent({ keepAlive: true, ca: readFileSync(ca.caFile) });
+  t.teardown(() => agent.destroy());
+  const http1Status = await new Promise<number>((resolve, reject) => {
+    httpsGet(`${origin.base}/fip/fip.m3u8`, { agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    }).on('error', reject);
+  });
+  t.equal(http1Status, 200, 'an HTTP/1.1 keep-alive connection is open');
+  let http1MountBytes = 0;
+  httpsGet(`${origin.base}/fip-hifi.aac`, { agent }, (response) => response.on('data', (chunk: Buffer) => (http1MountBytes += chunk.length))).on('error', () => undefined);
+  await waitUntil(t, 'the HTTP/1.1 mount streams', () => http1MountBytes > 1000, 10_000);
+
+  let closed = false;
+  void origin.app.close().then(() => (closed = true));
+  await waitUntil(t, 'the origin closed', () => closed, 10_000);
+  t.ok(closed, 'close() finished with the sessions open');
+  await waitUntil(t, 'the session ended', () => session.closed || session.destroyed, 10_000);
+  t.pass('the client saw its session end');
 });
