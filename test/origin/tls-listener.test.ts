@@ -148,6 +148,7 @@ t.test('a progressive mount streams ADTS over HTTP/1.1 TLS (car radios, Icecast 
     t.equal(bytes[0], 0xff, `${version}: the body starts on an ADTS sync word`);
     t.equal(bytes[1]! & 0xf0, 0xf0);
     t.match(readFileSync(join(ca.dir, 'head.txt'), 'latin1'), /icy-metaint: \d+/i, `${version}: ICY metadata offered`);
+    t.match(readFileSync(join(ca.dir, 'head.txt'), 'latin1'), `icy-url: ${origin.base}/`, `${version}: the station URL is the HTTPS player page`);
   }
   t.same(warnings, [], 'no header HTTP/2 forbids (Connection) is sent');
   await waitUntil(t, 'both listeners gone', () => origin.app.onairMounts.stats().mounts.every((mount) => mount.listeners === 0), 10_000);
