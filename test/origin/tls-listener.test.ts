@@ -5,7 +5,8 @@
  * playlist, a segment and a progressive mount over h2 and over HTTP/1.1 on the same port; a
  * reload that presents the new certificate to new connections while an open session goes on;
  * a bad reload that keeps the old pair; config errors naming the key; the handshake deadline
- * and the stream limit a client is told.
+ * and the stream limit a client is told; the connection caps before the handshake; closing
+ * with sessions and progressive streams open; LL-HLS held requests on h2 streams.
  */
 import { execFile } from 'node:child_process';
 import { writeFile, copyFile } from 'node:fs/promises';
@@ -297,4 +298,40 @@ t.test('closing the origin ends open HTTP/2 sessions and HTTP/1.1 connections, p
   t.ok(closed, 'close() finished with the sessions open');
   await waitUntil(t, 'the session ended', () => session.closed || session.destroyed, 10_000);
   t.pass('the client saw its session end');
+});
+
+t.test('LL-HLS over h2: a blocking reload and the preload-hinted part are held on their streams and answered when the part is published', async (t) => {
+  const ca = await makeTestCa(t);
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const packager = new ChannelPackager({ channel: testChannel({ lowLatency: true, partSeconds: 0.25 }, 1), segmentSeconds: 1, windowSegments: 12, store, logger: silent });
+  await packager.start();
+  t.teardown(() => packager.close(100));
+  const source = new FrameSource();
+  const publishParts = async (count: number): Promise<void> => {
+    const target = packager.stats.partsPublished + count;
+    for (let frame = 0; frame < 5000 && packager.stats.partsPublished < target; frame++) {
+      packager.pushFrameGroup(source.next());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  await publishParts(6);
+  const origin = await startTlsOrigin(t, store, tlsSettings(await ca.issue('leaf', '1A0C'), { http2: true }));
+  const session = connectHttp2(origin.base, { ca: readFileSync(ca.caFile) });
+  t.teardown(() => session.destroy());
+
+  const playlist = (await http2Get(session, '/fip/fip_hifi.m3u8')).body.toString();
+  const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\w+\/(\d+)-\d+\.(\d+)\.ts)"/.exec(playlist);
+  t.ok(hint, 'the playlist hints the next part');
+  const [, uri, msn, part] = hint!;
+  const reload = http2Get(session, `/fip/fip_hifi.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`);
+  const hinted = http2Get(session, `/fip/${uri}`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await publishParts(1);
+  const [reloaded, partAnswer] = await Promise.all([reload, hinted]);
+  t.equal(reloaded.status, 200, 'the blocking reload is answered');
+  t.match(reloaded.body.toString(), uri!, 'with the part it waited for');
+  t.equal(partAnswer.status, 200, 'the hinted part is answered, not a 404');
+  t.ok(partAnswer.body.length > 188, 'with its bytes');
 });
