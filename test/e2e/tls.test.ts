@@ -95,6 +95,9 @@ t.test('hls.js in Chromium plays over HTTPS and HTTP/2 trusting the test CA; SIG
   t.match(onair.output(), /"code":"ONAIR_TLS_RELOAD_FAILED".*origin\.tls\.keyFile/, 'logged with its code, naming the key');
   t.equal(await presentedSerial(ca.caFile, base.origin.port), '2E02', 'the previous certificate is kept');
   t.match(await curl(`${originUrl}/fip/fip.m3u8`, '--http2', '-w', '\n%{http_version} %{http_code}'), /\n2 200$/, 'and HTTPS is still served');
+
+  // The player's h2 session is still open: SIGTERM must end it rather than wait for it (SIGKILL after 3 s).
+  t.same(await onair.stop(), { code: 0, signal: null }, 'SIGTERM stops onair at once with the browser still connected');
 });
 
 t.test('a missing certificate file stops `onair origin` at start with exit 2, naming the key', async (t) => {
