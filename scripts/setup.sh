@@ -33,6 +33,9 @@ if [ "${1:-}" = "--test" ]; then
   gst-inspect-1.0 dashdemux >/dev/null 2>&1 || missing="$missing gstreamer1.0-plugins-bad"
   gst-inspect-1.0 qtdemux >/dev/null 2>&1 || missing="$missing gstreamer1.0-plugins-good"
   gst-inspect-1.0 avdec_aac >/dev/null 2>&1 || missing="$missing gstreamer1.0-libav"
+  # certutil makes the NSS db in which Chromium trusts the HTTPS test's CA (test/e2e/tls.test.ts); openssl makes the CA.
+  command -v certutil >/dev/null 2>&1 || missing="$missing libnss3-tools"
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

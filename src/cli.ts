@@ -87,8 +87,10 @@ async function main(argv: string[]): Promise<number> {
   process.on('unhandledRejection', onUnhandledRejection);
   const running = await startOnair({ config, configPath: values.config, role: command as 'start' | 'ingest' | 'origin', logger });
   countRejection = () => running.metrics.unhandledRejections.inc();
-  // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored).
+  // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored),
+  // and the TLS certificates and keys (a bad pair is logged and the old one kept).
   const reloadOnHangup = (): void => {
+    void running.reloadCertificates();
     running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
   };
   process.on('SIGHUP', reloadOnHangup);

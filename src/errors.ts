@@ -68,6 +68,7 @@ export const ERRORS = {
   ONAIR_JWT_AUDIENCE: { status: 401, reply: 'jwt_audience', meaning: "the token's aud does not name entitlements.audience" },
   ONAIR_JWT_CLAIMS: { status: 401, reply: 'jwt_claims', meaning: 'the token lacks iss, aud or exp, or a claim has the wrong type (the channels and tier claims: a string or a list of strings)' },
   ONAIR_JWKS_UNAVAILABLE: { status: 503, reply: 'jwks_unavailable', meaning: "the identity provider's JWKS could not be fetched in time, was not a 200 JWK set, or was larger than 256 KiB: retry after Retry-After" },
+  ONAIR_TLS_RELOAD_FAILED: { status: 500, reply: 'tls_reload_failed', meaning: "on SIGHUP, a listener's new certificate or key could not be read or do not match: the previous pair stays in use (the message names the key)" },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

@@ -11,6 +11,7 @@
  * listeners need. Where it binds when `admin.port` is unset: preflight.ts, adminAddress.
  */
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { controlApi, type ControlApiOptions, type ReloadResult } from './api/control-api.js';
 import type { OnairConfig } from './config/config-schema.js';
@@ -26,6 +27,7 @@ import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { playbackAuthOptionsOf, playbackChannelsOf } from './origin/playback-auth.js';
+import { applyHttp1Timeouts, CertificateReloader, destroyHttp2SessionsOnClose, readTlsPair, tlsServerOptions, type TlsListenerOptions } from './origin/tls-listener.js';
 import type { MountDescription } from './origin/progressive/mounts-plugin.js';
 import { IngestService } from './pipeline/ingest-service.js';
 import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
@@ -36,6 +38,9 @@ import { RecordingRetention } from './recording/recording-retention.js';
 import { s3StorageFor } from './recording/s3-storage.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
+
+/** An idle admin connection or HTTP/2 session (a scraper between scrapes) closes after Fastify's keep-alive timeout. */
+const ADMIN_TIMEOUTS = { keepAliveTimeoutMs: 72_000, idleTimeoutMs: 72_000 };
 
 /** How often recordings retention runs besides after each finished job. */
 const RETENTION_INTERVAL_MS = 5 * 60_000;
@@ -55,6 +60,8 @@ export interface RunningOnair {
   readonly apiUrl?: string;
   /** Re-reads the config file and applies its channel changes (also on SIGHUP and POST /api/reload). */
   reload(): Promise<ReloadResult>;
+  /** Re-reads the TLS certificates and keys of `origin.tls` and `admin.tls` (SIGHUP); a bad pair is logged and the old one kept. */
+  reloadCertificates(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,6 +80,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const { role, logger } = options;
   let config = options.config;
   checkFfmpegInstalled(role);
+  // Certificates first: a missing or unreadable file is a config error naming its key.
+  const originTls = role !== 'ingest' ? await tlsListener(config.origin.tls, 'origin.tls') : undefined;
+  const adminTls = await tlsListener(config.admin.tls, 'admin.tls');
+  const certificateReloaders: CertificateReloader[] = [];
   await checkPortsFree(config, role);
   const store = options.store ?? createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   const ownsStore = options.store === undefined;
@@ -155,7 +166,9 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         icecastAdmin: config.origin.icecastAdmin ? { credentials: config.origin.icecastAdmin, store: measuredStore } : undefined,
         progressive: { store: measuredStore, mounts: progressiveMounts(config), ...config.origin.progressive },
         playbackAuth: await playbackAuthOptionsOf(config, () => playbackChannels),
+        tls: originTls,
       });
+      if (originTls) certificateReloaders.push(new CertificateReloader(origin.server as unknown as TlsServer, originTls, logger.child({ component: 'origin' })));
       stops.push(() => origin!.close());
       await origin.register(metricsPlugin, { metrics, serveMetrics: false, countRequests: true });
       metrics.watchOrigin(origin.onairOrigin);
@@ -170,8 +183,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       api: apiEnabled && config.api.port === undefined ? apiOptions : undefined,
       listeners: origin?.onairListeners,
       logger: logger.child({ component: 'admin' }),
+      tls: adminTls,
     });
     stops.push(() => admin.close());
+    if (adminTls) certificateReloaders.push(new CertificateReloader(admin.server as unknown as TlsServer, adminTls, logger.child({ component: 'admin' })));
     const adminUrl = await listenAdmin(admin, adminAddress(config, role), logger);
     if (role !== 'origin') {
       // Jobs and retention act on the channels this process leads, fenced by its lease.
@@ -203,7 +218,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       apiUrl = await server.listen({ host: config.api.host, port: config.api.port });
       logger.info({ url: `${apiUrl}/api` }, 'control API listening');
     }
-    return { store, ingest, origin, originUrl, metrics, adminUrl, metricsUrl: `${adminUrl}/metrics`, apiUrl, reload, close };
+    const reloadCertificates = async (): Promise<void> => {
+      await Promise.all(certificateReloaders.map((reloader) => reloader.reload()));
+    };
+    return { store, ingest, origin, originUrl, metrics, adminUrl, metricsUrl: `${adminUrl}/metrics`, apiUrl, reload, reloadCertificates, close };
   } catch (error) {
     await close();
     throw error;
@@ -211,7 +229,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
 }
 
 /** The admin listener: /metrics, the control API (when on and not on `api.port`), and the listener counts' routes of an origin. */
-async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOptions; listeners?: ListenersControl; logger: Logger }): Promise<FastifyInstance> {
+async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOptions; listeners?: ListenersControl; logger: Logger; tls?: TlsListenerOptions }): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: options.logger,
     // Prometheus scrapes every few seconds: no log line per request.
@@ -219,7 +237,11 @@ async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOpti
     // Keep-alive scrapers must not hold up a shutdown.
     forceCloseConnections: true,
     return503OnClosing: true,
+    // HTTPS (docs/architecture.md, "HTTPS listeners"): Fastify's default timeouts otherwise.
+    ...(options.tls ? tlsServerOptions(options.tls, ADMIN_TIMEOUTS) : {}),
   }) as unknown as FastifyInstance;
+  applyHttp1Timeouts(admin.server, options.tls, ADMIN_TIMEOUTS);
+  destroyHttp2SessionsOnClose(admin, options.tls);
   try {
     admin.setErrorHandler(originErrorHandler);
     admin.setNotFoundHandler((request, reply) => sendError(reply, 404, 'no such resource'));
@@ -252,6 +274,11 @@ async function listenAdmin(admin: FastifyInstance, address: ReturnType<typeof ad
     }
   }
   throw new OnairError('ONAIR_PORT_IN_USE', `no port to bind on ${host}`, { where });
+}
+
+/** The TLS of a listener with its pair read now, or none when the listener is plain HTTP. */
+async function tlsListener(settings: OnairConfig['origin']['tls'], keyPath: string): Promise<TlsListenerOptions | undefined> {
+  return settings ? { settings, keyPath, pair: await readTlsPair(settings, keyPath) } : undefined;
 }
 
 function signedChannelIds(config: OnairConfig): Set<string> {

@@ -362,6 +362,25 @@ export function originProtectionDefaults(): z.infer<z.ZodObject<typeof originPro
   return z.object(originProtectionSchema).parse({});
 }
 
+/**
+ * HTTPS on a listener (`origin.tls`, `admin.tls`; src/origin/tls-listener.ts): the PEM
+ * certificate chain and key, read at start and again on SIGHUP, optionally HTTP/2 by ALPN
+ * beside HTTP/1.1, and the bounds a TLS listener adds to the connection limits.
+ */
+const tlsSchema = z
+  .object({
+    certFile: z.string({ error: 'expected the path of a PEM certificate (chain) file' }).min(1, { error: 'expected the path of a PEM certificate (chain) file' }),
+    keyFile: z.string({ error: 'expected the path of a PEM private key file' }).min(1, { error: 'expected the path of a PEM private key file' }),
+    /** Offer HTTP/2 by ALPN (h2); HTTP/1.1 stays allowed for clients that do not ask for it. */
+    http2: z.boolean({ error: 'expected true or false' }).default(false),
+    /** A TLS handshake must finish within this, else the connection is closed. */
+    handshakeTimeoutMs: wholeNumber('milliseconds', 1000, 120_000).default(10_000),
+    /** HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+    maxConcurrentStreams: wholeNumber('a number of streams', 1, 10_000).default(100),
+  })
+  .strict()
+  .optional();
+
 /** An http(s) URL (a function, so schemas above its definition can use it). */
 function httpUrlString() {
   return z
@@ -445,6 +464,8 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).default(8080),
+        /** HTTPS (and optionally HTTP/2) on the origin port; absent: plain HTTP. */
+        tls: tlsSchema,
         ...originProtectionSchema,
         /** Icecast's GET /admin/metadata on the origin port (src/origin/icecast-admin.ts); absent: off (404). */
         icecastAdmin: z
@@ -488,6 +509,8 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).optional(),
+        /** HTTPS (and optionally HTTP/2) on the admin listener; absent: plain HTTP. */
+        tls: tlsSchema,
       })
       .strict()
       .prefault({}),
@@ -573,6 +596,7 @@ export type ChannelConfig = OnairConfig['channels'][number];
 export type RenditionConfig = ChannelConfig['renditions'][number];
 export type InputConfig = ChannelConfig['inputs'][number];
 export type FallbackConfig = ChannelConfig['fallback'];
+export type TlsConfig = NonNullable<OnairConfig['origin']['tls']>;
 
 function reportDuplicates(items: { id: string }[], path: (string | number)[], context: z.RefinementCtx): void {
   const seen = new Set<string>();

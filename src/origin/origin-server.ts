@@ -14,6 +14,7 @@
  * for longer than that and the longest LL-HLS hold is closed (a slow reader included);
  * @fastify/under-pressure answers 503 ONAIR_ORIGIN_BUSY while the event loop lags.
  * With `progressive`, the Icecast-style mounts and /status-json.xsl (src/origin/progressive/).
+ * With `tls`, HTTPS and optionally HTTP/2 on the same bounds (tls-listener.ts).
  */
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
@@ -29,6 +30,7 @@ import { icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
+import { applyHttp1Timeouts, destroyHttp2SessionsOnClose, tlsServerOptions, type TlsListenerOptions } from './tls-listener.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import { PLAYBACK_AUTH_PATH, playbackAuthPlugin, type PlaybackAuthOptions } from './playback-auth.js';
@@ -61,6 +63,8 @@ export interface BuildOriginOptions extends OriginOptions {
   progressive?: Omit<ProgressiveOptions, 'store' | 'clock' | 'storeTimeoutMs'> & { store: ProgressiveStore };
   /** POST /auth/playback (`entitlements`, playback-auth.ts); absent: the path is a 404. */
   playbackAuth?: PlaybackAuthOptions;
+  /** `origin.tls` with the pair read at start: HTTPS (and HTTP/2 when asked); none: plain HTTP. */
+  tls?: TlsListenerOptions;
 }
 
 export type OriginLimits = Omit<OnairConfig['origin']['limits'], 'apiRequestsPerMinute'>;
@@ -92,9 +96,15 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, ...originOptions } = options;
+  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, tls, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
+  // A socket that moves no byte this long is closed: longer than any hold or keep-alive wait.
+  const idleTimeoutMs = Math.max(limits.keepAliveTimeoutMs, longestHoldMs) + SOCKET_IDLE_MARGIN_MS;
+  // Node would answer a Host-less HTTP/1.1 request itself (an empty 400): the hook below
+  // gives it the origin's JSON 400 instead (RFC 9112 §3.2 still requires the 400).
+  const http = { requireHostHeader: false, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
+  const timeouts = { http, requestTimeoutMs: limits.requestTimeoutMs, keepAliveTimeoutMs: limits.keepAliveTimeoutMs, idleTimeoutMs };
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     // Only these may say who the client is (X-Forwarded-For): anyone else's header is ignored.
@@ -102,8 +112,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Head and body within requestTimeoutMs (Node checks every second below), then 408.
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // A socket that moves no byte this long is closed: longer than any hold or keep-alive wait.
-    connectionTimeout: Math.max(limits.keepAliveTimeoutMs, longestHoldMs) + SOCKET_IDLE_MARGIN_MS,
+    connectionTimeout: idleTimeoutMs,
     return503OnClosing: true,
     // Varnish and load balancers keep keep-alive connections open for a minute: close them
     // at shutdown instead of waiting for them. Requests here take microseconds, and Varnish
@@ -113,16 +122,13 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Errors are still logged by the error handler; request counts belong in metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Node would answer a Host-less HTTP/1.1 request itself (an empty 400): the hook below
-    // gives it the origin's JSON 400 instead (RFC 9112 §3.2 still requires the 400).
-    http: {
-      requireHostHeader: false,
-      headersTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: 1000,
-    },
+    http,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,
+    ...(tls ? tlsServerOptions(tls, timeouts) : {}),
   }) as unknown as FastifyInstance;
+  applyHttp1Timeouts(app.server, tls, timeouts);
+  destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
   new ConnectionLimits(limits.connectionsPerClient, addressMatcher(trustedProxies)).attach(app.server);
   // Callback style, like the other per-request hooks: no promise per request.

@@ -25,9 +25,13 @@ const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** Chromium with a fresh profile (playwright makes a temporary --user-data-dir), closed in teardown. */
-export async function launchChromium(t: Test): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+/**
+ * Chromium with a fresh profile (playwright makes a temporary --user-data-dir), closed in teardown.
+ * `env` replaces its environment, e.g. a HOME whose NSS db (~/.pki/nssdb) trusts a test CA.
+ */
+export async function launchChromium(t: Test, options: { env?: NodeJS.ProcessEnv } = {}): Promise<Browser> {
+  const env = options.env ? Object.fromEntries(Object.entries(options.env).filter((entry): entry is [string, string] => entry[1] !== undefined)) : undefined;
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, ...(env ? { env } : {}) });
   t.teardown(() => browser.close());
   return browser;
 }

@@ -390,7 +390,8 @@ function mountHeaders(request: FastifyRequest, reply: FastifyReply, description:
     'cache-control': 'no-cache, no-store',
     pragma: 'no-cache',
     expires: 'Mon, 26 Jul 1997 05:00:00 GMT',
-    connection: 'close',
+    // HTTP/2 has no Connection header (RFC 9113 §8.2.2): the stream's end delimits the body there.
+    ...(request.raw.httpVersionMajor === 1 ? { connection: 'close' } : {}),
     'x-content-type-options': 'nosniff',
     'access-control-allow-origin': '*',
     'access-control-expose-headers': ICY_HEADERS.join(', '),
