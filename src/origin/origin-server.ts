@@ -26,7 +26,7 @@ import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
 import { JSON_CONTENT_TYPE, originFrameworkErrorHandler, sendError } from '../http/error-replies.js';
 import { addressMatcher, ConnectionLimits } from './client-limits.js';
 import { dashPlugin } from './dash-plugin.js';
-import { icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
+import { channelOfMount, icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
 import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
@@ -158,6 +158,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     // Always registered, so that a reload can make a channel signed.
     await app.register(signedAccessPlugin, {
       clock: originOptions.clock,
+      channelOfMount: (mountPath) => channelOfMount(mountPath, app.onairOrigin.channels()),
       cacheBytes: limits.signedPlaylistCacheBytes,
       ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }),
     });

@@ -3,8 +3,8 @@
  * no I/O. The channels are those its channels claim lists, plus those its tier claim's tiers
  * map to (`entitlements.tiers`), among the channels configured now; for each, its playback URLs:
  * on a signed channel with a token of signed-urls.ts covering `/{ch}/` (master playlist, and
- * the MPD of an fmp4 channel), on a public one the plain URLs and its progressive mounts.
- * Progressive mounts are not covered by signed access, so a signed channel lists none.
+ * the MPD of an fmp4 channel, its progressive mounts), on a public one the plain URLs. The
+ * channel's token covers its mounts too (signed-access.ts).
  */
 import { mpdName } from '../dash/channel-mpd.js';
 import { OnairError } from '../errors.js';
@@ -36,7 +36,7 @@ export interface ChannelPlayback {
   hls: string;
   /** The live MPD of an fmp4 channel, else null. */
   dash: string | null;
-  /** Icecast-style mounts (public channels only). */
+  /** Icecast-style mounts (with the token on a signed channel). */
   mounts: string[];
 }
 
@@ -78,6 +78,6 @@ export function channelPlayback(channel: PlaybackChannel, signing: { key: string
     access: channel.access,
     hls: `${baseUrl}/${id}/${masterPlaylistName(id)}${query}`,
     dash: channel.container === 'fmp4' ? `${baseUrl}/${id}/${mpdName(id)}${query}` : null,
-    mounts: channel.access === 'public' ? channel.mounts.map((mount) => `${baseUrl}${mount}`) : [],
+    mounts: channel.mounts.map((mount) => `${baseUrl}${mount}${query}`),
   };
 }

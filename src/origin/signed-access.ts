@@ -7,6 +7,9 @@
  *   code (`token_missing`, `token_malformed`, `token_expired`, `token_forged`,
  *   `token_wrong_path`), `Cache-Control: no-store` (a refusal is about one token, never about
  *   the resource). A store outage still answers 503 as usual, but only to a valid token.
+ *   A channel's progressive mounts (`/fip-hifi.aac`) are its media too: the channel's token
+ *   covers them, checked as `/fip/fip-hifi.aac` (`?token=` on the mount URL; a car radio or
+ *   Icecast client keeps the query string).
  * - onSend: a signed channel's playlists carry the request's token on every relative URI, and
  *   its MPDs on every SegmentTemplate URL (media, initialization), so players need nothing
  *   special (a verified token has URL-safe characters only, so nothing else can enter the
@@ -33,7 +36,8 @@ import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { DASH_CONTENT_TYPE, MPD_ROUTE } from './dash-plugin.js';
 import { literalQuery } from './query-parameters.js';
-import { addTokenToMpd, addTokenToPlaylist, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
+import { MOUNT_ROUTE } from './progressive/mounts-plugin.js';
+import { addTokenToMpd, addTokenToPlaylist, channelPathPrefix, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 import { ByteLru, type LruStats } from './byte-lru.js';
 
 const gzipAsync = promisify(gzip);
@@ -48,6 +52,8 @@ export interface SignedAccessOptions {
   clock?: Clock;
   /** Bytes of signed playlist variants kept in memory (keys included); default 16 MiB, 0: none. */
   cacheBytes?: number;
+  /** The channel a progressive mount path (`/fip-hifi.aac`) belongs to, if any: its token covers the mount. */
+  channelOfMount?: (mountPath: string) => string | undefined;
 }
 
 export const DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES = 16 * 1024 * 1024;
@@ -84,23 +90,26 @@ export function recordingPathUnderChannel(path: string): string {
 }
 
 async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
-  const { key, signedChannels, clock, cacheBytes } = validateOptions(options);
+  const { key, signedChannels, clock, cacheBytes, channelOfMount } = validateOptions(options);
   const variants = new SignedVariants(cacheBytes);
   const nowSeconds = (): number => clock.now() / 1000;
   fastify.decorateRequest('grantedToken', null);
 
   const checkToken: onRequestHookHandler = (request, reply, done) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return done();
-    // Only the channel's media (and its recordings) are protected: not, say, the control API's /api/channels/:channel.
-    const recording = request.routeOptions.url?.startsWith(RECORDINGS_PREFIX) === true;
-    if (!recording && !MEDIA_ROUTES.has(request.routeOptions.url ?? '')) return done();
+    // Only the channel's media (its playlists, segments, MPDs, mounts and recordings) are protected:
+    // not, say, the control API's /api/channels/:channel.
+    const route = request.routeOptions.url ?? '';
+    const recording = route.startsWith(RECORDINGS_PREFIX);
+    const mount = route === MOUNT_ROUTE ? (request.params as { mount?: string }).mount : undefined;
+    if (!recording && mount === undefined && !MEDIA_ROUTES.has(route)) return done();
     // The routed channel, as the origin decodes it: `/%66ip/…` is fip too.
-    const { channel } = request.params as { channel?: string };
+    const channel = mount === undefined ? (request.params as { channel?: string }).channel : channelOfMount?.(`/${mount}`);
     if (channel === undefined || !signedChannels().has(channel)) return done();
 
     const queryStart = request.url.indexOf('?');
     const requested = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
-    const path = recording ? recordingPathUnderChannel(requested) : requested;
+    const path = recording ? recordingPathUnderChannel(requested) : mount !== undefined ? `${channelPathPrefix(channel)}${mount}` : requested;
     // As sent, never percent-decoded: the cache key reads it so too (query-parameters.ts).
     const token = literalQuery(request.url)[TOKEN_PARAMETER];
     const check = verifyToken(key ?? '', token, path, nowSeconds());
@@ -144,7 +153,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
 }
 
 function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { clock: Clock; cacheBytes: number } {
-  const { key, signedChannels, clock = systemClock, cacheBytes = DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES } = options ?? {};
+  const { key, signedChannels, clock = systemClock, cacheBytes = DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES, channelOfMount } = options ?? {};
   if (typeof signedChannels !== 'function') {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a function returning the Set of signed channel ids', { where: 'signedChannels' });
   }
@@ -158,7 +167,7 @@ function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { 
   if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a number of bytes ≥ 0', { where: 'origin.limits.signedPlaylistCacheBytes' });
   }
-  return { key, signedChannels, clock, cacheBytes };
+  return { key, signedChannels, clock, cacheBytes, channelOfMount };
 }
 
 /** `public, max-age=31536000, immutable` with 300 s of token left → `public, max-age=300, immutable`. */

@@ -154,7 +154,8 @@ t.test('a premium JWT gets signed URLs for the signed channels and plain ones fo
   const [fip, jazz, news] = granted.channels;
   t.match(fip!.hls, /^\/fip\/fip\.m3u8\?token=\d+~[\w-]+~[\w-]{43}$/, 'fip: a signed master playlist URL');
   t.match(fip!.dash, /^\/fip\/fip\.mpd\?token=/, 'fip is fmp4: a signed MPD too');
-  t.same(fip!.mounts, [], 'mounts are not covered by signed access: none listed for a signed channel');
+  t.equal(fip!.mounts.length, 1);
+  t.equal(fip!.mounts[0], `/fip-hifi.aac?${fip!.hls.split('?')[1]}`, "a signed channel's mounts carry its token, which covers them");
   t.same(jazz, { id: 'jazz', access: 'public', hls: '/jazz/jazz.m3u8', dash: null, mounts: ['/jazz-hifi.aac', '/jazz-mp3.mp3'] }, 'the public channel: plain URLs and its mounts');
   t.match(news!.hls, /^\/news\/news\.m3u8\?token=/);
   t.equal(news!.dash, null, 'a ts channel has no MPD');

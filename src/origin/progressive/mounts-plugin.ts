@@ -98,7 +98,7 @@ declare module 'fastify' {
 }
 
 export const STATUS_PATH = '/status-json.xsl';
-const MOUNT_ROUTE = '/:mount';
+export const MOUNT_ROUTE = '/:mount';
 const CONTENT_TYPES: Record<MountCodec, string> = { aac: 'audio/aac', mp3: 'audio/mpeg' };
 const ICY_HEADERS = ['icy-br', 'icy-description', 'icy-genre', 'icy-metaint', 'icy-name', 'icy-pub', 'icy-url', 'ice-audio-info'];
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];

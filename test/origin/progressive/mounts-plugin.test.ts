@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { ChannelPackager } from '../../../src/hls/channel-packager.js';
 import { buildOrigin } from '../../../src/origin/origin-server.js';
+import { signPath } from '../../../src/origin/signed-urls.js';
 import { icecastIsoDate, icecastStatus, rfc2822Date, type StatusSource } from '../../../src/origin/progressive/icecast-status.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { DelegatingStore } from '../../helpers/delegating-store.js';
@@ -170,4 +171,36 @@ t.test('status-json.xsl has Icecast 2.4’s shape: one source is an object, seve
   t.ok(Array.isArray(two.icestats.source), 'several sources are an array');
   t.equal((two.icestats.source as unknown[]).length, 2);
   t.notOk('source' in icecastStatus({ ...options, sources: [] }).icestats, 'no mount, no source key');
+});
+
+t.test("a signed channel's mounts need its token, checked as a path under the channel; a public channel's do not", async (t) => {
+  const store = await storeWithSegments(t);
+  const key = 'k'.repeat(32);
+  const mounts = [{ channel: 'fip', rendition: 'hifi', codec: 'aac' as const, bitrate: 192_000, sampleRate: 48000, audioChannels: 2 }];
+  const app = await buildOrigin({
+    store,
+    channels: [{ id: 'fip', renditions: ['hifi'] }],
+    targetDurationSeconds: 1,
+    signing: { key, signedChannels: () => new Set(['fip']) },
+    progressive: { store, mounts, maxListeners: 4 },
+  });
+  t.teardown(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const expiresAt = Math.floor(Date.now() / 1000) + 600;
+
+  for (const [query, reason] of [
+    ['', 'token_missing'],
+    [`?token=${signPath({ key, pathPrefix: '/jazz/', expiresAt })}`, 'token_wrong_path'],
+    [`?token=${signPath({ key: 'x'.repeat(32), pathPrefix: '/fip/', expiresAt })}`, 'token_forged'],
+  ]) {
+    const refused = await fetch(`http://127.0.0.1:${port}/fip-hifi.aac${query}`);
+    t.equal(refused.status, 403, `${reason}: refused`);
+    t.match(await refused.json(), { error: reason });
+  }
+  const listener = await openStream(port, `/fip-hifi.aac?token=${signPath({ key, pathPrefix: '/fip/', expiresAt })}`);
+  t.teardown(() => listener.close());
+  t.equal(listener.head.status, 200, "the channel's token opens its mount");
+  await waitUntil(t, 'audio flows', () => listener.body().length > 0);
+  t.equal((await fetch(`http://127.0.0.1:${port}/status-json.xsl`)).status, 200, 'the status page stays public');
 });
