@@ -24,10 +24,10 @@ import { readFileSync } from 'node:fs';
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests, read as kubectl reads them */
 type K8sObject = Record<string, any>;
 
-const manifests = readYamlDocuments(readFileSync(join(DEPLOY, 'k8s', 'onair.yaml'), 'utf8'));
-const configMaps = readYamlDocuments(readFileSync(join(DEPLOY, 'k8s', 'configmaps.yaml'), 'utf8'));
-const configText = configMaps.find((object: K8sObject) => object.metadata.name === 'onair-config')!.data['channels.yaml'] as string;
-const sentinelConf = configMaps.find((object: K8sObject) => object.metadata.name === 'redis-sentinel')!.data['sentinel.conf'] as string;
+const manifests = readYamlDocuments(readFileSync(join(DEPLOY, 'k8s', 'onair.yaml'), 'utf8')) as K8sObject[];
+const configMaps = readYamlDocuments(readFileSync(join(DEPLOY, 'k8s', 'configmaps.yaml'), 'utf8')) as K8sObject[];
+const configText = configMaps.find((object) => object.metadata.name === 'onair-config')!.data['channels.yaml'] as string;
+const sentinelConf = configMaps.find((object) => object.metadata.name === 'redis-sentinel')!.data['sentinel.conf'] as string;
 const compose = readYaml(join(DEPLOY, 'compose.yaml')) as { services: Record<string, { command?: string[]; healthcheck?: { test: string[] } }> };
 
 t.test('probes and health checks answer on the real processes, and the channel goes through Sentinel', async (t) => {
@@ -85,7 +85,7 @@ t.test('probes and health checks answer on the real processes, and the channel g
 
   // Every httpGet probe of the onair workloads in deploy/k8s.
   let probes = 0;
-  for (const workload of manifests.filter((object: K8sObject) => object.spec?.template)) {
+  for (const workload of manifests.filter((object) => object.spec?.template)) {
     const role = (workload.metadata.name as string).replace(/^onair-/, '');
     for (const container of workload.spec.template.spec.containers as K8sObject[]) {
       const named = Object.fromEntries((container.ports as K8sObject[]).map((port) => [port.name, port.containerPort]));
