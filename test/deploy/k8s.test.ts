@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const K8S = join(DEPLOY, 'k8s');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects, read as the API server reads them */
+/** Kubernetes objects, read as the API server reads them. */
 type K8sObject = Record<string, any>;
 
 const kustomization = readYaml(join(K8S, 'kustomization.yaml')) as { resources: string[] };

@@ -1,6 +1,6 @@
 /**
- * The deploy recipes' stack for real, without containers (docs/architecture.md, "Deploy
- * recipes"): a redis-server primary, a redis-sentinel started from the shipped
+ * The deploy recipes' stack for real, without containers
+ * (docs/architecture.md, "Deploy recipes"): a redis-server primary, a redis-sentinel started from the shipped
  * deploy/redis/sentinel.conf, and `onair ingest` + `onair origin` (the built CLI) with the
  * onair config of deploy/k8s (its ConfigMap), only the addresses moved to free loopback
  * ports. Every httpGet probe of the k8s workloads and every health check of
@@ -21,7 +21,7 @@ import { parseRedisUrl } from '../../src/store/redis-url.js';
 import { DEPLOY, readYaml, readYamlDocuments } from '../deploy/manifests.js';
 import { readFileSync } from 'node:fs';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests, read as kubectl reads them */
+/** Manifests, read as kubectl reads them. */
 type K8sObject = Record<string, any>;
 
 const manifests = readYamlDocuments(readFileSync(join(DEPLOY, 'k8s', 'onair.yaml'), 'utf8')) as K8sObject[];
