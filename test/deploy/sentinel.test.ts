@@ -1,6 +1,6 @@
 /**
- * The recipes' Redis Sentinel setup fails over for real (docs/architecture.md, "Deploy
- * recipes"): a redis-server primary and its replica started with the replication flags of
+ * The recipes' Redis Sentinel setup fails over for real
+ * (docs/architecture.md, "Deploy recipes"): a redis-server primary and its replica started with the replication flags of
  * deploy/compose.yaml, and three redis-sentinel processes started from the shipped
  * deploy/redis/sentinel.conf (only addresses moved to free loopback ports). The Sentinels
  * agree on the master group the onair configs name; when the primary stops, its replica is
