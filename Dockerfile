@@ -10,6 +10,9 @@ RUN npm install --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
+# The build (tsconfig.build.json) compiles bench/, which imports test helpers, and test/types.
+COPY test/helpers ./test/helpers
+COPY test/types ./test/types
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
