@@ -9,7 +9,10 @@
  * `inputTimeoutMs` and it is not reported silent (`silenceSeconds`). Failing over to a
  * lower-priority input is immediate; going back up waits until the higher-priority
  * input has been healthy for `recoverMs`, so a flapping link does not make flapping
- * audio. From the safety source, any healthy input is taken at once.
+ * audio. From the safety source, any healthy input is taken at once. When no input has
+ * delivered audio `firstAudioTimeoutMs` after the first tick (a packager started, or
+ * restarted, during an outage of every feed), the safety source puts the channel on air, so
+ * its playlists advance instead of standing still.
  *
  * Clock. The active input drives the packager as its frames arrive. A guard ticks
  * against the wall clock: when the packager falls more than `bufferMs` behind real time
@@ -85,6 +88,8 @@ export interface InputSelectorOptions {
   inputTimeoutMs: number;
   recoverMs: number;
   bufferMs: number;
+  /** With no input delivering this long after the first tick, the safety source goes on air (default 10 s). */
+  firstAudioTimeoutMs?: number;
   /** Where the chosen frame groups go (the packager). */
   emit: (group: AacFrame[]) => void;
   onSwitch?: (change: InputSwitch) => void;
@@ -97,6 +102,8 @@ export { FALLBACK_SOURCE_ID };
  * flushing its last frames as it exits is a burst, not a feed that is back.
  */
 const ONSET_MS = 500;
+/** How long a starting channel waits for its inputs' first audio (FFmpeg's probe, an SRT caller connecting) before the safety source. */
+const FIRST_AUDIO_TIMEOUT_MS = 10_000;
 /** A tick this long after the previous one follows a stall of the process (ticks come every few tens of ms). */
 const STALL_MS = 50;
 const SAMPLES_PER_FRAME = 1024;
@@ -124,6 +131,7 @@ export class InputSelector {
   /** Input covering a gap of the active one: its frames go on air as they come. */
   private filler: number | undefined;
   private lastTickAt: number | undefined;
+  private firstTickAt: number | undefined;
 
   constructor(options: InputSelectorOptions) {
     this.options = options;
@@ -190,6 +198,7 @@ export class InputSelector {
   tick(now: number): void {
     const sinceTick = this.lastTickAt === undefined ? 0 : now - this.lastTickAt;
     this.lastTickAt = now;
+    this.firstTickAt ??= now;
     this.updateHealth(now);
     this.select(now);
     // After a stall the inputs' audio of that time is read before the next tick: no fill yet.
@@ -247,12 +256,12 @@ export class InputSelector {
       // Any audio beats silence: the first healthy input, proved or not.
       next = this.tracks.findIndex((_, index) => this.isEstablished(index, now));
       if (next === -1) {
-        // Before the first audio there is nothing to keep alive yet.
-        if (current === undefined || current === -1) return;
-        next = -1;
+        if (current === -1) return;
+        // Before the first audio, the inputs have firstAudioTimeoutMs to deliver some.
+        if (current === undefined && now - this.firstTickAt! < (this.options.firstAudioTimeoutMs ?? FIRST_AUDIO_TIMEOUT_MS)) return;
       }
       if (next === current) return;
-      reason = current === undefined || current === -1 ? 'available' : this.whyUnhealthy(current);
+      reason = current !== undefined && current >= 0 ? this.whyUnhealthy(current) : next === -1 ? 'no-audio' : 'available';
     }
     this.switchTo(next, reason, now);
   }
@@ -271,7 +280,11 @@ export class InputSelector {
     this.filler = undefined;
     this.stats.switches += 1;
     this.options.onSwitch?.({ from, to: this.activeSource!, reason, at: now });
-    if (next === -1) return;
+    if (next === -1) {
+      // On air from now, when no audio was before (firstAudioTimeoutMs).
+      this.anchor ??= now;
+      return;
+    }
     let queue = this.tracks[next]!.queue.splice(0);
     if (this.anchor === undefined) {
       // The very first audio: its latest bufferMs belongs to the recent past, not to the future.

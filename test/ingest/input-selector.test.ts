@@ -164,6 +164,23 @@ t.test('with every input down the safety source keeps the output on time, and a 
   t.equal(aired.at(-1), 1, 'the backup is heard again, without waiting for recoverSeconds');
 });
 
+t.test('a channel whose inputs never deliver goes on air from the safety source after 10 s, then takes the first input that comes', async (t) => {
+  const { run, aired, switches, inputs, selector } = rig();
+  for (const input of inputs) input.delivering = false;
+  run(9_900);
+  t.equal(aired.length, 0, 'nothing on air while the inputs may still be starting');
+  t.equal(selector.activeSource, undefined);
+  run(10_100);
+  t.same(switches.map((change) => [change.from, change.to, change.reason]), [[undefined, FALLBACK_SOURCE_ID, 'no-audio']]);
+  t.ok(Math.abs(aired.length - framesFor(10_000)) <= 2, `the safety source keeps the output on time from then on (${aired.length} frames in 10 s)`);
+  t.same(airedBetween(aired, 0, aired.length * FRAME_MS), [SAFETY]);
+  inputs[1]!.delivering = true;
+  run(1_000);
+  t.same([switches.at(-1)!.from, switches.at(-1)!.to, switches.at(-1)!.reason], [FALLBACK_SOURCE_ID, 'backup', 'available']);
+  t.equal(aired.at(-1), 1, 'the backup is heard at once');
+  t.ok(Math.abs(aired.length - framesFor(11_000)) <= framesFor(300) + 2, 'and the timeline runs on without a jump');
+});
+
 t.test('an encoder that exits or a feed that turns silent is left at once, with the reason', async (t) => {
   const { run, switches, inputs } = rig({ inputs: 3 });
   run(1000);
