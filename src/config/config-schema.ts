@@ -13,16 +13,24 @@ const idSchema = z
   .string({ error: 'expected an id (lowercase letters, digits and dashes)' })
   .regex(ID_PATTERN, { error: 'expected an id of 1–32 lowercase letters, digits and dashes (no underscores)' });
 
-const bitrateSchema = z
-  .union([z.string(), z.number()], { error: 'expected a bitrate like 96k' })
-  .transform((value, context) => {
-    const bits = parseBitrate(value);
-    if (bits === undefined || bits < 8000 || bits > 512000) {
-      context.addIssue({ code: 'custom', message: 'expected a bitrate like 96k, between 8k and 512k' });
-      return z.NEVER;
-    }
-    return bits;
-  });
+const BITRATE_MESSAGE = 'expected a bitrate like 96k, between 8k and 512k';
+/** A rendition's bit rate: 8k–512k, except FLAC's (what it announces before its rate is measured), up to 20M. */
+const MAX_FLAC_BITRATE = 20_000_000;
+
+function bitrateSchemaUpTo(max: number) {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a bitrate like 96k' })
+    .transform((value, context) => {
+      const bits = parseBitrate(value);
+      if (bits === undefined || bits < 8000 || bits > max) {
+        context.addIssue({ code: 'custom', message: BITRATE_MESSAGE });
+        return z.NEVER;
+      }
+      return bits;
+    });
+}
+
+const bitrateSchema = bitrateSchemaUpTo(512_000);
 
 function secondsSchema(min: number, max: number, example: string) {
   return z
@@ -130,8 +138,11 @@ export const OPUS_BITRATE_RANGE = { min: 6_000, max: 510_000 } as const;
 const renditionSchema = z
   .object({
     id: idSchema,
-    /** Required, except for `flac` (lossless: its rate follows the audio), which takes none. */
-    bitrate: bitrateSchema.optional(),
+    /**
+     * Required, except for `flac` (lossless: its rate follows the audio): there it is only the BANDWIDTH
+     * announced before the first segment is measured, default its PCM rate (filled in by the channel).
+     */
+    bitrate: bitrateSchemaUpTo(MAX_FLAC_BITRATE).optional(),
     audioChannels: audioChannelsSchema.optional(),
     /**
      * `aac` (AAC-LC, HLS in MPEG-TS) or `mp3` (libmp3lame: packed-audio segments, not in the master playlist);
@@ -144,15 +155,10 @@ const renditionSchema = z
   })
   .strict()
   .superRefine((rendition, context) => {
-    if (rendition.codec === 'flac') {
-      if (rendition.bitrate !== undefined) {
-        context.addIssue({ code: 'custom', path: ['bitrate'], message: 'FLAC is lossless and has no bit rate: leave bitrate out (BANDWIDTH is measured)' });
-      }
-      return;
-    }
+    if (rendition.codec === 'flac') return;
     if (rendition.bitDepth !== undefined) context.addIssue({ code: 'custom', path: ['bitDepth'], message: 'only for codec: flac' });
-    if (rendition.bitrate === undefined) {
-      context.addIssue({ code: 'custom', path: ['bitrate'], message: 'expected a bitrate like 96k, between 8k and 512k' });
+    if (rendition.bitrate === undefined || rendition.bitrate > 512_000) {
+      context.addIssue({ code: 'custom', path: ['bitrate'], message: BITRATE_MESSAGE });
       return;
     }
     if (rendition.codec === 'mp3' && (rendition.bitrate < MP3_BITRATE_RANGE.min || rendition.bitrate > MP3_BITRATE_RANGE.max)) {
@@ -277,7 +283,7 @@ const channelSchema = z
     }
     reportOpusFlacProblems(channel, context);
   })
-  // A FLAC rendition's `bitrate` is its PCM rate: what the master and the MPD announce until a segment is measured.
+  // A FLAC rendition without `bitrate` gets its PCM rate: what the master and the MPD announce until a segment is measured.
   .transform((channel) => ({
     ...channel,
     renditions: channel.renditions.map((rendition) => ({

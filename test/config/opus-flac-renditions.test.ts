@@ -1,6 +1,6 @@
 /**
  * `codec: opus | flac` (docs/architecture.md, "Opus and FLAC renditions"): only on fMP4
- * channels, Opus only at 48 kHz, `bitDepth` only for FLAC, FLAC without a bitrate (the config
+ * channels, Opus only at 48 kHz, `bitDepth` only for FLAC, FLAC's bitrate optional (the config
  * fills in its PCM rate); each refusal names the key.
  */
 import t from 'tap';
@@ -28,6 +28,11 @@ t.test('Opus and FLAC renditions on an fMP4 channel are accepted; FLAC gets its 
   t.match(renditions[1], { codec: 'opus', bitrate: 64_000 });
   t.match(renditions[2], { codec: 'flac', bitrate: 48_000 * 2 * 16 });
   t.match(renditions[3], { codec: 'flac', bitDepth: 24, bitrate: 48_000 * 24 });
+  // A FLAC bitrate is only what the master announces before the first measured segment: up to 20M, and a resolved config resolves again.
+  const given = resolve({ container: 'fmp4', renditions: [AAC, { id: 'flac', codec: 'flac', bitrate: '900k' }] });
+  t.match((given as OnairConfig).channels[0]!.renditions[1], { bitrate: 900_000 });
+  const again = resolve({ container: 'fmp4', renditions: (config as OnairConfig).channels[0]!.renditions });
+  t.same((again as OnairConfig).channels[0]!.renditions, renditions, 'the resolved renditions resolve to themselves');
 });
 
 t.test('each mistake is refused, naming its key', async (t) => {
@@ -35,7 +40,7 @@ t.test('each mistake is refused, naming its key', async (t) => {
     ['Opus on a TS channel', { renditions: [AAC, { id: 'opus', bitrate: '64k', codec: 'opus' }] }, /channels\[0\]\.renditions\[1\]\.codec: "opus" renditions need container: fmp4/],
     ['FLAC on a TS channel', { container: 'ts', renditions: [AAC, { id: 'flac', codec: 'flac' }] }, /channels\[0\]\.renditions\[1\]\.codec: "flac" renditions need container: fmp4/],
     ['Opus at 44.1 kHz', { container: 'fmp4', sampleRate: 44100, renditions: [AAC, { id: 'opus', bitrate: '64k', codec: 'opus' }] }, /channels\[0\]\.sampleRate: expected 48000: Opus renditions run at 48 kHz/],
-    ['a FLAC bitrate', { container: 'fmp4', renditions: [AAC, { id: 'flac', bitrate: '500k', codec: 'flac' }] }, /channels\[0\]\.renditions\[1\]\.bitrate: FLAC is lossless/],
+    ['an AAC bitrate of 600k', { renditions: [{ id: 'aac', bitrate: '600k' }] }, /channels\[0\]\.renditions\[0\]\.bitrate: expected a bitrate like 96k, between 8k and 512k/],
     ['a bit depth of 20', { container: 'fmp4', renditions: [AAC, { id: 'flac', codec: 'flac', bitDepth: 20 }] }, /channels\[0\]\.renditions\[1\]\.bitDepth: expected 16 or 24/],
     ['a bit depth on AAC', { container: 'fmp4', renditions: [{ ...AAC, bitDepth: 24 }] }, /channels\[0\]\.renditions\[0\]\.bitDepth: only for codec: flac/],
     ['an AAC rendition without bitrate', { renditions: [{ id: 'aac' }] }, /channels\[0\]\.renditions\[0\]\.bitrate: expected a bitrate like 96k/],
