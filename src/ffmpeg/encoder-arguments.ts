@@ -16,8 +16,8 @@ export interface EncoderRendition {
 }
 
 /**
- * The encoder options of rendition `index` (docs/architecture.md, "MP3 renditions", "Opus and FLAC
- * renditions"). FLAC has no bit rate; its frames are 1024 samples so that each is one AAC frame
+ * The encoder options of rendition `index` (docs/architecture.md, "MP3 renditions";
+ * docs/architecture.md, "Opus and FLAC renditions"). FLAC has no bit rate; its frames are 1024 samples so that each is one AAC frame
  * group, and FFmpeg's MPEG-TS muxer carries it as private data (a warning, not an error).
  */
 function codecOptions(rendition: EncoderRendition, index: number): string[] {

@@ -86,8 +86,8 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
  * those of the DVR-only segments before it (RFC 8216 §6.2.2).
  */
 /**
- * The CODECS of a variant: AAC-LC, or on fMP4 channels `opus` / `fLaC` (docs/architecture.md, "Opus and
- * FLAC renditions"). A FLAC variant's BANDWIDTH is its measured peak like any other's; before the first
+ * The CODECS of a variant: AAC-LC, or on fMP4 channels `opus` / `fLaC`
+ * (docs/architecture.md, "Opus and FLAC renditions"). A FLAC variant's BANDWIDTH is its measured peak like any other's; before the first
  * segment, its `bitrate` (the PCM rate: the config fills it in) plus 5 %.
  */
 function masterCodecs(rendition: { codec?: string }): string {

@@ -4,7 +4,8 @@
  * and FLAC renditions from one encoder. The master lists them with CODECS `opus` and `fLaC`, the
  * MPD has an AdaptationSet per codec, ffprobe reads every init segment and every media segment
  * (behind its init) without a word, and hls.js in Chromium plays the Opus and the FLAC media
- * playlists through MSE (`audio/mp4; codecs="opus"` / `"flac"`) with no error.
+ * playlists through MSE (`audio/mp4; codecs="opus"` / `"flac"`) with no error. Neither has a
+ * progressive mount.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,6 +66,13 @@ t.test('an fmp4 channel with AAC, Opus and FLAC: master, MPD, every init and seg
   t.same(master.variants.map((variant) => [variant.uri, variant.codecs]), [['fip_hifi.m3u8', 'mp4a.40.2'], ['fip_opus.m3u8', 'opus'], ['fip_flac.m3u8', 'fLaC']], 'CODECS per variant');
   const flacBandwidth = master.variants[2]!.bandwidth;
   t.ok(flacBandwidth > 96_000 && flacBandwidth < 48_000 * 2 * 16 * 1.05, `FLAC's BANDWIDTH is measured: ${flacBandwidth}`);
+  t.comment(`BANDWIDTH: AAC 96k ${master.variants[0]!.bandwidth}, Opus 64k ${master.variants[1]!.bandwidth}, FLAC 16 bit ${flacBandwidth}`);
+  // Opus and FLAC renditions have no progressive mount; the AAC one has.
+  t.equal((await fetch(`${base}/fip-flac.aac`, { method: 'HEAD' })).status, 404, 'no mount for FLAC');
+  t.equal((await fetch(`${base}/fip-opus.aac`, { method: 'HEAD' })).status, 404, 'no mount for Opus');
+  const mount = new AbortController();
+  t.equal((await fetch(`${base}/fip-hifi.aac`, { signal: mount.signal })).status, 200, 'the AAC mount plays');
+  mount.abort();
   const mpd = await (await fetch(`${base}/fip/fip.mpd`)).text();
   for (const codecs of ['mp4a.40.2', 'opus', 'flac']) t.match(mpd, new RegExp(`<AdaptationSet[^>]*codecs="${codecs}"`), `an AdaptationSet for ${codecs}`);
 

@@ -1,6 +1,6 @@
 /**
- * Opus and FLAC renditions end to end below the packager (docs/architecture.md, "Opus and FLAC
- * renditions"): FFmpeg run with the live encoder's own output options (AAC + Opus + FLAC in one
+ * Opus and FLAC renditions end to end below the packager
+ * (docs/architecture.md, "Opus and FLAC renditions"): FFmpeg run with the live encoder's own output options (AAC + Opus + FLAC in one
  * MPEG-TS), the encoder output reader (TS demux, Opus and FLAC framing, the aligner), the fMP4
  * muxer; FFmpeg decodes each init segment + segments back to the exact sample count, ffprobe
  * reads every init and media segment alone and joined without a word, mp4box.js sees `Opus` and

@@ -1,6 +1,6 @@
 /**
- * The fMP4 muxer's Opus and FLAC tracks (src/media/fmp4-muxer.ts; docs/architecture.md, "Opus
- * and FLAC renditions"): golden sample entries, checked byte for byte against what FFmpeg 5.1's
+ * The fMP4 muxer's Opus and FLAC tracks (src/media/fmp4-muxer.ts;
+ * docs/architecture.md, "Opus and FLAC renditions"): golden sample entries, checked byte for byte against what FFmpeg 5.1's
  * MP4 muxer writes for the same streams (less its `btrt` box, and for FLAC the frame sizes and
  * MD5 a live stream cannot know), and the samples of a fragment: Opus packets with the control
  * header stripped, FLAC frames whole.
