@@ -148,3 +148,36 @@ t.test("the safety source's silent Opus and FLAC decode to digital silence, one 
     t.ok(pcm.every((byte) => byte === 0), `${rendition.id}: all zero`);
   }
 });
+
+t.test('a fallback file is encoded into Opus (beside an AAC clock) and FLAC: the clip decodes whole, as loud as the file', async (t) => {
+  const directory = temporaryDirectory(t);
+  const file = join(directory, 'jingle.wav');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=1', '-ac', '2', file], { timeout: 30_000 });
+  const configPath = join(directory, 'onair.yaml');
+  writeFileSync(configPath, [
+    'channels:',
+    '  - id: hifi',
+    '    container: fmp4',
+    `    fallback: { file: ${file}, loop: true }`,
+    '    renditions:',
+    '      - { id: aac, bitrate: 64k }',
+    '      - { id: opus, bitrate: 64k, codec: opus }',
+    '      - { id: flac, codec: flac }',
+    '    inputs: [{ id: main, url: /dev/null }]',
+  ].join('\n'));
+  const channel = (await loadConfigFile(configPath)).channels[0]!;
+  const source = await loadSafetySource(channel, { logger: pino({ level: 'silent' }) });
+  t.match(source.description, /^file .*jingle\.wav \(looped\)$/);
+  // lavfi's sine is 1/8 of full scale (4096; 2896 once downmixed to mono). A loop of whole 15-group periods (the Opus grid): 45 groups of the 46.9 the second holds.
+  const groups = Array.from({ length: 45 }, () => source.nextGroup());
+  for (const [index, rendition] of channel.renditions.entries()) {
+    if (rendition.codec === 'aac') continue;
+    const path = join(directory, `${rendition.id}.mp4`);
+    writeFileSync(path, Buffer.concat(muxed(groups, index, { ...rendition, audioChannels: channel.audioChannels }, 48000)));
+    const pcm = quietRun('ffmpeg', ['-nostdin', '-v', 'error', '-i', path, '-f', 's16le', '-ac', '1', 'pipe:1']);
+    const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
+    const peak = samples.reduce((max, sample) => Math.max(max, Math.abs(sample)), 0);
+    t.ok(samples.length >= 44 * 1024, `${rendition.id}: ${samples.length} samples`);
+    t.ok(peak > 1_500, `${rendition.id}: the tone, not silence (peak ${peak})`);
+  }
+});
