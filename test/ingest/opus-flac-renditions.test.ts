@@ -10,7 +10,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { loadConfigFile } from '../../src/config/load-config.js';
@@ -19,6 +18,7 @@ import { EncoderOutputReader } from '../../src/ingest/input-worker.js';
 import { loadSafetySource } from '../../src/ingest/safety-source.js';
 import type { AacFrame } from '../../src/media/adts.js';
 import { fmp4MuxerFor } from '../../src/media/fmp4-muxer.js';
+import { parseWithMp4box } from '../helpers/mp4box.js';
 
 const SECONDS = 3;
 const GROUP_TICKS = 1920;
@@ -41,27 +41,6 @@ function quietRun(command: string, args: string[]): Buffer {
   const errors = run.stderr?.toString() ?? '';
   if (run.status !== 0 || errors !== '') throw new Error(`${command} ${args.join(' ')}: exit ${run.status}, ${errors}`);
   return run.stdout;
-}
-
-function mp4boxTrack(bytes: Uint8Array): { info: Movie; samples: { dts: number; duration: number }[] } {
-  const file = createFile();
-  let info: Movie | undefined;
-  const samples: { dts: number; duration: number }[] = [];
-  file.onError = (module: string, message: string) => {
-    throw new Error(`mp4box: ${module}: ${message}`);
-  };
-  file.onReady = (movie: Movie) => {
-    info = movie;
-    file.setExtractionOptions(movie.tracks[0]!.id, undefined, { nbSamples: 100_000 });
-    file.start();
-  };
-  file.onSamples = (_id: number, _user: unknown, received: { dts: number; duration: number }[]) => {
-    for (const sample of received) samples.push({ dts: sample.dts, duration: sample.duration });
-  };
-  file.appendBuffer(MP4BoxBuffer.fromArrayBuffer(bytes.slice().buffer, 0));
-  file.flush();
-  if (!info) throw new Error('mp4box found no movie');
-  return { info, samples };
 }
 
 /** Init segment + 1-s segments of rendition `index` of the groups. */
@@ -107,7 +86,7 @@ t.test('AAC, Opus and FLAC from one FFmpeg: fMP4 that FFmpeg decodes to the exac
     t.match(probe.streams[0], { codec_name: rendition.codec, sample_rate: '48000', channels: rendition.audioChannels }, `${rendition.id}: ffprobe`);
     if (rendition.codec === 'flac') t.equal(probe.streams[0]!.bits_per_raw_sample, String(rendition.bitDepth ?? 16), `${rendition.id}: bits`);
     const decoded = quietRun('ffmpeg', ['-nostdin', '-v', 'error', '-i', path, '-f', 's16le', '-ac', '1', 'pipe:1']).length / 2;
-    const track = mp4boxTrack(Buffer.concat(pieces));
+    const track = parseWithMp4box(Buffer.concat(pieces));
     t.equal(track.info.tracks[0]!.codec.split('.')[0], expectedCodec[rendition.id], `${rendition.id}: mp4box sees the sample entry`);
     const samples = track.samples.reduce((sum, sample) => sum + sample.duration, 0);
     t.ok(track.samples.slice(1).every((sample, at) => sample.dts === track.samples[at]!.dts + track.samples[at]!.duration), `${rendition.id}: one continuous decode timeline`);
