@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { FLAC_BLOCK_SIZE, FlacReader, flacCrc16, flacCrc8, flacStreamInfo, parseFlacFrameHeader, silentFlacFrame } from '../../src/media/flac.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
+import { SeededRandom } from '../helpers/seeded-random.js';
 
 /** The PES payloads (with PTS) of FFmpeg's FLAC stream in MPEG-TS: a 48 kHz stereo tone, `bits` per sample. */
 function flacPes(seconds: number, bits: 16 | 24): { payload: Uint8Array; pts?: number }[] {
@@ -86,4 +87,25 @@ t.test('the silent frame is a valid FLAC frame of 1024 zero samples', async (t) 
     t.equal(flacCrc16(frame.data), 0, 'its CRC-16 checks');
     t.equal(new FlacReader().push(frame.data).length, 1, 'the reader takes it');
   }
+});
+
+t.test('fuzz: bit-flipped and truncated FLAC in random pieces never throws, and every frame out checks', async (t) => {
+  const seed = Number(process.env.ONAIR_FUZZ_SEED ?? 14);
+  const random = new SeededRandom(seed);
+  const whole = Buffer.concat(flacPes(1, 16).map((each) => each.payload));
+  let frames = 0;
+  for (let round = 0; round < 300; round += 1) {
+    const bytes = Buffer.from(whole.subarray(0, 1 + Math.floor(random.next() * whole.length)));
+    for (let flip = Math.floor(random.next() * 8); flip > 0; flip -= 1) bytes[Math.floor(random.next() * bytes.length)]! ^= 1 << Math.floor(random.next() * 8);
+    const reader = new FlacReader();
+    for (let offset = 0; offset < bytes.length; ) {
+      const size = 1 + Math.floor(random.next() * 4000);
+      for (const frame of reader.push(bytes.subarray(offset, offset + size))) {
+        frames += 1;
+        if (flacCrc16(frame.data) !== 0 || !parseFlacFrameHeader(frame.data, 0)) t.fail(`seed ${seed}, round ${round}: a frame that does not check`);
+      }
+      offset += size;
+    }
+  }
+  t.ok(frames > 1000, `${frames} frames out, every one checked (seed ${seed})`);
 });

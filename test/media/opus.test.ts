@@ -7,6 +7,7 @@ import t from 'tap';
 import { GROUP_SAMPLES } from '../../src/media/frame-chunk.js';
 import { forEachOpusPacket, OPUS_OBJECT_TYPE, opusChunk, opusPacketSamples, OpusReader, opusSpecificBoxBody, parseOpusUnitHeader, silentOpusUnit } from '../../src/media/opus.js';
 import { TsDemuxer } from '../../src/media/ts-demuxer.js';
+import { SeededRandom } from '../helpers/seeded-random.js';
 
 t.test('the control header FFmpeg writes: prefix, trim flags, the size in 0xFF runs, then the packet', async (t) => {
   // FFmpeg's first access unit: start_trim_flag, size 255 + 201 = 456, start_trim 312, TOC 0xF8 (CELT FB 20 ms).
@@ -52,4 +53,27 @@ t.test('the reader cuts FFmpeg Opus-in-TS into every 960-sample packet, PTS 20 m
 t.test('dOps: version 0, channels, PreSkip, input rate, gain 0, mapping family 0', async (t) => {
   t.equal(Buffer.from(opusSpecificBoxBody(2, 312, 48000)).toString('hex'), '00' + '02' + '0138' + '0000bb80' + '0000' + '00');
   t.same([...silentOpusUnit(1).data], [0x7f, 0xe0, 3, 0xf8, 0xff, 0xfe]);
+});
+
+t.test('fuzz: random and bit-flipped Opus-in-TS bytes in random pieces never throw; units out parse whole', async (t) => {
+  const seed = Number(process.env.ONAIR_FUZZ_SEED ?? 14);
+  const random = new SeededRandom(seed);
+  const units = Array.from({ length: 50 }, (_, k) => Uint8Array.of(0x7f, 0xe0, 3 + k, 0xfc, ...new Uint8Array(2 + k).fill(k))).flatMap((unit) => [...unit]);
+  const stream = Uint8Array.from(units);
+  let out = 0;
+  for (let round = 0; round < 500; round += 1) {
+    const bytes = Buffer.from(stream);
+    for (let flip = Math.floor(random.next() * 6); flip > 0; flip -= 1) bytes[Math.floor(random.next() * bytes.length)]! ^= 1 << Math.floor(random.next() * 8);
+    const reader = new OpusReader();
+    for (let offset = 0; offset < bytes.length; ) {
+      const size = 1 + Math.floor(random.next() * 200);
+      for (const unit of reader.push(bytes.subarray(offset, offset + size), random.next() < 0.5 ? round : undefined)) {
+        out += 1;
+        const header = parseOpusUnitHeader(unit.data, 0);
+        if (!header || header.frameLength !== unit.data.length) t.fail(`seed ${seed}, round ${round}: a unit that does not parse whole`);
+      }
+      offset += size;
+    }
+  }
+  t.ok(out > 10_000, `${out} units out (seed ${seed})`);
 });
