@@ -289,10 +289,11 @@ function originChannels(config: OnairConfig): OriginChannel[] {
   return config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((rendition) => rendition.id) }));
 }
 
-/** Every rendition as an Icecast-style mount (src/origin/progressive/): MP3 renditions as .mp3, the others as .aac. */
+/** Every AAC and MP3 rendition as an Icecast-style mount (src/origin/progressive/): MP3 renditions as .mp3, AAC as .aac. */
 function progressiveMounts(config: OnairConfig): MountDescription[] {
   return config.channels.flatMap((channel) =>
-    channel.renditions.map((rendition) => ({
+    // Opus and FLAC renditions have no mount (docs/architecture.md, "Opus and FLAC renditions").
+    channel.renditions.filter((rendition) => rendition.codec !== 'opus' && rendition.codec !== 'flac').map((rendition) => ({
       channel: channel.id,
       rendition: rendition.id,
       codec: (rendition as { codec?: string }).codec === 'mp3' ? ('mp3' as const) : ('aac' as const),

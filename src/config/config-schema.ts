@@ -13,16 +13,24 @@ const idSchema = z
   .string({ error: 'expected an id (lowercase letters, digits and dashes)' })
   .regex(ID_PATTERN, { error: 'expected an id of 1–32 lowercase letters, digits and dashes (no underscores)' });
 
-const bitrateSchema = z
-  .union([z.string(), z.number()], { error: 'expected a bitrate like 96k' })
-  .transform((value, context) => {
-    const bits = parseBitrate(value);
-    if (bits === undefined || bits < 8000 || bits > 512000) {
-      context.addIssue({ code: 'custom', message: 'expected a bitrate like 96k, between 8k and 512k' });
-      return z.NEVER;
-    }
-    return bits;
-  });
+const BITRATE_MESSAGE = 'expected a bitrate like 96k, between 8k and 512k';
+/** A rendition's bit rate: 8k–512k, except FLAC's (what it announces before its rate is measured), up to 20M. */
+const MAX_FLAC_BITRATE = 20_000_000;
+
+function bitrateSchemaUpTo(max: number) {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a bitrate like 96k' })
+    .transform((value, context) => {
+      const bits = parseBitrate(value);
+      if (bits === undefined || bits < 8000 || bits > max) {
+        context.addIssue({ code: 'custom', message: BITRATE_MESSAGE });
+        return z.NEVER;
+      }
+      return bits;
+    });
+}
+
+const bitrateSchema = bitrateSchemaUpTo(512_000);
 
 function secondsSchema(min: number, max: number, example: string) {
   return z
@@ -124,18 +132,40 @@ const inputSchema = z
 /** LAME's Layer III bit rates at 44.1 and 48 kHz (MPEG-1): 32k to 320k. */
 export const MP3_BITRATE_RANGE = { min: 32_000, max: 320_000 } as const;
 
+/** libopus's bit rates: 6k to 510k. */
+export const OPUS_BITRATE_RANGE = { min: 6_000, max: 510_000 } as const;
+
 const renditionSchema = z
   .object({
     id: idSchema,
-    bitrate: bitrateSchema,
+    /**
+     * Required, except for `flac` (lossless: its rate follows the audio): there it is only the BANDWIDTH
+     * announced before the first segment is measured, default its PCM rate (filled in by the channel).
+     */
+    bitrate: bitrateSchemaUpTo(MAX_FLAC_BITRATE).optional(),
     audioChannels: audioChannelsSchema.optional(),
-    /** `aac` (AAC-LC, HLS in MPEG-TS) or `mp3` (libmp3lame: packed-audio segments, not in the master playlist). */
-    codec: z.enum(['aac', 'mp3'], { error: 'expected "aac" or "mp3"' }).default('aac'),
+    /**
+     * `aac` (AAC-LC, HLS in MPEG-TS) or `mp3` (libmp3lame: packed-audio segments, not in the master playlist);
+     * on `container: fmp4` channels also `opus` (libopus, 48 kHz channels) and `flac` (lossless;
+     * docs/architecture.md, "Opus and FLAC renditions").
+     */
+    codec: z.enum(['aac', 'mp3', 'opus', 'flac'], { error: 'expected "aac", "mp3", "opus" or "flac"' }).default('aac'),
+    /** FLAC only: bits per sample, 16 (default) or 24. */
+    bitDepth: z.union([z.literal(16), z.literal(24)], { error: 'expected 16 or 24 (bits per sample)' }).optional(),
   })
   .strict()
   .superRefine((rendition, context) => {
+    if (rendition.codec === 'flac') return;
+    if (rendition.bitDepth !== undefined) context.addIssue({ code: 'custom', path: ['bitDepth'], message: 'only for codec: flac' });
+    if (rendition.bitrate === undefined || rendition.bitrate > 512_000) {
+      context.addIssue({ code: 'custom', path: ['bitrate'], message: BITRATE_MESSAGE });
+      return;
+    }
     if (rendition.codec === 'mp3' && (rendition.bitrate < MP3_BITRATE_RANGE.min || rendition.bitrate > MP3_BITRATE_RANGE.max)) {
       context.addIssue({ code: 'custom', path: ['bitrate'], message: 'expected an MP3 bitrate between 32k and 320k' });
+    }
+    if (rendition.codec === 'opus' && (rendition.bitrate < OPUS_BITRATE_RANGE.min || rendition.bitrate > OPUS_BITRATE_RANGE.max)) {
+      context.addIssue({ code: 'custom', path: ['bitrate'], message: 'expected an Opus bitrate between 6k and 510k' });
     }
   });
 
@@ -270,7 +300,35 @@ const channelSchema = z
     if (!channel.renditions.some((rendition) => rendition.codec === 'aac')) {
       context.addIssue({ code: 'custom', path: ['renditions'], message: 'expected at least one AAC rendition (codec: aac) beside MP3 ones' });
     }
+    reportOpusFlacProblems(channel, context);
+  })
+  // A FLAC rendition without `bitrate` gets its PCM rate: what the master and the MPD announce until a segment is measured.
+  .transform((channel) => ({
+    ...channel,
+    renditions: channel.renditions.map((rendition) => ({
+      ...rendition,
+      bitrate: rendition.bitrate ?? channel.sampleRate * (rendition.audioChannels ?? channel.audioChannels) * (rendition.bitDepth ?? 16),
+    })),
+  }));
+
+/**
+ * Opus and FLAC renditions (docs/architecture.md, "Opus and FLAC renditions") exist only in fMP4
+ * (CMAF has their sample entries; MPEG-TS and packed audio have none HLS players read), Opus only
+ * at 48 kHz (its one decoding rate).
+ */
+function reportOpusFlacProblems(
+  channel: { container: string; sampleRate: number; renditions: readonly { codec: string }[] },
+  context: z.RefinementCtx,
+): void {
+  channel.renditions.forEach((rendition, index) => {
+    if ((rendition.codec === 'opus' || rendition.codec === 'flac') && channel.container !== 'fmp4') {
+      context.addIssue({ code: 'custom', path: ['renditions', index, 'codec'], message: `"${rendition.codec}" renditions need container: fmp4 on their channel` });
+    }
   });
+  if (channel.sampleRate !== 48000 && channel.renditions.some((rendition) => rendition.codec === 'opus')) {
+    context.addIssue({ code: 'custom', path: ['sampleRate'], message: 'expected 48000: Opus renditions run at 48 kHz' });
+  }
+}
 
 const httpUrlSchema = httpUrlString();
 
@@ -770,6 +828,8 @@ function reportAmbiguousMounts(config: { channels: ChannelConfig[] }, context: z
   const seen = new Map<string, { path: string; ids: string }>();
   config.channels.forEach((channel, channelIndex) => {
     channel.renditions.forEach((rendition, renditionIndex) => {
+      // Opus and FLAC renditions have no mount (docs/architecture.md, "Opus and FLAC renditions").
+      if (rendition.codec === 'opus' || rendition.codec === 'flac') return;
       const mount = `/${channel.id}-${rendition.id}.${rendition.codec === 'mp3' ? 'mp3' : 'aac'}`;
       const ids = `${channel.id}\u0000${rendition.id}`;
       const first = seen.get(mount);

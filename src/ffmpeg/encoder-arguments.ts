@@ -2,15 +2,36 @@
  * What FFmpeg is asked to do for a live input, as argument lists: how it reads the feed
  * (its container and the only protocols it may open, quick probing, real time and looping
  * for files, the log level) and how it encodes every
- * rendition as AAC-LC, or MP3 with libmp3lame, into ONE MPEG-TS (stream i = rendition i),
+ * rendition as AAC-LC, MP3 with libmp3lame, Opus with libopus or FLAC, into ONE MPEG-TS (stream i = rendition i),
  * with silencedetect on the first stream when asked. The clip encoder reuses the output options. Pure: no process here.
  */
 
 export interface EncoderRendition {
   bitrate: number;
   audioChannels: number;
-  /** Default `aac` (AAC-LC); `mp3` is LAME at a constant bit rate. */
-  codec?: 'aac' | 'mp3';
+  /** Default `aac` (AAC-LC); `mp3` is LAME at a constant bit rate; `opus` libopus (20-ms packets); `flac` lossless, 1024-sample frames. */
+  codec?: 'aac' | 'mp3' | 'opus' | 'flac';
+  /** FLAC only: 16 (default) or 24 bits per sample. */
+  bitDepth?: 16 | 24;
+}
+
+/**
+ * The encoder options of rendition `index` (docs/architecture.md, "MP3 renditions";
+ * docs/architecture.md, "Opus and FLAC renditions"). FLAC has no bit rate; its frames are 1024 samples so that each is one AAC frame
+ * group, and FFmpeg's MPEG-TS muxer carries it as private data (a warning, not an error).
+ */
+function codecOptions(rendition: EncoderRendition, index: number): string[] {
+  switch (rendition.codec) {
+    case 'mp3':
+      return [`-c:a:${index}`, 'libmp3lame', `-b:a:${index}`, String(rendition.bitrate)];
+    case 'opus':
+      return [`-c:a:${index}`, 'libopus', `-b:a:${index}`, String(rendition.bitrate)];
+    case 'flac':
+      // 24 bits: FFmpeg's FLAC encoder takes s32 samples and writes 24 of them.
+      return [`-c:a:${index}`, 'flac', `-frame_size:a:${index}`, '1024', `-sample_fmt:a:${index}`, rendition.bitDepth === 24 ? 's32' : 's16'];
+    default:
+      return [`-c:a:${index}`, 'aac', `-profile:a:${index}`, 'aac_low', `-b:a:${index}`, String(rendition.bitrate)];
+  }
 }
 
 export interface EncoderSpec {
@@ -103,8 +124,7 @@ export function ffmpegOutputOptions(spec: EncoderSpec): string[] {
   options.push('-ar', String(spec.sampleRate));
   spec.renditions.forEach((rendition, index) => {
     // Per stream: every stream is cut from the same decode, so all share one timeline.
-    const codec = rendition.codec === 'mp3' ? [`-c:a:${index}`, 'libmp3lame'] : [`-c:a:${index}`, 'aac', `-profile:a:${index}`, 'aac_low'];
-    options.push(...codec, `-b:a:${index}`, String(rendition.bitrate), `-ac:a:${index}`, String(rendition.audioChannels));
+    options.push(...codecOptions(rendition, index), `-ac:a:${index}`, String(rendition.audioChannels));
   });
   // Fill timestamp gaps of a lossy feed with silence so the sample count stays honest.
   const resample = 'aresample=async=1';

@@ -83,7 +83,10 @@ export class ChannelPackager extends EventEmitter {
     this.sampleRate = channel.sampleRate;
     this.renditionIds = channel.renditions.map((rendition) => rendition.id);
     const makeMuxer = options.muxers ?? (channel.container === 'fmp4' ? fmp4Muxers : codecMuxers);
-    this.muxers = channel.renditions.map((rendition) => makeMuxer(rendition, { segmentSeconds: options.segmentSeconds }));
+    // With the rate and channel count an fMP4 init segment exists before the first frame (Opus's channel count is known no other way).
+    this.muxers = channel.renditions.map((rendition) =>
+      makeMuxer({ ...rendition, sampleRate: channel.sampleRate, channelCount: rendition.audioChannels ?? channel.audioChannels }, { segmentSeconds: options.segmentSeconds }),
+    );
     this.schedule = new SegmentSchedule(options.segmentSeconds, channel.sampleRate);
     const targetDuration = this.schedule.targetDuration();
     this.windowSize = windowSize(options.windowSegments, options.segmentSeconds, targetDuration);

@@ -4,6 +4,7 @@
  * Low-Latency HLS channels, each media playlist's delta update (`_HLS_skip=YES`).
  */
 import type { ChannelConfig } from '../config/config-schema.js';
+import { codecsAttribute } from '../media/fmp4-muxer.js';
 import {
   AAC_LC_CODECS,
   HOLD_BACK_TARGET_DURATIONS,
@@ -72,7 +73,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
       uri: name,
       bandwidth: measured ? Math.max(measured.peak, 1) : estimate,
       averageBandwidth: measured && measured.seconds > 0 ? measured.bits / measured.seconds : estimate,
-      codecs: AAC_LC_CODECS,
+      codecs: masterCodecs(rendition),
     });
   }
   playlists[masterPlaylistName(channel.id)] = renderMasterPlaylist(variants);
@@ -84,7 +85,16 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
  * discontinuity sequence counts the tags that left the DVR window: the live window's, less
  * those of the DVR-only segments before it (RFC 8216 §6.2.2).
  */
-/** Whether the master playlist lists a rendition: AAC ones only. */
+/**
+ * The CODECS of a variant: AAC-LC, or on fMP4 channels `opus` / `fLaC`
+ * (docs/architecture.md, "Opus and FLAC renditions"). A FLAC variant's BANDWIDTH is its measured peak like any other's; before the first
+ * segment, its `bitrate` (the PCM rate: the config fills it in) plus 5 %.
+ */
+function masterCodecs(rendition: { codec?: string }): string {
+  return rendition.codec === 'opus' || rendition.codec === 'flac' ? codecsAttribute(rendition) : AAC_LC_CODECS;
+}
+
+/** Whether the master playlist lists a rendition: AAC, Opus and FLAC ones (not MP3). */
 export function inMaster(rendition: { codec?: string }): boolean {
   return rendition.codec !== 'mp3';
 }

@@ -18,7 +18,9 @@ import type { Logger } from 'pino';
 import { acceptsAnySender, srtListenerAddress, type ChannelConfig, type InputConfig } from '../config/config-schema.js';
 import { redactText, redactUrl } from '../logging/redact.js';
 import { AdtsReader, type AacFrame } from '../media/adts.js';
+import { FlacReader } from '../media/flac.js';
 import { MpegAudioReader } from '../media/mpeg-audio.js';
+import { OpusReader } from '../media/opus.js';
 import { TsDemuxer, type DemuxEvent } from '../media/ts-demuxer.js';
 import type { EncoderSpec } from '../ffmpeg/encoder-arguments.js';
 import type { FfmpegExit } from '../ffmpeg/ffmpeg-process.js';
@@ -30,8 +32,26 @@ import { feedForInput } from './feed-for-input.js';
 import type { FeedStream, InputFeed } from './input-feed.js';
 import { RenditionAligner, type RenditionCodec } from './rendition-aligner.js';
 
-/** ISO/IEC 13818-1 stream_type (Table 2-34) of each rendition codec: ADTS AAC; MPEG-1 or MPEG-2 audio (FFmpeg writes MP3 below 32 kHz as the latter). */
-const STREAM_TYPES: Record<RenditionCodec, readonly number[]> = { aac: [0x0f], mp3: [0x03, 0x04] };
+/**
+ * ISO/IEC 13818-1 stream_type (Table 2-34) of each rendition codec: ADTS AAC; MPEG-1 or MPEG-2 audio (FFmpeg writes MP3 below
+ * 32 kHz as the latter); Opus and FLAC as PES private data (0x06; FFmpeg adds an `Opus` registration descriptor, FLAC has none).
+ */
+const STREAM_TYPES: Record<RenditionCodec, readonly number[]> = { aac: [0x0f], mp3: [0x03, 0x04], opus: [0x06], flac: [0x06] };
+const AUDIO_STREAM_TYPES = new Set(Object.values(STREAM_TYPES).flat());
+
+/** The frame reader of a rendition's elementary stream, by codec. */
+function readerFor(codec: RenditionCodec): AdtsReader | MpegAudioReader | OpusReader | FlacReader {
+  switch (codec) {
+    case 'mp3':
+      return new MpegAudioReader();
+    case 'opus':
+      return new OpusReader();
+    case 'flac':
+      return new FlacReader();
+    default:
+      return new AdtsReader();
+  }
+}
 /** A run that lasted this long was healthy: the next failure starts the backoff again. */
 const HEALTHY_RUN_MS = 30_000;
 const GARBAGE_LOG_INTERVAL_MS = 5_000;
@@ -324,13 +344,13 @@ export class InputWorker {
 
 /**
  * Turns the MPEG-TS an encoder writes (stream i = rendition i) into frame groups: TS demux,
- * ADTS per AAC stream and MPEG audio per MP3 stream, renditions aligned by PTS. One per
+ * ADTS per AAC stream, MPEG audio per MP3 stream, Opus access units or FLAC frames, renditions aligned by PTS. One per
  * encoder run; pure, no I/O.
  */
 export class EncoderOutputReader {
   private readonly demuxer = new TsDemuxer();
   private readonly aligner: RenditionAligner;
-  private readonly readers = new Map<number, { index: number; reader: AdtsReader | MpegAudioReader }>();
+  private readonly readers = new Map<number, { index: number; reader: AdtsReader | MpegAudioReader | OpusReader | FlacReader }>();
   private readonly codecs: readonly RenditionCodec[];
 
   /** `renditions`: each rendition's codec in stream order, or a count of AAC renditions. */
@@ -363,12 +383,12 @@ export class EncoderOutputReader {
     for (const event of events) {
       if (event.kind === 'pmt') {
         this.readers.clear();
-        const audio = event.streams.filter((stream) => STREAM_TYPES.aac.includes(stream.streamType) || STREAM_TYPES.mp3.includes(stream.streamType));
+        const audio = event.streams.filter((stream) => AUDIO_STREAM_TYPES.has(stream.streamType));
         // Stream i must be rendition i in its codec; a stream of another codec is not read.
         audio.forEach((stream, index) => {
           const codec = this.codecs[index];
           if (codec === undefined || !STREAM_TYPES[codec].includes(stream.streamType)) return;
-          this.readers.set(stream.pid, { index, reader: codec === 'mp3' ? new MpegAudioReader() : new AdtsReader() });
+          this.readers.set(stream.pid, { index, reader: readerFor(codec) });
         });
         if (audio.length !== this.codecs.length || this.readers.size !== audio.length) this.onUnexpectedStreams(audio.length);
         continue;
@@ -401,6 +421,7 @@ export function encoderSpecFor(channel: ChannelConfig, input: InputConfig): Enco
       bitrate: rendition.bitrate,
       audioChannels: rendition.audioChannels ?? channel.audioChannels,
       codec: rendition.codec,
+      ...(rendition.bitDepth !== undefined ? { bitDepth: rendition.bitDepth } : {}),
     })),
     realtime: isFile,
     loop: isFile,

@@ -11,12 +11,24 @@
  * to back, stamped with the group's PTS. A chunk is final once a later MP3 frame is queued,
  * so a group waits for that; before the first MP3 frame, AAC groups are dropped, and MP3
  * frames that fall before the group being made are dropped: each MP3 frame goes out once.
+ *
+ * Opus and FLAC renditions (docs/architecture.md, "Opus and FLAC renditions"): an Opus rendition
+ * (960-sample packets) is chunked exactly as MP3 is; a FLAC rendition (1024-sample frames, the
+ * encoder told so) is matched 1:1 by PTS like an AAC one, so it is part of the clock.
  */
 import type { AacFrame } from '../media/adts.js';
 import { mp3Chunk, type MpegAudioFrame } from '../media/mpeg-audio.js';
+import { opusChunk, type OpusUnit } from '../media/opus.js';
 import { ptsDelta } from '../media/pts.js';
 
-export type RenditionCodec = 'aac' | 'mp3';
+export type RenditionCodec = 'aac' | 'mp3' | 'opus' | 'flac';
+
+/** A frame of any rendition's reader: ADTS AAC, MP3, an Opus access unit, a FLAC frame (shaped as AAC). */
+type AnyFrame = AacFrame | MpegAudioFrame | OpusUnit;
+
+/** Codecs whose frames are 1024 samples, matched 1:1 (the clock), and those chunked per group. */
+const CLOCK_CODECS: readonly RenditionCodec[] = ['aac', 'flac'];
+const CHUNKED_CODECS: readonly RenditionCodec[] = ['mp3', 'opus'];
 
 export interface AlignerStats {
   groups: number;
@@ -37,12 +49,13 @@ export class RenditionAligner {
   readonly stats: AlignerStats = { groups: 0, droppedFrames: 0 };
   readonly renditionCount: number;
   private readonly codecs: readonly RenditionCodec[];
-  private readonly queues: QueuedFrame<AacFrame | MpegAudioFrame>[][];
+  private readonly queues: QueuedFrame<AnyFrame>[][];
   private readonly lastPts: (number | undefined)[];
   private readonly positions: number[];
+  /** The clock renditions (AAC, FLAC) and the chunked ones (MP3, Opus). */
   private readonly aacIndexes: number[];
   private readonly mp3Indexes: number[];
-  /** Channel count of each MP3 rendition, from its frames (an empty chunk says it too). */
+  /** Channel count of each chunked rendition, from its frames (an empty chunk says it too). */
   private readonly mp3Channels: number[];
   /** The unwrapped positions of different renditions share an origin: the first PTS seen. */
   private origin: number | undefined;
@@ -59,12 +72,12 @@ export class RenditionAligner {
     this.lastPts = this.codecs.map(() => undefined);
     this.positions = this.codecs.map(() => 0);
     this.mp3Channels = this.codecs.map(() => 0);
-    this.aacIndexes = this.indexesOf('aac');
-    this.mp3Indexes = this.indexesOf('mp3');
+    this.aacIndexes = this.indexesOf(CLOCK_CODECS);
+    this.mp3Indexes = this.indexesOf(CHUNKED_CODECS);
   }
 
   /** Adds frames of rendition `index` (frames must carry a PTS) and returns the groups now complete. */
-  push(index: number, frames: readonly (AacFrame | MpegAudioFrame)[]): AacFrame[][] {
+  push(index: number, frames: readonly AnyFrame[]): AacFrame[][] {
     const queue = this.queues[index];
     if (!queue) return [];
     for (const frame of frames) {
@@ -100,8 +113,8 @@ export class RenditionAligner {
     this.mp3Started = false;
   }
 
-  private indexesOf(codec: RenditionCodec): number[] {
-    return this.codecs.flatMap((each, index) => (each === codec ? [index] : []));
+  private indexesOf(codecs: readonly RenditionCodec[]): number[] {
+    return this.codecs.flatMap((each, index) => (codecs.includes(each) ? [index] : []));
   }
 
   private unwrap(index: number, pts: number): number {
@@ -144,7 +157,10 @@ export class RenditionAligner {
       const group: AacFrame[] = new Array(this.renditionCount);
       for (const index of this.aacIndexes) group[index] = this.queues[index]!.shift()!.frame as AacFrame;
       for (const [index, frames] of mp3) {
-        group[index] = mp3Chunk(frames, sampleRate, this.mp3Channels[index]!, heads[0]!.frame.pts);
+        group[index] =
+          this.codecs[index] === 'opus'
+            ? opusChunk(frames as OpusUnit[], this.mp3Channels[index]!, heads[0]!.frame.pts)
+            : mp3Chunk(frames as MpegAudioFrame[], sampleRate, this.mp3Channels[index]!, heads[0]!.frame.pts);
       }
       groups.push(group);
       this.stats.groups += 1;
@@ -157,7 +173,7 @@ export class RenditionAligner {
    * chunk is not final (no later frame queued yet); 'not-started' when the MP3 line begins
    * after this group.
    */
-  private mp3Slots(start: number, end: number): Map<number, MpegAudioFrame[]> | 'wait' | 'not-started' {
+  private mp3Slots(start: number, end: number): Map<number, (MpegAudioFrame | OpusUnit)[]> | 'wait' | 'not-started' {
     let laterStart = false;
     for (const index of this.mp3Indexes) {
       const queue = this.queues[index]!;
@@ -171,11 +187,11 @@ export class RenditionAligner {
     }
     if (laterStart && !this.mp3Started) return 'not-started';
     if (this.mp3Indexes.length > 0) this.mp3Started = true;
-    const slots = new Map<number, MpegAudioFrame[]>();
+    const slots = new Map<number, (MpegAudioFrame | OpusUnit)[]>();
     for (const index of this.mp3Indexes) {
       const queue = this.queues[index]!;
-      const frames: MpegAudioFrame[] = [];
-      while (queue.length > 0 && queue[0]!.position < end) frames.push(queue.shift()!.frame as MpegAudioFrame);
+      const frames: (MpegAudioFrame | OpusUnit)[] = [];
+      while (queue.length > 0 && queue[0]!.position < end) frames.push(queue.shift()!.frame as MpegAudioFrame | OpusUnit);
       if (frames[0]) this.mp3Channels[index] = frames[0].channelCount;
       slots.set(index, frames);
     }

@@ -7,8 +7,9 @@
  *
  * Silence needs no FFmpeg: its AAC frames are built here, bit for bit what FFmpeg's encoder
  * makes of digital silence, and so are the silent MP3 frames of MP3 renditions, chunked on the
- * AAC frame grid as the aligner chunks live MP3 (docs/architecture.md, "MP3 renditions"), so
- * it is there at once and cannot fail.
+ * AAC frame grid as the aligner chunks live MP3 (docs/architecture.md, "MP3 renditions"), and
+ * so are silent Opus packets (chunked the same way) and silent FLAC frames (one per group;
+ * docs/architecture.md, "Opus and FLAC renditions"), so it is there at once and cannot fail.
  *
  * A file is read up to its first 10 minutes (a longer one is cut, and the log says so).
  * `loop: true` repeats it; `loop: false` plays it once, then silence. A file that cannot be
@@ -19,7 +20,10 @@ import type { Logger } from 'pino';
 import type { ChannelConfig, RenditionConfig } from '../config/config-schema.js';
 import { buildAdtsHeader, type AacFrame } from '../media/adts.js';
 import { concatBytes } from '../media/bytes.js';
+import { silentFlacFrame } from '../media/flac.js';
+import { GROUP_SAMPLES } from '../media/frame-chunk.js';
 import { mp3Chunk, mp3FrameSamples, silentMp3Frame } from '../media/mpeg-audio.js';
+import { opusChunk, silentOpusUnit } from '../media/opus.js';
 import { samplesToTicks, wrapPts } from '../media/pts.js';
 import { encodeClip } from '../ffmpeg/clip-encoder.js';
 import { OnairError } from '../errors.js';
@@ -82,14 +86,16 @@ async function encodeFile(channel: ChannelConfig, path: string, logger: Logger):
   return Promise.all(
     channel.renditions.map(async (rendition) => {
       const audioChannels = rendition.audioChannels ?? channel.audioChannels;
-      const encoded = { bitrate: rendition.bitrate, audioChannels, codec: rendition.codec };
-      // An MP3 rendition is cut into chunks on the AAC frame grid (rendition-aligner.ts): a
-      // small AAC stream is encoded beside it as the clock, and only its chunks are kept.
-      const renditions = rendition.codec === 'mp3' ? [MP3_CLOCK_RENDITION, encoded] : [encoded];
+      const encoded = { bitrate: rendition.bitrate, audioChannels, codec: rendition.codec, ...(rendition.bitDepth !== undefined ? { bitDepth: rendition.bitDepth } : {}) };
+      // An MP3 or Opus rendition is cut into chunks on the AAC frame grid (rendition-aligner.ts):
+      // a small AAC stream is encoded beside it as the clock, and only its chunks are kept.
+      const chunked = rendition.codec === 'mp3' || rendition.codec === 'opus';
+      const renditions = chunked ? [MP3_CLOCK_RENDITION, encoded] : [encoded];
       const spec = { path, maxSeconds: MAX_FALLBACK_FILE_SECONDS, sampleRate: channel.sampleRate, renditions };
       const reader = new EncoderOutputReader(renditions.map((each) => each.codec));
       const ts = await encodeClip(spec, { logger });
-      return [...reader.push(ts), ...reader.flush()].map((group) => group.at(-1)!).slice(PRIMING_FRAMES);
+      // FLAC has no priming: its first frame is the file's first 1024 samples, as the AAC frame after the priming one.
+      return [...reader.push(ts), ...reader.flush()].map((group) => group.at(-1)!).slice(rendition.codec === 'flac' ? 0 : PRIMING_FRAMES);
     }),
   );
 }
@@ -106,21 +112,41 @@ function silentGroups(channel: ChannelConfig, rendition: RenditionConfig): AacFr
   const audioChannels = rendition.audioChannels ?? channel.audioChannels;
   const mp3Samples = mp3FrameSamples(channel.sampleRate);
   const period = groupPeriod(channel);
+  if (rendition.codec === 'flac') {
+    const frame = silentFlacFrame({ sampleRate: channel.sampleRate, channelCount: audioChannels, bitsPerSample: rendition.bitDepth ?? 16 });
+    return Array.from({ length: period }, () => frame);
+  }
+  if (rendition.codec === 'opus') {
+    const unit = silentOpusUnit(audioChannels);
+    return onGrid(period, OPUS_FRAME_SAMPLES, (count) => opusChunk(Array.from({ length: count }, () => unit), audioChannels));
+  }
   if (rendition.codec !== 'mp3' || !mp3Samples) return Array.from({ length: period }, () => silentAacFrame(channel.sampleRate, audioChannels));
   const frame = silentMp3Frame(channel.sampleRate, audioChannels, rendition.bitrate);
+  return onGrid(period, mp3Samples, (count) => mp3Chunk(Array.from({ length: count }, () => frame), channel.sampleRate, audioChannels));
+}
+
+/** Opus packets of the safety source: 20 ms. */
+const OPUS_FRAME_SAMPLES = 960;
+
+/** `period` groups of chunks of `frameSamples`-long frames: frame k starts at sample k × frameSamples, a chunk holds those starting within its group's 1024 samples. */
+function onGrid(period: number, frameSamples: number, chunk: (count: number) => AacFrame): AacFrame[] {
   return Array.from({ length: period }, (_, group) => {
-    // MP3 frame k starts at sample k × mp3Samples: those starting within this group's 1024 samples.
-    const first = Math.ceil((group * SAMPLES_PER_FRAME) / mp3Samples);
-    const end = Math.ceil(((group + 1) * SAMPLES_PER_FRAME) / mp3Samples);
-    return mp3Chunk(Array.from({ length: end - first }, () => frame), channel.sampleRate, audioChannels);
+    const first = Math.ceil((group * GROUP_SAMPLES) / frameSamples);
+    const end = Math.ceil(((group + 1) * GROUP_SAMPLES) / frameSamples);
+    return chunk(end - first);
   });
 }
 
-/** Groups after which the AAC and MP3 frame grids meet again: 9 with MP3 renditions at 44.1/48 kHz, else 1. */
+/**
+ * Groups after which the AAC frame grid and those of the chunked renditions meet again: 9 with
+ * MP3 renditions at 44.1/48 kHz, 15 with Opus ones, 45 with both, else 1.
+ */
 function groupPeriod(channel: ChannelConfig): number {
   const mp3Samples = mp3FrameSamples(channel.sampleRate);
-  if (!mp3Samples || !channel.renditions.some((rendition) => rendition.codec === 'mp3')) return 1;
-  return leastCommonMultiple(SAMPLES_PER_FRAME, mp3Samples) / SAMPLES_PER_FRAME;
+  let samples = SAMPLES_PER_FRAME;
+  if (mp3Samples && channel.renditions.some((rendition) => rendition.codec === 'mp3')) samples = leastCommonMultiple(samples, mp3Samples);
+  if (channel.renditions.some((rendition) => rendition.codec === 'opus')) samples = leastCommonMultiple(samples, OPUS_FRAME_SAMPLES);
+  return samples / SAMPLES_PER_FRAME;
 }
 
 function leastCommonMultiple(a: number, b: number): number {

@@ -2,14 +2,16 @@
  * Fragmented MP4 / CMAF muxer for one audio rendition (ISO/IEC 14496-12 fragments, ISO/IEC
  * 23000-19 CMAF tracks): the init segment (EXT-X-MAP) is ftyp + moov with one sound track
  * whose sample entry describes the codec (AAC or MP3 in `mp4a` + `esds`, ISO/IEC 14496-14
- * §5.6; the sample-entry switch is the seam for Opus `Opus`/`dOps` and FLAC `fLaC`/`dfLa`);
+ * §5.6; Opus in `Opus` + `dOps`, FLAC in `fLaC` + `dfLa`, docs/architecture.md, "Opus and FLAC renditions");
  * every `muxSegment` call (a segment, or an LL-HLS part) is one CMAF chunk: optional `emsg`
  * boxes, then moof (mfhd, traf: tfhd, tfdt, trun) and mdat. Parts joined end to end are
  * a valid segment: consecutive fragments of the same track.
  *
  * Samples: AAC frames arrive as whole ADTS frames and go in as raw access units (the ADTS
  * header stripped; its fields make the AudioSpecificConfig); an MP3 rendition's chunks
- * (src/media/mpeg-audio.ts mp3Chunk) hold whole MP3 frames, each one sample.
+ * (src/media/mpeg-audio.ts mp3Chunk) hold whole MP3 frames, each one sample; an Opus rendition's
+ * chunks hold access units, each packet (control header stripped) one sample; a FLAC frame is one
+ * sample, header included.
  *
  * Time: the media timescale is the sample rate and the decode time (tfdt, 64 bits) counts
  * samples. The first chunk anchors it at its PTS converted to samples; each later chunk
@@ -19,15 +21,17 @@
  * docs/architecture.md, "CMAF container".
  */
 import { parseAdtsHeader, sampleRateIndex } from './adts.js';
+import { flacSpecificBoxBody, parseFlacFrameHeader } from './flac.js';
 import { nowPlayingId3Tag } from './id3.js';
 import { box, cString, descriptor, fourCc, fourCcCode, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
 import { parseMpegAudioHeader } from './mpeg-audio.js';
+import { forEachOpusPacket, LIBOPUS_PRE_SKIP, OPUS_SAMPLE_RATE, opusSpecificBoxBody } from './opus.js';
 import type { Muxer, MuxerFactory, TimedFrame, TimedMetadata } from './muxer.js';
 import type { NowPlaying } from './now-playing.js';
 import { PTS_CLOCK_HZ, ptsAdd, ptsDelta, samplesToTicks, ticksToSamples } from './pts.js';
 
-/** Codecs this muxer writes; `opus` and `flac` would add a sample entry each (see sampleEntry). */
-export type Fmp4Codec = 'aac' | 'mp3';
+/** Codecs this muxer writes, each with its sample entry (see sampleEntry). */
+export type Fmp4Codec = 'aac' | 'mp3' | 'opus' | 'flac';
 
 /** What the init segment says about the one audio track. */
 export interface AudioTrackFormat {
@@ -36,6 +40,8 @@ export interface AudioTrackFormat {
   channelCount: number;
   /** AAC: the MPEG-4 audio object type (2 = AAC-LC), sampling index and channel configuration of the ADTS header. */
   aac?: { objectType: number; samplingIndex: number; channelConfiguration: number };
+  /** FLAC: bits per sample (16 or 24). */
+  bitsPerSample?: number;
 }
 
 const TRACK_ID = 1;
@@ -68,12 +74,25 @@ const MDAT_HEADER_BYTES = 8;
 /** The RFC 6381 CODECS value of a rendition: `mp4a.40.2` (AAC-LC; `mp4a.40.5` HE-AAC…) or `mp4a.40.34` (MP3). */
 export function codecsAttribute(rendition: { codec?: string; aacObjectType?: number }): string {
   if (rendition.codec === 'mp3') return 'mp4a.40.34';
+  // Apple's HLS authoring spec and the codecs registry: `opus` and `fLaC` (hls.js tries `flac` too for MSE).
+  if (rendition.codec === 'opus') return 'opus';
+  if (rendition.codec === 'flac') return 'fLaC';
   if (rendition.codec === undefined || rendition.codec === 'aac') return `mp4a.40.${rendition.aacObjectType ?? 2}`;
   throw new RangeError(`no fMP4 CODECS value for codec "${rendition.codec}"`);
 }
 
 /** The track format a frame implies (an ADTS frame for AAC, an MP3 chunk for MP3), or undefined if it has none. */
 export function formatOfFrame(codec: Fmp4Codec, data: Uint8Array): AudioTrackFormat | undefined {
+  if (codec === 'flac') {
+    const header = parseFlacFrameHeader(data, 0);
+    return header ? { codec, sampleRate: header.sampleRate, channelCount: header.channelCount, bitsPerSample: header.bitsPerSample } : undefined;
+  }
+  if (codec === 'opus') {
+    // The TOC's stereo flag is the best a packet says (the configuration says better: formatFor).
+    let channelCount = 0;
+    forEachOpusPacket(data, (packet) => (channelCount ||= packet[0]! & 0x4 ? 2 : 1));
+    return channelCount ? { codec, sampleRate: OPUS_SAMPLE_RATE, channelCount } : undefined;
+  }
   if (codec === 'mp3') {
     const header = parseMpegAudioHeader(data, 0);
     return header ? { codec, sampleRate: header.sampleRate, channelCount: header.channelCount } : undefined;
@@ -93,7 +112,9 @@ export function formatOfFrame(codec: Fmp4Codec, data: Uint8Array): AudioTrackFor
  * encoder makes it), so the init segment can exist before the first frame; undefined when
  * the rate or channel count is not one the codec's header can say.
  */
-export function formatFor(codec: Fmp4Codec, sampleRate: number, channelCount: number): AudioTrackFormat | undefined {
+export function formatFor(codec: Fmp4Codec, sampleRate: number, channelCount: number, bitsPerSample = 16): AudioTrackFormat | undefined {
+  if (codec === 'opus') return sampleRate === OPUS_SAMPLE_RATE && [1, 2].includes(channelCount) ? { codec, sampleRate, channelCount } : undefined;
+  if (codec === 'flac') return sampleRate < 2 ** 20 && channelCount >= 1 && channelCount <= 8 && [16, 24].includes(bitsPerSample) ? { codec, sampleRate, channelCount, bitsPerSample } : undefined;
   if (codec === 'mp3') return [1, 2].includes(channelCount) && [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000].includes(sampleRate) ? { codec, sampleRate, channelCount } : undefined;
   const samplingIndex = sampleRateIndex(sampleRate);
   // channel_configuration 1–6 is that many channels, 7 is 8 (14496-3 Table 1.19).
@@ -129,7 +150,7 @@ export function esdsBox(format: AudioTrackFormat): Uint8Array {
   return fullBox('esds', 0, 0, esDescriptor);
 }
 
-/** AudioSampleEntry fields (14496-12 §12.2.3): reserved, data_reference_index 1, channels, 16-bit samples, rate as 16.16. */
+/** AudioSampleEntry fields (14496-12 §12.2.3): reserved, data_reference_index 1, channels, sample size (16, FLAC's bits), rate as 16.16. */
 function audioSampleEntry(type: string, format: AudioTrackFormat, ...children: Uint8Array[]): Uint8Array {
   return box(
     type,
@@ -137,7 +158,7 @@ function audioSampleEntry(type: string, format: AudioTrackFormat, ...children: U
     u16(1), // data_reference_index
     zeros(8), // reserved (version, revision, vendor)
     u16(format.channelCount),
-    u16(16), // samplesize
+    u16(format.codec === 'flac' ? format.bitsPerSample ?? 16 : 16), // samplesize
     u16(0), // pre_defined
     u16(0), // reserved
     u32(format.sampleRate < 0x10000 ? format.sampleRate * 0x10000 : 0),
@@ -145,17 +166,35 @@ function audioSampleEntry(type: string, format: AudioTrackFormat, ...children: U
   );
 }
 
-/** The one sample entry of the track: the seam where Opus (`Opus` + `dOps`) and FLAC (`fLaC` + `dfLa`) go. */
+/**
+ * `dOps` (Opus in ISOBMFF §4.3.2): libopus's PreSkip (FFmpeg's MP4 muxer copies it from the
+ * encoder's OpusHead: 312 at 48 kHz), the input rate 48 kHz, no gain, mapping family 0.
+ */
+export function opusSpecificBox(format: AudioTrackFormat): Uint8Array {
+  return box('dOps', opusSpecificBoxBody(format.channelCount, LIBOPUS_PRE_SKIP, OPUS_SAMPLE_RATE));
+}
+
+/** `dfLa` (FLAC in ISOBMFF §3.3.2): a full box holding the STREAMINFO block (fixed 1024-sample blocks). */
+export function flacSpecificBox(format: AudioTrackFormat): Uint8Array {
+  return fullBox('dfLa', 0, 0, flacSpecificBoxBody({ sampleRate: format.sampleRate, channelCount: format.channelCount, bitsPerSample: format.bitsPerSample ?? 16 }));
+}
+
+/** The one sample entry of the track: `mp4a` + `esds` (AAC, MP3), `Opus` + `dOps`, `fLaC` + `dfLa`. */
 export function sampleEntry(format: AudioTrackFormat): Uint8Array {
   switch (format.codec) {
     case 'aac':
     case 'mp3':
       return audioSampleEntry('mp4a', format, esdsBox(format));
+    case 'opus':
+      return audioSampleEntry('Opus', format, opusSpecificBox(format));
+    case 'flac':
+      return audioSampleEntry('fLaC', format, flacSpecificBox(format));
   }
 }
 
 /** ftyp: CMAF brands for AAC (`cmfc` track, ISO/IEC 23000-19 §7.2; `iso6` fragments with tfdt); MP3 is no CMAF media profile, so plain `iso6`. */
 export function ftypBox(format: AudioTrackFormat): Uint8Array {
+  // Opus and FLAC have no CMAF media profile of their own here either: plain `iso6` too.
   const brands = format.codec === 'aac' ? ['cmfc', 'iso6', 'mp41', 'dash'] : ['iso6', 'mp41', 'dash'];
   return box('ftyp', fourCc(brands[0]!), u32(0), ...brands.map(fourCc));
 }
@@ -197,6 +236,21 @@ export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
  * frame of a chunk, as a view into the frame, and its duration in samples.
  */
 function samplesOf(codec: Fmp4Codec, data: Uint8Array, views: Uint8Array[], durations: number[]): void {
+  if (codec === 'flac') {
+    const header = parseFlacFrameHeader(data, 0);
+    if (header) {
+      views.push(data);
+      durations.push(header.blockSize);
+    }
+    return;
+  }
+  if (codec === 'opus') {
+    forEachOpusPacket(data, (packet, samples) => {
+      views.push(packet);
+      durations.push(samples);
+    });
+    return;
+  }
   if (codec === 'aac') {
     const header = parseAdtsHeader(data, 0);
     // One raw data block per frame, as FFmpeg writes (several blocks would be several samples; their positions are in the CRC'd header only).
@@ -424,7 +478,7 @@ export class Fmp4Muxer implements Muxer {
       return this.anchorDecodeTime;
     }
     const expected = ptsAdd(this.anchorPts, samplesToTicks(this.samplesSinceAnchor, sampleRate));
-    const span = this.codec === 'mp3' ? (frame.durationTicks ?? 0) + 1 : 2;
+    const span = this.codec === 'mp3' || this.codec === 'opus' ? (frame.durationTicks ?? 0) + 1 : 2;
     const late = ptsDelta(frame.pts, expected);
     const counted = this.anchorDecodeTime + this.samplesSinceAnchor;
     if (late >= -1 && late < span) return counted;
@@ -459,10 +513,10 @@ export class Fmp4Muxer implements Muxer {
  * The fMP4 muxer of a rendition by its codec (AAC when absent); with its sample rate and
  * channel count (a configured rendition has both) the init segment is ready before any frame.
  */
-export function fmp4MuxerFor(rendition: { id: string; codec?: string; sampleRate?: number; channelCount?: number }): Fmp4Muxer {
+export function fmp4MuxerFor(rendition: { id: string; codec?: string; sampleRate?: number; channelCount?: number; bitDepth?: number }): Fmp4Muxer {
   const codec = rendition.codec ?? 'aac';
-  if (codec !== 'aac' && codec !== 'mp3') throw new RangeError(`the fMP4 muxer does not write codec "${codec}" yet`);
-  const format = rendition.sampleRate && rendition.channelCount ? formatFor(codec, rendition.sampleRate, rendition.channelCount) : undefined;
+  if (codec !== 'aac' && codec !== 'mp3' && codec !== 'opus' && codec !== 'flac') throw new RangeError(`the fMP4 muxer does not write codec "${codec}"`);
+  const format = rendition.sampleRate && rendition.channelCount ? formatFor(codec, rendition.sampleRate, rendition.channelCount, rendition.bitDepth) : undefined;
   return new Fmp4Muxer(format ? { format } : { codec });
 }
 

@@ -6,11 +6,10 @@
  * docs/architecture.md, "MP3 renditions".
  */
 import type { AacFrame } from './adts.js';
+import { frameChunk } from './frame-chunk.js';
 import { SyncFrameReader, type SyncFrameFormat } from './sync-frame-reader.js';
 
 const HEADER_BYTES = 4;
-/** A frame group spans one AAC frame. */
-const AAC_FRAME_SAMPLES = 1024;
 /** MPEG-4 audio object type of MPEG-1/2 Layer III (ISO/IEC 14496-3 Table 1.17): `mp4a.40.34`. */
 export const MP3_OBJECT_TYPE = 34;
 
@@ -156,15 +155,5 @@ export function silentMp3Frame(sampleRate: number, channelCount: 1 | 2, bitrate:
  * Its `objectType` is MP3_OBJECT_TYPE and its `samples` the group's 1024, whatever it holds.
  */
 export function mp3Chunk(frames: readonly MpegAudioFrame[], sampleRate: number, channelCount: number, pts?: number): AacFrame {
-  const data = frames.length === 1 ? frames[0]!.data : new Uint8Array(frames.reduce((total, frame) => total + frame.data.length, 0));
-  if (frames.length > 1) {
-    let offset = 0;
-    for (const frame of frames) {
-      data.set(frame.data, offset);
-      offset += frame.data.length;
-    }
-  }
-  const chunk: AacFrame = { data, sampleRate, channelCount, objectType: MP3_OBJECT_TYPE, samples: AAC_FRAME_SAMPLES };
-  if (pts !== undefined) chunk.pts = pts;
-  return chunk;
+  return frameChunk(frames, sampleRate, channelCount, MP3_OBJECT_TYPE, pts);
 }

@@ -53,7 +53,7 @@ export interface Muxer {
  * the channel's nominal segment length (MPEG-TS sizes its PES and PCR lead by it) and its
  * codec (`aac` when absent).
  */
-export type MuxerFactory = (rendition: { id: string; codec?: string }, timing?: { segmentSeconds: number }) => Muxer;
+export type MuxerFactory = (rendition: { id: string; codec?: string; sampleRate?: number; channelCount?: number; bitDepth?: number }, timing?: { segmentSeconds: number }) => Muxer;
 
 /** A segment made of parts: the parts' bytes end to end. */
 export function joinParts(parts: readonly Uint8Array[]): Uint8Array {

@@ -15,3 +15,13 @@ t.test('stderr lines: problems, silence reports and information are told apart',
   ];
   for (const [line, meaning] of cases) t.same(readFfmpegLogLine(line), meaning, line);
 });
+
+t.test("the MPEG-TS muxer's warnings about a FLAC rendition, expected on every run, are information", async (t) => {
+  const cases: [string, ReturnType<typeof readFfmpegLogLine>][] = [
+    ['[mpegts @ 0x5635c5150700] frame size not set', { kind: 'info' }],
+    ['[mpegts @ 0x5635c5150700] Stream 2, codec flac, is muxed as a private data stream and may not be recognized upon reading.', { kind: 'info' }],
+    ['[mpegts @ 0x5625d40ab2c0] [warning] Stream 0, codec flac, is muxed as a private data stream and may not be recognized upon reading.', { kind: 'info' }],
+    ['[mpegts @ 0x5635c5150700] Stream 2, codec vorbis, is muxed as a private data stream and may not be recognized upon reading.', { kind: 'problem' }],
+  ];
+  for (const [line, meaning] of cases) t.same(readFfmpegLogLine(line), meaning, line);
+});
