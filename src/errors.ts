@@ -55,6 +55,8 @@ export const ERRORS = {
   ONAIR_MOUNT_IN_USE: { status: 403, reply: 'mount_in_use', meaning: 'a source client connected to a mount that already has one (Icecast\'s "Mountpoint in use")' },
   ONAIR_SOURCE_FORMAT: { status: 415, reply: 'unsupported_format', meaning: 'a source client sent a Content-Type other than MP3 (audio/mpeg), AAC (audio/aac, audio/aacp) or Ogg' },
   ONAIR_MOUNT_FULL: { status: 503, reply: 'mount_full', meaning: 'the origin serves as many progressive listeners as it may (origin.progressive.maxListeners): retry after Retry-After, or another origin' },
+  ONAIR_KEY_FORBIDDEN: { status: 403, reply: 'key_forbidden', meaning: "a content key request of an encrypted channel without a valid token of that channel (missing, malformed, expired, forged or for another path)" },
+  ONAIR_KEY_NOT_FOUND: { status: 404, reply: 'not_found', meaning: 'no such content key: the channel is not encrypted, or the key expired or was never made' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

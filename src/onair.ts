@@ -97,6 +97,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const recordings = new RecordingCatalog({ store: measuredStore, files: new RecordingFiles(config.recordings.dir) });
   // A Set built once per config (the signed-access hook reads it on every request).
   let signedChannels = signedChannelIds(config);
+  let encryptedChannels = encryptedChannelIds(config);
 
   const reload = (): Promise<ReloadResult> => {
     const next = reloading.then(async () => {
@@ -112,6 +113,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       origin?.onairOrigin.setChannels(originChannels(candidate));
       origin?.onairMounts.setMounts(progressiveMounts(candidate));
       signedChannels = signedChannelIds(candidate);
+      encryptedChannels = encryptedChannelIds(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
       return result;
@@ -141,6 +143,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         channels: originChannels(config),
         targetDurationSeconds: targetDurationOf(config),
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
+        encryptedChannels: () => encryptedChannels,
         listenerIngestTokens: config.listeners.ingestTokens,
         recordings,
         trustedProxies: config.origin.trustedProxies,
@@ -250,13 +253,19 @@ function signedChannelIds(config: OnairConfig): Set<string> {
   return new Set(config.channels.filter((channel) => channel.access === 'signed').map((channel) => channel.id));
 }
 
+/** Channels with content encryption (docs/architecture.md, "Content encryption"): the origin serves their keys. */
+function encryptedChannelIds(config: OnairConfig): Set<string> {
+  return new Set(config.channels.filter((channel) => channel.encryption !== undefined).map((channel) => channel.id));
+}
+
 function originChannels(config: OnairConfig): OriginChannel[] {
   return config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((rendition) => rendition.id) }));
 }
 
 /** Every rendition as an Icecast-style mount (src/origin/progressive/): MP3 renditions as .mp3, the others as .aac. */
 function progressiveMounts(config: OnairConfig): MountDescription[] {
-  return config.channels.flatMap((channel) =>
+  // An encrypted channel's stored segments are ciphertext: it has no progressive mounts (docs/architecture.md, "Content encryption").
+  return config.channels.filter((channel) => channel.encryption === undefined).flatMap((channel) =>
     channel.renditions.map((rendition) => ({
       channel: channel.id,
       rendition: rendition.id,

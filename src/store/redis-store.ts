@@ -54,6 +54,7 @@ import {
   EVENTS_KEPT,
   leaseTtlMs,
   listenerTtlMs,
+  type ContentKeyStore,
   type Lease,
   type PublishRequest,
   type Store,
@@ -92,7 +93,7 @@ interface ListenerEntry {
   listener: StoreUpdateListener;
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, ContentKeyStore {
   readonly kind = 'redis' as const;
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
@@ -235,6 +236,21 @@ export class RedisStore implements Store {
     const key = this.keys.nowPlaying(channel);
     await this.run('SET now playing', () => this.client.set(key, nowPlaying));
     await this.run('PUBLISH now playing', () => this.client.publish(this.keys.nowPlayingUpdates(), channel));
+  }
+
+  async putContentKey(channel: string, keyId: number, key: Uint8Array, ttlSeconds: number): Promise<Uint8Array> {
+    if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) throw new RangeError(`content key TTL must be a positive number of seconds, got ${ttlSeconds}`);
+    const redisKey = this.keys.contentKey(channel, keyId);
+    const value = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+    // NX: the first writer's key stays; then read back whichever that is.
+    await this.run('SET content key', () => this.client.set(redisKey, value, 'PX', Math.ceil(ttlSeconds * 1000), 'NX'));
+    const stored = await this.run('GET content key', () => this.client.getBuffer(redisKey));
+    return stored ?? value;
+  }
+
+  async getContentKey(channel: string, keyId: number): Promise<Uint8Array | null> {
+    const redisKey = this.keys.contentKey(channel, keyId);
+    return this.run('GET content key', () => this.client.getBuffer(redisKey));
   }
 
   async getNowPlaying(channel: string): Promise<string | null> {
