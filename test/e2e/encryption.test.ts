@@ -16,6 +16,8 @@ import { killAndWait } from '../helpers/child-processes.js';
 import { loopbackSettings, originUrl, startRole, startSender, waitFor } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { identifyTone } from '../helpers/tone.js';
+import { startVarnish, VARNISHD_PATH } from '../helpers/varnish.js';
+import { existsSync } from 'node:fs';
 
 const SIGNING_KEY = 'an-hmac-key-of-thirty-two-characters!';
 const SEGMENT_SECONDS = 2;
@@ -59,6 +61,28 @@ await waitFor(
 );
 
 const ffmpegRun = readWithFfmpeg();
+
+t.test("behind the shipped default.vcl, keys and refusals always reach the origin; segments are cached", { skip: existsSync(VARNISHD_PATH) ? false : 'no varnishd' }, async (t) => {
+  const varnish = await startVarnish(t, { backendPort: config.origin.port });
+  const playlist = await (await fetch(`${varnish.url}/fip/fip_hifi.m3u8?token=${token}`)).text();
+  const key = `${varnish.url}/fip/${keyUris(playlist)[0]!}`;
+  const segment = `${varnish.url}/fip/${playlist.split('\n').find((line) => line.startsWith('hifi/'))!}`;
+  const through = async (url: string): Promise<{ status: number; cache: string | null; bytes: number; backend: number }> => {
+    const before = await varnish.backendRequests();
+    const response = await fetch(url);
+    const bytes = (await response.arrayBuffer()).byteLength;
+    return { status: response.status, cache: response.headers.get('x-cache'), bytes, backend: (await varnish.backendRequests()) - before };
+  };
+  await through(segment);
+  const again = await through(segment);
+  t.same([again.status, again.cache, again.backend], [200, 'HIT', 0], 'a segment fetched twice is a hit (the cache works)');
+  for (let round = 0; round < 2; round++) {
+    const served = await through(key);
+    t.same([served.status, served.cache, served.bytes, served.backend], [200, 'MISS', 16, 1], `key fetch ${round + 1}: from the origin, never from the cache`);
+    const refused = await through(key.slice(0, key.indexOf('?')));
+    t.same([refused.status, refused.cache, refused.backend], [403, 'MISS', 1], `refusal ${round + 1}: from the origin too`);
+  }
+});
 
 t.test('a key needs the token: 403 ONAIR_KEY_FORBIDDEN, never cached; with it, 16 bytes, private', async (t) => {
   const playlist = await (await fetch(`${base}/fip/fip_hifi.m3u8?token=${token}`)).text();
