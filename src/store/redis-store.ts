@@ -27,7 +27,7 @@
  *   Notifications published while it was disconnected are lost, as with any Redis pub/sub.
  */
 import { Cluster, Redis } from 'ioredis';
-import { OnairError } from '../errors.js';
+import { isOnairError, OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
 import {
   commandDeadlineMs,
@@ -242,10 +242,15 @@ export class RedisStore implements Store, ContentKeyStore {
     if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) throw new RangeError(`content key TTL must be a positive number of seconds, got ${ttlSeconds}`);
     const redisKey = this.keys.contentKey(channel, keyId);
     const value = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-    // NX: the first writer's key stays; then read back whichever that is.
-    await this.run('SET content key', () => this.client.set(redisKey, value, 'PX', Math.ceil(ttlSeconds * 1000), 'NX'));
-    const stored = await this.run('GET content key', () => this.client.getBuffer(redisKey));
-    return stored ?? value;
+    try {
+      // NX: the first writer's key stays; then read back whichever that is.
+      await this.run('SET content key', () => this.client.set(redisKey, value, 'PX', Math.ceil(ttlSeconds * 1000), 'NX'));
+      const stored = await this.run('GET content key', () => this.client.getBuffer(redisKey));
+      return stored ?? value;
+    } catch (error) {
+      // ioredis hangs the failed command, key bytes included, on its error: none of it may reach a log.
+      throw isOnairError(error) ? new OnairError(error.code, error.message) : new OnairError('ONAIR_STORE_UNAVAILABLE', 'Redis SET content key failed', { where: this.where });
+    }
   }
 
   async getContentKey(channel: string, keyId: number): Promise<Uint8Array | null> {

@@ -7,7 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import t from 'tap';
+import { isOnairError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import type { ContentKeyStore } from '../../src/store/store.js';
@@ -56,4 +58,25 @@ t.test('redis: the key carries the channel hash tag and the key id', async (t) =
   t.same((await inspector.keys(`${keyPrefix}:*key*`)).sort(), [`${keyPrefix}:{fip}:key:41`, `${keyPrefix}:{fip}:key:5`]);
   const ttl = await inspector.pttl(`${keyPrefix}:{fip}:key:5`);
   t.ok(ttl > 50_000 && ttl <= 60_000, `PX TTL set (${ttl} ms)`);
+});
+
+t.test('redis: a refused key write carries no key bytes into the error a log would print', async (t) => {
+  const inspector = new Redis(server.url);
+  t.teardown(async () => {
+    await inspector.config('SET', 'maxmemory', '0');
+    await inspector.quit();
+  });
+  await inspector.config('SET', 'maxmemory-policy', 'noeviction');
+  await inspector.config('SET', 'maxmemory', '1');
+  const key = Buffer.from('5ec2e75ec2e75ec2e75ec2e75ec2e75e', 'hex');
+  const error = await redis.putContentKey('fip', 99, key, 60).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  t.ok(isOnairError(error), `refused with a coded error (${String(error)})`);
+  const logged = JSON.stringify(pino.stdSerializers.err(error as Error)) + String((error as Error).stack);
+  t.notMatch(logged, /5ec2e75e/i, 'not as hex');
+  t.notMatch(logged, new RegExp(key.toString('base64').slice(0, 12).replace(/[+/]/g, '.')), 'not as base64');
+  t.notOk(logged.includes('"type":"Buffer"'), 'not as a serialized Buffer');
+  t.equal((error as { cause?: unknown }).cause, undefined, 'no cause holding the command');
 });
