@@ -63,24 +63,33 @@ export interface ContentKeysOptions {
 /** A writer's keys: made and stored on first use, cached (a few periods) after. */
 export class ContentKeys {
   private readonly keys = new Map<number, Uint8Array>();
+  /** The segment the last sealer was for: its parts and itself share one store write of the key. */
+  private lastMsn: number | undefined;
 
   constructor(private readonly options: ContentKeysOptions) {}
 
-  /** The sealer of segment `msn`; stores a new key when its period has none. Rejects when the store does. */
+  /**
+   * The sealer of segment `msn`; stores a new key when its period has none. Rejects when the
+   * store does. Once per segment a cached key is written again (first write wins, so it changes
+   * nothing while stored): a store that lost its data (a Redis restarted without persistence)
+   * gets it back before a playlist names it.
+   */
   async forSegment(msn: number): Promise<SegmentSealer> {
     const keyId = contentKeyId(msn, this.options.rotationSegments);
-    const key = await this.key(keyId);
+    const key = await this.key(keyId, msn !== this.lastMsn);
+    this.lastMsn = msn;
     const iv = contentKeyIv(keyId);
     return { keyId, seal: (bytes) => encryptAes128Cbc(bytes, key, iv), open: (bytes) => decryptAes128Cbc(bytes, key, iv) };
   }
 
-  private async key(keyId: number): Promise<Uint8Array> {
+  private async key(keyId: number, reassert: boolean): Promise<Uint8Array> {
     const cached = this.keys.get(keyId);
-    if (cached) return cached;
+    if (cached && !reassert) return cached;
     const { channel, store } = this.options;
     // A period spans keyRotationSegments segments: the key must outlive the last of them.
     const ttlSeconds = this.options.ttlSeconds();
-    const key = await store.putContentKey(channel, keyId, randomBytes(AES_128_KEY_BYTES), ttlSeconds);
+    const key = await store.putContentKey(channel, keyId, cached ?? randomBytes(AES_128_KEY_BYTES), ttlSeconds);
+    this.keys.delete(keyId);
     this.keys.set(keyId, key);
     for (const old of this.keys.keys()) {
       if (this.keys.size <= CACHED_KEYS) break;

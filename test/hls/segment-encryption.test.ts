@@ -60,6 +60,20 @@ t.test('keys are made once per period and shared by every writer through the sto
   t.equal(await store.getContentKey('fip', 7), null, 'no key before a segment needs it');
 });
 
+t.test('a store that lost a key gets the same key back with the next segment of its period', async (t) => {
+  let now = 1_000_000;
+  const store = new MemoryStore({ now: () => now });
+  const keys = new ContentKeys({ channel: 'fip', store, rotationSegments: 4, ttlSeconds: () => 10 });
+  const before = await keys.forSegment(40);
+  const stored = Buffer.from((await store.getContentKey('fip', 10))!);
+  now += 10_000;
+  t.equal(await store.getContentKey('fip', 10), null, 'gone from the store (expired, or a Redis restarted empty)');
+  const after = await keys.forSegment(41);
+  t.same(Buffer.from((await store.getContentKey('fip', 10))!), stored, 'written again, the same bytes');
+  const bytes = Buffer.from('segment 41');
+  t.same(Buffer.from(before.open(after.seal(bytes))), bytes, 'and segments 40 and 41 share it');
+});
+
 t.test('a key expires with the TTL its writer gave', async (t) => {
   let now = 1_000_000;
   const store = new MemoryStore({ now: () => now });
