@@ -69,6 +69,8 @@ export const ERRORS = {
   ONAIR_JWT_CLAIMS: { status: 401, reply: 'jwt_claims', meaning: 'the token lacks iss, aud or exp, or a claim has the wrong type (the channels and tier claims: a string or a list of strings)' },
   ONAIR_JWKS_UNAVAILABLE: { status: 503, reply: 'jwks_unavailable', meaning: "the identity provider's JWKS could not be fetched in time, was not a 200 JWK set, or was larger than 256 KiB: retry after Retry-After" },
   ONAIR_TLS_RELOAD_FAILED: { status: 500, reply: 'tls_reload_failed', meaning: "on SIGHUP, a listener's new certificate or key could not be read or do not match: the previous pair stays in use (the message names the key)" },
+  ONAIR_KEY_FORBIDDEN: { status: 403, reply: 'key_forbidden', meaning: "a content key request of an encrypted channel without a valid token of that channel (missing, malformed, expired, forged or for another path)" },
+  ONAIR_KEY_NOT_FOUND: { status: 404, reply: 'not_found', meaning: 'no such content key: the channel is not encrypted, or the key expired or was never made' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

@@ -28,7 +28,7 @@ import type { OriginChannel } from './origin/origin-plugin.js';
 import { buildOrigin } from './origin/origin-server.js';
 import { playbackAuthOptionsOf, playbackChannelsOf } from './origin/playback-auth.js';
 import { applyHttp1Timeouts, CertificateReloader, destroyHttp2SessionsOnClose, readTlsPair, tlsServerOptions, type TlsListenerOptions } from './origin/tls-listener.js';
-import type { MountDescription } from './origin/progressive/mounts-plugin.js';
+import { mountedRenditions, type MountDescription } from './origin/progressive/mounts-plugin.js';
 import { IngestService } from './pipeline/ingest-service.js';
 import { adminAddress, checkFfmpegInstalled, checkPortsFree, type Role } from './preflight.js';
 import { RecordingCatalog } from './recording/recording-catalog.js';
@@ -114,6 +114,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   let signedChannels = signedChannelIds(config);
   // The channels POST /auth/playback grants from (entitlements), rebuilt on reload like the Set above.
   let playbackChannels = playbackChannelsOf(config);
+  let encryptedChannels = encryptedChannelIds(config);
 
   const reload = (): Promise<ReloadResult> => {
     const next = reloading.then(async () => {
@@ -130,6 +131,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       origin?.onairMounts.setMounts(progressiveMounts(candidate));
       signedChannels = signedChannelIds(candidate);
       playbackChannels = playbackChannelsOf(candidate);
+      encryptedChannels = encryptedChannelIds(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
       return result;
@@ -159,6 +161,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         channels: originChannels(config),
         targetDurationSeconds: targetDurationOf(config),
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
+        encryptedChannels: () => encryptedChannels,
         listenerIngestTokens: config.listeners.ingestTokens,
         recordings,
         trustedProxies: config.origin.trustedProxies,
@@ -285,6 +288,11 @@ function signedChannelIds(config: OnairConfig): Set<string> {
   return new Set(config.channels.filter((channel) => channel.access === 'signed').map((channel) => channel.id));
 }
 
+/** Channels with content encryption (docs/architecture.md, "Content encryption"): the origin serves their keys. */
+function encryptedChannelIds(config: OnairConfig): Set<string> {
+  return new Set(config.channels.filter((channel) => channel.encryption !== undefined).map((channel) => channel.id));
+}
+
 function originChannels(config: OnairConfig): OriginChannel[] {
   return config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((rendition) => rendition.id) }));
 }
@@ -292,8 +300,7 @@ function originChannels(config: OnairConfig): OriginChannel[] {
 /** Every AAC and MP3 rendition as an Icecast-style mount (src/origin/progressive/): MP3 renditions as .mp3, AAC as .aac. */
 function progressiveMounts(config: OnairConfig): MountDescription[] {
   return config.channels.flatMap((channel) =>
-    // Opus and FLAC renditions have no mount (docs/architecture.md, "Opus and FLAC renditions").
-    channel.renditions.filter((rendition) => rendition.codec !== 'opus' && rendition.codec !== 'flac').map((rendition) => ({
+    mountedRenditions(channel).map((rendition) => ({
       channel: channel.id,
       rendition: rendition.id,
       codec: (rendition as { codec?: string }).codec === 'mp3' ? ('mp3' as const) : ('aac' as const),

@@ -284,9 +284,14 @@ const channelSchema = z
     recordRetention: retentionSchema.optional(),
     /** What its progressive mounts announce (icy-* headers, /status-json.xsl); see icySchema. */
     icy: icySchema.optional(),
+    /** Content encryption (docs/architecture.md, "Content encryption"): `aes-128` encrypts every TS segment and part whole. */
+    encryption: z.enum(['aes-128'], { error: 'expected "aes-128"' }).optional(),
+    /** Segments per content key: keys rotate every this many segments (default 10). */
+    keyRotationSegments: wholeNumber('a number of segments', 1, 100_000).optional(),
   })
   .strict()
   .superRefine((channel, context) => {
+    reportEncryptionProblems(channel, context);
     reportDuplicates(channel.renditions, ['renditions'], context);
     reportDuplicates(channel.inputs, ['inputs'], context);
     const recorded = channel.renditions.find((rendition) => rendition.id === channel.recordRendition);
@@ -664,6 +669,20 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
     }
     seen.add(item.id);
   });
+}
+
+/**
+ * An encrypted channel's keys are served only against its signed token, so it must be signed;
+ * `aes-128` is for MPEG-TS segments; recordings (stitched from stored segments) stay clear channels' only.
+ */
+function reportEncryptionProblems(channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; record: boolean }, context: z.RefinementCtx): void {
+  if (channel.encryption === undefined) {
+    if (channel.keyRotationSegments !== undefined) context.addIssue({ code: 'custom', path: ['keyRotationSegments'], message: 'needs encryption' });
+    return;
+  }
+  if (channel.access !== 'signed') context.addIssue({ code: 'custom', path: ['encryption'], message: 'an encrypted channel needs access: signed (its keys are served against its token)' });
+  if (channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });
+  if (channel.record) context.addIssue({ code: 'custom', path: ['record'], message: 'recordings of an encrypted channel are not supported' });
 }
 
 function reportPartsLongerThanSegments(config: { hls: { segmentSeconds: number }; channels: ChannelConfig[] }, context: z.RefinementCtx): void {

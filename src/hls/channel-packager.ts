@@ -17,10 +17,11 @@ import { joinParts, type Muxer, type MuxerFactory, type TimedFrame, type TimedMe
 import type { NowPlaying } from '../media/now-playing.js';
 import { fmp4Muxers } from '../media/fmp4-muxer.js';
 import { codecMuxers } from '../media/packed-audio-muxer.js';
-import type { SegmentPublishStore } from '../store/store.js';
+import type { ContentKeyStore, SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
 import { windowSize } from './channel-window.js';
 import { SegmentSchedule } from './segment-schedule.js';
+import { ContentKeys, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
 import { SegmentPublisher, type ManifestRenderer, type PackagerStats } from './segment-publisher.js';
 import { Segmenter, type PartCut, type SegmentCut } from './segmenter.js';
 
@@ -47,6 +48,8 @@ export interface PackagerOptions {
   muxers?: MuxerFactory;
   /** More manifests published with the playlists in the same step (the pipeline hands in the DASH MPDs of fmp4 channels). */
   manifests?: ManifestRenderer;
+  /** Where an encrypted channel's keys are kept (docs/architecture.md, "Content encryption"); required with `encryption`. */
+  contentKeys?: ContentKeyStore;
 }
 
 export class ChannelPackager extends EventEmitter {
@@ -103,6 +106,14 @@ export class ChannelPackager extends EventEmitter {
       onPart: (part) => this.muxPart(part),
       onSegment: (segment) => this.muxSegment(segment),
     });
+    let contentKeys: ContentKeys | undefined;
+    if (channel.encryption !== undefined) {
+      if (!options.contentKeys) throw new RangeError(`channel ${channel.id} is encrypted: the packager needs a store that keeps content keys`);
+      const rotationSegments = channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS;
+      // A key outlives the last segment of its period: that segment's TTL, from up to a period (and one more segment) later.
+      const ttlSeconds = (): number => this.publisher.segmentTtlSeconds() + (rotationSegments + 1) * targetDuration;
+      contentKeys = new ContentKeys({ channel: channel.id, store: options.contentKeys, rotationSegments, ttlSeconds });
+    }
     this.publisher = new SegmentPublisher({
       channel,
       store: options.store,
@@ -119,6 +130,7 @@ export class ChannelPackager extends EventEmitter {
       // fMP4 (docs/architecture.md, "Fragmented MP4 channels"): the run's EXT-X-MAP targets.
       ...(channel.container === 'fmp4' ? { initSegments: () => this.initSegments() } : {}),
       ...(options.manifests ? { manifests: options.manifests } : {}),
+      ...(contentKeys ? { contentKeys } : {}),
     });
   }
 

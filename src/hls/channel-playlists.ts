@@ -16,6 +16,7 @@ import {
   type PlaylistSegment,
 } from './playlist-writer.js';
 import {
+  contentKeyName,
   deltaPlaylistName,
   dvrPlaylistName,
   initSegmentUri,
@@ -26,7 +27,9 @@ import {
   segmentUri,
   type SegmentExtension,
 } from './published-names.js';
+import { contentKeyId, contentKeyIv, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
 import type { ChannelState, DvrSegment } from './sequence-state.js';
+import type { MediaKey } from './playlist/index.js';
 
 export interface LowLatencyTiming {
   /** Parts per segment. */
@@ -50,10 +53,11 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
   for (const rendition of channel.renditions) {
     const name = mediaPlaylistName(channel.id, rendition.id);
     const extension = segmentExtension(rendition, channel.container);
-    const { mediaSequence, segments } = renditionSegments(state, rendition.id, extension, context.lowLatency !== undefined);
+    const keyOf = keysOf(channel);
+    const { mediaSequence, segments } = renditionSegments(state, rendition.id, extension, context.lowLatency !== undefined, keyOf);
     const base = { targetDuration: state.targetDuration, mediaSequence, discontinuitySequence: state.discontinuitySequence, segments };
     if (context.lowLatency) {
-      const lowLatency = lowLatencyPart(channel, state, rendition.id, extension, context.run, context.lowLatency);
+      const lowLatency = lowLatencyPart(channel, state, rendition.id, extension, context.run, context.lowLatency, keyOf);
       playlists[name] = renderMediaPlaylist({ ...base, lowLatency });
       const openSeconds = lowLatency.openParts.reduce((sum, part) => sum + part.durationSeconds, 0);
       const skippedSegments = skippableSegments(segments, state.targetDuration, openSeconds);
@@ -61,7 +65,7 @@ export function renderChannelPlaylists(channel: ChannelConfig, state: ChannelSta
     } else {
       playlists[name] = renderMediaPlaylist(base);
     }
-    if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id, extension);
+    if (state.dvr) playlists[dvrPlaylistName(channel.id, rendition.id)] = renderDvrPlaylist(state, state.dvr, rendition.id, extension, keyOf);
     // MP3 renditions are published for progressive mounts, not listed in the master
     // (docs/architecture.md, "MP3 renditions": no mixed containers in one ABR ladder), on
     // fMP4 channels too (docs/architecture.md, "Fragmented MP4 channels").
@@ -99,12 +103,24 @@ export function inMaster(rendition: { codec?: string }): boolean {
   return rendition.codec !== 'mp3';
 }
 
+/** An encrypted channel's EXT-X-KEY of segment `msn` (docs/architecture.md, "Content encryption"); nothing for a clear channel. */
+type KeyOf = (msn: number) => { key?: MediaKey };
+
+function keysOf(channel: ChannelConfig): KeyOf {
+  if (channel.encryption !== 'aes-128') return () => ({});
+  const rotation = channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS;
+  return (msn) => {
+    const keyId = contentKeyId(msn, rotation);
+    return { key: { method: 'AES-128', uri: contentKeyName(keyId), iv: Buffer.from(contentKeyIv(keyId)).toString('hex') } };
+  };
+}
+
 /** fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "Fragmented MP4 channels"). */
 function initOf(rendition: string, run: number, extension: SegmentExtension): { initUri?: string } {
   return extension === 'm4s' ? { initUri: initSegmentUri(rendition, run) } : {};
 }
 
-function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string, extension: SegmentExtension): string {
+function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string, extension: SegmentExtension, keyOf: KeyOf): string {
   const liveFirst = state.window[0]?.msn ?? state.nextMsn;
   const olderTags = dvr.filter((segment) => segment.msn < liveFirst && segment.discontinuity).length;
   return renderMediaPlaylist({
@@ -117,6 +133,7 @@ function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rend
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
       ...initOf(rendition, segment.run, extension),
+      ...keyOf(segment.msn),
     })),
   });
 }
@@ -131,6 +148,7 @@ function renditionSegments(
   rendition: string,
   extension: SegmentExtension,
   lowLatency: boolean,
+  keyOf: KeyOf,
 ): { mediaSequence: number; segments: PlaylistSegment[] } {
   const listed = state.window.filter((segment) => segment.bytes[rendition] !== undefined);
   const openSeconds = (state.open?.parts ?? []).reduce((sum, duration) => sum + duration, 0);
@@ -148,6 +166,7 @@ function renditionSegments(
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
       ...initOf(rendition, segment.run, extension),
+      ...keyOf(segment.msn),
     };
     if (withParts.has(index) && segment.parts) {
       entry.parts = segment.parts.map((durationSeconds, part) => ({
@@ -167,6 +186,7 @@ function lowLatencyPart(
   extension: SegmentExtension,
   run: number,
   timing: LowLatencyTiming,
+  keyOf: KeyOf,
 ): LowLatencyPlaylist {
   const open = state.open;
   const openParts = (open?.parts ?? []).map((durationSeconds, part) => ({
@@ -192,6 +212,7 @@ function lowLatencyPart(
     openParts,
     openDiscontinuity: open?.discontinuity ?? false,
     ...(open && extension === 'm4s' ? { openInitUri: initSegmentUri(rendition, open.run) } : {}),
+    ...(open ? { openKey: keyOf(open.msn).key } : {}),
     preloadHintUri,
     renditionReports,
   };

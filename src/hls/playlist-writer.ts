@@ -21,6 +21,11 @@ export interface PlaylistSegment {
    * listed, and again where the init changes or a discontinuity starts (RFC 8216 §4.3.2.5).
    */
   initUri?: string;
+  /**
+   * AES-128: the key it is encrypted with. EXT-X-KEY is written before the first segment listed,
+   * and again where the key changes (rotation) or a discontinuity starts (docs/architecture.md, "Content encryption").
+   */
+  key?: m3u8.MediaKey;
   /** Its partial segments, listed while it is near the live edge (Low-Latency HLS). */
   parts?: readonly PlaylistPart[];
 }
@@ -40,6 +45,8 @@ export interface LowLatencyPlaylist {
   openDiscontinuity: boolean;
   /** fMP4: the init segment the segment being made needs. */
   openInitUri?: string;
+  /** AES-128: the key the segment being made (its parts) is encrypted with. */
+  openKey?: m3u8.MediaKey;
   /** EXT-X-PRELOAD-HINT: the next part's URI. */
   preloadHintUri: string;
   /** EXT-X-RENDITION-REPORT for each other rendition of the channel. */
@@ -88,7 +95,8 @@ export function describeMediaPlaylist(playlist: MediaPlaylist): m3u8.MediaPlayli
   const { targetDuration } = playlist;
   const skipped = lowLatency?.skippedSegments ?? 0;
   const maps = new InitSections();
-  const segments = playlist.segments.slice(skipped).map((segment) => describeSegment(segment, maps));
+  const keys = new KeyTags();
+  const segments = playlist.segments.slice(skipped).map((segment) => describeSegment(segment, maps, keys));
   const described: m3u8.MediaPlaylist = {
     version: lowLatency ? LOW_LATENCY_PLAYLIST_VERSION : maps.written ? INIT_SECTION_PLAYLIST_VERSION : PLAYLIST_VERSION,
     targetDuration,
@@ -113,13 +121,15 @@ export function describeMediaPlaylist(playlist: MediaPlaylist): m3u8.MediaPlayli
     described.partialSegment = { discontinuity: lowLatency.openDiscontinuity, parts: lowLatency.openParts.map(describePart) };
     const map = maps.before(lowLatency.openInitUri, lowLatency.openDiscontinuity);
     if (map) described.partialSegment.map = map;
+    const key = keys.before(lowLatency.openKey, lowLatency.openDiscontinuity);
+    if (key) described.partialSegment.key = key;
   }
   described.preloadHints = [{ type: 'PART', uri: lowLatency.preloadHintUri }];
   described.renditionReports = lowLatency.renditionReports.map((report) => ({ ...report }));
   return described;
 }
 
-function describeSegment(segment: PlaylistSegment, maps: InitSections): m3u8.MediaSegment {
+function describeSegment(segment: PlaylistSegment, maps: InitSections, keys: KeyTags): m3u8.MediaSegment {
   const described: m3u8.MediaSegment = {
     uri: segment.uri,
     durationSeconds: segment.durationSeconds,
@@ -129,7 +139,24 @@ function describeSegment(segment: PlaylistSegment, maps: InitSections): m3u8.Med
   };
   const map = maps.before(segment.initUri, segment.discontinuity);
   if (map) described.map = map;
+  const key = keys.before(segment.key, segment.discontinuity);
+  if (key) described.key = key;
   return described;
+}
+
+/**
+ * Where EXT-X-KEY goes, as EXT-X-MAP: before the first segment listed (a delta update's too),
+ * where the key changes, and after every discontinuity.
+ */
+class KeyTags {
+  private current: m3u8.MediaKey | undefined;
+
+  before(key: m3u8.MediaKey | undefined, discontinuity: boolean): m3u8.MediaKey | undefined {
+    const same = key !== undefined && this.current !== undefined && key.uri === this.current.uri && key.iv === this.current.iv;
+    if (key === undefined || (same && !discontinuity)) return undefined;
+    this.current = key;
+    return key;
+  }
 }
 
 /**

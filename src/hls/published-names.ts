@@ -6,6 +6,7 @@
  *   MP3 rendition's      `.mp3` in place of `.ts`   packed audio (docs/architecture.md, "MP3 renditions")
  *   fMP4 channel's       `.m4s` in place of `.ts`   CMAF chunks (docs/architecture.md, "Fragmented MP4 channels")
  *   init segment (fMP4)  `init-{run}.mp4`           EXT-X-MAP of the run's segments and parts
+ *   content key          `key-{key id}.key`         AES-128 key (EXT-X-KEY URI), beside the playlists
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
  *   master playlist      `{ch}.m3u8`
  *   media playlist       `{ch}_{rendition}.m3u8`
@@ -34,6 +35,8 @@ export type SegmentExtension = 'ts' | 'mp3' | 'm4s';
 export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.(ts|mp3|m4s)$`;
 /** An fMP4 init segment's name, anchored: for route schemas. */
 export const INIT_SEGMENT_NAME_PATTERN = `^init-${RUN}\\.mp4$`;
+/** An AES-128 content key's name (docs/architecture.md, "Content encryption"), anchored: for route schemas. */
+export const CONTENT_KEY_NAME_PATTERN = `^key-${MSN}\\.key$`;
 /** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
 export const PLAYLIST_NAME_PATTERN = `^${ID_PATTERN_SOURCE}(_${ID_PATTERN_SOURCE}(_dvr)?)?\\.m3u8$`;
 
@@ -80,6 +83,20 @@ export function initSegmentName(run: number): string {
 
 export function initSegmentUri(rendition: string, run: number): string {
   return `${rendition}/${initSegmentName(run)}`;
+}
+
+/** Content key `keyId`'s name, and its URI relative to the media playlists: `key-12.key`. */
+export function contentKeyName(keyId: number): string {
+  return `key-${keyId}.key`;
+}
+
+const CONTENT_KEY_NAME = new RegExp(CONTENT_KEY_NAME_PATTERN);
+
+/** `key-12.key` → 12; undefined for any other name. */
+export function parseContentKeyName(name: string): number | undefined {
+  const match = CONTENT_KEY_NAME.exec(name);
+  const keyId = match ? Number(match[1]) : undefined;
+  return keyId !== undefined && Number.isSafeInteger(keyId) ? keyId : undefined;
 }
 
 /** `init-3.mp4` → 3; undefined for any other name. */

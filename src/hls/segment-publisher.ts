@@ -29,6 +29,7 @@ import {
   type WindowSegment,
 } from './sequence-state.js';
 import { initSegmentName, segmentExtension, type SegmentExtension } from './published-names.js';
+import type { ContentKeys, SegmentSealer } from './segment-encryption.js';
 
 export interface PackagerStats {
   segmentsProduced: number;
@@ -92,7 +93,12 @@ export interface SegmentPublisherOptions {
   initSegments?: () => ReadonlyMap<string, Uint8Array>;
   /** More manifests over the same state, published with the playlists (fmp4 channels: the DASH MPDs, docs/architecture.md, "MPEG-DASH manifests"). */
   manifests?: ManifestRenderer;
+  /** An encrypted channel's keys: every segment and part is stored encrypted (docs/architecture.md, "Content encryption"). */
+  contentKeys?: ContentKeys;
 }
+
+/** What a clear channel's bytes go through on their way to the store. */
+const CLEAR: Pick<SegmentSealer, 'seal' | 'open'> = { seal: (bytes) => bytes, open: (bytes) => bytes };
 
 /** Renders manifests (name → text) from a channel's sequence state; src/hls cannot import their writers, so they are handed in. */
 export type ManifestRenderer = (state: ChannelState) => Record<string, string>;
@@ -260,6 +266,8 @@ export class SegmentPublisher {
     if (!open || open.run === this.run || open.parts.length === 0) return;
     const store = this.options.store;
     const payloads = new Map<string, Uint8Array>();
+    // Encrypted parts are decrypted one by one, joined, and the segment encrypted whole.
+    const sealer = this.options.contentKeys ? await this.options.contentKeys.forSegment(open.msn) : CLEAR;
     for (const rendition of this.renditionIds) {
       const parts = await Promise.all(open.parts.map((_, part) => store.getSegment(this.channelId, rendition, partName(open.msn, open.run, part, this.extensions.get(rendition)))));
       if (parts.some((part) => part === null)) {
@@ -267,11 +275,11 @@ export class SegmentPublisher {
         this.state = { ...this.state, open: undefined };
         return;
       }
-      payloads.set(rendition, Buffer.concat(parts.map((part) => part!)));
+      payloads.set(rendition, Buffer.concat(parts.map((part) => sealer.open(part!))));
     }
     const ttl = this.segmentTtlSeconds();
     await this.keepPredecessorInit(open.run, fence);
-    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run, this.extensions.get(rendition)), bytes, ttl, fence)));
+    await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run, this.extensions.get(rendition)), sealer.seal(bytes), ttl, fence)));
     const bytes = Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength]));
     const { entry, endPts } = completedOpenSegment(open, bytes, this.state.nextPts);
     const state = stateWith(this.state, entry, endPts, this.limits);
@@ -407,13 +415,14 @@ export class SegmentPublisher {
     const store = this.options.store;
     const msn = this.state.nextMsn;
     const ttl = this.segmentTtlSeconds();
+    const sealer = this.options.contentKeys ? await this.options.contentKeys.forSegment(msn) : CLEAR;
     // 1. segment bytes (and any part not stored yet, and fMP4's init segments), every rendition, before any playlist lists them
     const writes = [...next.payloads].map(([rendition, bytes]) =>
-      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run, this.extensions.get(rendition)), bytes, ttl, fence),
+      store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run, this.extensions.get(rendition)), sealer.seal(bytes), ttl, fence),
     );
     writes.push(...this.initWrites(fence));
     next.parts.forEach((part, index) => {
-      if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence));
+      if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence, sealer));
     });
     await Promise.all(writes);
     next.parts.forEach((part) => (part.storedAs = msn));
@@ -443,7 +452,8 @@ export class SegmentPublisher {
     const index = this.queue.openParts.indexOf(part);
     const start = this.options.inProgress.openSegmentStart();
     const programDateTime = monotonicPdt(this.state.window, start.programDateTime);
-    await Promise.all([...this.partWrites(part, msn, index, fence), ...this.initWrites(fence)]);
+    const sealer = this.options.contentKeys ? await this.options.contentKeys.forSegment(msn) : CLEAR;
+    await Promise.all([...this.partWrites(part, msn, index, fence, sealer), ...this.initWrites(fence)]);
     part.storedAs = msn;
     // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
     if (this.queue.openParts[index] !== part) return;
@@ -455,13 +465,15 @@ export class SegmentPublisher {
     this.options.stats.partsPublished += 1;
   }
 
-  private partWrites(part: PendingPart, msn: number, index: number, fence: string | undefined): Promise<void>[] {
+  private partWrites(part: PendingPart, msn: number, index: number, fence: string | undefined, sealer: Pick<SegmentSealer, 'seal'>): Promise<void>[] {
     // As long as segments: a part stored before a long store outage is still listed after it.
     const ttl = this.segmentTtlSeconds();
+    // A part is encrypted on its own, with its segment's key and IV (docs/architecture.md, "Content encryption").
     return [...part.payloads].map(([rendition, bytes]) =>
-      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index, this.extensions.get(rendition)), bytes, ttl, fence),
+      this.options.store.putSegment(this.channelId, rendition, partName(msn, this.run, index, this.extensions.get(rendition)), sealer.seal(bytes), ttl, fence),
     );
   }
+
 
   private renderPlaylists(state: ChannelState): Record<string, string> {
     const playlists = renderChannelPlaylists(this.options.channel, state, { run: this.run, lowLatency: this.options.lowLatency });

@@ -37,6 +37,7 @@ import { PLAYBACK_AUTH_PATH, playbackAuthPlugin, type PlaybackAuthOptions } from
 import { mountsPlugin, type ProgressiveOptions, type ProgressiveStore } from './progressive/mounts-plugin.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { recordingsPlugin } from '../recording/recordings-plugin.js';
+import { contentKeysPlugin } from './content-keys-plugin.js';
 import type { ConnectionCountStore, ListenerStore, NowPlayingStore, OriginStore } from '../store/store.js';
 
 export interface BuildOriginOptions extends OriginOptions {
@@ -46,6 +47,8 @@ export interface BuildOriginOptions extends OriginOptions {
   logger?: FastifyBaseLogger;
   /** `signing.key` and the ids of channels with `access: signed`; none when absent. */
   signing?: SignedAccessOptions;
+  /** Ids of the channels with `encryption`: their keys are served at `/{ch}/key-{id}.key` (content-keys-plugin.ts). */
+  encryptedChannels?: () => Set<string>;
   /**
    * Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off.
    * The endpoint and /listeners.json are served where `onairListeners.adminRoutes` is registered.
@@ -96,7 +99,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, tls, ...originOptions } = options;
+  const { logger, signing, encryptedChannels = () => NO_SIGNED_CHANNELS, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, tls, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   // A socket that moves no byte this long is closed: longer than any hold or keep-alive wait.
@@ -161,6 +164,14 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       channelOfMount: (mountPath) => channelOfMount(mountPath, app.onairOrigin.channels()),
       cacheBytes: limits.signedPlaylistCacheBytes,
       ...(signing ?? { key: undefined, signedChannels: () => NO_SIGNED_CHANNELS }),
+    });
+    // Always registered, so that a reload can make a channel encrypted (docs/architecture.md, "Content encryption").
+    await app.register(contentKeysPlugin, {
+      store: originOptions.store,
+      signingKey: signing?.key,
+      encryptedChannels,
+      storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+      ...(originOptions.clock ? { clock: originOptions.clock } : {}),
     });
     await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
     // MPEG-DASH MPDs of fmp4 channels and the /time clock (docs/architecture.md, "MPEG-DASH manifests").

@@ -24,7 +24,7 @@ import { ERRORS, isOnairError, OnairError } from '../errors.js';
 import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { channelPlayback, entitledChannels, type EntitlementRules, type PlaybackChannel } from './playback-auth-entitlements.js';
 import { createPlaybackTokenVerifier, type PlaybackTokenVerifier } from './playback-auth-token.js';
-import { mountName } from './progressive/mounts-plugin.js';
+import { mountedRenditions, mountName } from './progressive/mounts-plugin.js';
 
 export const PLAYBACK_AUTH_PATH = '/auth/playback';
 /** A JWT is a few kB; a body past this gets 413 before it is parsed. */
@@ -113,7 +113,7 @@ export function playbackChannelsOf(config: OnairConfig): PlaybackChannel[] {
     id: channel.id,
     access: channel.access,
     container: channel.container,
-    mounts: channel.renditions.map((rendition) => `/${mountName({ channel: channel.id, rendition: rendition.id, codec: rendition.codec === 'mp3' ? 'mp3' : 'aac' })}`),
+    mounts: mountedRenditions(channel).map((rendition) => `/${mountName({ channel: channel.id, rendition: rendition.id, codec: rendition.codec === 'mp3' ? 'mp3' : 'aac' })}`),
   }));
 }
 

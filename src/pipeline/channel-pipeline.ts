@@ -33,7 +33,7 @@ import { loadSafetySource } from '../ingest/safety-source.js';
 import type { RecordingCatalog } from '../recording/recording-catalog.js';
 import { SessionRecorder, type RecordingJobQueue, type SessionRecorderOptions } from '../recording/session-recorder.js';
 import { serializeNowPlaying, type NowPlaying } from '../media/now-playing.js';
-import type { ChannelStatusStore, LeaseStore, NowPlayingStore, SegmentPublishStore } from '../store/store.js';
+import { hasContentKeys, type ChannelStatusStore, type LeaseStore, type NowPlayingStore, type SegmentPublishStore } from '../store/store.js';
 
 /** How often the selector re-evaluates health and fills gaps. */
 const SELECTOR_TICK_MS = 20;
@@ -125,6 +125,8 @@ export class ChannelPipeline {
       muxers: options.muxersFor?.(channel),
       // fmp4 channels are MPEG-DASH too: the MPDs go out with the playlists (docs/architecture.md, "MPEG-DASH manifests").
       ...(channel.container === 'fmp4' ? { manifests: (state) => renderChannelMpds(channel, state) } : {}),
+      // Encrypted channels keep their keys in the store (docs/architecture.md, "Content encryption").
+      ...(hasContentKeys(options.store) ? { contentKeys: options.store } : {}),
     });
     this.inputs = channel.inputs.map(
       (input, priority) =>

@@ -12,10 +12,12 @@ import { playlistEtag } from './playlist-etag.js';
 import {
   connectionCounts,
   connectionCountTtlMs,
+  contentKeyId,
   EVENTS_KEPT,
   leaseTtlMs,
   listenerBucket,
   listenerTtlMs,
+  type ContentKeyStore,
   type Lease,
   type PublishRequest,
   type Store,
@@ -58,11 +60,13 @@ interface MemoryChannel {
   nowPlaying: string | null;
   /** origin → its last connection-count report. */
   connections: Map<string, { counts: Record<string, number>; expiresAt: number }>;
+  /** Content keys by key id (encrypted channels). */
+  contentKeys: Map<number, ExpiringSegment>;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
 
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ContentKeyStore {
   readonly kind = 'memory' as const;
   private readonly channels = new Map<string, MemoryChannel>();
   private readonly updates = new EventEmitter();
@@ -282,6 +286,19 @@ export class MemoryStore implements Store {
     };
   }
 
+  async putContentKey(channel: string, keyId: number, key: Uint8Array, ttlSeconds: number): Promise<Uint8Array> {
+    const keys = this.channel(channel).contentKeys;
+    const stored = keys.get(contentKeyId(keyId));
+    if (stored && stored.expiresAt > this.now()) return stored.bytes;
+    keys.set(keyId, { bytes: Uint8Array.from(key), expiresAt: this.now() + ttlSeconds * 1000 });
+    return keys.get(keyId)!.bytes;
+  }
+
+  async getContentKey(channel: string, keyId: number): Promise<Uint8Array | null> {
+    const stored = this.channels.get(channel)?.contentKeys.get(contentKeyId(keyId));
+    return stored && stored.expiresAt > this.now() ? stored.bytes : null;
+  }
+
   /** Number of segments held, expired or not (for memory-flatness tests). */
   segmentCount(): number {
     let count = 0;
@@ -294,6 +311,9 @@ export class MemoryStore implements Store {
     for (const channel of this.channels.values()) {
       for (const [key, segment] of channel.segments) {
         if (segment.expiresAt <= now) channel.segments.delete(key);
+      }
+      for (const [keyId, key] of channel.contentKeys) {
+        if (key.expiresAt <= now) channel.contentKeys.delete(keyId);
       }
       for (const [origin, report] of channel.connections) {
         if (report.expiresAt <= now) channel.connections.delete(origin);
@@ -319,7 +339,7 @@ export class MemoryStore implements Store {
   private channel(id: string): MemoryChannel {
     let channel = this.channels.get(id);
     if (!channel) {
-      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map(), nowPlaying: null, connections: new Map() };
+      channel = { playlists: new Map(), state: null, segments: new Map(), listeners: new Map(), lease: null, leaseCount: 0, status: null, recordings: new Map(), announced: new Map(), nowPlaying: null, connections: new Map(), contentKeys: new Map() };
       this.channels.set(id, channel);
     }
     return channel;

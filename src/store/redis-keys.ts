@@ -15,6 +15,7 @@
  *   <prefix>:{<channel>}:announced                        hash, event key (session id) → event id (appendEventOnce)
  *   <prefix>:{<channel>}:now-playing                      string, now playing JSON (never expires)
  *   <prefix>:{<channel>}:connections                      hash, origin → `<expires at ms>|<counts JSON>`
+ *   <prefix>:{<channel>}:key:<key id>                     string, content key (16 bytes), PX TTL
  *   <prefix>:events                                       stream, events of every channel (recording.ready…)
  *   <prefix>:updates                                      pub/sub channel, message = channel id
  *   <prefix>:now-playing-updates                          pub/sub channel, message = channel id
@@ -30,7 +31,7 @@
  * every rendition and bucket of a channel, even on a Cluster.
  */
 
-import { listenerBucket } from './store.js';
+import { contentKeyId, listenerBucket } from './store.js';
 
 export const DEFAULT_KEY_PREFIX = 'onair';
 
@@ -90,6 +91,11 @@ export class RedisKeys {
   /** Every origin's last report of its open connections on the channel, with its expiry. */
   connections(channel: string): string {
     return `${this.channelPrefix(channel)}:connections`;
+  }
+
+  /** Content key `keyId` of an encrypted channel (docs/architecture.md, "Content encryption"). */
+  contentKey(channel: string, keyId: number): string {
+    return `${this.channelPrefix(channel)}:key:${contentKeyId(keyId)}`;
   }
 
   /** The records of the channel's recorded sessions (src/recording), one hash field per session. */

@@ -27,7 +27,7 @@
  *   Notifications published while it was disconnected are lost, as with any Redis pub/sub.
  */
 import { Cluster, Redis } from 'ioredis';
-import { OnairError } from '../errors.js';
+import { isOnairError, OnairError } from '../errors.js';
 import { playlistEtag } from './playlist-etag.js';
 import {
   commandDeadlineMs,
@@ -54,6 +54,7 @@ import {
   EVENTS_KEPT,
   leaseTtlMs,
   listenerTtlMs,
+  type ContentKeyStore,
   type Lease,
   type PublishRequest,
   type Store,
@@ -92,7 +93,7 @@ interface ListenerEntry {
   listener: StoreUpdateListener;
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, ContentKeyStore {
   readonly kind = 'redis' as const;
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
@@ -235,6 +236,26 @@ export class RedisStore implements Store {
     const key = this.keys.nowPlaying(channel);
     await this.run('SET now playing', () => this.client.set(key, nowPlaying));
     await this.run('PUBLISH now playing', () => this.client.publish(this.keys.nowPlayingUpdates(), channel));
+  }
+
+  async putContentKey(channel: string, keyId: number, key: Uint8Array, ttlSeconds: number): Promise<Uint8Array> {
+    if (!(ttlSeconds > 0) || !Number.isFinite(ttlSeconds)) throw new RangeError(`content key TTL must be a positive number of seconds, got ${ttlSeconds}`);
+    const redisKey = this.keys.contentKey(channel, keyId);
+    const value = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+    try {
+      // NX: the first writer's key stays; then read back whichever that is.
+      await this.run('SET content key', () => this.client.set(redisKey, value, 'PX', Math.ceil(ttlSeconds * 1000), 'NX'));
+      const stored = await this.run('GET content key', () => this.client.getBuffer(redisKey));
+      return stored ?? value;
+    } catch (error) {
+      // ioredis hangs the failed command, key bytes included, on its error: none of it may reach a log.
+      throw isOnairError(error) ? new OnairError(error.code, error.message) : new OnairError('ONAIR_STORE_UNAVAILABLE', 'Redis SET content key failed', { where: this.where });
+    }
+  }
+
+  async getContentKey(channel: string, keyId: number): Promise<Uint8Array | null> {
+    const redisKey = this.keys.contentKey(channel, keyId);
+    return this.run('GET content key', () => this.client.getBuffer(redisKey));
   }
 
   async getNowPlaying(channel: string): Promise<string | null> {

@@ -151,6 +151,26 @@ export interface ConnectionCountStore {
   getConnectionCounts(channel: string): Promise<Record<string, number>>;
 }
 
+/**
+ * The content keys of encrypted channels (docs/architecture.md, "Content encryption"): 16 bytes
+ * per key period, written by the packager that first needs one, read by every origin's key
+ * route. They expire with the TTL the writer gives, like segments.
+ */
+export interface ContentKeyStore {
+  /**
+   * Stores `key` as the channel's key `keyId` unless one is stored already, and resolves to
+   * the stored key: this one, or the one a writer stored before (two writers agree on one).
+   */
+  putContentKey(channel: string, keyId: number, key: Uint8Array, ttlSeconds: number): Promise<Uint8Array>;
+  getContentKey(channel: string, keyId: number): Promise<Uint8Array | null>;
+}
+
+/** Whether a store keeps content keys (the memory and Redis stores do; a test's narrow fake may not). */
+export function hasContentKeys<S extends object>(store: S): store is S & ContentKeyStore {
+  const candidate = store as Partial<ContentKeyStore>;
+  return typeof candidate.putContentKey === 'function' && typeof candidate.getContentKey === 'function';
+}
+
 /** The records of recorded sessions (the recording catalog). */
 export interface RecordingStore {
   /**
@@ -224,6 +244,12 @@ export function connectionCounts(counts: Record<string, number>): Record<string,
 /** Validates a connection-count report's TTL for `putConnectionCounts`: whole milliseconds, at least 1. */
 export function connectionCountTtlMs(ttlMs: number): number {
   return positiveTtlMs('connection count', ttlMs);
+}
+
+/** Validates a content key id for `putContentKey`/`getContentKey`: a non-negative safe integer. */
+export function contentKeyId(keyId: number): number {
+  if (!Number.isSafeInteger(keyId) || keyId < 0) throw new RangeError(`a content key id must be a non-negative integer, got ${keyId}`);
+  return keyId;
 }
 
 /** Validates a listener time bucket for `recordListeners`/`countListeners`: a non-negative safe integer. */

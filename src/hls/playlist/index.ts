@@ -13,7 +13,7 @@ import { marshalMediaPlaylist, parseMediaPlaylist, type MediaPlaylist } from './
 
 export type { AttributeList, AttributeValue } from './attributes.js';
 export type { MediaPart, PartInf, PreloadHint, RenditionReport, ServerControl, Skip } from './low-latency-tags.js';
-export type { MediaInitSection, MediaSegment, PartialSegment } from './media-segment-tags.js';
+export type { MediaInitSection, MediaKey, MediaSegment, PartialSegment } from './media-segment-tags.js';
 export { marshalMasterPlaylist, parseMasterPlaylist, type MasterPlaylist, type Variant } from './master-playlist.js';
 export { marshalMediaPlaylist, parseMediaPlaylist, type MediaPlaylist, type PlaylistType } from './media-playlist.js';
 export { PLAYLIST_INVALID, PlaylistParseError } from './playlist-parse-error.js';

@@ -5,7 +5,7 @@
  * when parsing (§6.3.1), so text → structure → text is exact for the text the codec writes.
  *
  * Tag order when writing: the playlist tags, the segments (each with its discontinuity,
- * init section, program date time and parts), the partial segment's parts, the preload hints, the
+ * key, init section, program date time and parts), the partial segment's parts, the preload hints, the
  * rendition reports, EXT-X-ENDLIST.
  */
 import {
@@ -37,8 +37,10 @@ import {
   EXTINF,
   formatPartialSegment,
   formatSegment,
+  KEY,
   MAP,
   parseExtinf,
+  parseKey,
   parseMap,
   PROGRAM_DATE_TIME,
   SegmentBuilder,
@@ -125,6 +127,9 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
           break;
         case DISCONTINUITY:
           segment.markDiscontinuity();
+          break;
+        case KEY:
+          segment.setKey(parseKey(value));
           break;
         case MAP:
           segment.setMap(parseMap(value));

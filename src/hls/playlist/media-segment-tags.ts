@@ -1,6 +1,6 @@
 /**
  * The media segment tags (RFC 8216 §4.3.2): EXTINF (§4.3.2.1), EXT-X-DISCONTINUITY
- * (§4.3.2.3), EXT-X-MAP (§4.3.2.5) and EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), with the segment's parts
+ * (§4.3.2.3), EXT-X-KEY (§4.3.2.4), EXT-X-MAP (§4.3.2.5) and EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), with the segment's parts
  * (EXT-X-PART, low-latency-tags.ts) and its URI line: a segment's structure and its lines.
  */
 import { AttributeReader } from './attributes.js';
@@ -13,12 +13,22 @@ export interface MediaInitSection {
   uri: string;
 }
 
+/** EXT-X-KEY (§4.3.2.4) with METHOD=AES-128: how this segment and those after it are encrypted, until the next one. */
+export interface MediaKey {
+  method: 'AES-128';
+  uri: string;
+  /** The IV, 32 hexadecimal digits (written `0x…`). */
+  iv: string;
+}
+
 export interface MediaSegment {
   uri: string;
   /** EXTINF duration in seconds; the title is not kept. */
   durationSeconds: number;
   /** EXT-X-DISCONTINUITY before it: the segment starts a new timeline. */
   discontinuity: boolean;
+  /** EXT-X-KEY before it (after any EXT-X-DISCONTINUITY): it and those after it are encrypted so. */
+  key?: MediaKey;
   /** EXT-X-MAP before it (after any EXT-X-DISCONTINUITY): it and those after it need this init segment. */
   map?: MediaInitSection;
   /** EXT-X-PROGRAM-DATE-TIME of its first sample, ms since the epoch. */
@@ -30,6 +40,7 @@ export interface MediaSegment {
 /** The segment being made: what is listed after the last complete segment (Low-Latency HLS). */
 export interface PartialSegment {
   discontinuity: boolean;
+  key?: MediaKey;
   map?: MediaInitSection;
   programDateTime?: number;
   parts: MediaPart[];
@@ -39,6 +50,24 @@ export const EXTINF = '#EXTINF';
 export const DISCONTINUITY = '#EXT-X-DISCONTINUITY';
 export const PROGRAM_DATE_TIME = '#EXT-X-PROGRAM-DATE-TIME';
 export const MAP = '#EXT-X-MAP';
+export const KEY = '#EXT-X-KEY';
+
+const IV = /^0[xX]([0-9A-Fa-f]{32})$/;
+
+/** `METHOD=AES-128,URI="…",IV=0x…`: the only method onair writes; another is refused (onair reads back its own playlists). */
+export function parseKey(value: string): MediaKey {
+  const attributes = AttributeReader.parse(value, KEY);
+  const method = attributes.required('METHOD', attributes.enumerated);
+  if (method !== 'AES-128') throw new PlaylistParseError(`${KEY}: METHOD=${method} is not supported`);
+  const iv = IV.exec(attributes.required('IV', attributes.enumerated));
+  if (!iv) throw new PlaylistParseError(`${KEY}: IV: expected 0x and 32 hexadecimal digits`);
+  return { method, uri: attributes.required('URI', attributes.quotedString), iv: iv[1]!.toLowerCase() };
+}
+
+export function formatKey(key: MediaKey): string {
+  if (!/^[0-9a-f]{32}$/.test(key.iv)) throw new RangeError(`EXT-X-KEY IV: expected 32 lowercase hexadecimal digits, got ${JSON.stringify(key.iv)}`);
+  return `${KEY}:METHOD=${key.method},URI=${formatQuotedString(key.uri)},IV=0x${key.iv}`;
+}
 
 /** `URI="…"`; a BYTERANGE is refused: onair writes whole init segments and reads back only its own playlists. */
 export function parseMap(value: string): MediaInitSection {
@@ -74,6 +103,7 @@ export function formatPartialSegment(partial: PartialSegment): string[] {
 function segmentHead(segment: PartialSegment): string[] {
   const lines: string[] = [];
   if (segment.discontinuity) lines.push(DISCONTINUITY);
+  if (segment.key) lines.push(formatKey(segment.key));
   if (segment.map) lines.push(formatMap(segment.map));
   if (segment.programDateTime !== undefined) lines.push(`${PROGRAM_DATE_TIME}:${formatDateTime(segment.programDateTime)}`);
   for (const part of segment.parts) lines.push(formatPart(part));
@@ -83,6 +113,7 @@ function segmentHead(segment: PartialSegment): string[] {
 /** Collects the tags of the segment being read until its URI line closes it. */
 export class SegmentBuilder {
   private discontinuity = false;
+  private key: MediaKey | undefined;
   private map: MediaInitSection | undefined;
   private programDateTime: number | undefined;
   private durationSeconds: number | undefined;
@@ -90,6 +121,10 @@ export class SegmentBuilder {
 
   markDiscontinuity(): void {
     this.discontinuity = true;
+  }
+
+  setKey(key: MediaKey): void {
+    this.key = key;
   }
 
   setMap(map: MediaInitSection): void {
@@ -112,6 +147,7 @@ export class SegmentBuilder {
   close(uri: string): MediaSegment {
     if (this.durationSeconds === undefined) throw new PlaylistParseError(`URI line "${uri}" without EXTINF`);
     const segment: MediaSegment = { uri, durationSeconds: this.durationSeconds, discontinuity: this.discontinuity, parts: this.parts };
+    if (this.key) segment.key = this.key;
     if (this.map) segment.map = this.map;
     if (this.programDateTime !== undefined) segment.programDateTime = this.programDateTime;
     this.reset();
@@ -121,8 +157,9 @@ export class SegmentBuilder {
   /** At the end of the playlist: what is listed of a segment without its URI line yet. */
   partial(): PartialSegment | undefined {
     if (this.durationSeconds !== undefined) throw new PlaylistParseError('EXTINF without a URI line');
-    if (!this.discontinuity && !this.map && this.programDateTime === undefined && this.parts.length === 0) return undefined;
+    if (!this.discontinuity && !this.key && !this.map && this.programDateTime === undefined && this.parts.length === 0) return undefined;
     const partial: PartialSegment = { discontinuity: this.discontinuity, parts: this.parts };
+    if (this.key) partial.key = this.key;
     if (this.map) partial.map = this.map;
     if (this.programDateTime !== undefined) partial.programDateTime = this.programDateTime;
     return partial;
@@ -130,6 +167,7 @@ export class SegmentBuilder {
 
   private reset(): void {
     this.discontinuity = false;
+    this.key = undefined;
     this.map = undefined;
     this.programDateTime = undefined;
     this.durationSeconds = undefined;

@@ -109,6 +109,16 @@ const DEFAULT_RECHECK_MS = 1000;
 /** A report lives this many intervals: one lost write does not drop an origin's listeners. */
 const REPORT_TTL_INTERVALS = 3;
 
+/**
+ * The renditions of a channel that have a progressive mount: its AAC and MP3 ones (Opus and
+ * FLAC have no Icecast-style stream: docs/architecture.md, "Opus and FLAC renditions"), and
+ * none of an encrypted channel, whose stored segments are ciphertext ("Content encryption").
+ */
+export function mountedRenditions<R extends { codec?: string }>(channel: { encryption?: string; renditions: readonly R[] }): R[] {
+  if (channel.encryption !== undefined) return [];
+  return channel.renditions.filter((rendition) => rendition.codec !== 'opus' && rendition.codec !== 'flac');
+}
+
 /** `fip-hifi.aac` for channel fip, rendition hifi, AAC. */
 export function mountName(mount: Pick<MountDescription, 'channel' | 'rendition' | 'codec'>): string {
   return `${mount.channel}-${mount.rendition}.${mount.codec}`;

@@ -1,0 +1,100 @@
+/**
+ * AES-128 content encryption of a channel's segments and parts (`encryption: aes-128`; RFC 8216
+ * §5.2, rfc8216bis §4.4.4.4): each segment is encrypted whole with AES-128-CBC and PKCS7
+ * padding, under the key of its MSN's rotation period, and each LL-HLS part on its own with
+ * the same key and IV, so a part decrypts alone (hls.js decrypts a part with its segment's
+ * key and IV) and the segment, its parts' clear bytes end to end, decrypts whole.
+ *
+ * Keys: key id = floor(MSN / keyRotationSegments); 16 random bytes made by the writer that
+ * first needs them and kept in the store (`putContentKey` keeps the first one written, so a
+ * takeover reuses it), with a TTL past every segment that uses them. The IV of a key is its
+ * id as a 128-bit big-endian number, written in EXT-X-KEY, so playlists render from the
+ * sequence state alone. Keys never reach a log, a metric or an error message.
+ * docs/architecture.md, "Content encryption".
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { ContentKeyStore } from '../store/store.js';
+
+/** Segments per key when `keyRotationSegments` is not set. */
+export const DEFAULT_KEY_ROTATION_SEGMENTS = 10;
+export const AES_128_KEY_BYTES = 16;
+/** Keys of this many periods are kept in memory by a writer: the current one and a few before it (a predecessor's open segment). */
+const CACHED_KEYS = 4;
+
+/** The key period of a segment. */
+export function contentKeyId(msn: number, rotationSegments: number): number {
+  return Math.floor(msn / rotationSegments);
+}
+
+/** The IV of key `keyId`: the id as a 128-bit big-endian number (RFC 8216 §4.3.2.4 allows any 128-bit IV). */
+export function contentKeyIv(keyId: number): Uint8Array {
+  const iv = new Uint8Array(16);
+  new DataView(iv.buffer).setBigUint64(8, BigInt(keyId));
+  return iv;
+}
+
+/** AES-128-CBC with PKCS7 padding (RFC 8216 §4.3.2.4, METHOD=AES-128). */
+export function encryptAes128Cbc(bytes: Uint8Array, key: Uint8Array, iv: Uint8Array): Uint8Array {
+  const cipher = createCipheriv('aes-128-cbc', key, iv);
+  return Buffer.concat([cipher.update(bytes), cipher.final()]);
+}
+
+/** The inverse of encryptAes128Cbc; throws when the padding is wrong (a wrong key, cut bytes). */
+export function decryptAes128Cbc(bytes: Uint8Array, key: Uint8Array, iv: Uint8Array): Uint8Array {
+  const decipher = createDecipheriv('aes-128-cbc', key, iv);
+  return Buffer.concat([decipher.update(bytes), decipher.final()]);
+}
+
+/** How one segment (and its parts) is encrypted: the key and IV of its period. */
+export interface SegmentSealer {
+  keyId: number;
+  seal(bytes: Uint8Array): Uint8Array;
+  open(bytes: Uint8Array): Uint8Array;
+}
+
+export interface ContentKeysOptions {
+  channel: string;
+  store: ContentKeyStore;
+  rotationSegments: number;
+  /** Seconds a new key lives in the store: past the last segment of its period leaving every playlist. */
+  ttlSeconds: () => number;
+}
+
+/** A writer's keys: made and stored on first use, cached (a few periods) after. */
+export class ContentKeys {
+  private readonly keys = new Map<number, Uint8Array>();
+  /** The segment the last sealer was for: its parts and itself share one store write of the key. */
+  private lastMsn: number | undefined;
+
+  constructor(private readonly options: ContentKeysOptions) {}
+
+  /**
+   * The sealer of segment `msn`; stores a new key when its period has none. Rejects when the
+   * store does. Once per segment a cached key is written again (first write wins, so it changes
+   * nothing while stored): a store that lost its data (a Redis restarted without persistence)
+   * gets it back before a playlist names it.
+   */
+  async forSegment(msn: number): Promise<SegmentSealer> {
+    const keyId = contentKeyId(msn, this.options.rotationSegments);
+    const key = await this.key(keyId, msn !== this.lastMsn);
+    this.lastMsn = msn;
+    const iv = contentKeyIv(keyId);
+    return { keyId, seal: (bytes) => encryptAes128Cbc(bytes, key, iv), open: (bytes) => decryptAes128Cbc(bytes, key, iv) };
+  }
+
+  private async key(keyId: number, reassert: boolean): Promise<Uint8Array> {
+    const cached = this.keys.get(keyId);
+    if (cached && !reassert) return cached;
+    const { channel, store } = this.options;
+    // A period spans keyRotationSegments segments: the key must outlive the last of them.
+    const ttlSeconds = this.options.ttlSeconds();
+    const key = await store.putContentKey(channel, keyId, cached ?? randomBytes(AES_128_KEY_BYTES), ttlSeconds);
+    this.keys.delete(keyId);
+    this.keys.set(keyId, key);
+    for (const old of this.keys.keys()) {
+      if (this.keys.size <= CACHED_KEYS) break;
+      this.keys.delete(old);
+    }
+    return key;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The encryption keys of a channel (docs/architecture.md, "Content encryption"): opt-in, and
+ * refused with the key path where it cannot work (a public channel's keys would be public, fMP4
+ * needs cbcs, recordings read stored segments).
+ */
+import t from 'tap';
+import { isOnairError } from '../../src/errors.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { rawTestChannel } from '../helpers/channel-config.js';
+
+const SIGNING = { key: 'an-hmac-key-of-thirty-two-characters!' };
+
+function refusal(overrides: Record<string, unknown>): string | undefined {
+  try {
+    resolveConfig({ signing: SIGNING, channels: [rawTestChannel(overrides)] });
+    return undefined;
+  } catch (error) {
+    return isOnairError(error, 'ONAIR_CONFIG_INVALID') ? error.where : `unexpected ${String(error)}`;
+  }
+}
+
+t.test('a channel is clear unless it says otherwise, and its config has no encryption key', async (t) => {
+  const channel = resolveConfig({ channels: [rawTestChannel()] }).channels[0]!;
+  t.equal(channel.encryption, undefined);
+  t.notOk('encryption' in channel || 'keyRotationSegments' in channel, 'nothing added to a clear channel');
+});
+
+t.test('a signed TS channel may be encrypted, with or without a rotation', async (t) => {
+  const channel = resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ access: 'signed', encryption: 'aes-128', keyRotationSegments: 3 })] }).channels[0]!;
+  t.equal(channel.encryption, 'aes-128');
+  t.equal(channel.keyRotationSegments, 3);
+});
+
+t.test('refusals name the key', async (t) => {
+  t.equal(refusal({ encryption: 'aes-128' }), 'channels[0].encryption', 'a public channel');
+  t.equal(refusal({ access: 'signed', encryption: 'aes-128', container: 'fmp4' }), 'channels[0].encryption', 'an fMP4 channel');
+  t.equal(refusal({ access: 'signed', encryption: 'aes-128', record: true }), 'channels[0].record', 'a recorded channel');
+  t.equal(refusal({ access: 'signed', encryption: 'cbcs' }), 'channels[0].encryption', 'an unknown method');
+  t.equal(refusal({ access: 'signed', encryption: 'aes-128', keyRotationSegments: 0 }), 'channels[0].keyRotationSegments');
+  t.equal(refusal({ keyRotationSegments: 4 }), 'channels[0].keyRotationSegments', 'a rotation without encryption');
+});
