@@ -1,6 +1,6 @@
 /**
- * The primary process of `onair origin --workers N|auto` (docs/architecture.md, "The origin
- * on every core"). It serves no listener itself: it checks the ports, forks the workers
+ * The primary process of `onair origin --workers N|auto`
+ * (docs/architecture.md, "The origin on every core"). It serves no listener itself: it checks the ports, forks the workers
  * (src/origin/origin-cluster.ts: each runs the whole origin, `startOnair` with
  * `clusterWorker`, on the shared origin port) and runs the one admin listener:
  *   GET /metrics              every worker's metrics summed (prom-client's AggregatorRegistry),

@@ -1,6 +1,6 @@
 /**
- * The supervisor of `onair origin --workers N` (docs/architecture.md, "The origin on every
- * core"): the primary process forks N workers (node:cluster), each running the whole origin
+ * The supervisor of `onair origin --workers N`
+ * (docs/architecture.md, "The origin on every core"): the primary process forks N workers (node:cluster), each running the whole origin
  * on the same port, and keeps N running.
  *
  * - Start: resolves once every worker listens; a worker that exits first fails the start
