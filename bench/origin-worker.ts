@@ -18,11 +18,15 @@
  *
  *   node dist/bench/origin-worker.js [--content-dir DIR]
  */
+import cluster from 'node:cluster';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildContent, CHANNEL_ID, RENDITION_ID, SEGMENT_TTL_SECONDS } from './origin-content.js';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { OriginCluster } from '../src/origin/origin-cluster.js';
 import { buildOrigin } from '../src/origin/origin-server.js';
+import { freeTcpPort } from './system.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 
 export interface OriginWorkerReady {
@@ -43,10 +47,68 @@ async function writeContent(directory: string, files: Map<string, Uint8Array>): 
   }
 }
 
+/**
+ * `--empty`: the same media playlist bytes and headers from one Fastify route that does nothing
+ * else, the ceiling of a Fastify server on this machine (bench:origin --workers compares).
+ */
+async function buildEmptyRoute(body: string, headers: Record<string, string>): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+  app.get('/:channel/:playlist', (request, reply) => {
+    reply.headers(headers).send(body);
+  });
+  return app;
+}
+
+/**
+ * `--workers N`: this script as the primary of N workers (src/origin/origin-cluster.ts, as
+ * `onair origin --workers` runs them) on one free port; the ready line names the primary.
+ */
+async function runPrimary(workers: number, argv: string[]): Promise<void> {
+  const port = await freeTcpPort();
+  const newestStart = Date.now() - 2000;
+  const { values } = parseArgs({ args: argv, options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean' } } });
+  if (values['content-dir']) await writeContent(values['content-dir'], buildContent(newestStart).files);
+  cluster.setupPrimary({ args: [...(values.empty ? ['--empty'] : []), '--port', String(port), '--newest-start', String(newestStart)], silent: true });
+  const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const supervisor = new OriginCluster({ workers, logger: silent });
+  await supervisor.start();
+  const stop = (): void => void supervisor.stop().finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdin.on('end', stop).on('close', stop).resume();
+  process.stdout.write(`${JSON.stringify(readyLine(buildContent(newestStart), port))}\n`);
+}
+
+function readyLine(content: ReturnType<typeof buildContent>, port: number): OriginWorkerReady {
+  const newest = content.segments[content.segments.length - 1]!;
+  const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
+  return {
+    port,
+    pid: process.pid,
+    playlistPath: `/${CHANNEL_ID}/${mediaName}`,
+    segmentPath: `/${CHANNEL_ID}/${RENDITION_ID}/${newest.name}`,
+    segmentBytes: newest.bytes.byteLength,
+    playlistBytes: Buffer.byteLength(content.playlists[mediaName]!, 'utf8'),
+  };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { 'content-dir': { type: 'string' } } });
-  const content = buildContent();
+  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean', default: false }, port: { type: 'string' }, 'newest-start': { type: 'string' } },
+  });
+  if (values.workers !== undefined && cluster.isPrimary) return runPrimary(Number(values.workers), argv);
+  const content = buildContent(values['newest-start'] === undefined ? undefined : Number(values['newest-start']));
   if (values['content-dir']) await writeContent(values['content-dir'], content.files);
+  const listenPort = values.port === undefined ? 0 : Number(values.port);
+  if (values.empty) {
+    const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
+    const empty = await buildEmptyRoute(content.playlists[mediaName]!, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': `public, max-age=${Math.max(1, Math.floor(content.state.targetDuration / 2))}` });
+    await empty.listen({ host: '127.0.0.1', port: listenPort });
+    process.on('SIGTERM', () => void empty.close().finally(() => process.exit(0)));
+    return;
+  }
 
   const store = new MemoryStore();
   await store.start();
@@ -60,7 +122,12 @@ async function main(): Promise<void> {
     channels: [{ id: CHANNEL_ID, renditions: [RENDITION_ID] }],
     targetDurationSeconds: content.state.targetDuration,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: listenPort });
+  // A cluster worker: the primary reports readiness and owns stdin.
+  if (cluster.isWorker) {
+    process.on('SIGTERM', () => void app.close().finally(() => process.exit(0)));
+    return;
+  }
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('the origin is not listening on a TCP port');
 
@@ -75,16 +142,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.stdin.on('end', stop).on('close', stop).resume();
 
-  const newest = content.segments[content.segments.length - 1]!;
-  const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
-  const ready: OriginWorkerReady = {
-    port: address.port,
-    pid: process.pid,
-    playlistPath: `/${CHANNEL_ID}/${mediaName}`,
-    segmentPath: `/${CHANNEL_ID}/${RENDITION_ID}/${newest.name}`,
-    segmentBytes: newest.bytes.byteLength,
-    playlistBytes: Buffer.byteLength(content.playlists[mediaName]!, 'utf8'),
-  };
+  const ready = readyLine(content, address.port);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 
