@@ -11,6 +11,7 @@
  * workers (progressive connections and HLS sessions); a SIGKILLed worker is replaced; SIGTERM
  * to the primary stops every worker. Build first: `npx tsc -p tsconfig.build.json`.
  */
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { pino } from 'pino';
 import t from 'tap';
@@ -118,6 +119,8 @@ t.test('/metrics on the admin listener sums every worker’s counters', async (t
   const text = await metricsText();
   t.equal(metricValue(text, 'onair_origin_workers'), 2);
   t.equal(metricValue(text, 'onair_origin_worker_restarts_total'), 0);
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  t.equal(promtool.status, 0, `promtool check metrics passes on the summed output ${promtool.stdout}${promtool.stderr}`);
 });
 
 t.test('listener counts are exact with listeners on both workers', async (t) => {
