@@ -48,10 +48,11 @@ async function writeContent(directory: string, files: Map<string, Uint8Array>): 
 }
 
 /**
- * `--empty`: the same media playlist bytes and headers from one Fastify route that does nothing
- * else, the ceiling of a Fastify server on this machine (bench:origin --workers compares).
+ * `--empty`: the same media playlist bytes (a Buffer, as onair sends) with the headers of
+ * `--headers` (onair's own, as JSON) from one Fastify route that does nothing else: the ceiling
+ * of a Fastify server on this machine (bench:origin --workers compares).
  */
-async function buildEmptyRoute(body: string, headers: Record<string, string>): Promise<FastifyInstance> {
+async function buildEmptyRoute(body: Buffer, headers: Record<string, string>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
   app.get('/:channel/:playlist', (request, reply) => {
     reply.headers(headers).send(body);
@@ -66,9 +67,10 @@ async function buildEmptyRoute(body: string, headers: Record<string, string>): P
 async function runPrimary(workers: number, argv: string[]): Promise<void> {
   const port = await freeTcpPort();
   const newestStart = Date.now() - 2000;
-  const { values } = parseArgs({ args: argv, options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean' }, headers: { type: 'string' } } });
   if (values['content-dir']) await writeContent(values['content-dir'], buildContent(newestStart).files);
-  cluster.setupPrimary({ args: [...(values.empty ? ['--empty'] : []), '--port', String(port), '--newest-start', String(newestStart)], silent: true });
+  const empty = values.empty ? ['--empty', ...(values.headers === undefined ? [] : ['--headers', values.headers])] : [];
+  cluster.setupPrimary({ args: [...empty, '--port', String(port), '--newest-start', String(newestStart)], silent: true });
   const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const supervisor = new OriginCluster({ workers, logger: silent });
   await supervisor.start();
@@ -96,7 +98,14 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const { values } = parseArgs({
     args: argv,
-    options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean', default: false }, port: { type: 'string' }, 'newest-start': { type: 'string' } },
+    options: {
+      'content-dir': { type: 'string' },
+      workers: { type: 'string' },
+      empty: { type: 'boolean', default: false },
+      headers: { type: 'string' },
+      port: { type: 'string' },
+      'newest-start': { type: 'string' },
+    },
   });
   if (values.workers !== undefined && cluster.isPrimary) return runPrimary(Number(values.workers), argv);
   const content = buildContent(values['newest-start'] === undefined ? undefined : Number(values['newest-start']));
@@ -104,7 +113,9 @@ async function main(): Promise<void> {
   const listenPort = values.port === undefined ? 0 : Number(values.port);
   if (values.empty) {
     const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
-    const empty = await buildEmptyRoute(content.playlists[mediaName]!, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': `public, max-age=${Math.max(1, Math.floor(content.state.targetDuration / 2))}` });
+    // `--headers`: onair's own answer headers (JSON), so both send the same response.
+    const headers = values.headers === undefined ? { 'content-type': 'application/vnd.apple.mpegurl' } : (JSON.parse(values.headers) as Record<string, string>);
+    const empty = await buildEmptyRoute(Buffer.from(content.playlists[mediaName]!, 'utf8'), headers);
     await empty.listen({ host: '127.0.0.1', port: listenPort });
     process.on('SIGTERM', () => void empty.close().finally(() => process.exit(0)));
     return;

@@ -2,7 +2,8 @@
  * `npm run bench:origin -- --workers N` (docs/architecture.md, "The origin on every core"):
  * the media playlist served by onair's origin in 1 and in N node:cluster workers
  * (origin-worker.js --workers, the supervisor `onair origin --workers` uses), by an empty
- * Fastify route in the same cluster shape (the same bytes, nothing else: the ceiling of a
+ * Fastify route in the same cluster shape (the same bytes and headers, onair's ETag included,
+ * nothing else: the ceiling of a
  * Fastify server here), and by nginx with 1 and N workers. wrk (one thread, 200 connections,
  * keep-alive) loads each in turn, `runs` rounds alternating the order; medians are printed
  * with the ratios onair/Fastify (target ≥ 0.95), onair/nginx, and the scaling N/1 (target near
@@ -77,11 +78,13 @@ export async function runWorkersBench(options: WorkersBenchOptions): Promise<voi
     for (const count of counts) {
       const onair = await startCluster(count, ['--content-dir', join(scratch, `www-${count}`)]);
       running.push(onair);
-      const fastify = await startCluster(count, ['--empty']);
-      running.push(fastify);
       const path = onair.ready!.playlistPath;
       const sample = await fetch(`http://127.0.0.1:${onair.port}${path}`, { headers: { 'accept-encoding': 'identity' } });
       await sample.arrayBuffer();
+      // The empty route sends onair's headers too (and its ETag), so only the work behind them differs.
+      const headers = { ...headersToMirror(sample.headers), 'content-type': sample.headers.get('content-type') ?? '', etag: sample.headers.get('etag') ?? '' };
+      const fastify = await startCluster(count, ['--empty', '--headers', JSON.stringify(headers)]);
+      running.push(fastify);
       const nginx: RunningNginx = await startNginx({
         scratch: join(scratch, `nginx-${count}`),
         root: join(scratch, `www-${count}`),
