@@ -3,8 +3,7 @@
  * the media playlist served by onair's origin in 1 and in N node:cluster workers
  * (origin-worker.js --workers, the supervisor `onair origin --workers` uses), by an empty
  * Fastify route in the same cluster shape (the same bytes and headers, onair's ETag included,
- * nothing else: the ceiling of a
- * Fastify server here), and by nginx with 1 and N workers. wrk (one thread, 200 connections,
+ * nothing else: the ceiling of a Fastify server here), and by nginx with 1 and N workers. wrk (one thread, 200 connections,
  * keep-alive) loads each in turn, `runs` rounds alternating the order; medians are printed
  * with the ratios onair/Fastify (target ≥ 0.95), onair/nginx, and the scaling N/1 (target near
  * N). The load generator shares the cores with the servers: on a small shared machine the
