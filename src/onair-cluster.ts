@@ -7,7 +7,7 @@
  *                             plus onair_origin_workers and onair_origin_worker_restarts_total;
  *   GET /listeners.json       the listener counts, read from the store as every origin does;
  *   POST /ingest/access-log   counted into the store the same way;
- *   /api                      the control API when tokens are set (no reload: SIGHUP instead).
+ *   /api                      the control API when tokens are set (or on `api.port`; no reload: SIGHUP instead).
  * SIGHUP is passed to every worker (each reloads its config) and re-read here for the
  * listener counts' channels.
  */
@@ -15,8 +15,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { controlApi, type ControlApiOptions } from './api/control-api.js';
 import type { OnairConfig } from './config/config-schema.js';
 import { loadConfigFile } from './config/load-config.js';
+import { OnairError } from './errors.js';
 import { OnairMetrics } from './metrics/onair-metrics.js';
 import { listenersPlugin } from './origin/listeners-plugin.js';
 import { OriginCluster } from './origin/origin-cluster.js';
@@ -71,21 +73,23 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
     let cluster: OriginCluster | undefined;
     new Gauge({ name: 'onair_origin_workers', help: 'Origin worker processes running (onair origin --workers)', registers: [own], collect() { this.set(cluster?.workers().length ?? 0); } });
     new Counter({ name: 'onair_origin_worker_restarts_total', help: 'Origin workers replaced after they exited', registers: [own], collect() { this.reset(); this.inc(cluster?.restarts ?? 0); } });
+    const api: ControlApiOptions | undefined =
+      config.api.tokens.length > 0
+        ? {
+            tokens: config.api.tokens,
+            store,
+            channels: () => config.channels,
+            ingest: () => undefined,
+            listeners: () => counts.onairListeners,
+            reload: () => Promise.reject(new OnairError('ONAIR_RELOAD_UNAVAILABLE', 'with --workers, send SIGHUP to the primary: it passes it to every worker')),
+            requestsPerMinute: config.origin.limits.apiRequestsPerMinute,
+          }
+        : undefined;
     const admin = await buildAdmin({
       metrics: new OnairMetrics(),
       listeners: counts.onairListeners,
       logger: logger.child({ component: 'admin' }),
-      api:
-        config.api.tokens.length > 0
-          ? {
-              tokens: config.api.tokens,
-              store,
-              channels: () => config.channels,
-              ingest: () => undefined,
-              listeners: () => counts.onairListeners,
-              requestsPerMinute: config.origin.limits.apiRequestsPerMinute,
-            }
-          : undefined,
+      api: config.api.port === undefined ? api : undefined,
       exposition: {
         contentType: aggregator.contentType,
         metrics: async () => `${await aggregator.clusterMetrics()}${await own.metrics()}`,
@@ -93,6 +97,13 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
     });
     stops.push(() => admin.close());
     const adminUrl = await listenAdmin(admin, adminAddress(config, 'origin'), logger);
+    if (api && config.api.port !== undefined) {
+      const server = Fastify({ logger: false });
+      await server.register(controlApi, { ...api, prefix: '/api' });
+      stops.push(() => server.close());
+      const apiUrl = await server.listen({ host: config.api.host, port: config.api.port });
+      logger.info({ url: `${apiUrl}/api` }, 'control API listening');
+    }
 
     cluster = new OriginCluster({ workers, logger: logger.child({ component: 'cluster' }), env: { [CLUSTER_ADMIN_URL_ENV]: adminUrl } });
     const running = cluster;
