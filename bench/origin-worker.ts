@@ -18,14 +18,15 @@
  *
  *   node dist/bench/origin-worker.js [--content-dir DIR]
  */
+import cluster from 'node:cluster';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { renderMasterPlaylist, renderMediaPlaylist, AAC_LC_CODECS, type PlaylistSegment } from '../src/hls/playlist-writer.js';
-import { segmentName, segmentUri, type ChannelState, type WindowSegment } from '../src/hls/sequence-state.js';
-import { buildAdtsHeader } from '../src/media/adts.js';
-import { TsSegmentMuxer, type TimedAacFrame } from '../src/media/ts-muxer.js';
+import { buildContent, CHANNEL_ID, RENDITION_ID, SEGMENT_TTL_SECONDS } from './origin-content.js';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { OriginCluster } from '../src/origin/origin-cluster.js';
 import { buildOrigin } from '../src/origin/origin-server.js';
+import { freeTcpPort } from './system.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 
 export interface OriginWorkerReady {
@@ -38,93 +39,6 @@ export interface OriginWorkerReady {
   playlistBytes: number;
 }
 
-const CHANNEL_ID = 'fip';
-const RENDITION_ID = 'hifi';
-const BITRATE_BITS_PER_SECOND = 128_000;
-const SAMPLE_RATE = 48_000;
-const SAMPLES_PER_FRAME = 1024;
-const SEGMENT_SECONDS = 4;
-const WINDOW_SEGMENTS = 6;
-/** A channel that has been on air for a while: MSNs and the run number are not small. */
-const FIRST_MSN = 41_207;
-const RUN = 3;
-/** Long enough that no segment expires during a bench. */
-const SEGMENT_TTL_SECONDS = 3600;
-const PTS_TICKS_PER_SECOND = 90_000;
-
-interface Content {
-  /** URL path (without the leading slash) → body, exactly as served. */
-  files: Map<string, Uint8Array>;
-  playlists: Record<string, string>;
-  segments: { name: string; bytes: Uint8Array }[];
-  state: ChannelState;
-}
-
-/**
- * 4 s of 128 kb/s AAC-LC: 188 frames of 341–342 bytes (128000 × 1024 / 48000 / 8 = 341.3),
- * with a payload that does not compress, so the segment has the size and entropy of real audio.
- */
-function synthesizeFrames(firstFrame: number, count: number): TimedAacFrame[] {
-  const frames: TimedAacFrame[] = [];
-  const bytesPerFrame = (BITRATE_BITS_PER_SECOND * SAMPLES_PER_FRAME) / SAMPLE_RATE / 8;
-  const ticksPerFrame = (SAMPLES_PER_FRAME * PTS_TICKS_PER_SECOND) / SAMPLE_RATE;
-  let seed = 0x9e3779b9 ^ firstFrame;
-  for (let index = firstFrame; index < firstFrame + count; index++) {
-    // Whole frames whose sizes add up to the exact bit rate over the run of frames.
-    const frameLength = Math.floor((index + 1) * bytesPerFrame) - Math.floor(index * bytesPerFrame);
-    const header = buildAdtsHeader({ sampleRate: SAMPLE_RATE, channelCount: 2, objectType: 2, payloadLength: frameLength - 7 });
-    const data = new Uint8Array(frameLength);
-    data.set(header, 0);
-    for (let offset = header.length; offset < frameLength; offset++) {
-      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0; // an LCG is random enough for bytes nobody decodes
-      data[offset] = seed >>> 24;
-    }
-    frames.push({ data, pts: index * ticksPerFrame, durationTicks: ticksPerFrame });
-  }
-  return frames;
-}
-
-function buildContent(): Content {
-  const muxer = new TsSegmentMuxer();
-  const framesPerSegment = Math.ceil((SEGMENT_SECONDS * SAMPLE_RATE) / SAMPLES_PER_FRAME);
-  const segmentDuration = (framesPerSegment * SAMPLES_PER_FRAME) / SAMPLE_RATE;
-  // The newest segment started a few seconds ago, as in a live window.
-  const newestStart = Date.now() - 2000;
-  const files = new Map<string, Uint8Array>();
-  const segments: Content['segments'] = [];
-  const playlistSegments: PlaylistSegment[] = [];
-  const window: WindowSegment[] = [];
-  for (let index = 0; index < WINDOW_SEGMENTS; index++) {
-    const msn = FIRST_MSN + index;
-    const bytes = muxer.muxSegment(synthesizeFrames(msn * framesPerSegment, framesPerSegment));
-    const programDateTime = Math.round(newestStart - (WINDOW_SEGMENTS - 1 - index) * segmentDuration * 1000);
-    const name = segmentName(msn, RUN);
-    segments.push({ name, bytes });
-    files.set(`${CHANNEL_ID}/${segmentUri(RENDITION_ID, msn, RUN)}`, bytes);
-    playlistSegments.push({ uri: segmentUri(RENDITION_ID, msn, RUN), durationSeconds: segmentDuration, programDateTime, discontinuity: false });
-    window.push({ msn, run: RUN, durationSeconds: segmentDuration, programDateTime, discontinuity: false, bytes: { [RENDITION_ID]: bytes.byteLength } });
-  }
-  const targetDuration = Math.ceil(segmentDuration);
-  const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
-  const masterName = `${CHANNEL_ID}.m3u8`;
-  const bandwidth = Math.max(...segments.map((segment) => (segment.bytes.byteLength * 8) / segmentDuration));
-  const playlists = {
-    [masterName]: renderMasterPlaylist([{ uri: mediaName, bandwidth, averageBandwidth: bandwidth, codecs: AAC_LC_CODECS }]),
-    [mediaName]: renderMediaPlaylist({ targetDuration, mediaSequence: FIRST_MSN, discontinuitySequence: 0, segments: playlistSegments }),
-  };
-  for (const [name, body] of Object.entries(playlists)) files.set(`${CHANNEL_ID}/${name}`, Buffer.from(body, 'utf8'));
-  const state: ChannelState = {
-    version: 1,
-    targetDuration,
-    nextMsn: FIRST_MSN + WINDOW_SEGMENTS,
-    discontinuitySequence: 0,
-    nextPts: ((FIRST_MSN + WINDOW_SEGMENTS) * framesPerSegment * SAMPLES_PER_FRAME * PTS_TICKS_PER_SECOND) / SAMPLE_RATE,
-    window,
-    bandwidth: { [RENDITION_ID]: { peak: bandwidth, bits: bandwidth * segmentDuration * WINDOW_SEGMENTS, seconds: segmentDuration * WINDOW_SEGMENTS } },
-  };
-  return { files, playlists, segments, state };
-}
-
 async function writeContent(directory: string, files: Map<string, Uint8Array>): Promise<void> {
   for (const [path, bytes] of files) {
     const target = join(directory, path);
@@ -133,10 +47,79 @@ async function writeContent(directory: string, files: Map<string, Uint8Array>): 
   }
 }
 
+/**
+ * `--empty`: the same media playlist bytes (a Buffer, as onair sends) with the headers of
+ * `--headers` (onair's own, as JSON) from one Fastify route that does nothing else: the ceiling
+ * of a Fastify server on this machine (bench:origin --workers compares).
+ */
+async function buildEmptyRoute(body: Buffer, headers: Record<string, string>): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+  app.get('/:channel/:playlist', (request, reply) => {
+    reply.headers(headers).send(body);
+  });
+  return app;
+}
+
+/**
+ * `--workers N`: this script as the primary of N workers (src/origin/origin-cluster.ts, as
+ * `onair origin --workers` runs them) on one free port; the ready line names the primary.
+ */
+async function runPrimary(workers: number, argv: string[]): Promise<void> {
+  const port = await freeTcpPort();
+  const newestStart = Date.now() - 2000;
+  const { values } = parseArgs({ args: argv, options: { 'content-dir': { type: 'string' }, workers: { type: 'string' }, empty: { type: 'boolean' }, headers: { type: 'string' } } });
+  if (values['content-dir']) await writeContent(values['content-dir'], buildContent(newestStart).files);
+  const empty = values.empty ? ['--empty', ...(values.headers === undefined ? [] : ['--headers', values.headers])] : [];
+  cluster.setupPrimary({ args: [...empty, '--port', String(port), '--newest-start', String(newestStart)], silent: true });
+  const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const supervisor = new OriginCluster({ workers, logger: silent });
+  await supervisor.start();
+  const stop = (): void => void supervisor.stop().finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdin.on('end', stop).on('close', stop).resume();
+  process.stdout.write(`${JSON.stringify(readyLine(buildContent(newestStart), port))}\n`);
+}
+
+function readyLine(content: ReturnType<typeof buildContent>, port: number): OriginWorkerReady {
+  const newest = content.segments[content.segments.length - 1]!;
+  const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
+  return {
+    port,
+    pid: process.pid,
+    playlistPath: `/${CHANNEL_ID}/${mediaName}`,
+    segmentPath: `/${CHANNEL_ID}/${RENDITION_ID}/${newest.name}`,
+    segmentBytes: newest.bytes.byteLength,
+    playlistBytes: Buffer.byteLength(content.playlists[mediaName]!, 'utf8'),
+  };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { 'content-dir': { type: 'string' } } });
-  const content = buildContent();
+  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'content-dir': { type: 'string' },
+      workers: { type: 'string' },
+      empty: { type: 'boolean', default: false },
+      headers: { type: 'string' },
+      port: { type: 'string' },
+      'newest-start': { type: 'string' },
+    },
+  });
+  if (values.workers !== undefined && cluster.isPrimary) return runPrimary(Number(values.workers), argv);
+  const content = buildContent(values['newest-start'] === undefined ? undefined : Number(values['newest-start']));
   if (values['content-dir']) await writeContent(values['content-dir'], content.files);
+  const listenPort = values.port === undefined ? 0 : Number(values.port);
+  if (values.empty) {
+    const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
+    // `--headers`: onair's own answer headers (JSON), so both send the same response.
+    const headers = values.headers === undefined ? { 'content-type': 'application/vnd.apple.mpegurl' } : (JSON.parse(values.headers) as Record<string, string>);
+    const empty = await buildEmptyRoute(Buffer.from(content.playlists[mediaName]!, 'utf8'), headers);
+    await empty.listen({ host: '127.0.0.1', port: listenPort });
+    process.on('SIGTERM', () => void empty.close().finally(() => process.exit(0)));
+    return;
+  }
 
   const store = new MemoryStore();
   await store.start();
@@ -150,7 +133,12 @@ async function main(): Promise<void> {
     channels: [{ id: CHANNEL_ID, renditions: [RENDITION_ID] }],
     targetDurationSeconds: content.state.targetDuration,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: listenPort });
+  // A cluster worker: the primary reports readiness and owns stdin.
+  if (cluster.isWorker) {
+    process.on('SIGTERM', () => void app.close().finally(() => process.exit(0)));
+    return;
+  }
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('the origin is not listening on a TCP port');
 
@@ -165,16 +153,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.stdin.on('end', stop).on('close', stop).resume();
 
-  const newest = content.segments[content.segments.length - 1]!;
-  const mediaName = `${CHANNEL_ID}_${RENDITION_ID}.m3u8`;
-  const ready: OriginWorkerReady = {
-    port: address.port,
-    pid: process.pid,
-    playlistPath: `/${CHANNEL_ID}/${mediaName}`,
-    segmentPath: `/${CHANNEL_ID}/${RENDITION_ID}/${newest.name}`,
-    segmentBytes: newest.bytes.byteLength,
-    playlistBytes: Buffer.byteLength(content.playlists[mediaName]!, 'utf8'),
-  };
+  const ready = readyLine(content, address.port);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 

@@ -40,6 +40,7 @@ import { runWrk, WRK_PATH } from './wrk.js';
 import { headersToMirror, NGINX_PATH, nginxAvailable, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
 import type { OriginWorkerReady } from './origin-worker.js';
 import { formatTable, median } from './report.js';
+import { runWorkersBench } from './origin-workers.js';
 
 const WORKER_PATH = fileURLToPath(new URL('./origin-worker.js', import.meta.url));
 const RATIO_TARGET = 0.8;
@@ -58,6 +59,8 @@ interface BenchOptions {
   warmupSeconds: number;
   connections: number;
   profileDirectory: string | undefined;
+  /** `--workers N`: onair, an empty Fastify route and nginx in 1 and N workers (origin-workers.ts). */
+  workers: number | undefined;
 }
 
 interface Target {
@@ -91,6 +94,7 @@ function parseOptions(argv: string[]): BenchOptions {
       duration: { type: 'string' },
       connections: { type: 'string', default: '200' },
       profile: { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const positive = (name: string, text: string): number => {
@@ -104,6 +108,7 @@ function parseOptions(argv: string[]): BenchOptions {
     warmupSeconds: values.quick ? 1 : 2,
     connections: positive('connections', values.connections),
     profileDirectory: values.profile === undefined ? undefined : resolve(values.profile),
+    workers: values.workers === undefined ? undefined : positive('workers', values.workers),
   };
 }
 
@@ -213,6 +218,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  if (options.workers !== undefined) return runWorkersBench({ ...options, workers: options.workers });
   const started = performance.now();
   const scratch = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onair-bench-origin-'));
   const contentDirectory = join(scratch, 'www');

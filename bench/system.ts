@@ -71,6 +71,17 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** User + system CPU seconds of process `pid` and its children (a cluster's primary and workers, nginx's master and workers). */
+export function processTreeCpuSeconds(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone, or no children file: the process alone
+  }
+  return processCpuSeconds(pid) + children.reduce((total, child) => total + processTreeCpuSeconds(child), 0);
+}
+
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
 export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

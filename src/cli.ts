@@ -4,18 +4,21 @@
  * Config errors exit with status 2 and one message naming the key path;
  * SIGINT/SIGTERM stop everything cleanly, FFmpeg children included.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { formatBitrate, parseDurationSeconds } from './config/units.js';
 import { loadConfigFile } from './config/load-config.js';
-import { unauthenticatedListeners, type OnairConfig } from './config/config-schema.js';
+import { unauthenticatedListeners, workersSchema, type OnairConfig } from './config/config-schema.js';
 import { startDemo } from './demo.js';
 import { demoConfig } from './demo.js';
 import { isOnairError, OnairError } from './errors.js';
 import { createLogger as createProcessLogger } from './logging/create-logger.js';
 import { redactSecrets, redactUrl } from './logging/redact.js';
 import { startOnair } from './onair.js';
+import { CLUSTER_ADMIN_URL_ENV, startOriginCluster } from './onair-cluster.js';
+import { workerCount } from './origin/origin-cluster.js';
 import { runRecordCommand } from './recording/record-command.js';
 import { channelPathPrefix, signPath, TOKEN_PARAMETER } from './origin/signed-urls.js';
 
@@ -25,6 +28,7 @@ Commands:
   start    ingest and origin in one process
   ingest   packager only: reads the inputs, writes segments and playlists to the store
   origin   HTTP origin only: serves what the store holds (several may share one Redis)
+           [--workers N|auto]: N worker processes on the origin port (a Redis store); auto: one per core
   check    validate the config and print it resolved (exit 2 on error)
   sign     print a signed master playlist path of a protected channel:
            sign --config channels.yaml --channel fip [--ttl 3600 (seconds, or 30m, 2h)]
@@ -44,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       channel: { type: 'string' },
       ttl: { type: 'string', default: '3600' },
+      workers: { type: 'string' },
     },
   });
   const command = positionals[0];
@@ -74,9 +79,14 @@ async function main(argv: string[]): Promise<number> {
       err: (line) => process.stderr.write(`${line}\n`),
     });
   }
-  const logger = createLogger(config);
+  const workers = originWorkers(command, values.workers, config);
+  if (workers !== undefined && cluster.isPrimary) return runOriginCluster(config, values.config, workers);
+  const worker = cluster.isWorker ? cluster.worker : undefined;
+  const logger = worker ? createLogger(config).child({ worker: worker.id }) : createLogger(config);
   // Listen for signals before starting, so a stop during start-up still closes cleanly.
-  const stopRequested = firstSignal(logger);
+  // A worker stops on the primary's SIGTERM only: Ctrl+C reaches the primary, which stops it.
+  const stopRequested = firstSignal(logger, worker ? ['SIGTERM'] : undefined);
+  if (worker) process.on('SIGINT', () => undefined);
   // A rejection nothing handled is a bug somewhere: logged with a code and counted, never the end of every channel.
   let countRejection = (): void => undefined;
   const onUnhandledRejection = (reason: unknown): void => {
@@ -85,12 +95,45 @@ async function main(argv: string[]): Promise<number> {
     countRejection();
   };
   process.on('unhandledRejection', onUnhandledRejection);
-  const running = await startOnair({ config, configPath: values.config, role: command as 'start' | 'ingest' | 'origin', logger });
+  const running = await startOnair({
+    config,
+    configPath: values.config,
+    role: command as 'start' | 'ingest' | 'origin',
+    logger,
+    clusterWorker: worker ? { id: worker.id, adminUrl: process.env[CLUSTER_ADMIN_URL_ENV] ?? '' } : undefined,
+  });
   countRejection = () => running.metrics.unhandledRejections.inc();
   // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored),
   // and the TLS certificates and keys (a bad pair is logged and the old one kept).
   const reloadOnHangup = (): void => {
     void running.reloadCertificates();
+    running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
+  };
+  process.on('SIGHUP', reloadOnHangup);
+  await stopRequested;
+  process.off('SIGHUP', reloadOnHangup);
+  await stopLogged(logger, () => running.close());
+  return 0;
+}
+
+/** `--workers` (or `origin.workers`) of `onair origin`: the number of worker processes, or undefined for one process. */
+function originWorkers(command: string, flag: string | undefined, config: OnairConfig): number | undefined {
+  if (flag === undefined) return command === 'origin' && config.origin.workers !== undefined ? workerCount(config.origin.workers) : undefined;
+  if (command !== 'origin') throw new OnairError('ONAIR_CONFIG_INVALID', '--workers: only `onair origin` runs workers');
+  const parsed = workersSchema.safeParse(/^\d+$/.test(flag) ? Number(flag) : flag);
+  if (!parsed.success) throw new OnairError('ONAIR_CONFIG_INVALID', `--workers: ${parsed.error.issues[0]?.message ?? 'expected a number of workers or auto'}`);
+  if (config.store === 'memory') {
+    throw new OnairError('ONAIR_CONFIG_INVALID', '--workers: expected a Redis store: every worker is a process of its own, and the memory store is not shared');
+  }
+  return workerCount(parsed.data);
+}
+
+/** The primary of `onair origin --workers`: forks the workers, serves the admin listener, stops them all on a signal. */
+async function runOriginCluster(config: OnairConfig, configPath: string, workers: number): Promise<number> {
+  const logger = createLogger(config);
+  const stopRequested = firstSignal(logger);
+  const running = await startOriginCluster({ config, configPath, logger, workers });
+  const reloadOnHangup = (): void => {
     running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
   };
   process.on('SIGHUP', reloadOnHangup);
@@ -174,8 +217,8 @@ function describeConfig(config: OnairConfig, warnings: string[]): string {
   return `# onair: config is valid\n${notes}${warningLines}${stringify(printable)}`;
 }
 
-/** Resolves on the first SIGINT/SIGTERM; a second signal exits at once. */
-function firstSignal(logger: Logger): Promise<void> {
+/** Resolves on the first SIGINT/SIGTERM (or `signals`); a second signal exits at once. */
+function firstSignal(logger: Logger, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -187,8 +230,7 @@ function firstSignal(logger: Logger): Promise<void> {
       logger.info({ signal }, 'stopping');
       resolve();
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    for (const signal of signals) process.on(signal, onSignal);
   });
 }
 

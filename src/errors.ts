@@ -24,6 +24,7 @@ export const ERRORS = {
   ONAIR_RELOAD_INCOMPLETE: { status: 503, reply: 'reload_incomplete', meaning: 'a reload applied, but some channels did not start; the next reload tries them again' },
   ONAIR_RELOAD_UNAVAILABLE: { status: 409, reply: 'reload_unavailable', meaning: 'no reload now: the ingest is still starting or already closed, or was not started from a file' },
   ONAIR_PORT_IN_USE: { status: 500, reply: 'port_in_use', meaning: 'a listener cannot bind its address' },
+  ONAIR_WORKER_FAILED: { status: 500, reply: 'worker_failed', meaning: 'an origin worker (`--workers`) exited: before it listened (the start fails) or later (it is replaced)' },
   ONAIR_STORE_UNAVAILABLE: { status: 503, reply: 'store_unavailable', meaning: 'the store (Redis) cannot be reached or did not answer in time' },
   ONAIR_STORE_URL_INVALID: { status: 500, reply: 'store_url_invalid', meaning: 'the Redis URL cannot be used' },
   ONAIR_STORE_POLICY: { status: 500, reply: 'store_policy', meaning: "Redis's maxmemory-policy may evict onair's keys: set it to noeviction (or redis.allowEvictingPolicy)" },

@@ -21,7 +21,7 @@ import { originErrorHandler, sendError } from './http/error-replies.js';
 import type { startEncoder } from './ffmpeg/live-encoder.js';
 import { SegmentSchedule } from './hls/segment-schedule.js';
 import { instrumentStore } from './metrics/instrumented-store.js';
-import { metricsPlugin } from './metrics/metrics-plugin.js';
+import { metricsPlugin, type MetricsExposition } from './metrics/metrics-plugin.js';
 import { OnairMetrics } from './metrics/onair-metrics.js';
 import type { ListenersControl } from './origin/listeners-plugin.js';
 import type { OriginChannel } from './origin/origin-plugin.js';
@@ -74,6 +74,11 @@ export interface StartOptions {
   /** An already-built store (tests share one between two runtimes). */
   store?: Store;
   startEncoder?: typeof startEncoder;
+  /**
+   * A worker of `onair origin --workers` (src/onair-cluster.ts): no port preflight and no admin
+   * listener of its own (the primary's, at `adminUrl`, serves every worker's metrics summed).
+   */
+  clusterWorker?: { id: number; adminUrl: string };
 }
 
 export async function startOnair(options: StartOptions): Promise<RunningOnair> {
@@ -84,7 +89,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   const originTls = role !== 'ingest' ? await tlsListener(config.origin.tls, 'origin.tls') : undefined;
   const adminTls = await tlsListener(config.admin.tls, 'admin.tls');
   const certificateReloaders: CertificateReloader[] = [];
-  await checkPortsFree(config, role);
+  // A worker shares the port the primary checked (and holds).
+  if (!options.clusterWorker) await checkPortsFree(config, role);
   const store = options.store ?? createStore(config.store, logger, { allowEvictingPolicy: config.redis.allowEvictingPolicy });
   const ownsStore = options.store === undefined;
   const stops: (() => Promise<void>)[] = [];
@@ -102,6 +108,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     }
   };
   const metrics = new OnairMetrics();
+  if (options.clusterWorker) metrics.answerClusterPrimary();
   // Every role reads and writes through this: store latency and errors become metrics.
   const measuredStore = instrumentStore(store, (operation, seconds, failed) => metrics.observeStoreCall(operation, seconds, failed));
   let origin: FastifyInstance | undefined;
@@ -177,20 +184,28 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       metrics.watchOrigin(origin.onairOrigin);
       metrics.watchListeners(origin.onairListeners);
       metrics.watchMounts(origin.onairMounts);
+      if (options.clusterWorker) {
+        // Which worker answered (docs/architecture.md, "The origin on every core"); raw Node, no Fastify hook per request.
+        const workerId = String(options.clusterWorker.id);
+        origin.server.prependListener('request', (_request, response) => response.setHeader('onair-worker', workerId));
+      }
       originUrl = await origin.listen({ host: config.origin.host, port: config.origin.port });
       logger.info({ url: originUrl }, 'origin listening');
     }
     // Bound before the ingest starts, so the channel status the leader stores names it.
-    const admin = await buildAdmin({
-      metrics,
-      api: apiEnabled && config.api.port === undefined ? apiOptions : undefined,
-      listeners: origin?.onairListeners,
-      logger: logger.child({ component: 'admin' }),
-      tls: adminTls,
-    });
-    stops.push(() => admin.close());
-    if (adminTls) certificateReloaders.push(new CertificateReloader(admin.server as unknown as TlsServer, adminTls, logger.child({ component: 'admin' })));
-    const adminUrl = await listenAdmin(admin, adminAddress(config, role), logger);
+    let adminUrl = options.clusterWorker?.adminUrl ?? '';
+    if (!options.clusterWorker) {
+      const admin = await buildAdmin({
+        metrics,
+        api: apiEnabled && config.api.port === undefined ? apiOptions : undefined,
+        listeners: origin?.onairListeners,
+        logger: logger.child({ component: 'admin' }),
+        tls: adminTls,
+      });
+      stops.push(() => admin.close());
+      if (adminTls) certificateReloaders.push(new CertificateReloader(admin.server as unknown as TlsServer, adminTls, logger.child({ component: 'admin' })));
+      adminUrl = await listenAdmin(admin, adminAddress(config, role), logger);
+    }
     if (role !== 'origin') {
       // Jobs and retention act on the channels this process leads, fenced by its lease.
       const leaseOf = (channel: string): string | undefined => ingest?.channels.get(channel)?.leadership.token;
@@ -214,7 +229,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       logger.info({ channels: config.channels.map((channel) => channel.id) }, 'ingest started');
     }
     let apiUrl = apiEnabled ? adminUrl : undefined;
-    if (apiEnabled && config.api.port !== undefined) {
+    if (apiEnabled && config.api.port !== undefined && !options.clusterWorker) {
       const server = Fastify({ logger: false });
       await server.register(controlApi, { ...apiOptions, prefix: '/api' });
       stops.push(() => server.close());
@@ -232,7 +247,15 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
 }
 
 /** The admin listener: /metrics, the control API (when on and not on `api.port`), and the listener counts' routes of an origin. */
-async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOptions; listeners?: ListenersControl; logger: Logger; tls?: TlsListenerOptions }): Promise<FastifyInstance> {
+export async function buildAdmin(options: {
+  metrics: OnairMetrics;
+  api?: ControlApiOptions;
+  listeners?: ListenersControl;
+  logger: Logger;
+  tls?: TlsListenerOptions;
+  /** What GET /metrics serves instead of `metrics` (the primary of `--workers`: every worker's, summed). */
+  exposition?: MetricsExposition;
+}): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: options.logger,
     // Prometheus scrapes every few seconds: no log line per request.
@@ -248,7 +271,7 @@ async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOpti
   try {
     admin.setErrorHandler(originErrorHandler);
     admin.setNotFoundHandler((request, reply) => sendError(reply, 404, 'no such resource'));
-    await admin.register(metricsPlugin, { metrics: options.metrics, serveMetrics: true, countRequests: false });
+    await admin.register(metricsPlugin, { metrics: options.metrics, serveMetrics: true, countRequests: false, exposition: options.exposition });
     if (options.api) await admin.register(controlApi, { ...options.api, prefix: '/api' });
     if (options.listeners) await admin.register(options.listeners.adminRoutes);
   } catch (error) {
@@ -262,7 +285,7 @@ async function buildAdmin(options: { metrics: OnairMetrics; api?: ControlApiOpti
  * Binds the admin listener on the first of `address.ports` that is free (one port: that one,
  * checked free by the preflight) and logs where, so an operator knows what to scrape.
  */
-async function listenAdmin(admin: FastifyInstance, address: ReturnType<typeof adminAddress>, logger: Logger): Promise<string> {
+export async function listenAdmin(admin: FastifyInstance, address: ReturnType<typeof adminAddress>, logger: Logger): Promise<string> {
   const { host, ports, where } = address;
   for (const [index, port] of ports.entries()) {
     try {
@@ -293,7 +316,7 @@ function encryptedChannelIds(config: OnairConfig): Set<string> {
   return new Set(config.channels.filter((channel) => channel.encryption !== undefined).map((channel) => channel.id));
 }
 
-function originChannels(config: OnairConfig): OriginChannel[] {
+export function originChannels(config: OnairConfig): OriginChannel[] {
   return config.channels.map((channel) => ({ id: channel.id, renditions: channel.renditions.map((rendition) => rendition.id) }));
 }
 

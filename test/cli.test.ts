@@ -287,3 +287,19 @@ t.test('two ingests on one host with the default admin settings both start, each
   }
   t.match(second.output(), /"msg":"admin listening/, 'the second says where it listens');
 });
+
+t.test('origin --workers refuses a bad count, another command, and the memory store, before starting anything', async (t) => {
+  const memory = await configFile(t, channelsYaml({ port: await freeTcpPort(), srtPort: await freeUdpPort() }));
+  const redis = await configFile(t, channelsYaml({ port: await freeTcpPort(), srtPort: await freeUdpPort(), store: 'redis://127.0.0.1:1/0' }));
+  const cases: [string[], RegExp][] = [
+    [['origin', '--config', memory, '--workers', '2'], /--workers: expected a Redis store/],
+    [['origin', '--config', redis, '--workers', '0'], /--workers: expected a number of workers between 1 and 64/],
+    [['origin', '--config', redis, '--workers', 'many'], /--workers: expected a number of workers/],
+    [['start', '--config', redis, '--workers', '2'], /--workers: only `onair origin` runs workers/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runCli(args);
+    t.equal(result.code, 2, args.join(' '));
+    t.match(result.stderr, message);
+  }
+});

@@ -337,6 +337,12 @@ function reportOpusFlacProblems(
 
 const httpUrlSchema = httpUrlString();
 
+/** Worker processes of `onair origin` (`origin.workers`, `--workers`). */
+export const MAX_ORIGIN_WORKERS = 64;
+export const workersSchema = z.union([wholeNumber('a number of workers', 1, MAX_ORIGIN_WORKERS), z.literal('auto')], {
+  error: `expected a number of workers between 1 and ${MAX_ORIGIN_WORKERS}, or auto`,
+});
+
 const storeSchema = z
   .string({ error: 'expected "memory" or a redis:// URL' })
   .refine((value) => value === 'memory' || /^(rediss?|redis-sentinel|redis-cluster):\/\/[^\s]+$/.test(value), {
@@ -539,6 +545,11 @@ export const configSchema = z
           .strict()
           .optional(),
         progressive: progressiveSchema,
+        /**
+         * `onair origin` on several cores (src/origin/origin-cluster.ts): this many worker
+         * processes share the origin port, or `auto` (one per available core). Absent: one process.
+         */
+        workers: workersSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -652,6 +663,7 @@ export const configSchema = z
     reportPartsLongerThanSegments(config, context);
     reportSignedChannelsWithoutKey(config, context);
     reportUnknownTierChannels(config, context);
+    reportWorkersWithoutSharedStore(config, context);
   });
 
 export type OnairConfig = z.output<typeof configSchema>;
@@ -716,6 +728,12 @@ function reportUnknownTierChannels(config: { entitlements?: { tiers: Record<stri
       if (!known.has(id)) context.addIssue({ code: 'custom', path: ['entitlements', 'tiers', tier, index], message: `no channel "${id}" in channels` });
     });
   }
+}
+
+/** Origin workers are separate processes: with the memory store each would serve an empty store of its own. */
+function reportWorkersWithoutSharedStore(config: { store: string; origin: { workers?: number | 'auto' } }, context: z.RefinementCtx): void {
+  if (config.origin.workers === undefined || config.store !== 'memory') return;
+  context.addIssue({ code: 'custom', path: ['origin', 'workers'], message: 'expected a Redis store: every worker is a process of its own, and the memory store is not shared' });
 }
 
 /**

@@ -17,14 +17,23 @@ export interface MetricsPluginOptions {
   serveMetrics: boolean;
   /** Count this instance's answers as origin requests (the origin); the admin listener does not. */
   countRequests: boolean;
+  /** What GET /metrics serves; default `metrics.registry` (the primary of `--workers` sums its workers'). */
+  exposition?: MetricsExposition;
+}
+
+/** A Prometheus text exposition: a prom-client Registry, or the cluster primary's aggregate. */
+export interface MetricsExposition {
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   const { metrics } = options;
   if (options.serveMetrics) {
+    const exposition: MetricsExposition = options.exposition ?? metrics.registry;
     fastify.get('/metrics', async (request, reply) => {
-      const text = await metrics.registry.metrics();
-      return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+      const text = await exposition.metrics();
+      return reply.header('content-type', exposition.contentType).header('cache-control', 'no-store').send(text);
     });
   }
   if (!options.countRequests) return;

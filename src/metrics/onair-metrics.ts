@@ -6,7 +6,7 @@
  * recorded as it happens. Names follow Prometheus conventions (`_total`, `_seconds`,
  * base units); README "Metrics" lists them.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PackagerStats, SegmentTiming } from '../hls/channel-packager.js';
 import type { InputStats } from '../ingest/input-worker.js';
 import type { ListenerCounts, ListenersControl } from '../origin/listeners-plugin.js';
@@ -79,6 +79,17 @@ export class OnairMetrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name);
     }
+  }
+
+  /**
+   * In a worker of `onair origin --workers`: answer the primary's AggregatorRegistry with this
+   * registry (docs/architecture.md, "The origin on every core"). Counters and per-process
+   * gauges are summed there; gauges read from the shared store take the max (`aggregator`).
+   */
+  answerClusterPrimary(): void {
+    AggregatorRegistry.setRegistries([this.registry]);
+    // The constructor adds the worker's listener for the primary's requests.
+    new AggregatorRegistry();
   }
 
   /** Called around every store call (see instrumented-store.ts). */
@@ -369,6 +380,8 @@ export class OnairMetrics {
       help: 'Distinct listeners of a channel (each once, whatever rendition) over the last 1–2 target durations',
       labelNames: ['channel'] as const,
       registers,
+      // Read from the store, so every worker of a cluster reports the same count: not a sum.
+      aggregator: 'max',
       async collect() {
         this.reset();
         const counts = await read();
@@ -380,6 +393,7 @@ export class OnairMetrics {
       help: 'Distinct listeners of a rendition (one who switched counts in both)',
       labelNames: ['channel', 'rendition'] as const,
       registers,
+      aggregator: 'max',
       async collect() {
         this.reset();
         const counts = await read();
