@@ -11,6 +11,7 @@
  * SIGHUP is passed to every worker (each reloads its config) and re-read here for the
  * listener counts' channels.
  */
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
@@ -23,7 +24,8 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import { listenersPlugin } from './origin/listeners-plugin.js';
 import { OriginCluster } from './origin/origin-cluster.js';
 import { adminAddress, checkPortsFree } from './preflight.js';
-import { buildAdmin, listenAdmin, originChannels, targetDurationOf } from './onair.js';
+import { buildAdmin, listenAdmin, originChannels, targetDurationOf, tlsListener } from './onair.js';
+import { CertificateReloader } from './origin/tls-listener.js';
 import { createStore } from './store/create-store.js';
 
 /** The environment variable that tells a worker where the primary's admin listener is. */
@@ -85,7 +87,10 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
             requestsPerMinute: config.origin.limits.apiRequestsPerMinute,
           }
         : undefined;
+    // The admin listener is the primary's: its HTTPS (admin.tls) is read and reloaded here; each worker reads origin.tls.
+    const adminTls = await tlsListener(config.admin.tls, 'admin.tls');
     const admin = await buildAdmin({
+      tls: adminTls,
       metrics: new OnairMetrics(),
       listeners: counts.onairListeners,
       logger: logger.child({ component: 'admin' }),
@@ -96,6 +101,7 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
       },
     });
     stops.push(() => admin.close());
+    const adminCertificates = adminTls ? new CertificateReloader(admin.server as unknown as TlsServer, adminTls, logger.child({ component: 'admin' })) : undefined;
     const adminUrl = await listenAdmin(admin, adminAddress(config, 'origin'), logger);
     if (api && config.api.port !== undefined) {
       const server = Fastify({ logger: false });
@@ -112,6 +118,7 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
     logger.info({ workers, port: config.origin.port }, 'origin workers listening');
     const reload = async (): Promise<void> => {
       for (const worker of running.workers()) worker.process.kill('SIGHUP');
+      await adminCertificates?.reload();
       config = await loadConfigFile(options.configPath);
     };
     return { adminUrl, cluster, reload, close };

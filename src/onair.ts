@@ -303,7 +303,7 @@ export async function listenAdmin(admin: FastifyInstance, address: ReturnType<ty
 }
 
 /** The TLS of a listener with its pair read now, or none when the listener is plain HTTP. */
-async function tlsListener(settings: OnairConfig['origin']['tls'], keyPath: string): Promise<TlsListenerOptions | undefined> {
+export async function tlsListener(settings: OnairConfig['origin']['tls'], keyPath: string): Promise<TlsListenerOptions | undefined> {
   return settings ? { settings, keyPath, pair: await readTlsPair(settings, keyPath) } : undefined;
 }
 

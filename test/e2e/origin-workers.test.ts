@@ -9,10 +9,13 @@
  * expire (the store notification reached each); /metrics on the primary's admin listener
  * sums both workers' request counters; listener counts are exact with listeners on both
  * workers (progressive connections and HLS sessions); a SIGKILLed worker is replaced; SIGTERM
- * to the primary stops every worker. Build first: `npx tsc -p tsconfig.build.json`.
+ * to the primary stops every worker. The primary's admin listener serves HTTPS (`admin.tls`, a
+ * test CA's certificate), as the one admin port of the cluster. Build first: `npx tsc -p tsconfig.build.json`.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { pino } from 'pino';
 import t from 'tap';
 import { buildContent, CHANNEL_ID, RENDITION_ID, SEGMENT_TTL_SECONDS } from '../../bench/origin-content.js';
@@ -22,6 +25,7 @@ import { testConfig, waitFor } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
 import { openStream, type StreamListener } from '../helpers/progressive-listener.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { makeTestCa } from '../helpers/test-certificates.js';
 
 /** 12 s segments: a target duration of 12 s, so a subscribed worker keeps a playlist 6 s without a notification. */
 const SEGMENT_SECONDS = 12;
@@ -39,10 +43,26 @@ for (const segment of content.segments) await store.putSegment(CHANNEL_ID, RENDI
 await store.publish({ channel: CHANNEL_ID, playlists: content.playlists, state: JSON.stringify(content.state) });
 
 const base = await testConfig({ store: redis.url, segmentSeconds: SEGMENT_SECONDS, channel: { renditions: [{ id: RENDITION_ID, bitrate: '128k' }] } });
-const config = resolveConfig({ ...base, origin: { ...base.origin, workers: 2 } });
+const ca = await makeTestCa(t);
+const adminPair = await ca.issue('admin', '5A01');
+const config = resolveConfig({ ...base, origin: { ...base.origin, workers: 2 }, admin: { ...base.admin, tls: { certFile: adminPair.certFile, keyFile: adminPair.keyFile } } });
 const port = config.origin.port;
 const origin = await startOnairProcess(t, { role: 'origin', config, readyPattern: /"msg":"origin workers listening"/, readyTimeoutMs: 30_000 });
-const adminUrl = /"url":"(http:\/\/[^"]+)","msg":"admin listening"/.exec(origin.output())![1]!;
+const adminUrl = /"url":"(https:\/\/[^"]+)","msg":"admin listening"/.exec(origin.output())![1]!;
+
+/** GET on the primary's HTTPS admin listener, trusting the test CA. */
+function adminGet(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpsGet(`${adminUrl}${path}`, { ca: readFileSync(ca.caFile), servername: 'localhost' }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      response.on('error', reject);
+    });
+    outgoing.on('error', reject);
+    outgoing.setTimeout(10_000, () => outgoing.destroy(new Error(`GET ${path}: no answer in 10 s`)));
+  });
+}
 
 interface Answer {
   status: number;
@@ -86,7 +106,7 @@ async function servedByEach(workers: string[], body: string, timeoutMs: number):
 }
 
 async function metricsText(): Promise<string> {
-  return (await fetch(`${adminUrl}/metrics`)).text();
+  return adminGet('/metrics');
 }
 
 function metricValue(text: string, series: string): number | undefined {
@@ -136,7 +156,7 @@ t.test('listener counts are exact with listeners on both workers', async (t) => 
 
   // Each worker reports its own progressive connections every 5 s; HLS ids are flushed every second.
   const counts = await waitFor('exact listener counts', async () => {
-    const body = (await (await fetch(`${adminUrl}/listeners.json`)).json()) as { channels: Record<string, { total: number; progressive?: { total: number } }> };
+    const body = JSON.parse(await adminGet('/listeners.json')) as { channels: Record<string, { total: number; progressive?: { total: number } }> };
     const channel = body.channels[CHANNEL_ID];
     return channel?.progressive?.total === 4 && channel.total >= sessions.length ? channel : undefined;
   }, 20_000).catch(() => undefined);
