@@ -99,8 +99,9 @@ t.test('a key needs the token: 403 ONAIR_KEY_FORBIDDEN, never cached; with it, 1
   t.equal(served.status, 200);
   t.equal(served.headers.get('cache-control'), 'private, no-store');
   t.equal((await served.arrayBuffer()).byteLength, 16);
-  const mount = await fetch(`${base}/fip-hifi.aac`);
-  t.equal(mount.status, 404, 'no progressive mount: its stored segments are ciphertext');
+  t.equal((await fetch(`${base}/fip-hifi.aac`)).status, 403, "a signed channel's mount needs its token first");
+  const mount = await fetch(`${base}/fip-hifi.aac?token=${token}`);
+  t.equal(mount.status, 404, 'no progressive mount even with the token: its stored segments are ciphertext');
   await mount.body?.cancel();
 });
 
