@@ -136,7 +136,9 @@ function trafSamples(view: DataView, moofStart: number, start: number, end: numb
  */
 export function cryptChunkCbcs(chunk: Uint8Array, iv: Uint8Array, cipher: CbcBlockCipher): Uint8Array {
   checkSixteen('the IV', iv);
-  const out = chunk.slice();
+  // A copy (a Buffer's slice() would be a view: the caller's clear bytes must stay clear).
+  const out = new Uint8Array(chunk.length);
+  out.set(chunk);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const samples: [number, number][] = [];
   let moofStart: number | undefined;

@@ -111,6 +111,9 @@ t.test('a chunk: only sample bytes change, each from the IV again; decryption re
   cryptSampleCbcs(first, PROTECTION.constantIv, encrypt);
   t.ok(Buffer.from(sealed).includes(Buffer.from(first)), 'the second sample encrypted on its own is in the chunk');
   t.equal(sha256(joinParts(chunks.map((chunk) => cryptChunkCbcs(chunk, PROTECTION.constantIv, encrypt)))), 'ff5822259b2a1347ef0e707fac18009d9607741c5cfe604f39d8426210a418d1', 'golden bytes of the encrypted chunks');
+  const asBuffer = Buffer.from(chunks[0]!);
+  cryptChunkCbcs(asBuffer, PROTECTION.constantIv, encrypt);
+  t.same(new Uint8Array(asBuffer), chunks[0], "a Buffer's clear bytes stay clear (the result is a copy, not a view)");
   t.throws(() => cryptChunkCbcs(chunks[0]!.subarray(0, chunks[0]!.length - 3), PROTECTION.constantIv, encrypt), RangeError, 'a cut chunk is refused');
 });
 
