@@ -13,6 +13,7 @@
  * docs/architecture.md, "Content encryption".
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { cryptChunkCbcs, type CbcBlockCipher } from '../media/cbcs.js';
 import type { ContentKeyStore } from '../store/store.js';
 
 /** Segments per key when `keyRotationSegments` is not set. */
@@ -43,6 +44,27 @@ export function encryptAes128Cbc(bytes: Uint8Array, key: Uint8Array, iv: Uint8Ar
 export function decryptAes128Cbc(bytes: Uint8Array, key: Uint8Array, iv: Uint8Array): Uint8Array {
   const decipher = createDecipheriv('aes-128-cbc', key, iv);
   return Buffer.concat([decipher.update(bytes), decipher.final()]);
+}
+
+/** AES-128-CBC without padding, of whole blocks: the cipher src/media/cbcs.ts is given (it keeps node:crypto out of src/media). */
+export function aes128CbcBlocks(key: Uint8Array, direction: 'encrypt' | 'decrypt'): CbcBlockCipher {
+  return (blocks, iv) => {
+    const cipher = direction === 'encrypt' ? createCipheriv('aes-128-cbc', key, iv) : createDecipheriv('aes-128-cbc', key, iv);
+    cipher.setAutoPadding(false);
+    return Buffer.concat([cipher.update(blocks), cipher.final()]);
+  };
+}
+
+/**
+ * CMAF cbcs of fMP4 chunks (segments and parts alike, each sample on its own from the constant
+ * IV, so a segment's parts sealed one by one are the segment sealed whole): the seal and open
+ * an `encryption: cbcs` channel's publisher would use with a key and the IV of its init's tenc.
+ * docs/architecture.md, "Content encryption".
+ */
+export function cbcsSealer(keyId: number, key: Uint8Array, constantIv: Uint8Array): SegmentSealer {
+  const encrypt = aes128CbcBlocks(key, 'encrypt');
+  const decrypt = aes128CbcBlocks(key, 'decrypt');
+  return { keyId, seal: (bytes) => cryptChunkCbcs(bytes, constantIv, encrypt), open: (bytes) => cryptChunkCbcs(bytes, constantIv, decrypt) };
 }
 
 /** How one segment (and its parts) is encrypted: the key and IV of its period. */

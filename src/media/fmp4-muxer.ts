@@ -21,6 +21,7 @@
  * docs/architecture.md, "CMAF container".
  */
 import { parseAdtsHeader, sampleRateIndex } from './adts.js';
+import { clearKeyPsshBox, sinfBox, type CbcsProtection } from './cbcs.js';
 import { flacSpecificBoxBody, parseFlacFrameHeader } from './flac.js';
 import { nowPlayingId3Tag } from './id3.js';
 import { box, cString, descriptor, fourCc, fourCcCode, fullBox, packedLanguage, u16, u24, u32, u64, u8, UNITY_MATRIX, zeros, type BoxPart } from './mp4-boxes.js';
@@ -179,8 +180,15 @@ export function flacSpecificBox(format: AudioTrackFormat): Uint8Array {
   return fullBox('dfLa', 0, 0, flacSpecificBoxBody({ sampleRate: format.sampleRate, channelCount: format.channelCount, bitsPerSample: format.bitsPerSample ?? 16 }));
 }
 
-/** The one sample entry of the track: `mp4a` + `esds` (AAC, MP3), `Opus` + `dOps`, `fLaC` + `dfLa`. */
-export function sampleEntry(format: AudioTrackFormat): Uint8Array {
+/**
+ * The one sample entry of the track: `mp4a` + `esds` (AAC, MP3), `Opus` + `dOps`, `fLaC` + `dfLa`;
+ * with a cbcs protection (AAC only), `enca` + `esds` + `sinf` (src/media/cbcs.ts).
+ */
+export function sampleEntry(format: AudioTrackFormat, protection?: CbcsProtection): Uint8Array {
+  if (protection) {
+    if (format.codec !== 'aac') throw new RangeError(`cbcs protection is written for AAC tracks only, not ${format.codec}`);
+    return audioSampleEntry('enca', format, esdsBox(format), sinfBox('mp4a', protection));
+  }
   switch (format.codec) {
     case 'aac':
     case 'mp3':
@@ -199,8 +207,12 @@ export function ftypBox(format: AudioTrackFormat): Uint8Array {
   return box('ftyp', fourCc(brands[0]!), u32(0), ...brands.map(fourCc));
 }
 
-/** The init segment: ftyp + moov (mvhd, trak, mvex/trex) with empty sample tables (§8.8.1: the samples are in the fragments). */
-export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
+/**
+ * The init segment: ftyp + moov (mvhd, trak, mvex/trex) with empty sample tables (§8.8.1: the
+ * samples are in the fragments); with a cbcs protection, an `enca` sample entry and a ClearKey
+ * `pssh` after mvex (docs/architecture.md, "Content encryption").
+ */
+export function initSegmentFor(format: AudioTrackFormat, protection?: CbcsProtection): Uint8Array {
   const mvhd = fullBox('mvhd', 0, 0,
     u32(0), u32(0), // creation and modification time
     u32(MOVIE_TIMESCALE), u32(0), // timescale, duration (unknown: live)
@@ -214,7 +226,7 @@ export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
   const smhd = fullBox('smhd', 0, 0, u16(0), u16(0)); // balance, reserved
   const dinf = box('dinf', fullBox('dref', 0, 0, u32(1), fullBox('url ', 0, 0x1))); // media in this file
   const stbl = box('stbl',
-    fullBox('stsd', 0, 0, u32(1), sampleEntry(format)),
+    fullBox('stsd', 0, 0, u32(1), sampleEntry(format, protection)),
     fullBox('stts', 0, 0, u32(0)),
     fullBox('stsc', 0, 0, u32(0)),
     fullBox('stsz', 0, 0, u32(0), u32(0)),
@@ -222,7 +234,7 @@ export function initSegmentFor(format: AudioTrackFormat): Uint8Array {
   const trak = box('trak', tkhd, box('mdia', mdhd, hdlr, box('minf', smhd, dinf, stbl)));
   // trex: sample description 1, no default duration or size (each tfhd/trun says), flags 0 (sync samples).
   const mvex = box('mvex', fullBox('trex', 0, 0, u32(TRACK_ID), u32(1), u32(0), u32(0), u32(0)));
-  const moov = box('moov', mvhd, trak, mvex);
+  const moov = protection ? box('moov', mvhd, trak, mvex, clearKeyPsshBox([protection.keyId])) : box('moov', mvhd, trak, mvex);
   const ftyp = ftypBox(format);
   const init = new Uint8Array(ftyp.length + moov.length);
   init.set(ftyp);

@@ -10,7 +10,8 @@ import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { parseContentKeyName, parseSegmentUri, partName, segmentName } from '../../src/hls/published-names.js';
-import { ContentKeys, contentKeyId, contentKeyIv, decryptAes128Cbc, encryptAes128Cbc } from '../../src/hls/segment-encryption.js';
+import { aes128CbcBlocks, cbcsSealer, ContentKeys, contentKeyId, contentKeyIv, decryptAes128Cbc, encryptAes128Cbc } from '../../src/hls/segment-encryption.js';
+import { Fmp4Muxer } from '../../src/media/fmp4-muxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { FrameSource } from '../helpers/aac-frames.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -33,6 +34,26 @@ t.test('AES-128-CBC matches NIST SP 800-38A F.2.1 and pads with PKCS7', async (t
     t.same(Buffer.from(decryptAes128Cbc(round, key, iv)), bytes);
   }
   t.throws(() => decryptAes128Cbc(sealed, Buffer.alloc(16, 1), iv), 'a wrong key fails the padding check');
+});
+
+t.test('cbcs: the block cipher is AES-128-CBC without padding (NIST F.2.1); a segment sealed whole is its parts sealed one by one', async (t) => {
+  const key = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
+  const iv = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+  const plain = Buffer.from('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51', 'hex');
+  const sealed = Buffer.from(aes128CbcBlocks(key, 'encrypt')(plain, iv));
+  t.equal(sealed.toString('hex'), '7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2', 'no padding block');
+  t.same(Buffer.from(aes128CbcBlocks(key, 'decrypt')(sealed, iv)), plain);
+  const source = new FrameSource([300]);
+  const frames = Array.from({ length: 40 }, (_, index) => ({ data: source.next()[0]!.data, pts: index * 1920, durationTicks: 1920 }));
+  const muxer = new Fmp4Muxer({ codec: 'aac' });
+  const parts = [frames.slice(0, 13), frames.slice(13, 26), frames.slice(26)].map((run) => muxer.muxSegment(run));
+  const sealer = cbcsSealer(3, key, iv);
+  const whole = Buffer.concat(parts);
+  const sealedWhole = sealer.seal(whole);
+  t.same(Buffer.from(sealedWhole), Buffer.concat(parts.map((part) => sealer.seal(part))), 'the parts sealed one by one are the segment sealed whole');
+  t.not(Buffer.from(sealedWhole).toString('hex'), whole.toString('hex'), 'sealing changed the bytes');
+  t.same(Buffer.from(sealer.open(sealedWhole)), whole, 'open restores the clear segment');
+  t.equal(sealer.keyId, 3);
 });
 
 t.test('a key period is keyRotationSegments MSNs; its IV is its id, big-endian', async (t) => {
