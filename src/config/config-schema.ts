@@ -284,8 +284,11 @@ const channelSchema = z
     recordRetention: retentionSchema.optional(),
     /** What its progressive mounts announce (icy-* headers, /status-json.xsl); see icySchema. */
     icy: icySchema.optional(),
-    /** Content encryption (docs/architecture.md, "Content encryption"): `aes-128` encrypts every TS segment and part whole. */
-    encryption: z.enum(['aes-128'], { error: 'expected "aes-128"' }).optional(),
+    /**
+     * Content encryption (docs/architecture.md, "Content encryption"): `aes-128` encrypts every TS segment and part whole;
+     * `cbcs` (fMP4 channels of AAC renditions) encrypts their samples, CMAF cbcs (SAMPLE-AES in HLS, ClearKey in DASH).
+     */
+    encryption: z.enum(['aes-128', 'cbcs'], { error: 'expected "aes-128" or "cbcs"' }).optional(),
     /** Segments per content key: keys rotate every this many segments (default 10). */
     keyRotationSegments: wholeNumber('a number of segments', 1, 100_000).optional(),
   })
@@ -687,14 +690,27 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
  * An encrypted channel's keys are served only against its signed token, so it must be signed;
  * `aes-128` is for MPEG-TS segments; recordings (stitched from stored segments) stay clear channels' only.
  */
-function reportEncryptionProblems(channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; record: boolean }, context: z.RefinementCtx): void {
+function reportEncryptionProblems(
+  channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; record: boolean; renditions: readonly { codec: string }[] },
+  context: z.RefinementCtx,
+): void {
   if (channel.encryption === undefined) {
     if (channel.keyRotationSegments !== undefined) context.addIssue({ code: 'custom', path: ['keyRotationSegments'], message: 'needs encryption' });
     return;
   }
   if (channel.access !== 'signed') context.addIssue({ code: 'custom', path: ['encryption'], message: 'an encrypted channel needs access: signed (its keys are served against its token)' });
-  if (channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });
+  if (channel.encryption === 'aes-128' && channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });
+  if (channel.encryption === 'cbcs') reportCbcsProblems(channel, context);
   if (channel.record) context.addIssue({ code: 'custom', path: ['record'], message: 'recordings of an encrypted channel are not supported' });
+}
+
+/** CMAF cbcs protects fMP4 AAC tracks only (src/media/cbcs.ts): the channel is fMP4, its renditions AAC. */
+function reportCbcsProblems(channel: { container: string; renditions: readonly { codec: string }[] }, context: z.RefinementCtx): void {
+  if (channel.container !== 'fmp4') context.addIssue({ code: 'custom', path: ['encryption'], message: 'cbcs encrypts fMP4 segments: expected container: fmp4' });
+  channel.renditions.forEach((rendition, index) => {
+    if (rendition.codec === 'aac') return;
+    context.addIssue({ code: 'custom', path: ['renditions', index, 'codec'], message: `cbcs protects AAC renditions only, not "${rendition.codec}"` });
+  });
 }
 
 function reportPartsLongerThanSegments(config: { hls: { segmentSeconds: number }; channels: ChannelConfig[] }, context: z.RefinementCtx): void {

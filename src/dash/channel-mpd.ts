@@ -17,6 +17,8 @@
  * in the MPD's timing at the wall-clock end of its audio, as it does in HLS.
  */
 import type { ChannelState } from '../hls/sequence-state.js';
+import { contentKeyId, cbcsKeyIdOf, DEFAULT_KEY_ROTATION_SEGMENTS } from '../hls/segment-encryption.js';
+import { uuidText } from '../media/cbcs.js';
 import { samplesToTicks, ticksToSamples } from '../media/pts.js';
 import { renderMpd, type Mpd, type MpdAdaptationSet, type MpdPeriod } from './mpd-writer.js';
 
@@ -25,6 +27,9 @@ export interface MpdChannel {
   id: string;
   sampleRate: number;
   renditions: readonly { id: string; codec?: string; bitrate: number }[];
+  /** `cbcs`: a Period per key period, each with its init segment and its KID's ContentProtection (docs/architecture.md, "Content encryption"). */
+  encryption?: 'aes-128' | 'cbcs';
+  keyRotationSegments?: number;
 }
 
 /** A segment as the live window and the DVR window list it. */
@@ -106,13 +111,29 @@ function describeMpd(
     audioSamplingRate: channel.sampleRate,
     adaptationSets,
     // Both windows end with the newest segment, right before the state's next PTS.
-    periods: periodsOf(listed, state.nextPts, discontinuitySequence, channel.sampleRate),
+    periods: periodsOf(listed, state.nextPts, discontinuitySequence, channel.sampleRate, cbcsKeyPeriods(channel)),
     utcTimingUrl: UTC_TIMING_PATH,
   };
 }
 
-/** The listed segments cut into Periods at each discontinuity and run change. */
-function periodsOf(listed: readonly ListedSegment[], endPts: number, discontinuitySequence: number, sampleRate: number): MpdPeriod[] {
+/** A cbcs channel's key period of segment `msn` and its KID (as a UUID); undefined for other channels. */
+type KeyPeriodOf = ((msn: number) => { keyId: number; kid: string }) | undefined;
+
+function cbcsKeyPeriods(channel: MpdChannel): KeyPeriodOf {
+  if (channel.encryption !== 'cbcs') return undefined;
+  const rotation = channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS;
+  return (msn) => {
+    const keyId = contentKeyId(msn, rotation);
+    return { keyId, kid: uuidText(cbcsKeyIdOf(channel.id, keyId)) };
+  };
+}
+
+/**
+ * The listed segments cut into Periods at each discontinuity and run change, and a cbcs
+ * channel's at each key rotation too (its init segment, whose tenc names the KID, changes):
+ * such a Period's id names its key period, so it stays the same while the window slides.
+ */
+function periodsOf(listed: readonly ListedSegment[], endPts: number, discontinuitySequence: number, sampleRate: number, keyPeriodOf: KeyPeriodOf): MpdPeriod[] {
   // Sample counts, exact: durations are whole frames of the sample rate.
   const durations = listed.map((segment) => Math.round(segment.durationSeconds * sampleRate));
   // Each segment's first PTS, back from the end (segments are contiguous on the PTS line, which
@@ -130,16 +151,20 @@ function periodsOf(listed: readonly ListedSegment[], endPts: number, discontinui
   listed.forEach((segment, index) => {
     if (segment.discontinuity) sequence += 1;
     const previous = listed[index - 1];
-    if (!period || segment.discontinuity || segment.run !== previous?.run) {
+    const key = keyPeriodOf?.(segment.msn);
+    const rotated = key !== undefined && previous !== undefined && keyPeriodOf!(previous.msn).keyId !== key.keyId;
+    if (!period || segment.discontinuity || segment.run !== previous?.run || rotated) {
       time = ticksToSamples(Math.max(0, startPts[index]!), sampleRate);
+      // A run change without a discontinuity tag does not happen; should it, the MSN keeps ids apart.
+      const id = !period || segment.discontinuity ? `${sequence}` : `${sequence}-${segment.msn}`;
       period = {
-        // A run change without a discontinuity tag does not happen; should it, the MSN keeps ids apart.
-        id: !period || segment.discontinuity ? `${sequence}` : `${sequence}-${segment.msn}`,
+        id: key === undefined ? id : `${sequence}-k${key.keyId}`,
         startSeconds: segment.programDateTime / 1000,
         presentationTimeOffset: time,
         startNumber: segment.msn,
-        initialization: `$RepresentationID$/init-${segment.run}.mp4`,
+        initialization: key === undefined ? `$RepresentationID$/init-${segment.run}.mp4` : `$RepresentationID$/init-${segment.run}-k${key.keyId}.mp4`,
         media: `$RepresentationID$/$Number$-${segment.run}.m4s`,
+        ...(key === undefined ? {} : { defaultKid: key.kid }),
         segments: [],
       };
       periods.push(period);

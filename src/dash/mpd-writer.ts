@@ -15,6 +15,11 @@ export const MPD_PROFILES = 'urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash
 /** UTCTiming by an HTTP GET answering an ISO 8601 time (ISO/IEC 23009-1 §5.8.5.7). */
 export const UTC_TIMING_HTTP_ISO = 'urn:mpeg:dash:utc:http-iso:2014';
 export const MPD_NAMESPACE = 'urn:mpeg:dash:schema:mpd:2011';
+/** The `cenc:` namespace of cenc:default_KID (ISO/IEC 23001-7 §11.2), declared only by MPDs that use it. */
+const CENC_NAMESPACE = 'urn:mpeg:cenc:2013';
+/** ContentProtection@schemeIdUri of the common encryption scheme (ISO/IEC 23009-1 §5.8.5.2) and of W3C ClearKey. */
+const MP4_PROTECTION_SCHEME = 'urn:mpeg:dash:mp4protection:2011';
+const CLEARKEY_SCHEME = 'urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e';
 
 export interface MpdRepresentation {
   id: string;
@@ -49,6 +54,11 @@ export interface MpdPeriod {
   /** SegmentTemplate@initialization and @media (relative to the MPD, with $RepresentationID$, $Number$). */
   initialization: string;
   media: string;
+  /**
+   * An `encryption: cbcs` channel's period (docs/architecture.md, "Content encryption"): the KID of its
+   * key as a UUID, written as cenc:default_KID of mp4protection `cbcs`, beside ClearKey's ContentProtection.
+   */
+  defaultKid?: string;
   /** Consecutive segments: each `time` is the previous one's time + duration. */
   segments: MpdTimelineSegment[];
 }
@@ -77,6 +87,7 @@ export function renderMpd(mpd: Mpd): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<MPD${attributes({
       xmlns: MPD_NAMESPACE,
+      'xmlns:cenc': mpd.periods.some((period) => period.defaultKid !== undefined) ? CENC_NAMESPACE : undefined,
       profiles: MPD_PROFILES,
       type: 'dynamic',
       availabilityStartTime: isoDateTime(mpd.availabilityStartTime),
@@ -107,6 +118,12 @@ function renderPeriod(mpd: Mpd, period: MpdPeriod): string[] {
         segmentAlignment: 'true',
         startWithSAP: 1,
       })}>`,
+      ...(period.defaultKid === undefined
+        ? []
+        : [
+            `      <ContentProtection${attributes({ schemeIdUri: MP4_PROTECTION_SCHEME, value: 'cbcs', 'cenc:default_KID': period.defaultKid })}/>`,
+            `      <ContentProtection${attributes({ schemeIdUri: CLEARKEY_SCHEME, value: 'ClearKey1.0' })}/>`,
+          ]),
       `      <SegmentTemplate${attributes({
         timescale: mpd.timescale,
         presentationTimeOffset: period.presentationTimeOffset,

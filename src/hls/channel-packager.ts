@@ -21,7 +21,7 @@ import type { ContentKeyStore, SegmentPublishStore } from '../store/store.js';
 import type { LowLatencyTiming } from './channel-playlists.js';
 import { windowSize } from './channel-window.js';
 import { SegmentSchedule } from './segment-schedule.js';
-import { ContentKeys, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
+import { cbcsProtectionOf, ContentKeys, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
 import { SegmentPublisher, type ManifestRenderer, type PackagerStats } from './segment-publisher.js';
 import { Segmenter, type PartCut, type SegmentCut } from './segmenter.js';
 
@@ -112,7 +112,7 @@ export class ChannelPackager extends EventEmitter {
       const rotationSegments = channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS;
       // A key outlives the last segment of its period: that segment's TTL, from up to a period (and one more segment) later.
       const ttlSeconds = (): number => this.publisher.segmentTtlSeconds() + (rotationSegments + 1) * targetDuration;
-      contentKeys = new ContentKeys({ channel: channel.id, store: options.contentKeys, rotationSegments, ttlSeconds });
+      contentKeys = new ContentKeys({ channel: channel.id, store: options.contentKeys, rotationSegments, ttlSeconds, scheme: channel.encryption });
     }
     this.publisher = new SegmentPublisher({
       channel,
@@ -128,7 +128,7 @@ export class ChannelPackager extends EventEmitter {
       onSegment: (entry, timing) => this.emit('segment', entry, timing),
       onFenced: () => this.emit('fenced'),
       // fMP4 (docs/architecture.md, "Fragmented MP4 channels"): the run's EXT-X-MAP targets.
-      ...(channel.container === 'fmp4' ? { initSegments: () => this.initSegments() } : {}),
+      ...(channel.container === 'fmp4' ? { initSegments: (keyId?: number) => this.initSegments(keyId) } : {}),
       ...(options.manifests ? { manifests: options.manifests } : {}),
       ...(contentKeys ? { contentKeys } : {}),
     });
@@ -228,9 +228,10 @@ export class ChannelPackager extends EventEmitter {
     this.publisher.addSegment({ durationSeconds, programDateTime, discontinuity, endPts, payloads });
   }
 
-  /** Each rendition's init segment; asked only once segments or parts are muxed. */
-  private initSegments(): Map<string, Uint8Array> {
-    return new Map(this.renditionIds.map((id, index) => [id, this.muxers[index]!.initSegment!()]));
+  /** Each rendition's init segment; asked only once segments or parts are muxed. A cbcs channel's, of key period `keyId` (docs/architecture.md, "Content encryption"). */
+  private initSegments(keyId?: number): Map<string, Uint8Array> {
+    const protection = keyId === undefined ? undefined : cbcsProtectionOf(this.channelId, keyId);
+    return new Map(this.renditionIds.map((id, index) => [id, this.muxers[index]!.initSegment!(protection)]));
   }
 
   /** Each rendition's frames, and the channel's timed metadata, through its muxer. */

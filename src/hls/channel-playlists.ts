@@ -104,20 +104,30 @@ export function inMaster(rendition: { codec?: string }): boolean {
 }
 
 /** An encrypted channel's EXT-X-KEY of segment `msn` (docs/architecture.md, "Content encryption"); nothing for a clear channel. */
-type KeyOf = (msn: number) => { key?: MediaKey };
+type KeyOf = ((msn: number) => { key?: MediaKey }) & {
+  /** A cbcs channel's key period of segment `msn`, which its init segment is named after; undefined otherwise. */
+  initKeyId: (msn: number) => number | undefined;
+};
 
 function keysOf(channel: ChannelConfig): KeyOf {
-  if (channel.encryption !== 'aes-128') return () => ({});
+  if (channel.encryption === undefined) return Object.assign(() => ({}), { initKeyId: () => undefined });
   const rotation = channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS;
-  return (msn) => {
+  const initKeyId = (msn: number): number | undefined => (channel.encryption === 'cbcs' ? contentKeyId(msn, rotation) : undefined);
+  // cbcs: SAMPLE-AES of the fMP4 samples, the key served as for AES-128 (KEYFORMAT identity); the IV is the init's constant IV.
+  const sampleAes = channel.encryption === 'cbcs' ? { method: 'SAMPLE-AES' as const, keyFormat: 'identity' as const } : { method: 'AES-128' as const };
+  const keyOf = (msn: number): { key: MediaKey } => {
     const keyId = contentKeyId(msn, rotation);
-    return { key: { method: 'AES-128', uri: contentKeyName(keyId), iv: Buffer.from(contentKeyIv(keyId)).toString('hex') } };
+    return { key: { ...sampleAes, uri: contentKeyName(keyId), iv: Buffer.from(contentKeyIv(keyId)).toString('hex') } };
   };
+  return Object.assign(keyOf, { initKeyId });
 }
 
-/** fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "Fragmented MP4 channels"). */
-function initOf(rendition: string, run: number, extension: SegmentExtension): { initUri?: string } {
-  return extension === 'm4s' ? { initUri: initSegmentUri(rendition, run) } : {};
+/**
+ * fMP4 (`.m4s`): the init segment of the run that wrote a segment (docs/architecture.md, "Fragmented MP4 channels"); a cbcs
+ * channel's, of the run and the segment's key period (`keyId`, docs/architecture.md, "Content encryption").
+ */
+function initOf(rendition: string, run: number, extension: SegmentExtension, keyId: number | undefined): { initUri?: string } {
+  return extension === 'm4s' ? { initUri: initSegmentUri(rendition, run, keyId) } : {};
 }
 
 function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rendition: string, extension: SegmentExtension, keyOf: KeyOf): string {
@@ -132,7 +142,7 @@ function renderDvrPlaylist(state: ChannelState, dvr: readonly DvrSegment[], rend
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
-      ...initOf(rendition, segment.run, extension),
+      ...initOf(rendition, segment.run, extension, keyOf.initKeyId(segment.msn)),
       ...keyOf(segment.msn),
     })),
   });
@@ -165,7 +175,7 @@ function renditionSegments(
       durationSeconds: segment.durationSeconds,
       programDateTime: segment.programDateTime,
       discontinuity: segment.discontinuity,
-      ...initOf(rendition, segment.run, extension),
+      ...initOf(rendition, segment.run, extension, keyOf.initKeyId(segment.msn)),
       ...keyOf(segment.msn),
     };
     if (withParts.has(index) && segment.parts) {
@@ -211,7 +221,7 @@ function lowLatencyPart(
     partTargetSeconds: timing.partTargetSeconds,
     openParts,
     openDiscontinuity: open?.discontinuity ?? false,
-    ...(open && extension === 'm4s' ? { openInitUri: initSegmentUri(rendition, open.run) } : {}),
+    ...(open && extension === 'm4s' ? { openInitUri: initSegmentUri(rendition, open.run, keyOf.initKeyId(open.msn)) } : {}),
     ...(open ? { openKey: keyOf(open.msn).key } : {}),
     preloadHintUri,
     renditionReports,

@@ -6,6 +6,7 @@
  *   MP3 rendition's      `.mp3` in place of `.ts`   packed audio (docs/architecture.md, "MP3 renditions")
  *   fMP4 channel's       `.m4s` in place of `.ts`   CMAF chunks (docs/architecture.md, "Fragmented MP4 channels")
  *   init segment (fMP4)  `init-{run}.mp4`           EXT-X-MAP of the run's segments and parts
+ *   cbcs channel's init  `init-{run}-k{key id}.mp4`  one per run and key period (its tenc names the KID)
  *   content key          `key-{key id}.key`         AES-128 key (EXT-X-KEY URI), beside the playlists
  *   segment/part URI     `{rendition}/{name}`       relative to the media playlist
  *   master playlist      `{ch}.m3u8`
@@ -34,7 +35,7 @@ export type SegmentExtension = 'ts' | 'mp3' | 'm4s';
 /** A segment or part name, anchored: for route schemas. */
 export const SEGMENT_NAME_PATTERN = `^${MSN}-${RUN}(\\.${PART_INDEX})?\\.(ts|mp3|m4s)$`;
 /** An fMP4 init segment's name, anchored: for route schemas. */
-export const INIT_SEGMENT_NAME_PATTERN = `^init-${RUN}\\.mp4$`;
+export const INIT_SEGMENT_NAME_PATTERN = `^init-${RUN}(-k${MSN})?\\.mp4$`;
 /** An AES-128 content key's name (docs/architecture.md, "Content encryption"), anchored: for route schemas. */
 export const CONTENT_KEY_NAME_PATTERN = `^key-${MSN}\\.key$`;
 /** A master, media or DVR playlist name (what a URL may ask for), anchored: for route schemas. */
@@ -77,12 +78,13 @@ export function segmentExtension(rendition: { codec?: string }, container: Conta
  * The init segment (EXT-X-MAP) of run `run`'s segments and parts, fMP4 only: `init-1767225600000417.mp4`.
  * Each run writes its own, so the name is never reused with other bytes.
  */
-export function initSegmentName(run: number): string {
-  return `init-${run}.mp4`;
+export function initSegmentName(run: number, keyId?: number): string {
+  // An `encryption: cbcs` channel's init names its key period's KID: one per run and key period (docs/architecture.md, "Content encryption").
+  return keyId === undefined ? `init-${run}.mp4` : `init-${run}-k${keyId}.mp4`;
 }
 
-export function initSegmentUri(rendition: string, run: number): string {
-  return `${rendition}/${initSegmentName(run)}`;
+export function initSegmentUri(rendition: string, run: number, keyId?: number): string {
+  return `${rendition}/${initSegmentName(run, keyId)}`;
 }
 
 /** Content key `keyId`'s name, and its URI relative to the media playlists: `key-12.key`. */

@@ -12,8 +12,8 @@
  * sequence state alone. Keys never reach a log, a metric or an error message.
  * docs/architecture.md, "Content encryption".
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { cryptChunkCbcs, type CbcBlockCipher } from '../media/cbcs.js';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { cryptChunkCbcs, type CbcBlockCipher, type CbcsProtection } from '../media/cbcs.js';
 import type { ContentKeyStore } from '../store/store.js';
 
 /** Segments per key when `keyRotationSegments` is not set. */
@@ -32,6 +32,20 @@ export function contentKeyIv(keyId: number): Uint8Array {
   const iv = new Uint8Array(16);
   new DataView(iv.buffer).setBigUint64(8, BigInt(keyId));
   return iv;
+}
+
+/**
+ * The KID of an `encryption: cbcs` channel's key `keyId` (tenc default_KID, DASH cenc:default_KID,
+ * the ClearKey license's `kid`): derived from the channel and the key id, so that MPDs and init
+ * segments are made from the state alone. A KID names a key and is not secret.
+ */
+export function cbcsKeyIdOf(channel: string, keyId: number): Uint8Array {
+  return Uint8Array.from(createHash('sha256').update(`onair cbcs ${channel} ${keyId}`).digest().subarray(0, 16));
+}
+
+/** The protection an `encryption: cbcs` channel's init segment of key period `keyId` carries: its KID and the key's IV. */
+export function cbcsProtectionOf(channel: string, keyId: number): CbcsProtection {
+  return { keyId: cbcsKeyIdOf(channel, keyId), constantIv: contentKeyIv(keyId) };
 }
 
 /** AES-128-CBC with PKCS7 padding (RFC 8216 §4.3.2.4, METHOD=AES-128). */
@@ -78,6 +92,8 @@ export interface ContentKeysOptions {
   channel: string;
   store: ContentKeyStore;
   rotationSegments: number;
+  /** `aes-128` (the default): segments and parts encrypted whole; `cbcs`: their samples, CMAF cbcs with the key's IV as constant IV. */
+  scheme?: 'aes-128' | 'cbcs';
   /** Seconds a new key lives in the store: past the last segment of its period leaving every playlist. */
   ttlSeconds: () => number;
 }
@@ -101,6 +117,7 @@ export class ContentKeys {
     const key = await this.key(keyId, msn !== this.lastMsn);
     this.lastMsn = msn;
     const iv = contentKeyIv(keyId);
+    if (this.options.scheme === 'cbcs') return cbcsSealer(keyId, key, iv);
     return { keyId, seal: (bytes) => encryptAes128Cbc(bytes, key, iv), open: (bytes) => decryptAes128Cbc(bytes, key, iv) };
   }
 

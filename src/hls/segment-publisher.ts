@@ -89,8 +89,10 @@ export interface SegmentPublisherOptions {
   /**
    * fMP4: each rendition's init segment (asked once something is muxed: the muxer learns the
    * format from the first frame), stored as `init-{run}.mp4` before anything of the run is listed.
+   * An `encryption: cbcs` channel's are asked per key period (`keyId`) and stored as
+   * `init-{run}-k{keyId}.mp4` before anything of the period is listed (docs/architecture.md, "Content encryption").
    */
-  initSegments?: () => ReadonlyMap<string, Uint8Array>;
+  initSegments?: (keyId?: number) => ReadonlyMap<string, Uint8Array>;
   /** More manifests over the same state, published with the playlists (fmp4 channels: the DASH MPDs, docs/architecture.md, "MPEG-DASH manifests"). */
   manifests?: ManifestRenderer;
   /** An encrypted channel's keys: every segment and part is stored encrypted (docs/architecture.md, "Content encryption"). */
@@ -98,7 +100,7 @@ export interface SegmentPublisherOptions {
 }
 
 /** What a clear channel's bytes go through on their way to the store. */
-const CLEAR: Pick<SegmentSealer, 'seal' | 'open'> = { seal: (bytes) => bytes, open: (bytes) => bytes };
+const CLEAR: Pick<SegmentSealer, 'seal' | 'open'> & { keyId?: number } = { seal: (bytes) => bytes, open: (bytes) => bytes };
 
 /** Renders manifests (name → text) from a channel's sequence state; src/hls cannot import their writers, so they are handed in. */
 export type ManifestRenderer = (state: ChannelState) => Record<string, string>;
@@ -132,6 +134,8 @@ export class SegmentPublisher {
   private publishedInRun = false;
   /** fMP4: when this run's init segments were last written (clock ms), to keep them alive as long as its segments. */
   private initWrittenAt: number | undefined;
+  /** The init segment name last written (a cbcs channel writes one per key period). */
+  private initWrittenName: string | undefined;
 
   constructor(options: SegmentPublisherOptions) {
     this.options = options;
@@ -278,7 +282,7 @@ export class SegmentPublisher {
       payloads.set(rendition, Buffer.concat(parts.map((part) => sealer.open(part!))));
     }
     const ttl = this.segmentTtlSeconds();
-    await this.keepPredecessorInit(open.run, fence);
+    await this.keepPredecessorInit(open.run, fence, this.initKeyId(sealer));
     await Promise.all([...payloads].map(([rendition, bytes]) => store.putSegment(this.channelId, rendition, segmentName(open.msn, open.run, this.extensions.get(rendition)), sealer.seal(bytes), ttl, fence)));
     const bytes = Object.fromEntries([...payloads].map(([rendition, bytes]) => [rendition, bytes.byteLength]));
     const { entry, endPts } = completedOpenSegment(open, bytes, this.state.nextPts);
@@ -293,10 +297,10 @@ export class SegmentPublisher {
    * itself, so that init is written again with this run's TTL (it is the predecessor's
    * bytes, under its name: a name never gets other bytes).
    */
-  private async keepPredecessorInit(run: number, fence: string | undefined): Promise<void> {
+  private async keepPredecessorInit(run: number, fence: string | undefined, keyId: number | undefined): Promise<void> {
     if (!this.options.initSegments) return;
     const store = this.options.store;
-    const name = initSegmentName(run);
+    const name = initSegmentName(run, keyId);
     await Promise.all(
       this.renditionIds.map(async (rendition) => {
         const bytes = await store.getSegment(this.channelId, rendition, name);
@@ -314,17 +318,26 @@ export class SegmentPublisher {
   }
 
   /** fMP4: this run's init segments, written when none is stored yet or they are a segment TTL old. */
-  private initWrites(fence: string | undefined): Promise<void>[] {
+  private initWrites(fence: string | undefined, keyId: number | undefined): Promise<void>[] {
     const initSegments = this.options.initSegments;
     const now = this.options.clock.now();
-    if (!initSegments || (this.initWrittenAt !== undefined && now - this.initWrittenAt < this.segmentTtlSeconds() * 1000)) return [];
+    const name = initSegmentName(this.run, keyId);
+    // A cbcs channel's new key period has a new init (a previous period's stays as long as its segments: it was written at most a segment TTL before the last of them).
+    const fresh = this.initWrittenName === name && this.initWrittenAt !== undefined && now - this.initWrittenAt < this.segmentTtlSeconds() * 1000;
+    if (!initSegments || fresh) return [];
     const ttl = this.initTtlSeconds();
-    const writes = [...initSegments()].map(([rendition, bytes]) => this.options.store.putSegment(this.channelId, rendition, initSegmentName(this.run), bytes, ttl, fence));
+    const writes = [...initSegments(keyId)].map(([rendition, bytes]) => this.options.store.putSegment(this.channelId, rendition, name, bytes, ttl, fence));
     return [
       Promise.all(writes).then(() => {
         this.initWrittenAt = now;
+        this.initWrittenName = name;
       }),
     ];
+  }
+
+  /** The key period whose init segment a segment needs: a cbcs channel's sealer's; none otherwise (one init per run). */
+  private initKeyId(sealer: { keyId?: number }): number | undefined {
+    return this.options.channel.encryption === 'cbcs' ? sealer.keyId : undefined;
   }
 
   /** Waits (bounded) until no store write is under way. */
@@ -420,7 +433,7 @@ export class SegmentPublisher {
     const writes = [...next.payloads].map(([rendition, bytes]) =>
       store.putSegment(this.channelId, rendition, segmentName(msn, next.entry.run, this.extensions.get(rendition)), sealer.seal(bytes), ttl, fence),
     );
-    writes.push(...this.initWrites(fence));
+    writes.push(...this.initWrites(fence, this.initKeyId(sealer)));
     next.parts.forEach((part, index) => {
       if (part.storedAs !== msn) writes.push(...this.partWrites(part, msn, index, fence, sealer));
     });
@@ -453,7 +466,7 @@ export class SegmentPublisher {
     const start = this.options.inProgress.openSegmentStart();
     const programDateTime = monotonicPdt(this.state.window, start.programDateTime);
     const sealer = this.options.contentKeys ? await this.options.contentKeys.forSegment(msn) : CLEAR;
-    await Promise.all([...this.partWrites(part, msn, index, fence, sealer), ...this.initWrites(fence)]);
+    await Promise.all([...this.partWrites(part, msn, index, fence, sealer), ...this.initWrites(fence, this.initKeyId(sealer))]);
     part.storedAs = msn;
     // The segment may have been cut meanwhile: then it is queued and publishes these parts itself.
     if (this.queue.openParts[index] !== part) return;

@@ -408,9 +408,9 @@ export class Fmp4Muxer implements Muxer {
   }
 
   /** The init segment; the format comes from the options or the first frame muxed, so before either there is none. */
-  initSegment(): Uint8Array {
+  initSegment(protection?: CbcsProtection): Uint8Array {
     if (!this.format) throw new RangeError('the fMP4 init segment needs the track format: mux a frame first or pass `format`');
-    return initSegmentFor(this.format);
+    return initSegmentFor(this.format, protection);
   }
 
   /** The track format, once known. */

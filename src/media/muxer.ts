@@ -13,6 +13,7 @@
  * (MPEG-TS: an ID3 PES; fMP4: an `emsg`; packed audio: the ID3 tag at the segment's head) or
  * leaves it out (docs/architecture.md, "Timed metadata").
  */
+import type { CbcsProtection } from './cbcs.js';
 import type { NowPlaying } from './now-playing.js';
 
 /** One coded audio frame with its place on the 90 kHz timeline. */
@@ -43,9 +44,10 @@ export interface Muxer {
   muxSegment(frames: readonly TimedFrame[], metadata?: readonly TimedMetadata[]): Uint8Array;
   /**
    * The initialization segment (EXT-X-MAP) that every segment of this rendition needs,
-   * for containers that have one (fMP4); absent for self-contained segments (MPEG-TS).
+   * for containers that have one (fMP4); absent for self-contained segments (MPEG-TS). With a
+   * cbcs protection, the protected one (src/media/cbcs.ts).
    */
-  initSegment?(): Uint8Array;
+  initSegment?(protection?: CbcsProtection): Uint8Array;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The encryption keys of a channel (docs/architecture.md, "Content encryption"): opt-in, and
  * refused with the key path where it cannot work (a public channel's keys would be public, fMP4
- * needs cbcs, recordings read stored segments).
+ * needs cbcs, cbcs needs fMP4 AAC, recordings read stored segments).
  */
 import t from 'tap';
 import { isOnairError } from '../../src/errors.js';
@@ -31,11 +31,25 @@ t.test('a signed TS channel may be encrypted, with or without a rotation', async
   t.equal(channel.keyRotationSegments, 3);
 });
 
+t.test('a signed fMP4 channel of AAC renditions may be cbcs-encrypted', async (t) => {
+  const channel = resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ access: 'signed', container: 'fmp4', encryption: 'cbcs', keyRotationSegments: 2 })] }).channels[0]!;
+  t.equal(channel.encryption, 'cbcs');
+  t.equal(channel.keyRotationSegments, 2);
+});
+
 t.test('refusals name the key', async (t) => {
   t.equal(refusal({ encryption: 'aes-128' }), 'channels[0].encryption', 'a public channel');
   t.equal(refusal({ access: 'signed', encryption: 'aes-128', container: 'fmp4' }), 'channels[0].encryption', 'an fMP4 channel');
   t.equal(refusal({ access: 'signed', encryption: 'aes-128', record: true }), 'channels[0].record', 'a recorded channel');
-  t.equal(refusal({ access: 'signed', encryption: 'cbcs' }), 'channels[0].encryption', 'an unknown method');
+  t.equal(refusal({ access: 'signed', encryption: 'sample-aes' }), 'channels[0].encryption', 'an unknown method');
+  t.equal(refusal({ access: 'signed', encryption: 'cbcs' }), 'channels[0].encryption', 'cbcs on a TS channel');
+  t.equal(refusal({ encryption: 'cbcs', container: 'fmp4' }), 'channels[0].encryption', 'a public cbcs channel');
+  t.equal(refusal({ access: 'signed', encryption: 'cbcs', container: 'fmp4', record: true }), 'channels[0].record', 'a recorded cbcs channel');
+  t.equal(
+    refusal({ access: 'signed', encryption: 'cbcs', container: 'fmp4', sampleRate: 48000, renditions: [{ id: 'hi', bitrate: 128000 }, { id: 'op', codec: 'opus', bitrate: 64000 }] }),
+    'channels[0].renditions[1].codec',
+    'an Opus rendition of a cbcs channel',
+  );
   t.equal(refusal({ access: 'signed', encryption: 'aes-128', keyRotationSegments: 0 }), 'channels[0].keyRotationSegments');
   t.equal(refusal({ keyRotationSegments: 4 }), 'channels[0].keyRotationSegments', 'a rotation without encryption');
 });

@@ -13,10 +13,15 @@ export interface MediaInitSection {
   uri: string;
 }
 
-/** EXT-X-KEY (§4.3.2.4) with METHOD=AES-128: how this segment and those after it are encrypted, until the next one. */
+/**
+ * EXT-X-KEY (§4.3.2.4) with METHOD=AES-128, or SAMPLE-AES with KEYFORMAT="identity" (CMAF cbcs
+ * of fMP4 segments): how this segment and those after it are encrypted, until the next one.
+ */
 export interface MediaKey {
-  method: 'AES-128';
+  method: 'AES-128' | 'SAMPLE-AES';
   uri: string;
+  /** KEYFORMAT; only `identity` is written (SAMPLE-AES keys). */
+  keyFormat?: 'identity';
   /** The IV, 32 hexadecimal digits (written `0x…`). */
   iv: string;
 }
@@ -58,15 +63,18 @@ const IV = /^0[xX]([0-9A-Fa-f]{32})$/;
 export function parseKey(value: string): MediaKey {
   const attributes = AttributeReader.parse(value, KEY);
   const method = attributes.required('METHOD', attributes.enumerated);
-  if (method !== 'AES-128') throw new PlaylistParseError(`${KEY}: METHOD=${method} is not supported`);
+  if (method !== 'AES-128' && method !== 'SAMPLE-AES') throw new PlaylistParseError(`${KEY}: METHOD=${method} is not supported`);
   const iv = IV.exec(attributes.required('IV', attributes.enumerated));
   if (!iv) throw new PlaylistParseError(`${KEY}: IV: expected 0x and 32 hexadecimal digits`);
-  return { method, uri: attributes.required('URI', attributes.quotedString), iv: iv[1]!.toLowerCase() };
+  const keyFormat = attributes.quotedString('KEYFORMAT');
+  if (keyFormat !== undefined && keyFormat !== 'identity') throw new PlaylistParseError(`${KEY}: KEYFORMAT="${keyFormat}" is not supported`);
+  return { method, uri: attributes.required('URI', attributes.quotedString), iv: iv[1]!.toLowerCase(), ...(keyFormat ? { keyFormat } : {}) };
 }
 
 export function formatKey(key: MediaKey): string {
   if (!/^[0-9a-f]{32}$/.test(key.iv)) throw new RangeError(`EXT-X-KEY IV: expected 32 lowercase hexadecimal digits, got ${JSON.stringify(key.iv)}`);
-  return `${KEY}:METHOD=${key.method},URI=${formatQuotedString(key.uri)},IV=0x${key.iv}`;
+  const keyFormat = key.keyFormat === undefined ? '' : `,KEYFORMAT=${formatQuotedString(key.keyFormat)}`;
+  return `${KEY}:METHOD=${key.method},URI=${formatQuotedString(key.uri)},IV=0x${key.iv}${keyFormat}`;
 }
 
 /** `URI="…"`; a BYTERANGE is refused: onair writes whole init segments and reads back only its own playlists. */
