@@ -7,7 +7,11 @@
  * shaka-player, given the key in its `clearKeys` map, plays a static MPD of such segments
  * whose AdaptationSet carries the ContentProtection a cbcs channel's MPD would
  * (`urn:mpeg:dash:mp4protection:2011` value `cbcs` with cenc:default_KID, and ClearKey's).
- * docs/architecture.md, "Content encryption".
+ * Then a live `encryption: cbcs` channel (a real `onair start`, FFmpeg's tone over SRT, a new
+ * key every 2 segments): a key asked for without the token is refused, and shaka-player in
+ * Chromium plays its MPD (a Period per key period) across key rotations, its ClearKey licenses
+ * answered by a loopback license server of the test that fetches each key through the
+ * token-checked key route. docs/architecture.md, "Content encryption".
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
@@ -19,7 +23,13 @@ import { AdtsReader } from '../../src/media/adts.js';
 import { cryptChunkCbcs, uuidText, type CbcBlockCipher, type CbcsProtection } from '../../src/media/cbcs.js';
 import { codecsAttribute, Fmp4Muxer, initSegmentFor } from '../../src/media/fmp4-muxer.js';
 import type { TimedFrame } from '../../src/media/muxer.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { cbcsKeyIdOf } from '../../src/hls/segment-encryption.js';
+import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { launchChromium } from '../helpers/browser.js';
+import { loopbackSettings, originUrl, startSender, waitFor } from '../helpers/onair-harness.js';
+import { startOnairProcess } from '../helpers/onair-process.js';
+import { freeUdpPort } from '../helpers/ports.js';
 
 const GROUP_TICKS = 1920; // 1024 samples at 48 kHz
 const SECONDS = 3;
@@ -219,4 +229,122 @@ t.test('shaka-player with ClearKey plays a static MPD of cbcs segments (mp4prote
   t.same(result.errors, [], 'no shaka, CDM or media error');
   t.equal(result.keySystem, 'org.w3.clearkey', 'shaka played it through the ClearKey CDM');
   t.ok(result.ended, `shaka played the whole presentation (${totalSeconds.toFixed(3)} s; ended at ${result.currentTime.toFixed(3)} s)`);
+});
+
+t.test('a live cbcs channel: no key without the token; shaka plays its MPD across key rotations with ClearKey licenses from the key route', async (t) => {
+  const signingKey = 'an-hmac-key-of-thirty-two-characters!';
+  const rotation = 2;
+  const raw = {
+    store: 'memory',
+    ...(await loopbackSettings(1)),
+    signing: { key: signingKey },
+    channels: [
+      {
+        id: 'fip',
+        renditions: [{ id: 'hifi', bitrate: '128k' }],
+        inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120, passphrase: 'onair-test-passphrase' } }],
+        container: 'fmp4',
+        access: 'signed',
+        encryption: 'cbcs',
+        keyRotationSegments: rotation,
+      },
+    ],
+  };
+  const config = resolveConfig(raw);
+  const base = originUrl(config);
+  const token = signPath({ key: signingKey, pathPrefix: channelPathPrefix('fip'), expiresAt: Math.floor(Date.now() / 1000) + 3600 });
+  await startOnairProcess(t, { role: 'start', config: raw, readyPattern: /"msg":"ingest started"/, readyTimeoutMs: 30_000 });
+  startSender(t, config);
+  const browserStarting = launchChromium(t);
+  const mpd = await waitFor(
+    'an MPD of three key periods',
+    async () => {
+      const response = await fetch(`${base}/fip/fip.mpd?token=${token}`);
+      const body = response.status === 200 ? await response.text() : '';
+      return body.split('<Period ').length - 1 >= 3 ? body : undefined;
+    },
+    40_000,
+  );
+  const keyIds = [...mpd.matchAll(/<Period id="[^"]*-k(\d+)"/g)].map((match) => Number(match[1]));
+  t.match(mpd, /cenc:default_KID="[0-9a-f-]{36}"/, 'the MPD names the KIDs');
+
+  const playlist = await (await fetch(`${base}/fip/fip_hifi.m3u8?token=${token}`)).text();
+  t.match(playlist, /#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key-\d+\.key\?token=[^"]+",IV=0x[0-9a-f]{32},KEYFORMAT="identity"/, 'the playlist names the key, signed');
+  t.match(playlist, /#EXT-X-MAP:URI="hifi\/init-\d+-k\d+\.mp4\?token=/, 'and the key period\'s init');
+  const refused = await fetch(`${base}/fip/key-${keyIds[0]}.key`);
+  t.equal(refused.status, 403, 'a key without the token is refused');
+  await refused.body?.cancel();
+  const served = await fetch(`${base}/fip/key-${keyIds[0]}.key?token=${token}`);
+  t.equal(served.status, 200);
+  t.equal((await served.arrayBuffer()).byteLength, 16, 'with it, the 16-byte key');
+
+  // A ClearKey license server (W3C EME §9.1.4 JSON): KID → key id (the KID is derived from channel and key id), key from the key route with the token.
+  const kidToKeyId = new Map<string, number>();
+  for (let keyId = keyIds[0]! - 10; keyId < keyIds[0]! + 200; keyId++) kidToKeyId.set(base64Url(cbcsKeyIdOf('fip', keyId)), keyId);
+  const licensed = new Set<number>();
+  const licenseServer = createServer((request, reply) => {
+    const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST' };
+    if (request.method === 'OPTIONS') return reply.writeHead(204, cors).end();
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      void (async () => {
+        const { kids } = JSON.parse(Buffer.concat(chunks).toString()) as { kids: string[] };
+        const keys = [];
+        for (const kid of kids) {
+          const keyId = kidToKeyId.get(kid);
+          if (keyId === undefined) continue;
+          const response = await fetch(`${base}/fip/key-${keyId}.key?token=${token}`);
+          if (response.status !== 200) continue;
+          licensed.add(keyId);
+          keys.push({ kty: 'oct', kid, k: base64Url(new Uint8Array(await response.arrayBuffer())) });
+        }
+        reply.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify({ keys, type: 'temporary' }));
+      })().catch(() => reply.writeHead(500, cors).end());
+    });
+  });
+  await new Promise<void>((resolve) => licenseServer.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => licenseServer.close(() => resolve())));
+  const licenseUrl = `http://127.0.0.1:${(licenseServer.address() as AddressInfo).port}/license`;
+
+  const browser = await browserStarting;
+  const page = await browser.newPage();
+  const inits = new Set<string>();
+  page.on('response', (response) => {
+    const path = new URL(response.url()).pathname;
+    if (/\/init-\d+-k\d+\.mp4$/.test(path) && response.status() === 200) inits.add(path);
+  });
+  await page.goto(`${base}/time`);
+  await page.addScriptTag({ content: SHAKA.toString() });
+  const result = await page.evaluate(
+    async ({ url, licenseUrl, playSeconds, waitMs }) => {
+      const errors: string[] = [];
+      const audio = document.createElement('audio');
+      audio.muted = true;
+      document.body.append(audio);
+      audio.addEventListener('error', () => errors.push(`media error ${audio.error?.code}: ${audio.error?.message}`));
+      const shaka = (window as unknown as { shaka: any }).shaka; // eslint-disable-line @typescript-eslint/no-explicit-any
+      shaka.polyfill.installAll();
+      const player = new shaka.Player();
+      player.addEventListener('error', (event: { detail?: { code?: number; data?: unknown } }) => errors.push(`shaka: ${event.detail?.code} ${JSON.stringify(event.detail?.data ?? null).slice(0, 300)}`));
+      player.configure({ drm: { servers: { 'org.w3.clearkey': licenseUrl } } });
+      await player.attach(audio);
+      await player.load(url).catch((error: { code?: number; data?: unknown }) => errors.push(`shaka load: ${error.code} ${JSON.stringify(error.data ?? null).slice(0, 300)}`));
+      await audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
+      const deadline = Date.now() + waitMs;
+      let started: number | undefined;
+      // Bounded: until playSeconds of audio have played (or an error, or the deadline).
+      while (Date.now() < deadline && errors.length === 0) {
+        if (started === undefined && audio.currentTime > 0) started = audio.currentTime;
+        if (started !== undefined && audio.currentTime - started >= playSeconds) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return { played: started === undefined ? 0 : audio.currentTime - started, errors, keySystem: player.keySystem() as string };
+    },
+    { url: `${base}/fip/fip.mpd?token=${token}`, licenseUrl, playSeconds: 2 * rotation + 1, waitMs: 35_000 },
+  );
+  t.same(result.errors, [], 'no shaka, CDM or media error');
+  t.equal(result.keySystem, 'org.w3.clearkey', 'through the ClearKey CDM');
+  t.ok(result.played >= 2 * rotation + 1, `played ${result.played.toFixed(1)} s of the live channel`);
+  t.ok(inits.size >= 2 && licensed.size >= 2, `across key rotations: ${inits.size} key periods' inits fetched, keys ${[...licensed].join(', ')} licensed`);
 });

@@ -31,9 +31,17 @@ t.test('EXT-X-KEY round-trips, after the discontinuity and before the segment', 
   t.equal(marshalMediaPlaylist(playlist), TEXT.replace('2B', '2b'));
 });
 
+t.test('SAMPLE-AES with KEYFORMAT identity (cbcs channels) round-trips', async (t) => {
+  const text = TEXT.replace(`METHOD=AES-128,URI="key-42.key",IV=0x${IV}`, `METHOD=SAMPLE-AES,URI="key-42.key",IV=0x${IV},KEYFORMAT="identity"`);
+  const playlist = parseMediaPlaylist(text);
+  t.same(playlist.segments[0]!.key, { method: 'SAMPLE-AES', uri: 'key-42.key', iv: IV, keyFormat: 'identity' });
+  t.equal(marshalMediaPlaylist(playlist), text.replace('2B', '2b'));
+});
+
 t.test('another method, a missing IV or URI, or a short IV is refused', async (t) => {
   for (const tag of [
-    '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="k",IV=0x' + IV,
+    '#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="k",IV=0x' + IV,
+    `#EXT-X-KEY:METHOD=SAMPLE-AES,URI="k",IV=0x${IV},KEYFORMAT="com.apple.streamingkeydelivery"`,
     '#EXT-X-KEY:METHOD=AES-128,URI="k"',
     `#EXT-X-KEY:METHOD=AES-128,IV=0x${IV}`,
     '#EXT-X-KEY:METHOD=AES-128,URI="k",IV=0x1234',
