@@ -688,7 +688,7 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
 
 /**
  * An encrypted channel's keys are served only against its signed token, so it must be signed;
- * `aes-128` is for MPEG-TS segments; recordings (stitched from stored segments) stay clear channels' only.
+ * `aes-128` is for MPEG-TS segments, `cbcs` for fMP4 AAC ones; recordings (stitched from stored segments) stay clear channels' only.
  */
 function reportEncryptionProblems(
   channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; record: boolean; renditions: readonly { codec: string }[] },

@@ -75,6 +75,10 @@ t.test("an fMP4 channel's segments and parts end in .m4s, its init segments are 
   t.strictSame(parseSegmentUri('hifi/12-3.4.m4s'), { rendition: 'hifi', msn: 12, run: 3, part: 4 });
   t.equal(initSegmentName(1767225600000417), 'init-1767225600000417.mp4');
   t.equal(initSegmentUri('hifi', 3), 'hifi/init-3.mp4');
+  t.equal(initSegmentName(3, 7), 'init-3-k7.mp4', "a cbcs channel's init of key period 7");
+  t.equal(initSegmentUri('hifi', 3, 7), 'hifi/init-3-k7.mp4');
+  t.match('init-3-k7.mp4', new RegExp(INIT_SEGMENT_NAME_PATTERN), 'the origin routes it');
+  t.notMatch('init-3-k.mp4', new RegExp(INIT_SEGMENT_NAME_PATTERN));
   t.equal(parseInitSegmentName('init-1767225600000417.mp4'), 1767225600000417);
   t.equal(parseInitSegmentName('init-0.mp4'), 0);
   const media = new RegExp(MEDIA_FILE_NAME_PATTERN);
