@@ -1,5 +1,5 @@
 /**
- * The key route of encrypted channels (`encryption: aes-128`, docs/architecture.md, "Content encryption"):
+ * The key route of encrypted channels (`encryption: aes-128` or `cbcs`, docs/architecture.md, "Content encryption"):
  * `GET /{ch}/key-{id}.key` answers the 16 bytes of content key `id`, only to a
  * request whose `token` (signed-urls.ts) covers the key's path and has not expired: the token
  * the channel's playlists need, which onair-signed-access adds to every EXT-X-KEY URI of them.
