@@ -26,7 +26,7 @@ import { killAndWait } from '../helpers/child-processes.js';
 import { originUrl, startSender, testConfig, waitForThreeSegments } from '../helpers/onair-harness.js';
 import { startOnairProcess } from '../helpers/onair-process.js';
 import { startVarnish } from '../helpers/varnish.js';
-import { sleep } from '../helpers/wait-until.js';
+import { sleep, within } from '../helpers/wait-until.js';
 
 const ATTACKER_ADDRESS = '127.0.0.3';
 const LISTENER_ADDRESS = '127.0.0.2';
@@ -318,7 +318,7 @@ async function startMemoryOrigin(t: Test): Promise<{ child: ChildProcess; port: 
     child.stderr!.on('data', collect);
     void once(child, 'exit').then(() => reject(new Error(`the origin exited:\n${output}`)));
   });
-  const port = await Promise.race([listening, sleep(30_000).then(() => Promise.reject(new Error(`the origin did not listen:\n${output}`)))]);
+  const port = await within(listening, 30_000, () => Promise.reject(new Error(`the origin did not listen:\n${output}`)));
   const rss = async (): Promise<number> => {
     child.send('rss');
     const [message] = (await once(child, 'message')) as [{ rss: number }];
