@@ -134,6 +134,16 @@ export class HlsVerifier {
     };
   }
 
+  /**
+   * While running: how many segments of `rendition` were fetched and checked so far, the latest
+   * PROGRAM-DATE-TIME among them (ms: the newest audio checked), and the 503s counted.
+   */
+  progress(rendition = this.options.renditions[0]!): { segments: number; latestProgramDateTime: number | undefined; unavailable: VerifierReport['unavailable'] } {
+    const facts = [...(this.tracks.get(rendition)?.facts.values() ?? [])];
+    const dates = facts.map((segment) => segment.programDateTime).filter((at): at is number => at !== undefined);
+    return { segments: facts.length, latestProgramDateTime: dates.length === 0 ? undefined : Math.max(...dates), unavailable: { ...this.unavailable } };
+  }
+
   private error(message: string): void {
     if (this.errors.length < 200) this.errors.push(message);
   }
