@@ -57,6 +57,45 @@ function assertSourcesFollowStatus(t: Test, aired: AiredSegment[], changes: Stat
   t.same(mismatches, [], 'each of them decodes to the tone of the source on air');
 }
 
+// Each run has its own Redis, channel, ports and senders. The minute of kills runs beside the
+// other two, one after the other: two channels on the machine at a time, never three.
+t.jobs = 2;
+
+t.test('the active input’s FFmpeg is SIGKILLed every 5 s for a minute: the stream never stalls and restarts are counted', async (t) => {
+  const { config, onair, status } = await startChannel(t);
+  const channel = onair.ingest!.channels.get('fip')!;
+  const verifier = startVerifier(config);
+  const since = Date.now();
+
+  const killed: string[] = [];
+  for (let round = 0; round < 12; round++) {
+    await sleep(5000);
+    const active = channel.selector!.activeSource;
+    const worker = channel.inputs.find((input) => input.inputId === active);
+    const pid = worker?.encoderPid;
+    if (pid === undefined) continue; // the safety source is on air: nothing to kill this round
+    process.kill(pid, 'SIGKILL');
+    killed.push(active!);
+  }
+  await sleep(3000);
+  const report = await verifier.stop();
+  const changes = [...status.changes];
+  const restarts = (): number => channel.inputs.reduce((sum, input) => sum + input.stats.encoderRestarts, 0);
+  // The last kills may still be in their backoff (it grows to 10 s while a feed keeps failing).
+  await waitFor('every killed encoder restarted', async () => (restarts() >= killed.length ? true : undefined), 25_000).catch(() => undefined);
+
+  assertListenerRules(t, report, 'active encoder killed every 5 s');
+  t.ok(killed.length >= 8, `${killed.length} active encoders killed (${killed.join(', ')})`);
+  t.ok(restarts() >= killed.length, `${restarts()} encoder restarts counted for ${killed.length} kills`);
+  const aired = await airedTones(report, since);
+  assertSourcesFollowStatus(t, aired, changes, 12);
+  // A killed SRT listener also drops its sender, which calls again only after SRT notices
+  // (seconds): both inputs can be down at once, and the safety source then plays.
+  const heard = aired.filter((segment) => segment.tone === MAIN_HZ || segment.tone === BACKUP_HZ).length;
+  t.ok(heard >= aired.length * 0.4, `real audio in ${heard} of ${aired.length} segments (${describeRuns(aired)})`);
+  t.ok(aired.filter((segment) => segment.tone === 'unclear').length <= killed.length * 2, 'mixed segments only around switches');
+});
+
 t.test('the main sender is killed: the backup takes over; the main returns and is on air again after recoverSeconds', async (t) => {
   const { config, status, senders } = await startChannel(t);
   const verifier = startVerifier(config);
@@ -116,39 +155,4 @@ t.test('every sender is killed for 20 s: silence keeps the stream alive; a sende
   t.same(toneOrder(settled), [MAIN_HZ, 'silence', BACKUP_HZ], `the audio went main → silence → backup (${describeRuns(aired)})`);
   const silent = aired.filter((segment) => segment.tone === 'silence').length;
   t.ok(silent >= 16, `${silent} segments of silence kept the playlist advancing while no sender was up`);
-});
-
-t.test('the active input’s FFmpeg is SIGKILLed every 5 s for a minute: the stream never stalls and restarts are counted', async (t) => {
-  const { config, onair, status } = await startChannel(t);
-  const channel = onair.ingest!.channels.get('fip')!;
-  const verifier = startVerifier(config);
-  const since = Date.now();
-
-  const killed: string[] = [];
-  for (let round = 0; round < 12; round++) {
-    await sleep(5000);
-    const active = channel.selector!.activeSource;
-    const worker = channel.inputs.find((input) => input.inputId === active);
-    const pid = worker?.encoderPid;
-    if (pid === undefined) continue; // the safety source is on air: nothing to kill this round
-    process.kill(pid, 'SIGKILL');
-    killed.push(active!);
-  }
-  await sleep(3000);
-  const report = await verifier.stop();
-  const changes = [...status.changes];
-  const restarts = (): number => channel.inputs.reduce((sum, input) => sum + input.stats.encoderRestarts, 0);
-  // The last kills may still be in their backoff (it grows to 10 s while a feed keeps failing).
-  await waitFor('every killed encoder restarted', async () => (restarts() >= killed.length ? true : undefined), 25_000).catch(() => undefined);
-
-  assertListenerRules(t, report, 'active encoder killed every 5 s');
-  t.ok(killed.length >= 8, `${killed.length} active encoders killed (${killed.join(', ')})`);
-  t.ok(restarts() >= killed.length, `${restarts()} encoder restarts counted for ${killed.length} kills`);
-  const aired = await airedTones(report, since);
-  assertSourcesFollowStatus(t, aired, changes, 12);
-  // A killed SRT listener also drops its sender, which calls again only after SRT notices
-  // (seconds): both inputs can be down at once, and the safety source then plays.
-  const heard = aired.filter((segment) => segment.tone === MAIN_HZ || segment.tone === BACKUP_HZ).length;
-  t.ok(heard >= aired.length * 0.4, `real audio in ${heard} of ${aired.length} segments (${describeRuns(aired)})`);
-  t.ok(aired.filter((segment) => segment.tone === 'unclear').length <= killed.length * 2, 'mixed segments only around switches');
 });

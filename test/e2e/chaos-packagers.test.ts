@@ -30,6 +30,18 @@ async function startPair(t: Test) {
 
 const READY = /"msg":"ingest started"/;
 
+/**
+ * Once the store is back at `backAt`: waits (bounded) until the origin served a playlist again and
+ * the listener checked audio that aired 2 s after that: whatever the packager buffered meanwhile
+ * is published and checked before it, in order.
+ */
+async function caughtUp(verifier: HlsVerifier, backAt: number): Promise<void> {
+  await waitFor('the listener served again and past the outage', async () => {
+    const { latestProgramDateTime, unavailable } = verifier.progress();
+    return unavailable.firstOkAfterAt !== undefined && (latestProgramDateTime ?? 0) >= backAt + 2000 ? true : undefined;
+  }, 30_000).catch(() => undefined);
+}
+
 t.test('the leading packager is SIGKILLed: the standby takes over within a target duration; the old one comes back as standby', async (t) => {
   const { configA, status, first, second, verifier, since } = await startPair(t);
   await sleep(6000);
@@ -75,66 +87,74 @@ t.test('a frozen leader that wakes up is fenced: its late writes change nothing,
   t.match(first.output(), /no longer leading the channel; standing by/, 'A noticed and stood by');
 });
 
-t.test('Redis is restarted mid-stream: the packager buffers and catches up, the origin answers 503 meanwhile and recovers by itself', async (t) => {
-  const redis = await startRedisServer({ persist: true });
-  t.teardown(() => redis.stop());
-  const config = await chaosConfig({ store: redis.url, inputs: 1 });
-  startToneSender(t, config, 0, MAIN_HZ);
-  const onair = await startRole(t, config, 'start');
-  await waitForThreeSegments(originUrl(config));
-  const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100, allowUnavailable: true });
-  verifier.start();
-  await sleep(4000);
+// The two store outages under one packager share nothing (each its own Redis, channel, ports and
+// sender) and their bounds are the origin's recovery: they run at once. The takeover runs above
+// stay alone: their new-segment gap includes the takeover, which a second run on the machine
+// stretched from 2.1 s to 3.0 s (the bound is 3.1 s).
+t.test('the store goes away under a single packager', async (group) => {
+  group.jobs = 2;
 
-  await redis.stop({ signal: 'SIGKILL' });
-  await sleep(4000);
-  await redis.start();
-  const backAt = Date.now();
-  await sleep(8000);
-  const report = await verifier.stop();
-  const packager = onair.ingest!.channels.get('fip')!.packager;
+  group.test('Redis is restarted mid-stream: the packager buffers and catches up, the origin answers 503 meanwhile and recovers by itself', async (t) => {
+    const redis = await startRedisServer({ persist: true });
+    t.teardown(() => redis.stop());
+    const config = await chaosConfig({ store: redis.url, inputs: 1 });
+    startToneSender(t, config, 0, MAIN_HZ);
+    const onair = await startRole(t, config, 'start');
+    await waitForThreeSegments(originUrl(config));
+    const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 100, allowUnavailable: true });
+    verifier.start();
+    await sleep(4000);
 
-  t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous');
-  t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was down`);
-  const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
-  t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis came back`);
-  t.ok(packager.stats.promotions >= 2, `the packager stood by while its lease could not be renewed and led again (${packager.stats.promotions} promotions)`);
-  t.equal(packager.stats.segmentsDropped, 0, 'a 4 s outage is shorter than the window: nothing was dropped');
-  const aired = await airedTones(report);
-  const msns = aired.map((segment) => segment.msn);
-  t.same(msns, msns.map((_, index) => msns[0]! + index), 'every MSN was published, none skipped');
-  t.equal(report.discontinuities, 0, 'the packager kept the lead: no discontinuity');
-  t.same(toneOrder(aired), [MAIN_HZ], `the buffered audio is the feed, not silence (${describeRuns(aired)})`);
-});
+    await redis.stop({ signal: 'SIGKILL' });
+    await sleep(4000);
+    await redis.start();
+    const backAt = Date.now();
+    const packager = onair.ingest!.channels.get('fip')!.packager;
+    await caughtUp(verifier, backAt);
+    const report = await verifier.stop();
 
-t.test('Redis unreachable for longer than the window: the oldest queued segments are dropped with a discontinuity, never an MSN gap', async (t) => {
-  const redis = await startRedisServer();
-  t.teardown(() => redis.stop());
-  const config = await chaosConfig({ store: redis.url, inputs: 1 });
-  startToneSender(t, config, 0, MAIN_HZ);
-  const onair = await startRole(t, config, 'start');
-  await waitForThreeSegments(originUrl(config));
-  const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 200, allowUnavailable: true });
-  verifier.start();
-  await sleep(3000);
+    t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous');
+    t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was down`);
+    const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
+    t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis came back`);
+    t.ok(packager.stats.promotions >= 2, `the packager stood by while its lease could not be renewed and led again (${packager.stats.promotions} promotions)`);
+    t.equal(packager.stats.segmentsDropped, 0, 'a 4 s outage is shorter than the window: nothing was dropped');
+    const aired = await airedTones(report);
+    const msns = aired.map((segment) => segment.msn);
+    t.same(msns, msns.map((_, index) => msns[0]! + index), 'every MSN was published, none skipped');
+    t.equal(report.discontinuities, 0, 'the packager kept the lead: no discontinuity');
+    t.same(toneOrder(aired), [MAIN_HZ], `the buffered audio is the feed, not silence (${describeRuns(aired)})`);
+  });
 
-  // Frozen, Redis accepts connections and answers nothing: the worst kind of outage.
-  redis.freeze(true);
-  await sleep(12_000);
-  redis.freeze(false);
-  const backAt = Date.now();
-  await sleep(6000);
-  const report = await verifier.stop();
-  const packager = onair.ingest!.channels.get('fip')!.packager;
+  group.test('Redis unreachable for longer than the window: the oldest queued segments are dropped with a discontinuity, never an MSN gap', async (t) => {
+    const redis = await startRedisServer();
+    t.teardown(() => redis.stop());
+    const config = await chaosConfig({ store: redis.url, inputs: 1 });
+    startToneSender(t, config, 0, MAIN_HZ);
+    const onair = await startRole(t, config, 'start');
+    await waitForThreeSegments(originUrl(config));
+    const verifier = new HlsVerifier({ baseUrl: originUrl(config), channel: 'fip', renditions: CHAOS_RENDITIONS, pollIntervalMs: 200, allowUnavailable: true });
+    verifier.start();
+    await sleep(3000);
 
-  t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous except at the signalled discontinuity');
-  t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was frozen`);
-  const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
-  t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis thawed`);
-  t.ok(packager.stats.segmentsDropped > 0, `${packager.stats.segmentsDropped} segments that could never be listed were dropped`);
-  const msns = (report.segments.hifi ?? []).map((segment) => segment.msn);
-  t.same(msns, msns.map((_, index) => msns[0]! + index), 'no MSN gap');
-  t.equal(report.discontinuities, 1, 'one discontinuity where the dropped audio was');
-  const aired = await airedTones(report);
-  t.same(toneOrder(aired), [MAIN_HZ], `the audio is the feed throughout (${describeRuns(aired)})`);
+    // Frozen, Redis accepts connections and answers nothing: the worst kind of outage.
+    redis.freeze(true);
+    await sleep(12_000);
+    redis.freeze(false);
+    const backAt = Date.now();
+    await caughtUp(verifier, backAt);
+    const report = await verifier.stop();
+    const packager = onair.ingest!.channels.get('fip')!.packager;
+
+    t.same(report.errors, [], 'no broken rule: no MSN going back, no listed segment missing, PTS continuous except at the signalled discontinuity');
+    t.ok(report.unavailable.count > 0, `the origin answered 503 with Retry-After ${report.unavailable.count} times while Redis was frozen`);
+    const recoveredMs = (report.unavailable.firstOkAfterAt ?? Infinity) - backAt;
+    t.ok(recoveredMs <= 2000, `the origin served playlists again ${recoveredMs} ms after Redis thawed`);
+    t.ok(packager.stats.segmentsDropped > 0, `${packager.stats.segmentsDropped} segments that could never be listed were dropped`);
+    const msns = (report.segments.hifi ?? []).map((segment) => segment.msn);
+    t.same(msns, msns.map((_, index) => msns[0]! + index), 'no MSN gap');
+    t.equal(report.discontinuities, 1, 'one discontinuity where the dropped audio was');
+    const aired = await airedTones(report);
+    t.same(toneOrder(aired), [MAIN_HZ], `the audio is the feed throughout (${describeRuns(aired)})`);
+  });
 });

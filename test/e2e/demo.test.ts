@@ -11,7 +11,7 @@ import { displayTitle } from '../../src/media/now-playing.js';
 import { CLI_PATH } from '../helpers/onair-process.js';
 import { freeTcpPort, freeUdpPort } from '../helpers/ports.js';
 import { openStream, splitIcy } from '../helpers/progressive-listener.js';
-import { eventually, sleep } from '../helpers/wait-until.js';
+import { eventually, within } from '../helpers/wait-until.js';
 
 const METAINT = 16000;
 
@@ -70,6 +70,6 @@ t.test('the demo runs the whole pipeline: HLS, an MP3 mount with its title, the 
   t.same(mounts, ['/fip-hifi.aac', '/fip-lofi.aac', '/fip-midfi.aac', '/fip-mp3.mp3'], 'the Icecast status lists every mount');
 
   child.kill('SIGTERM');
-  const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
+  const code = await within<number | null | string>(exited, 15_000, () => 'still running');
   t.equal(code, 0, 'SIGTERM stops it with exit code 0');
 });

@@ -39,6 +39,9 @@ function metadataCues(): { text: string; startTime: number }[] {
   return cues;
 }
 
+// The two runs share nothing (each its own store, channel, ports and player) and assert no timing: they run at once.
+t.jobs = 2;
+
 t.test('hls.js receives the now playing as ID3 cues; the page and /channels.json show it and follow a change', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());

@@ -48,6 +48,10 @@ async function makeAacFile(t: Test, seconds: number): Promise<string> {
   return path;
 }
 
+// The five runs share nothing (each its own ports, server, channel and FFmpeg) and assert no
+// timing: they run at once.
+t.jobs = 5;
+
 t.test('an SRT caller input pulls from a remote listener, with SRT options passed through', async (t) => {
   const srtPort = await freeUdpPort();
   const config = await testConfig({

@@ -136,6 +136,9 @@ function analyse(heard: Heard): ContinuityReport {
   return analyseContinuity(heard.pcm.subarray(0, Math.max(0, heard.pcm.length - heard.sampleRate)), heard.sampleRate, [MAIN_HZ, BACKUP_HZ]);
 }
 
+// The two runs share nothing (each its own store, channel, ports, senders and listener): they run at once.
+t.jobs = 2;
+
 t.test('an input switch: the listener hears the main, then the backup, with no break longer than one frame', async (t) => {
   const config = await chaosConfig({ store: 'memory' });
   const [main] = [startToneSender(t, config, 0, MAIN_HZ), startToneSender(t, config, 1, BACKUP_HZ)];

@@ -18,7 +18,7 @@ import { originUrl, startRole, startSender, testConfig, waitForThreeSegments } f
 import { minimumBufferSeconds, startProgressiveListener } from '../helpers/ffmpeg-listener.js';
 import { analyseContinuity, describeToneRuns } from '../helpers/tone-continuity.js';
 import { playWithVlc, vlcUnavailable } from '../helpers/vlc.js';
-import { sleep } from '../helpers/wait-until.js';
+import { sleep, within } from '../helpers/wait-until.js';
 
 const TONE_HZ = 500;
 /** One frame: 1024 samples of AAC or 1152 of MP3 at 48 kHz (24 ms), plus the analysis's 5 ms window. */
@@ -26,7 +26,7 @@ const ONE_FRAME_MS = 26;
 const FIRST: Omit<NowPlaying, 'setAt'> = { artist: 'Player Test', title: 'Überture' };
 const SECOND: Omit<NowPlaying, 'setAt'> = { artist: 'Player Test', title: 'Second Movement' };
 const ICY = { name: 'FIP player test', description: 'onair progressive mount', genre: 'Eclectic', url: 'https://example.org/fip' };
-const VLC_SECONDS = 14;
+const VLC_SECONDS = 16;
 
 const RENDITIONS = [
   { id: 'lofi', bitrate: '32k' },
@@ -42,6 +42,12 @@ const MOUNTS = [
   { path: '/fip-midfi.mp3', format: 'MP3', ffmpegDecoder: /Audio: mp3/, vlcDecoder: /using audio decoder module "(mpg123|mad)"/ },
 ] as const;
 
+/**
+ * One channel for the four players, which play at once (they only listen: the channel's timing is
+ * the same for each). The now playing is FIRST when they start and changes once to SECOND, when
+ * each of them has reached its point: the FFmpeg listeners 8 s of audio with FIRST read, the VLC
+ * runs 6 s of playing (VLC is a black box until it exits).
+ */
 async function startChannel(t: Test): Promise<{ base: string; onair: RunningOnair }> {
   const config = await testConfig({ segmentSeconds: 1, channel: { renditions: RENDITIONS, icy: ICY } });
   const onair = await startRole(t, config, 'start');
@@ -56,15 +62,28 @@ function setNowPlaying(onair: RunningOnair, nowPlaying: Omit<NowPlaying, 'setAt'
   return onair.store.putNowPlaying('fip', serializeNowPlaying({ ...nowPlaying, setAt: Date.now() }));
 }
 
+const { base, onair } = await startChannel(t);
+const players = MOUNTS.length * (noVlc ? 1 : 2);
+let ready = 0;
+let markChanged: () => void = () => undefined;
+const changed = new Promise<void>((resolve) => (markChanged = resolve));
+/** A player has reached its point: the last of them changes the title; resolves once it is changed (bounded). */
+async function readyForSecondTitle(): Promise<void> {
+  ready += 1;
+  if (ready === players) await setNowPlaying(onair, SECOND).then(markChanged);
+  await within(changed, 40_000, () => Promise.reject(new Error(`only ${ready} of ${players} players reached their point`)));
+}
+t.jobs = players;
+
 for (const mount of MOUNTS) {
   t.test(`FFmpeg plays ${mount.path} (${mount.format}) with the station headers, both titles and an unbroken tone`, async (t) => {
-    const { base, onair } = await startChannel(t);
     const listener = startProgressiveListener(t, `${base}${mount.path}`);
     await listener.waitForTitle(displayTitle(FIRST), 10_000);
     await listener.waitForSeconds(8, 15_000);
-    await setNowPlaying(onair, SECOND);
+    await readyForSecondTitle();
     await listener.waitForTitle(displayTitle(SECOND), 10_000);
-    await sleep(5000);
+    // The analysis below leaves the last second out and wants 12 s: 14 s of audio heard.
+    await listener.waitForSeconds(14, 15_000);
     const heard = await listener.stop();
 
     t.match(heard.log, mount.ffmpegDecoder, `FFmpeg decoded the stream as ${mount.format}`);
@@ -85,9 +104,8 @@ for (const mount of MOUNTS) {
 
 for (const mount of MOUNTS) {
   t.test(`VLC plays ${mount.path} (${mount.format}) for ${VLC_SECONDS} s and shows both titles as Now Playing`, { skip: noVlc }, async (t) => {
-    const { base, onair } = await startChannel(t);
     const url = `${base.replace(/^http:/, 'icyx:')}${mount.path}`;
-    const changeTitle = sleep(6000).then(() => setNowPlaying(onair, SECOND));
+    const changeTitle = sleep(6000).then(readyForSecondTitle);
     const played = await playWithVlc(url, VLC_SECONDS);
     await changeTitle;
 

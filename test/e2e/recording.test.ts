@@ -34,6 +34,9 @@ async function recordingConfig(t: Test, webhookUrl: string): Promise<OnairConfig
   return resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: webhookUrl }, keepSegments: true }, api: { tokens: [TOKEN] } });
 }
 
+// The two runs share nothing (each its own channel, store, ports and recordings directory): they run at once.
+t.jobs = 2;
+
 t.test('30 s recorded, the input lost, the session stitched, checked, announced and playable', async (t) => {
   const hook = await flakyReceiver(t, 2);
   const config = await recordingConfig(t, hook.url);

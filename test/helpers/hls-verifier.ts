@@ -56,8 +56,11 @@ export interface VerifierReport {
   pollIntervalMs: number;
   targetDuration: number | undefined;
   discontinuities: number;
-  /** Playlist polls answered 503 (only with allowUnavailable), and when the last one was. */
-  unavailable: { count: number; lastAt: number | undefined; firstOkAfterAt: number | undefined };
+  /**
+   * Playlist polls answered 503 (only with allowUnavailable), when the last one was, and the
+   * segment fetches answered 503 meanwhile (each fetched again later).
+   */
+  unavailable: { count: number; lastAt: number | undefined; firstOkAfterAt: number | undefined; segments: number };
 }
 
 interface ListedSegment {
@@ -89,7 +92,7 @@ export class HlsVerifier {
   private lastNewMsnAt: number | undefined;
   private lastNewMsn = -1;
   private maxGap = 0;
-  private readonly unavailable: VerifierReport['unavailable'] = { count: 0, lastAt: undefined, firstOkAfterAt: undefined };
+  private readonly unavailable: VerifierReport['unavailable'] = { count: 0, lastAt: undefined, firstOkAfterAt: undefined, segments: 0 };
 
   constructor(options: VerifierOptions) {
     this.options = { sampleRate: 48000, pollIntervalMs: 500, allowUnavailable: false, ...options };
@@ -129,6 +132,16 @@ export class HlsVerifier {
       discontinuities: first.filter((segment) => segment.discontinuity).length,
       unavailable: { ...this.unavailable },
     };
+  }
+
+  /**
+   * While running: how many segments of `rendition` were fetched and checked so far, the latest
+   * PROGRAM-DATE-TIME among them (ms: the newest audio checked), and the 503s counted.
+   */
+  progress(rendition = this.options.renditions[0]!): { segments: number; latestProgramDateTime: number | undefined; unavailable: VerifierReport['unavailable'] } {
+    const facts = [...(this.tracks.get(rendition)?.facts.values() ?? [])];
+    const dates = facts.map((segment) => segment.programDateTime).filter((at): at is number => at !== undefined);
+    return { segments: facts.length, latestProgramDateTime: dates.length === 0 ? undefined : Math.max(...dates), unavailable: { ...this.unavailable } };
   }
 
   private error(message: string): void {
@@ -227,6 +240,14 @@ export class HlsVerifier {
   ): Promise<void> {
     const { baseUrl, channel, sampleRate } = this.options;
     const response = await fetch(`${baseUrl}/${channel}/${segment.uri}`);
+    if (response.status === 503 && this.options.allowUnavailable) {
+      // The store went away between the playlist and the segment: the same honest answer as a
+      // playlist's 503; the segment is fetched again at the next poll that lists it.
+      this.unavailable.segments += 1;
+      if (!response.headers.get('retry-after')) this.error(`${rendition}: MSN ${segment.msn} answered 503 without Retry-After`);
+      track.fetched.delete(segment.msn);
+      return;
+    }
     if (response.status !== 200) {
       this.error(`${rendition}: MSN ${segment.msn} (${segment.uri}) answered ${response.status}`);
       return;

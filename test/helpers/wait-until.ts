@@ -38,3 +38,20 @@ export async function rejection(promise: Promise<unknown>): Promise<{ error: unk
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * `promise`'s value, or `onTimeout()`'s once `timeoutMs` have passed, whichever comes first. The
+ * timer is cleared when the race ends: a pending one would hold the test process open that long
+ * after its last test (a plain `Promise.race` with `sleep` keeps it until the sleep ends).
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, onTimeout: () => T | Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => Promise.resolve().then(onTimeout).then(resolve, reject), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
