@@ -48,8 +48,8 @@ import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-
 import {
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_SESSION_IDS_PER_CLIENT,
+  ClientIdMemo,
   ListenerCounter,
-  listenerClientId,
   ListenerWindow,
   SessionIdLimiter,
   sessionIdOf,
@@ -138,12 +138,13 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   const counter = new ListenerCounter({ store, window, logger: fastify.log, flushIntervalMs: options.flushIntervalMs, clock });
   const sessions = new SessionIdLimiter(window, options.sessionIdsPerClient, undefined, clock);
   /** The client id of a request or log line: its session id while its address may use one more, else IP and User-Agent. */
+  const clientIds = new ClientIdMemo();
   const clientIdOf = (sessionId: string | undefined, ip: string, userAgent: string | undefined): string => {
     if (sessionId !== undefined) {
-      const id = listenerClientId(sessionId, ip, userAgent);
+      const id = clientIds.clientId(sessionId, ip, userAgent);
       if (sessions.admit(clientKey(ip), id)) return id;
     }
-    return listenerClientId(undefined, ip, userAgent);
+    return clientIds.clientId(undefined, ip, userAgent);
   };
   const ingestTokens = new BearerTokens(options.ingestTokens);
   const ingestEnabled = options.ingestTokens.length > 0;

@@ -18,10 +18,9 @@
  * request gets 503 + Retry-After (ONAIR_ORIGIN_BUSY) at once instead of being held. Query
  * parameters are read as sent (query-parameters.ts): unknown ones are ignored.
  *
- * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
+ * The plugin owns the instance's 404 and error handlers and registers CORS (cors-headers.ts), so it is
  * meant for an instance of its own (see origin-server.ts).
  */
-import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { sleepOn, type Clock } from '../clock.js';
@@ -39,6 +38,7 @@ import { readFromStore } from '../http/store-read.js';
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { clientKey } from '../http/client-address.js';
 import { HeldRequestLimits } from './client-limits.js';
+import { corsHeadersPlugin } from './cors-headers.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
@@ -169,13 +169,10 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     },
   } satisfies OriginControl);
 
-  await fastify.register(cors, {
-    origin: '*',
+  await fastify.register(corsHeadersPlugin, {
     methods: ['GET', 'HEAD', 'OPTIONS'],
     exposedHeaders: ['Content-Length', 'Content-Range', 'ETag', 'Age'],
-    maxAge: 86400,
-    // A bare OPTIONS (no Origin) gets 204 too, rather than a text/plain 400.
-    strictPreflight: false,
+    maxAgeSeconds: 86400,
   });
 
   fastify.setErrorHandler(originErrorHandler);
