@@ -68,6 +68,8 @@ export const MAX_PARAM_LENGTH = 80;
 /** The routes of a channel's playlists and of its segments and parts (other plugins match on them). */
 export const PLAYLIST_ROUTE = '/:channel/:playlist';
 export const SEGMENT_ROUTE = '/:channel/:rendition/:segment';
+/** Playlist names whose kind is remembered (about 1024 × 170 characters at most). */
+const MAX_REMEMBERED_PLAYLIST_NAMES = 1024;
 /** A held request re-reads the playlist at least this often, in case a notification was lost. */
 const RECHECK_MS = 500;
 /** Held longer than this many target durations, a request gets 503 (rfc8216bis §6.2.5.2). */
@@ -114,6 +116,18 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   const blockingCacheControl = `public, max-age=${6 * targetDuration}`;
 
   let channels = indexChannels(options.channels);
+  /** Playlist names asked lately → their kind, for the channels of now (docs/architecture.md, "The origin's cost per request"). */
+  let kinds = new Map<string, PlaylistKind | null>();
+  const kindOf = (channel: string, playlist: string): PlaylistKind | null => {
+    const key = `${channel}/${playlist}`;
+    let kind = kinds.get(key);
+    if (kind === undefined) {
+      kind = playlistKind(channels, channel, playlist);
+      // Both names are at most MAX_PARAM_LENGTH characters (the router refuses longer ones).
+      if (kinds.size < MAX_REMEMBERED_PLAYLIST_NAMES) kinds.set(key, kind);
+    }
+    return kind;
+  };
   const playlists = new PlaylistCache(
     (channel, name) =>
       readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs, clock),
@@ -152,6 +166,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       const validated = validateChannels(next);
       const previous = channels;
       channels = indexChannels(validated);
+      kinds = new Map();
       for (const id of previous.keys()) {
         if (channels.has(id)) continue;
         playlists.forget(id);
@@ -194,7 +209,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_NAME_PATTERN }) },
     handler: async (request, reply) => {
       const { channel, playlist } = request.params;
-      const kind = playlistKind(channels, channel, playlist);
+      const kind = kindOf(channel, playlist);
       if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
       let cached = await playlists.get(channel, playlist);
       if (!cached) return sendError(reply, 404, 'playlist not available yet');
@@ -403,7 +418,9 @@ function sendBody(request: FastifyRequest, reply: FastifyReply, body: Buffer): F
   return reply.send(body);
 }
 
-function playlistKind(channels: ChannelIndex, channel: string, playlist: string): 'master' | 'media' | null {
+type PlaylistKind = 'master' | 'media';
+
+function playlistKind(channels: ChannelIndex, channel: string, playlist: string): PlaylistKind | null {
   const renditions = channels.get(channel);
   if (!renditions) return null;
   if (playlist === masterPlaylistName(channel)) return 'master';
