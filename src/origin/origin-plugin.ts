@@ -207,51 +207,47 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     method: ['GET', 'HEAD'],
     url: PLAYLIST_ROUTE,
     schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_NAME_PATTERN }) },
-    handler: async (request, reply) => {
+    // A cached playlist without LL-HLS parts is answered at once, without a promise (docs/architecture.md,
+    // "The origin's cost per request"); anything else takes answerPlaylist's path.
+    handler: (request, reply) => {
       const { channel, playlist } = request.params;
       const kind = kindOf(channel, playlist);
-      if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
-      let cached = await playlists.get(channel, playlist);
-      if (!cached) return sendError(reply, 404, 'playlist not available yet');
-      let cacheControl = kind === 'master' ? masterCacheControl : mediaCacheControl;
-
-      // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
-      if (cached.position) {
-        const read = readDirectives(literalQuery(request.url));
-        if (!read.ok) return sendError(reply, 400, read.message);
-        const { msn, part, skip } = read.directives;
-        if (msn !== undefined) {
-          if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
-          const held = await holdUntilListed(request.ip, channel, playlist, cached, msn, part);
-          if (held === 'busy') return sendBusy(reply);
-          if (held === 'gone') return sendError(reply, 404, 'playlist not available');
-          if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
-          cached = held;
-          cacheControl = blockingCacheControl;
-        }
-        if (skip) {
-          // The delta is read apart from the full playlist: it answers only if it lists what was waited for.
-          const delta = await playlists.get(channel, deltaPlaylistName(playlist));
-          if (delta?.position && (msn === undefined || lists(delta.position, msn, part))) cached = delta;
-        }
-      }
-
-      const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
-      const gzipEtag = cached.gzipEtag;
-      reply
-        .header('cache-control', cacheControl)
-        .header('vary', 'Accept-Encoding')
-        .header('etag', gzipped ? gzipEtag : cached.etag);
-      // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
-      if (ifNoneMatchMatches(request.headers['if-none-match'], [cached.etag, gzipEtag])) {
-        return reply.code(304).send();
-      }
-      const body = gzipped ?? cached.body;
-      reply.header('content-type', PLAYLIST_CONTENT_TYPE);
-      if (gzipped) reply.header('content-encoding', 'gzip');
-      return sendBody(request, reply, body);
+      const fresh = kind === null ? undefined : playlists.fresh(channel, playlist);
+      if (fresh === undefined || fresh.position) return answerPlaylist(request, reply, kind);
+      sendPlaylist(request, reply, fresh, kind === 'master' ? masterCacheControl : mediaCacheControl);
+      return undefined;
     },
   });
+
+  async function answerPlaylist(request: FastifyRequest<{ Params: PlaylistParams }>, reply: FastifyReply, kind: PlaylistKind | null): Promise<FastifyReply> {
+    const { channel, playlist } = request.params;
+    if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
+    let cached = await playlists.get(channel, playlist);
+    if (!cached) return sendError(reply, 404, 'playlist not available yet');
+    let cacheControl = kind === 'master' ? masterCacheControl : mediaCacheControl;
+
+    // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
+    if (cached.position) {
+      const read = readDirectives(literalQuery(request.url));
+      if (!read.ok) return sendError(reply, 400, read.message);
+      const { msn, part, skip } = read.directives;
+      if (msn !== undefined) {
+        if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
+        const held = await holdUntilListed(request.ip, channel, playlist, cached, msn, part);
+        if (held === 'busy') return sendBusy(reply);
+        if (held === 'gone') return sendError(reply, 404, 'playlist not available');
+        if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
+        cached = held;
+        cacheControl = blockingCacheControl;
+      }
+      if (skip) {
+        // The delta is read apart from the full playlist: it answers only if it lists what was waited for.
+        const delta = await playlists.get(channel, deltaPlaylistName(playlist));
+        if (delta?.position && (msn === undefined || lists(delta.position, msn, part))) cached = delta;
+      }
+    }
+    return sendPlaylist(request, reply, cached, cacheControl);
+  }
 
   fastify.route<{ Params: SegmentParams }>({
     method: ['GET', 'HEAD'],
@@ -410,6 +406,24 @@ export function segmentContentType(name: string): string {
 /** Repeated header lines read as one comma-separated value (RFC 9110 §5.3). */
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** A playlist version's answer: the coding the client accepts, its ETag, 304 when the client has it. */
+function sendPlaylist(request: FastifyRequest, reply: FastifyReply, cached: CachedPlaylist, cacheControl: string): FastifyReply {
+  const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
+  const gzipEtag = cached.gzipEtag;
+  reply
+    .header('cache-control', cacheControl)
+    .header('vary', 'Accept-Encoding')
+    .header('etag', gzipped ? gzipEtag : cached.etag);
+  // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
+  if (ifNoneMatchMatches(request.headers['if-none-match'], [cached.etag, gzipEtag])) {
+    return reply.code(304).send();
+  }
+  const body = gzipped ?? cached.body;
+  reply.header('content-type', PLAYLIST_CONTENT_TYPE);
+  if (gzipped) reply.header('content-encoding', 'gzip');
+  return sendBody(request, reply, body);
 }
 
 /** HEAD gets the same headers as GET, Content-Length included, and no body. */
