@@ -1,6 +1,6 @@
 /**
- * CORS for web players on every origin answer (docs/architecture.md, "The origin's cost per
- * request"): the answers @fastify/cors gave with the origin's options (origin `*`, exposed
+ * CORS for web players on every origin answer (docs/architecture.md, "Origin cost per request"):
+ * the answers @fastify/cors gave with the origin's options (origin `*`, exposed
  * headers, preflight without strict mode), from one callback hook and precomputed values.
  *
  * - Every request: `Access-Control-Allow-Origin: *` and `Access-Control-Expose-Headers`, set

@@ -65,8 +65,8 @@ export function listenerClientId(sessionId: string | undefined, ip: string, user
 
 /**
  * Recent client ids by (session id | IP and User-Agent), so a listener's reloads (one every
- * few seconds) cost a Map lookup, not a SHA-256 (docs/architecture.md, "The origin's cost per
- * request"). Bounded: identities longer than MAX_MEMO_KEY_CHARACTERS are hashed every time
+ * few seconds) cost a Map lookup, not a SHA-256 (docs/architecture.md, "Origin cost per request").
+ * Bounded: identities longer than MAX_MEMO_KEY_CHARACTERS are hashed every time
  * (a client makes its User-Agent as large as it likes) and at most 2 × maxEntries are kept,
  * in two generations: when the newer one is full, the older is dropped, so the ids still
  * in use survive and a flood of new identities only evicts.

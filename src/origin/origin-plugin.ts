@@ -116,7 +116,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   const blockingCacheControl = `public, max-age=${6 * targetDuration}`;
 
   let channels = indexChannels(options.channels);
-  /** Playlist names asked lately → their kind, for the channels of now (docs/architecture.md, "The origin's cost per request"). */
+  /** Playlist names asked lately → their kind, for the channels of now (docs/architecture.md, "Origin cost per request"). */
   let kinds = new Map<string, PlaylistKind | null>();
   const kindOf = (channel: string, playlist: string): PlaylistKind | null => {
     const key = `${channel}/${playlist}`;
@@ -207,8 +207,8 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     method: ['GET', 'HEAD'],
     url: PLAYLIST_ROUTE,
     schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_NAME_PATTERN }) },
-    // A cached playlist without LL-HLS parts is answered at once, without a promise (docs/architecture.md,
-    // "The origin's cost per request"); anything else takes answerPlaylist's path.
+    // A cached playlist without LL-HLS parts is answered at once, without a promise
+    // (docs/architecture.md, "Origin cost per request"); anything else takes answerPlaylist's path.
     handler: (request, reply) => {
       const { channel, playlist } = request.params;
       const kind = kindOf(channel, playlist);

@@ -137,8 +137,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
   new ConnectionLimits(limits.connectionsPerClient, addressMatcher(trustedProxies)).attach(app.server);
-  // One callback hook for the Host check and the overload check (docs/architecture.md, "The
-  // origin's cost per request"): @fastify/under-pressure only samples the event loop here
+  // One callback hook for the Host check and the overload check
+  // (docs/architecture.md, "Origin cost per request"): @fastify/under-pressure only samples the event loop here
   // (it is registered without a maximum, so adds no hook of its own, which would build the
   // route's options object on every request).
   const overloaded = new OriginOverloadedError();

@@ -97,7 +97,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
 
   const checkToken: onRequestHookHandler = (request, reply, done) => {
     // No signed channel (the usual case): nothing to check, and no route lookup per request
-    // (docs/architecture.md, "The origin's cost per request").
+    // (docs/architecture.md, "Origin cost per request").
     const signed = signedChannels();
     if (signed.size === 0 || (request.method !== 'GET' && request.method !== 'HEAD')) return done();
     // Only the channel's media (its playlists, segments, MPDs, mounts and recordings) are protected:
