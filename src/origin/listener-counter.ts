@@ -55,13 +55,54 @@ export const PENDING_ID_BYTES = 100;
  * IP and User-Agent. Hashed either way, so no raw address or session id reaches the store.
  */
 export function listenerClientId(sessionId: string | undefined, ip: string, userAgent: string | undefined): string {
-  // Hashed on every request (about a microsecond): a cache of recent identities would be
-  // keyed by the raw User-Agent, which a client makes as large as it likes.
+  // About a microsecond: the origin asks ClientIdMemo, which hashes only identities it has not
+  // seen lately (and long ones, which it never keeps).
   const hash = createHash('sha256');
   if (sessionId === undefined) hash.update('ip:').update(ip).update('\nua:').update(userAgent ?? '');
   else hash.update('sid:').update(sessionId);
   return hash.digest('base64url').slice(0, CLIENT_ID_LENGTH);
 }
+
+/**
+ * Recent client ids by (session id | IP and User-Agent), so a listener's reloads (one every
+ * few seconds) cost a Map lookup, not a SHA-256 (docs/architecture.md, "Origin cost per request").
+ * Bounded: identities longer than MAX_MEMO_KEY_CHARACTERS are hashed every time
+ * (a client makes its User-Agent as large as it likes) and at most 2 × maxEntries are kept,
+ * in two generations: when the newer one is full, the older is dropped, so the ids still
+ * in use survive and a flood of new identities only evicts.
+ */
+export class ClientIdMemo {
+  private newer = new Map<string, string>();
+  private older = new Map<string, string>();
+
+  constructor(private readonly maxEntries: number = DEFAULT_CLIENT_ID_MEMO_ENTRIES) {
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError('ClientIdMemo: maxEntries must be an integer ≥ 1');
+  }
+
+  /** Ids kept right now (both generations). */
+  get size(): number {
+    return this.newer.size + this.older.size;
+  }
+
+  /** listenerClientId(sessionId, ip, userAgent), from memory when it was asked lately. */
+  clientId(sessionId: string | undefined, ip: string, userAgent: string | undefined): string {
+    const key = sessionId === undefined ? `ip:${ip}\nua:${userAgent ?? ''}` : `sid:${sessionId}`;
+    if (key.length > MAX_MEMO_KEY_CHARACTERS) return listenerClientId(sessionId, ip, userAgent);
+    let id = this.newer.get(key);
+    if (id !== undefined) return id;
+    id = this.older.get(key) ?? listenerClientId(sessionId, ip, userAgent);
+    if (this.newer.size >= this.maxEntries) {
+      this.older = this.newer;
+      this.newer = new Map();
+    }
+    this.newer.set(key, id);
+    return id;
+  }
+}
+
+/** About 2 × 2048 × (256 two-byte characters + the id + Map slots) ≈ 3 MB at most. */
+export const DEFAULT_CLIENT_ID_MEMO_ENTRIES = 2048;
+const MAX_MEMO_KEY_CHARACTERS = 256;
 
 /** The first valid session id of the query (see SESSION_ID_PARAMETERS), if any. */
 export function sessionIdOf(query: Readonly<Record<string, unknown>>): string | undefined {

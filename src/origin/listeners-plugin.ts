@@ -48,8 +48,8 @@ import { isClock, renditionOfMediaPlaylist, type OriginChannel } from './origin-
 import {
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_SESSION_IDS_PER_CLIENT,
+  ClientIdMemo,
   ListenerCounter,
-  listenerClientId,
   ListenerWindow,
   SessionIdLimiter,
   sessionIdOf,
@@ -120,6 +120,12 @@ const INGEST_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 const INGEST_CONTENT_TYPES = ['application/x-ndjson', 'application/jsonl'];
 const MIN_TOKEN_LENGTH = 16;
 const CHANNELS_REFRESH_MS = 1000;
+/**
+ * Playlist paths remembered per channel refresh: a valid one is at most 1 + 32 + 1 + 70
+ * characters (origin-plugin.ts, MAX_PARAM_LENGTH), so at most about 1024 × 128 × 2 bytes.
+ */
+const MAX_REMEMBERED_PATHS = 1024;
+const MAX_REMEMBERED_PATH_LENGTH = 128;
 const DEFAULT_COUNTS_MAX_AGE_MS = 1000;
 const DEFAULT_INGEST_REQUESTS_PER_MINUTE = 600;
 const MAX_CLIENT_LENGTH = 256;
@@ -138,24 +144,37 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   const counter = new ListenerCounter({ store, window, logger: fastify.log, flushIntervalMs: options.flushIntervalMs, clock });
   const sessions = new SessionIdLimiter(window, options.sessionIdsPerClient, undefined, clock);
   /** The client id of a request or log line: its session id while its address may use one more, else IP and User-Agent. */
+  const clientIds = new ClientIdMemo();
   const clientIdOf = (sessionId: string | undefined, ip: string, userAgent: string | undefined): string => {
     if (sessionId !== undefined) {
-      const id = listenerClientId(sessionId, ip, userAgent);
+      const id = clientIds.clientId(sessionId, ip, userAgent);
       if (sessions.admit(clientKey(ip), id)) return id;
     }
-    return listenerClientId(undefined, ip, userAgent);
+    return clientIds.clientId(undefined, ip, userAgent);
   };
   const ingestTokens = new BearerTokens(options.ingestTokens);
   const ingestEnabled = options.ingestTokens.length > 0;
 
   let index: ChannelIndex = new Map();
   let indexedAt = -Infinity;
+  /** Paths answered lately → their media playlist (or null), for the index of now; bounded, emptied with it. */
+  let playlistOfPath = new Map<string, { channel: string; rendition: string } | null>();
   const channelIndex = (): ChannelIndex => {
     if (now() - indexedAt >= CHANNELS_REFRESH_MS) {
       index = new Map(options.channels().map((channel) => [channel.id, new Set(channel.renditions)]));
       indexedAt = now();
+      playlistOfPath = new Map();
     }
     return index;
+  };
+  const mediaPlaylistOfPath = (path: string): { channel: string; rendition: string } | null => {
+    const channels = channelIndex();
+    let found = playlistOfPath.get(path);
+    if (found === undefined) {
+      found = mediaPlaylistOf(channels, path);
+      if (playlistOfPath.size < MAX_REMEMBERED_PATHS && path.length <= MAX_REMEMBERED_PATH_LENGTH) playlistOfPath.set(path, found);
+    }
+    return found;
   };
 
   counter.start();
@@ -166,7 +185,7 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
   fastify.addHook('onResponse', (request, reply, done) => {
     if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 304)) {
       const queryAt = request.url.indexOf('?');
-      const found = mediaPlaylistOf(channelIndex(), queryAt < 0 ? request.url : request.url.slice(0, queryAt));
+      const found = mediaPlaylistOfPath(queryAt < 0 ? request.url : request.url.slice(0, queryAt));
       if (found) {
         const clientId = clientIdOf(sessionIdOf(literalQuery(request.url)), request.ip, request.headers['user-agent']);
         counter.record(found.channel, found.rendition, clientId);

@@ -91,6 +91,14 @@ export class PlaylistCache {
     return this.read(channel, name, entry);
   }
 
+  /** The playlist from memory when get() would answer it without the store (counted as a hit), else undefined. */
+  fresh(channel: string, name: string): CachedPlaylist | undefined {
+    const entry = this.entries.get(entryKey(channel, name));
+    if (entry === undefined || this.clock.now() - entry.loadedAt >= this.maxAgeMs) return undefined;
+    this.stats.hits += 1;
+    return entry;
+  }
+
   /** Reads the store, sharing a read already under way for the same version. */
   private read(channel: string, name: string, entry: PlaylistEntry | undefined): Promise<CachedPlaylist | null> {
     const key = entryKey(channel, name);

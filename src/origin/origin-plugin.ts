@@ -18,10 +18,9 @@
  * request gets 503 + Retry-After (ONAIR_ORIGIN_BUSY) at once instead of being held. Query
  * parameters are read as sent (query-parameters.ts): unknown ones are ignored.
  *
- * The plugin owns the instance's 404 and error handlers and registers @fastify/cors, so it is
+ * The plugin owns the instance's 404 and error handlers and registers CORS (cors-headers.ts), so it is
  * meant for an instance of its own (see origin-server.ts).
  */
-import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { sleepOn, type Clock } from '../clock.js';
@@ -39,6 +38,7 @@ import { readFromStore } from '../http/store-read.js';
 import { readDirectives, UpdateWaiters } from './blocking-reload.js';
 import { clientKey } from '../http/client-address.js';
 import { HeldRequestLimits } from './client-limits.js';
+import { corsHeadersPlugin } from './cors-headers.js';
 import { ifNoneMatchMatches, ifRangeAllowsPartial, acceptsGzip, decideRange } from './http-conditions.js';
 import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
@@ -68,6 +68,8 @@ export const MAX_PARAM_LENGTH = 80;
 /** The routes of a channel's playlists and of its segments and parts (other plugins match on them). */
 export const PLAYLIST_ROUTE = '/:channel/:playlist';
 export const SEGMENT_ROUTE = '/:channel/:rendition/:segment';
+/** Playlist names whose kind is remembered (about 1024 × 170 characters at most). */
+const MAX_REMEMBERED_PLAYLIST_NAMES = 1024;
 /** A held request re-reads the playlist at least this often, in case a notification was lost. */
 const RECHECK_MS = 500;
 /** Held longer than this many target durations, a request gets 503 (rfc8216bis §6.2.5.2). */
@@ -114,6 +116,18 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
   const blockingCacheControl = `public, max-age=${6 * targetDuration}`;
 
   let channels = indexChannels(options.channels);
+  /** Playlist names asked lately → their kind, for the channels of now (docs/architecture.md, "Origin cost per request"). */
+  let kinds = new Map<string, PlaylistKind | null>();
+  const kindOf = (channel: string, playlist: string): PlaylistKind | null => {
+    const key = `${channel}/${playlist}`;
+    let kind = kinds.get(key);
+    if (kind === undefined) {
+      kind = playlistKind(channels, channel, playlist);
+      // Both names are at most MAX_PARAM_LENGTH characters (the router refuses longer ones).
+      if (kinds.size < MAX_REMEMBERED_PLAYLIST_NAMES) kinds.set(key, kind);
+    }
+    return kind;
+  };
   const playlists = new PlaylistCache(
     (channel, name) =>
       readFromStore(`playlist ${channel}/${name}`, () => store.getPlaylist(channel, name), storeTimeoutMs, clock),
@@ -152,6 +166,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       const validated = validateChannels(next);
       const previous = channels;
       channels = indexChannels(validated);
+      kinds = new Map();
       for (const id of previous.keys()) {
         if (channels.has(id)) continue;
         playlists.forget(id);
@@ -169,13 +184,10 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     },
   } satisfies OriginControl);
 
-  await fastify.register(cors, {
-    origin: '*',
+  await fastify.register(corsHeadersPlugin, {
     methods: ['GET', 'HEAD', 'OPTIONS'],
     exposedHeaders: ['Content-Length', 'Content-Range', 'ETag', 'Age'],
-    maxAge: 86400,
-    // A bare OPTIONS (no Origin) gets 204 too, rather than a text/plain 400.
-    strictPreflight: false,
+    maxAgeSeconds: 86400,
   });
 
   fastify.setErrorHandler(originErrorHandler);
@@ -195,51 +207,47 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     method: ['GET', 'HEAD'],
     url: PLAYLIST_ROUTE,
     schema: { params: paramsSchema({ channel: `^${ID_PATTERN_SOURCE}$`, playlist: PLAYLIST_NAME_PATTERN }) },
-    handler: async (request, reply) => {
+    // A cached playlist without LL-HLS parts is answered at once, without a promise
+    // (docs/architecture.md, "Origin cost per request"); anything else takes answerPlaylist's path.
+    handler: (request, reply) => {
       const { channel, playlist } = request.params;
-      const kind = playlistKind(channels, channel, playlist);
-      if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
-      let cached = await playlists.get(channel, playlist);
-      if (!cached) return sendError(reply, 404, 'playlist not available yet');
-      let cacheControl = kind === 'master' ? masterCacheControl : mediaCacheControl;
-
-      // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
-      if (cached.position) {
-        const read = readDirectives(literalQuery(request.url));
-        if (!read.ok) return sendError(reply, 400, read.message);
-        const { msn, part, skip } = read.directives;
-        if (msn !== undefined) {
-          if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
-          const held = await holdUntilListed(request.ip, channel, playlist, cached, msn, part);
-          if (held === 'busy') return sendBusy(reply);
-          if (held === 'gone') return sendError(reply, 404, 'playlist not available');
-          if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
-          cached = held;
-          cacheControl = blockingCacheControl;
-        }
-        if (skip) {
-          // The delta is read apart from the full playlist: it answers only if it lists what was waited for.
-          const delta = await playlists.get(channel, deltaPlaylistName(playlist));
-          if (delta?.position && (msn === undefined || lists(delta.position, msn, part))) cached = delta;
-        }
-      }
-
-      const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
-      const gzipEtag = cached.gzipEtag;
-      reply
-        .header('cache-control', cacheControl)
-        .header('vary', 'Accept-Encoding')
-        .header('etag', gzipped ? gzipEtag : cached.etag);
-      // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
-      if (ifNoneMatchMatches(request.headers['if-none-match'], [cached.etag, gzipEtag])) {
-        return reply.code(304).send();
-      }
-      const body = gzipped ?? cached.body;
-      reply.header('content-type', PLAYLIST_CONTENT_TYPE);
-      if (gzipped) reply.header('content-encoding', 'gzip');
-      return sendBody(request, reply, body);
+      const kind = kindOf(channel, playlist);
+      const fresh = kind === null ? undefined : playlists.fresh(channel, playlist);
+      if (fresh === undefined || fresh.position) return answerPlaylist(request, reply, kind);
+      sendPlaylist(request, reply, fresh, kind === 'master' ? masterCacheControl : mediaCacheControl);
+      return undefined;
     },
   });
+
+  async function answerPlaylist(request: FastifyRequest<{ Params: PlaylistParams }>, reply: FastifyReply, kind: PlaylistKind | null): Promise<FastifyReply> {
+    const { channel, playlist } = request.params;
+    if (!kind) return sendError(reply, 404, 'unknown channel or rendition');
+    let cached = await playlists.get(channel, playlist);
+    if (!cached) return sendError(reply, 404, 'playlist not available yet');
+    let cacheControl = kind === 'master' ? masterCacheControl : mediaCacheControl;
+
+    // Low-Latency HLS delivery directives; a playlist without parts ignores them (§6.2.5).
+    if (cached.position) {
+      const read = readDirectives(literalQuery(request.url));
+      if (!read.ok) return sendError(reply, 400, read.message);
+      const { msn, part, skip } = read.directives;
+      if (msn !== undefined) {
+        if (tooFarAhead(cached.position, msn, part)) return sendError(reply, 400, `_HLS_msn/_HLS_part ask too far past the live edge`);
+        const held = await holdUntilListed(request.ip, channel, playlist, cached, msn, part);
+        if (held === 'busy') return sendBusy(reply);
+        if (held === 'gone') return sendError(reply, 404, 'playlist not available');
+        if (held === 'timeout') return sendError(reply, 503, 'not published within 3 target durations', { error: 'not_ready' });
+        cached = held;
+        cacheControl = blockingCacheControl;
+      }
+      if (skip) {
+        // The delta is read apart from the full playlist: it answers only if it lists what was waited for.
+        const delta = await playlists.get(channel, deltaPlaylistName(playlist));
+        if (delta?.position && (msn === undefined || lists(delta.position, msn, part))) cached = delta;
+      }
+    }
+    return sendPlaylist(request, reply, cached, cacheControl);
+  }
 
   fastify.route<{ Params: SegmentParams }>({
     method: ['GET', 'HEAD'],
@@ -400,13 +408,33 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** A playlist version's answer: the coding the client accepts, its ETag, 304 when the client has it. */
+function sendPlaylist(request: FastifyRequest, reply: FastifyReply, cached: CachedPlaylist, cacheControl: string): FastifyReply {
+  const gzipped = cached.gzip !== null && acceptsGzip(request.headers['accept-encoding']) ? cached.gzip : null;
+  const gzipEtag = cached.gzipEtag;
+  reply
+    .header('cache-control', cacheControl)
+    .header('vary', 'Accept-Encoding')
+    .header('etag', gzipped ? gzipEtag : cached.etag);
+  // Either coding of the current version validates a cached copy (RFC 9110 §13.1.2).
+  if (ifNoneMatchMatches(request.headers['if-none-match'], [cached.etag, gzipEtag])) {
+    return reply.code(304).send();
+  }
+  const body = gzipped ?? cached.body;
+  reply.header('content-type', PLAYLIST_CONTENT_TYPE);
+  if (gzipped) reply.header('content-encoding', 'gzip');
+  return sendBody(request, reply, body);
+}
+
 /** HEAD gets the same headers as GET, Content-Length included, and no body. */
 function sendBody(request: FastifyRequest, reply: FastifyReply, body: Buffer): FastifyReply {
   if (request.method === 'HEAD') return reply.header('content-length', body.byteLength).send();
   return reply.send(body);
 }
 
-function playlistKind(channels: ChannelIndex, channel: string, playlist: string): 'master' | 'media' | null {
+type PlaylistKind = 'master' | 'media';
+
+function playlistKind(channels: ChannelIndex, channel: string, playlist: string): PlaylistKind | null {
   const renditions = channels.get(channel);
   if (!renditions) return null;
   if (playlist === masterPlaylistName(channel)) return 'master';

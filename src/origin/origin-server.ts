@@ -12,7 +12,8 @@
  * trusted proxies exempt); a request's head and body must arrive within requestTimeoutMs;
  * idle keep-alive connections close after keepAliveTimeoutMs, and a socket that moves no byte
  * for longer than that and the longest LL-HLS hold is closed (a slow reader included);
- * @fastify/under-pressure answers 503 ONAIR_ORIGIN_BUSY while the event loop lags.
+ * an overloaded origin answers 503 ONAIR_ORIGIN_BUSY while the event loop lags (sampled by
+ * @fastify/under-pressure).
  * With `progressive`, the Icecast-style mounts and /status-json.xsl (src/origin/progressive/).
  * With `tls`, HTTPS and optionally HTTP/2 on the same bounds (tls-listener.ts).
  */
@@ -90,6 +91,8 @@ class OriginOverloadedError extends OnairError {
 }
 
 const NO_SIGNED_CHANNELS = new Set<string>();
+/** Retry-After of an overloaded origin's 503, in seconds. */
+const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 
 /** Paths of the admin listener that the origin's routes would otherwise claim (`/:channel/:playlist`). */
 const ADMIN_PATHS_ON_ORIGIN = ADMIN_PATH_PREFIXES.map((prefix) => `/${prefix}/*`);
@@ -134,10 +137,20 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
   new ConnectionLimits(limits.connectionsPerClient, addressMatcher(trustedProxies)).attach(app.server);
-  // Callback style, like the other per-request hooks: no promise per request.
+  // One callback hook for the Host check and the overload check
+  // (docs/architecture.md, "Origin cost per request"): @fastify/under-pressure only samples the event loop here
+  // (it is registered without a maximum, so adds no hook of its own, which would build the
+  // route's options object on every request).
+  const overloaded = new OriginOverloadedError();
+  const checkPressure = limits.maxEventLoopDelayMs > 0;
   app.addHook('onRequest', (request, reply, done) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       sendError(reply, 400, 'an HTTP/1.1 request needs a Host header');
+      return;
+    }
+    if (checkPressure && app.memoryUsage().eventLoopDelay > limits.maxEventLoopDelayMs) {
+      reply.status(503).header('Retry-After', OVERLOAD_RETRY_AFTER_SECONDS);
+      done(overloaded);
       return;
     }
     done();
@@ -155,7 +168,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   });
   try {
     if (limits.maxEventLoopDelayMs > 0) {
-      await app.register(underPressure, { maxEventLoopDelay: limits.maxEventLoopDelayMs, retryAfter: 1, customError: OriginOverloadedError });
+      await app.register(underPressure, {});
     }
     await app.register(originPlugin, { ...originOptions, heldRequests: limits.heldRequests, heldRequestsPerClient: limits.heldRequestsPerClient });
     // Always registered, so that a reload can make a channel signed.

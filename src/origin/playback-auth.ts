@@ -64,7 +64,7 @@ async function registerPlaybackAuth(fastify: FastifyInstance, options: PlaybackA
     // An instance hook, before the body is read: guessing tokens is limited too.
     scope.addHook('onRequest', scope.rateLimit());
 
-    // The preflight of a browser's POST with Authorization: @fastify/cors answers it with these methods.
+    // The preflight of a browser's POST with Authorization: cors-headers.ts answers it with these methods.
     scope.options(PLAYBACK_AUTH_PATH, { config: { cors: { methods: ['POST', 'OPTIONS'] } } }, async (request, reply) => reply.code(204).send());
 
     scope.post(PLAYBACK_AUTH_PATH, { bodyLimit: PLAYBACK_AUTH_BODY_LIMIT_BYTES }, async (request, reply) => {

@@ -96,7 +96,10 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
   fastify.decorateRequest('grantedToken', null);
 
   const checkToken: onRequestHookHandler = (request, reply, done) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return done();
+    // No signed channel (the usual case): nothing to check, and no route lookup per request
+    // (docs/architecture.md, "Origin cost per request").
+    const signed = signedChannels();
+    if (signed.size === 0 || (request.method !== 'GET' && request.method !== 'HEAD')) return done();
     // Only the channel's media (its playlists, segments, MPDs, mounts and recordings) are protected:
     // not, say, the control API's /api/channels/:channel.
     const route = request.routeOptions.url ?? '';
@@ -105,7 +108,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     if (!recording && mount === undefined && !MEDIA_ROUTES.has(route)) return done();
     // The routed channel, as the origin decodes it: `/%66ip/…` is fip too.
     const channel = mount === undefined ? (request.params as { channel?: string }).channel : channelOfMount?.(`/${mount}`);
-    if (channel === undefined || !signedChannels().has(channel)) return done();
+    if (channel === undefined || !signed.has(channel)) return done();
 
     const queryStart = request.url.indexOf('?');
     const requested = queryStart === -1 ? request.url : request.url.slice(0, queryStart);

@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import {
+  ClientIdMemo,
   ListenerCounter,
   listenerClientId,
   ListenerWindow,
@@ -234,4 +235,21 @@ t.test('session ids are bounded per client address and in all, per bucket', asyn
   await clock.advance(BUCKET_MS);
   t.ok(limiter.admit('198.51.100.1', 's6'), 'a new bucket starts afresh');
   t.same(['a', 'b', 'c', 'd'].map((id) => limiter.admit('203.0.113.7', id)), [true, true, true, false]);
+});
+
+t.test('the client id memo gives the hashed ids of listenerClientId and keeps at most twice its entries', async (t) => {
+  const memo = new ClientIdMemo(4);
+  for (let round = 0; round < 2; round++) {
+    for (let index = 0; index < 10; index++) {
+      const ip = `192.0.2.${index}`;
+      t.equal(memo.clientId(undefined, ip, 'VLC/3.0'), listenerClientId(undefined, ip, 'VLC/3.0'), `${ip}, round ${round}`);
+      t.equal(memo.clientId(`session${index}`, ip, 'VLC/3.0'), listenerClientId(`session${index}`, ip, 'VLC/3.0'));
+      t.ok(memo.size <= 8, 'never more than 2 × maxEntries ids kept');
+    }
+  }
+  const hugeAgent = 'A'.repeat(10_000);
+  const before = memo.size;
+  t.equal(memo.clientId(undefined, '192.0.2.99', hugeAgent), listenerClientId(undefined, '192.0.2.99', hugeAgent), 'a long User-Agent is hashed');
+  t.equal(memo.size, before, 'and never kept');
+  t.throws(() => new ClientIdMemo(0), RangeError);
 });

@@ -4,7 +4,7 @@
  *   GET/HEAD /{channel}-{rendition}.aac   endless ADTS AAC (audio/aac)
  *   GET/HEAD /{channel}-{rendition}.mp3   endless MPEG audio (audio/mpeg), for MP3 renditions
  *   GET/HEAD /status-json.xsl             Icecast's JSON status (icecast-status.ts)
- * OPTIONS is CORS preflight (the origin's @fastify/cors); other methods get 405.
+ * OPTIONS is CORS preflight (the origin's cors-headers.ts); other methods get 405.
  *
  * Every origin serves every mount from the store alone: one Mount per (channel, rendition)
  * per process follows the media playlist while it has listeners (mount.ts). A request with
