@@ -105,8 +105,16 @@ async function main(argv: string[]): Promise<number> {
   countRejection = () => running.metrics.unhandledRejections.inc();
   // SIGHUP re-reads the config file, like POST /api/reload (a bad file is logged and ignored),
   // and the TLS certificates and keys (a bad pair is logged and the old one kept).
+  return runUntilStopped(logger, stopRequested, running, () => void running.reloadCertificates());
+}
+
+/**
+ * Runs until the first signal, then closes: SIGHUP meanwhile re-reads the config file (a bad
+ * file is logged and ignored), after `onHangup` (the TLS certificates).
+ */
+async function runUntilStopped(logger: Logger, stopRequested: Promise<unknown>, running: { reload(): Promise<unknown>; close(): Promise<void> }, onHangup?: () => void): Promise<number> {
   const reloadOnHangup = (): void => {
-    void running.reloadCertificates();
+    onHangup?.();
     running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
   };
   process.on('SIGHUP', reloadOnHangup);
@@ -133,14 +141,7 @@ async function runOriginCluster(config: OnairConfig, configPath: string, workers
   const logger = createLogger(config);
   const stopRequested = firstSignal(logger);
   const running = await startOriginCluster({ config, configPath, logger, workers });
-  const reloadOnHangup = (): void => {
-    running.reload().catch((error: unknown) => logger.error({ err: error }, 'config reload refused; the running config is kept'));
-  };
-  process.on('SIGHUP', reloadOnHangup);
-  await stopRequested;
-  process.off('SIGHUP', reloadOnHangup);
-  await stopLogged(logger, () => running.close());
-  return 0;
+  return runUntilStopped(logger, stopRequested, running);
 }
 
 async function runDemo(): Promise<number> {

@@ -39,3 +39,18 @@ export function pushUntilCut(packager: ChannelPackager, source: FrameSource): vo
   while (packager.stats.segmentsProduced === produced) packager.pushFrameGroup(source.next());
 }
 
+
+/**
+ * Feeds two packagers the same frames (each from its own FrameSource, so the bytes match),
+ * yielding to publishes between frames, until both have published `segments` segments
+ * (bounded: 16 segments' worth of frames, then 100 more turns of the event loop).
+ */
+export async function feedSideBySide(packagers: readonly [ChannelPackager, ChannelPackager], segments: number): Promise<void> {
+  const sources = [new FrameSource(), new FrameSource()];
+  const done = (): boolean => packagers.every((packager) => packager.stats.segmentsPublished >= segments);
+  for (let frame = 0; frame < 48 * 16 && packagers[1].stats.segmentsPublished < segments; frame++) {
+    packagers.forEach((packager, index) => packager.pushFrameGroup(sources[index]!.next()));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  for (let wait = 0; wait < 100 && !done(); wait++) await new Promise((resolve) => setImmediate(resolve));
+}

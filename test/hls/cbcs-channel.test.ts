@@ -17,7 +17,7 @@ import { parseContentKeyName, parseSegmentUri, partName, segmentName } from '../
 import { cbcsKeyIdOf, cbcsSealer, contentKeyIv } from '../../src/hls/segment-encryption.js';
 import { uuidText } from '../../src/media/cbcs.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { FrameSource } from '../helpers/aac-frames.js';
+import { feedSideBySide } from '../helpers/aac-frames.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { rawTestChannel } from '../helpers/channel-config.js';
 
@@ -60,16 +60,7 @@ t.test('a cbcs channel stores what a clear fMP4 one does, its samples encrypted,
   const clock = new ManualClock();
   const clear = await startChannel(t, clock, false);
   const sealed = await startChannel(t, clock, true);
-  const clearSource = new FrameSource();
-  const sealedSource = new FrameSource();
-  for (let frame = 0; frame < 48 * 16 && sealed.packager.stats.segmentsPublished < 12; frame++) {
-    clear.packager.pushFrameGroup(clearSource.next());
-    sealed.packager.pushFrameGroup(sealedSource.next());
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  for (let wait = 0; wait < 100 && (sealed.packager.stats.segmentsPublished < 12 || clear.packager.stats.segmentsPublished < 12); wait++) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await feedSideBySide([clear.packager, sealed.packager], 12);
   t.ok(sealed.packager.stats.segmentsPublished >= 12, 'twelve segments out');
 
   const playlist = (await sealed.store.getPlaylist('fip', 'fip_hifi.m3u8'))!.body;

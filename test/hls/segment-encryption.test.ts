@@ -13,7 +13,7 @@ import { parseContentKeyName, parseSegmentUri, partName, segmentName } from '../
 import { aes128CbcBlocks, cbcsSealer, ContentKeys, contentKeyId, contentKeyIv, decryptAes128Cbc, encryptAes128Cbc } from '../../src/hls/segment-encryption.js';
 import { Fmp4Muxer } from '../../src/media/fmp4-muxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { FrameSource } from '../helpers/aac-frames.js';
+import { feedSideBySide, FrameSource } from '../helpers/aac-frames.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { rawTestChannel } from '../helpers/channel-config.js';
 
@@ -133,16 +133,7 @@ t.test('an encrypted channel stores what a clear one does, encrypted: segments w
   const clock = new ManualClock();
   const clear = await startChannel(t, clock, false);
   const sealed = await startChannel(t, clock, true);
-  const clearSource = new FrameSource();
-  const sealedSource = new FrameSource();
-  for (let frame = 0; frame < 48 * 16 && sealed.packager.stats.segmentsPublished < 14; frame++) {
-    clear.packager.pushFrameGroup(clearSource.next());
-    sealed.packager.pushFrameGroup(sealedSource.next());
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  for (let wait = 0; wait < 100 && (sealed.packager.stats.segmentsPublished < 14 || clear.packager.stats.segmentsPublished < 14); wait++) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await feedSideBySide([clear.packager, sealed.packager], 14);
   t.ok(sealed.packager.stats.segmentsPublished >= 14, 'fourteen segments out');
 
   const playlist = (await sealed.store.getPlaylist('fip', 'fip_hifi.m3u8'))!.body;
