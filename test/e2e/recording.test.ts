@@ -34,8 +34,9 @@ async function recordingConfig(t: Test, webhookUrl: string): Promise<OnairConfig
   return resolveConfig({ ...structuredClone(base), recordings: { dir, webhook: { url: webhookUrl }, keepSegments: true }, api: { tokens: [TOKEN] } });
 }
 
-// The two runs share nothing (each its own channel, store, ports and recordings directory): they run at once.
-t.jobs = 2;
+// The two runs stay one after the other: run at once in this process (two onair instances, both
+// with a channel `fip`), the first one's recording stalled after its title change in CI, where
+// the load was low; the cause is not found yet.
 
 t.test('30 s recorded, the input lost, the session stitched, checked, announced and playable', async (t) => {
   const hook = await flakyReceiver(t, 2);
