@@ -143,7 +143,11 @@ t.test('hls.js in Chromium plays the encrypted LL-HLS channel across two key rot
     ...(window as unknown as { encryptionTest: { errors: string[] } }).encryptionTest,
   }));
   t.comment(`played ${(currentTime - startedAt).toFixed(2)} s; keys ${[...keyRequests].map(([path, status]) => `${path} ${status}`).join(', ')}; ${mediaRequests.length} media requests`);
-  t.same(errors, [], 'no hls.js or media error');
+  // bufferSeekOverHole is hls.js stepping over a gap in its buffer (at a live start, the first
+  // part begins after currentTime), a non-fatal recovery it also makes on clear channels; the
+  // continuity that matters is the media time checked next. Anything else is an error.
+  if (errors.includes('bufferSeekOverHole')) t.comment('hls.js stepped over a buffer gap (non-fatal)');
+  t.same(errors.filter((error) => error !== 'bufferSeekOverHole'), [], 'no hls.js or media error');
   t.ok(currentTime - startedAt >= PLAY_SECONDS, `media time advanced ${(currentTime - startedAt).toFixed(2)} s`);
   t.ok(keyRequests.size >= 3, `${keyRequests.size} keys loaded: at least two rotations`);
   t.ok([...keyRequests.values()].every((status) => status === 200), 'every key was served');
