@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { headersToMirror, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
 import type { OriginWorkerReady } from './origin-worker.js';
 import { formatTable, median } from './report.js';
-import { processTreeCpuSeconds } from './system.js';
+import { firstJsonLine, processTreeCpuSeconds } from './system.js';
 import { runWrk } from './wrk.js';
 
 const WORKER_PATH = fileURLToPath(new URL('./origin-worker.js', import.meta.url));
@@ -52,17 +52,7 @@ async function startCluster(workers: number, extra: string[]): Promise<Running> 
     await exited;
   };
   process.once('exit', () => child.kill('SIGKILL'));
-  const ready = await new Promise<OriginWorkerReady>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error('origin-worker --workers did not report a port')), READY_TIMEOUT_MS);
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      output += text;
-      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line === undefined || !output.includes('\n')) return;
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as OriginWorkerReady);
-    });
-  });
+  const ready = await firstJsonLine<OriginWorkerReady>(child, 'origin-worker --workers', READY_TIMEOUT_MS);
   return { port: ready.port, pid: ready.pid, stop, ready };
 }
 

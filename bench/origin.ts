@@ -35,7 +35,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { processCpuSeconds } from './system.js';
+import { firstJsonLine, processCpuSeconds } from './system.js';
 import { runWrk, WRK_PATH } from './wrk.js';
 import { headersToMirror, NGINX_PATH, nginxAvailable, nginxVersion, startNginx, type RunningNginx } from './origin-nginx.js';
 import type { OriginWorkerReady } from './origin-worker.js';
@@ -145,21 +145,7 @@ async function startOnairWorker(contentDirectory: string, profileDirectory: stri
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
-  const ready = await new Promise<OriginWorkerReady>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`origin-worker did not report a port within ${WORKER_READY_TIMEOUT_MS} ms`)), WORKER_READY_TIMEOUT_MS);
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      output += text;
-      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line === undefined || !output.includes('\n')) return;
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as OriginWorkerReady);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`origin-worker exited (${signal ?? code}) before reporting its port`));
-    });
-  }).catch(async (error: unknown) => {
+  const ready = await firstJsonLine<OriginWorkerReady>(child, 'origin-worker', WORKER_READY_TIMEOUT_MS).catch(async (error: unknown) => {
     await stop();
     throw error;
   });

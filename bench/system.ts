@@ -106,3 +106,25 @@ export function answers(url: string): Promise<boolean> {
 export function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
+
+/**
+ * The first JSON line a child prints on stdout (a bench worker's "ready" report), or a rejection
+ * naming `what` when none comes within `timeoutMs` or the child exits first.
+ */
+export function firstJsonLine<T>(child: ChildProcess, what: string, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not report a port within ${timeoutMs} ms`)), timeoutMs);
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      output += text;
+      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
+      if (line === undefined || !output.includes('\n')) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as T);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${signal ?? code}) before reporting its port`));
+    });
+  });
+}
