@@ -9,7 +9,7 @@
  * What the jobs are lives beside it: live-encoder.ts, clip-encoder.ts, recording-stitch.ts,
  * test-signal-sender.ts.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from 'pino';
 import { ffmpegLaunchPath } from './ffmpeg-launcher.js';
@@ -56,7 +56,11 @@ export interface FfmpegJob {
 export function pipeFfmpeg(job: FfmpegJob, handlers: FfmpegHandlers): FfmpegProcess & { readonly stdout: Readable } {
   const command = commandFor(job, handlers.logger);
   const handle = supervise(command, handlers);
-  const stdout = command.pipe() as Readable;
+  // fluent-ffmpeg reports "Output stream closed" 20 ms after its output stream closes unless
+  // FFmpeg's exit came first, which under load it may not: a clean exit then reads as a
+  // failure. A stream that is not destroyed at its end never closes by itself, so the exit
+  // report is FFmpeg's own; a reader that destroys it early still stops FFmpeg.
+  const stdout = command.pipe(new PassThrough({ autoDestroy: false })) as Readable;
   // fluent-ffmpeg reports the outcome through 'error'/'end'; the stream errors are the same event.
   stdout.on('error', () => undefined);
   return { ...handle, stdout };
@@ -115,7 +119,10 @@ function supervise(command: ffmpeg.FfmpegCommand, handlers: FfmpegHandlers): Ffm
     exited = true;
     handlers.onExit(result);
   };
+  // fluent-ffmpeg forgets its process before it reports the exit: keep our own reference.
+  let child: FfmpegChild | undefined;
   command.on('start', () => {
+    child = processOf(command);
     if (pendingSignal) command.kill(pendingSignal);
   });
   command.on('stderr', (line: string) => {
@@ -128,7 +135,6 @@ function supervise(command: ffmpeg.FfmpegCommand, handlers: FfmpegHandlers): Ffm
     handlers.onStderrLine(line);
   });
   command.on('error', (error: Error) => {
-    const child = processOf(command);
     exit({
       code: child?.exitCode ?? null,
       signal: child?.signalCode ?? null,
@@ -136,7 +142,6 @@ function supervise(command: ffmpeg.FfmpegCommand, handlers: FfmpegHandlers): Ffm
     });
   });
   command.on('end', () => {
-    const child = processOf(command);
     exit({ code: child?.exitCode ?? 0, signal: child?.signalCode ?? null });
   });
   return {
