@@ -59,7 +59,14 @@ export function startToneSender(t: Test, config: OnairConfig, index: number, fre
 }
 
 export interface StatusChange {
+  /** When the poll saw it. */
   at: number;
+  /**
+   * When the audio changed: for a switch by the same leader, the switch time the status
+   * itself carries (`since`), which neither the store write nor the poll delays (under load
+   * they lag by more than the switch margin); for a takeover, `at`.
+   */
+  switchedAt: number;
   activeInput: string | undefined;
   leader: string | undefined;
   reason: string | undefined;
@@ -73,10 +80,13 @@ export function watchStatus(t: Test, store: Store, channel = 'fip'): { changes: 
     while (!stopped) {
       const text = await store.getStatus(channel).catch(() => null);
       if (text) {
-        const status = JSON.parse(text) as { activeInput?: string; leader?: string; reason?: string };
+        const status = JSON.parse(text) as { activeInput?: string; leader?: string; reason?: string; since?: number };
         const last = changes.at(-1);
         if (!last || last.activeInput !== status.activeInput || last.leader !== status.leader) {
-          changes.push({ at: Date.now(), activeInput: status.activeInput, leader: status.leader, reason: status.reason });
+          const at = Date.now();
+          const sameLeader = last !== undefined && last.leader === status.leader;
+          const switchedAt = sameLeader && typeof status.since === 'number' && status.since <= at ? Math.max(status.since, last.switchedAt) : at;
+          changes.push({ at, switchedAt, activeInput: status.activeInput, leader: status.leader, reason: status.reason });
         }
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -143,11 +153,11 @@ export function tonesAgainstStatus(
     const start = segment.programDateTime;
     const end = start + segment.duration * 1000;
     let index = -1;
-    while (index + 1 < changes.length && changes[index + 1]!.at <= start - SWITCH_MARGIN_MS) index += 1;
+    while (index + 1 < changes.length && changes[index + 1]!.switchedAt <= start - SWITCH_MARGIN_MS) index += 1;
     if (index === -1) continue;
     const next = changes[index + 1];
     const early = next?.reason === 'no-audio' ? INPUT_TIMEOUT_MS : 0;
-    if (next && next.at < end + SWITCH_MARGIN_MS + early) continue;
+    if (next && next.switchedAt < end + SWITCH_MARGIN_MS + early) continue;
     const tone = expected(changes[index]!);
     if (tone === undefined) continue;
     checked += 1;
