@@ -36,6 +36,11 @@ if [ "${1:-}" = "--test" ]; then
   # certutil makes the NSS db in which Chromium trusts the HTTPS test's CA (test/e2e/tls.test.ts); openssl makes the CA.
   command -v certutil >/dev/null 2>&1 || missing="$missing libnss3-tools"
   command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+  # A throw-away one-node Ceph (mon, memstore osd, radosgw) as the S3 server with ListParts (test/recording/s3-rgw.test.ts).
+  # No daemon starts on install: the tests start their own in a temp dir on free loopback ports.
+  command -v radosgw >/dev/null 2>&1 || missing="$missing radosgw"
+  command -v ceph-mon >/dev/null 2>&1 || missing="$missing ceph-mon"
+  command -v ceph-osd >/dev/null 2>&1 || missing="$missing ceph-osd"
 fi
 for extra in ${ONAIR_SETUP_EXTRA_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing="$missing $extra"

@@ -8,9 +8,10 @@
  *   UploadPart n (Content-MD5, x-amz-checksum-crc32) → the answer's ETag must be the part's MD5
  *     (and its CRC32, when the server echoes one, the part's CRC32); then the part goes into the
  *     state, saved durably before the next part is read
- *   CompleteMultipartUpload → the object's ETag must be S3's multipart ETag (MD5 of the parts'
- *     MD5s, "-N") or, on servers that store a plain MD5, the whole file's MD5; its composite CRC32
- *     likewise when given; HeadObject's length must be the file's
+ *   CompleteMultipartUpload → the object's ETag (HeadObject's when the answer has none: Ceph RGW
+ *     Pacific) must be S3's multipart ETag (MD5 of the parts' MD5s, "-N") or, on servers that store
+ *     a plain MD5, the whole file's MD5; its composite CRC32 likewise when given; HeadObject's
+ *     length must be the file's
  *
  * A job cut by a crash passes the saved state back: ListParts confirms which of the recorded
  * parts the server holds (same ETag and size) and only the others are sent. A server without
@@ -207,7 +208,8 @@ async function confirmParts(client: S3Client, bucket: string, state: MultipartSt
     }
   } catch (error) {
     const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (name === 'NoSuchUpload') return undefined;
+    // Ceph RGW (Pacific, 16.2) answers NoSuchKey (404) for an UploadId it does not know.
+    if (name === 'NoSuchUpload' || name === 'NoSuchKey') return undefined;
     if (name === 'NotImplemented' || name === 'MethodNotAllowed' || $metadata?.httpStatusCode === 405 || $metadata?.httpStatusCode === 501) return { parts: state.parts, byListParts: false };
     throw error;
   }
@@ -219,19 +221,21 @@ async function verifyObject(
   object: { bucket: string; key: string; path: string; fileSize: number; parts: readonly UploadedPart[]; etag: string; crc32?: string; signal?: AbortSignal },
 ): Promise<void> {
   const { key, parts } = object;
+  const head = await client.send(new HeadObjectCommand({ Bucket: object.bucket, Key: key }), { abortSignal: object.signal });
+  // Ceph RGW (Pacific, 16.2) answers CompleteMultipartUpload with an empty <ETag/>: the object's own is checked instead.
+  const etag = object.etag || unquote(head.ETag);
   const multipartEtag = `${createHash('md5')
     .update(Buffer.concat(parts.map((part) => Buffer.from(part.md5, 'hex'))))
     .digest('hex')}-${parts.length}`;
   // Servers that store a plain MD5 of the whole object (s3rver) answer that instead.
   const wholeMd5 = parts.length === 1 ? parts[0]!.md5 : await fileMd5(object.path);
-  if (object.etag !== multipartEtag && object.etag !== wholeMd5) {
-    throw new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the object's ETag ${object.etag} is neither the parts' (${multipartEtag}) nor the file's MD5 (${wholeMd5})`, { where: key });
+  if (etag !== multipartEtag && etag !== wholeMd5) {
+    throw new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the object's ETag ${etag || '(none)'} is neither the parts' (${multipartEtag}) nor the file's MD5 (${wholeMd5})`, { where: key });
   }
   if (object.crc32?.endsWith(`-${parts.length}`)) {
     const composite = `${crc32Base64(Buffer.concat(parts.map((part) => Buffer.from(part.crc32, 'base64'))))}-${parts.length}`;
     if (object.crc32 !== composite) throw new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the object's CRC32 ${object.crc32} is not the parts' (${composite})`, { where: key });
   }
-  const head = await client.send(new HeadObjectCommand({ Bucket: object.bucket, Key: key }), { abortSignal: object.signal });
   if (head.ContentLength !== object.fileSize) {
     throw new OnairError('ONAIR_RECORDING_UPLOAD_FAILED', `the object holds ${head.ContentLength} bytes, the file ${object.fileSize}`, { where: key });
   }
