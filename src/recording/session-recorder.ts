@@ -33,8 +33,8 @@
  * An encrypted channel's segments are stored as ciphertext: each is decrypted with its key from
  * the store before it is written (cbcs: and its init segment is kept clear), so the session
  * holds clear audio only; a segment whose key is missing (or that does not decrypt) is a gap,
- * its index line without a file, stitched as silence of its length (docs/architecture.md,
- * "Recordings and mounts of encrypted channels").
+ * its index line without a file, stitched as silence of its length
+ * (docs/architecture.md, "Recordings and mounts of encrypted channels").
  *
  * Work is serialized on one queue, in segment order; store and disk failures are logged
  * and never stop the live stream.

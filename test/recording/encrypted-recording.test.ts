@@ -1,6 +1,6 @@
 /**
- * Recordings of encrypted channels (docs/architecture.md, "Recordings and mounts of encrypted
- * channels"): a real packager of an `aes-128` (TS) and of a `cbcs` (fMP4) channel on a
+ * Recordings of encrypted channels
+ * (docs/architecture.md, "Recordings and mounts of encrypted channels"): a real packager of an `aes-128` (TS) and of a `cbcs` (fMP4) channel on a
  * MemoryStore, fed real AAC of a 440 Hz tone, its segments stored as ciphertext; the session
  * recorder decrypts each with its key from the store, keeps a cbcs run's init clear, and the
  * stitch job (real FFmpeg) makes a file that FFmpeg decodes to the tone. A key missing from the

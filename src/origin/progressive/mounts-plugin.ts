@@ -82,6 +82,8 @@ export interface MountStatsSnapshot {
   /** Open connections on this process. */
   listeners: number;
   jumps: number;
+  /** Encrypted channels: segments and parts skipped because their key was missing or they did not decrypt. */
+  undecryptable: number;
 }
 
 /** Decorated on the instance as `onairMounts`. */
@@ -281,6 +283,7 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
         rendition: description.rendition,
         listeners: mount.listenerCount,
         jumps: mount.stats.jumps,
+        undecryptable: mount.stats.undecryptable,
       }));
       return { mounts, slowDisconnects, refused };
     },
