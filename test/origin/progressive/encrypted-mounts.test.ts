@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { resolveConfig } from '../../../src/config/load-config.js';
 import { ChannelPackager } from '../../../src/hls/channel-packager.js';
-import { initSegmentName, segmentName } from '../../../src/hls/published-names.js';
+import { initSegmentName, parseSegmentName, segmentName } from '../../../src/hls/published-names.js';
 import { contentKeyId } from '../../../src/hls/segment-encryption.js';
 import type { WindowSegment } from '../../../src/hls/sequence-state.js';
 import { AdtsReader, type AacFrame } from '../../../src/media/adts.js';
@@ -41,6 +41,14 @@ class KeyLosingStore extends DelegatingStore {
     super(memory);
   }
 
+  /** Parts (`{msn}-{run}.{part}.ts`) the origin read. */
+  partReads = 0;
+
+  override getSegment(channel: string, rendition: string, name: string): Promise<Uint8Array | null> {
+    if (parseSegmentName(name)?.part !== undefined) this.partReads += 1;
+    return super.getSegment(channel, rendition, name);
+  }
+
   getContentKey(channel: string, keyId: number): Promise<Uint8Array | null> {
     return keyId === this.missing() ? Promise.resolve(null) : this.memory.getContentKey(channel, keyId);
   }
@@ -48,17 +56,18 @@ class KeyLosingStore extends DelegatingStore {
 
 const payloadHex = (frame: AacFrame): string => Buffer.from(frame.data.subarray(7)).toString('hex');
 
-for (const scheme of ['aes-128', 'cbcs'] as const) {
+for (const [scheme, lowLatency] of [['aes-128', false], ['aes-128', true], ['cbcs', false], ['cbcs', true]] as const) {
   const container = scheme === 'cbcs' ? 'fmp4' : 'ts';
+  const what = `${scheme === 'cbcs' ? 'a' : 'an'} ${scheme} channel${lowLatency ? ' with LL-HLS parts (each encrypted on its own)' : ''}`;
 
-  t.test(`${scheme === 'cbcs' ? 'a' : 'an'} ${scheme} channel's mount needs its token and serves the source's frames, decrypted: FFmpeg decodes the tone; a missing key skips its segments`, async (t) => {
+  t.test(`${what}: its mount needs its token and serves the source's frames, decrypted: FFmpeg decodes the tone; a missing key skips its segments`, async (t) => {
     const store = new MemoryStore();
     await store.start();
     t.teardown(() => store.close());
     const config = resolveConfig({
       hls: { segmentSeconds: 1 },
       signing: { key: KEY },
-      channels: [rawTestChannel({ access: 'signed', container, encryption: scheme, keyRotationSegments: ROTATION })],
+      channels: [rawTestChannel({ access: 'signed', container, encryption: scheme, keyRotationSegments: ROTATION, ...(lowLatency ? { lowLatency: true, partSeconds: 0.25 } : {}) })],
     });
     const channel = config.channels[0]!;
     const packager = new ChannelPackager({ channel, segmentSeconds: 1, windowSegments: 12, store, logger, contentKeys: store });
@@ -108,9 +117,9 @@ for (const scheme of ['aes-128', 'cbcs'] as const) {
     t.equal(listener.header('content-type'), 'audio/aac');
 
     // Live: the rest of the tone, through the period whose key is missing and on.
-    for (let second = 0; second < 8; second++) {
-      await feed(1);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let quarter = 0; quarter < 4 * 8; quarter++) {
+      await feed(0.25);
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await waitUntil(t, 'ten segments published', () => packager.stats.segmentsPublished >= 10, 10_000);
     const lastMsn = published.at(-1)!.msn;
@@ -130,7 +139,9 @@ for (const scheme of ['aes-128', 'cbcs'] as const) {
     const served = received();
     const foreign = served.filter((frame) => !sourcePayloads.has(payloadHex(frame)));
     t.equal(foreign.length, 0, `every one of the ${served.length} frames served is a frame of the source (no ciphertext)`);
-    t.equal(stats().undecryptable, 2, 'the two segments of the missing key were skipped, counted');
+    if (lowLatency) t.ok(originStore.partReads > 0, `the mount read LL-HLS parts (${originStore.partReads}) and decrypted each on its own`);
+    if (lowLatency) t.ok(stats().undecryptable >= 2, `the parts and segments of the missing key were skipped, counted (${stats().undecryptable})`);
+    else t.equal(stats().undecryptable, 2, 'the two segments of the missing key were skipped, counted');
     const missingSeconds = (2 * 1024 * 47) / 48000;
     const servedSeconds = (served.length * 1024) / 48000;
     t.ok(servedSeconds > 5, `${servedSeconds.toFixed(2)} s of audio served (about ${missingSeconds.toFixed(1)} s skipped)`);
