@@ -331,6 +331,8 @@ function progressiveMounts(config: OnairConfig): MountDescription[] {
       sampleRate: channel.sampleRate,
       audioChannels: rendition.audioChannels ?? channel.audioChannels,
       icy: channel.icy,
+      // Encrypted channels' mounts decrypt (docs/architecture.md, "Recordings and mounts of encrypted channels").
+      ...(channel.encryption ? { encryption: { scheme: channel.encryption, rotationSegments: channel.keyRotationSegments } } : {}),
     })),
   );
 }

@@ -688,10 +688,11 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
 
 /**
  * An encrypted channel's keys are served only against its signed token, so it must be signed;
- * `aes-128` is for MPEG-TS segments, `cbcs` for fMP4 AAC ones; recordings (stitched from stored segments) stay clear channels' only.
+ * `aes-128` is for MPEG-TS segments, `cbcs` for fMP4 AAC ones. Recordings decrypt what they keep
+ * (docs/architecture.md, "Recordings and mounts of encrypted channels").
  */
 function reportEncryptionProblems(
-  channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; record: boolean; renditions: readonly { codec: string }[] },
+  channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; renditions: readonly { codec: string }[] },
   context: z.RefinementCtx,
 ): void {
   if (channel.encryption === undefined) {
@@ -701,7 +702,6 @@ function reportEncryptionProblems(
   if (channel.access !== 'signed') context.addIssue({ code: 'custom', path: ['encryption'], message: 'an encrypted channel needs access: signed (its keys are served against its token)' });
   if (channel.encryption === 'aes-128' && channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });
   if (channel.encryption === 'cbcs') reportCbcsProblems(channel, context);
-  if (channel.record) context.addIssue({ code: 'custom', path: ['record'], message: 'recordings of an encrypted channel are not supported' });
 }
 
 /** CMAF cbcs protects fMP4 AAC tracks only (src/media/cbcs.ts): the channel is fMP4, its renditions AAC. */

@@ -13,7 +13,7 @@
  * docs/architecture.md, "Content encryption".
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { cryptChunkCbcs, type CbcBlockCipher, type CbcsProtection } from '../media/cbcs.js';
+import { clearInitSegment, cryptChunkCbcs, decryptChunkCbcs, type CbcBlockCipher, type CbcsProtection } from '../media/cbcs.js';
 import type { ContentKeyStore } from '../store/store.js';
 
 /** Segments per key when `keyRotationSegments` is not set. */
@@ -134,6 +134,76 @@ export class ContentKeys {
       if (this.keys.size <= CACHED_KEYS) break;
       this.keys.delete(old);
     }
+    return key;
+  }
+}
+
+/** What opening a stored segment or part gave: its clear bytes, or why there are none. */
+export type OpenedSegment = { clear: Uint8Array } | { failure: 'key-missing' | 'undecryptable' };
+
+export interface StoredSegmentOpenerOptions {
+  channel: string;
+  scheme: 'aes-128' | 'cbcs';
+  rotationSegments: number;
+  /** Where the keys are (the packager's ContentKeyStore); none: every key is missing. */
+  keys?: Pick<ContentKeyStore, 'getContentKey'>;
+  /** Wraps each key read (a reader's store timeout); default: the read as it is. */
+  readKey?: (read: () => Promise<Uint8Array | null>) => Promise<Uint8Array | null>;
+}
+
+/**
+ * The reading side of an encrypted channel, for what reads its stored segments and parts to
+ * use the audio (recordings, progressive mounts): it fetches the key of a segment's period from
+ * the store (the packager's, never a new one; a few periods cached) and decrypts the stored
+ * bytes, aes-128 whole with PKCS7 and the period's IV, cbcs sample by sample from the period's
+ * constant IV, and gives cbcs init segments back clear (`mp4a`, no sinf/pssh). A key that is not
+ * in the store, or bytes that do not decrypt, are a failure, never ciphertext passed on; a store
+ * failure rejects. docs/architecture.md, "Recordings and mounts of encrypted channels".
+ */
+export class StoredSegmentOpener {
+  private readonly keys = new Map<number, Uint8Array>();
+
+  constructor(private readonly options: StoredSegmentOpenerOptions) {}
+
+  /** Opens the stored bytes of segment `msn` (or of one of its parts). Rejects when the key read does. */
+  async open(msn: number, stored: Uint8Array): Promise<OpenedSegment> {
+    const keyId = contentKeyId(msn, this.options.rotationSegments);
+    const key = await this.key(keyId);
+    if (!key) return { failure: 'key-missing' };
+    const iv = contentKeyIv(keyId);
+    try {
+      if (this.options.scheme === 'cbcs') return { clear: decryptChunkCbcs(stored, iv, aes128CbcBlocks(key, 'decrypt')) };
+      return { clear: decryptAes128Cbc(stored, key, iv) };
+    } catch {
+      // Wrong padding (another key, cut bytes) or a malformed chunk: nothing of it is usable.
+      return { failure: 'undecryptable' };
+    }
+  }
+
+  /** The init segment name segment `msn` of run `run` needs: a cbcs channel's has its key period's. */
+  initNameKeyId(msn: number): number | undefined {
+    return this.options.scheme === 'cbcs' ? contentKeyId(msn, this.options.rotationSegments) : undefined;
+  }
+
+  /** The clear init segment of a stored (protected) one; undefined when it cannot be read. */
+  clearInit(stored: Uint8Array): Uint8Array | undefined {
+    try {
+      return clearInitSegment(stored);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async key(keyId: number): Promise<Uint8Array | undefined> {
+    const cached = this.keys.get(keyId);
+    if (cached) return cached;
+    const { keys, channel, readKey = (read) => read() } = this.options;
+    if (!keys) return undefined;
+    const key = await readKey(() => keys.getContentKey(channel, keyId));
+    // A missing key is not kept: it may yet be written (or restored) for a later read.
+    if (!key || key.length !== AES_128_KEY_BYTES) return undefined;
+    this.keys.set(keyId, key);
+    if (this.keys.size > CACHED_KEYS) this.keys.delete(this.keys.keys().next().value!);
     return key;
   }
 }

@@ -166,6 +166,100 @@ export function cryptChunkCbcs(chunk: Uint8Array, iv: Uint8Array, cipher: CbcBlo
   return out;
 }
 
+/**
+ * The inverse of encryption (`cryptChunkCbcs` with an encrypting cipher): a copy of the stored
+ * chunk `chunk` with every sample's whole blocks decrypted by `decrypt` from `iv`, the clear
+ * chunk the muxer wrote (docs/architecture.md, "Recordings and mounts of encrypted channels").
+ * Throws as cryptChunkCbcs does.
+ */
+export function decryptChunkCbcs(chunk: Uint8Array, iv: Uint8Array, decrypt: CbcBlockCipher): Uint8Array {
+  return cryptChunkCbcs(chunk, iv, decrypt);
+}
+
+/** Boxes walked down to the sample entries; stsd's body starts with version/flags and entry_count. */
+const INIT_CONTAINERS = new Set(['moov', 'trak', 'mdia', 'minf', 'stbl']);
+const STSD_FIELDS = 8;
+/** SampleEntry (6 reserved + data_reference_index) and AudioSampleEntry's fields before its child boxes (14496-12 §8.5.2, §12.2.3). */
+const AUDIO_SAMPLE_ENTRY_FIELDS = 28;
+
+function typeText(view: DataView, offset: number): string {
+  return String.fromCharCode(view.getUint8(offset + 4), view.getUint8(offset + 5), view.getUint8(offset + 6), view.getUint8(offset + 7));
+}
+
+/** The boxes of `bytes` from `start` to `end`, each cleared of its protection. */
+function clearBoxes(bytes: Uint8Array, view: DataView, start: number, end: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = start; at < end;) {
+    const { size } = boxAt(view, at, end);
+    const type = typeText(view, at);
+    if (type === 'pssh') {
+      // The protection system's data: a clear file has none.
+    } else if (INIT_CONTAINERS.has(type)) {
+      out.push(box(type, ...clearBoxes(bytes, view, at + 8, at + size)));
+    } else if (type === 'stsd') {
+      const entries = clearEntries(bytes, view, at + 8 + STSD_FIELDS, at + size);
+      out.push(box('stsd', bytes.subarray(at + 8, at + 8 + STSD_FIELDS), ...entries));
+    } else {
+      out.push(bytes.subarray(at, at + size));
+    }
+    at += size;
+  }
+  return out;
+}
+
+/** stsd's sample entries: an `enca` becomes the entry its frma names (`mp4a`) without its sinf; others stay. */
+function clearEntries(bytes: Uint8Array, view: DataView, start: number, end: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = start; at < end;) {
+    const { size } = boxAt(view, at, end);
+    if (typeText(view, at) !== 'enca') {
+      out.push(bytes.subarray(at, at + size));
+      at += size;
+      continue;
+    }
+    const fieldsEnd = at + 8 + AUDIO_SAMPLE_ENTRY_FIELDS;
+    if (fieldsEnd > at + size) throw new RangeError(`an enca sample entry at ${at} is too short`);
+    const children: Uint8Array[] = [];
+    let original: string | undefined;
+    for (let child = fieldsEnd; child < at + size;) {
+      const inner = boxAt(view, child, at + size);
+      if (typeText(view, child) === 'sinf') {
+        for (let part = child + 8; part < child + inner.size;) {
+          const sinfChild = boxAt(view, part, child + inner.size);
+          if (typeText(view, part) === 'frma' && sinfChild.size >= 12) original = typeText(view, part + 4);
+          part += sinfChild.size;
+        }
+      } else {
+        children.push(bytes.subarray(child, child + inner.size));
+      }
+      child += inner.size;
+    }
+    if (original === undefined) throw new RangeError(`the enca sample entry at ${at} has no sinf/frma naming its original format`);
+    out.push(box(original, bytes.subarray(at + 8, fieldsEnd), ...children));
+    at += size;
+  }
+  return out;
+}
+
+/**
+ * The clear init segment of a cbcs-protected one (the inverse of initSegmentFor's protection):
+ * every `enca` sample entry becomes the entry its `frma` names (`mp4a`), without its `sinf`,
+ * and moov loses its `pssh` boxes; the rest is copied as it is, sizes rewritten. So
+ * `clearInitSegment(initSegmentFor(format, protection))` is `initSegmentFor(format)` byte for
+ * byte, and a clear init comes back unchanged (a copy). Throws RangeError on malformed boxes.
+ */
+export function clearInitSegment(init: Uint8Array): Uint8Array {
+  const view = new DataView(init.buffer, init.byteOffset, init.byteLength);
+  const boxes = clearBoxes(init, view, 0, init.length);
+  const out = new Uint8Array(boxes.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of boxes) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 /** 16 bytes as a UUID's text (`1077efec-c0b2-…`): DASH's cenc:default_KID. */
 export function uuidText(bytes: Uint8Array): string {
   checkSixteen('a UUID', bytes);

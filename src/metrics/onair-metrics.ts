@@ -306,6 +306,7 @@ export class OnairMetrics {
     perChannel('counter', 'onair_recording_segments_written_total', 'Segments written to the recordings disk', (channel) => channel.recorder?.stats.segmentsWritten);
     perChannel('counter', 'onair_recording_write_errors_total', 'Segments that could not be recorded (disk or store errors)', (channel) => channel.recorder?.stats.writeErrors);
     perChannel('counter', 'onair_recording_disk_full_total', 'Times the recordings disk was found full', (channel) => channel.recorder?.stats.diskFullEvents);
+    perChannel('counter', 'onair_recording_undecryptable_total', 'Encrypted segments recorded as a gap: their key was not in the store', (channel) => channel.recorder?.stats.undecryptable);
     new Gauge({
       name: 'onair_timeline_drift_seconds',
       help: 'Audio timeline minus wall clock since the first frame: an input running slow (−) or fast (+)',
@@ -484,6 +485,16 @@ export class OnairMetrics {
       collect() {
         this.reset();
         for (const mount of mounts.stats().mounts) this.inc({ channel: mount.channel, rendition: mount.rendition }, mount.jumps);
+      },
+    });
+    new Counter({
+      name: 'onair_progressive_undecryptable_total',
+      help: "Segments and parts of an encrypted channel a progressive mount skipped: their key was not in the store",
+      labelNames: ['channel', 'rendition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const mount of mounts.stats().mounts) this.inc({ channel: mount.channel, rendition: mount.rendition }, mount.undecryptable);
       },
     });
   }

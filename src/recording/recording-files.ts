@@ -176,6 +176,16 @@ export class RecordingFiles {
     await appendFile(join(directory, INDEX_FILE), [segment, ...chapters].map((line) => `${JSON.stringify(line)}\n`).join(''));
   }
 
+  /**
+   * Appends a segment's index line (and its chapters') without a file: a gap of its length,
+   * which the stitch fills with silence (an encrypted segment whose key was missing).
+   */
+  async addGap(channel: string, session: string, segment: RecordedSegment, chapters: readonly RecordedChapter[] = []): Promise<void> {
+    const directory = this.sessionDir(channel, session);
+    await rm(join(directory, this.segmentFile(segment)), { force: true });
+    await appendFile(join(directory, INDEX_FILE), [segment, ...chapters].map((line) => `${JSON.stringify(line)}\n`).join(''));
+  }
+
   /** Appends the end line and fsyncs the index: the session's extent survives a power loss. */
   async endSession(channel: string, session: string, end: SessionEnd): Promise<void> {
     const path = join(this.sessionDir(channel, session), INDEX_FILE);

@@ -30,6 +30,12 @@
  * with the segment it falls in (recording-files.ts), so a crash keeps them as it keeps the
  * segments. At most MAX_CHAPTERS_PER_SESSION per session.
  *
+ * An encrypted channel's segments are stored as ciphertext: each is decrypted with its key from
+ * the store before it is written (cbcs: and its init segment is kept clear), so the session
+ * holds clear audio only; a segment whose key is missing (or that does not decrypt) is a gap,
+ * its index line without a file, stitched as silence of its length
+ * (docs/architecture.md, "Recordings and mounts of encrypted channels").
+ *
  * Work is serialized on one queue, in segment order; store and disk failures are logged
  * and never stop the live stream.
  */
@@ -39,8 +45,9 @@ import { FALLBACK_SOURCE_ID, type ChannelConfig } from '../config/config-schema.
 import type { WindowSegment } from '../hls/sequence-state.js';
 import { initSegmentName, segmentExtension, segmentName } from '../hls/published-names.js';
 import { SAMPLES_PER_FRAME } from '../hls/segment-schedule.js';
+import { DEFAULT_KEY_ROTATION_SEGMENTS, StoredSegmentOpener, type OpenedSegment } from '../hls/segment-encryption.js';
 import { parseNowPlaying } from '../media/now-playing.js';
-import type { NowPlayingStore, OriginStore } from '../store/store.js';
+import type { ContentKeyStore, NowPlayingStore, OriginStore } from '../store/store.js';
 import { NowPlayingTimeline, type ChapterText, type SegmentNowPlaying } from './now-playing-timeline.js';
 import type { RecordingCatalog } from './recording-catalog.js';
 import { isDiskFull, type RecordedChapter } from './recording-files.js';
@@ -56,8 +63,8 @@ export interface RecordingJobQueue {
 export interface SessionRecorderOptions {
   channel: ChannelConfig;
   catalog: RecordingCatalog;
-  /** Where the published segments are read back from. */
-  store: Pick<OriginStore, 'getSegment'>;
+  /** Where the published segments are read back from (and an encrypted channel's keys). */
+  store: Pick<OriginStore, 'getSegment'> & Partial<Pick<ContentKeyStore, 'getContentKey'>>;
   jobs: RecordingJobQueue;
   logger: Logger;
   /** The channel's now playing, kept as the sessions' chapters; none: no chapters. */
@@ -104,11 +111,13 @@ export interface RecorderStats {
   writeErrors: number;
   /** Times the disk was found full. */
   diskFullEvents: number;
+  /** Encrypted channels: segments recorded as a gap because their key was missing or they did not decrypt. */
+  undecryptable: number;
 }
 
 export class SessionRecorder {
   readonly rendition: string;
-  readonly stats: RecorderStats = { segmentsWritten: 0, writeErrors: 0, diskFullEvents: 0 };
+  readonly stats: RecorderStats = { segmentsWritten: 0, writeErrors: 0, diskFullEvents: 0, undecryptable: 0 };
   /** The last write found the disk full; cleared by the next segment written. */
   diskFull = false;
   private readonly options: SessionRecorderOptions;
@@ -131,10 +140,23 @@ export class SessionRecorder {
   /** A read of the now playing is queued (announcements meanwhile share it), and when the last was announced. */
   private nowPlayingReadQueued = false;
   private announcedAt = 0;
+  /** An encrypted channel's key reader and decryptor; none for a clear channel. */
+  private readonly opener: StoredSegmentOpener | undefined;
 
   constructor(options: SessionRecorderOptions) {
     this.options = options;
     this.channelId = options.channel.id;
+    const { encryption, keyRotationSegments } = options.channel;
+    const store = options.store;
+    this.opener =
+      encryption === undefined
+        ? undefined
+        : new StoredSegmentOpener({
+            channel: options.channel.id,
+            scheme: encryption,
+            rotationSegments: keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS,
+            ...(typeof store.getContentKey === 'function' ? { keys: { getContentKey: (channel, keyId) => store.getContentKey!(channel, keyId) } } : {}),
+          });
     this.rendition = recordedRendition(options.channel);
     this.logger = options.logger.child({ channel: this.channelId, component: 'recorder' });
     this.now = options.now ?? Date.now;
@@ -329,9 +351,10 @@ export class SessionRecorder {
     const fmp4 = this.options.channel.container === 'fmp4';
     const bytes = await this.options.store.getSegment(channel, this.rendition, segmentName(entry.msn, entry.run, segmentExtension({ codec: 'aac' }, this.options.channel.container)));
     // fMP4: the segment's run's init segment goes into the session before the first segment that needs it
-    // (docs/architecture.md, "Recordings of fMP4 channels").
+    // (docs/architecture.md, "Recordings of fMP4 channels"); a cbcs channel's is its key period's, kept clear.
     const needsInit = fmp4 && open.initRun !== entry.run;
-    const init = needsInit ? await this.options.store.getSegment(channel, this.rendition, initSegmentName(entry.run)) : undefined;
+    const stored = needsInit ? await this.options.store.getSegment(channel, this.rendition, initSegmentName(entry.run, this.opener?.initNameKeyId(entry.msn))) : undefined;
+    const init = stored && this.opener ? this.opener.clearInit(stored) : stored;
     if (!bytes || (needsInit && !init)) {
       this.logger.warn({ session, msn: entry.msn }, `a published ${bytes ? 'init segment' : 'segment'} was gone before it could be recorded: the session ends before it`);
       if (open.recordedAny) await this.breakSession();
@@ -342,10 +365,18 @@ export class SessionRecorder {
       open.initRun = entry.run;
     }
     const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback, ...(fmp4 ? { initRun: entry.run } : {}) } as const;
+    const opened = this.opener ? await this.openSegment(entry.msn, bytes) : { clear: bytes };
     const chapters = this.chaptersOf(open, nowPlaying);
-    await this.options.catalog.files.addSegment(channel, session, segment, bytes, chapters);
+    if ('clear' in opened) {
+      await this.options.catalog.files.addSegment(channel, session, segment, opened.clear, chapters);
+      this.stats.segmentsWritten += 1;
+    } else {
+      // Never ciphertext into the recording: the segment is a gap, stitched as silence of its length.
+      this.stats.undecryptable += 1;
+      this.logger.warn({ session, msn: entry.msn, reason: opened.failure }, 'an encrypted segment could not be decrypted (its key is not in the store): recorded as a gap');
+      await this.options.catalog.files.addGap(channel, session, segment, chapters);
+    }
     open.chapters += chapters.length;
-    this.stats.segmentsWritten += 1;
     if (this.diskFull) {
       this.diskFull = false;
       this.logger.info({ session }, 'the recordings disk has room again: recording goes on');
@@ -362,6 +393,14 @@ export class SessionRecorder {
     }
     // Float sums of frame durations: within a millisecond is there.
     if (open.record.trigger === 'auto' && open.fallbackSeconds >= this.options.channel.endAfterSeconds - 0.001) await this.end('input-lost');
+  }
+
+  /** An encrypted segment's clear bytes; a key that cannot be read (the store failing) is a failure like a missing one. */
+  private async openSegment(msn: number, bytes: Uint8Array): Promise<OpenedSegment> {
+    return this.opener!.open(msn, bytes).catch((error: unknown): OpenedSegment => {
+      this.logger.warn({ err: error, msn }, 'the content key could not be read');
+      return { failure: 'key-missing' };
+    });
   }
 
   /** The chapter lines of the segment about to be recorded: what played at the session's start, the changes inside it. */

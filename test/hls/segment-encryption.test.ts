@@ -10,7 +10,9 @@ import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { ChannelPackager } from '../../src/hls/channel-packager.js';
 import { parseContentKeyName, parseSegmentUri, partName, segmentName } from '../../src/hls/published-names.js';
-import { aes128CbcBlocks, cbcsSealer, ContentKeys, contentKeyId, contentKeyIv, decryptAes128Cbc, encryptAes128Cbc } from '../../src/hls/segment-encryption.js';
+import { aes128CbcBlocks, cbcsSealer, ContentKeys, contentKeyId, contentKeyIv, decryptAes128Cbc, encryptAes128Cbc, StoredSegmentOpener, type OpenedSegment } from '../../src/hls/segment-encryption.js';
+import { initSegmentFor, formatFor } from '../../src/media/fmp4-muxer.js';
+import { cbcsProtectionOf } from '../../src/hls/segment-encryption.js';
 import { Fmp4Muxer } from '../../src/media/fmp4-muxer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { feedSideBySide, FrameSource } from '../helpers/aac-frames.js';
@@ -93,6 +95,50 @@ t.test('a store that lost a key gets the same key back with the next segment of 
   t.same(Buffer.from((await store.getContentKey('fip', 10))!), stored, 'written again, the same bytes');
   const bytes = Buffer.from('segment 41');
   t.same(Buffer.from(before.open(after.seal(bytes))), bytes, 'and segments 40 and 41 share it');
+});
+
+/** The clear bytes an open gave, as a Buffer; the failure otherwise. */
+function clearOf(opened: OpenedSegment): Buffer | string {
+  return 'clear' in opened ? Buffer.from(opened.clear) : opened.failure;
+}
+
+t.test('a reader opens stored segments with the writer\'s key from the store; a missing key or bytes that do not decrypt are failures, never ciphertext', async (t) => {
+  let now = 1_000_000;
+  const store = new MemoryStore({ now: () => now });
+  const writer = new ContentKeys({ channel: 'fip', store, rotationSegments: 3, ttlSeconds: () => 10 });
+  let keyReads = 0;
+  const keys = { getContentKey: (channel: string, keyId: number) => ((keyReads += 1), store.getContentKey(channel, keyId)) };
+  const reader = new StoredSegmentOpener({ channel: 'fip', scheme: 'aes-128', rotationSegments: 3, keys });
+  const clear = Buffer.from('a TS segment, any length: '.repeat(9));
+  for (const msn of [4, 5]) t.same(clearOf(await reader.open(msn, (await writer.forSegment(msn)).seal(clear))), clear, `segment ${msn} opens to its clear bytes`);
+  t.equal(keyReads, 1, 'one key read per period (kept after)');
+  t.same(await reader.open(6, clear), { failure: 'key-missing' }, 'a period with no key in the store');
+  const stranger = new StoredSegmentOpener({ channel: 'jazz', scheme: 'aes-128', rotationSegments: 3, keys: { getContentKey: (_, keyId) => store.getContentKey('fip', keyId + 1) } });
+  await writer.forSegment(7);
+  t.same(await stranger.open(4, (await writer.forSegment(4)).seal(clear)), { failure: 'undecryptable' }, 'another key: the padding is wrong');
+  now += 20_000;
+  const late = new StoredSegmentOpener({ channel: 'fip', scheme: 'aes-128', rotationSegments: 3, keys: store });
+  t.same(await late.open(4, clear), { failure: 'key-missing' }, 'an expired key is missing');
+  t.same(await new StoredSegmentOpener({ channel: 'fip', scheme: 'aes-128', rotationSegments: 3 }).open(0, clear), { failure: 'key-missing' }, 'no key store: every key is missing');
+  const failing = new StoredSegmentOpener({ channel: 'fip', scheme: 'aes-128', rotationSegments: 3, keys: { getContentKey: () => Promise.reject(new Error('store down')) } });
+  await t.rejects(failing.open(0, clear), /store down/, 'a store failure rejects (the caller retries or marks a gap)');
+});
+
+t.test('a cbcs reader opens chunks sample by sample and gives the period\'s protected init back clear', async (t) => {
+  const store = new MemoryStore();
+  const writer = new ContentKeys({ channel: 'fip', store, rotationSegments: 2, scheme: 'cbcs', ttlSeconds: () => 60 });
+  const reader = new StoredSegmentOpener({ channel: 'fip', scheme: 'cbcs', rotationSegments: 2, keys: store });
+  const muxer = new Fmp4Muxer();
+  const source = new FrameSource();
+  const chunk = muxer.muxSegment(Array.from({ length: 30 }, (_, index) => ({ data: source.next()[1]!.data, pts: index * 1920, durationTicks: 1920 })));
+  const sealed = (await writer.forSegment(5)).seal(chunk);
+  t.not(Buffer.from(sealed).toString('hex'), Buffer.from(chunk).toString('hex'), 'stored encrypted');
+  t.same(clearOf(await reader.open(5, sealed)), Buffer.from(chunk), 'opens to the muxer\'s chunk');
+  t.equal(reader.initNameKeyId(5), 2, 'the init of its key period');
+  const format = formatFor('aac', 48000, 2)!;
+  t.same(reader.clearInit(initSegmentFor(format, cbcsProtectionOf('fip', 2))), initSegmentFor(format), 'the clear init');
+  t.equal(reader.clearInit(Uint8Array.from([0, 0, 0, 9, 0x6d])), undefined, 'an unreadable init gives none');
+  t.equal(new StoredSegmentOpener({ channel: 'fip', scheme: 'aes-128', rotationSegments: 2 }).initNameKeyId(5), undefined, 'aes-128: one init per run');
 });
 
 t.test('a key expires with the TTL its writer gave', async (t) => {

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { AdtsReader, buildAdtsHeader } from '../../src/media/adts.js';
-import { CLEARKEY_SYSTEM_ID, cryptChunkCbcs, cryptSampleCbcs, uuidText, type CbcBlockCipher, type CbcsProtection } from '../../src/media/cbcs.js';
+import { CLEARKEY_SYSTEM_ID, clearInitSegment, cryptChunkCbcs, cryptSampleCbcs, decryptChunkCbcs, uuidText, type CbcBlockCipher, type CbcsProtection } from '../../src/media/cbcs.js';
+import { parseInitSegment } from '../../src/media/fmp4-demux.js';
 import { Fmp4Muxer, formatFor, initSegmentFor } from '../../src/media/fmp4-muxer.js';
 import type { TimedFrame } from '../../src/media/muxer.js';
 import { parseWithMp4box } from '../helpers/mp4box.js';
@@ -115,6 +116,31 @@ t.test('a chunk: only sample bytes change, each from the IV again; decryption re
   cryptChunkCbcs(asBuffer, PROTECTION.constantIv, encrypt);
   t.same(new Uint8Array(asBuffer), chunks[0], "a Buffer's clear bytes stay clear (the result is a copy, not a view)");
   t.throws(() => cryptChunkCbcs(chunks[0]!.subarray(0, chunks[0]!.length - 3), PROTECTION.constantIv, encrypt), RangeError, 'a cut chunk is refused');
+});
+
+t.test('decryptChunkCbcs is the inverse of encryption: every stored chunk back to the muxer\'s bytes, a wrong key not', async (t) => {
+  const muxer = new Fmp4Muxer();
+  const chunks = [synthetic.slice(0, 20), synthetic.slice(20)].map((frames) => muxer.muxSegment(frames));
+  for (const chunk of chunks) {
+    const sealed = cryptChunkCbcs(chunk, PROTECTION.constantIv, encrypt);
+    t.same(decryptChunkCbcs(sealed, PROTECTION.constantIv, decrypt), chunk, 'the clear chunk');
+    t.notSame(decryptChunkCbcs(sealed, PROTECTION.constantIv, aesCbc(KEY.map((byte) => byte ^ 1), true)), chunk, 'another key gives other bytes');
+  }
+  t.throws(() => decryptChunkCbcs(chunks[0]!.subarray(0, 40), PROTECTION.constantIv, decrypt), RangeError, 'a cut chunk is refused');
+});
+
+t.test('clearInitSegment gives the clear init of a protected one: mp4a without sinf, no pssh, byte for byte', async (t) => {
+  for (const format of [formatFor('aac', 48000, 2)!, formatFor('aac', 44100, 1)!]) {
+    const clear = initSegmentFor(format);
+    const protectedInit = initSegmentFor(format, PROTECTION);
+    const cleared = clearInitSegment(protectedInit);
+    t.same(Buffer.from(cleared).toString('hex'), Buffer.from(clear).toString('hex'), `${format.sampleRate} Hz: the init the muxer writes without protection`);
+    for (const gone of ['enca', 'sinf', 'frma', 'schm', 'tenc', 'pssh']) t.notOk(Buffer.from(cleared).includes(Buffer.from(gone)), `no ${gone}`);
+    t.same(parseInitSegment(cleared), parseInitSegment(clear), 'the demuxer reads the same track from it');
+    t.equal(parseInitSegment(protectedInit), undefined, 'which it does not from the protected one');
+    t.same(clearInitSegment(clear), clear, 'a clear init comes back unchanged');
+  }
+  t.throws(() => clearInitSegment(initSegmentFor(formatFor('aac', 48000, 2)!, PROTECTION).subarray(0, 100)), RangeError, 'a cut init is refused');
 });
 
 function tempFile(t: Test, name: string, bytes: Uint8Array): string {

@@ -15,15 +15,20 @@
  * - On an fMP4 channel it reads the EXT-X-MAP init segment of what it follows once per URI
  *   (a run's; the last few kept) for the track its samples need
  *   (docs/architecture.md, "Progressive mounts on fMP4 channels").
+ * - On an encrypted channel it decrypts each segment or part with its key from the store (and
+ *   reads a cbcs init segment clear) before extracting frames; one whose key is missing, or that
+ *   does not decrypt, is skipped (counted, logged): listeners never get ciphertext
+ *   (docs/architecture.md, "Recordings and mounts of encrypted channels").
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock, Timer } from '../../clock.js';
 import { initSegmentUri, mediaPlaylistName, parseSegmentUri } from '../../hls/published-names.js';
 import { parseMediaPlaylist, type MediaPlaylist } from '../../hls/playlist/index.js';
+import { DEFAULT_KEY_ROTATION_SEGMENTS, StoredSegmentOpener } from '../../hls/segment-encryption.js';
 import { readFromStore } from '../../http/store-read.js';
 import { parseInitSegment, type Fmp4Track } from '../../media/fmp4-demux.js';
 import { containerOfName, segmentAudio, type AudioFrame } from '../../media/segment-audio.js';
-import type { OriginStore } from '../../store/store.js';
+import type { ContentKeyStore, OriginStore } from '../../store/store.js';
 import { planReads, type FollowPosition } from './follow-plan.js';
 import { FrameRing } from './frame-ring.js';
 import { MountListener, type ListenerSink } from './mount-listener.js';
@@ -31,7 +36,9 @@ import { MountListener, type ListenerSink } from './mount-listener.js';
 export interface MountOptions {
   channel: string;
   rendition: string;
-  store: Pick<OriginStore, 'getPlaylist' | 'getSegment'>;
+  store: Pick<OriginStore, 'getPlaylist' | 'getSegment'> & Partial<Pick<ContentKeyStore, 'getContentKey'>>;
+  /** The channel's `encryption` (and `keyRotationSegments`, default 10): its stored segments are decrypted with the store's keys. */
+  encryption?: MountEncryption;
   /** Seconds of the newest audio a new listener gets at once. */
   burstSeconds: number;
   /** Unsent bytes a listener may have before it is disconnected. */
@@ -48,6 +55,12 @@ export interface MountOptions {
   onSlowListener?: () => void;
 }
 
+/** How an encrypted channel's segments are stored (channel `encryption`, `keyRotationSegments`). */
+export interface MountEncryption {
+  scheme: 'aes-128' | 'cbcs';
+  rotationSegments?: number;
+}
+
 export interface MountStats {
   /** Segments and parts read from the store. */
   reads: number;
@@ -58,13 +71,15 @@ export interface MountStats {
   readErrors: number;
   /** fMP4 init segments read from the store. */
   initReads: number;
+  /** Encrypted channels: segments and parts skipped because their key was missing or they did not decrypt. */
+  undecryptable: number;
 }
 
 /** Init segments (parsed) a mount keeps: the runs of a window's segments, a takeover or two. */
 const MAX_CACHED_INITS = 4;
 
 export class Mount {
-  readonly stats: MountStats = { reads: 0, jumps: 0, framesDelivered: 0, readErrors: 0, initReads: 0 };
+  readonly stats: MountStats = { reads: 0, jumps: 0, framesDelivered: 0, readErrors: 0, initReads: 0, undecryptable: 0 };
   /** fMP4: the track of each init segment URI read (undefined: it has none onair reads), oldest first. */
   private readonly inits = new Map<string, Fmp4Track | undefined>();
   private readonly listeners = new Set<MountListener>();
@@ -80,9 +95,22 @@ export class Mount {
   private title: string | undefined;
   private firstPoll: Promise<void> | undefined;
   private closed = false;
+  /** An encrypted channel's key reader and decryptor; none for a clear channel. */
+  private readonly opener: StoredSegmentOpener | undefined;
 
   constructor(private readonly options: MountOptions) {
     this.burst = new FrameRing(options.burstSeconds);
+    const { encryption, store, channel, storeTimeoutMs, clock } = options;
+    if (encryption) {
+      const getContentKey = store.getContentKey?.bind(store);
+      this.opener = new StoredSegmentOpener({
+        channel,
+        scheme: encryption.scheme,
+        rotationSegments: encryption.rotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS,
+        ...(getContentKey ? { keys: { getContentKey } } : {}),
+        readKey: (read) => readFromStore(`content key ${channel}`, read, storeTimeoutMs, clock),
+      });
+    }
   }
 
   get channel(): string {
@@ -236,7 +264,16 @@ export class Mount {
         this.position = { msn: read.msn + 1, parts: 0, frames: 0 };
         continue;
       }
-      const { frames } = segmentAudio(bytes, container, track);
+      const clear = this.opener ? await this.opener.open(read.msn, bytes) : { clear: bytes };
+      if (!this.following) return;
+      if (!('clear' in clear)) {
+        // Never ciphertext to a listener: the segment is skipped as an unreadable one.
+        this.stats.undecryptable += 1;
+        this.options.logger.warn({ channel, rendition, msn: read.msn, reason: clear.failure }, 'progressive mount: an encrypted segment could not be decrypted (its key is not in the store): skipped');
+        this.position = { msn: read.msn + 1, parts: 0, frames: 0 };
+        continue;
+      }
+      const { frames } = segmentAudio(clear.clear, container, track);
       this.deliver(frames.slice(read.skipFrames));
       this.position =
         read.part === undefined
@@ -258,7 +295,9 @@ export class Mount {
     this.stats.initReads += 1;
     // Gone (expired while the store was away): not kept, so a later read may find it.
     if (!bytes) return undefined;
-    const track = parseInitSegment(bytes);
+    // An encrypted (cbcs) channel's init is protected (`enca`): its clear form names the track.
+    const clear = this.opener ? this.opener.clearInit(bytes) : bytes;
+    const track = clear ? parseInitSegment(clear) : undefined;
     this.inits.set(uri, track);
     if (this.inits.size > MAX_CACHED_INITS) this.inits.delete(this.inits.keys().next().value!);
     return track;

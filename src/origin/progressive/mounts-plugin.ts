@@ -30,10 +30,10 @@ import { OnairError } from '../../errors.js';
 import { sendError, sendOnairError } from '../../http/error-replies.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../../http/store-read.js';
 import { displayTitle, parseNowPlaying } from '../../media/now-playing.js';
-import type { ConnectionCountStore, NowPlayingStore, OriginStore } from '../../store/store.js';
+import type { ConnectionCountStore, ContentKeyStore, NowPlayingStore, OriginStore } from '../../store/store.js';
 import { StoreUpdates } from '../store-updates.js';
 import { audioInfo, icecastStatus, type StatusSource } from './icecast-status.js';
-import { Mount } from './mount.js';
+import { Mount, type MountEncryption } from './mount.js';
 
 export type MountCodec = 'aac' | 'mp3';
 
@@ -47,11 +47,14 @@ export interface MountDescription {
   sampleRate: number;
   audioChannels: number;
   icy?: { name?: string; description?: string; genre?: string; url?: string };
+  /** An encrypted channel's: the mount decrypts its stored segments (docs/architecture.md, "Recordings and mounts of encrypted channels"). */
+  encryption?: MountEncryption;
 }
 
 export type ProgressiveStore = Pick<OriginStore, 'getPlaylist' | 'getSegment' | 'subscribe'> &
   Pick<NowPlayingStore, 'getNowPlaying' | 'subscribeNowPlaying'> &
-  ConnectionCountStore;
+  ConnectionCountStore &
+  Partial<Pick<ContentKeyStore, 'getContentKey'>>;
 
 export interface ProgressiveOptions {
   store: ProgressiveStore;
@@ -79,6 +82,8 @@ export interface MountStatsSnapshot {
   /** Open connections on this process. */
   listeners: number;
   jumps: number;
+  /** Encrypted channels: segments and parts skipped because their key was missing or they did not decrypt. */
+  undecryptable: number;
 }
 
 /** Decorated on the instance as `onairMounts`. */
@@ -111,11 +116,10 @@ const REPORT_TTL_INTERVALS = 3;
 
 /**
  * The renditions of a channel that have a progressive mount: its AAC and MP3 ones (Opus and
- * FLAC have no Icecast-style stream: docs/architecture.md, "Opus and FLAC renditions"), and
- * none of an encrypted channel, whose stored segments are ciphertext ("Content encryption").
+ * FLAC have no Icecast-style stream: docs/architecture.md, "Opus and FLAC renditions"). An
+ * encrypted channel's mounts decrypt its stored segments ("Recordings and mounts of encrypted channels").
  */
-export function mountedRenditions<R extends { codec?: string }>(channel: { encryption?: string; renditions: readonly R[] }): R[] {
-  if (channel.encryption !== undefined) return [];
+export function mountedRenditions<R extends { codec?: string }>(channel: { renditions: readonly R[] }): R[] {
   return channel.renditions.filter((rendition) => rendition.codec !== 'opus' && rendition.codec !== 'flac');
 }
 
@@ -153,6 +157,7 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
       channel: description.channel,
       rendition: description.rendition,
       store,
+      ...(description.encryption ? { encryption: description.encryption } : {}),
       burstSeconds: options.burstSeconds ?? defaults.burstSeconds,
       maxBacklogBytes: options.maxBacklogBytes ?? defaults.maxBacklogBytes,
       idleGraceMs: options.idleGraceMs ?? DEFAULT_IDLE_GRACE_MS,
@@ -174,12 +179,14 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
         fastify.log.warn({ mount: name }, 'two renditions give the same mount name: the first one is served');
         continue;
       }
-      const kept = served.get(name);
+      // A mount whose encryption changed (a reload) is made anew: it decrypts with the new settings.
+      const previous = served.get(name);
+      const kept = previous && JSON.stringify(previous.description.encryption) === JSON.stringify(description.encryption) ? previous : undefined;
       const mount = kept?.mount ?? newMount(description);
       mount.setTitle(titles.get(description.channel));
       next.set(name, { description, mount, peak: kept?.peak ?? 0 });
     }
-    for (const [name, old] of served) if (!next.has(name)) old.mount.close();
+    for (const [name, old] of served) if (next.get(name)?.mount !== old.mount) old.mount.close();
     served = next;
     const channels = new Set(mounts.map((mount) => mount.channel));
     for (const channel of titles.keys()) if (!channels.has(channel)) titles.delete(channel);
@@ -276,6 +283,7 @@ async function registerMounts(fastify: FastifyInstance, options: ProgressiveOpti
         rendition: description.rendition,
         listeners: mount.listenerCount,
         jumps: mount.stats.jumps,
+        undecryptable: mount.stats.undecryptable,
       }));
       return { mounts, slowDisconnects, refused };
     },
