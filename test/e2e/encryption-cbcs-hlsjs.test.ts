@@ -16,8 +16,10 @@ import { freeUdpPort } from '../helpers/ports.js';
 
 // The full build: the light one the player page serves has no EME.
 const HLS = readFileSync(new URL('../../node_modules/hls.js/dist/hls.min.js', import.meta.url), 'utf8');
+// dash.js's build with its protection controller (the player page's mediaplayer build has none).
+const DASH = readFileSync(new URL('../../node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url), 'utf8');
 
-t.test('hls.js plays a live cbcs channel with ClearKey EXT-X-KEY tags across key rotations, licensed by the origin', async (t) => {
+t.test('hls.js (ClearKey EXT-X-KEY tags) and dash.js (the MPD) play a live cbcs channel across key rotations, licensed by the origin', async (t) => {
   const signingKey = 'an-hmac-key-of-thirty-two-characters!';
   const rotation = 2;
   const raw = {
@@ -83,7 +85,8 @@ t.test('hls.js plays a live cbcs channel with ClearKey EXT-X-KEY tags across key
       });
       hls.attachMedia(audio);
       hls.loadSource(url);
-      await audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
+      // Not awaited: it stays pending while nothing plays, and the loop below is the bound.
+      void audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
       const deadline = Date.now() + waitMs;
       let started: number | undefined;
       // Bounded: until playSeconds of audio have played (or a fatal error, or the deadline).
@@ -102,4 +105,43 @@ t.test('hls.js plays a live cbcs channel with ClearKey EXT-X-KEY tags across key
   t.ok(result.played >= 2 * rotation + 1, `played ${result.played.toFixed(1)} s of the live channel`);
   t.ok(inits.size >= 2, `across key rotations: ${inits.size} key periods' inits fetched`);
   t.ok(licenses.length >= 2 && licenses.every((status) => status === 200), `a license per key period from the origin: ${licenses.join(', ')}`);
+  await page.close();
+
+  // dash.js, its ClearKey license server the same route, plays the channel's MPD (a Period per key period).
+  const dashPage = await browser.newPage();
+  const dashLicenses: number[] = [];
+  dashPage.on('response', (response) => {
+    if (new URL(response.url()).pathname === '/fip/clearkey') dashLicenses.push(response.status());
+  });
+  await dashPage.goto(`${base}/time`);
+  await dashPage.addScriptTag({ content: DASH });
+  const dash = await dashPage.evaluate(
+    async ({ url, licenseUrl, playSeconds, waitMs }) => {
+      const errors: string[] = [];
+      const audio = document.createElement('audio');
+      audio.muted = true;
+      document.body.append(audio);
+      audio.addEventListener('error', () => errors.push(`media error ${audio.error?.code}: ${audio.error?.message}`));
+      const dashjs = (window as unknown as { dashjs: any }).dashjs; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const player = dashjs.MediaPlayer().create();
+      player.on(dashjs.MediaPlayer.events.ERROR, (event: { error?: unknown }) => errors.push(`dash.js: ${JSON.stringify(event.error ?? event).slice(0, 300)}`));
+      player.setProtectionData({ 'org.w3.clearkey': { serverURL: licenseUrl } });
+      player.initialize(audio, url, true);
+      const deadline = Date.now() + waitMs;
+      let started: number | undefined;
+      // Bounded: until playSeconds of audio have played (or an error, or the deadline).
+      while (Date.now() < deadline && errors.length === 0) {
+        if (started === undefined && audio.currentTime > 0) started = audio.currentTime;
+        if (started !== undefined && audio.currentTime - started >= playSeconds) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const played = started === undefined ? 0 : audio.currentTime - started;
+      player.reset();
+      return { played, errors };
+    },
+    { url: `${base}/fip/fip.mpd?token=${token}`, licenseUrl: `${base}/fip/clearkey?token=${token}`, playSeconds: 2 * rotation + 1, waitMs: 30_000 },
+  );
+  t.same(dash.errors, [], 'dash.js: no player, CDM or media error');
+  t.ok(dash.played >= 2 * rotation + 1, `dash.js played ${dash.played.toFixed(1)} s of the live MPD`);
+  t.ok(dashLicenses.length >= 2 && dashLicenses.every((status) => status === 200), `dash.js: a license per key period from the origin: ${dashLicenses.join(', ')}`);
 });
