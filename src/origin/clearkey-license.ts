@@ -5,8 +5,8 @@
  * bounds, the KIDs it names matched to key periods, and the JSON Web Key set answer (§9.1.4).
  *
  * A KID is SHA-256 of the channel and key id (cbcsKeyIdOf): not invertible, so the periods a
- * request may name are those the channel's stored state still lists, newest first, at most
- * MAX_CANDIDATE_PERIODS of them, plus the next one (a player may ask just before it is listed).
+ * request may name are those the channel's stored state still lists (the DVR window's too),
+ * up to the segment being made, newest first, at most MAX_CANDIDATE_PERIODS of them.
  */
 import { cbcsKeyIdOf, contentKeyId } from '../hls/segment-encryption.js';
 import type { ChannelState } from '../hls/sequence-state.js';
@@ -36,12 +36,12 @@ export function parseLicenseRequest(body: Buffer | string | undefined): { kids: 
   return { kids: [...new Set(kids)] };
 }
 
-/** The key period of each requested KID the channel's state still lists (or lists next); unknown KIDs are left out. */
+/** The key period of each requested KID the channel's state lists (its parts, of the segment being made, too); unknown KIDs are left out. */
 export function matchKeyPeriods(channel: string, state: ChannelState, rotationSegments: number, kids: readonly string[]): Map<string, number> {
   const wanted = new Set(kids);
   const found = new Map<string, number>();
   const oldestMsn = state.dvr?.[0]?.msn ?? state.window[0]?.msn ?? state.nextMsn;
-  const newest = contentKeyId(state.nextMsn, rotationSegments) + 1;
+  const newest = contentKeyId(state.nextMsn, rotationSegments);
   const oldest = Math.max(contentKeyId(oldestMsn, rotationSegments), newest - MAX_CANDIDATE_PERIODS + 1, 0);
   for (let keyId = newest; keyId >= oldest && found.size < wanted.size; keyId--) {
     const kid = Buffer.from(cbcsKeyIdOf(channel, keyId)).toString('base64url');

@@ -22,7 +22,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { systemClock, type Clock } from '../clock.js';
 import { ERRORS, OnairError } from '../errors.js';
-import { sendError } from '../http/error-replies.js';
+import { JSON_CONTENT_TYPE, sendError } from '../http/error-replies.js';
 import { readFromStore } from '../http/store-read.js';
 import { parseContentKeyName } from '../hls/published-names.js';
 import { parseChannelState } from '../hls/sequence-state.js';
@@ -121,7 +121,7 @@ async function registerContentKeys(fastify: FastifyInstance, options: ContentKey
           if (key) keys.push({ kid, key });
         }
         if (keys.length === 0) return refuse(reply, new OnairError('ONAIR_KEY_NOT_FOUND', 'none of the requested KIDs names a key of this channel now', { where: channel }));
-        return reply.header('cache-control', CONTENT_KEY_CACHE_CONTROL).header('content-type', 'application/json').send(licenseResponse(keys));
+        return reply.header('cache-control', CONTENT_KEY_CACHE_CONTROL).header('content-type', JSON_CONTENT_TYPE).send(licenseResponse(keys));
       },
     });
   });
