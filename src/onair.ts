@@ -320,7 +320,7 @@ function encryptedChannelIds(config: OnairConfig): Set<string> {
   return new Set(config.channels.filter((channel) => channel.encryption !== undefined).map((channel) => channel.id));
 }
 
-/** The cbcs channels' key rotation, for their ClearKey license route (docs/architecture.md, "ClearKey in HLS"). */
+/** The cbcs channels' key rotation, for their ClearKey license route (docs/architecture.md, "ClearKey playlists and licenses"). */
 function cbcsChannelRotations(config: OnairConfig): Map<string, number> {
   const cbcs = config.channels.filter((channel) => channel.encryption === 'cbcs');
   return new Map(cbcs.map((channel) => [channel.id, channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS]));

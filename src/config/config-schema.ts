@@ -292,7 +292,7 @@ const channelSchema = z
     /** Segments per content key: keys rotate every this many segments (default 10). */
     keyRotationSegments: wholeNumber('a number of segments', 1, 100_000).optional(),
     /**
-     * A cbcs channel's EXT-X-KEY tags, in this order (docs/architecture.md, "ClearKey in HLS"): `identity` (Apple's form, the
+     * A cbcs channel's EXT-X-KEY tags, in this order (docs/architecture.md, "ClearKey playlists and licenses"): `identity` (Apple's form, the
      * default) and/or `clearkey` (KEYFORMAT="org.w3.clearkey", for EME players such as hls.js).
      */
     hlsKeyFormats: z

@@ -125,7 +125,7 @@ function keysOf(channel: ChannelConfig): KeyOf {
 }
 
 /**
- * A cbcs channel's EXT-X-KEY tags in its `hlsKeyFormats` order (docs/architecture.md, "ClearKey in HLS"): `identity` names the
+ * A cbcs channel's EXT-X-KEY tags in its `hlsKeyFormats` order (docs/architecture.md, "ClearKey playlists and licenses"): `identity` names the
  * key route; `clearkey` (KEYFORMAT="org.w3.clearkey") names the KID, as a data: URI of its 16 bytes, for an EME player to
  * ask its license server for.
  */

@@ -1,5 +1,5 @@
 /**
- * The ClearKey license exchange of cbcs channels (docs/architecture.md, "ClearKey in HLS"), pure:
+ * The ClearKey license exchange of cbcs channels (docs/architecture.md, "ClearKey playlists and licenses"), pure:
  * the W3C license request (EME §9.1.3: `{"kids":[base64url…],"type":"temporary"}`, what the
  * CDM's `message` carries and hls.js, dash.js and shaka-player POST as they got it) read with
  * bounds, the KIDs it names matched to key periods, and the JSON Web Key set answer (§9.1.4).

@@ -10,7 +10,7 @@
  * - A key: `application/octet-stream`, `Cache-Control: private, no-store`: no shared cache keeps
  *   it (deploy/varnish passes such answers through), and nothing logs or counts its bytes.
  *
- * And the ClearKey license route of `encryption: cbcs` channels (docs/architecture.md, "ClearKey in HLS"):
+ * And the ClearKey license route of `encryption: cbcs` channels (docs/architecture.md, "ClearKey playlists and licenses"):
  * `POST /{ch}/clearkey?token=…` takes the W3C license request an EME player's ClearKey CDM makes
  * and answers the JSON Web Key set of the KIDs it names (clearkey-license.ts), under the same
  * token as the key route, checked before the body is read; the body is at most 4 KiB of any

@@ -1,5 +1,5 @@
 /**
- * `hlsKeyFormats` of cbcs channels (docs/architecture.md, "ClearKey in HLS"): the EXT-X-KEY tags of
+ * `hlsKeyFormats` of cbcs channels (docs/architecture.md, "ClearKey playlists and licenses"): the EXT-X-KEY tags of
  * each key period in the configured formats, `clearkey` (KEYFORMAT="org.w3.clearkey", the
  * period's KID as a data: URI, KEYFORMATVERSIONS="1") beside or instead of `identity`, written
  * wherever the key tag is: the first segment listed, each rotation, after a discontinuity,

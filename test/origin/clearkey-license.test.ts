@@ -1,6 +1,6 @@
 /**
  * The ClearKey license route of cbcs channels (src/origin/content-keys-plugin.ts,
- * src/origin/clearkey-license.ts; docs/architecture.md, "ClearKey in HLS"), on the origin as
+ * src/origin/clearkey-license.ts; docs/architecture.md, "ClearKey playlists and licenses"), on the origin as
  * origin-server.ts builds it over a MemoryStore, over a loopback socket: the W3C license
  * request a CDM makes (no content type, as hls.js sends it) answered with the JSON Web Keys
  * of the KIDs the channel's state lists, only for the channel's token (403

@@ -29,7 +29,7 @@ export interface MediaKey {
   iv: string;
   /**
    * The same key in other KEYFORMATs: their EXT-X-KEY tags follow this one. Tags of different
-   * KEYFORMATs all apply to the segments after them (rfc8216bis §4.4.4.4); a player uses one it supports.
+   * KEYFORMATs may apply to the same segments when they yield the same key (RFC 8216 §4.3.2.4); a player uses one it supports.
    */
   otherFormats?: MediaKey[];
 }

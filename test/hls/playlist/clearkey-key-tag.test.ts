@@ -1,5 +1,5 @@
 /**
- * EXT-X-KEY tags of several KEYFORMATs before one segment (rfc8216bis §4.4.4.4: all apply; a
+ * EXT-X-KEY tags of several KEYFORMATs before one segment (RFC 8216 §4.3.2.4: they may, yielding one key; a
  * player uses one it supports), as cbcs channels with `hlsKeyFormats` write them: `identity`
  * and `org.w3.clearkey` (KEYFORMATVERSIONS) read into one key with `otherFormats`, written back
  * in the same order; two tags of one format before one segment are refused.
