@@ -2,8 +2,10 @@
  * hls.js plays a live `encryption: cbcs` channel whose playlists carry the ClearKey EXT-X-KEY
  * (`hlsKeyFormats: [clearkey]`: KEYFORMAT="org.w3.clearkey", the KID as a data: URI) through
  * its EME path in Chromium, across key rotations, its licenses answered by the origin's own
- * ClearKey route (`POST /{ch}/clearkey?token=…`, the channel's token). A real `onair start`,
- * FFmpeg's tone over SRT, a new key every 2 segments. docs/architecture.md, "ClearKey playlists and licenses".
+ * ClearKey route (`POST /{ch}/clearkey?token=…`, the channel's token); then dash.js (its
+ * protection build) plays the channel's MPD with the same route as its ClearKey server. A real
+ * `onair start`, FFmpeg's tone over SRT, a new key every 2 segments.
+ * docs/architecture.md, "ClearKey playlists and licenses".
  */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
