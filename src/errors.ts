@@ -72,6 +72,7 @@ export const ERRORS = {
   ONAIR_TLS_RELOAD_FAILED: { status: 500, reply: 'tls_reload_failed', meaning: "on SIGHUP, a listener's new certificate or key could not be read or do not match: the previous pair stays in use (the message names the key)" },
   ONAIR_KEY_FORBIDDEN: { status: 403, reply: 'key_forbidden', meaning: "a content key request of an encrypted channel without a valid token of that channel (missing, malformed, expired, forged or for another path)" },
   ONAIR_KEY_NOT_FOUND: { status: 404, reply: 'not_found', meaning: 'no such content key: the channel is not encrypted, or the key expired or was never made' },
+  ONAIR_LICENSE_REQUEST_INVALID: { status: 400, reply: 'license_request_invalid', meaning: 'a ClearKey license request of a cbcs channel is not the W3C JSON request: not JSON, no kids, more than 16, or a kid that is not 16 bytes of base64url' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type OnairErrorCode = keyof typeof ERRORS;

@@ -20,6 +20,7 @@ import { OnairError } from './errors.js';
 import { originErrorHandler, sendError } from './http/error-replies.js';
 import type { startEncoder } from './ffmpeg/live-encoder.js';
 import { SegmentSchedule } from './hls/segment-schedule.js';
+import { DEFAULT_KEY_ROTATION_SEGMENTS } from './hls/segment-encryption.js';
 import { instrumentStore } from './metrics/instrumented-store.js';
 import { metricsPlugin, type MetricsExposition } from './metrics/metrics-plugin.js';
 import { OnairMetrics } from './metrics/onair-metrics.js';
@@ -122,6 +123,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   // The channels POST /auth/playback grants from (entitlements), rebuilt on reload like the Set above.
   let playbackChannels = playbackChannelsOf(config);
   let encryptedChannels = encryptedChannelIds(config);
+  let cbcsChannels = cbcsChannelRotations(config);
 
   const reload = (): Promise<ReloadResult> => {
     const next = reloading.then(async () => {
@@ -139,6 +141,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
       signedChannels = signedChannelIds(candidate);
       playbackChannels = playbackChannelsOf(candidate);
       encryptedChannels = encryptedChannelIds(candidate);
+      cbcsChannels = cbcsChannelRotations(candidate);
       const result = ingest ? await ingest.applyChannels(candidate) : diffChannelIds(previous, candidate);
       logger.info(result, 'config reloaded');
       return result;
@@ -169,6 +172,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         targetDurationSeconds: targetDurationOf(config),
         signing: { key: config.signing.key, signedChannels: () => signedChannels },
         encryptedChannels: () => encryptedChannels,
+        cbcsChannels: () => cbcsChannels,
         listenerIngestTokens: config.listeners.ingestTokens,
         recordings,
         trustedProxies: config.origin.trustedProxies,
@@ -314,6 +318,12 @@ function signedChannelIds(config: OnairConfig): Set<string> {
 /** Channels with content encryption (docs/architecture.md, "Content encryption"): the origin serves their keys. */
 function encryptedChannelIds(config: OnairConfig): Set<string> {
   return new Set(config.channels.filter((channel) => channel.encryption !== undefined).map((channel) => channel.id));
+}
+
+/** The cbcs channels' key rotation, for their ClearKey license route (docs/architecture.md, "ClearKey playlists and licenses"). */
+function cbcsChannelRotations(config: OnairConfig): Map<string, number> {
+  const cbcs = config.channels.filter((channel) => channel.encryption === 'cbcs');
+  return new Map(cbcs.map((channel) => [channel.id, channel.keyRotationSegments ?? DEFAULT_KEY_ROTATION_SEGMENTS]));
 }
 
 export function originChannels(config: OnairConfig): OriginChannel[] {

@@ -291,6 +291,16 @@ const channelSchema = z
     encryption: z.enum(['aes-128', 'cbcs'], { error: 'expected "aes-128" or "cbcs"' }).optional(),
     /** Segments per content key: keys rotate every this many segments (default 10). */
     keyRotationSegments: wholeNumber('a number of segments', 1, 100_000).optional(),
+    /**
+     * A cbcs channel's EXT-X-KEY tags, in this order (docs/architecture.md, "ClearKey playlists and licenses"): `identity` (Apple's form, the
+     * default) and/or `clearkey` (KEYFORMAT="org.w3.clearkey", for EME players such as hls.js).
+     */
+    hlsKeyFormats: z
+      .array(z.enum(['identity', 'clearkey'], { error: 'expected "identity" or "clearkey"' }))
+      .min(1)
+      .max(2)
+      .refine((formats) => new Set(formats).size === formats.length, { error: 'expected each key format once' })
+      .optional(),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -692,13 +702,14 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
  * (docs/architecture.md, "Recordings and mounts of encrypted channels").
  */
 function reportEncryptionProblems(
-  channel: { encryption?: string; keyRotationSegments?: number; access: string; container: string; renditions: readonly { codec: string }[] },
+  channel: { encryption?: string; keyRotationSegments?: number; hlsKeyFormats?: readonly string[]; access: string; container: string; renditions: readonly { codec: string }[] },
   context: z.RefinementCtx,
 ): void {
   if (channel.encryption === undefined) {
     if (channel.keyRotationSegments !== undefined) context.addIssue({ code: 'custom', path: ['keyRotationSegments'], message: 'needs encryption' });
-    return;
   }
+  if (channel.encryption !== 'cbcs' && channel.hlsKeyFormats !== undefined) context.addIssue({ code: 'custom', path: ['hlsKeyFormats'], message: 'needs encryption: cbcs' });
+  if (channel.encryption === undefined) return;
   if (channel.access !== 'signed') context.addIssue({ code: 'custom', path: ['encryption'], message: 'an encrypted channel needs access: signed (its keys are served against its token)' });
   if (channel.encryption === 'aes-128' && channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });
   if (channel.encryption === 'cbcs') reportCbcsProblems(channel, context);

@@ -27,7 +27,7 @@ import {
   segmentUri,
   type SegmentExtension,
 } from './published-names.js';
-import { contentKeyId, contentKeyIv, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
+import { cbcsKeyIdOf, contentKeyId, contentKeyIv, DEFAULT_KEY_ROTATION_SEGMENTS } from './segment-encryption.js';
 import type { ChannelState, DvrSegment } from './sequence-state.js';
 import type { MediaKey } from './playlist/index.js';
 
@@ -117,9 +117,30 @@ function keysOf(channel: ChannelConfig): KeyOf {
   const sampleAes = channel.encryption === 'cbcs' ? { method: 'SAMPLE-AES' as const, keyFormat: 'identity' as const } : { method: 'AES-128' as const };
   const keyOf = (msn: number): { key: MediaKey } => {
     const keyId = contentKeyId(msn, rotation);
-    return { key: { ...sampleAes, uri: contentKeyName(keyId), iv: Buffer.from(contentKeyIv(keyId)).toString('hex') } };
+    const iv = Buffer.from(contentKeyIv(keyId)).toString('hex');
+    if (channel.encryption === 'cbcs' && channel.hlsKeyFormats !== undefined) return { key: cbcsKeyTags(channel.id, channel.hlsKeyFormats, keyId, iv) };
+    return { key: { ...sampleAes, uri: contentKeyName(keyId), iv } };
   };
   return Object.assign(keyOf, { initKeyId });
+}
+
+/**
+ * A cbcs channel's EXT-X-KEY tags in its `hlsKeyFormats` order (docs/architecture.md, "ClearKey playlists and licenses"): `identity` names the
+ * key route; `clearkey` (KEYFORMAT="org.w3.clearkey") names the KID, as a data: URI of its 16 bytes, for an EME player to
+ * ask its license server for.
+ */
+function cbcsKeyTags(channel: string, formats: readonly ('identity' | 'clearkey')[], keyId: number, iv: string): MediaKey {
+  const [first, ...others] = formats.map((format): MediaKey =>
+    format === 'identity'
+      ? { method: 'SAMPLE-AES', uri: contentKeyName(keyId), iv, keyFormat: 'identity' }
+      : { method: 'SAMPLE-AES', uri: clearKeyUri(cbcsKeyIdOf(channel, keyId)), iv, keyFormat: 'org.w3.clearkey', keyFormatVersions: '1' },
+  );
+  return others.length > 0 ? { ...first!, otherFormats: others } : first!;
+}
+
+/** `data:text/plain;base64,{KID}`: the KID of a ClearKey EXT-X-KEY, as hls.js reads it (its first 16 bytes). */
+export function clearKeyUri(kid: Uint8Array): string {
+  return `data:text/plain;base64,${Buffer.from(kid).toString('base64')}`;
 }
 
 /**

@@ -50,6 +50,8 @@ export interface BuildOriginOptions extends OriginOptions {
   signing?: SignedAccessOptions;
   /** Ids of the channels with `encryption`: their keys are served at `/{ch}/key-{id}.key` (content-keys-plugin.ts). */
   encryptedChannels?: () => Set<string>;
+  /** The `encryption: cbcs` channels and their key rotation: their ClearKey license route (content-keys-plugin.ts). */
+  cbcsChannels?: () => ReadonlyMap<string, number>;
   /**
    * Bearer tokens of POST /ingest/access-log (CDN/Varnish logs); none: the endpoint is off.
    * The endpoint and /listeners.json are served where `onairListeners.adminRoutes` is registered.
@@ -102,7 +104,7 @@ const ADMIN_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'P
 const BODY_LIMIT_BYTES = 1024;
 
 export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyInstance> {
-  const { logger, signing, encryptedChannels = () => NO_SIGNED_CHANNELS, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, tls, ...originOptions } = options;
+  const { logger, signing, encryptedChannels = () => NO_SIGNED_CHANNELS, cbcsChannels, listenerIngestTokens, recordings, trustedProxies = DEFAULT_TRUSTED_PROXIES, limits: givenLimits, icecastAdmin: icecastAdminOptions, progressive, playbackAuth, tls, ...originOptions } = options;
   const limits: OriginLimits = { ...DEFAULT_ORIGIN_LIMITS, ...givenLimits };
   const longestHoldMs = HOLD_TARGET_DURATIONS * originOptions.targetDurationSeconds * 1000;
   // A socket that moves no byte this long is closed: longer than any hold or keep-alive wait.
@@ -183,6 +185,7 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       store: originOptions.store,
       signingKey: signing?.key,
       encryptedChannels,
+      ...(cbcsChannels ? { cbcsChannels } : {}),
       storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
       ...(originOptions.clock ? { clock: originOptions.clock } : {}),
     });

@@ -56,3 +56,15 @@ t.test('refusals name the key', async (t) => {
   t.equal(refusal({ access: 'signed', encryption: 'aes-128', keyRotationSegments: 0 }), 'channels[0].keyRotationSegments');
   t.equal(refusal({ keyRotationSegments: 4 }), 'channels[0].keyRotationSegments', 'a rotation without encryption');
 });
+
+t.test('hlsKeyFormats: a cbcs channel\'s EXT-X-KEY formats, each once; nothing else may have it', async (t) => {
+  const cbcs = { access: 'signed', container: 'fmp4', encryption: 'cbcs' };
+  t.same(resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ ...cbcs, hlsKeyFormats: ['identity', 'clearkey'] })] }).channels[0]!.hlsKeyFormats, ['identity', 'clearkey']);
+  t.same(resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ ...cbcs, hlsKeyFormats: ['clearkey'] })] }).channels[0]!.hlsKeyFormats, ['clearkey']);
+  t.notOk('hlsKeyFormats' in resolveConfig({ signing: SIGNING, channels: [rawTestChannel(cbcs)] }).channels[0]!, 'absent unless set (identity only)');
+  t.equal(refusal({ ...cbcs, hlsKeyFormats: [] }), 'channels[0].hlsKeyFormats', 'none');
+  t.equal(refusal({ ...cbcs, hlsKeyFormats: ['clearkey', 'clearkey'] }), 'channels[0].hlsKeyFormats', 'twice');
+  t.equal(refusal({ ...cbcs, hlsKeyFormats: ['widevine'] }), 'channels[0].hlsKeyFormats[0]', 'an unknown format');
+  t.equal(refusal({ access: 'signed', encryption: 'aes-128', hlsKeyFormats: ['clearkey'] }), 'channels[0].hlsKeyFormats', 'an aes-128 channel');
+  t.equal(refusal({ hlsKeyFormats: ['clearkey'] }), 'channels[0].hlsKeyFormats', 'a clear channel');
+});

@@ -14,17 +14,28 @@ export interface MediaInitSection {
 }
 
 /**
- * EXT-X-KEY (§4.3.2.4) with METHOD=AES-128, or SAMPLE-AES with KEYFORMAT="identity" (CMAF cbcs
- * of fMP4 segments): how this segment and those after it are encrypted, until the next one.
+ * EXT-X-KEY (§4.3.2.4) with METHOD=AES-128, or SAMPLE-AES with KEYFORMAT="identity" or
+ * "org.w3.clearkey" (CMAF cbcs of fMP4 segments): how this segment and those after it are
+ * encrypted, until the next one.
  */
 export interface MediaKey {
   method: 'AES-128' | 'SAMPLE-AES';
   uri: string;
-  /** KEYFORMAT; only `identity` is written (SAMPLE-AES keys). */
-  keyFormat?: 'identity';
+  /** KEYFORMAT (SAMPLE-AES keys): `identity`, or `org.w3.clearkey` (EME ClearKey, its URI a data: URI of the KID). */
+  keyFormat?: MediaKeyFormat;
+  /** KEYFORMATVERSIONS, e.g. `1` (written with the ClearKey format). */
+  keyFormatVersions?: string;
   /** The IV, 32 hexadecimal digits (written `0x…`). */
   iv: string;
+  /**
+   * The same key in other KEYFORMATs: their EXT-X-KEY tags follow this one. Tags of different
+   * KEYFORMATs may apply to the same segments when they yield the same key (RFC 8216 §4.3.2.4); a player uses one it supports.
+   */
+  otherFormats?: MediaKey[];
 }
+
+export type MediaKeyFormat = 'identity' | 'org.w3.clearkey';
+const KEY_FORMATS: readonly string[] = ['identity', 'org.w3.clearkey'] satisfies readonly MediaKeyFormat[];
 
 export interface MediaSegment {
   uri: string;
@@ -59,7 +70,7 @@ export const KEY = '#EXT-X-KEY';
 
 const IV = /^0[xX]([0-9A-Fa-f]{32})$/;
 
-/** `METHOD=AES-128,URI="…",IV=0x…`: the only method onair writes; another is refused (onair reads back its own playlists). */
+/** `METHOD=AES-128|SAMPLE-AES,URI="…",IV=0x…[,KEYFORMAT=…]`: what onair writes; anything else is refused (onair reads back its own playlists). */
 export function parseKey(value: string): MediaKey {
   const attributes = AttributeReader.parse(value, KEY);
   const method = attributes.required('METHOD', attributes.enumerated);
@@ -67,14 +78,27 @@ export function parseKey(value: string): MediaKey {
   const iv = IV.exec(attributes.required('IV', attributes.enumerated));
   if (!iv) throw new PlaylistParseError(`${KEY}: IV: expected 0x and 32 hexadecimal digits`);
   const keyFormat = attributes.quotedString('KEYFORMAT');
-  if (keyFormat !== undefined && keyFormat !== 'identity') throw new PlaylistParseError(`${KEY}: KEYFORMAT="${keyFormat}" is not supported`);
-  return { method, uri: attributes.required('URI', attributes.quotedString), iv: iv[1]!.toLowerCase(), ...(keyFormat ? { keyFormat } : {}) };
+  if (keyFormat !== undefined && !KEY_FORMATS.includes(keyFormat)) throw new PlaylistParseError(`${KEY}: KEYFORMAT="${keyFormat}" is not supported`);
+  const keyFormatVersions = attributes.quotedString('KEYFORMATVERSIONS');
+  return {
+    method,
+    uri: attributes.required('URI', attributes.quotedString),
+    iv: iv[1]!.toLowerCase(),
+    ...(keyFormat ? { keyFormat: keyFormat as MediaKeyFormat } : {}),
+    ...(keyFormatVersions !== undefined ? { keyFormatVersions } : {}),
+  };
 }
 
-export function formatKey(key: MediaKey): string {
+/** The key's EXT-X-KEY tag, then those of its other formats. */
+export function formatKey(key: MediaKey): string[] {
+  return [key, ...(key.otherFormats ?? [])].map(formatKeyTag);
+}
+
+function formatKeyTag(key: MediaKey): string {
   if (!/^[0-9a-f]{32}$/.test(key.iv)) throw new RangeError(`EXT-X-KEY IV: expected 32 lowercase hexadecimal digits, got ${JSON.stringify(key.iv)}`);
   const keyFormat = key.keyFormat === undefined ? '' : `,KEYFORMAT=${formatQuotedString(key.keyFormat)}`;
-  return `${KEY}:METHOD=${key.method},URI=${formatQuotedString(key.uri)},IV=0x${key.iv}${keyFormat}`;
+  const versions = key.keyFormatVersions === undefined ? '' : `,KEYFORMATVERSIONS=${formatQuotedString(key.keyFormatVersions)}`;
+  return `${KEY}:METHOD=${key.method},URI=${formatQuotedString(key.uri)},IV=0x${key.iv}${keyFormat}${versions}`;
 }
 
 /** `URI="…"`; a BYTERANGE is refused: onair writes whole init segments and reads back only its own playlists. */
@@ -111,7 +135,7 @@ export function formatPartialSegment(partial: PartialSegment): string[] {
 function segmentHead(segment: PartialSegment): string[] {
   const lines: string[] = [];
   if (segment.discontinuity) lines.push(DISCONTINUITY);
-  if (segment.key) lines.push(formatKey(segment.key));
+  if (segment.key) lines.push(...formatKey(segment.key));
   if (segment.map) lines.push(formatMap(segment.map));
   if (segment.programDateTime !== undefined) lines.push(`${PROGRAM_DATE_TIME}:${formatDateTime(segment.programDateTime)}`);
   for (const part of segment.parts) lines.push(formatPart(part));
@@ -131,8 +155,15 @@ export class SegmentBuilder {
     this.discontinuity = true;
   }
 
+  /** A second tag before the same segment, of another KEYFORMAT, is the same key in that format. */
   setKey(key: MediaKey): void {
-    this.key = key;
+    if (this.key === undefined) {
+      this.key = key;
+      return;
+    }
+    const formats = [this.key, ...(this.key.otherFormats ?? [])].map((known) => known.keyFormat ?? 'identity');
+    if (formats.includes(key.keyFormat ?? 'identity')) throw new PlaylistParseError(`${KEY}: two tags of KEYFORMAT "${key.keyFormat ?? 'identity'}" before one segment`);
+    this.key = { ...this.key, otherFormats: [...(this.key.otherFormats ?? []), key] };
   }
 
   setMap(map: MediaInitSection): void {
