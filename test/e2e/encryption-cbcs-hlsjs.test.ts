@@ -9,12 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { launchChromium } from '../helpers/browser.js';
-import { loopbackSettings, originUrl, startSender, waitFor } from '../helpers/onair-harness.js';
-import { startOnairProcess } from '../helpers/onair-process.js';
-import { freeUdpPort } from '../helpers/ports.js';
+import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
+import { waitFor } from '../helpers/onair-harness.js';
 
 // The full build: the light one the player page serves has no EME.
 const HLS = readFileSync(new URL('../../node_modules/hls.js/dist/hls.min.js', import.meta.url), 'utf8');
@@ -22,30 +19,8 @@ const HLS = readFileSync(new URL('../../node_modules/hls.js/dist/hls.min.js', im
 const DASH = readFileSync(new URL('../../node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url), 'utf8');
 
 t.test('hls.js (ClearKey EXT-X-KEY tags) and dash.js (the MPD) play a live cbcs channel across key rotations, licensed by the origin', async (t) => {
-  const signingKey = 'an-hmac-key-of-thirty-two-characters!';
   const rotation = 2;
-  const raw = {
-    store: 'memory',
-    ...(await loopbackSettings(1)),
-    signing: { key: signingKey },
-    channels: [
-      {
-        id: 'fip',
-        renditions: [{ id: 'hifi', bitrate: '128k' }],
-        inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120, passphrase: 'onair-test-passphrase' } }],
-        container: 'fmp4',
-        access: 'signed',
-        encryption: 'cbcs',
-        keyRotationSegments: rotation,
-        hlsKeyFormats: ['clearkey'],
-      },
-    ],
-  };
-  const config = resolveConfig(raw);
-  const base = originUrl(config);
-  const token = signPath({ key: signingKey, pathPrefix: channelPathPrefix('fip'), expiresAt: Math.floor(Date.now() / 1000) + 3600 });
-  await startOnairProcess(t, { role: 'start', config: raw, readyPattern: /"msg":"ingest started"/, readyTimeoutMs: 30_000 });
-  startSender(t, config);
+  const { base, token } = await startLiveCbcsChannel(t, { rotation, hlsKeyFormats: ['clearkey'] });
   const browserStarting = launchChromium(t);
   const playlist = await waitFor(
     'a media playlist of two key periods',

@@ -23,13 +23,10 @@ import { AdtsReader } from '../../src/media/adts.js';
 import { cryptChunkCbcs, uuidText, type CbcBlockCipher, type CbcsProtection } from '../../src/media/cbcs.js';
 import { codecsAttribute, Fmp4Muxer, initSegmentFor } from '../../src/media/fmp4-muxer.js';
 import type { TimedFrame } from '../../src/media/muxer.js';
-import { resolveConfig } from '../../src/config/load-config.js';
 import { cbcsKeyIdOf } from '../../src/hls/segment-encryption.js';
-import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { launchChromium } from '../helpers/browser.js';
-import { loopbackSettings, originUrl, startSender, waitFor } from '../helpers/onair-harness.js';
-import { startOnairProcess } from '../helpers/onair-process.js';
-import { freeUdpPort } from '../helpers/ports.js';
+import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
+import { waitFor } from '../helpers/onair-harness.js';
 
 const GROUP_TICKS = 1920; // 1024 samples at 48 kHz
 const SECONDS = 3;
@@ -232,29 +229,8 @@ t.test('shaka-player with ClearKey plays a static MPD of cbcs segments (mp4prote
 });
 
 t.test('a live cbcs channel: no key without the token; shaka plays its MPD across key rotations with ClearKey licenses from the key route', async (t) => {
-  const signingKey = 'an-hmac-key-of-thirty-two-characters!';
   const rotation = 2;
-  const raw = {
-    store: 'memory',
-    ...(await loopbackSettings(1)),
-    signing: { key: signingKey },
-    channels: [
-      {
-        id: 'fip',
-        renditions: [{ id: 'hifi', bitrate: '128k' }],
-        inputs: [{ id: 'main', url: `srt://127.0.0.1:${await freeUdpPort()}?mode=listener`, srt: { latency: 120, passphrase: 'onair-test-passphrase' } }],
-        container: 'fmp4',
-        access: 'signed',
-        encryption: 'cbcs',
-        keyRotationSegments: rotation,
-      },
-    ],
-  };
-  const config = resolveConfig(raw);
-  const base = originUrl(config);
-  const token = signPath({ key: signingKey, pathPrefix: channelPathPrefix('fip'), expiresAt: Math.floor(Date.now() / 1000) + 3600 });
-  await startOnairProcess(t, { role: 'start', config: raw, readyPattern: /"msg":"ingest started"/, readyTimeoutMs: 30_000 });
-  startSender(t, config);
+  const { base, token } = await startLiveCbcsChannel(t, { rotation });
   const browserStarting = launchChromium(t);
   const mpd = await waitFor(
     'an MPD of three key periods',
