@@ -211,14 +211,17 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     return id;
   };
 
-  fastify.addHook('onResponse', (request, reply, done) => {
+  // Counted as the answer is sent, its status final (onSend runs after the error handler too):
+  // an onResponse hook would make Fastify add `finish` and `error` listeners and two
+  // timestamps to every answer (docs/architecture.md, "Origin cost per request").
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 304)) {
       const url = request.url;
       const queryAt = url.indexOf('?');
       const found = mediaPlaylistOfPath(queryAt < 0 ? url : url.slice(0, queryAt));
       if (found) counter.record(found.channel, found.rendition, clientIdOfRequest(request, queryAt));
     }
-    done();
+    done(null, payload);
   });
 
   let cached: { counts: ListenerCounts; readAt: number } | undefined;
