@@ -74,6 +74,19 @@ function opaqueTag(etag: string): string {
  */
 export function acceptsGzip(header: string | undefined): boolean {
   if (header === undefined) return false;
+  // Players send the same header on every request: the last answer is kept
+  // (docs/architecture.md, "Origin cost per request").
+  if (header === lastAcceptEncoding) return lastAcceptsGzip;
+  const accepts = parseAcceptsGzip(header);
+  lastAcceptEncoding = header;
+  lastAcceptsGzip = accepts;
+  return accepts;
+}
+
+let lastAcceptEncoding: string | undefined;
+let lastAcceptsGzip = false;
+
+function parseAcceptsGzip(header: string): boolean {
   let wildcard: number | undefined;
   for (const item of header.split(',')) {
     const [coding, ...parameters] = item.split(';');

@@ -221,6 +221,8 @@ export class ListenerCounter {
   private readonly maxPendingIds: number;
   private readonly clock: Clock;
   private pending = new Map<string, PendingSet>();
+  /** The set record() added to last, while it is in `pending`. */
+  private lastSet: PendingSet | undefined;
   private pendingIds = 0;
   private droppedIds = 0;
   private flushing: Promise<void> | undefined;
@@ -262,14 +264,21 @@ export class ListenerCounter {
    * Counts a media playlist fetch at `timeMs` (default now) by `clientId`. Returns false,
    * recording nothing, when that time is outside the window (see ListenerWindow.bucketToRecord).
    */
-  record(channel: string, rendition: string, clientId: string, timeMs: number = this.clock.now()): boolean {
-    const bucket = this.window.bucketToRecord(timeMs, this.clock.now());
+  record(channel: string, rendition: string, clientId: string, timeMs?: number): boolean {
+    const now = this.clock.now();
+    const bucket = this.window.bucketToRecord(timeMs ?? now, now);
     if (bucket === null) return false;
-    const key = `${channel}/${rendition}/${bucket}`;
-    let set = this.pending.get(key);
-    if (!set) {
-      set = { channel, rendition, bucket, clientIds: new Set() };
-      this.pending.set(key, set);
+    // The set of the last call is most often this one's: no key string, no lookup
+    // (docs/architecture.md, "Origin cost per request").
+    let set = this.lastSet;
+    if (set === undefined || set.bucket !== bucket || set.channel !== channel || set.rendition !== rendition) {
+      const key = `${channel}/${rendition}/${bucket}`;
+      set = this.pending.get(key);
+      if (!set) {
+        set = { channel, rendition, bucket, clientIds: new Set() };
+        this.pending.set(key, set);
+      }
+      this.lastSet = set;
     }
     if (set.clientIds.has(clientId)) return true;
     if (this.pendingIds >= this.maxPendingIds) {
@@ -288,6 +297,7 @@ export class ListenerCounter {
     const sets = [...this.pending.values()];
     const dropped = this.droppedIds;
     this.pending = new Map();
+    this.lastSet = undefined;
     this.pendingIds = 0;
     this.droppedIds = 0;
     this.flushing = this.write(sets, dropped).finally(() => {

@@ -37,6 +37,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Socket } from 'node:net';
 import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
 import { BearerTokens } from '../http/bearer-auth.js';
@@ -136,6 +137,14 @@ const PATH_BASE = 'http://access-log.invalid';
 
 type ChannelIndex = Map<string, Set<string>>;
 
+/** A connection's last counted client: the id, and the headers it was computed from. */
+interface ConnectionClient {
+  forwardedFor: string | string[] | undefined;
+  userAgent: string | undefined;
+  id: string;
+}
+const CONNECTION_CLIENT = Symbol('onair.connectionClient');
+
 async function registerListeners(fastify: FastifyInstance, rawOptions: ListenersOptions): Promise<void> {
   const options = validateOptions(rawOptions);
   const { store, clock } = options;
@@ -182,16 +191,37 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     await counter.close();
   });
 
-  fastify.addHook('onResponse', (request, reply, done) => {
+  /**
+   * The client id of a counted request. Without a session id, a connection's client is the
+   * same as long as its X-Forwarded-For and User-Agent are (its peer address never changes):
+   * the last id is kept on the socket, so a player's reloads on a keep-alive connection cost
+   * two string comparisons, no allocation and no `request.ip` through the trusted proxies
+   * (docs/architecture.md, "Origin cost per request"). One entry per open connection.
+   */
+  const clientIdOfRequest = (request: FastifyRequest, queryAt: number): string => {
+    const userAgent = request.headers['user-agent'];
+    const sessionId = queryAt < 0 ? undefined : sessionIdOf(literalQuery(request.url));
+    if (sessionId !== undefined) return clientIdOf(sessionId, request.ip, userAgent);
+    const socket = request.raw.socket as (Socket & { [CONNECTION_CLIENT]?: ConnectionClient }) | null;
+    const forwardedFor = request.headers['x-forwarded-for'];
+    const last = socket?.[CONNECTION_CLIENT];
+    if (last !== undefined && last.forwardedFor === forwardedFor && last.userAgent === userAgent) return last.id;
+    const id = clientIdOf(undefined, request.ip, userAgent);
+    if (socket) socket[CONNECTION_CLIENT] = { forwardedFor, userAgent, id };
+    return id;
+  };
+
+  // Counted as the answer is sent, its status final (onSend runs after the error handler too):
+  // an onResponse hook would make Fastify add `finish` and `error` listeners and two
+  // timestamps to every answer (docs/architecture.md, "Origin cost per request").
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 304)) {
-      const queryAt = request.url.indexOf('?');
-      const found = mediaPlaylistOfPath(queryAt < 0 ? request.url : request.url.slice(0, queryAt));
-      if (found) {
-        const clientId = clientIdOf(sessionIdOf(literalQuery(request.url)), request.ip, request.headers['user-agent']);
-        counter.record(found.channel, found.rendition, clientId);
-      }
+      const url = request.url;
+      const queryAt = url.indexOf('?');
+      const found = mediaPlaylistOfPath(queryAt < 0 ? url : url.slice(0, queryAt));
+      if (found) counter.record(found.channel, found.rendition, clientIdOfRequest(request, queryAt));
     }
-    done();
+    done(null, payload);
   });
 
   let cached: { counts: ListenerCounts; readAt: number } | undefined;

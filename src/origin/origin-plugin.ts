@@ -117,14 +117,23 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
   let channels = indexChannels(options.channels);
   /** Playlist names asked lately → their kind, for the channels of now (docs/architecture.md, "Origin cost per request"). */
-  let kinds = new Map<string, PlaylistKind | null>();
+  // By channel, then name: no key string is built per request.
+  let kinds = new Map<string, Map<string, PlaylistKind | null>>();
+  let rememberedKinds = 0;
   const kindOf = (channel: string, playlist: string): PlaylistKind | null => {
-    const key = `${channel}/${playlist}`;
-    let kind = kinds.get(key);
+    let ofChannel = kinds.get(channel);
+    let kind = ofChannel?.get(playlist);
     if (kind === undefined) {
       kind = playlistKind(channels, channel, playlist);
       // Both names are at most MAX_PARAM_LENGTH characters (the router refuses longer ones).
-      if (kinds.size < MAX_REMEMBERED_PLAYLIST_NAMES) kinds.set(key, kind);
+      if (rememberedKinds < MAX_REMEMBERED_PLAYLIST_NAMES) {
+        if (ofChannel === undefined) {
+          ofChannel = new Map();
+          kinds.set(channel, ofChannel);
+        }
+        ofChannel.set(playlist, kind);
+        rememberedKinds += 1;
+      }
     }
     return kind;
   };
@@ -167,6 +176,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
       const previous = channels;
       channels = indexChannels(validated);
       kinds = new Map();
+      rememberedKinds = 0;
       for (const id of previous.keys()) {
         if (channels.has(id)) continue;
         playlists.forget(id);

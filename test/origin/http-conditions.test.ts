@@ -59,4 +59,9 @@ t.test('gzip is accepted when named or covered by * with a non-zero quality', as
     ['gzip;q=abc', false],
   ];
   for (const [header, expected] of cases) t.equal(acceptsGzip(header), expected, String(header));
+  // The last header's answer is kept: repeats and alternations give each header its own answer.
+  for (const [header, expected] of [...cases, ...cases.reverse()]) {
+    t.equal(acceptsGzip(header), expected, `${String(header)} again`);
+    t.equal(acceptsGzip(header), expected, `${String(header)} repeated`);
+  }
 });

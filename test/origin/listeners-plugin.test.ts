@@ -4,6 +4,8 @@
  * which fetches count, /listeners.json, the window, and the access-log ingest endpoint.
  */
 import Fastify from 'fastify';
+import { Agent, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -141,6 +143,44 @@ t.test('a session id is one listener from any address; without one, each address
   await fromAddress('203.0.113.2');
   await fromAddress('203.0.113.2', '?_onair_sid=not%20a%20token');
   t.same(await listeners(app), counts([3, 3, 0]), 'two addresses behind the proxy, an invalid session id falls back to the address');
+});
+
+t.test('on one keep-alive connection, each User-Agent and X-Forwarded-For is its own listener, as on a new connection', async (t) => {
+  // Real loopback sockets: the last client id is kept per connection (listeners-plugin.ts).
+  const { app } = await startOrigin(t);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const fetchOn = (connection: Agent, userAgent: string, forwardedFor?: string, query = '') =>
+    new Promise<{ status: number; reused: boolean; localPort: number }>((resolve, reject) => {
+      const headers: Record<string, string> = { 'user-agent': userAgent };
+      if (forwardedFor !== undefined) headers['x-forwarded-for'] = forwardedFor;
+      const request = httpGet({ host: '127.0.0.1', port, path: `/fip/fip_hifi.m3u8${query}`, agent: connection, headers }, (response) => {
+        response.resume();
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, reused: request.reusedSocket, localPort: request.socket?.localPort ?? 0 }));
+      });
+      request.on('error', reject);
+    });
+  const first = await fetchOn(agent, 'player-a');
+  t.equal(first.status, 200);
+  const answers = [
+    await fetchOn(agent, 'player-a'),
+    await fetchOn(agent, 'player-b'),
+    await fetchOn(agent, 'player-a', '203.0.113.7'),
+    await fetchOn(agent, 'player-a', '203.0.113.8'),
+    await fetchOn(agent, 'player-a', '203.0.113.7'),
+    await fetchOn(agent, 'player-b', undefined, '?_onair_sid=session-1'),
+  ];
+  t.ok(answers.every((answer) => answer.status === 200 && answer.reused && answer.localPort === first.localPort), 'all on the first connection');
+  t.same(await listeners(app), counts([5, 5, 0]), 'player-a, player-b, two clients behind the proxy, one session');
+
+  // A new connection counts the same clients as the same listeners.
+  const other = new Agent({ keepAlive: false });
+  t.teardown(() => other.destroy());
+  await fetchOn(other, 'player-a');
+  await fetchOn(other, 'player-b', '203.0.113.7');
+  t.same(await listeners(app), counts([6, 6, 0]), 'player-a again; player-b behind the proxy is new');
 });
 
 t.test('a listener is counted until the end of the bucket after the one of its last fetch', async (t) => {
