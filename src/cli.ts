@@ -16,7 +16,7 @@ import { demoConfig } from './demo.js';
 import { isOnairError, OnairError } from './errors.js';
 import { createLogger as createProcessLogger } from './logging/create-logger.js';
 import { redactSecrets, redactUrl } from './logging/redact.js';
-import { startOnair } from './onair.js';
+import { startOnair, tlsListener } from './onair.js';
 import { CLUSTER_ADMIN_URL_ENV, startOriginCluster } from './onair-cluster.js';
 import { workerCount } from './origin/origin-cluster.js';
 import { runRecordCommand } from './recording/record-command.js';
@@ -67,6 +67,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = await loadConfigFile(values.config);
   if (command === 'check') {
+    // The certificate files as start-up reads them: a missing or mismatched pair is a config error here too.
+    await tlsListener(config.origin.tls, 'origin.tls');
+    await tlsListener(config.admin.tls, 'admin.tls');
     const warnings = configWarnings(config);
     for (const warning of warnings) process.stderr.write(`onair check: warning: ${warning}\n`);
     process.stdout.write(describeConfig(config, warnings));

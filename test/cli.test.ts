@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { verifyToken } from '../src/origin/signed-urls.js';
 import { startOnairProcess } from './helpers/onair-process.js';
+import { makeTestCa } from './helpers/test-certificates.js';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
@@ -140,6 +141,22 @@ t.test('check refuses an SRT listener without a passphrase, and warns about an i
   t.match(warned.stderr, /warning: channels\[0\]\.inputs\[1\] \(udp:\/\/0\.0\.0\.0:5000\?pkt_size=1316&token=\*\*\*\) accepts audio from any sender/);
   t.match(warned.stdout, /# warning: channels\[0\]\.inputs\[1\] .* accepts audio from any sender/);
   t.notMatch(warned.stderr, /inputs\[0\]/, 'the listener with a passphrase is not warned about');
+});
+
+t.test('check reads the TLS files as start-up does: a missing file or a key of another certificate is refused naming the key', async (t) => {
+  const ca = await makeTestCa(t);
+  const good = await ca.issue('good', '1A01');
+  const other = await ca.issue('other', '1A02');
+  const withTls = (section: 'origin' | 'admin', files: { certFile: string; keyFile: string }): string =>
+    channelsYaml({ port: 8080, srtPort: 9000 }).replace(`${section}:\n`, `${section}:\n  tls: { certFile: ${files.certFile}, keyFile: ${files.keyFile} }\n`);
+  const accepted = await runCli(['check', '--config', await configFile(t, withTls('origin', good))]);
+  t.equal(accepted.code, 0, `a readable, matching pair passes (${accepted.stderr.trim()})`);
+  const missing = await runCli(['check', '--config', await configFile(t, withTls('origin', { ...good, certFile: `${ca.dir}/absent.pem` }))]);
+  t.equal(missing.code, 2, 'a missing certificate exits 2');
+  t.match(missing.stderr, /origin\.tls\.certFile/, `named: ${missing.stderr.trim()}`);
+  const mismatched = await runCli(['check', '--config', await configFile(t, withTls('admin', { certFile: good.certFile, keyFile: other.keyFile }))]);
+  t.equal(mismatched.code, 2, "another certificate's key exits 2");
+  t.match(mismatched.stderr, /admin\.tls\.keyFile/, `named: ${mismatched.stderr.trim()}`);
 });
 
 t.test('check with a bad bitrate exits non-zero naming the key path', async (t) => {
