@@ -70,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
     // The certificate files as start-up reads them: a missing or mismatched pair is a config error here too.
     await tlsListener(config.origin.tls, 'origin.tls');
     await tlsListener(config.admin.tls, 'admin.tls');
+    await tlsListener(config.api.tls, 'api.tls');
     const warnings = configWarnings(config);
     for (const warning of warnings) process.stderr.write(`onair check: warning: ${warning}\n`);
     process.stdout.write(describeConfig(config, warnings));

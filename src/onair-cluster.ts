@@ -7,7 +7,7 @@
  *                             plus onair_origin_workers and onair_origin_worker_restarts_total;
  *   GET /listeners.json       the listener counts, read from the store as every origin does;
  *   POST /ingest/access-log   counted into the store the same way;
- *   /api                      the control API when tokens are set (or on `api.port`; no reload: SIGHUP instead).
+ *   /api                      the control API when tokens are set (or on `api.port`, HTTPS with api.tls; no reload: SIGHUP instead).
  * SIGHUP is passed to every worker (each reloads its config) and re-read here for the
  * listener counts' channels.
  */
@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { controlApi, type ControlApiOptions } from './api/control-api.js';
+import type { ControlApiOptions } from './api/control-api.js';
 import type { OnairConfig } from './config/config-schema.js';
 import { loadConfigFile } from './config/load-config.js';
 import { OnairError } from './errors.js';
@@ -24,7 +24,7 @@ import { OnairMetrics } from './metrics/onair-metrics.js';
 import { listenersPlugin } from './origin/listeners-plugin.js';
 import { OriginCluster } from './origin/origin-cluster.js';
 import { adminAddress, checkPortsFree } from './preflight.js';
-import { buildAdmin, listenAdmin, originChannels, targetDurationOf, tlsListener } from './onair.js';
+import { buildAdmin, listenAdmin, listenApi, originChannels, targetDurationOf, tlsListener } from './onair.js';
 import { CertificateReloader } from './origin/tls-listener.js';
 import { createStore } from './store/create-store.js';
 
@@ -89,6 +89,7 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
         : undefined;
     // The admin listener is the primary's: its HTTPS (admin.tls) is read and reloaded here; each worker reads origin.tls.
     const adminTls = await tlsListener(config.admin.tls, 'admin.tls');
+    const apiTls = await tlsListener(config.api.tls, 'api.tls');
     const admin = await buildAdmin({
       tls: adminTls,
       metrics: new OnairMetrics(),
@@ -103,12 +104,11 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
     stops.push(() => admin.close());
     const adminCertificates = adminTls ? new CertificateReloader(admin.server as unknown as TlsServer, adminTls, logger.child({ component: 'admin' })) : undefined;
     const adminUrl = await listenAdmin(admin, adminAddress(config, 'origin'), logger);
+    let apiCertificates: CertificateReloader | undefined;
     if (api && config.api.port !== undefined) {
-      const server = Fastify({ logger: false });
-      await server.register(controlApi, { ...api, prefix: '/api' });
-      stops.push(() => server.close());
-      const apiUrl = await server.listen({ host: config.api.host, port: config.api.port });
-      logger.info({ url: `${apiUrl}/api` }, 'control API listening');
+      const listening = await listenApi(config, api, apiTls, logger);
+      stops.push(() => listening.server.close());
+      apiCertificates = listening.certificates;
     }
 
     cluster = new OriginCluster({ workers, logger: logger.child({ component: 'cluster' }), env: { [CLUSTER_ADMIN_URL_ENV]: adminUrl } });
@@ -119,6 +119,7 @@ export async function startOriginCluster(options: { config: OnairConfig; configP
     const reload = async (): Promise<void> => {
       for (const worker of running.workers()) worker.process.kill('SIGHUP');
       await adminCertificates?.reload();
+      await apiCertificates?.reload();
       config = await loadConfigFile(options.configPath);
     };
     return { adminUrl, cluster, reload, close };

@@ -89,6 +89,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
   // Certificates first: a missing or unreadable file is a config error naming its key.
   const originTls = role !== 'ingest' ? await tlsListener(config.origin.tls, 'origin.tls') : undefined;
   const adminTls = await tlsListener(config.admin.tls, 'admin.tls');
+  const apiTls = await tlsListener(config.api.tls, 'api.tls');
   const certificateReloaders: CertificateReloader[] = [];
   // A worker shares the port the primary checked (and holds).
   if (!options.clusterWorker) await checkPortsFree(config, role);
@@ -234,11 +235,10 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     }
     let apiUrl = apiEnabled ? adminUrl : undefined;
     if (apiEnabled && config.api.port !== undefined && !options.clusterWorker) {
-      const server = Fastify({ logger: false });
-      await server.register(controlApi, { ...apiOptions, prefix: '/api' });
-      stops.push(() => server.close());
-      apiUrl = await server.listen({ host: config.api.host, port: config.api.port });
-      logger.info({ url: `${apiUrl}/api` }, 'control API listening');
+      const api = await listenApi(config, apiOptions, apiTls, logger);
+      stops.push(() => api.server.close());
+      if (api.certificates) certificateReloaders.push(api.certificates);
+      apiUrl = api.url;
     }
     const reloadCertificates = async (): Promise<void> => {
       await Promise.all(certificateReloaders.map((reloader) => reloader.reload()));
@@ -246,6 +246,31 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
     return { store, ingest, origin, originUrl, metrics, adminUrl, metricsUrl: `${adminUrl}/metrics`, apiUrl, reload, reloadCertificates, close };
   } catch (error) {
     await close();
+    throw error;
+  }
+}
+
+/**
+ * The control API on its own port (`api.port`), HTTPS with `api.tls` (docs/architecture.md,
+ * "HTTPS listeners") under the admin listener's timeouts; its certificates' reloader, if any.
+ */
+export async function listenApi(
+  config: OnairConfig,
+  api: ControlApiOptions,
+  tls: TlsListenerOptions | undefined,
+  logger: Logger,
+): Promise<{ server: FastifyInstance; url: string; certificates?: CertificateReloader }> {
+  const server = Fastify({ logger: false, ...(tls ? tlsServerOptions(tls, ADMIN_TIMEOUTS) : {}) }) as unknown as FastifyInstance;
+  applyHttp1Timeouts(server.server, tls, ADMIN_TIMEOUTS);
+  destroyHttp2SessionsOnClose(server, tls);
+  try {
+    await server.register(controlApi, { ...api, prefix: '/api' });
+    const url = await server.listen({ host: config.api.host, port: config.api.port });
+    logger.info({ url: `${url}/api` }, 'control API listening');
+    const certificates = tls ? new CertificateReloader(server.server as unknown as TlsServer, tls, logger.child({ component: 'api' })) : undefined;
+    return { server, url, certificates };
+  } catch (error) {
+    await server.close().catch(() => undefined);
     throw error;
   }
 }

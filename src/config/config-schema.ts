@@ -445,7 +445,7 @@ export function originProtectionDefaults(): z.infer<z.ZodObject<typeof originPro
 }
 
 /**
- * HTTPS on a listener (`origin.tls`, `admin.tls`; src/origin/tls-listener.ts): the PEM
+ * HTTPS on a listener (`origin.tls`, `admin.tls`, `api.tls`; src/origin/tls-listener.ts): the PEM
  * certificate chain and key, read at start and again on SIGHUP, optionally HTTP/2 by ALPN
  * beside HTTP/1.1, and the bounds a TLS listener adds to the connection limits.
  */
@@ -626,8 +626,11 @@ export const configSchema = z
         /** Serve the API on an address of its own; default: under /api on the admin listener. */
         host: z.string().min(1).default('127.0.0.1'),
         port: wholeNumber('a TCP port number', 0, 65535).optional(),
+        /** HTTPS (and optionally HTTP/2) on `api.port`; on the admin listener the API has admin.tls. */
+        tls: tlsSchema,
       })
       .strict()
+      .refine((api) => api.tls === undefined || api.port !== undefined, { error: 'needs api.port (without it the API is on the admin listener: use admin.tls)', path: ['tls'] })
       .prefault({}),
     signing: z
       .object({

@@ -31,6 +31,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Server as TlsServer } from 'node:tls';
 import { FrameSource, pushUntilCut } from '../helpers/aac-frames.js';
 import { rawTestChannel, testChannel } from '../helpers/channel-config.js';
+import { freeTcpPort } from '../helpers/ports.js';
 import { makeTestCa, presentedSerial, type TestCa } from '../helpers/test-certificates.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
@@ -229,6 +230,41 @@ t.test('missing, unreadable or mismatched files are config errors naming the key
 
   // The schema names a missing key.
   t.throws(() => resolveConfig({ origin: { tls: { certFile: leaf.certFile } }, channels: [rawTestChannel()] }), /origin\.tls\.keyFile/);
+});
+
+t.test('the control API on its own port serves HTTPS with api.tls (HTTP/2 too) and reloads it; api.tls needs api.port', async (t) => {
+  const ca = await makeTestCa(t);
+  const first = await ca.issue('api', '3C01');
+  const token = 'api-token-0123456789abcdef';
+  const port = await freeTcpPort();
+  const config = resolveConfig({
+    origin: { host: '127.0.0.1', port: 0 },
+    admin: { port: 0 },
+    api: { tokens: [token], port, tls: { certFile: first.certFile, keyFile: first.keyFile, http2: true } },
+    log: { level: 'silent' },
+    channels: [rawTestChannel()],
+  });
+  const running = await startOnair({ config, role: 'origin', logger: silent });
+  t.teardown(() => running.close());
+  t.equal(running.apiUrl, `https://127.0.0.1:${port}`, 'the API is announced as https');
+  const channels = await curl(ca, ['-w', '\\n%{http_code} %{http_version}', '--http2', '-H', `authorization: Bearer ${token}`, `${running.apiUrl}/api/channels`]);
+  t.match(channels, /"fip"[\s\S]*\n200 2$/, 'the channels over h2, trusting the test CA');
+  t.match(await curl(ca, ['-o', '/dev/null', '-w', '%{http_code} %{http_version}', '--http1.1', `${running.apiUrl}/api/channels`]), /^401 1\.1$/, 'HTTP/1.1 over TLS too; no token, 401');
+  const plain = await fetch(`http://127.0.0.1:${port}/api/channels`).then((response) => response.status, () => 'refused');
+  t.not(plain, 200, `plain HTTP gets no answer from the API port (${plain})`);
+
+  const second = await ca.issue('api-renewed', '3C02');
+  await copyFile(second.certFile, first.certFile);
+  await copyFile(second.keyFile, first.keyFile);
+  t.equal(await presentedSerial(ca.caFile, port), '3C01');
+  await running.reloadCertificates();
+  t.equal(await presentedSerial(ca.caFile, port), '3C02', 'SIGHUP’s reload reaches the API listener');
+
+  t.throws(
+    () => resolveConfig({ api: { tokens: [token], tls: { certFile: first.certFile, keyFile: first.keyFile } }, channels: [rawTestChannel()] }),
+    /api\.tls: needs api\.port/,
+    'without api.port the API is on the admin listener: admin.tls covers it',
+  );
 });
 
 t.test('a client that never finishes its handshake is cut off, and an HTTP/2 client is told the stream limit', async (t) => {
