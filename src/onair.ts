@@ -251,8 +251,8 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
 }
 
 /**
- * The control API on its own port (`api.port`), HTTPS with `api.tls` (docs/architecture.md,
- * "HTTPS listeners") under the admin listener's timeouts; its certificates' reloader, if any.
+ * The control API on its own port (`api.port`), HTTPS with `api.tls` under the admin
+ * listener's timeouts (docs/architecture.md, "HTTPS listeners"); its certificates' reloader, if any.
  */
 export async function listenApi(
   config: OnairConfig,

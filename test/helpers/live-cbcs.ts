@@ -1,8 +1,8 @@
 /**
  * A live `encryption: cbcs` channel for the players' end-to-end tests: a real `onair start`
  * (memory store) with one signed fMP4 AAC rendition, a new key every `rotation` segments,
- * FFmpeg's tone over SRT; returns the origin and a token of the channel. docs/architecture.md,
- * "Content encryption".
+ * FFmpeg's tone over SRT; returns the origin and a token of the channel.
+ * docs/architecture.md, "Content encryption".
  */
 import type { Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
