@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { launchChromium } from '../helpers/browser.js';
 import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
-import { waitFor } from '../helpers/onair-harness.js';
+import { waitForBody } from '../helpers/onair-harness.js';
 
 // The full build: the light one the player page serves has no EME.
 const HLS = readFileSync(new URL('../../node_modules/hls.js/dist/hls.min.js', import.meta.url), 'utf8');
@@ -22,15 +22,7 @@ t.test('hls.js (ClearKey EXT-X-KEY tags) and dash.js (the MPD) play a live cbcs 
   const rotation = 2;
   const { base, token } = await startLiveCbcsChannel(t, { rotation, hlsKeyFormats: ['clearkey'] });
   const browserStarting = launchChromium(t);
-  const playlist = await waitFor(
-    'a media playlist of two key periods',
-    async () => {
-      const response = await fetch(`${base}/fip/fip_hifi.m3u8?token=${token}`);
-      const body = response.status === 200 ? await response.text() : '';
-      return body.split('#EXT-X-KEY:').length - 1 >= 2 ? body : undefined;
-    },
-    40_000,
-  );
+  const playlist = await waitForBody('a media playlist of two key periods', `${base}/fip/fip_hifi.m3u8?token=${token}`, '#EXT-X-KEY:', 2);
   t.match(playlist, /#EXT-X-KEY:METHOD=SAMPLE-AES,URI="data:text\/plain;base64,[A-Za-z0-9+/]{22}==",IV=0x[0-9a-f]{32},KEYFORMAT="org.w3.clearkey",KEYFORMATVERSIONS="1"\n/, 'the ClearKey tag names the KID');
   t.notMatch(playlist, /KEYFORMAT="identity"/, 'and no identity tag, which hls.js would take for MPEG-TS SAMPLE-AES');
 

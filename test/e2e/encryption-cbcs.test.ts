@@ -26,7 +26,7 @@ import type { TimedFrame } from '../../src/media/muxer.js';
 import { cbcsKeyIdOf } from '../../src/hls/segment-encryption.js';
 import { launchChromium } from '../helpers/browser.js';
 import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
-import { waitFor } from '../helpers/onair-harness.js';
+import { waitForBody } from '../helpers/onair-harness.js';
 
 const GROUP_TICKS = 1920; // 1024 samples at 48 kHz
 const SECONDS = 3;
@@ -211,13 +211,19 @@ t.test('shaka-player with ClearKey plays a static MPD of cbcs segments (mp4prote
       const player = new shaka.Player();
       player.addEventListener('error', (event: { detail?: { code?: number; data?: unknown } }) => errors.push(`shaka: ${event.detail?.code} ${JSON.stringify(event.detail?.data ?? null).slice(0, 300)}`));
       player.configure({ drm: { clearKeys } });
-      await player.attach(audio);
+      // Every wait is bounded by waitMs: a load or play() that never settles must not hold the test.
+      const deadline = Date.now() + waitMs;
+      const bounded = <T,>(promise: Promise<T>): Promise<T | 'timeout'> =>
+        Promise.race([promise, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now())))]);
+      if ((await bounded(player.attach(audio))) === 'timeout') errors.push('shaka attach: timeout');
       const ended = new Promise<boolean>((resolve) => audio.addEventListener('ended', () => resolve(true), { once: true }));
-      await player.load(url).catch((error: { code?: number; data?: unknown }) => errors.push(`shaka load: ${error.code} ${JSON.stringify(error.data ?? null).slice(0, 300)}`));
+      const loaded = await bounded(player.load(url).catch((error: { code?: number; data?: unknown }) => errors.push(`shaka load: ${error.code} ${JSON.stringify(error.data ?? null).slice(0, 300)}`)));
+      if (loaded === 'timeout') errors.push('shaka load: timeout');
       audio.playbackRate = 4;
-      await audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
+      // Not awaited: it stays pending while nothing plays; the race below is the bound.
+      void audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
       // Bounded: about 3 s of audio at 4× on a loaded machine.
-      const done = await Promise.race([ended, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs))]);
+      const done = (await bounded(ended)) === true;
       const keySystem = player.keySystem() as string;
       return { ended: done, currentTime: audio.currentTime, errors, keySystem };
     },
@@ -232,15 +238,7 @@ t.test('a live cbcs channel: no key without the token; shaka plays its MPD acros
   const rotation = 2;
   const { base, token } = await startLiveCbcsChannel(t, { rotation });
   const browserStarting = launchChromium(t);
-  const mpd = await waitFor(
-    'an MPD of three key periods',
-    async () => {
-      const response = await fetch(`${base}/fip/fip.mpd?token=${token}`);
-      const body = response.status === 200 ? await response.text() : '';
-      return body.split('<Period ').length - 1 >= 3 ? body : undefined;
-    },
-    40_000,
-  );
+  const mpd = await waitForBody('an MPD of three key periods', `${base}/fip/fip.mpd?token=${token}`, '<Period ', 3);
   const keyIds = [...mpd.matchAll(/<Period id="[^"]*-k(\d+)"/g)].map((match) => Number(match[1]));
   t.match(mpd, /cenc:default_KID="[0-9a-f-]{36}"/, 'the MPD names the KIDs');
 
@@ -304,10 +302,15 @@ t.test('a live cbcs channel: no key without the token; shaka plays its MPD acros
       const player = new shaka.Player();
       player.addEventListener('error', (event: { detail?: { code?: number; data?: unknown } }) => errors.push(`shaka: ${event.detail?.code} ${JSON.stringify(event.detail?.data ?? null).slice(0, 300)}`));
       player.configure({ drm: { servers: { 'org.w3.clearkey': licenseUrl } } });
-      await player.attach(audio);
-      await player.load(url).catch((error: { code?: number; data?: unknown }) => errors.push(`shaka load: ${error.code} ${JSON.stringify(error.data ?? null).slice(0, 300)}`));
-      await audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
+      // Every wait is bounded by waitMs: a load or play() that never settles must not hold the test.
       const deadline = Date.now() + waitMs;
+      const bounded = <T,>(promise: Promise<T>): Promise<T | 'timeout'> =>
+        Promise.race([promise, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now())))]);
+      if ((await bounded(player.attach(audio))) === 'timeout') errors.push('shaka attach: timeout');
+      const loaded = await bounded(player.load(url).catch((error: { code?: number; data?: unknown }) => errors.push(`shaka load: ${error.code} ${JSON.stringify(error.data ?? null).slice(0, 300)}`)));
+      if (loaded === 'timeout') errors.push('shaka load: timeout');
+      // Not awaited: it stays pending while nothing plays; the loop below is the bound.
+      void audio.play().catch((error: unknown) => errors.push(`play: ${String(error)}`));
       let started: number | undefined;
       // Bounded: until playSeconds of audio have played (or an error, or the deadline).
       while (Date.now() < deadline && errors.length === 0) {

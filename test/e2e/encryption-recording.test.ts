@@ -16,7 +16,7 @@ import { AdtsReader } from '../../src/media/adts.js';
 import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
 import { RecordingFiles, sessionSegments } from '../../src/recording/recording-files.js';
-import { loopbackSettings, originUrl, startRole, startSender, waitFor } from '../helpers/onair-harness.js';
+import { loopbackSettings, originUrl, startRole, startSender, waitFor, waitForBody } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { openStream } from '../helpers/progressive-listener.js';
 import { classify, identifyTone } from '../helpers/tone.js';
@@ -51,15 +51,7 @@ const token = signPath({ key: SIGNING_KEY, pathPrefix: channelPathPrefix('fip'),
 
 const running = await startRole(t, config, 'start');
 const sender = startSender(t, config, TONE_HZ);
-await waitFor(
-  'three encrypted segments',
-  async () => {
-    const response = await fetch(`${base}/fip/fip_hifi.m3u8?token=${token}`);
-    const body = response.status === 200 ? await response.text() : '';
-    return body.split('#EXTINF').length - 1 >= 3 ? body : undefined;
-  },
-  40_000,
-);
+await waitForBody('three encrypted segments', `${base}/fip/fip_hifi.m3u8?token=${token}`, '#EXTINF', 3);
 
 t.test("the encrypted channel's mount needs its token and plays the tone", async (t) => {
   const refused = await fetch(`${base}/fip-hifi.aac`);

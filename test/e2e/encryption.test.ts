@@ -13,7 +13,7 @@ import { DEMO_RENDITIONS } from '../../src/demo.js';
 import { channelPathPrefix, signPath } from '../../src/origin/signed-urls.js';
 import { launchChromium } from '../helpers/browser.js';
 import { killAndWait } from '../helpers/child-processes.js';
-import { loopbackSettings, originUrl, startRole, startSender, waitFor } from '../helpers/onair-harness.js';
+import { loopbackSettings, originUrl, startRole, startSender, waitForBody } from '../helpers/onair-harness.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { identifyTone } from '../helpers/tone.js';
 import { startVarnish, VARNISHD_PATH } from '../helpers/varnish.js';
@@ -50,15 +50,7 @@ const keyUris = (playlist: string): string[] => [...playlist.matchAll(/#EXT-X-KE
 await startRole(t, config, 'start');
 startSender(t, config);
 const browserStarting = launchChromium(t);
-await waitFor(
-  'three encrypted segments',
-  async () => {
-    const response = await fetch(`${base}/fip/fip_hifi.m3u8?token=${token}`);
-    const body = response.status === 200 ? await response.text() : '';
-    return body.split('#EXTINF').length - 1 >= 3 ? body : undefined;
-  },
-  40_000,
-);
+await waitForBody('three encrypted segments', `${base}/fip/fip_hifi.m3u8?token=${token}`, '#EXTINF', 3);
 
 const ffmpegRun = readWithFfmpeg();
 

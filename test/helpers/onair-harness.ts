@@ -90,6 +90,19 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Polls `url` (bounded) until its 200 body holds `marker` at least `count` times (e.g. `#EXTINF`, `<Period `); returns that body. */
+export async function waitForBody(what: string, url: string, marker: string, count: number, timeoutMs = 40_000): Promise<string> {
+  return waitFor(
+    what,
+    async () => {
+      const response = await fetch(url);
+      const body = response.status === 200 ? await response.text() : '';
+      return body.split(marker).length - 1 >= count ? body : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Waits (bounded) until the channel's hifi playlist at `base` lists three segments: the stream is live. */
 export async function waitForThreeSegments(base: string, timeoutMs = 30_000): Promise<void> {
   await waitFor('three segments', async () => ((await playlistSegmentCount(`${base}/fip/fip_hifi.m3u8`)) >= 3 ? true : undefined), timeoutMs);
