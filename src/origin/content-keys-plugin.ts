@@ -63,6 +63,13 @@ interface KeyParams {
 async function registerContentKeys(fastify: FastifyInstance, options: ContentKeysOptions): Promise<void> {
   const { store, signingKey, encryptedChannels, storeTimeoutMs } = options;
   const clock = options.clock ?? systemClock;
+  /** The key and license routes' one check: the request's own token (as sent) for its path, of this channel. */
+  const tokenRefusal = (url: string, channel: string): OnairError | undefined => {
+    const queryStart = url.indexOf('?');
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    const check = verifyToken(signingKey ?? '', literalQuery(url)[TOKEN_PARAMETER], path, clock.now() / 1000);
+    return check.ok ? undefined : new OnairError('ONAIR_KEY_FORBIDDEN', `a valid token of channel ${channel} is needed (${check.reason})`, { where: channel });
+  };
   fastify.route<{ Params: KeyParams }>({
     method: ['GET', 'HEAD'],
     url: CONTENT_KEY_ROUTE,
@@ -72,12 +79,8 @@ async function registerContentKeys(fastify: FastifyInstance, options: ContentKey
       if (keyId === undefined || !encryptedChannels().has(channel) || !hasContentKeys(store)) {
         return refuse(reply, new OnairError('ONAIR_KEY_NOT_FOUND', 'no such key', { where: channel }));
       }
-      const queryStart = request.url.indexOf('?');
-      const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
-      const check = verifyToken(signingKey ?? '', literalQuery(request.url)[TOKEN_PARAMETER], path, clock.now() / 1000);
-      if (!check.ok) {
-        return refuse(reply, new OnairError('ONAIR_KEY_FORBIDDEN', `a valid token of channel ${channel} is needed (${check.reason})`, { where: channel }));
-      }
+      const forbidden = tokenRefusal(request.url, channel);
+      if (forbidden) return refuse(reply, forbidden);
       const bytes = await readFromStore(`content key ${channel}/${keyId}`, () => store.getContentKey(channel, keyId), storeTimeoutMs, clock);
       if (!bytes) return refuse(reply, new OnairError('ONAIR_KEY_NOT_FOUND', 'no such key (expired, or not made yet)', { where: channel }));
       reply.header('cache-control', CONTENT_KEY_CACHE_CONTROL).header('content-type', CONTENT_KEY_CONTENT_TYPE);
@@ -99,14 +102,12 @@ async function registerContentKeys(fastify: FastifyInstance, options: ContentKey
         if (!cbcsChannels().has(channel) || !hasContentKeys(store)) {
           return refuse(reply, new OnairError('ONAIR_KEY_NOT_FOUND', 'no ClearKey license here: the channel is not cbcs-encrypted', { where: channel }));
         }
-        const queryStart = request.url.indexOf('?');
-        const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
-        const check = verifyToken(signingKey ?? '', literalQuery(request.url)[TOKEN_PARAMETER], path, clock.now() / 1000);
-        if (!check.ok) return refuse(reply, new OnairError('ONAIR_KEY_FORBIDDEN', `a valid token of channel ${channel} is needed (${check.reason})`, { where: channel }));
-        return undefined;
+        const forbidden = tokenRefusal(request.url, channel);
+        return forbidden ? refuse(reply, forbidden) : undefined;
       },
       handler: async (request, reply) => {
         const { channel } = request.params;
+        // Looked up again: a config reload may come between the hook and the handler.
         const rotation = cbcsChannels().get(channel);
         if (rotation === undefined || !hasContentKeys(store) || !hasState(store)) {
           return refuse(reply, new OnairError('ONAIR_KEY_NOT_FOUND', 'no ClearKey license here: the channel is not cbcs-encrypted', { where: channel }));
