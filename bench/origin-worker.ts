@@ -7,7 +7,7 @@
  * MPEG-TS segment from TsSegmentMuxer (synthetic ADTS frames of the 128 kb/s size, ≈ 66 KB),
  * and the media and master playlists from playlist-writer.ts with PROGRAM-DATE-TIME tags. It
  * puts the segments into a MemoryStore and publishes the playlists, then starts buildOrigin on
- * 127.0.0.1:0 with logging off.
+ * 127.0.0.1:0 with logging off and the request metrics `onair origin` counts.
  *
  * With `--content-dir DIR` it also writes the very same bytes under DIR, at the URL paths the
  * origin serves them (`fip/fip_hifi.m3u8`, `fip/hifi/<msn>-<run>.ts`, …), so nginx can serve
@@ -25,6 +25,8 @@ import { parseArgs } from 'node:util';
 import { buildContent, CHANNEL_ID, RENDITION_ID, SEGMENT_TTL_SECONDS } from './origin-content.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { OriginCluster } from '../src/origin/origin-cluster.js';
+import { metricsPlugin } from '../src/metrics/metrics-plugin.js';
+import { OnairMetrics } from '../src/metrics/onair-metrics.js';
 import { buildOrigin } from '../src/origin/origin-server.js';
 import { freeTcpPort } from './system.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -133,6 +135,8 @@ async function main(): Promise<void> {
     channels: [{ id: CHANNEL_ID, renditions: [RENDITION_ID] }],
     targetDurationSeconds: content.state.targetDuration,
   });
+  // Request metrics as `onair origin` counts them (src/onair.ts).
+  await app.register(metricsPlugin, { metrics: new OnairMetrics(), serveMetrics: false, countRequests: true });
   await app.listen({ host: '127.0.0.1', port: listenPort });
   // A cluster worker: the primary reports readiness and owns stdin.
   if (cluster.isWorker) {

@@ -11,6 +11,13 @@ import type { Counter, Histogram } from 'prom-client';
 import { PLAYLIST_ROUTE, SEGMENT_ROUTE } from '../origin/origin-plugin.js';
 import type { OnairMetrics } from './onair-metrics.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set where `countRequests` is on: counts one answer (route kind, status, seconds). */
+    onairCountRequest?: (route: string, status: number, seconds: number) => void;
+  }
+}
+
 export interface MetricsPluginOptions {
   metrics: OnairMetrics;
   /** Serve GET /metrics on this instance (the admin listener); the origin does not. */
@@ -41,12 +48,11 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
   // label object on every call. Callback style: no promise per request.
   const counters = new Map<string, Counter.Internal>();
   const timers = new Map<string, Histogram.Internal<'route'>>();
-  fastify.addHook('onResponse', (request, reply, done) => {
-    const route = routeKind(request);
-    const key = `${route} ${reply.statusCode}`;
+  const countRequest = (route: string, status: number, seconds: number): void => {
+    const key = `${route} ${status}`;
     let counter = counters.get(key);
     if (!counter) {
-      counter = metrics.httpRequests.labels({ route, status: String(reply.statusCode) });
+      counter = metrics.httpRequests.labels({ route, status: String(status) });
       counters.set(key, counter);
     }
     counter.inc();
@@ -55,7 +61,12 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
       timer = metrics.httpDuration.labels({ route });
       timers.set(route, timer);
     }
-    timer.observe(reply.elapsedTime / 1000);
+    timer.observe(seconds);
+  };
+  // The origin's hot answers never reach Fastify's hooks: they count through this (src/origin/hot-answers.ts).
+  fastify.decorate('onairCountRequest', countRequest);
+  fastify.addHook('onResponse', (request, reply, done) => {
+    countRequest(routeKind(request), reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 }

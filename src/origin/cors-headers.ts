@@ -39,6 +39,11 @@ declare module 'fastify' {
 
 const ALLOW_ORIGIN = '*';
 
+/** The two headers every non-preflight answer carries, as name/value pairs (hot-answers.ts writes them so). */
+export function corsHeaderPairs(exposedHeaders: readonly string[]): [string, string, string, string] {
+  return ['access-control-allow-origin', ALLOW_ORIGIN, 'access-control-expose-headers', exposedHeaders.join(', ')];
+}
+
 async function registerCorsHeaders(fastify: FastifyInstance, options: CorsHeadersOptions): Promise<void> {
   const exposedHeaders = options.exposedHeaders.join(', ');
   const methods = options.methods.join(', ');

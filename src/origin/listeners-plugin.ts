@@ -37,6 +37,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
@@ -106,6 +107,11 @@ export interface ListenersControl {
   counts(): Promise<ListenerCounts>;
   /** Writes the ids counted so far to the store now, instead of at the next flush. */
   flush(): Promise<void>;
+  /**
+   * Counts a 200 answer to `path` (no query) outside Fastify (hot-answers.ts), as the onSend
+   * hook would; false, counting nothing, when the connection does not hold this client's id yet.
+   */
+  countAnswer(request: IncomingMessage, path: string): boolean;
   /** GET /listeners.json and POST /ingest/access-log, as a plugin to register on another instance (the admin listener). */
   adminRoutes: (admin: FastifyInstance) => Promise<void>;
 }
@@ -144,6 +150,14 @@ interface ConnectionClient {
   id: string;
 }
 const CONNECTION_CLIENT = Symbol('onair.connectionClient');
+type ClientSocket = Socket & { [CONNECTION_CLIENT]?: ConnectionClient };
+
+/** The client id the request's connection holds, while its X-Forwarded-For and User-Agent are those it was computed from. */
+function heldClientId(request: IncomingMessage): string | undefined {
+  const last = (request.socket as ClientSocket | null)?.[CONNECTION_CLIENT];
+  const headers = request.headers;
+  return last !== undefined && last.forwardedFor === headers['x-forwarded-for'] && last.userAgent === headers['user-agent'] ? last.id : undefined;
+}
 
 async function registerListeners(fastify: FastifyInstance, rawOptions: ListenersOptions): Promise<void> {
   const options = validateOptions(rawOptions);
@@ -202,12 +216,11 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     const userAgent = request.headers['user-agent'];
     const sessionId = queryAt < 0 ? undefined : sessionIdOf(literalQuery(request.url));
     if (sessionId !== undefined) return clientIdOf(sessionId, request.ip, userAgent);
-    const socket = request.raw.socket as (Socket & { [CONNECTION_CLIENT]?: ConnectionClient }) | null;
-    const forwardedFor = request.headers['x-forwarded-for'];
-    const last = socket?.[CONNECTION_CLIENT];
-    if (last !== undefined && last.forwardedFor === forwardedFor && last.userAgent === userAgent) return last.id;
+    const held = heldClientId(request.raw);
+    if (held !== undefined) return held;
     const id = clientIdOf(undefined, request.ip, userAgent);
-    if (socket) socket[CONNECTION_CLIENT] = { forwardedFor, userAgent, id };
+    const socket = request.raw.socket as ClientSocket | null;
+    if (socket) socket[CONNECTION_CLIENT] = { forwardedFor: request.headers['x-forwarded-for'], userAgent, id };
     return id;
   };
 
@@ -243,7 +256,16 @@ async function registerListeners(fastify: FastifyInstance, rawOptions: Listeners
     );
     return { channels: Object.fromEntries(channels) };
   };
+  const countAnswer = (request: IncomingMessage, path: string): boolean => {
+    const found = mediaPlaylistOfPath(path);
+    if (!found) return true;
+    const held = heldClientId(request);
+    if (held === undefined) return false;
+    counter.record(found.channel, found.rendition, held);
+    return true;
+  };
   const control: Omit<ListenersControl, 'adminRoutes'> = {
+    countAnswer,
     counts() {
       if (cached && now() - cached.readAt < options.countsMaxAgeMs) return Promise.resolve(cached.counts);
       reading ??= readFromStore('listener counts', readCounts, options.storeTimeoutMs, clock)

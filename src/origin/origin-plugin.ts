@@ -44,6 +44,7 @@ import type { RangeDecision } from './http-conditions.js';
 import { PlaylistCache, SegmentCache, type CacheStats, type CachedPlaylist } from './origin-cache.js';
 import { ID_PATTERN_SOURCE, renditionOfMediaPlaylist, resolveOriginOptions, validateChannels } from './origin-options.js';
 import type { OriginChannel, OriginOptions } from './origin-options.js';
+import type { HotPlaylist } from './hot-answers.js';
 import { lists, tooFarAhead } from './playlist-position.js';
 import { literalQuery } from './query-parameters.js';
 import { StoreUpdates } from './store-updates.js';
@@ -59,6 +60,8 @@ export const MP3_SEGMENT_CONTENT_TYPE = 'audio/mpeg';
  * with no video track is `audio/mp4` (RFC 4337 §2); docs/architecture.md, "Fragmented MP4 channels".
  */
 export const FMP4_CONTENT_TYPE = 'audio/mp4';
+/** Response headers a web page may read from the origin's answers (CORS). */
+export const ORIGIN_EXPOSED_HEADERS = ['Content-Length', 'Content-Range', 'ETag', 'Age'];
 const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
@@ -82,6 +85,12 @@ export interface OriginControl {
   channels(): OriginChannel[];
   /** A stored manifest of a served channel from the playlist memory cache (re-read on publish), null when absent: the DASH MPDs (dash-plugin.ts). */
   playlist(channel: string, name: string): Promise<CachedPlaylist | null>;
+  /**
+   * The answer of the playlist route's synchronous path, for hot-answers.ts: the cached, fresh
+   * version of a served playlist without LL-HLS parts and its Cache-Control; undefined when
+   * the route must decide (unknown name, a version to read, a Low-Latency playlist).
+   */
+  hotPlaylist(channel: string, name: string): HotPlaylist | undefined;
   /** Memory-cache hits and misses, the LL-HLS requests held right now and those refused so far (for metrics). */
   stats(): { playlistCache: CacheStats; segmentCache: CacheStats; heldRequests: number; heldRequestsRefused: number };
 }
@@ -170,6 +179,14 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     await updates.close();
   });
 
+  function hotPlaylist(channel: string, name: string): HotPlaylist | undefined {
+    const kind = kindOf(channel, name);
+    if (kind === null) return undefined;
+    const cached = playlists.fresh(channel, name);
+    if (cached === undefined || cached.position) return undefined;
+    return { cached, kind, cacheControl: kind === 'master' ? masterCacheControl : mediaCacheControl };
+  }
+
   fastify.decorate('onairOrigin', {
     setChannels(next: OriginChannel[]): void {
       const validated = validateChannels(next);
@@ -189,6 +206,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     playlist(channel: string, name: string): Promise<CachedPlaylist | null> {
       return channels.has(channel) ? playlists.get(channel, name) : Promise.resolve(null);
     },
+    hotPlaylist,
     stats() {
       return { playlistCache: playlists.stats, segmentCache: segments.stats, heldRequests: held.held, heldRequestsRefused: held.refused };
     },
@@ -196,7 +214,7 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
 
   await fastify.register(corsHeadersPlugin, {
     methods: ['GET', 'HEAD', 'OPTIONS'],
-    exposedHeaders: ['Content-Length', 'Content-Range', 'ETag', 'Age'],
+    exposedHeaders: ORIGIN_EXPOSED_HEADERS,
     maxAgeSeconds: 86400,
   });
 
@@ -221,10 +239,9 @@ async function registerOrigin(fastify: FastifyInstance, rawOptions: OriginOption
     // (docs/architecture.md, "Origin cost per request"); anything else takes answerPlaylist's path.
     handler: (request, reply) => {
       const { channel, playlist } = request.params;
-      const kind = kindOf(channel, playlist);
-      const fresh = kind === null ? undefined : playlists.fresh(channel, playlist);
-      if (fresh === undefined || fresh.position) return answerPlaylist(request, reply, kind);
-      sendPlaylist(request, reply, fresh, kind === 'master' ? masterCacheControl : mediaCacheControl);
+      const hot = hotPlaylist(channel, playlist);
+      if (hot === undefined) return answerPlaylist(request, reply, kindOf(channel, playlist));
+      sendPlaylist(request, reply, hot.cached, hot.cacheControl);
       return undefined;
     },
   });

@@ -20,7 +20,7 @@
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ADMIN_PATH_PREFIXES, originProtectionDefaults, type OnairConfig } from '../config/config-schema.js';
 import { OnairError } from '../errors.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../http/store-read.js';
@@ -29,9 +29,11 @@ import { addressMatcher, ConnectionLimits } from './client-limits.js';
 import { dashPlugin } from './dash-plugin.js';
 import { channelOfMount, icecastAdmin, type IcecastAdminOptions } from './icecast-admin.js';
 import { listenersPlugin } from './listeners-plugin.js';
-import { MAX_PARAM_LENGTH, originPlugin } from './origin-plugin.js';
+import { corsHeaderPairs } from './cors-headers.js';
+import { HotAnswers } from './hot-answers.js';
+import { MAX_PARAM_LENGTH, ORIGIN_EXPOSED_HEADERS, originPlugin, PLAYLIST_CONTENT_TYPE } from './origin-plugin.js';
 import { signedAccessPlugin, type SignedAccessOptions } from './signed-access.js';
-import { applyHttp1Timeouts, destroyHttp2SessionsOnClose, tlsServerOptions, type TlsListenerOptions } from './tls-listener.js';
+import { applyHttp1Timeouts, destroyHttp2SessionsOnClose, tlsServerOptions, type ListenerTimeouts, type TlsListenerOptions } from './tls-listener.js';
 import type { OriginOptions } from './origin-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import { PLAYBACK_AUTH_PATH, playbackAuthPlugin, type PlaybackAuthOptions } from './playback-auth.js';
@@ -133,8 +135,10 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     http,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: originFrameworkErrorHandler,
-    ...(tls ? tlsServerOptions(tls, timeouts) : {}),
+    ...(tls ? tlsServerOptions(tls, timeouts) : { serverFactory: (handler: RequestListener) => plainServer(handler, timeouts, () => hot) }),
   }) as unknown as FastifyInstance;
+  /** Set once every plugin is registered (onReady below); plain HTTP only. */
+  let hot: HotAnswers | undefined;
   applyHttp1Timeouts(app.server, tls, timeouts);
   destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
@@ -222,5 +226,41 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     await app.close().catch(() => undefined);
     throw error;
   }
+  if (!tls) {
+    const signedChannels = signing?.signedChannels ?? ((): Set<string> => NO_SIGNED_CHANNELS);
+    // On ready, so the request metrics registered after buildOrigin (src/onair.ts) count hot answers too.
+    app.addHook('onReady', (done) => {
+      hot = new HotAnswers({
+        playlist: app.onairOrigin.hotPlaylist,
+        signed: (channel) => signedChannels().has(channel),
+        overloaded: () => checkPressure && app.memoryUsage().eventLoopDelay > limits.maxEventLoopDelayMs,
+        countListener: app.onairListeners.countAnswer,
+        ...(app.onairCountRequest ? { countRequest: app.onairCountRequest } : {}),
+        corsHeaders: corsHeaderPairs(ORIGIN_EXPOSED_HEADERS),
+        contentType: PLAYLIST_CONTENT_TYPE,
+      });
+      done();
+    });
+    app.addHook('preClose', (done) => {
+      hot?.close();
+      done();
+    });
+  }
   return app;
+}
+
+type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * The plain-HTTP server as Fastify would create it (same options and timeouts), whose requests
+ * go to the hot answers first and to Fastify when they decline (docs/architecture.md, "Hot playlist answers").
+ */
+function plainServer(fastifyHandler: RequestListener, timeouts: Required<ListenerTimeouts>, hot: () => HotAnswers | undefined): Server {
+  const server = createServer(timeouts.http, (request, response) => {
+    if (hot()?.answer(request, response) !== true) fastifyHandler(request, response);
+  });
+  server.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
+  server.requestTimeout = timeouts.requestTimeoutMs;
+  server.setTimeout(timeouts.idleTimeoutMs);
+  return server;
 }
