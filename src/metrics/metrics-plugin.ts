@@ -7,7 +7,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Counter, Histogram } from 'prom-client';
 import { PLAYLIST_ROUTE, SEGMENT_ROUTE } from '../origin/origin-plugin.js';
 import type { OnairMetrics } from './onair-metrics.js';
 
@@ -44,25 +43,9 @@ async function registerMetrics(fastify: FastifyInstance, options: MetricsPluginO
     });
   }
   if (!options.countRequests) return;
-  // The labelled children are looked up once per (route, status): prom-client would hash the
-  // label object on every call. Callback style: no promise per request.
-  const counters = new Map<string, Counter.Internal>();
-  const timers = new Map<string, Histogram.Internal<'route'>>();
-  const countRequest = (route: string, status: number, seconds: number): void => {
-    const key = `${route} ${status}`;
-    let counter = counters.get(key);
-    if (!counter) {
-      counter = metrics.httpRequests.labels({ route, status: String(status) });
-      counters.set(key, counter);
-    }
-    counter.inc();
-    let timer = timers.get(route);
-    if (!timer) {
-      timer = metrics.httpDuration.labels({ route });
-      timers.set(route, timer);
-    }
-    timer.observe(seconds);
-  };
+  // Counted in plain numbers (request-metrics.ts): prom-client would hash the labels on every
+  // call. Callback style: no promise per request.
+  const countRequest = (route: string, status: number, seconds: number): void => metrics.requests.count(route, status, seconds);
   // The origin's hot answers never reach Fastify's hooks: they count through this (src/origin/hot-answers.ts).
   fastify.decorate('onairCountRequest', countRequest);
   fastify.addHook('onResponse', (request, reply, done) => {

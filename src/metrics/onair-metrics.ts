@@ -16,6 +16,7 @@ import type { ChannelPipeline } from '../pipeline/channel-pipeline.js';
 import type { IngestService } from '../pipeline/ingest-service.js';
 import type { RecordingJobs } from '../recording/recording-jobs.js';
 import type { RecordingRetention } from '../recording/recording-retention.js';
+import { RequestMetrics } from './request-metrics.js';
 
 /** Latency buckets from half a millisecond (a memory hit) to 10 s (a held LL-HLS request). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,20 +24,8 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export class OnairMetrics {
   readonly registry = new Registry();
 
-  readonly httpRequests = new Counter({
-    name: 'onair_http_requests_total',
-    help: 'Origin requests answered, by kind of resource and status code',
-    labelNames: ['route', 'status'] as const,
-    registers: [this.registry],
-  });
-
-  readonly httpDuration = new Histogram({
-    name: 'onair_http_request_duration_seconds',
-    help: 'Origin response time by kind of resource (LL-HLS blocking requests include their wait)',
-    labelNames: ['route'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  /** onair_http_requests_total and onair_http_request_duration_seconds, one count per origin answer. */
+  readonly requests = new RequestMetrics(this.registry, LATENCY_BUCKETS);
 
   readonly storeDuration = new Histogram({
     name: 'onair_store_operation_duration_seconds',
