@@ -316,8 +316,8 @@ export class RecordingJobs {
   }
 
   /**
-   * The index of a session not on this disk, from its mirrored chunks (docs/architecture.md,
-   * "Mirrored segments"), placed in the session directory. One cut without its end line (the old
+   * The index of a session not on this disk, from its mirrored chunks
+   * (docs/architecture.md, "Mirrored segments"), placed in the session directory. One cut without its end line (the old
    * leader's crash) is ended here as the recorder would have ended it, and the record gets the
    * segments it keeps (the takeover's finish() found none on this disk).
    */
