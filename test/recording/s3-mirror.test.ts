@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { resolveConfig } from '../../src/config/load-config.js';
-import { segmentName } from '../../src/hls/published-names.js';
+import type { ChannelConfig } from '../../src/config/config-schema.js';
+import { initSegmentName, segmentName } from '../../src/hls/published-names.js';
 import { buildOrigin } from '../../src/origin/origin-server.js';
 import { RecordingCatalog } from '../../src/recording/recording-catalog.js';
 import { RecordingFiles, parseSessionIndex, sessionSegments } from '../../src/recording/recording-files.js';
@@ -29,14 +30,16 @@ import { readMirroredIndex } from '../../src/recording/segment-mirror.js';
 import { SessionRecorder } from '../../src/recording/session-recorder.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { startCephRgw } from '../helpers/ceph-rgw.js';
-import { decodeToEnd, probeSeconds, toneSegments, type CutSegment } from '../helpers/recording.js';
+import { decodeToEnd, fmp4ToneSegments, probeSeconds, toneSegments, type CutSegment } from '../helpers/recording.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T0 = Date.parse('2026-12-05T07:00:00.000Z');
 const AUDIO = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
-const channel = resolveConfig({
-  channels: [{ id: 'fip', renditions: [{ id: 'hifi', bitrate: '128k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }] }],
-}).channels[0]!;
+const channelOf = (keys: Record<string, unknown> = {}): ChannelConfig =>
+  resolveConfig({
+    channels: [{ id: 'fip', renditions: [{ id: 'hifi', bitrate: '128k' }], inputs: [{ id: 'main', url: 'srt://0.0.0.0:9000?mode=listener', srt: { passphrase: 'onair-test-passphrase' } }], ...keys }],
+  }).channels[0]!;
+const tsChannel = channelOf();
 const logger = pino({ level: 'silent' });
 
 const rgw = await startCephRgw(t, { prefix: 'radio/' });
@@ -44,9 +47,10 @@ t.comment(`Ceph RGW answered ${rgw.startMs} ms after the first command`);
 const toneDir = await mkdtemp(join(tmpdir(), 'onair-mirror-tone-'));
 t.teardown(() => rm(toneDir, { recursive: true, force: true }));
 const CUTS: CutSegment[] = await toneSegments(toneDir, 8);
+const FMP4 = await fmp4ToneSegments(toneDir, 5, 'f-');
 
 /** One host: its own recordings dir, the shared store and bucket (mirroring on). */
-async function host(t: Test, store: MemoryStore, options: { keepSegments?: boolean; s3?: S3StorageConfig; mirror?: { queueLimit?: number; retryDelaysMs?: number[] } } = {}) {
+async function host(t: Test, store: MemoryStore, options: { keepSegments?: boolean; s3?: S3StorageConfig; mirror?: { queueLimit?: number; retryDelaysMs?: number[] }; channel?: ChannelConfig } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'onair-mirror-host-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const storage = new S3RecordingStorage({ ...(options.s3 ?? rgw.config), presignSeconds: 300, mirrorSegments: true });
@@ -55,7 +59,7 @@ async function host(t: Test, store: MemoryStore, options: { keepSegments?: boole
   const jobs = new RecordingJobs({ catalog, store, logger, publicUrl: 'https://radio.example', keepSegments: options.keepSegments ?? false, uploadPartSize: MIN_PART_SIZE, audioOf: () => AUDIO });
   t.teardown(() => jobs.close());
   // The host's own jobs never run here: a host that leaves stitches nothing, the next one is driven by hand.
-  const recorder = new SessionRecorder({ channel, catalog, store, logger, jobs: { enqueue: () => undefined, resume: () => undefined }, now: () => T0, ...(options.mirror ? { mirror: options.mirror } : {}) });
+  const recorder = new SessionRecorder({ channel: options.channel ?? tsChannel, catalog, store, logger, jobs: { enqueue: () => undefined, resume: () => undefined }, now: () => T0, ...(options.mirror ? { mirror: options.mirror } : {}) });
   t.teardown(() => recorder.close());
   return { dir, storage, catalog, jobs, recorder };
 }
@@ -67,12 +71,13 @@ async function sharedStore(t: Test): Promise<MemoryStore> {
   return store;
 }
 
-/** Records `count` of the tone's segments in a manual session on `recorder`; returns the session id. */
-async function record(store: MemoryStore, recorder: SessionRecorder, count: number): Promise<string> {
+/** Records `count` of the tone's segments (fMP4: `FMP4`'s, with its init) in a manual session on `recorder`; returns the session id. */
+async function record(store: MemoryStore, recorder: SessionRecorder, count: number, fmp4 = false): Promise<string> {
   await recorder.lead();
   const { session } = await recorder.startManual();
-  for (const [msn, cut] of CUTS.slice(0, count).entries()) {
-    await store.putSegment('fip', 'hifi', segmentName(msn, 1), await readFile(cut.path), 600);
+  if (fmp4) await store.putSegment('fip', 'hifi', initSegmentName(1), await readFile(FMP4.initPath), 600);
+  for (const [msn, cut] of (fmp4 ? FMP4.segments : CUTS).slice(0, count).entries()) {
+    await store.putSegment('fip', 'hifi', segmentName(msn, 1, fmp4 ? 'm4s' : 'ts'), await readFile(cut.path), 600);
     await recorder.segmentPublished({ msn, run: 1, durationSeconds: cut.durationSeconds, programDateTime: T0 + cut.startSeconds * 1000, discontinuity: false, bytes: {} });
   }
   return session;
@@ -130,6 +135,47 @@ t.test('a session cut without its end line (A lost the lead) is ended by B from 
   t.ok(Math.abs(seconds - extinf(lines)) <= 0.1, `ffprobe: ${seconds} s, EXTINF ${extinf(lines)} s`);
   const local = (await b.catalog.files.readIndex('fip', session))!;
   t.match(local.end, { reason: 'interrupted', lastMsn: lines - 1 }, "B's copy of the index is ended");
+});
+
+t.test('fMP4: the init segment is mirrored with the segments, and B stitches the session from the bucket', async (t) => {
+  const store = await sharedStore(t);
+  const channel = channelOf({ container: 'fmp4' });
+  const a = await host(t, store, { channel });
+  const count = FMP4.segments.length;
+  const session = await record(store, a.recorder, count, true);
+  await a.recorder.close();
+  const keys = await a.storage.listKeys(a.storage.sessionPrefix('fip', session));
+  t.ok(keys.includes(`${a.storage.sessionPrefix('fip', session)}init-1.mp4`), 'the init segment is in the bucket');
+  t.equal(keys.filter((key) => key.endsWith('.m4s')).length, count);
+  await rm(a.dir, { recursive: true, force: true });
+
+  const b = await host(t, store, { channel });
+  const done = await b.jobs.run('fip', session);
+  t.equal(done.state, 'done', done.error ?? '');
+  t.match(b.jobs.stats.mirror, { indexesPulled: 1, filesPulled: count + 1 });
+  const expected = FMP4.segments.reduce((sum, cut) => sum + cut.durationSeconds, 0);
+  const seconds = await probeSeconds(b.catalog.files.filePath('fip', session));
+  t.ok(Math.abs(seconds - expected) <= 0.1, `ffprobe: ${seconds} s, EXTINF ${expected} s`);
+});
+
+t.test('index chunks join in offset order: a chunk covered by a longer one is skipped, a hole stops the text', async (t) => {
+  const storage = new S3RecordingStorage({ ...rgw.config, mirrorSegments: true });
+  t.teardown(() => storage.close());
+  const prefix = storage.sessionPrefix('fip', '20261205T080000Z');
+  const chunk = (offset: number): string => `${prefix}index-${String(offset).padStart(12, '0')}.jsonl`;
+  const lines = ['{"type":"session"}\n', '{"type":"segment","msn":0}\n', '{"type":"segment","msn":1}\n', '{"type":"segment","msn":2}\n'];
+  const put = (key: string, text: string): Promise<void> => storage.putBytes(key, Buffer.from(text), 'application/x-ndjson');
+  // A first chunk sent again from 0 with more lines (its earlier answer was lost), a stale chunk after it, then the next one.
+  const first = lines[0]! + lines[1]! + lines[2]!;
+  await put(chunk(0), first);
+  await put(chunk(lines[0]!.length), lines[1]!);
+  await put(chunk(first.length), lines[3]!);
+  t.equal(await readMirroredIndex(storage, 'fip', '20261205T080000Z', { maxBytes: 1 << 20 }), lines.join(''));
+  // A hole: a chunk whose start nothing reaches is not joined.
+  await put(chunk(first.length + lines[3]!.length + 10), '{"type":"segment","msn":9}\n');
+  t.equal(await readMirroredIndex(storage, 'fip', '20261205T080000Z', { maxBytes: 1 << 20 }), lines.join(''));
+  t.equal(await readMirroredIndex(storage, 'fip', '20261205T090000Z', { maxBytes: 1 << 20 }), undefined, 'no chunks: no index');
+  await storage.deletePrefix(prefix);
 });
 
 t.test('kept segments: an origin without either disk serves the VOD playlist from the bucket and redirects each segment to its object', async (t) => {
