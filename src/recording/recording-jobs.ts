@@ -337,9 +337,11 @@ export class RecordingJobs {
     return { index, record: await catalog.update(record, { segments: kept.length, segmentsSeconds: totalSeconds(kept) }, fence) };
   }
 
-  /** The bucket could not be read: the session stays `ended` and the job runs again later. */
+  /** The bucket could not be read (or what it gave not written): the session stays `ended` and the job runs again later. */
   private async bucketUnreadable(record: RecordingRecord, cause: unknown, fence: string | undefined): Promise<RecordingRecord> {
     if (this.abort.signal.aborted || (cause as OnairError).code === 'ONAIR_FENCED') throw cause;
+    // No room for what was read back: the job waits for room like a stitch.
+    if (isDiskFull(cause)) return this.diskFull(record, cause as Error, fence);
     const { channel, session } = record;
     const error = new OnairError('ONAIR_RECORDING_BUCKET_UNREADABLE', `the session's mirrored files could not be read from the bucket: ${(cause as Error).message}`, { where: `${channel}/${session}`, cause });
     const retryMs = this.options.uploadRetryMs ?? DISK_FULL_RETRY_MS;

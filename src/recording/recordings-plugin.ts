@@ -22,9 +22,9 @@
  * the mirrored object: a kept session plays from any origin without a shared disk.
  * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
  */
+import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import { join } from 'node:path';
 import { OnairError } from '../errors.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { RecordingCatalog } from './recording-catalog.js';

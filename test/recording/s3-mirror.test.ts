@@ -31,6 +31,7 @@ import { SessionRecorder } from '../../src/recording/session-recorder.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { startCephRgw } from '../helpers/ceph-rgw.js';
 import { decodeToEnd, fmp4ToneSegments, probeSeconds, toneSegments, type CutSegment } from '../helpers/recording.js';
+import { freeTcpPort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T0 = Date.parse('2026-12-05T07:00:00.000Z');
@@ -135,6 +136,23 @@ t.test('a session cut without its end line (A lost the lead) is ended by B from 
   t.ok(Math.abs(seconds - extinf(lines)) <= 0.1, `ffprobe: ${seconds} s, EXTINF ${extinf(lines)} s`);
   const local = (await b.catalog.files.readIndex('fip', session))!;
   t.match(local.end, { reason: 'interrupted', lastMsn: lines - 1 }, "B's copy of the index is ended");
+});
+
+t.test('a bucket B cannot read leaves the session ended with ONAIR_RECORDING_BUCKET_UNREADABLE; the next run stitches it', async (t) => {
+  const store = await sharedStore(t);
+  const a = await host(t, store);
+  const session = await record(store, a.recorder, 3);
+  await a.recorder.close();
+  await rm(a.dir, { recursive: true, force: true });
+  // Nothing listens there: connections are refused.
+  const down = await host(t, store, { s3: { ...rgw.config, endpoint: `http://127.0.0.1:${await freeTcpPort()}` } });
+  const waiting = await down.jobs.run('fip', session);
+  t.match(waiting, { state: 'ended', errorCode: 'ONAIR_RECORDING_BUCKET_UNREADABLE' });
+  t.equal(down.jobs.stats.mirror.failed, 1);
+  t.equal(down.jobs.stats.outcomes.failed, 0, 'not failed: it runs again');
+  const b = await host(t, store);
+  const done = await b.jobs.run('fip', session);
+  t.match(done, { state: 'done', segments: 3, errorCode: undefined });
 });
 
 t.test('fMP4: the init segment is mirrored with the segments, and B stitches the session from the bucket', async (t) => {
