@@ -26,6 +26,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { RecordingFiles } from './recording-files.js';
 import type { S3RecordingStorage } from './s3-storage.js';
@@ -192,7 +193,7 @@ export class SegmentMirror {
       state = this.sessions.get(`${item.channel}/${item.session}`);
       if (!state) return;
       key = `${storage.sessionPrefix(item.channel, item.session)}index-${String(state.confirmed).padStart(12, '0')}.jsonl`;
-      body = await readLines(join(directory, 'index.jsonl'), state.confirmed);
+      body = await readLines(join(directory, files.indexFile), state.confirmed);
     }
     if (!body || body.length === 0) {
       if (item.kind === 'file') this.stats.skipped += 1;
@@ -211,7 +212,8 @@ export class SegmentMirror {
           this.failing = true;
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+        await sleep(wait, undefined, { signal: this.abort.signal, ref: false }).catch(() => undefined);
+        if (this.abort.signal.aborted) return;
       }
     }
     this.stats.sent += 1;
