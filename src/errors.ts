@@ -44,6 +44,7 @@ export const ERRORS = {
   ONAIR_RECORDING_CORRUPT: { status: 500, reply: 'recording_corrupt', meaning: 'a stored recording record or index is not ours' },
   ONAIR_RECORDING_DISK_FULL: { status: 507, reply: 'disk_full', meaning: 'the recordings disk is full: the session ended, its stitch job waits for room and runs again' },
   ONAIR_RECORDING_UPLOAD_FAILED: { status: 502, reply: 'upload_failed', meaning: 'the object storage refused or lost an upload, or a checksum it confirmed did not match: the job keeps its parts and runs again' },
+  ONAIR_RECORDING_BUCKET_UNREADABLE: { status: 502, reply: 'bucket_unreadable', meaning: "a session's mirrored segments or index could not be read from the object storage (recordings.storage.s3.mirrorSegments): the job runs again later" },
   ONAIR_CHANNEL_FAULT: { status: 500, reply: 'channel_fault', meaning: "a channel's pipeline threw: that channel restarts, the others keep airing" },
   ONAIR_UNHANDLED_REJECTION: { status: 500, reply: 'internal_error', meaning: 'a promise rejection nothing handled: logged and counted, the process goes on' },
   ONAIR_PLAYLIST_INVALID: { status: 500, reply: 'playlist_invalid', meaning: 'a playlist text breaks RFC 8216 syntax or lacks a required tag (the error carries the line)' },

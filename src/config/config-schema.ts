@@ -205,6 +205,12 @@ const s3StorageSchema = z
     forcePathStyle: z.boolean({ error: 'expected true or false' }).default(false),
     /** Set: webhooks and the origin's redirects carry presigned GET URLs valid this long; unset: plain object URLs (a public bucket or CDN). */
     presignSeconds: wholeNumber('a number of seconds', 1, 604_800).optional(),
+    /**
+     * The leader also PUTs each recorded segment (fMP4: and init segment) and its session's index to
+     * `{prefix}{channel}/{session}/`, so a job on another host stitches a session a takeover cut
+     * (docs/architecture.md, "Mirrored segments").
+     */
+    mirrorSegments: z.boolean({ error: 'expected true or false' }).default(false),
   })
   .strict();
 

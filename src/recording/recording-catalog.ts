@@ -17,6 +17,9 @@ import type { S3RecordingStorage } from './s3-storage.js';
 import { parseRecordingRecord, sessionIdAt, type EndReason, type RecordingRecord, type SessionTrigger } from './recording-record.js';
 import { sessionChapters } from './session-chapters.js';
 
+/** A removal waits for the bucket at most this long. */
+const BUCKET_TIMEOUT_MS = 30_000;
+
 export interface NewSession {
   channel: string;
   rendition: string;
@@ -156,6 +159,13 @@ export class RecordingCatalog {
     // Its objects go with it (docs/architecture.md, "Recordings in object storage").
     if (this.objects && record?.objects) {
       for (const key of [record.objects.file, record.objects.cue]) if (key) await this.objects.delete(key);
+    }
+    // And its mirrored segments and index (docs/architecture.md, "Mirrored segments").
+    // (A session ended with nothing kept goes from the recorder's queue: never waiting on the bucket there.)
+    if (this.objects?.mirrorSegments) {
+      const removal = this.objects.deletePrefix(this.objects.sessionPrefix(channel, session), AbortSignal.timeout(BUCKET_TIMEOUT_MS));
+      if (options.evenIfRecording) removal.catch(() => undefined);
+      else await removal;
     }
     await this.store.deleteRecording(channel, session);
   }

@@ -186,6 +186,29 @@ export class RecordingFiles {
     await appendFile(join(directory, INDEX_FILE), [segment, ...chapters].map((line) => `${JSON.stringify(line)}\n`).join(''));
   }
 
+  /**
+   * Puts a file read back from the bucket into the session directory (a pulled index, segment
+   * or init segment; docs/architecture.md, "Mirrored segments"): written aside, then renamed, so
+   * a cut pull never leaves a partial file under the real name.
+   */
+  async placeFile(channel: string, session: string, name: string, bytes: Uint8Array): Promise<void> {
+    const directory = this.sessionDir(channel, session);
+    await mkdir(directory, { recursive: true });
+    const aside = join(directory, `.${name}.${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(aside, bytes);
+      await rename(aside, join(directory, name));
+    } catch (error) {
+      await rm(aside, { force: true });
+      throw error;
+    }
+  }
+
+  /** The index's name in a session directory. */
+  get indexFile(): string {
+    return INDEX_FILE;
+  }
+
   /** Appends the end line and fsyncs the index: the session's extent survives a power loss. */
   async endSession(channel: string, session: string, end: SessionEnd): Promise<void> {
     const path = join(this.sessionDir(channel, session), INDEX_FILE);

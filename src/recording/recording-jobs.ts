@@ -15,6 +15,11 @@
  *              record keeps the upload's parts as they are confirmed, then the objects' keys
  *              (docs/architecture.md, "Recordings in object storage"). A failed upload
  *              keeps its parts, and the job is queued again a little later
+ *   (with `mirrorSegments`: a session whose index or segment files are not on this disk, the one a
+ *   takeover cut on another host, first has them read back from the bucket, and a segment in
+ *   neither place is a gap of silence as ever; once the file is checked, the mirrored objects go
+ *   with the segments, or, kept, the whole index joins them for the origin's VOD playlist;
+ *   docs/architecture.md, "Mirrored segments")
  *   stitched → append `recording.ready` to the store's events stream (once per session: the
  *              store keeps its id), POST the webhook (retried with backoff) → done
  *
@@ -38,7 +43,9 @@ import { OnairError } from '../errors.js';
 import { probeMedia, stitchSession, type ProbedMedia, type SessionStitchSpec, type StitchAudio, type StitchOptions, type StitchPiece } from '../ffmpeg/recording-stitch.js';
 import type { EventStore } from '../store/store.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { isDiskFull, sessionSegments, type RecordedSegment } from './recording-files.js';
+import { isDiskFull, lastKeptMsn, parseSessionIndex, sessionSegments, type RecordedSegment, type SessionIndex } from './recording-files.js';
+import { totalSeconds } from './recording-catalog.js';
+import { pullMirroredFiles, readMirroredIndex } from './segment-mirror.js';
 import type { RecordingRecord } from './recording-record.js';
 import type { RecordingRetention } from './recording-retention.js';
 import type { S3RecordingStorage } from './s3-storage.js';
@@ -53,6 +60,8 @@ export const READY_EVENT = 'recording.ready';
 const DISK_FULL_RETRY_MS = 60_000;
 const M4A_CONTENT_TYPE = 'audio/mp4';
 const CUE_CONTENT_TYPE = 'application/x-cue; charset=utf-8';
+/** A session's index read back from the bucket is at most this large (a day of 1 s segments is about 11 MB). */
+export const MAX_MIRRORED_INDEX_BYTES = 64 * 1024 * 1024;
 
 /** FFmpeg's side of a job (src/ffmpeg/recording-stitch.ts; tests may pass others). */
 export interface Stitcher {
@@ -107,12 +116,14 @@ export interface RecordingJobStats {
   silenceSeconds: number;
   /** recordings.storage.s3: parts sent (a resumed upload sends only those the server lacks), and uploads failed (queued again). */
   uploads: { partsSent: number; failed: number };
+  /** recordings.storage.s3.mirrorSegments: indexes and files read back from the bucket, and reads that failed (the job queued again). */
+  mirror: { indexesPulled: number; filesPulled: number; failed: number };
 }
 
 const DEFAULT_AUDIO: StitchAudio = { sampleRate: 48000, channels: 2, bitrate: 128_000 };
 
 export class RecordingJobs {
-  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0, uploads: { partsSent: 0, failed: 0 } };
+  readonly stats: RecordingJobStats = { outcomes: { done: 0, failed: 0, disk_full: 0, fenced: 0 }, silenceSeconds: 0, uploads: { partsSent: 0, failed: 0 }, mirror: { indexesPulled: 0, filesPulled: 0, failed: 0 } };
   private readonly options: RecordingJobsOptions;
   private readonly logger: Logger;
   private readonly stitcher: Stitcher;
@@ -206,11 +217,30 @@ export class RecordingJobs {
     const { channel, session } = record;
     // Claims the job under the lease before FFmpeg runs (refused at once after a takeover).
     record = await catalog.update(record, {}, fence);
-    const index = await files.readIndex(channel, session);
+    let index = await files.readIndex(channel, session);
+    const mirrored = catalog.objects?.mirrorSegments === true;
+    if (!index && mirrored) {
+      try {
+        ({ index, record } = await this.indexFromBucket(record, fence));
+      } catch (error) {
+        return this.bucketUnreadable(record, error, fence);
+      }
+    }
     let segments = index ? sessionSegments(index) : [];
     // An index without its end line (the disk was full): the record says how many segments the session kept.
     if (index && !index.end && record.segments !== undefined) segments = segments.slice(0, record.segments);
     const directory = files.sessionDir(channel, session);
+    if (mirrored && segments.length > 0) {
+      const runs = new Set(segments.flatMap((segment) => (segment.initRun === undefined ? [] : [segment.initRun])));
+      const names = [...[...runs].map((run) => files.initFile(run)), ...segments.map((segment) => files.segmentFile(segment))];
+      try {
+        const pulled = await pullMirroredFiles(catalog.objects!, files, channel, session, names, this.abort.signal);
+        this.stats.mirror.filesPulled += pulled;
+        if (pulled > 0) this.logger.info({ channel, session, files: pulled }, 'segment files read back from the bucket');
+      } catch (error) {
+        return this.bucketUnreadable(record, error, fence);
+      }
+    }
     const pieces = await this.piecesOf(segments, directory);
     if (!pieces.some((piece) => 'segmentPaths' in piece)) {
       const reason = segments.length === 0 ? `no recorded segments of this session under ${directory} (a standby pair must share recordings.dir)` : `none of the ${segments.length} segment files is on disk`;
@@ -270,14 +300,75 @@ export class RecordingJobs {
         { channel, session, durationSeconds: round(probed.durationSeconds), chapters: chapters.length, errorSeconds: round(errorSeconds), sizeBytes: probed.sizeBytes, silenceSeconds: round(silenceSeconds), tookMs: Math.round(performance.now() - started) },
         'recording stitched',
       );
-      if (this.options.keepSegments) return stitched;
+      if (this.options.keepSegments) {
+        if (mirrored) await this.mirrorWholeIndex(stitched);
+        return stitched;
+      }
       // The file is checked and on disk: the segments have done their work.
       await files.deleteSegments(channel, session, segments);
       await files.deleteInits(channel, session, segments);
-      return await catalog.update(stitched, { segmentsRemoved: true }, fence);
+      const removed = await catalog.update(stitched, { segmentsRemoved: true }, fence);
+      if (mirrored) await this.removeMirror(removed);
+      return removed;
     } finally {
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The index of a session not on this disk, from its mirrored chunks
+   * (docs/architecture.md, "Mirrored segments"), placed in the session directory. One cut without its end line (the old
+   * leader's crash) is ended here as the recorder would have ended it, and the record gets the
+   * segments it keeps (the takeover's finish() found none on this disk).
+   */
+  private async indexFromBucket(record: RecordingRecord, fence: string | undefined): Promise<{ index: SessionIndex | undefined; record: RecordingRecord }> {
+    const { catalog } = this.options;
+    const { files } = catalog;
+    const { channel, session } = record;
+    const text = await readMirroredIndex(catalog.objects!, channel, session, { maxBytes: MAX_MIRRORED_INDEX_BYTES, signal: this.abort.signal });
+    const parsed = text === undefined ? undefined : parseSessionIndex(text);
+    if (!parsed || parsed.header.channel !== channel || parsed.header.session !== session) return { index: undefined, record };
+    await files.placeFile(channel, session, files.indexFile, Buffer.from(text!));
+    if (!parsed.end) await files.endSession(channel, session, { type: 'end', lastMsn: lastKeptMsn(parsed.lines, record.trigger), reason: record.endReason ?? 'interrupted', endedAt: record.endedAt ?? Date.now() });
+    const index = (await files.readIndex(channel, session))!;
+    const kept = sessionSegments(index);
+    this.stats.mirror.indexesPulled += 1;
+    this.logger.info({ channel, session, segments: kept.length, ended: parsed.end !== undefined }, "the session's index was read back from the bucket (recorded on another host)");
+    return { index, record: await catalog.update(record, { segments: kept.length, segmentsSeconds: totalSeconds(kept) }, fence) };
+  }
+
+  /** The bucket could not be read (or what it gave not written): the session stays `ended` and the job runs again later. */
+  private async bucketUnreadable(record: RecordingRecord, cause: unknown, fence: string | undefined): Promise<RecordingRecord> {
+    if (this.abort.signal.aborted || (cause as OnairError).code === 'ONAIR_FENCED') throw cause;
+    // No room for what was read back: the job waits for room like a stitch.
+    if (isDiskFull(cause)) return this.diskFull(record, cause as Error, fence);
+    const { channel, session } = record;
+    const error = new OnairError('ONAIR_RECORDING_BUCKET_UNREADABLE', `the session's mirrored files could not be read from the bucket: ${(cause as Error).message}`, { where: `${channel}/${session}`, cause });
+    const retryMs = this.options.uploadRetryMs ?? DISK_FULL_RETRY_MS;
+    this.logger.error({ channel, session, code: error.code, retryMs, err: cause }, 'the bucket could not be read: the job runs again later');
+    this.stats.mirror.failed += 1;
+    this.retryLater(channel, session, retryMs);
+    return this.options.catalog.update(record, { error: error.message, errorCode: error.code }, fence);
+  }
+
+  /** Kept segments: the whole index joins them in the bucket, where an origin without this disk reads the VOD playlist's. */
+  private async mirrorWholeIndex(record: RecordingRecord): Promise<void> {
+    const { catalog } = this.options;
+    const storage = catalog.objects!;
+    const { channel, session } = record;
+    const key = `${storage.sessionPrefix(channel, session)}${catalog.files.indexFile}`;
+    await storage.putSmallFile(key, join(catalog.files.sessionDir(channel, session), catalog.files.indexFile), 'application/x-ndjson', this.abort.signal).catch((error: unknown) => {
+      this.logger.warn({ err: error, channel, session, key }, 'the whole index could not be put in the bucket: the VOD playlist is served only where the recordings dir is');
+    });
+  }
+
+  /** The segments were removed: so are their mirrored objects (a failure leaves them to the session's removal). */
+  private async removeMirror(record: RecordingRecord): Promise<void> {
+    const storage = this.options.catalog.objects!;
+    const { channel, session } = record;
+    await storage.deletePrefix(storage.sessionPrefix(channel, session), this.abort.signal).catch((error: unknown) => {
+      this.logger.warn({ err: error, channel, session }, 'the mirrored segments could not be removed from the bucket: they go with the session');
+    });
   }
 
   /** Writes the session's cue sheet beside its file (durably), or removes a stale one when it has no chapters. */

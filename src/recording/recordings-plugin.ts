@@ -16,13 +16,19 @@
  * `.m4a` and `.cue` answer 302 to the object (a presigned GET valid `presignSeconds`, or the
  * plain object URL), so the bytes, ranges and their bandwidth are the bucket's (or its CDN's),
  * and an origin on another host needs no shared disk (docs/architecture.md, "Recordings in object storage").
+ * With `mirrorSegments` too (docs/architecture.md, "Mirrored segments"), an origin that does not see
+ * the session's directory answers its VOD playlist from the whole index the job put in the bucket
+ * (read once, a few rendered playlists kept), and each segment it has no file of with a 302 to
+ * the mirrored object: a kept session plays from any origin without a shared disk.
  * Errors are the origin's JSON answers (404 cacheable 1 s, 503 while the store is down).
  */
+import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import { OnairError } from '../errors.js';
 import { DEFAULT_STORE_TIMEOUT_MS, readFromStore } from '../http/store-read.js';
 import type { RecordingCatalog } from './recording-catalog.js';
-import { sessionSegments } from './recording-files.js';
+import { parseSessionIndex, sessionSegments, type SessionIndex } from './recording-files.js';
 import { isSessionId, type RecordingRecord } from './recording-record.js';
 import type { S3RecordingStorage } from './s3-storage.js';
 import { renderVodPlaylist } from './vod-playlist.js';
@@ -45,6 +51,11 @@ const FILE_NAME = /^(?<session>[0-9TZ-]{16,20})\.(?<kind>m4a|m3u8|cue)$/;
 const SEGMENT_NAME = /^(?:\d{1,15}\.(?:ts|m4s)|init-\d{1,16}\.mp4)$/;
 /** fMP4 segments and init segments of an audio-only channel (the origin's type for them). */
 const FMP4_CONTENT_TYPE = 'audio/mp4';
+
+/** VOD playlists read from the bucket and kept (a finished session's never changes), and the largest index read. */
+const BUCKET_PLAYLISTS_KEPT = 32;
+const MAX_BUCKET_INDEX_BYTES = 64 * 1024 * 1024;
+const BUCKET_TIMEOUT_MS = 10_000;
 
 const ENDED_STATES = new Set<RecordingRecord['state']>(['ended', 'stitched', 'done', 'failed']);
 const STITCHED_STATES = new Set<RecordingRecord['state']>(['stitched', 'done']);
@@ -115,13 +126,10 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
         return sendRecordingFile(reply, `${channel}/${session}.${name.kind}`, FINISHED_MAX_AGE_SECONDS);
       }
       if (!record || !hasPlaylist(record)) return reply.callNotFound();
-      const index = await files.readIndex(channel, session);
-      const segments = index ? sessionSegments(index) : [];
-      if (segments.length === 0) return reply.callNotFound();
-      return reply
-        .header('content-type', PLAYLIST_CONTENT_TYPE)
-        .header('cache-control', `public, max-age=${FINISHED_MAX_AGE_SECONDS}`)
-        .send(renderVodPlaylist(session, segments));
+      const local = await files.readIndex(channel, session);
+      const playlist = local ? playlistOf(session, local) : catalog.objects?.mirrorSegments ? await bucketPlaylist(catalog.objects, channel, session) : undefined;
+      if (playlist === undefined) return reply.callNotFound();
+      return reply.header('content-type', PLAYLIST_CONTENT_TYPE).header('cache-control', `public, max-age=${FINISHED_MAX_AGE_SECONDS}`).send(playlist);
     },
   });
 
@@ -140,9 +148,39 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
       const { channel, session, segment } = request.params;
       if (!isSessionId(session) || !SEGMENT_NAME.test(segment) || !knownChannel(channel)) return reply.callNotFound();
       if (!(await readRecord(channel, session))) return reply.callNotFound();
+      const objects = catalog.objects;
+      if (objects?.mirrorSegments && !(await files.exists(join(files.sessionDir(channel, session), segment)))) {
+        return redirectToObject(reply, objects, `${objects.sessionPrefix(channel, session)}${segment}`);
+      }
       return sendRecordingFile(reply, `${channel}/${session}/${segment}`, SEGMENT_MAX_AGE_SECONDS);
     },
   });
+
+  /** Rendered VOD playlists of sessions read from the bucket, oldest first (at most BUCKET_PLAYLISTS_KEPT). */
+  const bucketPlaylists = new Map<string, Promise<string | undefined>>();
+
+  /** A kept session's VOD playlist from the whole index in the bucket; undefined when it has none. */
+  function bucketPlaylist(storage: S3RecordingStorage, channel: string, session: string): Promise<string | undefined> {
+    const key = `${channel}/${session}`;
+    const known = bucketPlaylists.get(key);
+    if (known) return known;
+    const reading = storage.getBytes(`${storage.sessionPrefix(channel, session)}${files.indexFile}`, MAX_BUCKET_INDEX_BYTES, AbortSignal.timeout(BUCKET_TIMEOUT_MS)).then(
+      (bytes) => {
+        const index = bytes && parseSessionIndex(bytes.toString('utf8'));
+        const playlist = index && index.header.session === session ? playlistOf(session, index) : undefined;
+        // Only a playlist is kept: a session whose index is not there yet is asked again.
+        if (playlist === undefined) bucketPlaylists.delete(key);
+        return playlist;
+      },
+      (error: unknown) => {
+        bucketPlaylists.delete(key);
+        throw new OnairError('ONAIR_RECORDING_BUCKET_UNREADABLE', `the index of ${key} could not be read from the bucket: ${(error as Error).message}`, { where: key, cause: error });
+      },
+    );
+    if (bucketPlaylists.size >= BUCKET_PLAYLISTS_KEPT) bucketPlaylists.delete(bucketPlaylists.keys().next().value!);
+    bucketPlaylists.set(key, reading);
+    return reading;
+  }
 
   /** 302 to the object; a presigned URL is cached for half its life at most, so no cache hands out an expired one. */
   async function redirectToObject(reply: FastifyReply, storage: S3RecordingStorage, key: string): Promise<FastifyReply> {
@@ -161,6 +199,11 @@ async function registerRecordings(fastify: FastifyInstance, options: RecordingsP
       dotfiles: 'deny',
     });
   }
+}
+
+function playlistOf(session: string, index: SessionIndex): string | undefined {
+  const segments = sessionSegments(index);
+  return segments.length === 0 ? undefined : renderVodPlaylist(session, segments);
 }
 
 export const recordingsPlugin = fp(registerRecordings, { name: 'onair-recordings', fastify: '5.x', dependencies: ['onair-origin', 'onair-player'] });

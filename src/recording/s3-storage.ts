@@ -8,6 +8,13 @@
  *   {prefix}{channel}/{session}.m4a   multipart, resumable (s3-multipart-upload.ts)
  *   {prefix}{channel}/{session}.cue   one PUT, Content-MD5 and CRC32 checked
  *
+ * With `mirrorSegments` (docs/architecture.md, "Mirrored segments"), the recording leader also
+ * mirrors each session's files as it records them (segment-mirror.ts):
+ *
+ *   {prefix}{channel}/{session}/{msn}.ts | {msn}.m4s | init-{run}.mp4   one PUT each, MD5 checked
+ *   {prefix}{channel}/{session}/index-{offset}.jsonl                    the index, in chunks by byte offset
+ *   {prefix}{channel}/{session}/index.jsonl                             the whole index, once stitched (keepSegments)
+ *
  * Credentials are the AWS SDK's default chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
  * a profile, or the instance's role. URLs are presigned GETs valid `presignSeconds` when it
  * is set, else plain object URLs (a public bucket, or a CDN in front of it).
@@ -15,12 +22,19 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { OnairConfig } from '../config/config-schema.js';
 import { OnairError } from '../errors.js';
 
-export type S3StorageConfig = NonNullable<NonNullable<OnairConfig['recordings']['storage']>['s3']>;
+type S3Config = NonNullable<NonNullable<OnairConfig['recordings']['storage']>['s3']>;
+/** `recordings.storage.s3` (`mirrorSegments` may be left out: off). */
+export type S3StorageConfig = Omit<S3Config, 'mirrorSegments'> & { mirrorSegments?: boolean };
+
+/** Pages of a listing read at most (1,000 keys each): a session's objects are far fewer. */
+const MAX_LIST_PAGES = 200;
+/** Deletes sent at once when a session's mirrored objects go. */
+const DELETE_CONCURRENCY = 8;
 
 /** A GET URL is valid this long when the config asks for none (only to derive the plain URL). */
 const URL_DERIVATION_SECONDS = 60;
@@ -30,9 +44,12 @@ export class S3RecordingStorage {
   readonly bucket: string;
   private readonly prefix: string;
   private readonly presignSeconds: number | undefined;
+  /** recordings.storage.s3.mirrorSegments: sessions' segments and indexes are mirrored as they are recorded. */
+  readonly mirrorSegments: boolean;
 
   constructor(config: S3StorageConfig, client?: S3Client) {
     this.bucket = config.bucket;
+    this.mirrorSegments = config.mirrorSegments ?? false;
     this.prefix = config.prefix;
     this.presignSeconds = config.presignSeconds;
     this.client =
@@ -52,6 +69,11 @@ export class S3RecordingStorage {
     return `${this.prefix}${channel}/${session}.${extension}`;
   }
 
+  /** Where a session's mirrored files go: `{prefix}{channel}/{session}/` (ends with "/"). */
+  sessionPrefix(channel: string, session: string): string {
+    return `${this.prefix}${channel}/${session}/`;
+  }
+
   /** How long URLs are valid: undefined for plain object URLs. */
   get presignExpirySeconds(): number | undefined {
     return this.presignSeconds;
@@ -69,7 +91,11 @@ export class S3RecordingStorage {
 
   /** One small file in one PUT, its MD5 checked by the server (Content-MD5) and by its answer (the ETag). */
   async putSmallFile(key: string, path: string, contentType: string, signal?: AbortSignal): Promise<void> {
-    const body = await readFile(path);
+    await this.putBytes(key, await readFile(path), contentType, signal);
+  }
+
+  /** Bytes in one PUT, checked as putSmallFile's. */
+  async putBytes(key: string, body: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
     const md5 = createHash('md5').update(body).digest();
     const response = await this.client.send(
       new PutObjectCommand({
@@ -91,6 +117,46 @@ export class S3RecordingStorage {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** An object's bytes; undefined when there is no such object. One larger than `maxBytes` is an error. */
+  async getBytes(key: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    let answer;
+    try {
+      answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      throw error;
+    }
+    if (answer.ContentLength !== undefined && answer.ContentLength > maxBytes) {
+      await answer.Body?.transformToWebStream().cancel();
+      throw new OnairError('ONAIR_RECORDING_BUCKET_UNREADABLE', `${key} holds ${answer.ContentLength} bytes, more than ${maxBytes}`, { where: key });
+    }
+    const bytes = Buffer.from((await answer.Body?.transformToByteArray()) ?? new Uint8Array());
+    if (bytes.length > maxBytes) throw new OnairError('ONAIR_RECORDING_BUCKET_UNREADABLE', `${key} holds more than ${maxBytes} bytes`, { where: key });
+    return bytes;
+  }
+
+  /** The keys under `prefix`, sorted (at most MAX_LIST_PAGES pages). */
+  async listKeys(prefix: string, signal?: AbortSignal): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const answer = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }), { abortSignal: signal });
+      for (const object of answer.Contents ?? []) if (object.Key) keys.push(object.Key);
+      if (!answer.IsTruncated || !answer.NextContinuationToken) break;
+      token = answer.NextContinuationToken;
+    }
+    return keys.sort();
+  }
+
+  /** Deletes every object under `prefix`; resolves with how many. */
+  async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    const keys = await this.listKeys(prefix, signal);
+    for (let first = 0; first < keys.length; first += DELETE_CONCURRENCY) {
+      await Promise.all(keys.slice(first, first + DELETE_CONCURRENCY).map((key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal })));
+    }
+    return keys.length;
   }
 
   close(): void {

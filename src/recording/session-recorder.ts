@@ -36,6 +36,9 @@
  * its index line without a file, stitched as silence of its length
  * (docs/architecture.md, "Recordings and mounts of encrypted channels").
  *
+ * With `recordings.storage.s3.mirrorSegments`, each file and index line written is also queued for
+ * the bucket (segment-mirror.ts; docs/architecture.md, "Mirrored segments"): queued, never awaited.
+ *
  * Work is serialized on one queue, in segment order; store and disk failures are logged
  * and never stop the live stream.
  */
@@ -52,6 +55,7 @@ import { NowPlayingTimeline, type ChapterText, type SegmentNowPlaying } from './
 import type { RecordingCatalog } from './recording-catalog.js';
 import { isDiskFull, type RecordedChapter } from './recording-files.js';
 import type { EndReason, RecordingRecord, SessionTrigger } from './recording-record.js';
+import { SegmentMirror, type SegmentMirrorOptions } from './segment-mirror.js';
 
 /** What the recorder needs of the stitch jobs. */
 export interface RecordingJobQueue {
@@ -71,6 +75,8 @@ export interface SessionRecorderOptions {
   nowPlaying?: Pick<NowPlayingStore, 'getNowPlaying' | 'subscribeNowPlaying'>;
   /** Wall clock (ms), as the input selector's switches are stamped. */
   now?: () => number;
+  /** The mirror's queue and retries (mirrorSegments; tests shorten them). */
+  mirror?: Pick<SegmentMirrorOptions, 'queueLimit' | 'retryDelaysMs'>;
 }
 
 /** Chapters kept per session: a client flooding now-playing updates cannot grow an index without bound. */
@@ -120,6 +126,8 @@ export class SessionRecorder {
   readonly stats: RecorderStats = { segmentsWritten: 0, writeErrors: 0, diskFullEvents: 0, undecryptable: 0 };
   /** The last write found the disk full; cleared by the next segment written. */
   diskFull = false;
+  /** recordings.storage.s3.mirrorSegments: what is recorded also goes to the bucket (its stats count failures and drops). */
+  readonly mirror: SegmentMirror | undefined;
   private readonly options: SessionRecorderOptions;
   private readonly channelId: string;
   private readonly logger: Logger;
@@ -160,6 +168,8 @@ export class SessionRecorder {
     this.rendition = recordedRendition(options.channel);
     this.logger = options.logger.child({ channel: this.channelId, component: 'recorder' });
     this.now = options.now ?? Date.now;
+    const { objects, files } = options.catalog;
+    this.mirror = objects?.mirrorSegments ? new SegmentMirror({ storage: objects, files, logger: this.logger, ...options.mirror }) : undefined;
   }
 
   /** The session being recorded, if any. */
@@ -239,6 +249,8 @@ export class SessionRecorder {
       this.open = undefined;
       await this.stopWatching?.().catch(() => undefined);
       this.stopWatching = undefined;
+      // The shutdown's end line is in the bucket before the standby needs it (bounded wait).
+      await this.mirror?.close();
     });
   }
 
@@ -262,6 +274,7 @@ export class SessionRecorder {
       let current: RecordingRecord | undefined = record;
       if (record.state === 'recording' && record.session !== this.open?.record.session) {
         current = await catalog.finish(record, 'interrupted');
+        if (current) this.mirror?.sessionEnded(current.channel, current.session);
         this.logger.warn({ session: record.session, segments: current?.segments ?? 0 }, 'recording session interrupted (crash or takeover): ended');
       }
       if (current?.resumeManual) {
@@ -362,6 +375,7 @@ export class SessionRecorder {
     }
     if (init) {
       await this.options.catalog.files.addInit(channel, session, entry.run, init);
+      this.mirror?.fileWritten(channel, session, this.options.catalog.files.initFile(entry.run));
       open.initRun = entry.run;
     }
     const segment = { type: 'segment', msn: entry.msn, durationSeconds: entry.durationSeconds, programDateTime: entry.programDateTime, fallback, ...(fmp4 ? { initRun: entry.run } : {}) } as const;
@@ -369,12 +383,14 @@ export class SessionRecorder {
     const chapters = this.chaptersOf(open, nowPlaying);
     if ('clear' in opened) {
       await this.options.catalog.files.addSegment(channel, session, segment, opened.clear, chapters);
+      this.mirror?.segmentWritten(channel, session, this.options.catalog.files.segmentFile(segment));
       this.stats.segmentsWritten += 1;
     } else {
       // Never ciphertext into the recording: the segment is a gap, stitched as silence of its length.
       this.stats.undecryptable += 1;
       this.logger.warn({ session, msn: entry.msn, reason: opened.failure }, 'an encrypted segment could not be decrypted (its key is not in the store): recorded as a gap');
       await this.options.catalog.files.addGap(channel, session, segment, chapters);
+      this.mirror?.segmentWritten(channel, session);
     }
     open.chapters += chapters.length;
     if (this.diskFull) {
@@ -453,6 +469,7 @@ export class SessionRecorder {
       { session: open.record.session, reason, segments: ended?.segments ?? 0, seconds: ended?.segmentsSeconds ?? 0 },
       ended ? 'recording session ended' : 'recording session ended with nothing recorded: removed',
     );
+    if (ended) this.mirror?.sessionEnded(ended.channel, ended.session);
     if (ended) this.options.jobs.enqueue(ended.channel, ended.session);
     return ended;
   }
