@@ -592,7 +592,9 @@ function readPageToken() {
   query.delete('token');
   fragment.set('token', token);
   const search = query.toString();
-  history.replaceState(history.state, '', `${location.pathname}${search ? `?${search}` : ''}#${fragment}`);
+  // Encoded as a URL component, so that a token's `~` stays as it is.
+  const hash = [...fragment].map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&');
+  history.replaceState(history.state, '', `${location.pathname}${search ? `?${search}` : ''}#${hash}`);
 }
 
 readPageToken();
