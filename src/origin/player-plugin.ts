@@ -8,8 +8,9 @@
  *                                 its full build (EME), loaded only for cbcs channels
  *   GET/HEAD /channels.json       the channels, their renditions and codecs, their container and
  *                                 DASH MPD, whether each is live, what each has on air, and
- *                                 whether it is signed and encrypted (docs/architecture.md, "Now
- *                                 playing", "Player page", "Player page and encrypted channels")
+ *                                 whether it is signed and encrypted
+ *                                 (docs/architecture.md, "Now playing", "Player page")
+ *                                 (docs/architecture.md, "Player page and encrypted channels")
  * The page takes a channel's token from a field or from `#token=` / `?token=` on its own URL; a
  * page URL with a query is answered `private, no-store`, and the page is sent with
  * `Referrer-Policy: no-referrer`, so a token in its URL reaches neither a shared cache nor a Referer.

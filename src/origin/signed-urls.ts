@@ -127,8 +127,9 @@ export function addTokenToMpd(mpd: string, token: string): string {
 }
 
 /**
- * A cbcs channel's ClearKey license URL (`mpdLicenseBaseUrl`, docs/architecture.md, "Player page and encrypted
- * channels"): absolute, but onair's own public address written by onair's packager, so it takes the token too.
+ * A cbcs channel's ClearKey license URL (`mpdLicenseBaseUrl`): absolute, but onair's own public
+ * address written by onair's packager, so it takes the token too.
+ * docs/architecture.md, "Player page and encrypted channels".
  */
 const DASHIF_LAURL = /<dashif:Laurl>([^<]+)<\/dashif:Laurl>/g;
 

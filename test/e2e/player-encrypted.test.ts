@@ -1,6 +1,6 @@
 /**
- * The player page plays a signed, cbcs-encrypted channel in Chromium (docs/architecture.md,
- * "Player page and encrypted channels"): a real `onair start` (test/helpers/live-cbcs.ts:
+ * The player page plays a signed, cbcs-encrypted channel in Chromium
+ * (docs/architecture.md, "Player page and encrypted channels"): a real `onair start` (test/helpers/live-cbcs.ts:
  * FFmpeg's tone over SRT, a new key every 2 segments, ClearKey EXT-X-KEY tags, and the MPD's
  * dashif:Laurl from `mpdLicenseBaseUrl`).
  * - Without a token, Play says the channel needs one, and nothing of the channel is fetched.

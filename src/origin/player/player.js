@@ -71,7 +71,9 @@ let playingChannel = null;
 let heard = null;
 /** Scripts loading or loaded, by URL: each is added to the page once. */
 const scripts = new Map();
-/** hls.js's full build once loaded (window.Hls is the light one until then). */
+/** hls.js's light build, as the page's own script tag loaded it (window.Hls becomes the full one once that is loaded). */
+const lightHls = window.Hls ?? null;
+/** hls.js's full build once loaded. */
 let fullHls = null;
 /** `light` or `full`: the hls.js build playing; null when hls.js is not playing. */
 let hlsBuild = null;
@@ -244,12 +246,15 @@ function play(channel) {
   if (channel.dashUrl && (rows.get(channel.id)?.format.value === 'dash' || !hlsPlayable(channel))) {
     playingFormat = 'dash';
     playWithDash(channel);
+  } else if (channel.encryption === 'cbcs' && !hlsPlayable(channel)) {
+    reportError(`${channel.id}'s playlists have no ClearKey key tag and its MPD is not published yet: try again in a moment.`);
+    stop();
   } else if (channel.encryption === 'cbcs') {
     playingFormat = 'hls';
     playWithFullHls(channel);
-  } else if (window.Hls?.isSupported()) {
+  } else if (lightHls?.isSupported()) {
     playingFormat = 'hls';
-    playWithHls(channel, window.Hls, 'light');
+    playWithHls(channel, lightHls, 'light');
   } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
     playingFormat = 'native';
     audio.src = withToken(channel, channel.url);
