@@ -14,7 +14,7 @@
  * only, the origin adds it to every URI it serves. Without one, Play says so. `aes-128`
  * channels play with hls.js's light build (it decrypts AES-128); `cbcs` channels with hls.js's
  * full build (EME, ClearKey, licenses from the channel's `clearkey?token=` route) when their
- * playlists carry ClearKey EXT-X-KEY tags, else with dash.js and its protection module. The full
+ * playlists carry ClearKey EXT-X-KEY tags, else with dash.js's full build (its protection). The full
  * builds are loaded from this origin only when such a channel is played.
  *
  * Now playing: each channel's row shows what channels.json says it has on air; "On air" shows
