@@ -307,6 +307,14 @@ const channelSchema = z
       .max(2)
       .refine((formats) => new Set(formats).size === formats.length, { error: 'expected each key format once' })
       .optional(),
+    /**
+     * A cbcs channel's MPDs name its ClearKey license URL, `{this}/{ch}/clearkey`, in dashif:Laurl, so DASH players need no
+     * license configuration (docs/architecture.md, "Player page and encrypted channels"): the origin's public base URL as
+     * players reach it (a CDN's); players do not resolve a relative Laurl against the MPD. Absent: no Laurl (the default).
+     */
+    mpdLicenseBaseUrl: httpUrlString()
+      .refine((value) => !/[?#]/.test(value), { error: 'expected a base URL without a query or fragment' })
+      .optional(),
   })
   .strict()
   .superRefine((channel, context) => {
@@ -711,13 +719,14 @@ function reportDuplicates(items: { id: string }[], path: (string | number)[], co
  * (docs/architecture.md, "Recordings and mounts of encrypted channels").
  */
 function reportEncryptionProblems(
-  channel: { encryption?: string; keyRotationSegments?: number; hlsKeyFormats?: readonly string[]; access: string; container: string; renditions: readonly { codec: string }[] },
+  channel: { encryption?: string; keyRotationSegments?: number; hlsKeyFormats?: readonly string[]; mpdLicenseBaseUrl?: string; access: string; container: string; renditions: readonly { codec: string }[] },
   context: z.RefinementCtx,
 ): void {
   if (channel.encryption === undefined) {
     if (channel.keyRotationSegments !== undefined) context.addIssue({ code: 'custom', path: ['keyRotationSegments'], message: 'needs encryption' });
   }
   if (channel.encryption !== 'cbcs' && channel.hlsKeyFormats !== undefined) context.addIssue({ code: 'custom', path: ['hlsKeyFormats'], message: 'needs encryption: cbcs' });
+  if (channel.encryption !== 'cbcs' && channel.mpdLicenseBaseUrl !== undefined) context.addIssue({ code: 'custom', path: ['mpdLicenseBaseUrl'], message: 'needs encryption: cbcs' });
   if (channel.encryption === undefined) return;
   if (channel.access !== 'signed') context.addIssue({ code: 'custom', path: ['encryption'], message: 'an encrypted channel needs access: signed (its keys are served against its token)' });
   if (channel.encryption === 'aes-128' && channel.container !== 'ts') context.addIssue({ code: 'custom', path: ['encryption'], message: 'aes-128 encrypts MPEG-TS segments: expected container: ts' });

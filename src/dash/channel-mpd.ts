@@ -30,6 +30,12 @@ export interface MpdChannel {
   /** `cbcs`: a Period per key period, each with its init segment and its KID's ContentProtection (docs/architecture.md, "Content encryption"). */
   encryption?: 'aes-128' | 'cbcs';
   keyRotationSegments?: number;
+  /**
+   * `mpdLicenseBaseUrl`: the origin's public base URL, as players reach it (a CDN's). A cbcs
+   * channel's MPDs then name its ClearKey license route, `{base}/{ch}/clearkey`, in dashif:Laurl
+   * (docs/architecture.md, "Player page and encrypted channels"); without it, no Laurl.
+   */
+  mpdLicenseBaseUrl?: string;
 }
 
 /** A segment as the live window and the DVR window list it. */
@@ -45,6 +51,12 @@ interface ListedSegment {
 export const UTC_TIMING_PATH = '/time';
 /** suggestedPresentationDelay in target durations: as far behind the live edge as HLS's HOLD-BACK. */
 const PRESENTATION_DELAY_TARGET_DURATIONS = 3;
+
+/**
+ * The origin's ClearKey license route of a channel, under the base URL (src/origin/content-keys-plugin.ts,
+ * CLEARKEY_LICENSE_ROUTE; named here, as the playlists' key names are in src/hls, because the packager writes it).
+ */
+const CLEARKEY_LICENSE_NAME = 'clearkey';
 
 /** RFC 6381 codecs of a rendition's fMP4 track, per codec (`aac` when absent). */
 const CODECS: Record<string, string> = { aac: 'mp4a.40.2', mp3: 'mp4a.40.34', opus: 'opus', flac: 'flac' };
@@ -113,7 +125,17 @@ function describeMpd(
     // Both windows end with the newest segment, right before the state's next PTS.
     periods: periodsOf(listed, state.nextPts, discontinuitySequence, channel.sampleRate, cbcsKeyPeriods(channel)),
     utcTimingUrl: UTC_TIMING_PATH,
+    ...(channel.encryption === 'cbcs' && channel.mpdLicenseBaseUrl !== undefined ? { clearKeyLicenseUrl: clearKeyLicenseUrl(channel.mpdLicenseBaseUrl, channel.id) } : {}),
   };
+}
+
+/**
+ * `https://radio.example/fip/clearkey`: the license URL under a public base URL, which may have a
+ * path (`https://cdn.example/radio/` → `https://cdn.example/radio/fip/clearkey`); players do not
+ * resolve a relative Laurl against the MPD (dash.js and shaka-player send it as written), so it is absolute.
+ */
+export function clearKeyLicenseUrl(baseUrl: string, channel: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${channel}/${CLEARKEY_LICENSE_NAME}`;
 }
 
 /** A cbcs channel's key period of segment `msn` and its KID (as a UUID); undefined for other channels. */

@@ -20,6 +20,11 @@ const CENC_NAMESPACE = 'urn:mpeg:cenc:2013';
 /** ContentProtection@schemeIdUri of the common encryption scheme (ISO/IEC 23009-1 §5.8.5.2) and of W3C ClearKey. */
 const MP4_PROTECTION_SCHEME = 'urn:mpeg:dash:mp4protection:2011';
 const CLEARKEY_SCHEME = 'urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e';
+/**
+ * The `dashif:` namespace of dashif:Laurl, the license server URL of a ContentProtection (DASH-IF
+ * IOP, Content Protection Information Exchange): dash.js reads `dashif:Laurl` by its prefix, shaka-player by this namespace.
+ */
+const DASHIF_NAMESPACE = 'https://dashif.org/CPS';
 
 export interface MpdRepresentation {
   id: string;
@@ -78,16 +83,23 @@ export interface Mpd {
   periods: MpdPeriod[];
   /** UTCTiming@value (http-iso). */
   utcTimingUrl: string;
+  /**
+   * The ClearKey license URL of encrypted periods, written as dashif:Laurl inside ClearKey's
+   * ContentProtection (docs/architecture.md, "Player page and encrypted channels"); none: no Laurl.
+   */
+  clearKeyLicenseUrl?: string;
 }
 
 /** The MPD as XML text (UTF-8, LF line ends). */
 export function renderMpd(mpd: Mpd): string {
   const longest = Math.max(0, ...mpd.periods.flatMap((period) => period.segments.map((segment) => segment.duration)));
+  const encrypted = mpd.periods.some((period) => period.defaultKid !== undefined);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<MPD${attributes({
       xmlns: MPD_NAMESPACE,
-      'xmlns:cenc': mpd.periods.some((period) => period.defaultKid !== undefined) ? CENC_NAMESPACE : undefined,
+      'xmlns:cenc': encrypted ? CENC_NAMESPACE : undefined,
+      'xmlns:dashif': encrypted && mpd.clearKeyLicenseUrl !== undefined ? DASHIF_NAMESPACE : undefined,
       profiles: MPD_PROFILES,
       type: 'dynamic',
       availabilityStartTime: isoDateTime(mpd.availabilityStartTime),
@@ -122,7 +134,13 @@ function renderPeriod(mpd: Mpd, period: MpdPeriod): string[] {
         ? []
         : [
             `      <ContentProtection${attributes({ schemeIdUri: MP4_PROTECTION_SCHEME, value: 'cbcs', 'cenc:default_KID': period.defaultKid })}/>`,
-            `      <ContentProtection${attributes({ schemeIdUri: CLEARKEY_SCHEME, value: 'ClearKey1.0' })}/>`,
+            ...(mpd.clearKeyLicenseUrl === undefined
+              ? [`      <ContentProtection${attributes({ schemeIdUri: CLEARKEY_SCHEME, value: 'ClearKey1.0' })}/>`]
+              : [
+                  `      <ContentProtection${attributes({ schemeIdUri: CLEARKEY_SCHEME, value: 'ClearKey1.0' })}>`,
+                  `        <dashif:Laurl>${escapeXml(mpd.clearKeyLicenseUrl)}</dashif:Laurl>`,
+                  '      </ContentProtection>',
+                ]),
           ]),
       `      <SegmentTemplate${attributes({
         timescale: mpd.timescale,

@@ -193,7 +193,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
       storeTimeoutMs: originOptions.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
       ...(originOptions.clock ? { clock: originOptions.clock } : {}),
     });
-    await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs });
+    // channels.json says which channels are signed and encrypted (docs/architecture.md, "Player page and encrypted channels").
+    await app.register(playerPlugin, { store: originOptions.store, storeTimeoutMs: originOptions.storeTimeoutMs, signedChannels: signing?.signedChannels, encryptedChannels, cbcsChannels });
     // MPEG-DASH MPDs of fmp4 channels and the /time clock (docs/architecture.md, "MPEG-DASH manifests").
     await app.register(dashPlugin, { targetDurationSeconds: originOptions.targetDurationSeconds, clock: originOptions.clock });
     await app.register(listenersPlugin, {

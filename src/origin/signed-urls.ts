@@ -112,17 +112,26 @@ export function addTokenToPlaylist(playlist: string, token: string): string {
  * `$Number$` and `$RepresentationID$` stay the only template identifiers, nor any XML special
  * character. BaseURL is left alone: a base URL's query is not kept when a template resolves
  * against it (RFC 3986 §5.2.2), and the templates carry the token anyway; UTCTiming, Location
- * and absolute URLs (another host) are left alone too.
+ * and absolute URLs (another host) are left alone too, but for the dashif:Laurl
+ * onair writes (DASHIF_LAURL).
  */
 export function addTokenToMpd(mpd: string, token: string): string {
-  return mpd.replace(SEGMENT_TEMPLATE_TAG, (tag: string) =>
+  const templated = mpd.replace(SEGMENT_TEMPLATE_TAG, (tag: string) =>
     tag.replace(TAG_ATTRIBUTE, (match: string, name: string, quote: string, value: string) =>
       TEMPLATE_URL_ATTRIBUTES.has(name) && value !== '' && isRelativeReference(value)
         ? `${match.slice(0, -1)}${value.includes('?') ? '&amp;' : '?'}${TOKEN_PARAMETER}=${token}${quote}`
         : match,
     ),
   );
+  return templated.replace(DASHIF_LAURL, (match: string, url: string) => `<dashif:Laurl>${url}${url.includes('?') ? '&amp;' : '?'}${TOKEN_PARAMETER}=${token}</dashif:Laurl>`);
 }
+
+/**
+ * A cbcs channel's ClearKey license URL (`mpdLicenseBaseUrl`): absolute, but onair's own public
+ * address written by onair's packager, so it takes the token too.
+ * docs/architecture.md, "Player page and encrypted channels".
+ */
+const DASHIF_LAURL = /<dashif:Laurl>([^<]+)<\/dashif:Laurl>/g;
 
 // A SegmentTemplate start tag, its attributes matched whole so that a quoted `>` does not end it.
 const SEGMENT_TEMPLATE_TAG = /<SegmentTemplate(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*\/?>/g;

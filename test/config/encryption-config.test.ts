@@ -57,6 +57,18 @@ t.test('refusals name the key', async (t) => {
   t.equal(refusal({ keyRotationSegments: 4 }), 'channels[0].keyRotationSegments', 'a rotation without encryption');
 });
 
+t.test('mpdLicenseBaseUrl: a cbcs channel\'s public base URL for its MPDs\' dashif:Laurl; an http(s) URL without query; nothing else may have it', async (t) => {
+  const cbcs = { access: 'signed', container: 'fmp4', encryption: 'cbcs' };
+  t.equal(resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ ...cbcs, mpdLicenseBaseUrl: 'https://cdn.example/radio/' })] }).channels[0]!.mpdLicenseBaseUrl, 'https://cdn.example/radio/');
+  t.notOk('mpdLicenseBaseUrl' in resolveConfig({ signing: SIGNING, channels: [rawTestChannel(cbcs)] }).channels[0]!, 'absent unless set: no Laurl');
+  t.equal(refusal({ ...cbcs, mpdLicenseBaseUrl: 'ftp://cdn.example/' }), 'channels[0].mpdLicenseBaseUrl', 'not http(s)');
+  t.equal(refusal({ ...cbcs, mpdLicenseBaseUrl: 'fip/' }), 'channels[0].mpdLicenseBaseUrl', 'relative: players would resolve it against the page');
+  t.equal(refusal({ ...cbcs, mpdLicenseBaseUrl: 'https://cdn.example/?a=1' }), 'channels[0].mpdLicenseBaseUrl', 'a query');
+  t.equal(refusal({ ...cbcs, mpdLicenseBaseUrl: 'https://cdn.example/#x' }), 'channels[0].mpdLicenseBaseUrl', 'a fragment');
+  t.equal(refusal({ access: 'signed', encryption: 'aes-128', mpdLicenseBaseUrl: 'https://cdn.example' }), 'channels[0].mpdLicenseBaseUrl', 'an aes-128 channel (no MPD)');
+  t.equal(refusal({ container: 'fmp4', mpdLicenseBaseUrl: 'https://cdn.example' }), 'channels[0].mpdLicenseBaseUrl', 'a clear channel');
+});
+
 t.test('hlsKeyFormats: a cbcs channel\'s EXT-X-KEY formats, each once; nothing else may have it', async (t) => {
   const cbcs = { access: 'signed', container: 'fmp4', encryption: 'cbcs' };
   t.same(resolveConfig({ signing: SIGNING, channels: [rawTestChannel({ ...cbcs, hlsKeyFormats: ['identity', 'clearkey'] })] }).channels[0]!.hlsKeyFormats, ['identity', 'clearkey']);

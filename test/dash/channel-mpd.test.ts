@@ -158,3 +158,50 @@ t.test('SegmentTimeline entries: t only where the timeline jumps, r for repeats'
   t.equal(isoDuration(0), 'PT0S');
   t.equal(isoDuration(1.9946666666), 'PT1.994667S');
 });
+
+t.test('mpdLicenseBaseUrl: a cbcs channel\'s MPD names its ClearKey license route in dashif:Laurl; without it, or on a clear channel, no Laurl', async (t) => {
+  const cbcs: MpdChannel = { id: 'fip', sampleRate: SAMPLE_RATE, renditions: [{ id: 'hifi', codec: 'aac', bitrate: 192_000 }], encryption: 'cbcs', keyRotationSegments: 10 };
+  const window = state(segments(100, 7, [LONG], PDT), START_PTS + (SAMPLES[0]! * 90_000) / SAMPLE_RATE);
+  const kid = /cenc:default_KID="([^"]+)"/.exec(renderChannelMpds(cbcs, window)['fip.mpd']!)![1]!;
+  t.match(kid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  // A base with a path and a trailing slash: the route goes under the path, once.
+  const mpd = renderChannelMpds({ ...cbcs, mpdLicenseBaseUrl: 'https://cdn.example/radio/' }, window)['fip.mpd'];
+  t.equal(
+    mpd,
+    `<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:cenc="urn:mpeg:cenc:2013" xmlns:dashif="https://dashif.org/CPS" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="dynamic" availabilityStartTime="1970-01-01T00:00:00.000Z" publishTime="2027-01-01T12:00:02.005Z" minimumUpdatePeriod="PT2S" minBufferTime="PT2S" timeShiftBufferDepth="PT2.005333S" suggestedPresentationDelay="PT6S" maxSegmentDuration="PT2.005333S">
+  <Period id="4-k10" start="PT1798804800S">
+    <AdaptationSet id="0" contentType="audio" mimeType="audio/mp4" codecs="mp4a.40.2" audioSamplingRate="48000" segmentAlignment="true" startWithSAP="1">
+      <ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs" cenc:default_KID="${kid}"/>
+      <ContentProtection schemeIdUri="urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e" value="ClearKey1.0">
+        <dashif:Laurl>https://cdn.example/radio/fip/clearkey</dashif:Laurl>
+      </ContentProtection>
+      <SegmentTemplate timescale="48000" presentationTimeOffset="480000" startNumber="100" initialization="$RepresentationID$/init-7-k10.mp4" media="$RepresentationID$/$Number$-7.m4s">
+        <SegmentTimeline>
+          <S t="480000" d="96256"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="hifi" bandwidth="196000"/>
+    </AdaptationSet>
+  </Period>
+  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/time"/>
+</MPD>
+`,
+  );
+  t.equal(
+    renderChannelMpds({ ...cbcs, mpdLicenseBaseUrl: 'https://radio.example' }, window)['fip.mpd'],
+    mpd!.replace('https://cdn.example/radio/fip/clearkey', 'https://radio.example/fip/clearkey'),
+    'a base without a path or trailing slash',
+  );
+  const withoutBase = renderChannelMpds(cbcs, window)['fip.mpd']!;
+  t.equal(
+    withoutBase,
+    mpd!
+      .replace(' xmlns:dashif="https://dashif.org/CPS"', '')
+      .replace(/value="ClearKey1\.0">\n.*\n {6}<\/ContentProtection>/, 'value="ClearKey1.0"/>'),
+    'without mpdLicenseBaseUrl: the ClearKey ContentProtection as before, no dashif namespace',
+  );
+  t.notMatch(withoutBase, /Laurl|dashif/);
+  const clear = renderChannelMpds({ ...channel, mpdLicenseBaseUrl: 'https://radio.example' }, state(segments(100, 7, [LONG], PDT), START_PTS + (SAMPLES[0]! * 90_000) / SAMPLE_RATE))['fip.mpd']!;
+  t.notMatch(clear, /Laurl|dashif|ContentProtection/, 'a clear channel names no license, whatever the base');
+});

@@ -20,11 +20,15 @@ export interface LiveCbcsChannel {
   token: string;
 }
 
-export async function startLiveCbcsChannel(t: Test, options: { rotation: number; hlsKeyFormats?: readonly string[] }): Promise<LiveCbcsChannel> {
+export async function startLiveCbcsChannel(
+  t: Test,
+  options: { rotation: number; hlsKeyFormats?: readonly string[]; /** `mpdLicenseBaseUrl`: the origin's own address (dashif:Laurl in the MPD). */ licenseInMpd?: boolean },
+): Promise<LiveCbcsChannel> {
   const signingKey = 'an-hmac-key-of-thirty-two-characters!';
+  const settings = await loopbackSettings(1);
   const raw = {
     store: 'memory',
-    ...(await loopbackSettings(1)),
+    ...settings,
     signing: { key: signingKey },
     channels: [
       {
@@ -36,6 +40,7 @@ export async function startLiveCbcsChannel(t: Test, options: { rotation: number;
         encryption: 'cbcs',
         keyRotationSegments: options.rotation,
         ...(options.hlsKeyFormats ? { hlsKeyFormats: options.hlsKeyFormats } : {}),
+        ...(options.licenseInMpd ? { mpdLicenseBaseUrl: `http://127.0.0.1:${(settings.origin as { port: number }).port}` } : {}),
       },
     ],
   };

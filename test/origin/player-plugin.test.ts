@@ -9,6 +9,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { renderChannelMpds } from '../../src/dash/channel-mpd.js';
 import { OnairError } from '../../src/errors.js';
+import { formatKey } from '../../src/hls/playlist/media-segment-tags.js';
 import { renderMasterPlaylist } from '../../src/hls/playlist-writer.js';
 import { emptyChannelState } from '../../src/hls/sequence-state.js';
 import { serializeNowPlaying } from '../../src/media/now-playing.js';
@@ -230,6 +231,98 @@ t.test('channels.json gives each channel its container, its DASH MPD on fmp4 cha
   t.equal((await app.inject({ method: 'GET', url: '/jazz/jazz.mpd' })).statusCode, 200, 'the listed dashUrl is served');
 });
 
+t.test('channels.json says which channels are signed and encrypted, a cbcs channel\'s key formats as published and its license route', async (t) => {
+  const store = new MemoryStore();
+  await store.start();
+  t.teardown(() => store.close());
+  const state = JSON.stringify(liveState(1));
+  const header = `#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:${TARGET_DURATION}\n#EXT-X-MEDIA-SEQUENCE:6\n`;
+  const iv = '0'.repeat(32);
+  // jazz (cbcs) publishes both key formats, as the packager writes them; pop (cbcs) only identity; soul (cbcs) nothing yet.
+  const jazzKeys = formatKey({
+    method: 'SAMPLE-AES',
+    uri: 'key-0.key',
+    iv,
+    keyFormat: 'identity',
+    otherFormats: [{ method: 'SAMPLE-AES', uri: 'data:text/plain;base64,AAAAAAAAAAAAAAAAAAAAAA==', iv, keyFormat: 'org.w3.clearkey', keyFormatVersions: '1' }],
+  }).join('\n');
+  t.match(jazzKeys, /KEYFORMAT="identity"[\s\S]*KEYFORMAT="org.w3.clearkey"/, 'the fixture has both tags');
+  await store.publish({ channel: 'jazz', playlists: { 'jazz_hifi.m3u8': `${header}${jazzKeys}\n#EXTINF:4,\nhifi/6-1.m4s\n` }, state });
+  await store.publish({ channel: 'pop', playlists: { 'pop_hifi.m3u8': `${header}#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key-0.key",IV=0x${iv}\n#EXTINF:4,\nhifi/6-1.m4s\n` }, state });
+  await store.publish({ channel: 'fip', playlists: { 'fip_hifi.m3u8': `${header}#EXT-X-KEY:METHOD=AES-128,URI="key-0.key",IV=0x${iv}\n#EXTINF:4,\nhifi/6-1.ts\n` }, state });
+  const ids = ['fip', 'jazz', 'pop', 'soul', 'news', 'rock'];
+  const app = await buildOrigin({
+    store,
+    channels: ids.map((id) => ({ id, renditions: ['hifi'] })),
+    targetDurationSeconds: TARGET_DURATION,
+    storeTimeoutMs: 200,
+    signing: { key: 'k'.repeat(32), signedChannels: () => new Set(['fip', 'jazz', 'pop', 'soul', 'news']) },
+    encryptedChannels: () => new Set(['fip', 'jazz', 'pop', 'soul']),
+    cbcsChannels: () => new Map([['jazz', 10], ['pop', 10], ['soul', 10]]),
+  });
+  t.teardown(() => app.close());
+  await app.ready();
+  const listing = (await app.inject({ method: 'GET', url: '/channels.json' })).json<ChannelListing>();
+  t.same(
+    listing.channels.map(({ id, access, encryption, hlsKeyFormats, licenseUrl }) => ({ id, access, encryption, hlsKeyFormats, licenseUrl })),
+    [
+      { id: 'fip', access: 'signed', encryption: 'aes-128', hlsKeyFormats: null, licenseUrl: null },
+      { id: 'jazz', access: 'signed', encryption: 'cbcs', hlsKeyFormats: ['identity', 'clearkey'], licenseUrl: 'jazz/clearkey' },
+      { id: 'pop', access: 'signed', encryption: 'cbcs', hlsKeyFormats: ['identity'], licenseUrl: 'pop/clearkey' },
+      { id: 'soul', access: 'signed', encryption: 'cbcs', hlsKeyFormats: null, licenseUrl: 'soul/clearkey' },
+      { id: 'news', access: 'signed', encryption: null, hlsKeyFormats: null, licenseUrl: null },
+      { id: 'rock', access: 'public', encryption: null, hlsKeyFormats: null, licenseUrl: null },
+    ],
+    'a KEYFORMAT-less SAMPLE-AES tag is identity; a cbcs channel with no media playlist yet has no known formats',
+  );
+  t.equal((await app.inject({ method: 'GET', url: '/channels.json' })).headers['cache-control'], 'public, max-age=2', 'the listing holds no token: shared caches may keep it');
+  const license = await app.inject({ method: 'POST', url: `/${listing.channels[1]!.licenseUrl}`, payload: '{}' });
+  t.equal(license.statusCode, 403, 'the listed license route is the origin\'s (a token is needed)');
+
+  // A public origin (no signing, no encryption): every channel public and clear.
+  const publicApp = await startOrigin(t, await filledStore(t));
+  const publicListing = (await publicApp.inject({ method: 'GET', url: '/channels.json' })).json<ChannelListing>();
+  t.same(publicListing.channels.map(({ access, encryption, hlsKeyFormats, licenseUrl }) => [access, encryption, hlsKeyFormats, licenseUrl]), ids.slice(0, 3).map(() => ['public', null, null, null]));
+});
+
+t.test('the full hls.js and dash.js builds (EME) are served like the light ones, and the page script loads them by these paths', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const script = (await app.inject({ method: 'GET', url: '/_player/player.js' })).body;
+  const page = (await app.inject({ method: 'GET', url: '/' })).body;
+  // EME's MediaKeySession.generateRequest: only the full builds call it.
+  for (const url of ['/_player/hls/hls.min.js', '/_player/dash/dash.all.min.js']) {
+    const response = await app.inject({ method: 'GET', url });
+    t.equal(response.statusCode, 200, url);
+    t.match(response.headers['content-type'], JS_TYPE, url);
+    t.equal(response.headers['cache-control'], 'public, max-age=86400', `${url}: a day, as the light builds`);
+    t.ok(response.body.includes('generateRequest'), `${url}: a full build, with EME (${response.body.length} bytes)`);
+    t.match(script, `'${url.slice(1)}'`, `the page script loads ${url} (relative)`);
+    t.notMatch(page, url.slice(1), `${url}: not loaded by the page itself, only when an encrypted channel plays`);
+  }
+  for (const url of ['/_player/hls/hls.light.min.js', '/_player/dash/dash.mediaplayer.min.js']) {
+    const light = (await app.inject({ method: 'GET', url })).body;
+    t.notOk(light.includes('generateRequest'), `${url} has no EME: hence the full builds for cbcs`);
+  }
+});
+
+t.test('the page sends no Referer, and a page URL with a query (?token=) is kept by no cache', async (t) => {
+  const app = await startOrigin(t, await filledStore(t));
+  const plain = await app.inject({ method: 'GET', url: '/' });
+  t.equal(plain.headers['cache-control'], 'public, max-age=10', 'the page without a query caches as before');
+  t.equal(plain.headers['referrer-policy'], 'no-referrer');
+  t.match(plain.body, '<meta name="referrer" content="no-referrer">');
+  t.match(plain.body, /<input id="token"/, 'a Token field');
+  for (const url of ['/?token=1900000000~L2ZpcC8~abc', '/?x=1']) {
+    const response = await app.inject({ method: 'GET', url });
+    t.equal(response.statusCode, 200, url);
+    t.equal(response.headers['cache-control'], 'private, no-store', `${url}: no shared cache keeps a URL holding a token`);
+    t.equal(response.headers['referrer-policy'], 'no-referrer', url);
+    t.equal(response.body, plain.body, `${url}: the same page`);
+  }
+  const head = await app.inject({ method: 'HEAD', url: '/?token=x' });
+  t.equal(head.headers['cache-control'], 'private, no-store', 'HEAD too');
+});
+
 t.test('channels.json gives each channel its now playing: the fields a page shows, null when none is set or readable', async (t) => {
   const store = await filledStore(t);
   await store.putNowPlaying('fip', serializeNowPlaying({ title: 'So What', artist: 'Miles Davis', album: 'Kind of Blue', artworkUrl: 'https://art.example/kob.jpg', durationSeconds: 562, setAt: 1 }));
@@ -275,11 +368,11 @@ t.test('unknown assets and files outside the player get the origin JSON 404', as
   const urls = [
     '/_player/missing.js',
     '/_player/index.html',
-    '/_player/hls/hls.min.js',
+    '/_player/hls/hls.js',
     '/_player/hls/hls.light.min.js.map',
     '/_player/hls/missing.js',
     '/_player/hls/%2e%2e/%2e%2e/package.json',
-    '/_player/dash/dash.all.min.js',
+    '/_player/dash/dash.protection.min.js',
     '/_player/dash/dash.mediaplayer.min.js.map',
     '/_player/dash/dash.mediaplayer.debug.js',
     '/_player/dash/%2e%2e/%2e%2e/%2e%2e/package.json',

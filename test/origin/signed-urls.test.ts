@@ -267,6 +267,32 @@ t.test('MPD: a template with a query gets &amp;token; absolute URLs, BaseURL and
   );
 });
 
+t.test("MPD: a cbcs channel's dashif:Laurl (mpdLicenseBaseUrl) gets the token too, though absolute: onair wrote it", async (t) => {
+  const token = signPath({ key: 'k', pathPrefix: '/fip/', expiresAt: 2_000_000_000 });
+  const mpd = renderChannelMpds(
+    { id: 'fip', sampleRate: 48_000, renditions: [{ id: 'hifi', codec: 'aac', bitrate: 192_000 }], encryption: 'cbcs', keyRotationSegments: 10, mpdLicenseBaseUrl: 'https://radio.example' },
+    {
+      version: 1,
+      targetDuration: 2,
+      nextMsn: 12,
+      discontinuitySequence: 0,
+      nextPts: 900_000,
+      bandwidth: {},
+      window: [10, 11].map((msn) => ({ msn, run: 3, durationSeconds: 2, programDateTime: 1_700_000_000_000 + msn * 2000, discontinuity: false, bytes: { hifi: 1000 } })),
+    },
+  )['fip.mpd']!;
+  t.match(mpd, '<dashif:Laurl>https://radio.example/fip/clearkey</dashif:Laurl>', 'the fixture names its license URL');
+  const signed = addTokenToMpd(mpd, token);
+  t.equal(
+    signed,
+    mpd
+      .replaceAll(/(initialization|media)="([^"]*)"/g, `$1="$2?token=${token}"`)
+      .replace('https://radio.example/fip/clearkey<', `https://radio.example/fip/clearkey?token=${token}<`),
+    'the templates and the Laurl, nothing else',
+  );
+  t.equal(addTokenToMpd('<dashif:Laurl>https://radio.example/fip/clearkey?a=1</dashif:Laurl>', 'T'), '<dashif:Laurl>https://radio.example/fip/clearkey?a=1&amp;token=T</dashif:Laurl>', 'after &amp; when it has a query');
+});
+
 function flip(text: string, index: number): string {
   const replacement = text[index] === 'A' ? 'B' : 'A';
   return text.slice(0, index) + replacement + text.slice(index + 1);

@@ -7,6 +7,16 @@
  * or DASH: DASH plays the live MPD with dash.js, loaded from this origin on first use.
  * "Codec" shows the codecs and bit rate of the rendition being heard.
  *
+ * Signed and encrypted channels (docs/architecture.md, "Player page and encrypted channels"):
+ * channels.json says which channels are signed and which are encrypted. A signed channel plays
+ * with the token of the Token field, which `#token=` (or `?token=`, moved into the fragment at
+ * once so that no reload sends it) on the page's URL fills; the token goes on the entry URL
+ * only, the origin adds it to every URI it serves. Without one, Play says so. `aes-128`
+ * channels play with hls.js's light build (it decrypts AES-128); `cbcs` channels with hls.js's
+ * full build (EME, ClearKey, licenses from the channel's `clearkey?token=` route) when their
+ * playlists carry ClearKey EXT-X-KEY tags, else with dash.js's full build (its protection). The full
+ * builds are loaded from this origin only when such a channel is played.
+ *
  * Now playing: each channel's row shows what channels.json says it has on air; "On air" shows
  * what the stream being heard says, from its ID3 timed metadata (hls.js, or Safari natively,
  * turns it into cues of a metadata text track, active when their audio plays), and falls
@@ -18,12 +28,22 @@
  * is heard), autoLevel, track (the now playing "On air" shows: title, artist, album,
  * artworkUrl, and source `stream` or `listing`; null when none), format (`hls`, `dash` or
  * `native`; null when stopped), codecs and bitrate (of the rendition heard, bits per second;
- * null when unknown), and errors (every error raised, as text, oldest first).
+ * null when unknown), hlsBuild (`light` or `full` while hls.js plays; null otherwise), and
+ * errors (every error raised, as text, oldest first).
  */
 const LISTING_REFRESH_MS = 5000;
 const PLAYBACK_REFRESH_MS = 1000;
 /** dash.js's media player build (src/origin/player-plugin.ts), relative to the page. */
 const DASH_SCRIPT = '_player/dash/dash.mediaplayer.min.js';
+/**
+ * dash.js's full build (its protection controller, EME), for cbcs channels: its separate
+ * protection module's UMD wrapper replaces `window.dashjs` rather than adding to it.
+ */
+const DASH_FULL_SCRIPT = '_player/dash/dash.all.min.js';
+/** hls.js's full build (EME), loaded for cbcs channels' ClearKey playlists. */
+const HLS_FULL_SCRIPT = '_player/hls/hls.min.js';
+/** EME's ClearKey key system (W3C Encrypted Media Extensions §9.1). */
+const CLEARKEY = 'org.w3.clearkey';
 
 const audio = document.getElementById('audio');
 const channelList = document.getElementById('channels');
@@ -37,6 +57,7 @@ const trackText = document.getElementById('track');
 const artwork = document.getElementById('artwork');
 const formatText = document.getElementById('format');
 const codecText = document.getElementById('codec');
+const tokenInput = document.getElementById('token');
 
 /** Channel id → { channel, button, status, renditions } for the rows on the page. */
 const rows = new Map();
@@ -45,11 +66,17 @@ let hls = null;
 let dash = null;
 /** How the channel being heard is played: `hls`, `dash` or `native`; null when stopped. */
 let playingFormat = null;
-/** dash.js loading (window.dashjs once loaded); null until first needed or after a failed load. */
-let dashLoading = null;
 let playingChannel = null;
 /** The now playing the stream being heard carries (from its ID3 cues); null until it says one. */
 let heard = null;
+/** Scripts loading or loaded, by URL: each is added to the page once. */
+const scripts = new Map();
+/** hls.js's light build, as the page's own script tag loaded it (window.Hls becomes the full one once that is loaded). */
+const lightHls = window.Hls ?? null;
+/** hls.js's full build once loaded. */
+let fullHls = null;
+/** `light` or `full`: the hls.js build playing; null when hls.js is not playing. */
+let hlsBuild = null;
 
 const player = {
   errors: [],
@@ -100,6 +127,9 @@ const player = {
   get track() {
     return shownTrack();
   },
+  get hlsBuild() {
+    return hls ? hlsBuild : null;
+  },
 };
 window.onairPlayer = player;
 
@@ -140,8 +170,14 @@ function renderChannels(channels) {
     row.status.textContent = channel.live ? 'live' : 'off air';
     row.status.className = `status ${channel.live ? 'live' : 'off-air'}`;
     row.renditions.textContent = `Renditions: ${channel.renditions.map(renditionLine).join(', ')}`;
+    row.protection.textContent = protectionLine(channel);
+    row.protection.hidden = row.protection.textContent === '';
     row.formatLine.hidden = !channel.dashUrl;
+    // A cbcs channel whose playlists carry no ClearKey tag plays through DASH only.
+    const hlsOption = row.format.options[0];
+    hlsOption.disabled = !hlsPlayable(channel);
     if (!channel.dashUrl) row.format.value = 'hls';
+    else if (hlsOption.disabled) row.format.value = 'dash';
     row.onAir.textContent = channel.nowPlaying ? trackLine(channel.nowPlaying) : '';
     row.onAir.hidden = !channel.nowPlaying;
   }
@@ -158,6 +194,9 @@ function addRow(id) {
   heading.append(' ', status);
   const renditions = document.createElement('p');
   renditions.className = 'renditions';
+  const protection = document.createElement('p');
+  protection.className = 'protection';
+  protection.hidden = true;
   const formatLine = document.createElement('p');
   formatLine.className = 'format';
   formatLine.hidden = true;
@@ -178,9 +217,9 @@ function addRow(id) {
     if (playingChannel?.id === id) stop();
     else play(rows.get(id).channel);
   });
-  item.append(heading, renditions, formatLine, onAir, button);
+  item.append(heading, renditions, protection, formatLine, onAir, button);
   channelList.append(item);
-  const row = { item, status, renditions, formatLine, format, onAir, button, channel: null };
+  const row = { item, status, renditions, protection, formatLine, format, onAir, button, channel: null };
   rows.set(id, row);
   return row;
 }
@@ -196,18 +235,29 @@ function renderButtons() {
 function play(channel) {
   stop();
   errorText.hidden = true;
+  if (channel.access === 'signed' && currentToken() === '') {
+    reportError(`${channel.id} is a signed channel: enter its access token in the Token field (or open this page with #token=… in its address) to play it.`);
+    tokenInput.focus();
+    return;
+  }
   playingChannel = channel;
   nowPlaying.textContent = channel.id;
   renderTrack();
-  if (channel.dashUrl && rows.get(channel.id)?.format.value === 'dash') {
+  if (channel.dashUrl && (rows.get(channel.id)?.format.value === 'dash' || !hlsPlayable(channel))) {
     playingFormat = 'dash';
     playWithDash(channel);
-  } else if (window.Hls?.isSupported()) {
+  } else if (channel.encryption === 'cbcs' && !hlsPlayable(channel)) {
+    reportError(`${channel.id}'s playlists have no ClearKey key tag and its MPD is not published yet: try again in a moment.`);
+    stop();
+  } else if (channel.encryption === 'cbcs') {
     playingFormat = 'hls';
-    playWithHls(channel);
+    playWithFullHls(channel);
+  } else if (lightHls?.isSupported()) {
+    playingFormat = 'hls';
+    playWithHls(channel, lightHls, 'light');
   } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
     playingFormat = 'native';
-    audio.src = channel.url;
+    audio.src = withToken(channel, channel.url);
     startAudio();
   } else {
     reportError('This browser can play neither MediaSource nor native HLS.');
@@ -216,36 +266,119 @@ function play(channel) {
   renderButtons();
 }
 
-function playWithHls(channel) {
-  const Hls = window.Hls;
-  hls = new Hls({ lowLatencyMode: true });
+/** hls.js (`build`, `light` or `full`) plays the channel; `config` adds to its configuration (EME). */
+function playWithHls(channel, Hls, build, config = {}) {
+  hlsBuild = build;
+  hls = new Hls({ lowLatencyMode: true, ...config });
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
     fillQualities();
     startAudio();
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, renderPlayback);
   hls.on(Hls.Events.ERROR, (event, data) => {
-    reportError(`hls.js ${data.fatal ? 'fatal ' : ''}${data.type}: ${data.details}`);
+    const status = data.response?.code;
+    if (data.fatal && status === 403) reportError(tokenRefused(channel));
+    else reportError(`hls.js ${data.fatal ? 'fatal ' : ''}${data.type}: ${data.details}${status ? ` (HTTP ${status})` : ''}`);
     if (data.fatal) stop();
   });
-  hls.loadSource(channel.url);
+  hls.loadSource(withToken(channel, channel.url));
   hls.attachMedia(audio);
 }
 
-/** dash.js, loaded from this origin the first time a channel is played through DASH. */
-function loadDash() {
-  dashLoading ??= new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    script.src = DASH_SCRIPT;
-    script.addEventListener('load', () => (window.dashjs ? resolve(window.dashjs) : reject(new Error('dash.js did not load'))));
-    script.addEventListener('error', () => {
-      script.remove();
-      dashLoading = null;
-      reject(new Error('dash.js could not be loaded'));
-    });
-    document.head.append(script);
+/**
+ * A cbcs channel's ClearKey playlists through hls.js's full build (its EME controller), loaded
+ * from this origin on first use; licenses from the channel's route, with its token.
+ */
+async function playWithFullHls(channel) {
+  if (!window.MediaSource && !window.ManagedMediaSource) {
+    reportError('This browser cannot play an encrypted channel (no MediaSource).');
+    stop();
+    return;
+  }
+  try {
+    fullHls ??= await loadScript(HLS_FULL_SCRIPT, () => window.Hls);
+  } catch (error) {
+    if (playingChannel === channel) {
+      reportError(error.message);
+      stop();
+    }
+    return;
+  }
+  if (playingChannel !== channel || playingFormat !== 'hls' || hls) return;
+  playWithHls(channel, fullHls, 'full', {
+    emeEnabled: true,
+    drmSystems: { [CLEARKEY]: { licenseUrl: licenseUrl(channel) } },
   });
-  return dashLoading;
+}
+
+/**
+ * `src` added to the page once (a failed load may be retried); resolves with `loaded()`, what
+ * the script defines. Each later call shares the first load.
+ */
+function loadScript(src, loaded) {
+  let loading = scripts.get(src);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = src;
+      script.addEventListener('load', () => (loaded() ? resolve(loaded()) : reject(new Error(`${src} did not load`))));
+      script.addEventListener('error', () => {
+        script.remove();
+        scripts.delete(src);
+        reject(new Error(`${src} could not be loaded`));
+      });
+      document.head.append(script);
+    });
+    scripts.set(src, loading);
+  }
+  return loading;
+}
+
+/**
+ * dash.js, loaded from this origin the first time a channel is played through DASH: its media
+ * player build, or its full build for an encrypted channel (and for any channel once loaded).
+ * dash.js finds its protection module through the global `dashjs`, so the build about to play
+ * is made the global one.
+ */
+async function loadDash(encrypted) {
+  const full = scripts.get(DASH_FULL_SCRIPT);
+  const dashjs = await (encrypted || full ? loadScript(DASH_FULL_SCRIPT, () => window.dashjs?.Protection && window.dashjs) : loadScript(DASH_SCRIPT, () => window.dashjs));
+  window.dashjs = dashjs;
+  return dashjs;
+}
+
+/** The channel's token, as the Token field holds it (surrounding spaces cut). */
+function currentToken() {
+  return tokenInput.value.trim();
+}
+
+/** `url` (relative to the page) with `?token=` for a signed channel; as is for a public one. */
+function withToken(channel, url) {
+  const token = currentToken();
+  if (channel.access !== 'signed' || token === '') return url;
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
+/** A cbcs channel's ClearKey license URL, absolute (EME players post to it from their own code), with the token. */
+function licenseUrl(channel) {
+  return new URL(withToken(channel, channel.licenseUrl), location.href).href;
+}
+
+/** Whether hls.js can play the channel: any but a cbcs one whose playlists carry no ClearKey EXT-X-KEY. */
+function hlsPlayable(channel) {
+  return channel.encryption !== 'cbcs' || (channel.hlsKeyFormats ?? []).includes('clearkey');
+}
+
+function tokenRefused(channel) {
+  return `The origin refused the token for ${channel.id} (HTTP 403): it may have expired, or be another channel's.`;
+}
+
+/** "Signed · encrypted (cbcs)", or nothing for a public clear channel. */
+function protectionLine(channel) {
+  const parts = [];
+  if (channel.access === 'signed') parts.push('Signed: needs a token');
+  if (channel.encryption) parts.push(`encrypted (${channel.encryption === 'cbcs' ? 'cbcs, ClearKey' : 'AES-128'})`);
+  return parts.join(' · ');
 }
 
 async function playWithDash(channel) {
@@ -256,7 +389,7 @@ async function playWithDash(channel) {
   }
   let dashjs;
   try {
-    dashjs = await loadDash();
+    dashjs = await loadDash(channel.encryption === 'cbcs');
   } catch (error) {
     if (playingChannel === channel) {
       reportError(error.message);
@@ -275,12 +408,16 @@ async function playWithDash(channel) {
   dash.on(events.QUALITY_CHANGE_RENDERED, renderPlayback);
   dash.on(events.ERROR, (event) => {
     const error = event.error ?? event;
-    reportError(`dash.js error ${error.code ?? ''}: ${error.message ?? JSON.stringify(error)}`.replace(/ +:/, ':'));
+    const status = error.data?.response?.status ?? error.data?.status;
+    if (status === 403) reportError(tokenRefused(channel));
+    else reportError(`dash.js error ${error.code ?? ''}: ${error.message ?? JSON.stringify(error)}`.replace(/ +:/, ':'));
     stop();
   });
+  // The MPD's dashif:Laurl names the license route only when the origin is configured with its public address: the page sets it.
+  if (channel.encryption === 'cbcs') dash.setProtectionData({ [CLEARKEY]: { serverURL: licenseUrl(channel) } });
   // Absolute: dash.js resolves MPD refreshes, BaseURLs and its CMCD reports against it.
   // autoPlay: dash.js starts the element itself once it has joined the live edge.
-  dash.initialize(audio, new URL(channel.dashUrl, location.href).href, true);
+  dash.initialize(audio, new URL(withToken(channel, channel.dashUrl), location.href).href, true);
 }
 
 /** dash.js's audio Representations of the current Period (id, bandwidth, codecs), by bandwidth. */
@@ -330,6 +467,7 @@ function stop() {
     dash = null;
   }
   playingFormat = null;
+  hlsBuild = null;
   audio.removeAttribute('src');
   audio.load();
   playingChannel = null;
@@ -445,6 +583,26 @@ audio.addEventListener('error', () => {
   if (playingChannel && audio.error) reportError(`media error ${audio.error.code}: ${audio.error.message}`);
 });
 
+/**
+ * A token on the page's URL: `#token=` (never sent to a server), or `?token=`, which is moved
+ * into the fragment at once so that a reload, a bookmark or a shared link does not send it.
+ */
+function readPageToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  const token = fragment.get('token') ?? query.get('token');
+  if (token === null) return;
+  tokenInput.value = token;
+  if (!query.has('token')) return;
+  query.delete('token');
+  fragment.set('token', token);
+  const search = query.toString();
+  // Encoded as a URL component, so that a token's `~` stays as it is.
+  const hash = [...fragment].map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&');
+  history.replaceState(history.state, '', `${location.pathname}${search ? `?${search}` : ''}#${hash}`);
+}
+
+readPageToken();
 refreshListing();
 setInterval(refreshListing, LISTING_REFRESH_MS);
 setInterval(renderPlayback, PLAYBACK_REFRESH_MS);
