@@ -296,6 +296,9 @@ export class OnairMetrics {
     perChannel('counter', 'onair_recording_write_errors_total', 'Segments that could not be recorded (disk or store errors)', (channel) => channel.recorder?.stats.writeErrors);
     perChannel('counter', 'onair_recording_disk_full_total', 'Times the recordings disk was found full', (channel) => channel.recorder?.stats.diskFullEvents);
     perChannel('counter', 'onair_recording_undecryptable_total', 'Encrypted segments recorded as a gap: their key was not in the store', (channel) => channel.recorder?.stats.undecryptable);
+    perChannel('counter', 'onair_recording_mirror_sent_total', 'Files and index chunks the bucket confirmed (recordings.storage.s3.mirrorSegments)', (channel) => channel.recorder?.mirror?.stats.sent);
+    perChannel('counter', 'onair_recording_mirror_failed_total', 'Files that could not be mirrored to the bucket after every try', (channel) => channel.recorder?.mirror?.stats.failed);
+    perChannel('counter', 'onair_recording_mirror_dropped_total', 'Files not mirrored because the queue to the bucket was full', (channel) => channel.recorder?.mirror?.stats.dropped);
     new Gauge({
       name: 'onair_timeline_drift_seconds',
       help: 'Audio timeline minus wall clock since the first frame: an input running slow (−) or fast (+)',
