@@ -171,7 +171,7 @@ export async function startOnair(options: StartOptions): Promise<RunningOnair> {
         logger: logger.child({ component: 'origin' }),
         channels: originChannels(config),
         targetDurationSeconds: targetDurationOf(config),
-        signing: { key: config.signing.key, signedChannels: () => signedChannels },
+        signing: { key: config.signing.key, signedChannels: () => signedChannels, keyTokenSeconds: config.signing.keyTokenSeconds },
         encryptedChannels: () => encryptedChannels,
         cbcsChannels: () => cbcsChannels,
         listenerIngestTokens: config.listeners.ingestTokens,

@@ -650,6 +650,12 @@ export const configSchema = z
       .object({
         /** HMAC-SHA256 key of signed channels' tokens; also ONAIR_SIGNING_KEY. */
         key: z.string().min(32, { error: 'expected a secret of at least 32 characters' }).optional(),
+        /**
+         * Signed playlists give their key URIs (`key-{id}.key`) a token of their own that opens the channel's keys only
+         * and expires this many seconds after the current minute (never after the request's token); absent: the
+         * request's token (docs/architecture.md, "Short-lived key tokens").
+         */
+        keyTokenSeconds: z.number({ error: 'expected whole seconds' }).int({ error: 'expected whole seconds' }).min(10).max(3600).optional(),
       })
       .strict()
       .prefault({}),

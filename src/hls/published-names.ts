@@ -87,9 +87,12 @@ export function initSegmentUri(rendition: string, run: number, keyId?: number): 
   return `${rendition}/${initSegmentName(run, keyId)}`;
 }
 
+/** What every content key's name starts with: a short-lived key token covers `/{ch}/key-` (docs/architecture.md, "Short-lived key tokens"). */
+export const CONTENT_KEY_NAME_PREFIX = 'key-';
+
 /** Content key `keyId`'s name, and its URI relative to the media playlists: `key-12.key`. */
 export function contentKeyName(keyId: number): string {
-  return `key-${keyId}.key`;
+  return `${CONTENT_KEY_NAME_PREFIX}${keyId}.key`;
 }
 
 const CONTENT_KEY_NAME = new RegExp(CONTENT_KEY_NAME_PATTERN);

@@ -32,12 +32,13 @@ import fp from 'fastify-plugin';
 import { systemClock, type Clock } from '../clock.js';
 import { OnairError } from '../errors.js';
 import { sendError } from '../http/error-replies.js';
+import { CONTENT_KEY_NAME_PREFIX } from '../hls/published-names.js';
 import { isClock } from './origin-options.js';
 import { PLAYLIST_CONTENT_TYPE, PLAYLIST_ROUTE, SEGMENT_ROUTE } from './origin-plugin.js';
 import { DASH_CONTENT_TYPE, MPD_ROUTE } from './dash-plugin.js';
 import { literalQuery } from './query-parameters.js';
 import { MOUNT_ROUTE } from './progressive/mounts-plugin.js';
-import { addTokenToMpd, addTokenToPlaylist, channelPathPrefix, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
+import { addTokenToMpd, addTokenToPlaylist, channelPathPrefix, signPath, TOKEN_PARAMETER, verifyToken } from './signed-urls.js';
 import { ByteLru, type LruStats } from './byte-lru.js';
 
 const gzipAsync = promisify(gzip);
@@ -54,6 +55,8 @@ export interface SignedAccessOptions {
   cacheBytes?: number;
   /** The channel a progressive mount path (`/fip-hifi.aac`) belongs to, if any: its token covers the mount. */
   channelOfMount?: (mountPath: string) => string | undefined;
+  /** `signing.keyTokenSeconds`: key URIs of signed playlists get short-lived key tokens (KeyTokens); absent: the request's token. */
+  keyTokenSeconds?: number;
 }
 
 export const DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES = 16 * 1024 * 1024;
@@ -90,8 +93,9 @@ export function recordingPathUnderChannel(path: string): string {
 }
 
 async function registerSignedAccess(fastify: FastifyInstance, options: SignedAccessOptions): Promise<void> {
-  const { key, signedChannels, clock, cacheBytes, channelOfMount } = validateOptions(options);
+  const { key, signedChannels, clock, cacheBytes, channelOfMount, keyTokenSeconds } = validateOptions(options);
   const variants = new SignedVariants(cacheBytes);
+  const keyTokens = key !== undefined && keyTokenSeconds !== undefined ? new KeyTokens(key, keyTokenSeconds) : undefined;
   const nowSeconds = (): number => clock.now() / 1000;
   fastify.decorateRequest('grantedToken', null);
 
@@ -143,9 +147,11 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
     const etag = reply.getHeader('etag');
     const queryStart = request.url.indexOf('?');
     const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const channel = (request.params as { channel?: string }).channel;
+    const keyToken = keyTokens && addToken === addTokenToPlaylist && channel !== undefined ? keyTokens.of(channel, granted, nowSeconds()) : granted.token;
     // One ETag names one body of one path (origin-plugin.ts); without one, nothing is kept.
-    const variantKey = typeof etag === 'string' ? `${path}\n${etag}\n${granted.token}` : undefined;
-    variants.get(variantKey, () => addTokenToBody(body, granted.token, gzipped, addToken)).then(
+    const variantKey = typeof etag === 'string' ? `${path}\n${etag}\n${granted.token}\n${keyToken}` : undefined;
+    variants.get(variantKey, () => addTokenToBody(body, gzipped, (text) => addToken(text, granted.token, keyToken))).then(
       (signed) => done(null, signed),
       (error: Error) => done(error),
     );
@@ -156,7 +162,7 @@ async function registerSignedAccess(fastify: FastifyInstance, options: SignedAcc
 }
 
 function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { clock: Clock; cacheBytes: number } {
-  const { key, signedChannels, clock = systemClock, cacheBytes = DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES, channelOfMount } = options ?? {};
+  const { key, signedChannels, clock = systemClock, cacheBytes = DEFAULT_SIGNED_PLAYLIST_CACHE_BYTES, channelOfMount, keyTokenSeconds } = options ?? {};
   if (typeof signedChannels !== 'function') {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a function returning the Set of signed channel ids', { where: 'signedChannels' });
   }
@@ -170,7 +176,10 @@ function validateOptions(options: SignedAccessOptions): SignedAccessOptions & { 
   if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
     throw new OnairError('ONAIR_CONFIG_INVALID', 'expected a number of bytes ≥ 0', { where: 'origin.limits.signedPlaylistCacheBytes' });
   }
-  return { key, signedChannels, clock, cacheBytes, channelOfMount };
+  if (keyTokenSeconds !== undefined && (!Number.isSafeInteger(keyTokenSeconds) || keyTokenSeconds < 1)) {
+    throw new OnairError('ONAIR_CONFIG_INVALID', 'expected whole seconds ≥ 1', { where: 'signing.keyTokenSeconds' });
+  }
+  return { key, signedChannels, clock, cacheBytes, channelOfMount, keyTokenSeconds };
 }
 
 /** `public, max-age=31536000, immutable` with 300 s of token left → `public, max-age=300, immutable`. */
@@ -184,15 +193,52 @@ function capMaxAge(reply: FastifyReply, tokenSecondsLeft: number): void {
 }
 
 /** The bodies that name URLs, by Content-Type: HLS playlists, and DASH MPDs (segment templates). */
-const TOKEN_ADDERS = new Map<unknown, (text: string, token: string) => string>([
+const TOKEN_ADDERS = new Map<unknown, (text: string, token: string, keyToken: string) => string>([
   [PLAYLIST_CONTENT_TYPE, addTokenToPlaylist],
   [DASH_CONTENT_TYPE, addTokenToMpd],
 ]);
 
-async function addTokenToBody(body: Buffer, token: string, gzipped: boolean, addToken: (text: string, token: string) => string): Promise<Buffer> {
+async function addTokenToBody(body: Buffer, gzipped: boolean, addTokens: (text: string) => string): Promise<Buffer> {
   const text = (gzipped ? await gunzipAsync(body) : body).toString('utf8');
-  const signed = Buffer.from(addToken(text, token), 'utf8');
+  const signed = Buffer.from(addTokens(text), 'utf8');
   return gzipped ? gzipAsync(signed) : signed;
+}
+
+/** Channels whose key token of the current minute is kept: the served ones are fewer. */
+const MAX_KEY_TOKEN_CHANNELS = 1024;
+const KEY_TOKEN_MINUTE_SECONDS = 60;
+
+/**
+ * `signing.keyTokenSeconds` (docs/architecture.md, "Short-lived key tokens"): a signed playlist's
+ * key URIs carry a token for `/{ch}/key-` only, expiring `seconds` after the end of the current
+ * minute, so a player's key URIs stay the same for a minute (hls.js loads a key once per URI)
+ * and a leaked key URL opens nothing else and soon nothing at all. A request token that expires
+ * first is used instead: a key token never outlives the token it was minted with.
+ */
+export class KeyTokens {
+  private minute = -1;
+  private readonly tokens = new Map<string, string>();
+
+  constructor(
+    private readonly key: string,
+    private readonly seconds: number,
+  ) {}
+
+  of(channel: string, granted: GrantedToken, nowSeconds: number): string {
+    const minute = Math.floor(nowSeconds / KEY_TOKEN_MINUTE_SECONDS);
+    if (minute !== this.minute) {
+      this.tokens.clear();
+      this.minute = minute;
+    }
+    const expiresAt = (minute + 1) * KEY_TOKEN_MINUTE_SECONDS + this.seconds;
+    if (granted.expiresAt <= expiresAt) return granted.token;
+    let token = this.tokens.get(channel);
+    if (token === undefined) {
+      token = signPath({ key: this.key, pathPrefix: `${channelPathPrefix(channel)}${CONTENT_KEY_NAME_PREFIX}`, expiresAt });
+      if (this.tokens.size < MAX_KEY_TOKEN_CHANNELS) this.tokens.set(channel, token);
+    }
+    return token;
+  }
 }
 
 /**

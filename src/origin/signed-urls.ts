@@ -90,13 +90,16 @@ export function verifyToken(key: string, token: unknown, requestPath: string, no
  * Adds `token` to every relative URI of a playlist (RFC 8216 §4.1): URI lines, and `URI="…"`
  * attributes of tags (EXT-X-STREAM-INF's variants are URI lines; EXT-X-MEDIA, EXT-X-PART,
  * EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT, EXT-X-MAP carry attributes). Absolute URIs
- * (another host) are left alone: a token is for this origin only.
+ * (another host) are left alone: a token is for this origin only. EXT-X-KEY's URI takes
+ * `keyToken` (a short-lived key token, docs/architecture.md, "Short-lived key tokens"), by default `token`.
  */
-export function addTokenToPlaylist(playlist: string, token: string): string {
+export function addTokenToPlaylist(playlist: string, token: string, keyToken: string = token): string {
   const addToken = (uri: string): string => (isRelativeReference(uri) ? withToken(uri, token) : uri);
+  const addKeyToken = (uri: string): string => (isRelativeReference(uri) ? withToken(uri, keyToken) : uri);
   return playlist
     .split('\n')
     .map((line) => {
+      if (line.startsWith('#EXT-X-KEY:')) return withTokenInAttributes(line, addKeyToken);
       if (line.startsWith('#')) return line.startsWith('#EXT') && line.includes('URI="') ? withTokenInAttributes(line, addToken) : line;
       const uri = line.trimEnd();
       return uri === '' ? line : addToken(uri) + line.slice(uri.length);

@@ -17,7 +17,7 @@ import { ManualClock } from '../helpers/manual-clock.js';
 const SIGNING_KEY = 'an-hmac-key-of-thirty-two-characters!';
 const KEY = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
-async function startOrigin(t: Test): Promise<{ app: FastifyInstance; store: MemoryStore; clock: ManualClock }> {
+async function startOrigin(t: Test, keyTokenSeconds?: number): Promise<{ app: FastifyInstance; store: MemoryStore; clock: ManualClock }> {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const store = new MemoryStore({ now: () => clock.now() });
   await store.start();
@@ -29,7 +29,7 @@ async function startOrigin(t: Test): Promise<{ app: FastifyInstance; store: Memo
     ],
     targetDurationSeconds: 2,
     clock,
-    signing: { key: SIGNING_KEY, signedChannels: () => new Set(['fip', 'clear']) },
+    signing: { key: SIGNING_KEY, signedChannels: () => new Set(['fip', 'clear']), ...(keyTokenSeconds === undefined ? {} : { keyTokenSeconds }) },
     encryptedChannels: () => new Set(['fip']),
   });
   t.teardown(async () => {
@@ -120,4 +120,53 @@ t.test("a signed channel's playlist carries the token on its EXT-X-KEY URI", asy
   const key = await app.inject({ url: keyUrl.pathname + keyUrl.search });
   t.equal(key.statusCode, 200, 'the URI the playlist names fetches the key');
   t.same(key.rawPayload, KEY);
+});
+
+t.test('signing.keyTokenSeconds: the key URI carries a token for the channel\'s keys only, short-lived, the same for a minute', async (t) => {
+  const { app, store, clock } = await startOrigin(t, 120);
+  const body = renderMediaPlaylist({
+    targetDuration: 2,
+    mediaSequence: 14,
+    discontinuitySequence: 0,
+    segments: [14, 15].map((msn) => ({
+      uri: `hifi/${msn}-1.ts`,
+      durationSeconds: 2,
+      programDateTime: clock.now() + msn * 2000,
+      discontinuity: false,
+      key: { method: 'AES-128' as const, uri: 'key-7.key', iv: '00000000000000000000000000000007' },
+    })),
+  });
+  await store.publish({ channel: 'fip', playlists: { 'fip_hifi.m3u8': body }, state: '{}' });
+  const token = tokenFor('fip', clock, 3600);
+  const playlist = async (withToken = token): Promise<string> => {
+    const reply = await app.inject({ url: `/fip/fip_hifi.m3u8?token=${withToken}` });
+    t.equal(reply.statusCode, 200);
+    return reply.body;
+  };
+  const keyTokenOf = (text: string): string => /URI="key-7\.key\?token=([^"]+)"/.exec(text)![1]!;
+  const first = await playlist();
+  const keyToken = keyTokenOf(first);
+  t.not(keyToken, token, 'not the request token');
+  t.match(first, `hifi/14-1.ts?token=${token}`, 'segments keep the request token');
+  const expiresAt = Number(keyToken.split('~')[0]);
+  const now = clock.now() / 1000;
+  t.ok(expiresAt > now + 120 && expiresAt <= now + 180, `expires ${expiresAt - now} s from now: 120 s after this minute`);
+
+  const key = await app.inject({ url: `/fip/key-7.key?token=${keyToken}` });
+  t.equal(key.statusCode, 200, 'the key token opens the key');
+  t.same(key.rawPayload, KEY);
+  for (const url of ['/fip/fip_hifi.m3u8', '/fip/hifi/14-1.ts', '/fip/fip.m3u8']) {
+    t.equal((await app.inject({ url: `${url}?token=${keyToken}` })).statusCode, 403, `and nothing else: ${url}`);
+  }
+  t.equal(keyTokenOf(await playlist()), keyToken, 'the same key token within the minute');
+  await clock.advance(60_000);
+  const next = keyTokenOf(await playlist());
+  t.not(next, keyToken, 'a new one the next minute');
+  await clock.advance((expiresAt - clock.now() / 1000) * 1000);
+  t.equal((await app.inject({ url: `/fip/key-7.key?token=${keyToken}` })).statusCode, 403, 'expired');
+  t.equal((await app.inject({ url: `/fip/key-7.key?token=${next}` })).statusCode, 200, 'the newer one still opens it');
+
+  // A request token that expires sooner than a key token would: the key URI takes it, so access never outlives it.
+  const short = tokenFor('fip', clock, 30);
+  t.equal(keyTokenOf(await playlist(short)), short);
 });
