@@ -1,9 +1,13 @@
 #!/bin/sh
 # `npm test` after setup: the layering check, then two lanes at once —
-#   unit tests, two files at a time (CPU-bound, minutes), and
-#   end-to-end and chaos tests, one file at a time (real time-bound: real FFmpeg, Redis, Varnish,
-#   Chromium), the chaos and hostile-client runs last so that they have the machine to themselves.
-# The unit lane's report is printed when it ends; the suite fails if either lane fails.
+#   unit tests, two files at a time (CPU-bound, minutes), then, once they are done, the side
+#   end-to-end files: those that check results rather than timing (deploy schemas, auth,
+#   recordings, stores, TLS, sources), one at a time; and
+#   the other end-to-end files, one at a time (real time-bound: real FFmpeg, Redis, Varnish,
+#   Chromium);
+# then the chaos and hostile-client runs, once both lanes are done, so that they have the
+# machine to themselves. The side lane's report is printed when it ends; the suite fails if any
+# run fails.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -11,18 +15,28 @@ npm run --silent lint:deps || exit 1
 
 unit_log=$(mktemp)
 e2e_log=$(mktemp)
-trap 'rm -f "$unit_log" "$e2e_log" "$e2e_log.status"' EXIT
-npx tap --jobs 2 --exclude 'test/e2e/**' >"$unit_log" 2>&1 &
-unit_pid=$!
+trap 'rm -f "$unit_log" "$unit_log.status" "$e2e_log" "$e2e_log.status"' EXIT
 
 # tap sorts the files it is given, so the runs that need the machine to themselves (the chaos
 # runs, and the hostile-clients run that measures a listener's latency under an attack) are a
-# second invocation, which starts after the unit lane has long finished.
+# last invocation, which starts after both lanes have finished.
 late='/chaos-|/hostile-clients\.'
-e2e_files=$(ls test/e2e/*.test.ts | grep -Ev "$late")
+side='/(deploy-recipes|playback-auth|recording-s3|recording-s3-mirror|recording-disk|redis-full|icy-pull|icecast-source|demo|mp3-rendition|encryption-recording|tls)\.test'
+e2e_files=$(ls test/e2e/*.test.ts | grep -Ev "$late" | grep -Ev "$side")
+side_files=$(ls test/e2e/*.test.ts | grep -E "$side")
 late_files=$(ls test/e2e/*.test.ts | grep -E "$late")
-# The end-to-end report is shown as it runs and kept in a log, so that the failures of both lanes
-# can be repeated at the very end, where a CI that keeps only the tail of the output shows them.
+
+# shellcheck disable=SC2086
+{
+  npx tap --jobs 2 --exclude 'test/e2e/**' 2>&1
+  status=$?
+  npx tap --jobs 1 $side_files 2>&1 || status=1
+  echo "$status" >"$unit_log.status"
+} >"$unit_log" &
+unit_pid=$!
+
+# The end-to-end report is shown as it runs and kept in a log, so that the failures of every
+# run can be repeated at the very end, where a CI that keeps only the tail of the output shows them.
 run_e2e() {
   { npx tap --jobs 1 "$@" 2>&1; echo $? >"$e2e_log.status"; } | tee -a "$e2e_log"
   return "$(cat "$e2e_log.status")"
@@ -30,14 +44,14 @@ run_e2e() {
 # shellcheck disable=SC2086
 run_e2e $e2e_files
 e2e_status=$?
+wait "$unit_pid"
+unit_status=$(cat "$unit_log.status" 2>/dev/null || echo 1)
 # shellcheck disable=SC2086
 run_e2e $late_files || e2e_status=1
 
-wait "$unit_pid"
-unit_status=$?
-echo "--- unit tests (run beside the end-to-end lane) ---"
+echo "--- unit tests, then the side end-to-end files (run beside the end-to-end lane) ---"
 cat "$unit_log"
-echo "unit lane: exit $unit_status; end-to-end lane: exit $e2e_status"
+echo "unit and side lane: exit $unit_status; end-to-end lane: exit $e2e_status"
 if [ "$unit_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then
   echo "--- failures (repeated from the reports above) ---"
   # A failed assertion is a `not ok` line followed by its indented YAML diagnostic (`---` … `...`).
