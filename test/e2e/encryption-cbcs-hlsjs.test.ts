@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { launchChromium } from '../helpers/browser.js';
+import { launchChromium, playDashInPage } from '../helpers/browser.js';
 import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
 import { waitForBody } from '../helpers/onair-harness.js';
 
@@ -85,32 +85,7 @@ t.test('hls.js (ClearKey EXT-X-KEY tags) and dash.js (the MPD) play a live cbcs 
   });
   await dashPage.goto(`${base}/time`);
   await dashPage.addScriptTag({ content: DASH });
-  const dash = await dashPage.evaluate(
-    async ({ url, licenseUrl, playSeconds, waitMs }) => {
-      const errors: string[] = [];
-      const audio = document.createElement('audio');
-      audio.muted = true;
-      document.body.append(audio);
-      audio.addEventListener('error', () => errors.push(`media error ${audio.error?.code}: ${audio.error?.message}`));
-      const dashjs = (window as unknown as { dashjs: any }).dashjs; // eslint-disable-line @typescript-eslint/no-explicit-any
-      const player = dashjs.MediaPlayer().create();
-      player.on(dashjs.MediaPlayer.events.ERROR, (event: { error?: unknown }) => errors.push(`dash.js: ${JSON.stringify(event.error ?? event).slice(0, 300)}`));
-      player.setProtectionData({ 'org.w3.clearkey': { serverURL: licenseUrl } });
-      player.initialize(audio, url, true);
-      const deadline = Date.now() + waitMs;
-      let started: number | undefined;
-      // Bounded: until playSeconds of audio have played (or an error, or the deadline).
-      while (Date.now() < deadline && errors.length === 0) {
-        if (started === undefined && audio.currentTime > 0) started = audio.currentTime;
-        if (started !== undefined && audio.currentTime - started >= playSeconds) break;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      const played = started === undefined ? 0 : audio.currentTime - started;
-      player.reset();
-      return { played, errors };
-    },
-    { url: `${base}/fip/fip.mpd?token=${token}`, licenseUrl: `${base}/fip/clearkey?token=${token}`, playSeconds: 2 * rotation + 1, waitMs: 30_000 },
-  );
+  const dash = await playDashInPage(dashPage, { url: `${base}/fip/fip.mpd?token=${token}`, licenseUrl: `${base}/fip/clearkey?token=${token}`, playSeconds: 2 * rotation + 1, waitMs: 30_000 });
   t.same(dash.errors, [], 'dash.js: no player, CDM or media error');
   t.ok(dash.played >= 2 * rotation + 1, `dash.js played ${dash.played.toFixed(1)} s of the live MPD`);
   t.ok(dashLicenses.length >= 3 && dashLicenses.every((status) => status === 200), `dash.js: a license per key period from the origin: ${dashLicenses.join(', ')}`);

@@ -11,7 +11,7 @@
  *   its license URL (and token) come from the MPD's dashif:Laurl.
  */
 import t from 'tap';
-import { launchChromium, PlayerPage } from '../helpers/browser.js';
+import { launchChromium, PlayerPage, playDashInPage } from '../helpers/browser.js';
 import { startLiveCbcsChannel } from '../helpers/live-cbcs.js';
 import { waitForBody } from '../helpers/onair-harness.js';
 
@@ -83,31 +83,7 @@ t.test('the player page plays a signed cbcs channel with a token, and says what 
   });
   await dashPage.goto(`${base}/time`);
   await dashPage.addScriptTag({ url: `${base}/_player/dash/dash.all.min.js` });
-  const dash = await dashPage.evaluate(
-    async ({ url, playSeconds, waitMs }) => {
-      const errors: string[] = [];
-      const audio = document.createElement('audio');
-      audio.muted = true;
-      document.body.append(audio);
-      audio.addEventListener('error', () => errors.push(`media error ${audio.error?.code}: ${audio.error?.message}`));
-      const dashjs = (window as unknown as { dashjs: any }).dashjs; // eslint-disable-line @typescript-eslint/no-explicit-any
-      const player = dashjs.MediaPlayer().create();
-      player.on(dashjs.MediaPlayer.events.ERROR, (event: { error?: unknown }) => errors.push(`dash.js: ${JSON.stringify(event.error ?? event).slice(0, 300)}`));
-      player.initialize(audio, url, true);
-      const deadline = Date.now() + waitMs;
-      let started: number | undefined;
-      // Bounded: until playSeconds of audio have played (or an error, or the deadline).
-      while (Date.now() < deadline && errors.length === 0) {
-        if (started === undefined && audio.currentTime > 0) started = audio.currentTime;
-        if (started !== undefined && audio.currentTime - started >= playSeconds) break;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      const played = started === undefined ? 0 : audio.currentTime - started;
-      player.reset();
-      return { played, errors };
-    },
-    { url: `${base}/fip/fip.mpd?token=${token}`, playSeconds: PLAY_SECONDS, waitMs: 25_000 },
-  );
+  const dash = await playDashInPage(dashPage, { url: `${base}/fip/fip.mpd?token=${token}`, playSeconds: PLAY_SECONDS, waitMs: 25_000 });
   t.same(dash.errors, [], 'dash.js: no player, CDM or media error');
   t.ok(dash.played >= PLAY_SECONDS, `dash.js played ${dash.played.toFixed(1)} s with no protection data`);
   t.ok(dashLicenses.length >= 1 && dashLicenses.every((status) => status === 200), `dash.js asked the Laurl for licenses: ${dashLicenses.join(', ')}`);

@@ -169,3 +169,38 @@ export class PlayerPage {
     await select.selectOption({ label: choice });
   }
 }
+
+/**
+ * Plays `url` (a DASH MPD) in dash.js on `page`, which has dash.js loaded, until `playSeconds`
+ * of audio have played, an error comes, or `waitMs` pass (bounded); then resets the player.
+ * With `licenseUrl`, ClearKey licenses come from it (setProtectionData); without, dash.js uses the
+ * MPD's own license URL, if any.
+ */
+export async function playDashInPage(page: Page, options: { url: string; licenseUrl?: string; playSeconds: number; waitMs: number }): Promise<{ played: number; errors: string[] }> {
+  return page.evaluate(
+    async ({ url, licenseUrl, playSeconds, waitMs }) => {
+      const errors: string[] = [];
+      const audio = document.createElement('audio');
+      audio.muted = true;
+      document.body.append(audio);
+      audio.addEventListener('error', () => errors.push(`media error ${audio.error?.code}: ${audio.error?.message}`));
+      const dashjs = (window as unknown as { dashjs: any }).dashjs; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const player = dashjs.MediaPlayer().create();
+      player.on(dashjs.MediaPlayer.events.ERROR, (event: { error?: unknown }) => errors.push(`dash.js: ${JSON.stringify(event.error ?? event).slice(0, 300)}`));
+      if (licenseUrl !== undefined) player.setProtectionData({ 'org.w3.clearkey': { serverURL: licenseUrl } });
+      player.initialize(audio, url, true);
+      const deadline = Date.now() + waitMs;
+      let started: number | undefined;
+      // Bounded: until playSeconds of audio have played (or an error, or the deadline).
+      while (Date.now() < deadline && errors.length === 0) {
+        if (started === undefined && audio.currentTime > 0) started = audio.currentTime;
+        if (started !== undefined && audio.currentTime - started >= playSeconds) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const played = started === undefined ? 0 : audio.currentTime - started;
+      player.reset();
+      return { played, errors };
+    },
+    { url: options.url, licenseUrl: options.licenseUrl, playSeconds: options.playSeconds, waitMs: options.waitMs },
+  );
+}

@@ -41,6 +41,22 @@ async function startOrigin(t: Test, keyTokenSeconds?: number): Promise<{ app: Fa
   return { app, store, clock };
 }
 
+/** Segments 14 and 15 of key 7, as the packager writes them: one EXT-X-KEY. */
+function keyedPlaylist(clock: ManualClock): string {
+  return renderMediaPlaylist({
+    targetDuration: 2,
+    mediaSequence: 14,
+    discontinuitySequence: 0,
+    segments: [14, 15].map((msn) => ({
+      uri: `hifi/${msn}-1.ts`,
+      durationSeconds: 2,
+      programDateTime: clock.now() + msn * 2000,
+      discontinuity: false,
+      key: { method: 'AES-128' as const, uri: 'key-7.key', iv: '00000000000000000000000000000007' },
+    })),
+  });
+}
+
 function tokenFor(channel: string, clock: ManualClock, lifetimeSeconds = 60): string {
   return signPath({ key: SIGNING_KEY, pathPrefix: channelPathPrefix(channel), expiresAt: Math.floor(clock.now() / 1000) + lifetimeSeconds });
 }
@@ -98,18 +114,7 @@ t.test('404 ONAIR_KEY_NOT_FOUND: a clear channel, a key not stored, even with a 
 
 t.test("a signed channel's playlist carries the token on its EXT-X-KEY URI", async (t) => {
   const { app, store, clock } = await startOrigin(t);
-  const body = renderMediaPlaylist({
-    targetDuration: 2,
-    mediaSequence: 14,
-    discontinuitySequence: 0,
-    segments: [14, 15].map((msn) => ({
-      uri: `hifi/${msn}-1.ts`,
-      durationSeconds: 2,
-      programDateTime: clock.now() + msn * 2000,
-      discontinuity: false,
-      key: { method: 'AES-128' as const, uri: 'key-7.key', iv: '00000000000000000000000000000007' },
-    })),
-  });
+  const body = keyedPlaylist(clock);
   t.equal(body.match(/#EXT-X-KEY/g)?.length, 1, 'one tag for two segments of one key');
   await store.publish({ channel: 'fip', playlists: { 'fip_hifi.m3u8': body }, state: '{}' });
   const token = tokenFor('fip', clock);
@@ -124,18 +129,7 @@ t.test("a signed channel's playlist carries the token on its EXT-X-KEY URI", asy
 
 t.test('signing.keyTokenSeconds: the key URI carries a token for the channel\'s keys only, short-lived, the same for a minute', async (t) => {
   const { app, store, clock } = await startOrigin(t, 120);
-  const body = renderMediaPlaylist({
-    targetDuration: 2,
-    mediaSequence: 14,
-    discontinuitySequence: 0,
-    segments: [14, 15].map((msn) => ({
-      uri: `hifi/${msn}-1.ts`,
-      durationSeconds: 2,
-      programDateTime: clock.now() + msn * 2000,
-      discontinuity: false,
-      key: { method: 'AES-128' as const, uri: 'key-7.key', iv: '00000000000000000000000000000007' },
-    })),
-  });
+  const body = keyedPlaylist(clock);
   await store.publish({ channel: 'fip', playlists: { 'fip_hifi.m3u8': body }, state: '{}' });
   const token = tokenFor('fip', clock, 3600);
   const playlist = async (withToken = token): Promise<string> => {
