@@ -115,6 +115,8 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
   // gives it the origin's JSON 400 instead (RFC 9112 §3.2 still requires the 400).
   const http = { requireHostHeader: false, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
   const timeouts = { http, requestTimeoutMs: limits.requestTimeoutMs, keepAliveTimeoutMs: limits.keepAliveTimeoutMs, idleTimeoutMs };
+  /** The plain listener's hot playlist answers, set once every plugin is registered (onReady below). */
+  let hot: HotAnswers | undefined;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     // Only these may say who the client is (X-Forwarded-For): anyone else's header is ignored.
@@ -137,8 +139,6 @@ export async function buildOrigin(options: BuildOriginOptions): Promise<FastifyI
     frameworkErrors: originFrameworkErrorHandler,
     ...(tls ? tlsServerOptions(tls, timeouts) : { serverFactory: (handler: RequestListener) => plainServer(handler, timeouts, () => hot) }),
   }) as unknown as FastifyInstance;
-  /** Set once every plugin is registered (onReady below); plain HTTP only. */
-  let hot: HotAnswers | undefined;
   applyHttp1Timeouts(app.server, tls, timeouts);
   destroyHttp2SessionsOnClose(app, tls);
   app.server.maxConnections = limits.connections;
