@@ -5,8 +5,8 @@
 #   recordings, stores, TLS, sources), one at a time; and
 #   the other end-to-end files, one at a time (real time-bound: real FFmpeg, Redis, Varnish,
 #   Chromium);
-# then the chaos and hostile-client runs, once both lanes are done, so that they have the
-# machine to themselves. The side lane's report is printed when it ends; the suite fails if any
+# then the chaos, hostile-client and live-timing runs, once both lanes are done, so that they
+# have the machine to themselves. The side lane's report is printed when it ends; the suite fails if any
 # run fails.
 set -u
 cd "$(dirname "$0")/.."
@@ -17,10 +17,12 @@ unit_log=$(mktemp)
 e2e_log=$(mktemp)
 trap 'rm -f "$unit_log" "$unit_log.status" "$e2e_log" "$e2e_log.status"' EXIT
 
-# tap sorts the files it is given, so the runs that need the machine to themselves (the chaos
-# runs, and the hostile-clients run that measures a listener's latency under an attack) are a
-# last invocation, which starts after both lanes have finished.
-late='/chaos-|/hostile-clients\.'
+# tap sorts the files it is given, so the runs that need the machine to themselves are a last
+# invocation, which starts after both lanes have finished: the chaos runs, the hostile-clients
+# run (a listener's latency under an attack), and the two that measure live timing over SRT
+# (pipeline: new segments at most 1.5 target durations apart; progressive-continuity: not a
+# frame lost across a switch), which the unit lane's Ceph and Redis Cluster tests can starve.
+late='/chaos-|/hostile-clients\.|/pipeline\.|/progressive-continuity\.'
 side='/(deploy-recipes|playback-auth|recording-s3|recording-s3-mirror|recording-disk|redis-full|icy-pull|icecast-source|demo|mp3-rendition|encryption-recording|tls)\.test'
 e2e_files=$(ls test/e2e/*.test.ts | grep -Ev "$late" | grep -Ev "$side")
 side_files=$(ls test/e2e/*.test.ts | grep -E "$side")
