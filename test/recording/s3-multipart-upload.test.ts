@@ -9,56 +9,21 @@
  * front of it answers ListParts from the parts s3rver confirmed (and can forget one, or the whole
  * upload), so the resume's confirmation runs over real HTTP and the SDK's XML parsing.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { MIN_PART_SIZE, uploadFileMultipart, type MultipartState } from '../../src/recording/s3-multipart-upload.js';
-import { S3RecordingStorage } from '../../src/recording/s3-storage.js';
+import { countingStorage, cutUpload, FILE_SIZE, objectBytes, PARTS, scratchFile, uploadInKilledProcess } from '../helpers/multipart-upload.js';
 import { startS3Server, type S3ServerHandle } from '../helpers/s3-server.js';
 
-const PARTS = 4;
-const FILE_SIZE = MIN_PART_SIZE * (PARTS - 1) + 12_345;
-
-async function scratchFile(t: Test, size = FILE_SIZE): Promise<{ dir: string; path: string; bytes: Buffer }> {
-  const dir = await mkdtemp(join(tmpdir(), 'onair-s3-upload-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const bytes = randomBytes(size);
-  const path = join(dir, 'session.m4a');
-  await writeFile(path, bytes);
-  return { dir, path, bytes };
-}
-
-/** A storage client for `endpoint` that counts the UploadPart requests it sends. */
-function countingStorage(t: Test, s3: S3ServerHandle, endpoint = s3.endpoint): { storage: S3RecordingStorage; partRequests: number[] } {
-  const storage = new S3RecordingStorage({ ...s3.config, endpoint });
-  t.teardown(() => storage.close());
-  const partRequests: number[] = [];
-  storage.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'UploadPartCommand') partRequests.push((args.input as { PartNumber: number }).PartNumber);
-      return next(args);
-    },
-    { step: 'initialize', name: 'countParts' },
-  );
-  return { storage, partRequests };
-}
-
-/** The object's bytes, fetched at the URL a listener would get; empty when it is not 200. */
-async function objectBytes(storage: S3RecordingStorage, key: string): Promise<Buffer> {
-  const response = await fetch(await storage.urlOf(key));
-  return response.status === 200 ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
-}
+/** A storage client for `endpoint` (the server, or a proxy to it) that counts what it sends. */
+const counting = (t: Test, s3: S3ServerHandle, endpoint = s3.endpoint): ReturnType<typeof countingStorage> => countingStorage(t, { ...s3.config, endpoint });
 
 t.test('a file goes up in parts, each saved as the server confirms it, and reads back byte for byte', async (t) => {
   const s3 = await startS3Server(t, { presignSeconds: 300 });
-  const { storage, partRequests } = countingStorage(t, s3);
+  const { storage, partRequests } = counting(t, s3);
   const { path, bytes } = await scratchFile(t);
   const saved: MultipartState[] = [];
   const result = await uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/20261121T231500Z.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, save: async (state) => void saved.push(state) });
@@ -74,29 +39,13 @@ t.test('a process killed mid-upload is resumed: only the parts missing from its 
   const { dir, path, bytes } = await scratchFile(t);
   const statePath = join(dir, 'state.json');
   // The uploader in a process of its own, SIGKILLed while the part after the second is on its way.
-  const program = `
-    import { writeFileSync } from 'node:fs';
-    import { uploadFileMultipart } from ${JSON.stringify(fileURLToPath(new URL('../../src/recording/s3-multipart-upload.ts', import.meta.url)))};
-    import { S3RecordingStorage } from ${JSON.stringify(fileURLToPath(new URL('../../src/recording/s3-storage.ts', import.meta.url)))};
-    const storage = new S3RecordingStorage(${JSON.stringify(s3.config)});
-    await uploadFileMultipart({ client: storage.client, bucket: ${JSON.stringify(s3.bucket)}, key: 'fip/killed.m4a', path: ${JSON.stringify(path)},
-      contentType: 'audio/mp4', partSize: ${MIN_PART_SIZE},
-      save: async (state) => {
-        writeFileSync(${JSON.stringify(statePath)}, JSON.stringify(state));
-        if (state.parts.length === 2) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
-      } });
-    console.log('finished');`;
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('@tapjs/typescript/import'), '--input-type=module', '--eval', program], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  const { code, signal, output } = await uploadInKilledProcess(s3.config, 'fip/killed.m4a', path, statePath);
   t.equal(signal, 'SIGKILL', `the uploader was killed (${code}: ${output.slice(-400)})`);
   t.notMatch(output, /finished/);
   const state = JSON.parse(await readFile(statePath, 'utf8')) as MultipartState;
   t.ok(state.parts.length >= 2 && state.parts.length < PARTS, `the killed run saved ${state.parts.length} of ${PARTS} parts`);
 
-  const { storage, partRequests } = countingStorage(t, s3);
+  const { storage, partRequests } = counting(t, s3);
   const result = await uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/killed.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, state, save: async () => undefined });
   const missing = Array.from({ length: PARTS }, (_, index) => index + 1).filter((partNumber) => !state.parts.some((part) => part.partNumber === partNumber));
   t.same(partRequests, missing, `only the missing parts were sent: ${missing.join(', ')}`);
@@ -143,7 +92,7 @@ async function corruptingProxy(t: Test, target: string, fault: { corruptPart2?: 
 t.test('a part corrupted on the way is caught by its checksum and sent again', async (t) => {
   const s3 = await startS3Server(t);
   const proxy = await corruptingProxy(t, s3.endpoint, { corruptPart2: 1 });
-  const { storage, partRequests } = countingStorage(t, s3, proxy);
+  const { storage, partRequests } = counting(t, s3, proxy);
   const { path, bytes } = await scratchFile(t);
   const result = await uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/corrupted.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, save: async () => undefined });
   t.equal(result.partsResent, 1);
@@ -155,7 +104,7 @@ t.test('a corruption that persists fails the upload with ONAIR_RECORDING_UPLOAD_
   const s3 = await startS3Server(t);
   const { path } = await scratchFile(t);
   const always = await corruptingProxy(t, s3.endpoint, { corruptPart2: -1 });
-  const { storage } = countingStorage(t, s3, always);
+  const { storage } = counting(t, s3, always);
   let saved: MultipartState | undefined;
   await t.rejects(
     uploadFileMultipart({ client: storage.client, bucket: s3.bucket, key: 'fip/bad.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, attempts: 2, save: async (state) => void (saved = state) }),
@@ -163,7 +112,7 @@ t.test('a corruption that persists fails the upload with ONAIR_RECORDING_UPLOAD_
   );
   t.equal(saved?.parts.length, 1, 'the confirmed part is kept for the next run');
   const wrongEtag = await corruptingProxy(t, s3.endpoint, { wrongObjectEtag: true });
-  const { storage: second } = countingStorage(t, s3, wrongEtag);
+  const { storage: second } = counting(t, s3, wrongEtag);
   await t.rejects(
     uploadFileMultipart({ client: second.client, bucket: s3.bucket, key: 'fip/other.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, save: async () => undefined }),
     { code: 'ONAIR_RECORDING_UPLOAD_FAILED' },
@@ -172,7 +121,7 @@ t.test('a corruption that persists fails the upload with ONAIR_RECORDING_UPLOAD_
 
 t.test('a small file goes in one PUT, its MD5 checked', async (t) => {
   const s3 = await startS3Server(t, { prefix: 'radio/' });
-  const { storage } = countingStorage(t, s3);
+  const { storage } = counting(t, s3);
   const { path, bytes } = await scratchFile(t, 300);
   const key = storage.keyOf('fip', '20261121T231500Z', 'cue');
   t.equal(key, 'radio/fip/20261121T231500Z.cue');
@@ -220,26 +169,13 @@ async function listPartsProxy(t: Test, target: string): Promise<{ url: string; h
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, held, listed, gone };
 }
 
-/** Uploads until `parts` parts are saved, then stops (as a shutdown would); returns the saved state. */
-async function cutUpload(storage: S3RecordingStorage, s3: S3ServerHandle, key: string, path: string, parts: number): Promise<MultipartState> {
-  const stop = new AbortController();
-  let saved: MultipartState | undefined;
-  await uploadFileMultipart({
-    client: storage.client, bucket: s3.bucket, key, path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, signal: stop.signal,
-    save: async (state) => {
-      saved = state;
-      if (state.parts.length === parts) stop.abort();
-    },
-  }).catch(() => undefined);
-  return saved!;
-}
 
 t.test('a resumed upload asks ListParts and sends again a recorded part the server does not hold', async (t) => {
   const s3 = await startS3Server(t);
   const proxy = await listPartsProxy(t, s3.endpoint);
-  const { storage, partRequests } = countingStorage(t, s3, proxy.url);
+  const { storage, partRequests } = counting(t, s3, proxy.url);
   const { path, bytes } = await scratchFile(t);
-  const state = await cutUpload(storage, s3, 'fip/listed.m4a', path, 2);
+  const state = await cutUpload(storage, s3.bucket, 'fip/listed.m4a', path, 2);
   t.equal(state.parts.length, 2);
   proxy.held.delete(2);
   partRequests.length = 0;
@@ -253,9 +189,9 @@ t.test('a resumed upload asks ListParts and sends again a recorded part the serv
 t.test('an upload the server no longer knows (NoSuchUpload) starts again from part 1', async (t) => {
   const s3 = await startS3Server(t);
   const proxy = await listPartsProxy(t, s3.endpoint);
-  const { storage, partRequests } = countingStorage(t, s3, proxy.url);
+  const { storage, partRequests } = counting(t, s3, proxy.url);
   const { path, bytes } = await scratchFile(t);
-  const state = await cutUpload(storage, s3, 'fip/forgotten.m4a', path, 2);
+  const state = await cutUpload(storage, s3.bucket, 'fip/forgotten.m4a', path, 2);
   proxy.gone.value = true;
   partRequests.length = 0;
   const saved: MultipartState[] = [];

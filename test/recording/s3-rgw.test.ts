@@ -8,75 +8,25 @@
  * cue sheet's single PUT, ranged reads by presigned URL and deletes run against it too.
  * One RGW for the whole file (1.5 to 2.5 s to start; the file takes about 12 s here).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AbortMultipartUploadCommand, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
 import { MIN_PART_SIZE, uploadFileMultipart, type MultipartState } from '../../src/recording/s3-multipart-upload.js';
-import { S3RecordingStorage } from '../../src/recording/s3-storage.js';
 import { startCephRgw, type CephRgwHandle } from '../helpers/ceph-rgw.js';
-
-const PARTS = 4;
-const FILE_SIZE = MIN_PART_SIZE * (PARTS - 1) + 12_345;
+import { countingStorage, cutUpload, FILE_SIZE, objectBytes, PARTS, scratchFile, uploadInKilledProcess } from '../helpers/multipart-upload.js';
 
 const rgw: CephRgwHandle = await startCephRgw(t);
 t.comment(`Ceph RGW answered and its bucket was made ${rgw.startMs} ms after the first command`);
 
-async function scratchFile(t: Test): Promise<{ dir: string; path: string; bytes: Buffer }> {
-  const dir = await mkdtemp(join(tmpdir(), 'onair-rgw-upload-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const bytes = randomBytes(FILE_SIZE);
-  const path = join(dir, 'session.m4a');
-  await writeFile(path, bytes);
-  return { dir, path, bytes };
-}
-
-/** A storage client for `endpoint` that counts its UploadPart requests and keeps the CompleteMultipartUpload answers' ETags. */
-function countingStorage(t: Test, endpoint = rgw.endpoint): { storage: S3RecordingStorage; partRequests: number[]; completedEtags: (string | undefined)[] } {
-  const storage = new S3RecordingStorage({ ...rgw.config, endpoint, presignSeconds: 300 });
-  t.teardown(() => storage.close());
-  const partRequests: number[] = [];
-  const completedEtags: (string | undefined)[] = [];
-  storage.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'UploadPartCommand') partRequests.push((args.input as { PartNumber: number }).PartNumber);
-      const result = await next(args);
-      if (context.commandName === 'CompleteMultipartUploadCommand') completedEtags.push((result.output as { ETag?: string }).ETag);
-      return result;
-    },
-    { step: 'initialize', name: 'countParts' },
-  );
-  return { storage, partRequests, completedEtags };
-}
-
-async function objectBytes(storage: S3RecordingStorage, key: string): Promise<Buffer> {
-  const response = await fetch(await storage.urlOf(key));
-  return response.status === 200 ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
-}
-
-/** Uploads until `parts` parts are saved, then stops (as a shutdown would); returns the saved state. */
-async function cutUpload(storage: S3RecordingStorage, key: string, path: string, parts: number): Promise<MultipartState> {
-  const stop = new AbortController();
-  let saved: MultipartState | undefined;
-  await uploadFileMultipart({
-    client: storage.client, bucket: rgw.bucket, key, path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, signal: stop.signal,
-    save: async (state) => {
-      saved = state;
-      if (state.parts.length === parts) stop.abort();
-    },
-  }).catch(() => undefined);
-  return saved!;
-}
+/** A storage client for `endpoint` (RGW, or a proxy to it) that counts what it sends. */
+const counting = (t: Test, endpoint = rgw.endpoint): ReturnType<typeof countingStorage> => countingStorage(t, { ...rgw.config, endpoint, presignSeconds: 300 });
 
 t.test('a file goes up in parts and reads back byte for byte, its ETag checked on the object when the completion gives none', async (t) => {
-  const { storage, partRequests, completedEtags } = countingStorage(t);
+  const { storage, partRequests, completedEtags } = counting(t);
   const { path, bytes } = await scratchFile(t);
   const result = await uploadFileMultipart({ client: storage.client, bucket: rgw.bucket, key: 'fip/whole.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, save: async () => undefined });
   t.match(result, { size: FILE_SIZE, parts: PARTS, partsSent: PARTS, partsResent: 0 });
@@ -88,28 +38,12 @@ t.test('a file goes up in parts and reads back byte for byte, its ETag checked o
 t.test('a process killed mid-upload is resumed: the server\'s ListParts confirms the saved parts and only the others are sent', async (t) => {
   const { dir, path, bytes } = await scratchFile(t);
   const statePath = join(dir, 'state.json');
-  const program = `
-    import { writeFileSync } from 'node:fs';
-    import { uploadFileMultipart } from ${JSON.stringify(fileURLToPath(new URL('../../src/recording/s3-multipart-upload.ts', import.meta.url)))};
-    import { S3RecordingStorage } from ${JSON.stringify(fileURLToPath(new URL('../../src/recording/s3-storage.ts', import.meta.url)))};
-    const storage = new S3RecordingStorage(${JSON.stringify(rgw.config)});
-    await uploadFileMultipart({ client: storage.client, bucket: ${JSON.stringify(rgw.bucket)}, key: 'fip/killed.m4a', path: ${JSON.stringify(path)},
-      contentType: 'audio/mp4', partSize: ${MIN_PART_SIZE},
-      save: async (state) => {
-        writeFileSync(${JSON.stringify(statePath)}, JSON.stringify(state));
-        if (state.parts.length === 2) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
-      } });
-    console.log('finished');`;
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('@tapjs/typescript/import'), '--input-type=module', '--eval', program], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  const { code, signal, output } = await uploadInKilledProcess(rgw.config, 'fip/killed.m4a', path, statePath);
   t.equal(signal, 'SIGKILL', `the uploader was killed (${code}: ${output.slice(-400)})`);
   const state = JSON.parse(await readFile(statePath, 'utf8')) as MultipartState;
   t.ok(state.parts.length >= 2 && state.parts.length < PARTS, `the killed run saved ${state.parts.length} of ${PARTS} parts`);
 
-  const { storage, partRequests } = countingStorage(t);
+  const { storage, partRequests } = counting(t);
   const listed = await storage.client.send(new ListPartsCommand({ Bucket: rgw.bucket, Key: 'fip/killed.m4a', UploadId: state.uploadId }));
   t.same(listed.Parts?.map((part) => part.PartNumber), state.parts.map((part) => part.partNumber), 'the server lists the saved parts');
   const result = await uploadFileMultipart({ client: storage.client, bucket: rgw.bucket, key: 'fip/killed.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, state, save: async () => undefined });
@@ -120,9 +54,9 @@ t.test('a process killed mid-upload is resumed: the server\'s ListParts confirms
 });
 
 t.test('a saved part the server holds with other bytes is found by ListParts and sent again', async (t) => {
-  const { storage, partRequests } = countingStorage(t);
+  const { storage, partRequests } = counting(t);
   const { path, bytes } = await scratchFile(t);
-  const state = await cutUpload(storage, 'fip/replaced.m4a', path, 2);
+  const state = await cutUpload(storage, rgw.bucket, 'fip/replaced.m4a', path, 2);
   t.equal(state.parts.length, 2);
   // Another writer (a split-brain leader, a bug) puts other bytes in part 2 of the same upload.
   const other = randomBytes(MIN_PART_SIZE);
@@ -135,9 +69,9 @@ t.test('a saved part the server holds with other bytes is found by ListParts and
 });
 
 t.test('an upload the server aborted (NoSuchUpload) starts again from part 1', async (t) => {
-  const { storage, partRequests } = countingStorage(t);
+  const { storage, partRequests } = counting(t);
   const { path, bytes } = await scratchFile(t);
-  const state = await cutUpload(storage, 'fip/aborted.m4a', path, 2);
+  const state = await cutUpload(storage, rgw.bucket, 'fip/aborted.m4a', path, 2);
   await storage.client.send(new AbortMultipartUploadCommand({ Bucket: rgw.bucket, Key: 'fip/aborted.m4a', UploadId: state.uploadId }));
   partRequests.length = 0;
   const saved: MultipartState[] = [];
@@ -180,7 +114,7 @@ async function corruptingProxy(t: Test, corruptions: number): Promise<{ url: str
 t.test('a part corrupted on the way is refused by the server (Content-MD5) and sent again; a corruption that persists fails the upload', async (t) => {
   const { path, bytes } = await scratchFile(t);
   const single = await corruptingProxy(t, 1);
-  const { storage, partRequests } = countingStorage(t, single.url);
+  const { storage, partRequests } = counting(t, single.url);
   const result = await uploadFileMultipart({ client: storage.client, bucket: rgw.bucket, key: 'fip/corrupted.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, save: async () => undefined });
   t.same(single.refused, [400], 'RGW refused the corrupted body');
   t.equal(result.partsResent, 1);
@@ -188,7 +122,7 @@ t.test('a part corrupted on the way is refused by the server (Content-MD5) and s
   t.ok((await objectBytes(storage, 'fip/corrupted.m4a')).equals(bytes), 'the object holds the right bytes');
 
   const always = await corruptingProxy(t, -1);
-  const { storage: second } = countingStorage(t, always.url);
+  const { storage: second } = counting(t, always.url);
   let saved: MultipartState | undefined;
   await t.rejects(
     uploadFileMultipart({ client: second.client, bucket: rgw.bucket, key: 'fip/bad.m4a', path, contentType: 'audio/mp4', partSize: MIN_PART_SIZE, attempts: 2, save: async (state) => void (saved = state) }),
@@ -199,7 +133,7 @@ t.test('a part corrupted on the way is refused by the server (Content-MD5) and s
 });
 
 t.test('a cue sheet goes in one PUT with its MD5 checked, a presigned URL serves ranges, and delete removes the objects', async (t) => {
-  const { storage } = countingStorage(t);
+  const { storage } = counting(t);
   const { dir, path, bytes } = await scratchFile(t);
   const cuePath = join(dir, 'session.cue');
   await writeFile(cuePath, 'FILE "session.m4a" MP4\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n');
